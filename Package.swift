@@ -1,0 +1,22 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "denoise",
+    products: [
+        .executable(name: "denoise", targets: ["denoise"]),
+        .library(name: "DenoiseKit", targets: ["DenoiseKit"]),
+    ],
+    targets: [
+        // FFTW single precision: every FFT in the project goes through it (DSP/ only).
+        .systemLibrary(name: "CFFTW3", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
+        // OpenBLAS: matrix products (NN/ only).
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "DenoiseKit", dependencies: ["CFFTW3", "COpenBLAS"]),
+        .executableTarget(name: "denoise", dependencies: ["DenoiseKit"]),
+        .testTarget(name: "DenoiseKitTests", dependencies: ["DenoiseKit"]),
+        // End-to-end tests run the built `denoise` executable; the dependency makes sure it is built first.
+        .testTarget(name: "DenoiseCLITests", dependencies: ["denoise", "DenoiseKit"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,43 @@
+import COpenBLAS
+
+/// Matrix products on OpenBLAS, row-major throughout. The only file that talks to BLAS.
+public enum BLAS {
+    /// C[m×n] = alpha · op(A) · op(B) + beta · C, where op(A) is [m×k] and op(B) is [k×n].
+    /// `lda`, `ldb`, `ldc` are the row strides of A, B, C as stored (before transposition).
+    public static func gemm(
+        transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        guard m > 0, n > 0 else { return }
+        cblas_sgemm(
+            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// The obviously-correct triple loop that `gemm` is tested against. Same contract.
+    public static func referenceGemm(
+        transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        for i in 0..<m {
+            for j in 0..<n {
+                var sum: Double = 0
+                for p in 0..<k {
+                    let aip = transA ? a[p * lda + i] : a[i * lda + p]
+                    let bpj = transB ? b[j * ldb + p] : b[p * ldb + j]
+                    sum += Double(aip) * Double(bpj)
+                }
+                let old = beta == 0 ? 0 : beta * c[i * ldc + j]
+                c[i * ldc + j] = alpha * Float(sum) + old
+            }
+        }
+    }
+
+    /// Threads OpenBLAS may use for one product. Parallel workers each set 1 to avoid oversubscription.
+    public static var threads: Int {
+        get { Int(openblas_get_num_threads()) }
+        set { openblas_set_num_threads(Int32(max(1, newValue))) }
+    }
+}

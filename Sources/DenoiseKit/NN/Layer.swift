@@ -1,0 +1,11 @@
+/// A network layer with an explicit forward and backward pass.
+///
+/// Activations are `Matrix` values of shape [rows × features], rows laid out as `layout` says.
+/// `forward` caches what `backward` needs when `training` is true; `backward` takes the gradient
+/// of the loss with respect to the last forward's output, accumulates parameter gradients into the
+/// parameter store, and returns the gradient with respect to that forward's input. Returned
+/// matrices belong to the layer and are overwritten by its next call.
+public protocol Layer: AnyObject {
+    func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix
+    func backward(_ gradOutput: Matrix) -> Matrix
+}

@@ -1,0 +1,89 @@
+/// All parameters of a model in one flat Float buffer, and all their gradients in another.
+///
+/// Layers register their tensors at construction and keep `Parameter` handles: views (offset and
+/// count) into the store. The optimizer then updates the whole model in one flat loop, and a model
+/// file is a header plus slices of `values`. Each parameter says whether weight decay applies to it:
+/// weights yes; biases and normalisation gains and shifts no.
+public final class ParameterStore {
+    public struct Entry: Equatable, Sendable {
+        public let name: String
+        public let shape: [Int]
+        public let offset: Int
+        public let count: Int
+        public let decays: Bool
+    }
+
+    public private(set) var entries: [Entry] = []
+    public private(set) var count = 0
+    public private(set) var values: UnsafeMutablePointer<Float>
+    public private(set) var gradients: UnsafeMutablePointer<Float>
+    private var capacity = 0
+
+    public init() {
+        values = .allocate(capacity: 1)
+        gradients = .allocate(capacity: 1)
+    }
+
+    deinit {
+        values.deallocate()
+        gradients.deallocate()
+    }
+
+    /// Registers a tensor named `name` (unique in the store) of `shape`, filled by `initial(i)` for
+    /// its flat index i. Handles stay valid when later tensors grow the store.
+    @discardableResult
+    public func add(_ name: String, shape: [Int], decays: Bool, initial: (Int) -> Float) -> Parameter {
+        precondition(!entries.contains { $0.name == name }, "parameter name '\(name)' is already in the store")
+        let n = shape.reduce(1, *)
+        precondition(n > 0, "parameter '\(name)' has an empty shape \(shape)")
+        reserve(count + n)
+        for i in 0..<n {
+            values[count + i] = initial(i)
+            gradients[count + i] = 0
+        }
+        let entry = Entry(name: name, shape: shape, offset: count, count: n, decays: decays)
+        entries.append(entry)
+        count += n
+        return Parameter(store: self, offset: entry.offset, count: n)
+    }
+
+    public func zeroGradients() { gradients.update(repeating: 0, count: count) }
+
+    public func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
+
+    public var valueBuffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: values, count: count) }
+    public var gradientBuffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: gradients, count: count) }
+
+    /// 1 where weight decay applies, 0 elsewhere; one value per scalar parameter.
+    public var decayMask: [Float] {
+        var mask = [Float](repeating: 0, count: count)
+        for e in entries where e.decays { for i in e.offset..<(e.offset + e.count) { mask[i] = 1 } }
+        return mask
+    }
+
+    private func reserve(_ needed: Int) {
+        guard needed > capacity else { return }
+        let newCapacity = max(needed, capacity * 2)
+        let newValues = UnsafeMutablePointer<Float>.allocate(capacity: newCapacity)
+        let newGradients = UnsafeMutablePointer<Float>.allocate(capacity: newCapacity)
+        newValues.update(from: values, count: count)
+        newGradients.update(from: gradients, count: count)
+        values.deallocate()
+        gradients.deallocate()
+        values = newValues
+        gradients = newGradients
+        capacity = newCapacity
+    }
+}
+
+/// A view of one tensor in a `ParameterStore`. Pointers are looked up at each access, so they stay
+/// right after the store grows.
+public struct Parameter {
+    public unowned let store: ParameterStore
+    public let offset: Int
+    public let count: Int
+
+    public var value: UnsafeMutablePointer<Float> { store.values + offset }
+    public var gradient: UnsafeMutablePointer<Float> { store.gradients + offset }
+    public var values: [Float] { Array(UnsafeBufferPointer(start: value, count: count)) }
+}
