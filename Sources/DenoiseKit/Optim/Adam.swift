@@ -1,0 +1,94 @@
+import Foundation
+
+/// Adam, and AdamW as its decoupled-decay variant (one implementation), as `torch.optim.Adam`/`AdamW`
+/// (no AMSGrad).
+///
+/// With t the step (from 1), λ the weight decay and λ₁ the L1 strength where they apply:
+///
+///     Adam:   d = g + λ·w + λ₁·sign(w)
+///     AdamW:  w ← w·(1 − lr·λ),  d = g + λ₁·sign(w)
+///     m ← m + (1 − β₁)·(d − m)
+///     v ← β₂·v + (1 − β₂)·d²
+///     w ← w − (lr / (1 − β₁ᵗ))·m / (√v / √(1 − β₂ᵗ) + ε)
+///
+/// With Adam the L2 term is divided by √v like the gradient, so it barely decays parameters whose
+/// gradients are large; AdamW shrinks every decayed weight by the same factor.
+/// State: "exp_avg" and "exp_avg_sq" [store.count] (empty before the first step), "step".
+public final class Adam: Optimizer {
+    public var learningRate: Float
+    public var regularization: Regularization
+    public let beta1: Float
+    public let beta2: Float
+    public let epsilon: Float
+    /// true: AdamW (decoupled weight decay).
+    public let decoupled: Bool
+    public var name: String { (decoupled ? OptimizerKind.adamw : OptimizerKind.adam).rawValue }
+
+    private var firstMoment: [Float] = []
+    private var secondMoment: [Float] = []
+    private var stepCount = 0
+    private static let firstKey = "exp_avg"
+    private static let secondKey = "exp_avg_sq"
+
+    public init(learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
+                decoupled: Bool = false, regularization: Regularization = .init()) {
+        precondition(learningRate >= 0, "Adam learning rate must be ≥ 0, got \(learningRate)")
+        precondition(beta1 >= 0 && beta1 < 1, "Adam beta1 must be in [0, 1), got \(beta1)")
+        precondition(beta2 >= 0 && beta2 < 1, "Adam beta2 must be in [0, 1), got \(beta2)")
+        precondition(epsilon >= 0, "Adam epsilon must be ≥ 0, got \(epsilon)")
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.decoupled = decoupled
+        self.regularization = regularization
+    }
+
+    /// AdamW with PyTorch's default weight decay of 0.01 unless `regularization` says otherwise.
+    public static func adamW(learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
+                             regularization: Regularization = .init(weightDecay: 0.01)) -> Adam {
+        Adam(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, decoupled: true,
+             regularization: regularization)
+    }
+
+    public func step(_ store: ParameterStore) {
+        stepCount += 1
+        prepareStateBuffer(&firstMoment, count: store.count, name: Self.firstKey)
+        prepareStateBuffer(&secondMoment, count: store.count, name: Self.secondKey)
+        // Bias corrections in Double, as PyTorch computes them in Python floats.
+        let t = Double(stepCount)
+        let lr = learningRate, b1 = beta1, b2 = beta2, eps = epsilon, decoupled = decoupled
+        let stepSize = Float(Double(lr) / (1 - pow(Double(b1), t)))
+        let correction2 = Float((1 - pow(Double(b2), t)).squareRoot())
+        let regularization = regularization
+        let w = store.values, g = store.gradients
+        firstMoment.withUnsafeMutableBufferPointer { first in
+            secondMoment.withUnsafeMutableBufferPointer { second in
+                guard let m = first.baseAddress, let v = second.baseAddress else { return }
+                regularization.forEachTensor(in: store) { range, decay, l1 in
+                    let shrink = decoupled ? 1 - lr * decay : 1
+                    let coupled = decoupled ? 0 : decay
+                    for i in range {
+                        w[i] *= shrink
+                        let d = g[i] + coupled * w[i] + l1 * signum(w[i])
+                        m[i] += (1 - b1) * (d - m[i])
+                        v[i] = b2 * v[i] + (1 - b2) * d * d
+                        w[i] -= stepSize * m[i] / (v[i].squareRoot() / correction2 + eps)
+                    }
+                }
+            }
+        }
+    }
+
+    public var state: [String: [Float]] {
+        [StepCounter.key: StepCounter.encode(stepCount), Self.firstKey: firstMoment, Self.secondKey: secondMoment]
+    }
+
+    public func restore(_ state: [String: [Float]]) throws {
+        let step = try StepCounter.decode(state, optimizer: name)
+        let buffers = try StepCounter.buffers([Self.firstKey, Self.secondKey], from: state, optimizer: name)
+        stepCount = step
+        firstMoment = buffers[0]
+        secondMoment = buffers[1]
+    }
+}
