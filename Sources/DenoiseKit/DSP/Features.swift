@@ -1,0 +1,94 @@
+import Foundation
+
+/// Per-bin features of STFT frames and masking. Whole-spectrogram functions return row-major
+/// `[frames × bins]` arrays; the pointer variants work on one frame of `bins` values into a caller
+/// buffer, so the streaming denoiser allocates nothing.
+public enum Features {
+    /// Added to the power before the logarithm, so that silent bins give ln(1e-10) ≈ −23 instead of −∞.
+    public static let logPowerFloor: Float = 1e-10
+
+    /// ln(re² + im² + 1e-10) per bin, `[frames × bins]`.
+    public static func logPower(_ s: Spectrogram) -> [Float] {
+        perBin(s) { re, im, out, count in logPower(real: re, imag: im, bins: count, into: out) }
+    }
+
+    /// √(re² + im²) per bin, `[frames × bins]`.
+    public static func magnitude(_ s: Spectrogram) -> [Float] {
+        perBin(s) { re, im, out, count in magnitude(real: re, imag: im, bins: count, into: out) }
+    }
+
+    /// out[f] = ln(re[f]² + im[f]² + 1e-10) for f in 0..<bins. Any number of consecutive frames may
+    /// be passed at once as `bins = frames × bins` (the formula is per bin).
+    public static func logPower(real: UnsafePointer<Float>, imag: UnsafePointer<Float>, bins: Int,
+                                into out: UnsafeMutablePointer<Float>) {
+        for f in 0..<bins {
+            let re = real[f], im = imag[f]
+            out[f] = log(re * re + im * im + logPowerFloor)
+        }
+    }
+
+    /// out[f] = √(re[f]² + im[f]²) for f in 0..<bins.
+    public static func magnitude(real: UnsafePointer<Float>, imag: UnsafePointer<Float>, bins: Int,
+                                 into out: UnsafeMutablePointer<Float>) {
+        for f in 0..<bins {
+            let re = real[f], im = imag[f]
+            out[f] = (re * re + im * im).squareRoot()
+        }
+    }
+
+    /// Multiplies both parts of one frame by a real mask: X[f] ← M[f] · X[f] for f in 0..<bins.
+    public static func applyMask(_ mask: UnsafePointer<Float>, real: UnsafeMutablePointer<Float>,
+                                 imag: UnsafeMutablePointer<Float>, bins: Int) {
+        for f in 0..<bins {
+            real[f] *= mask[f]
+            imag[f] *= mask[f]
+        }
+    }
+
+    /// Multiplies frame `frame` of `s` by a real mask of `s.bins` values.
+    public static func applyMask(_ mask: UnsafePointer<Float>, to s: inout Spectrogram, frame: Int) {
+        precondition(frame >= 0 && frame < s.frames, "frame \(frame) is outside 0..<\(s.frames)")
+        let bins = s.bins, offset = frame * s.bins
+        s.real.withUnsafeMutableBufferPointer { re in
+            s.imag.withUnsafeMutableBufferPointer { im in
+                guard let reBase = re.baseAddress, let imBase = im.baseAddress else { return }
+                applyMask(mask, real: reBase + offset, imag: imBase + offset, bins: bins)
+            }
+        }
+    }
+
+    /// Multiplies every frame of `s` by a real mask laid out `[frames × bins]`.
+    public static func applyMask(_ mask: [Float], to s: inout Spectrogram) {
+        precondition(mask.count == s.frames * s.bins,
+                     "mask has \(mask.count) values, the spectrogram \(s.frames)×\(s.bins) needs \(s.frames * s.bins)")
+        let count = mask.count
+        mask.withUnsafeBufferPointer { m in
+            s.real.withUnsafeMutableBufferPointer { re in
+                s.imag.withUnsafeMutableBufferPointer { im in
+                    guard let mBase = m.baseAddress, let reBase = re.baseAddress, let imBase = im.baseAddress
+                    else { return }
+                    applyMask(mBase, real: reBase, imag: imBase, bins: count)
+                }
+            }
+        }
+    }
+
+    /// Runs a per-bin kernel over the whole spectrogram in one call (the layouts match element for element).
+    private static func perBin(
+        _ s: Spectrogram,
+        _ kernel: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
+    ) -> [Float] {
+        let count = s.frames * s.bins
+        var out = [Float](repeating: 0, count: count)
+        s.real.withUnsafeBufferPointer { re in
+            s.imag.withUnsafeBufferPointer { im in
+                out.withUnsafeMutableBufferPointer { o in
+                    guard let reBase = re.baseAddress, let imBase = im.baseAddress, let oBase = o.baseAddress
+                    else { return }
+                    kernel(reBase, imBase, oBase, count)
+                }
+            }
+        }
+        return out
+    }
+}
