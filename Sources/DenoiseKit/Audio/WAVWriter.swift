@@ -1,0 +1,279 @@
+import Foundation
+
+/// Writes a RIFF/WAVE file incrementally, through an `AtomicFile`: the destination appears, complete, only when
+/// `finish()` succeeds; a cancelled, failed or abandoned writer leaves neither the file nor a temporary behind.
+///
+/// Header: plain 16-byte `fmt ` (WAVE_FORMAT_PCM) for 8/16-bit PCM with one or two channels; otherwise
+/// WAVE_FORMAT_EXTENSIBLE (40-byte `fmt `, valid bits = container bits, sub-format PCM or IEEE float), as
+/// Microsoft recommends for more than two channels or more than 16 bits. Float files also get a `fact` chunk.
+/// Sizes are patched by `finish()`.
+///
+/// Conversion from Float, per sample x:
+/// - integer PCM: x is clamped to [-1, 1] (NaN becomes 0), then `n = round(x · 2^(bits-1))`, capped at
+///   `2^(bits-1) - 1`; 8-bit stores `n + 128`. This inverts `WAVReader`'s `n / 2^(bits-1)` exactly, so PCM
+///   read → write is bit-exact, and only +1.0 itself loses one step (to the largest positive code).
+/// - float: written as is (values beyond ±1 are kept); NaN becomes 0 and ±Inf becomes ±1.
+/// Every sample that was changed (out of [-1, 1] for PCM, NaN, ±Inf) adds one to `clippedSamples`.
+///
+/// File-system failures throw `AtomicFileError`; format and usage problems throw `WAVError`.
+public final class WAVWriter {
+    public let url: URL
+    public let format: WAVFormat
+    /// Samples (over all channels) that had to be clamped or replaced; see the type's documentation.
+    public private(set) var clippedSamples = 0
+    public private(set) var framesWritten = 0
+
+    private enum State { case open, finished, cancelled }
+
+    private let file: AtomicFile
+    private let layout: HeaderLayout
+    private var state = State.open
+    /// Converted, interleaved frames waiting to be written; a whole number of frames.
+    private let staging: UnsafeMutableRawBufferPointer
+    private var stagedBytes = 0
+
+    /// Creates the temporary file and writes a header with placeholder sizes.
+    public convenience init(url: URL, format: WAVFormat) throws {
+        try self.init(url: url, format: format, bufferBytes: 1 << 20)
+    }
+
+    /// `bufferBytes` bounds the staging buffer (tests make it tiny to exercise flushing).
+    init(url: URL, format: WAVFormat, bufferBytes: Int) throws {
+        let path = url.relativePath
+        guard WAVLimits.channels.contains(format.channelCount) else {
+            throw WAVError.invalidChannelCount(path: path, count: format.channelCount)
+        }
+        guard WAVLimits.sampleRates.contains(format.sampleRate) else {
+            throw WAVError.invalidSampleRate(path: path, rate: format.sampleRate)
+        }
+        let layout = HeaderLayout(format: format)
+        let file = try AtomicFile(destination: url)
+        // On a throw `file` is released, which removes the temporary file.
+        try layout.bytes.withUnsafeBytes { try file.write($0) }
+        self.url = url
+        self.format = format
+        self.file = file
+        self.layout = layout
+        let frames = max(1, bufferBytes / format.bytesPerFrame)
+        self.staging = .allocate(byteCount: frames * format.bytesPerFrame, alignment: 16)
+    }
+
+    deinit {
+        staging.deallocate()
+        if state == .open { file.discard() }
+    }
+
+    /// Converts and appends all frames of `buffer`, whose channel count must match the format's.
+    public func write(_ buffer: AudioBuffer) throws {
+        guard state == .open else { throw WAVError.writerClosed(path: url.relativePath) }
+        guard buffer.channelCount == format.channelCount else {
+            throw WAVError.channelCountMismatch(path: url.relativePath, expected: format.channelCount,
+                                                actual: buffer.channelCount)
+        }
+        let bytesPerFrame = format.bytesPerFrame
+        let frames = buffer.frameCount
+        let dataBytes = (framesWritten + frames) * bytesPerFrame
+        // The RIFF size field (everything after its first 8 bytes, pad byte included) is 32 bits.
+        guard layout.bytes.count - 8 + dataBytes + (dataBytes & 1) <= Int(UInt32.max) else {
+            throw WAVError.tooLargeForRIFF(path: url.relativePath)
+        }
+        var done = 0
+        while done < frames {
+            let room = (staging.count - stagedBytes) / bytesPerFrame
+            if room == 0 {
+                try flushOrCancel()
+                continue
+            }
+            let n = min(room, frames - done)
+            for c in 0..<format.channelCount {
+                buffer.channels[c].withUnsafeBufferPointer { source in
+                    clippedSamples += Self.encode(source, from: done, frames: n, channel: c, format: format,
+                                                  into: staging, at: stagedBytes)
+                }
+            }
+            stagedBytes += n * bytesPerFrame
+            done += n
+        }
+        framesWritten += frames
+    }
+
+    /// Writes what is staged, the pad byte, the final sizes, and renames the file into place.
+    /// Calling it again after success does nothing. On failure the writer is cancelled.
+    public func finish() throws {
+        switch state {
+        case .finished: return
+        case .cancelled: throw WAVError.writerClosed(path: url.relativePath)
+        case .open: break
+        }
+        do {
+            try flush()
+            let dataBytes = framesWritten * format.bytesPerFrame
+            let pad = dataBytes & 1
+            if pad == 1 { try [UInt8(0)].withUnsafeBytes { try file.write($0) } }
+            try patch(UInt32(layout.bytes.count - 8 + dataBytes + pad), at: 4)
+            try patch(UInt32(dataBytes), at: layout.dataSizeOffset)
+            if let factOffset = layout.factLengthOffset { try patch(UInt32(framesWritten), at: factOffset) }
+            try file.commit()
+            state = .finished
+        } catch {
+            cancel()
+            throw error
+        }
+    }
+
+    /// Removes the temporary file; the destination is untouched. Does nothing after `finish()`.
+    public func cancel() {
+        guard state == .open else { return }
+        state = .cancelled
+        file.discard()
+    }
+
+    /// Writes `buffer` to `url` in one go; returns the number of clipped samples.
+    @discardableResult
+    public static func write(_ buffer: AudioBuffer, to url: URL, format: WAVFormat) throws -> Int {
+        let writer = try WAVWriter(url: url, format: format)
+        do {
+            try writer.write(buffer)
+            try writer.finish()
+        } catch {
+            writer.cancel()
+            throw error
+        }
+        return writer.clippedSamples
+    }
+
+    private func flush() throws {
+        guard stagedBytes > 0 else { return }
+        try file.write(UnsafeRawBufferPointer(rebasing: staging[0..<stagedBytes]))
+        stagedBytes = 0
+    }
+
+    /// A failed write leaves a file with a hole: give it up rather than finish it later.
+    private func flushOrCancel() throws {
+        do { try flush() } catch {
+            cancel()
+            throw error
+        }
+    }
+
+    private func patch(_ value: UInt32, at offset: Int) throws {
+        try withUnsafeBytes(of: value.littleEndian) { try file.write($0, atOffset: offset) }
+    }
+
+    /// Interleaves channel `channel` of `source[from..<from+frames]` into `destination` from byte `start`,
+    /// converting each sample to the file's format. Layout of `destination`: frame-major, `channelCount`
+    /// samples per frame, each `bytesPerSample` little-endian. Returns the number of clipped samples.
+    private static func encode(_ source: UnsafeBufferPointer<Float>, from: Int, frames: Int, channel: Int,
+                               format: WAVFormat, into destination: UnsafeMutableRawBufferPointer,
+                               at start: Int) -> Int {
+        let stride = format.bytesPerFrame
+        let first = start + channel * format.sampleFormat.bytesPerSample
+        var clipped = 0
+        switch format.sampleFormat {
+        case .pcm8:
+            for i in 0..<frames {
+                let n = quantize(source[from + i], scale: 128, clipped: &clipped)
+                destination[first + i * stride] = UInt8(truncatingIfNeeded: n + 128)
+            }
+        case .pcm16:
+            for i in 0..<frames {
+                let n = Int16(truncatingIfNeeded: quantize(source[from + i], scale: 32768, clipped: &clipped))
+                destination.storeBytes(of: n.littleEndian, toByteOffset: first + i * stride, as: Int16.self)
+            }
+        case .pcm24:
+            for i in 0..<frames {
+                let n = quantize(source[from + i], scale: 8_388_608, clipped: &clipped)
+                let o = first + i * stride
+                destination[o] = UInt8(truncatingIfNeeded: n)
+                destination[o + 1] = UInt8(truncatingIfNeeded: n >> 8)
+                destination[o + 2] = UInt8(truncatingIfNeeded: n >> 16)
+            }
+        case .pcm32:
+            for i in 0..<frames {
+                let n = quantize(source[from + i], scale: 2_147_483_648, clipped: &clipped)
+                destination.storeBytes(of: n.littleEndian, toByteOffset: first + i * stride, as: Int32.self)
+            }
+        case .float32:
+            for i in 0..<frames {
+                let x = finite(source[from + i], clipped: &clipped)
+                destination.storeBytes(of: x.bitPattern.littleEndian, toByteOffset: first + i * stride,
+                                       as: UInt32.self)
+            }
+        case .float64:
+            for i in 0..<frames {
+                let x = Double(finite(source[from + i], clipped: &clipped))
+                destination.storeBytes(of: x.bitPattern.littleEndian, toByteOffset: first + i * stride,
+                                       as: UInt64.self)
+            }
+        }
+        return clipped
+    }
+
+    /// `round(clamp(x, -1, 1) · scale)`, capped at `scale - 1`; scale = 2^(bits-1). NaN counts and becomes 0.
+    @inline(__always)
+    private static func quantize(_ x: Float, scale: Float, clipped: inout Int) -> Int32 {
+        var v = x
+        if !(v.magnitude <= 1) {  // also true for NaN
+            clipped += 1
+            v = v.isNaN ? 0 : (v > 0 ? 1 : -1)
+        }
+        // |v · scale| ≤ 2^31 fits Int64; scaling by a power of two is exact, so rounding sees the true value.
+        let n = Int64((v * scale).rounded(.toNearestOrEven))
+        return Int32(min(n, Int64(scale) - 1))
+    }
+
+    /// NaN → 0, ±Inf → ±1, counted; finite values pass through.
+    @inline(__always)
+    private static func finite(_ x: Float, clipped: inout Int) -> Float {
+        if x.isFinite { return x }
+        clipped += 1
+        return x.isNaN ? 0 : (x > 0 ? 1 : -1)
+    }
+}
+
+/// The header a `WAVWriter` writes for a format, with zero sizes, and where the sizes go.
+private struct HeaderLayout {
+    var bytes: [UInt8] = []
+    var dataSizeOffset = 0
+    /// The `fact` chunk's dwSampleLength (frames), present for float formats.
+    var factLengthOffset: Int?
+
+    init(format: WAVFormat) {
+        let sampleFormat = format.sampleFormat
+        let extensible = format.channelCount > 2 || sampleFormat.bitsPerSample > 16
+        let code = sampleFormat.isFloat ? WAVCodec.ieeeFloat : WAVCodec.pcm
+        let blockAlign = format.bytesPerFrame
+        append("RIFF")
+        append(UInt32(0))  // patched: file size - 8
+        append("WAVE")
+        append("fmt ")
+        append(UInt32(extensible ? 40 : 16))
+        append(UInt16(extensible ? WAVCodec.extensible : code))
+        append(UInt16(format.channelCount))
+        append(UInt32(format.sampleRate))
+        append(UInt32(format.sampleRate * blockAlign))
+        append(UInt16(blockAlign))
+        append(UInt16(sampleFormat.bitsPerSample))
+        if extensible {
+            append(UInt16(22))  // cbSize: the extension's bytes
+            append(UInt16(sampleFormat.bitsPerSample))  // valid bits: all of the container
+            // Front centre for mono, front left/right for stereo; otherwise the layout is unknown (0).
+            append(UInt32(format.channelCount == 1 ? 0x4 : format.channelCount == 2 ? 0x3 : 0))
+            append(UInt16(code))
+            bytes += WAVCodec.guidTail
+        }
+        if sampleFormat.isFloat {
+            append("fact")
+            append(UInt32(4))
+            factLengthOffset = bytes.count
+            append(UInt32(0))  // patched: frames
+        }
+        append("data")
+        dataSizeOffset = bytes.count
+        append(UInt32(0))  // patched: data bytes
+    }
+
+    private mutating func append(_ id: String) { bytes += Array(id.utf8) }
+    private mutating func append(_ value: UInt16) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
+    private mutating func append(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
+}
