@@ -1,0 +1,128 @@
+import Foundation
+
+// Element-wise activations. input [rows × n] → output [rows × n], any n, channels last.
+// Real rows are mapped, padding rows of the output and of the input gradient are written as zeros
+// (sigmoid(0) = 0.5 would otherwise leak into padding).
+
+/// Applies `f` to each element of the real rows of `input`, writing `output` (resized); zeros elsewhere.
+@inline(__always)
+private func mapRealRows(_ input: Matrix, into output: Matrix, layout: SequenceBatch, _ f: (Float) -> Float) {
+    output.resize(rows: input.rows, cols: input.cols)
+    let n = input.cols
+    layout.forEachRealRowRange { range in
+        let x = input.row(range.lowerBound), y = output.row(range.lowerBound)
+        for i in 0..<(range.count * n) { y[i] = f(x[i]) }
+    }
+    output.zeroPaddingRows(of: layout)
+}
+
+/// dx = g(dy, cached) element-wise on real rows, zeros on padding rows.
+@inline(__always)
+private func mapRealRows(_ gradOutput: Matrix, _ cached: Matrix, into gradInput: Matrix, layout: SequenceBatch,
+                         _ g: (Float, Float) -> Float) {
+    precondition(gradOutput.rows == cached.rows && gradOutput.cols == cached.cols,
+                 "activation backward: gradient is \(gradOutput.rows)×\(gradOutput.cols), "
+                     + "expected \(cached.rows)×\(cached.cols)")
+    gradInput.resize(rows: cached.rows, cols: cached.cols)
+    let n = cached.cols
+    layout.forEachRealRowRange { range in
+        let dy = gradOutput.row(range.lowerBound), c = cached.row(range.lowerBound)
+        let dx = gradInput.row(range.lowerBound)
+        for i in 0..<(range.count * n) { dx[i] = g(dy[i], c[i]) }
+    }
+    gradInput.zeroPaddingRows(of: layout)
+}
+
+/// y = max(0, x); dy/dx = 1 for x > 0, else 0 (as PyTorch at x = 0).
+public final class ReLU: Layer {
+    private let output = Matrix(rows: 0, cols: 0)
+    private let inputGradient = Matrix(rows: 0, cols: 0)
+    // Cached by forward: the layout (the output itself tells where x > 0).
+    private var layout = SequenceBatch.flat(rows: 0)
+
+    public init() {}
+
+    public func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
+        checkLayerInput(input, layout: layout, features: nil, layer: "ReLU")
+        self.layout = layout
+        mapRealRows(input, into: output, layout: layout) { max($0, 0) }
+        return output
+    }
+
+    public func backward(_ gradOutput: Matrix) -> Matrix {
+        mapRealRows(gradOutput, output, into: inputGradient, layout: layout) { dy, y in y > 0 ? dy : 0 }
+        return inputGradient
+    }
+}
+
+/// y = x for x > 0, slope·x otherwise.
+public final class LeakyReLU: Layer {
+    public let slope: Float
+    private let output = Matrix(rows: 0, cols: 0)
+    private let inputGradient = Matrix(rows: 0, cols: 0)
+    // Cached by forward: the input (a reference; its sign picks the branch, whatever the slope's sign).
+    private var input = Matrix(rows: 0, cols: 0)
+    private var layout = SequenceBatch.flat(rows: 0)
+
+    public init(slope: Float = 0.01) { self.slope = slope }
+
+    public func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
+        checkLayerInput(input, layout: layout, features: nil, layer: "LeakyReLU")
+        self.input = input
+        self.layout = layout
+        let a = slope
+        mapRealRows(input, into: output, layout: layout) { $0 > 0 ? $0 : a * $0 }
+        return output
+    }
+
+    public func backward(_ gradOutput: Matrix) -> Matrix {
+        let a = slope
+        mapRealRows(gradOutput, input, into: inputGradient, layout: layout) { dy, x in x > 0 ? dy : a * dy }
+        return inputGradient
+    }
+}
+
+/// y = 1 / (1 + e^(−x)); dy/dx = y·(1 − y).
+public final class Sigmoid: Layer {
+    private let output = Matrix(rows: 0, cols: 0)
+    private let inputGradient = Matrix(rows: 0, cols: 0)
+    // Cached by forward: the output y (backward needs only y) and the layout.
+    private var layout = SequenceBatch.flat(rows: 0)
+
+    public init() {}
+
+    public func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
+        checkLayerInput(input, layout: layout, features: nil, layer: "Sigmoid")
+        self.layout = layout
+        // exp(−x) overflows to +inf for x < −88, and 1/(1 + inf) = 0 is the right limit.
+        mapRealRows(input, into: output, layout: layout) { 1 / (1 + Foundation.exp(-$0)) }
+        return output
+    }
+
+    public func backward(_ gradOutput: Matrix) -> Matrix {
+        mapRealRows(gradOutput, output, into: inputGradient, layout: layout) { dy, y in dy * y * (1 - y) }
+        return inputGradient
+    }
+}
+
+/// y = tanh(x); dy/dx = 1 − y².
+public final class Tanh: Layer {
+    private let output = Matrix(rows: 0, cols: 0)
+    private let inputGradient = Matrix(rows: 0, cols: 0)
+    // Cached by forward: the output y and the layout.
+    private var layout = SequenceBatch.flat(rows: 0)
+
+    public init() {}
+
+    public func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
+        checkLayerInput(input, layout: layout, features: nil, layer: "Tanh")
+        self.layout = layout
+        mapRealRows(input, into: output, layout: layout) { Foundation.tanh($0) }
+        return output
+    }
+
+    public func backward(_ gradOutput: Matrix) -> Matrix {
+        mapRealRows(gradOutput, output, into: inputGradient, layout: layout) { dy, y in dy * (1 - y * y) }
+        return inputGradient
+    }
+}

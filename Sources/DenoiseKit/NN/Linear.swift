@@ -1,0 +1,77 @@
+/// Fully connected layer: y = x·Wᵀ + b, applied to every row.
+///
+/// input [rows × in], weight [out × in] (PyTorch layout), bias [out], output [rows × out]; channels last.
+/// Initialised like PyTorch: W and b uniform in ±1/√in. Padded rows of the output and of the input
+/// gradient are zero, and padded rows never reach the parameter gradients (whatever they contain).
+public final class Linear: Layer {
+    public let inFeatures: Int
+    public let outFeatures: Int
+    public let weight: Parameter
+    public let bias: Parameter
+
+    private let output = Matrix(rows: 0, cols: 0)
+    private let inputGradient = Matrix(rows: 0, cols: 0)
+    // Cached by forward for backward: the input (a reference, not a copy: it belongs to the layer
+    // below and stays unchanged until the next forward) and the layout.
+    private var input: Matrix?
+    private var layout = SequenceBatch.flat(rows: 0)
+
+    public init(_ inFeatures: Int, _ outFeatures: Int, store: ParameterStore, name: String,
+                rng: inout RandomGenerator) {
+        precondition(inFeatures > 0 && outFeatures > 0,
+                     "Linear '\(name)' needs positive sizes, got \(inFeatures) → \(outFeatures)")
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        let bound = 1 / Float(inFeatures).squareRoot()
+        weight = store.add("\(name).weight", shape: [outFeatures, inFeatures], decays: true) { _ in
+            rng.uniform(-bound, bound)
+        }
+        bias = store.add("\(name).bias", shape: [outFeatures], decays: false) { _ in rng.uniform(-bound, bound) }
+    }
+
+    public func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
+        checkLayerInput(input, layout: layout, features: inFeatures, layer: "Linear")
+        self.input = input
+        self.layout = layout
+        let rows = input.rows, nOut = outFeatures
+        output.resize(rows: rows, cols: nOut)
+        // y = x·Wᵀ for all rows in one product; padded rows are cleared afterwards.
+        BLAS.gemm(transB: true, m: rows, n: nOut, k: inFeatures, a: input.data, lda: inFeatures,
+                  b: weight.value, ldb: inFeatures, c: output.data, ldc: nOut)
+        let b = bias.value
+        layout.forEachRealRowRange { range in
+            for r in range {
+                let y = output.row(r)
+                for o in 0..<nOut { y[o] += b[o] }
+            }
+        }
+        output.zeroPaddingRows(of: layout)
+        return output
+    }
+
+    public func backward(_ gradOutput: Matrix) -> Matrix {
+        guard let x = input else { preconditionFailure("Linear.backward called before forward") }
+        precondition(gradOutput.rows == x.rows && gradOutput.cols == outFeatures,
+                     "Linear.backward: gradient is \(gradOutput.rows)×\(gradOutput.cols), "
+                         + "expected \(x.rows)×\(outFeatures)")
+        let nIn = inFeatures, nOut = outFeatures
+        let dy = gradOutput.data
+        // dW += dyᵀ·x and db += Σ dy over real rows only: one product per utterance, so padding
+        // rows (which may hold anything) never enter.
+        let dW = weight.gradient, db = bias.gradient
+        layout.forEachRealRowRange { range in
+            BLAS.gemm(transA: true, m: nOut, n: nIn, k: range.count, a: dy + range.lowerBound * nOut, lda: nOut,
+                      b: x.data + range.lowerBound * nIn, ldb: nIn, beta: 1, c: dW, ldc: nIn)
+            for r in range {
+                let g = dy + r * nOut
+                for o in 0..<nOut { db[o] += g[o] }
+            }
+        }
+        // dx = dy·W.
+        inputGradient.resize(rows: x.rows, cols: nIn)
+        BLAS.gemm(m: x.rows, n: nIn, k: nOut, a: dy, lda: nOut, b: weight.value, ldb: nIn,
+                  c: inputGradient.data, ldc: nIn)
+        inputGradient.zeroPaddingRows(of: layout)
+        return inputGradient
+    }
+}

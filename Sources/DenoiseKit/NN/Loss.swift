@@ -1,0 +1,85 @@
+import Foundation
+
+/// Training losses over padded batches. Every matrix is [rows × columns] laid out as `layout` says;
+/// only real rows count, the mean is over real rows × columns, and padding rows of the gradient are zero.
+/// Sums run in Double. An empty batch (no real rows) has loss 0 and a zero gradient.
+public enum Loss {
+    /// Added to magnitudes before compression in `spectral`: d(u^c)/du = c·u^(c−1) is infinite at u = 0
+    /// for c < 1, while c·(u + ε)^(c−1) stays below c·ε^(c−1) (≈ 1.2·10⁵ for c = 0.3). 10⁻⁸ is far
+    /// below any magnitude that matters in 16-bit or float audio, so it changes no loss visibly.
+    public static let spectralEpsilon: Float = 1e-8
+
+    /// Mean of (p - t)² over real rows × columns; writes dL/dp into `gradient` (resized), zero on padded rows.
+    ///
+    ///     L = (1/N) Σ (p − t)²,   dL/dp = 2(p − t)/N,   N = real rows × columns
+    public static func maskedMSE(prediction: Matrix, target: Matrix, layout: SequenceBatch,
+                                 gradient: Matrix) -> Float {
+        checkShapes(prediction, target, layout: layout, loss: "maskedMSE")
+        let cols = prediction.cols
+        gradient.resize(rows: prediction.rows, cols: cols)
+        gradient.zero()
+        let n = layout.realFrames * cols
+        guard n > 0 else { return 0 }
+        let scale = 2 / Float(n)
+        var sum = 0.0
+        layout.forEachRealRowRange { range in
+            let start = range.lowerBound * cols
+            let p = prediction.data + start, t = target.data + start, g = gradient.data + start
+            for i in 0..<(range.count * cols) {
+                let d = p[i] - t[i]
+                sum += Double(d * d)
+                g[i] = scale * d
+            }
+        }
+        return Float(sum / Double(n))
+    }
+
+    /// Spectral loss on compressed magnitudes: mean over real rows × bins of ((m·|X|)^c − |S|^c)², c = 0.3
+    /// default; gradient w.r.t. the mask m.
+    ///
+    /// With ε = `spectralEpsilon` added to both magnitudes before the power (so that a perfect mask still
+    /// gives exactly zero loss and the derivative stays finite where m·|X| = 0):
+    ///
+    ///     e = (m·|X| + ε)^c − (|S| + ε)^c,   L = (1/N) Σ e²,
+    ///     dL/dm = (2/N) · e · c · (m·|X| + ε)^(c−1) · |X|,   N = real rows × bins
+    ///
+    /// `mask`, `noisyMagnitude` and `cleanMagnitude` are [rows × bins]; magnitudes must be ≥ 0 and the
+    /// mask ≥ 0 (the sigmoid output). `gradient` is resized to [rows × bins]; zero on padding rows.
+    public static func spectral(mask: Matrix, noisyMagnitude: Matrix, cleanMagnitude: Matrix, layout: SequenceBatch,
+                                compression: Float = 0.3, gradient: Matrix) -> Float {
+        checkShapes(mask, noisyMagnitude, cleanMagnitude, layout: layout, loss: "spectral")
+        precondition(compression > 0, "spectral loss needs a positive compression exponent, got \(compression)")
+        let cols = mask.cols
+        gradient.resize(rows: mask.rows, cols: cols)
+        gradient.zero()
+        let n = layout.realFrames * cols
+        guard n > 0 else { return 0 }
+        let c = compression, eps = spectralEpsilon, scale = 2 * compression / Float(n)
+        var sum = 0.0
+        layout.forEachRealRowRange { range in
+            let start = range.lowerBound * cols
+            let m = mask.data + start, x = noisyMagnitude.data + start, s = cleanMagnitude.data + start
+            let g = gradient.data + start
+            for i in 0..<(range.count * cols) {
+                let u = m[i] * x[i] + eps
+                let compressed = Foundation.pow(u, c)
+                let e = compressed - Foundation.pow(s[i] + eps, c)
+                sum += Double(e * e)
+                // (u)^(c−1) = u^c / u: one power per element instead of two.
+                g[i] = scale * e * (compressed / u) * x[i]
+            }
+        }
+        return Float(sum / Double(n))
+    }
+
+    private static func checkShapes(_ first: Matrix, _ second: Matrix, _ third: Matrix? = nil,
+                                    layout: SequenceBatch, loss: String) {
+        precondition(first.rows == layout.rows, "\(loss): \(first.rows) rows but the layout has \(layout.rows)")
+        func sameShape(_ m: Matrix) {
+            precondition(m.rows == first.rows && m.cols == first.cols,
+                         "\(loss): shapes differ, \(first.rows)×\(first.cols) and \(m.rows)×\(m.cols)")
+        }
+        sameShape(second)
+        if let third { sameShape(third) }
+    }
+}

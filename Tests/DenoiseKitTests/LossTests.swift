@@ -1,0 +1,129 @@
+import XCTest
+@testable import DenoiseKit
+
+// Masked MSE and the compressed spectral loss: hand-computed values, padding ignored, finite-difference
+// gradient checks against Double references of the loss.
+
+private let layout = SequenceBatch(frames: 3, lengths: [3, 1])
+
+/// Central differences (step 1e-6, Double) of `loss` at `values`, compared with `analytic` within `tolerance`;
+/// padding rows must have a zero gradient.
+private func checkLossGradient(_ analytic: [Float], at values: [Double], columns: Int,
+                               tolerance: Tolerance = Tolerance(absolute: 1e-6, relative: 1e-3),
+                               file: StaticString = #filePath, line: UInt = #line, _ loss: ([Double]) -> Double) {
+    var v = values
+    let h = 1e-6
+    for i in 0..<v.count {
+        let x = v[i]
+        v[i] = x + h
+        let plus = loss(v)
+        v[i] = x - h
+        let minus = loss(v)
+        v[i] = x
+        let numeric = (plus - minus) / (2 * h)
+        if !layout.isReal(row: i / columns) {
+            XCTAssertEqual(analytic[i], 0, "padding gradient [\(i)]", file: file, line: line)
+        }
+        XCTAssertTrue(tolerance.accepts(Double(analytic[i]), numeric),
+                      "gradient[\(i)]: analytic \(analytic[i]), numeric \(numeric)", file: file, line: line)
+    }
+}
+
+/// Mean over real rows × columns of ((m·X + ε)^c − (S + ε)^c)², in Double.
+private func spectralReference(_ m: [Double], _ x: [Double], _ s: [Double], columns: Int, c: Double) -> Double {
+    let eps = Double(Loss.spectralEpsilon)
+    var sum = 0.0, n = 0
+    for i in 0..<m.count where layout.isReal(row: i / columns) {
+        let e = pow(m[i] * x[i] + eps, c) - pow(s[i] + eps, c)
+        sum += e * e
+        n += 1
+    }
+    return sum / Double(n)
+}
+
+final class LossTests: XCTestCase {
+    func testMaskedMSEAveragesOverRealRowsOnly() {
+        // Real rows 0, 1, 2 (first utterance) and 3 (second); rows 4 and 5 are padding full of garbage.
+        let p = Matrix(rows: 6, cols: 2, values: [1, 2, 3, 4, 0, 0, 1, 1, 50, 50, -50, 9])
+        let t = Matrix(rows: 6, cols: 2, values: [0, 2, 3, 2, 1, 0, 1, 4, 0, 0, 0, 0])
+        let gradient = Matrix(rows: 0, cols: 0)
+        let loss = Loss.maskedMSE(prediction: p, target: t, layout: layout, gradient: gradient)
+        // Squared errors 1, 0, 0, 4, 1, 0, 0, 9 over 8 real elements.
+        XCTAssertEqual(loss, 15 / 8, accuracy: 1e-6)
+        XCTAssertEqual(gradient.array, [2.0 / 8, 0, 0, 4.0 / 8, -2.0 / 8, 0, 0, -6.0 / 8, 0, 0, 0, 0])
+    }
+
+    func testMaskedMSEGradientCheck() {
+        var rng = RandomGenerator(seed: 1)
+        let p = randomMatrix(layout.rows, 3, &rng), t = randomMatrix(layout.rows, 3, &rng)
+        let gradient = Matrix(rows: 0, cols: 0)
+        _ = Loss.maskedMSE(prediction: p, target: t, layout: layout, gradient: gradient)
+        let t64 = t.array.map(Double.init)
+        checkLossGradient(gradient.array, at: p.array.map(Double.init), columns: 3) { p64 in
+            var sum = 0.0, n = 0
+            for i in 0..<p64.count where layout.isReal(row: i / 3) {
+                sum += (p64[i] - t64[i]) * (p64[i] - t64[i])
+                n += 1
+            }
+            return sum / Double(n)
+        }
+    }
+
+    func testSpectralLossMatchesHandComputedValueAndGradient() {
+        // c = 0.5. Element 1: m = 1, |X| = 4, |S| = 1: e = 2 − 1 = 1. Element 2: m = 0.25, |X| = 4, |S| = 9:
+        // e = 1 − 3 = −2. L = (1 + 4)/2 = 2.5; dL/dm = (2/2)·e·0.5·(m|X|)^(−0.5)·|X| = 1 and −4.
+        let m = Matrix(rows: 1, cols: 2, values: [1, 0.25])
+        let x = Matrix(rows: 1, cols: 2, values: [4, 4]), s = Matrix(rows: 1, cols: 2, values: [1, 9])
+        let gradient = Matrix(rows: 0, cols: 0)
+        let loss = Loss.spectral(mask: m, noisyMagnitude: x, cleanMagnitude: s, layout: .single(frames: 1),
+                                 compression: 0.5, gradient: gradient)
+        XCTAssertEqual(loss, 2.5, accuracy: 1e-5)
+        XCTAssertEqual(gradient[0, 0], 1, accuracy: 1e-5)
+        XCTAssertEqual(gradient[0, 1], -4, accuracy: 1e-5)
+    }
+
+    func testSpectralLossGradientCheck() {
+        var rng = RandomGenerator(seed: 2)
+        let bins = 4
+        for c in [Float(0.3), 0.5, 1] {
+            let m = Matrix(rows: layout.rows, cols: bins,
+                           values: (0..<(layout.rows * bins)).map { _ in rng.uniform(0.05, 1) })
+            let x = Matrix(rows: layout.rows, cols: bins,
+                           values: (0..<(layout.rows * bins)).map { _ in rng.uniform(0.01, 3) })
+            let s = Matrix(rows: layout.rows, cols: bins,
+                           values: (0..<(layout.rows * bins)).map { _ in rng.uniform(0, 2) })
+            fillPaddingRows(m, layout, with: paddingGarbage)
+            let gradient = Matrix(rows: 0, cols: 0)
+            let loss = Loss.spectral(mask: m, noisyMagnitude: x, cleanMagnitude: s, layout: layout,
+                                     compression: c, gradient: gradient)
+            let x64 = x.array.map(Double.init), s64 = s.array.map(Double.init)
+            XCTAssertEqual(Double(loss), spectralReference(m.array.map(Double.init), x64, s64, columns: bins,
+                                                           c: Double(c)), accuracy: 1e-5)
+            checkLossGradient(gradient.array, at: m.array.map(Double.init), columns: bins) { m64 in
+                spectralReference(m64, x64, s64, columns: bins, c: Double(c))
+            }
+        }
+    }
+
+    func testSpectralLossIsZeroForThePerfectMask() {
+        let x = Matrix(rows: 1, cols: 3, values: [2, 0.5, 1e-3]), s = Matrix(rows: 1, cols: 3, values: [1, 0.5, 5e-4])
+        let m = Matrix(rows: 1, cols: 3, values: [0.5, 1, 0.5])
+        let gradient = Matrix(rows: 0, cols: 0)
+        let loss = Loss.spectral(mask: m, noisyMagnitude: x, cleanMagnitude: s, layout: .single(frames: 1),
+                                 gradient: gradient)
+        XCTAssertEqual(loss, 0, accuracy: 1e-10)
+        for g in gradient.array { XCTAssertEqual(g, 0, accuracy: 1e-5) }
+    }
+
+    func testSpectralLossGradientIsFiniteWhereTheMaskIsZero() {
+        // (m|X|)^0.3 has an infinite derivative at m = 0; the epsilon keeps it finite and pointing up.
+        let m = Matrix(rows: 1, cols: 1, values: [0]), x = Matrix(rows: 1, cols: 1, values: [1])
+        let s = Matrix(rows: 1, cols: 1, values: [1])
+        let gradient = Matrix(rows: 0, cols: 0)
+        let loss = Loss.spectral(mask: m, noisyMagnitude: x, cleanMagnitude: s, layout: .single(frames: 1),
+                                 gradient: gradient)
+        XCTAssertEqual(loss, 1, accuracy: 0.01)
+        XCTAssertTrue(gradient[0, 0].isFinite)
+        XCTAssertLessThan(gradient[0, 0], 0)
+    }
+}
