@@ -1,0 +1,87 @@
+/// Which network estimates the mask.
+public enum MaskNetKind: String, Codable, CaseIterable, Sendable {
+    /// Per frame, on ±`context` stacked frames: LayerNorm → [Linear → Norm → ReLU → Dropout] × n → Linear → Sigmoid.
+    case mlp
+    /// 1-D dilated convolutions over time: LayerNorm → [Conv1d → Norm → ReLU → Dropout] × n → Conv1d(k1) → Sigmoid.
+    case cnn
+}
+
+/// The normalisation used in the hidden layers.
+public enum NormKind: String, Codable, CaseIterable, Sendable {
+    /// Per frame over features: independent of the batch and of other frames, so it streams.
+    case layer
+    /// Per utterance over (channels in a group × real frames): needs the whole utterance.
+    case group
+    /// Per utterance and channel over real frames: needs the whole utterance.
+    case instance
+    /// Batch statistics in training, running statistics at inference (per frame then, so it streams).
+    case batch
+
+    /// True when inference output for a frame depends only on nearby frames, so the denoiser can
+    /// process a file in fixed-size windows.
+    public var isFrameLocal: Bool { self == .layer || self == .batch }
+}
+
+/// Everything needed to rebuild a MaskNet's graph; stored in the model file's metadata.
+public struct MaskNetConfig: Codable, Equatable, Sendable {
+    public var kind: MaskNetKind
+    /// Spectral bins in and mask bins out (n_fft / 2 + 1).
+    public var bins: Int
+    /// MLP: frames of context on each side of the centre frame.
+    public var context: Int
+    /// Width of the hidden layers (MLP units or CNN channels).
+    public var hidden: Int
+    /// MLP: number of hidden layers.
+    public var hiddenLayers: Int
+    /// CNN: kernel size of the dilated convolutions (odd).
+    public var kernelSize: Int
+    /// CNN: one dilated convolution block per entry.
+    public var dilations: [Int]
+    public var norm: NormKind
+    /// GroupNorm groups (used when `norm == .group`).
+    public var groups: Int
+    public var dropout: Float
+
+    public init(kind: MaskNetKind, bins: Int = 257, context: Int = 2, hidden: Int? = nil, hiddenLayers: Int = 2,
+                kernelSize: Int = 5, dilations: [Int] = [1, 2, 4], norm: NormKind = .layer, groups: Int = 8,
+                dropout: Float = 0.2) {
+        self.kind = kind
+        self.bins = bins
+        self.context = context
+        self.hidden = hidden ?? (kind == .mlp ? 512 : 256)
+        self.hiddenLayers = hiddenLayers
+        self.kernelSize = kernelSize
+        self.dilations = dilations
+        self.norm = norm
+        self.groups = groups
+        self.dropout = dropout
+    }
+
+    /// Frames of input on each side that one output frame depends on.
+    public var receptiveRadius: Int {
+        switch kind {
+        case .mlp: return context
+        case .cnn: return dilations.reduce(0) { $0 + ($1 * (kernelSize - 1)) / 2 }
+        }
+    }
+
+    public func validate() throws {
+        func bad(_ message: String) -> ModelFileError { .invalidConfig(message) }
+        guard bins >= 2 else { throw bad("bins must be at least 2, got \(bins)") }
+        guard hidden >= 1 else { throw bad("hidden width must be positive, got \(hidden)") }
+        guard (0..<1).contains(dropout) else { throw bad("dropout must lie in [0, 1), got \(dropout)") }
+        switch kind {
+        case .mlp:
+            guard context >= 0 && context <= 64 else { throw bad("context must lie in 0...64 frames, got \(context)") }
+            guard hiddenLayers >= 1 else { throw bad("an MLP needs at least one hidden layer") }
+        case .cnn:
+            guard kernelSize >= 1 && kernelSize % 2 == 1 else { throw bad("kernel size must be odd, got \(kernelSize)") }
+            guard !dilations.isEmpty && dilations.allSatisfy({ $0 >= 1 }) else { throw bad("dilations must be ≥ 1") }
+        }
+        if norm == .group {
+            guard groups >= 1 && hidden % groups == 0 else {
+                throw bad("GroupNorm needs hidden width \(hidden) divisible by groups \(groups)")
+            }
+        }
+    }
+}

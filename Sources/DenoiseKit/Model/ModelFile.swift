@@ -1,0 +1,140 @@
+import Foundation
+
+public enum ModelFileError: Error, CustomStringConvertible, Equatable {
+    case unreadable(path: String, reason: String)
+    case malformed(path: String, reason: String)
+    case unsupportedVersion(path: String, found: String)
+    case invalidConfig(String)
+    case missingTensor(path: String, name: String)
+    case shapeMismatch(path: String, name: String, expected: [Int], found: [Int])
+    case nonFinite(path: String, name: String)
+
+    public var description: String {
+        switch self {
+        case let .unreadable(path, reason): return "\(path): \(reason)"
+        case let .malformed(path, reason): return "\(path): not a valid model file: \(reason)"
+        case let .unsupportedVersion(path, found):
+            return "\(path): model format '\(found)' is not supported (this build reads '\(DenoiseModel.formatVersion)')"
+        case let .invalidConfig(message): return "invalid model configuration: \(message)"
+        case let .missingTensor(path, name): return "\(path): model file lacks tensor '\(name)'"
+        case let .shapeMismatch(path, name, expected, found):
+            return "\(path): tensor '\(name)' has shape \(found), the configuration needs \(expected)"
+        case let .nonFinite(path, name): return "\(path): tensor '\(name)' contains NaN or infinite values"
+        }
+    }
+}
+
+/// What training produced a model; shown by `denoise info`.
+public struct TrainingSummary: Codable, Equatable, Sendable {
+    public var epochs: Int
+    public var bestEpoch: Int
+    public var validationLoss: Float
+    public var validationSISDRGain: Float
+    public var trainingPairs: Int
+    public var trainingSeconds: Double
+    public var command: String
+
+    public init(epochs: Int, bestEpoch: Int, validationLoss: Float, validationSISDRGain: Float, trainingPairs: Int,
+                trainingSeconds: Double, command: String) {
+        self.epochs = epochs
+        self.bestEpoch = bestEpoch
+        self.validationLoss = validationLoss
+        self.validationSISDRGain = validationSISDRGain
+        self.trainingPairs = trainingPairs
+        self.trainingSeconds = trainingSeconds
+        self.command = command
+    }
+}
+
+/// A trained denoiser: the mask network plus the signal settings it was trained with.
+public final class DenoiseModel {
+    public static let formatVersion = "denoise-model-1"
+
+    public let net: MaskNet
+    public let stft: STFTConfig
+    public let sampleRate: Int
+    public var training: TrainingSummary?
+
+    public init(config: MaskNetConfig, stft: STFTConfig = STFTConfig(), sampleRate: Int = 16000, seed: UInt64 = 0) throws {
+        try stft.validate()
+        guard config.bins == stft.bins else {
+            throw ModelFileError.invalidConfig("network has \(config.bins) bins but n_fft \(stft.nFFT) gives \(stft.bins)")
+        }
+        guard (8000...96000).contains(sampleRate) else {
+            throw ModelFileError.invalidConfig("sample rate \(sampleRate) Hz is outside 8000...96000")
+        }
+        self.net = try MaskNet(config: config, seed: seed)
+        self.stft = stft
+        self.sampleRate = sampleRate
+    }
+
+    /// The model as safetensors: one tensor per parameter (and BatchNorm running statistics),
+    /// configuration in `__metadata__`.
+    public func safeTensors() -> SafeTensors {
+        var file = SafeTensors()
+        for entry in net.store.entries {
+            let values = Array(UnsafeBufferPointer(start: net.store.values + entry.offset, count: entry.count))
+            file.tensors[entry.name] = .init(shape: entry.shape, values: values)
+        }
+        for (name, bn) in net.batchNorms {
+            file.tensors[name + ".running_mean"] = .init(shape: [bn.runningMean.count], values: bn.runningMean)
+            file.tensors[name + ".running_var"] = .init(shape: [bn.runningVariance.count], values: bn.runningVariance)
+        }
+        file.metadata["format"] = DenoiseModel.formatVersion
+        file.metadata["masknet"] = DenoiseModel.json(net.config)
+        file.metadata["stft"] = DenoiseModel.json(stft)
+        file.metadata["sample_rate"] = String(sampleRate)
+        if let training { file.metadata["training"] = DenoiseModel.json(training) }
+        return file
+    }
+
+    public func save(to url: URL) throws { try safeTensors().write(to: url) }
+
+    public static func load(url: URL) throws -> DenoiseModel {
+        try DenoiseModel(safeTensors: SafeTensors.read(url: url), path: url.path)
+    }
+
+    /// Rebuilds a model from a decoded file, checking version, shapes and finiteness of every tensor.
+    public convenience init(safeTensors file: SafeTensors, path: String) throws {
+        let meta = file.metadata
+        guard let format = meta["format"] else { throw ModelFileError.malformed(path: path, reason: "no 'format' in metadata") }
+        guard format == DenoiseModel.formatVersion else { throw ModelFileError.unsupportedVersion(path: path, found: format) }
+        guard let config: MaskNetConfig = DenoiseModel.decode(meta["masknet"]),
+              let stft: STFTConfig = DenoiseModel.decode(meta["stft"]),
+              let rate = meta["sample_rate"].flatMap(Int.init)
+        else { throw ModelFileError.malformed(path: path, reason: "metadata lacks a readable masknet, stft or sample_rate") }
+        do {
+            try self.init(config: config, stft: stft, sampleRate: rate)
+        } catch let error as ModelFileError {
+            throw ModelFileError.malformed(path: path, reason: error.description)
+        }
+        training = DenoiseModel.decode(meta["training"])
+        func tensor(_ name: String, shape: [Int]) throws -> [Float] {
+            guard let t = file.tensors[name] else { throw ModelFileError.missingTensor(path: path, name: name) }
+            guard t.shape == shape else {
+                throw ModelFileError.shapeMismatch(path: path, name: name, expected: shape, found: t.shape)
+            }
+            guard t.values.allSatisfy({ $0.isFinite }) else { throw ModelFileError.nonFinite(path: path, name: name) }
+            return t.values
+        }
+        for entry in net.store.entries {
+            let values = try tensor(entry.name, shape: entry.shape)
+            (net.store.values + entry.offset).update(from: values, count: entry.count)
+        }
+        for (name, bn) in net.batchNorms {
+            bn.runningMean = try tensor(name + ".running_mean", shape: [bn.runningMean.count])
+            bn.runningVariance = try tensor(name + ".running_var", shape: [bn.runningVariance.count])
+        }
+    }
+
+    static func json<T: Encodable>(_ value: T) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(value)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}"
+    }
+
+    static func decode<T: Decodable>(_ text: String?) -> T? {
+        guard let text else { return nil }
+        return try? JSONDecoder().decode(T.self, from: Data(text.utf8))
+    }
+}

@@ -1,0 +1,71 @@
+import XCTest
+@testable import DenoiseKit
+
+final class MaskNetTests: XCTestCase {
+    func testDefaultModelsHaveAboutAMillionParameters() throws {
+        let mlp = try MaskNet(config: MaskNetConfig(kind: .mlp))
+        let cnn = try MaskNet(config: MaskNetConfig(kind: .cnn))
+        // MLP: LayerNorm(1285) → 512 → 512 → 257; CNN: 257→256 k5, 256→256 k5 ×2, 256→257 k1.
+        XCTAssertEqual(mlp.parameterCount, 2 * 1285 + (1285 * 512 + 512) + 2 * 512 + (512 * 512 + 512) + 2 * 512 + (512 * 257 + 257))
+        XCTAssertEqual(cnn.parameterCount, 2 * 257 + (257 * 256 * 5 + 256) + 2 * 256 + 2 * (256 * 256 * 5 + 256 + 2 * 256)
+                       + (256 * 257 + 257))
+        XCTAssertEqual(MaskNetConfig(kind: .cnn).receptiveRadius, 2 + 4 + 8)
+    }
+
+    func testMaskLiesBetweenZeroAndOne() throws {
+        for kind in MaskNetKind.allCases {
+            let model = try TestSignals.tinyModel(kind)
+            let bins = model.stft.bins
+            let x = Matrix(rows: 12, cols: bins, values: (0..<(12 * bins)).map { Float(($0 * 37) % 23) - 11 })
+            let mask = model.net.forward(x, layout: SequenceBatch(frames: 6, lengths: [6, 4]), training: false)
+            XCTAssertEqual(mask.rows, 12)
+            XCTAssertEqual(mask.cols, bins)
+            XCTAssertTrue(mask.array.allSatisfy { $0 >= 0 && $0 <= 1 })
+        }
+    }
+
+    func testInvalidConfigurationsAreRejectedWithAMessage() {
+        XCTAssertThrowsError(try MaskNet(config: MaskNetConfig(kind: .cnn, kernelSize: 4))) { error in
+            XCTAssertTrue("\(error)".contains("odd"))
+        }
+        XCTAssertThrowsError(try MaskNet(config: MaskNetConfig(kind: .mlp, hidden: 10, norm: .group, groups: 3)))
+        XCTAssertThrowsError(try MaskNet(config: MaskNetConfig(kind: .mlp, dropout: 1)))
+    }
+
+    /// The whole network against central finite differences of the spectral loss.
+    func testMaskNetGradientCheck() throws {
+        for kind in MaskNetKind.allCases {
+            for norm in [NormKind.layer, .group] {
+                let model = try TestSignals.tinyModel(kind, norm: norm, seed: 5)
+                let bins = model.stft.bins
+                let layout = SequenceBatch(frames: 5, lengths: [5, 3])
+                var rng = RandomGenerator(seed: 9)
+                let x = Matrix(rows: layout.rows, cols: bins, values: (0..<(layout.rows * bins)).map { _ in rng.normal() })
+                let noisy = Matrix(rows: layout.rows, cols: bins, values: (0..<(layout.rows * bins)).map { _ in rng.uniform(0.1, 1) })
+                let clean = Matrix(rows: layout.rows, cols: bins, values: (0..<(layout.rows * bins)).map { _ in rng.uniform(0, 1) })
+                let gradient = Matrix(rows: 0, cols: 0)
+                func loss() -> Float {
+                    let mask = model.net.forward(x, layout: layout, training: false)
+                    return Loss.spectral(mask: mask, noisyMagnitude: noisy, cleanMagnitude: clean, layout: layout, gradient: gradient)
+                }
+                let store = model.net.store
+                store.zeroGradients()
+                _ = loss()
+                model.net.backward(gradient)
+                let analytic = Array(store.gradientBuffer)
+                // Sample parameters across the store; float32 differences need a generous step.
+                for i in stride(from: 0, to: store.count, by: max(1, store.count / 40)) {
+                    let saved = store.values[i], h: Float = 1e-2
+                    store.values[i] = saved + h
+                    let up = loss()
+                    store.values[i] = saved - h
+                    let down = loss()
+                    store.values[i] = saved
+                    let numeric = (up - down) / (2 * h)
+                    XCTAssertEqual(analytic[i], numeric, accuracy: 2e-3 + 0.05 * abs(numeric),
+                                   "\(kind) \(norm) parameter \(i)")
+                }
+            }
+        }
+    }
+}

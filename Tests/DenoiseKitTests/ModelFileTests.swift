@@ -1,0 +1,80 @@
+import XCTest
+@testable import DenoiseKit
+
+final class ModelFileTests: XCTestCase {
+    func testSafeTensorsRoundTripKeepsTensorsAndMetadata() throws {
+        let file = SafeTensors(tensors: ["a.weight": .init(shape: [2, 3], values: [1, -2, 3.5, 0, 1e-8, -7]),
+                                         "b": .init(shape: [1], values: [42])],
+                               metadata: ["format": "x", "note": "héllo"])
+        let data = file.encoded()
+        let headerLength = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        XCTAssertEqual((8 + headerLength) % 8, 0, "data should start 8-byte aligned")
+        XCTAssertEqual(try SafeTensors.decode(data, path: "m.safetensors"), file)
+    }
+
+    func testSafeTensorsRejectsLyingHeaderLength() {
+        var data = SafeTensors(tensors: ["x": .init(shape: [1], values: [1])]).encoded()
+        data.replaceSubrange(0..<8, with: [0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0])
+        XCTAssertThrowsError(try SafeTensors.decode(data, path: "bad.safetensors")) { error in
+            XCTAssertTrue("\(error)".contains("bad.safetensors"))
+        }
+    }
+
+    func testSafeTensorsRejectsTruncatedData() {
+        let data = SafeTensors(tensors: ["x": .init(shape: [4], values: [1, 2, 3, 4])]).encoded()
+        XCTAssertThrowsError(try SafeTensors.decode(data.prefix(data.count - 3), path: "t.safetensors")) { error in
+            XCTAssertTrue("\(error)".contains("data_offsets"), "\(error)")
+        }
+    }
+
+    func testSafeTensorsRejectsGarbageAndEmptyFiles() {
+        XCTAssertThrowsError(try SafeTensors.decode(Data(), path: "e"))
+        XCTAssertThrowsError(try SafeTensors.decode(Data("this is not a model at all".utf8), path: "g"))
+    }
+
+    func testModelSaveLoadRoundTripGivesSameMask() throws {
+        for kind in MaskNetKind.allCases {
+            let model = try TestSignals.tinyModel(kind, norm: .batch, seed: 11)
+            model.net.batchNorms[0].layer.runningMean[0] = 0.25
+            let folder = try TestSignals.temporaryFolder()
+            let url = folder.appendingPathComponent("m.safetensors")
+            try model.save(to: url)
+            let loaded = try DenoiseModel.load(url: url)
+            XCTAssertEqual(loaded.net.config, model.net.config)
+            XCTAssertEqual(loaded.stft, model.stft)
+            XCTAssertEqual(Array(loaded.net.store.valueBuffer), Array(model.net.store.valueBuffer))
+            XCTAssertEqual(loaded.net.batchNorms[0].layer.runningMean[0], 0.25)
+            let input = Matrix(rows: 5, cols: model.stft.bins, values: (0..<(5 * model.stft.bins)).map { Float($0 % 7) - 3 })
+            let a = model.net.forward(input, layout: .single(frames: 5), training: false).array
+            let b = loaded.net.forward(input, layout: .single(frames: 5), training: false).array
+            XCTAssertEqual(a, b)
+        }
+    }
+
+    func testModelWithNaNWeightsIsRejectedAtLoad() throws {
+        let model = try TestSignals.tinyModel(.mlp)
+        var file = model.safeTensors()
+        let name = model.net.store.entries[1].name
+        file.tensors[name]!.values[0] = .nan
+        XCTAssertThrowsError(try DenoiseModel(safeTensors: file, path: "nan.safetensors")) { error in
+            XCTAssertEqual(error as? ModelFileError, .nonFinite(path: "nan.safetensors", name: name))
+        }
+    }
+
+    func testModelOfAnotherFormatVersionIsRejected() throws {
+        var file = try TestSignals.tinyModel(.cnn).safeTensors()
+        file.metadata["format"] = "denoise-model-99"
+        XCTAssertThrowsError(try DenoiseModel(safeTensors: file, path: "v.safetensors")) { error in
+            XCTAssertEqual(error as? ModelFileError, .unsupportedVersion(path: "v.safetensors", found: "denoise-model-99"))
+        }
+    }
+
+    func testModelWithMissingTensorIsRejected() throws {
+        let model = try TestSignals.tinyModel(.mlp)
+        var file = model.safeTensors()
+        file.tensors.removeValue(forKey: "output.linear.weight")
+        XCTAssertThrowsError(try DenoiseModel(safeTensors: file, path: "m")) { error in
+            XCTAssertEqual(error as? ModelFileError, .missingTensor(path: "m", name: "output.linear.weight"))
+        }
+    }
+}

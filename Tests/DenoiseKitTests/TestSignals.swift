@@ -1,0 +1,53 @@
+import Foundation
+@testable import DenoiseKit
+
+/// Small synthetic signals and models shared by the tests.
+enum TestSignals {
+    /// A speech-like signal: harmonic tones with a syllabic (4 Hz) envelope.
+    static func speechLike(seconds: Double, sampleRate: Int = 16000, seed: UInt64 = 1) -> [Float] {
+        var rng = RandomGenerator(seed: seed)
+        let n = Int(seconds * Double(sampleRate))
+        let f0 = rng.uniform(110, 220)
+        return (0..<n).map { i in
+            let t = Float(i) / Float(sampleRate)
+            let envelope = max(0, sin(2 * Float.pi * 4 * t))
+            var s: Float = 0
+            for h in 1...8 { s += sin(2 * Float.pi * f0 * Float(h) * t) / Float(h) }
+            return 0.2 * envelope * s
+        }
+    }
+
+    static func whiteNoise(count: Int, level: Float = 0.05, seed: UInt64 = 2) -> [Float] {
+        var rng = RandomGenerator(seed: seed)
+        return (0..<count).map { _ in level * rng.normal() }
+    }
+
+    /// A fresh empty folder under the temporary directory.
+    static func temporaryFolder(_ name: String = #function) throws -> URL {
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("denoise-tests-\(name.filter { $0.isLetter })-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    static func writeWAV(_ samples: [Float], to url: URL, sampleRate: Int = 16000, format: WAVSampleFormat = .pcm16) throws {
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        _ = try WAVWriter.write(AudioBuffer(mono: samples, sampleRate: sampleRate), to: url,
+                                format: WAVFormat(sampleFormat: format, channelCount: 1, sampleRate: sampleRate))
+    }
+
+    /// A small model of `kind` (fast in debug builds).
+    static func tinyModel(_ kind: MaskNetKind, norm: NormKind = .layer, dropout: Float = 0, seed: UInt64 = 3) throws -> DenoiseModel {
+        let stft = STFTConfig(nFFT: 64, hop: 32, window: .sqrtHann)
+        let config = MaskNetConfig(kind: kind, bins: stft.bins, context: 1, hidden: 8, hiddenLayers: 1, kernelSize: 3,
+                                   dilations: [1, 2], norm: norm, groups: 2, dropout: dropout)
+        return try DenoiseModel(config: config, stft: stft, sampleRate: 16000, seed: seed)
+    }
+
+    /// Location of the shared data folder (../shared/data beside the package), nil when absent.
+    static var sharedData: URL? {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let data = root.deletingLastPathComponent().appendingPathComponent("shared/data")
+        return FileManager.default.fileExists(atPath: data.appendingPathComponent("test/clean").path) ? data : nil
+    }
+}
