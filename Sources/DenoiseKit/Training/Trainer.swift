@@ -1,0 +1,288 @@
+import Foundation
+
+/// How to train; every field has the default `denoise train` uses.
+public struct TrainingOptions: Codable, Equatable, Sendable {
+    public var epochs = 50
+    /// Utterances per batch.
+    public var batchSize = 16
+    public var optimizer = "adamw"
+    public var learningRate: Float = 1e-3
+    public var weightDecay: Float = 1e-2
+    public var l1: Float = 0
+    /// "none", "step:S:G", "multistep:A,B:G", "exp:G", "cosine[:WARMUP]".
+    public var schedule = "none"
+    /// Largest gradient L2 norm; nil for no clipping.
+    public var clipGradient: Float? = 5
+    /// Stop after this many epochs without a better validation loss; nil to run all epochs.
+    public var earlyStopPatience: Int? = 8
+    /// An epoch counts as better only if it lowers the validation loss by more than this.
+    public var earlyStopMinDelta: Float = 0
+    public var seed: UInt64 = 0
+    /// Long utterances are cut into random crops of this length each epoch.
+    public var cropSeconds: Double = 4
+    /// Share of training examples remixed by augmentation (when it has material); 1 with --remix-only.
+    public var remixProbability: Float = 0.5
+
+    public init() {}
+}
+
+/// One line of the training history.
+public struct EpochReport: Codable, Equatable, Sendable {
+    public var epoch: Int
+    public var trainLoss: Float
+    public var validationLoss: Float
+    /// Mean SI-SDR of the enhanced validation set minus that of its noisy input, dB.
+    public var validationSISDRGain: Float
+    public var learningRate: Float
+    public var seconds: Double
+    /// Real (unpadded) frames trained per second.
+    public var framesPerSecond: Double
+}
+
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    case diverged(epoch: Int)
+    case badOption(String)
+    public var description: String {
+        switch self {
+        case let .diverged(epoch):
+            return "training diverged in epoch \(epoch + 1): the loss became NaN even after halving the learning rate; "
+                + "try a lower --lr or --clip-grad"
+        case let .badOption(message): return message
+        }
+    }
+}
+
+/// Trains a `DenoiseModel` on pairs, one epoch at a time. The state that `checkpoint` captures is
+/// all that determines what comes next, so a resumed run matches an uninterrupted one exactly.
+public final class Trainer {
+    public let model: DenoiseModel
+    public let options: TrainingOptions
+    public let train: PairDataset
+    public let validation: PairDataset
+    public let augmentation: Augmentation?
+    public let optimizer: Optimizer
+    public let schedule: LearningRateSchedule
+    public private(set) var earlyStopping: EarlyStopping?
+    /// Epochs completed so far.
+    public private(set) var epoch = 0
+    public private(set) var history: [EpochReport] = []
+    /// Drives batching and augmentation; one draw per epoch seeds that epoch.
+    public private(set) var rng: RandomGenerator
+
+    private let stft: STFT
+    private let gradient = Matrix(rows: 0, cols: 0)
+    private var validationNoisySISDR: [Double]?
+
+    public init(model: DenoiseModel, train: PairDataset, validation: PairDataset, options: TrainingOptions,
+                augmentation: Augmentation? = nil) throws {
+        guard options.epochs >= 1 else { throw TrainingError.badOption("--epochs must be at least 1") }
+        guard options.batchSize >= 1 else { throw TrainingError.badOption("--batch-size must be at least 1") }
+        guard options.learningRate > 0 && options.learningRate.isFinite else {
+            throw TrainingError.badOption("--lr must be a positive number")
+        }
+        guard options.cropSeconds > 0 else { throw TrainingError.badOption("--crop must be positive") }
+        guard let kind = OptimizerKind(rawValue: options.optimizer) else {
+            let known = OptimizerKind.allCases.map(\.rawValue).joined(separator: ", ")
+            throw TrainingError.badOption("unknown optimizer '\(options.optimizer)' (known: \(known))")
+        }
+        self.model = model
+        self.options = options
+        self.train = train
+        self.validation = validation
+        self.augmentation = augmentation
+        let regularization = Regularization(weightDecay: options.weightDecay, l1: options.l1)
+        self.optimizer = kind.make(learningRate: options.learningRate, regularization: regularization, momentum: 0.9)
+        self.schedule = try Schedules.parse(options.schedule, totalEpochs: options.epochs)
+        self.earlyStopping = options.earlyStopPatience.map { EarlyStopping(patience: $0, minDelta: options.earlyStopMinDelta, mode: .minimize) }
+        self.rng = RandomGenerator(seed: options.seed)
+        self.stft = STFT(config: model.stft)
+    }
+
+    public var isFinished: Bool { epoch >= options.epochs || earlyStopping?.shouldStop == true }
+
+    public var bestEpoch: Int? { earlyStopping?.bestEpoch ?? history.min { $0.validationLoss < $1.validationLoss }?.epoch }
+
+    /// Trains one epoch, then validates. `progress(frames done, frames total)` is called after each
+    /// batch; when `shouldStop()` turns true the epoch ends early and nil is returned (the state is
+    /// then that of the last full epoch, except for the weights, so callers checkpoint only full epochs).
+    public func runEpoch(progress: (Int, Int) -> Void = { _, _ in }, shouldStop: () -> Bool = { false }) throws -> EpochReport? {
+        let started = Date()
+        let lr = schedule.learningRate(epoch: epoch, base: options.learningRate)
+        optimizer.learningRate = lr
+        var epochRNG = RandomGenerator(seed: rng.next())
+        let cropSamples = Int(options.cropSeconds * Double(model.sampleRate))
+        let plan = BatchPlanner.plan(lengths: train.utterances.map(\.count), batchSize: options.batchSize,
+                                     cropSamples: cropSamples, rng: &epochRNG)
+        let totalFrames = plan.joined().reduce(0) { $0 + STFT.frameCount(forSamples: $1.length, config: model.stft) }
+        let batchSeeds = plan.map { _ in epochRNG.next() }
+
+        // Batches are prepared on another core while this one does the math.
+        let prefetch = BatchPrefetcher { [unowned self] index in self.prepare(plan[index], seed: batchSeeds[index]) }
+        prefetch.request(0)
+        var lossSum = 0.0, frames = 0
+        for index in plan.indices {
+            let batch = prefetch.take()
+            if index + 1 < plan.count { prefetch.request(index + 1) }
+            if shouldStop() {
+                _ = index + 1 < plan.count ? prefetch.take() : nil
+                return nil
+            }
+            let loss = try step(batch)
+            lossSum += Double(loss) * Double(batch.layout.realFrames)
+            frames += batch.layout.realFrames
+            progress(frames, totalFrames)
+        }
+        let trainSeconds = Date().timeIntervalSince(started)
+        let (validationLoss, gain) = evaluate()
+        let report = EpochReport(epoch: epoch, trainLoss: Float(lossSum / Double(max(frames, 1))),
+                                 validationLoss: validationLoss, validationSISDRGain: gain, learningRate: lr,
+                                 seconds: Date().timeIntervalSince(started),
+                                 framesPerSecond: Double(frames) / max(trainSeconds, 1e-9))
+        _ = earlyStopping?.update(epoch: epoch, score: validationLoss)
+        history.append(report)
+        epoch += 1
+        return report
+    }
+
+    /// One optimisation step; retries once with half the learning rate if the loss is not finite.
+    private func step(_ batch: SpectralBatch) throws -> Float {
+        let store = model.net.store
+        for attempt in 0..<2 {
+            store.zeroGradients()
+            let mask = model.net.forward(batch.features, layout: batch.layout, training: true)
+            let loss = Loss.spectral(mask: mask, noisyMagnitude: batch.noisyMagnitude, cleanMagnitude: batch.cleanMagnitude,
+                                     layout: batch.layout, gradient: gradient)
+            if loss.isFinite {
+                model.net.backward(gradient)
+                if let maxNorm = options.clipGradient { _ = GradientClipping.clipNorm(store, maxNorm: maxNorm) }
+                optimizer.step(store)
+                return loss
+            }
+            if attempt == 0 { optimizer.learningRate /= 2 }
+        }
+        throw TrainingError.diverged(epoch: epoch)
+    }
+
+    /// Builds a batch: crops, remixed by augmentation with the batch's own generator.
+    private func prepare(_ items: [BatchItem], seed: UInt64) -> SpectralBatch {
+        var batchRNG = RandomGenerator(seed: seed)
+        let pairs: [(noisy: [Float], clean: [Float])] = items.map { item in
+            let utterance = train.utterances[item.utterance]
+            let range = item.start ..< item.start + item.length
+            let clean = Array(utterance.clean[range])
+            if let augmentation, augmentation.canMakeNoise || !augmentation.kinds.isEmpty,
+               batchRNG.uniform() < options.remixProbability {
+                return augmentation.remix(clean: clean, rng: &batchRNG)
+            }
+            return (Array(utterance.noisy[range]), clean)
+        }
+        let batch = SpectralBatch()
+        batch.fill(pairs: pairs, stft: stft)
+        return batch
+    }
+
+    /// Mean validation loss per real frame, and mean SI-SDR gain (dB) of the enhanced validation set.
+    public func evaluate() -> (loss: Float, sisdrGain: Float) {
+        let utterances = validation.utterances
+        guard !utterances.isEmpty else { return (.nan, .nan) }
+        if validationNoisySISDR == nil {
+            validationNoisySISDR = utterances.map { SignalMetrics.siSDR(reference: $0.clean, estimate: $0.noisy) }
+        }
+        var lossSum = 0.0, frames = 0, gainSum = 0.0
+        let order = utterances.indices.sorted { utterances[$0].count < utterances[$1].count }
+        let batchGradient = Matrix(rows: 0, cols: 0)
+        for start in stride(from: 0, to: order.count, by: options.batchSize) {
+            let indices = Array(order[start ..< min(start + options.batchSize, order.count)])
+            let batch = SpectralBatch()
+            batch.fill(pairs: indices.map { (utterances[$0].noisy, utterances[$0].clean) }, stft: stft, keepSpectra: true)
+            let mask = model.net.forward(batch.features, layout: batch.layout, training: false)
+            let loss = Loss.spectral(mask: mask, noisyMagnitude: batch.noisyMagnitude, cleanMagnitude: batch.cleanMagnitude,
+                                     layout: batch.layout, gradient: batchGradient)
+            lossSum += Double(loss) * Double(batch.layout.realFrames)
+            frames += batch.layout.realFrames
+            for (b, index) in indices.enumerated() {
+                var spectrum = batch.noisySpectra[b]
+                let bins = spectrum.bins
+                for t in 0..<spectrum.frames {
+                    let row = mask.row(b * batch.layout.frames + t)
+                    for k in 0..<bins {
+                        spectrum.real[t * bins + k] *= row[k]
+                        spectrum.imag[t * bins + k] *= row[k]
+                    }
+                }
+                let enhanced = stft.synthesize(spectrum, length: utterances[index].count)
+                gainSum += SignalMetrics.siSDR(reference: utterances[index].clean, estimate: enhanced)
+                    - validationNoisySISDR![index]
+            }
+        }
+        return (Float(lossSum / Double(max(frames, 1))), Float(gainSum / Double(utterances.count)))
+    }
+
+    // MARK: - Checkpoints
+
+    /// Everything needed to continue: weights, optimizer state, generators, history, early stopping.
+    public func checkpoint() -> SafeTensors {
+        var file = model.safeTensors()
+        for (key, values) in optimizer.state {
+            file.tensors["optimizer." + key] = .init(shape: [values.count], values: values)
+        }
+        let state = CheckpointState(
+            epoch: epoch, rng: rng.stateWords.map(String.init), dropout: model.net.dropouts.map { $0.rng.stateWords.map(String.init) },
+            history: history, earlyStopping: earlyStopping.map { DenoiseModel.json($0) }, options: options)
+        file.metadata["checkpoint"] = DenoiseModel.json(state)
+        return file
+    }
+
+    /// Restores what `checkpoint` saved (the model weights are loaded with the model).
+    public func restore(from file: SafeTensors, path: String) throws {
+        guard let state: CheckpointState = DenoiseModel.decode(file.metadata["checkpoint"]) else {
+            throw ModelFileError.malformed(path: path, reason: "not a training checkpoint (no 'checkpoint' metadata)")
+        }
+        var optimizerState: [String: [Float]] = [:]
+        for (name, tensor) in file.tensors where name.hasPrefix("optimizer.") {
+            optimizerState[String(name.dropFirst("optimizer.".count))] = tensor.values
+        }
+        try optimizer.restore(optimizerState)
+        epoch = state.epoch
+        history = state.history
+        rng = RandomGenerator(stateWords: state.rng.compactMap(UInt64.init))
+        for (layer, words) in zip(model.net.dropouts, state.dropout) {
+            layer.rng = RandomGenerator(stateWords: words.compactMap(UInt64.init))
+        }
+        if earlyStopping != nil, let saved = state.earlyStopping {
+            earlyStopping = DenoiseModel.decode(saved)
+        }
+    }
+}
+
+/// What a checkpoint holds besides tensors (generator words as strings: JSON numbers are doubles).
+struct CheckpointState: Codable {
+    var epoch: Int
+    var rng: [String]
+    var dropout: [[String]]
+    var history: [EpochReport]
+    var earlyStopping: String?
+    var options: TrainingOptions
+}
+
+/// Prepares one batch at a time on a background queue.
+final class BatchPrefetcher {
+    private let make: (Int) -> SpectralBatch
+    private let queue = DispatchQueue(label: "denoise.batch-prefetch")
+    private let ready = DispatchSemaphore(value: 0)
+    private var next: SpectralBatch?
+
+    init(make: @escaping (Int) -> SpectralBatch) { self.make = make }
+
+    func request(_ index: Int) {
+        queue.async { [self] in
+            next = make(index)
+            ready.signal()
+        }
+    }
+
+    func take() -> SpectralBatch {
+        ready.wait()
+        return queue.sync { next! }
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+
+/// The files of a training run in RUN_DIR: `model.safetensors` (best validation epoch so far),
+/// `checkpoint.safetensors` (last full epoch, for --resume), `metrics.csv`, `loss.svg` and
+/// `config.json`. Every file is replaced atomically after each epoch, so an interrupted run
+/// always leaves a consistent, resumable folder.
+public struct TrainingRun {
+    public let directory: URL
+
+    public init(directory: URL) { self.directory = directory }
+
+    public var modelURL: URL { directory.appendingPathComponent("model.safetensors") }
+    public var checkpointURL: URL { directory.appendingPathComponent("checkpoint.safetensors") }
+    public var metricsURL: URL { directory.appendingPathComponent("metrics.csv") }
+    public var plotURL: URL { directory.appendingPathComponent("loss.svg") }
+    public var configURL: URL { directory.appendingPathComponent("config.json") }
+
+    public func prepareDirectory() throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    /// Writes everything an epoch changes. `improved` says whether this epoch is the best so far.
+    public func save(trainer: Trainer, improved: Bool, summary: TrainingSummary) throws {
+        if improved {
+            trainer.model.training = summary
+            try trainer.model.save(to: modelURL)
+        }
+        try trainer.checkpoint().write(to: checkpointURL)
+        try AtomicFile.write(Data(TrainingRun.csv(trainer.history).utf8), to: metricsURL)
+        try AtomicFile.write(Data(LossPlot.svg(history: trainer.history).utf8), to: plotURL)
+    }
+
+    public func saveConfig(model: DenoiseModel, options: TrainingOptions) throws {
+        let text = """
+        {
+          "masknet": \(DenoiseModel.json(model.net.config)),
+          "stft": \(DenoiseModel.json(model.stft)),
+          "sample_rate": \(model.sampleRate),
+          "training": \(DenoiseModel.json(options))
+        }
+
+        """
+        try AtomicFile.write(Data(text.utf8), to: configURL)
+    }
+
+    public static func csv(_ history: [EpochReport]) -> String {
+        var text = "epoch,train_loss,val_loss,val_sisdr_gain_db,lr,seconds,frames_per_second\n"
+        for r in history {
+            text += String(format: "%d,%.6f,%.6f,%.3f,%.6g,%.2f,%.0f\n", r.epoch + 1, r.trainLoss, r.validationLoss,
+                           r.validationSISDRGain, r.learningRate, r.seconds, r.framesPerSecond)
+        }
+        return text
+    }
+}

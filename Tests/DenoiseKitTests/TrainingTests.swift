@@ -1,0 +1,186 @@
+import XCTest
+@testable import DenoiseKit
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+
+final class TrainingTests: XCTestCase {
+    /// Writes `count` noisy/clean pairs of speech-like signals in white noise.
+    private func makeCorpus(count: Int, seconds: Double = 0.5) throws -> (noisy: URL, clean: URL) {
+        let root = try TestSignals.temporaryFolder()
+        let noisy = root.appendingPathComponent("noisy"), clean = root.appendingPathComponent("clean")
+        for i in 0..<count {
+            let s = TestSignals.speechLike(seconds: seconds + 0.1 * Double(i % 3), seed: UInt64(i + 1))
+            let n = TestSignals.whiteNoise(count: s.count, level: 0.03, seed: UInt64(100 + i))
+            try TestSignals.writeWAV(s, to: clean.appendingPathComponent("u\(i).wav"))
+            try TestSignals.writeWAV(zip(s, n).map { $0 + $1 }, to: noisy.appendingPathComponent("u\(i).wav"))
+        }
+        return (noisy, clean)
+    }
+
+    func testPairsAreMatchedByRelativePathAndStrangersListed() throws {
+        let corpus = try makeCorpus(count: 3)
+        try TestSignals.writeWAV([0.1, 0.2], to: corpus.noisy.appendingPathComponent("only-noisy.wav"))
+        try TestSignals.writeWAV(TestSignals.speechLike(seconds: 0.7), to: corpus.clean.appendingPathComponent("sub/x.WAV"))
+        try TestSignals.writeWAV(TestSignals.speechLike(seconds: 0.5), to: corpus.noisy.appendingPathComponent("sub/x.WAV"))
+        let data = try PairDataset.load(noisy: corpus.noisy, clean: corpus.clean, sampleRate: 16000)
+        XCTAssertEqual(data.utterances.map(\.name), ["sub/x.WAV", "u0.wav", "u1.wav", "u2.wav"])
+        XCTAssertTrue(data.warnings.contains { $0.contains("only-noisy.wav") })
+        XCTAssertTrue(data.warnings.contains { $0.contains("sub/x.WAV") && $0.contains("trimmed") })
+        XCTAssertEqual(data.utterances[0].noisy.count, data.utterances[0].clean.count)
+    }
+
+    func testNoPairsIsAClearError() throws {
+        let a = try TestSignals.temporaryFolder(), b = try TestSignals.temporaryFolder()
+        try TestSignals.writeWAV([0.1], to: a.appendingPathComponent("a.wav"))
+        try TestSignals.writeWAV([0.1], to: b.appendingPathComponent("b.wav"))
+        XCTAssertThrowsError(try PairDataset.load(noisy: a, clean: b, sampleRate: 16000)) { error in
+            XCTAssertTrue("\(error)".contains("no noisy/clean pairs"), "\(error)")
+        }
+        XCTAssertThrowsError(try PairDataset.load(noisy: a.appendingPathComponent("missing"), clean: b, sampleRate: 16000))
+    }
+
+    func testPairsAtAnotherRateAreResampledToTheModelRate() throws {
+        let root = try TestSignals.temporaryFolder()
+        let s = TestSignals.speechLike(seconds: 0.5, sampleRate: 48000)
+        try TestSignals.writeWAV(s, to: root.appendingPathComponent("n/a.wav"), sampleRate: 48000)
+        try TestSignals.writeWAV(s, to: root.appendingPathComponent("c/a.wav"), sampleRate: 48000)
+        let data = try PairDataset.load(noisy: root.appendingPathComponent("n"), clean: root.appendingPathComponent("c"),
+                                        sampleRate: 16000)
+        XCTAssertEqual(data.utterances[0].count, 8000)
+    }
+
+    func testValidationSplitIsSeededAndDisjoint() throws {
+        let utterances = (0..<20).map { Utterance(name: "u\($0)", noisy: [0], clean: [0]) }
+        let data = PairDataset(utterances: utterances)
+        let (train, validation) = try data.split(validationFraction: 0.1, seed: 4)
+        XCTAssertEqual(validation.utterances.count, 2)
+        XCTAssertEqual(Set(train.utterances.map(\.name)).intersection(validation.utterances.map(\.name)).count, 0)
+        XCTAssertEqual(try data.split(validationFraction: 0.1, seed: 4).validation.utterances.map(\.name),
+                       validation.utterances.map(\.name))
+        XCTAssertThrowsError(try data.split(validationFraction: 0.001, seed: 4))
+    }
+
+    func testBatchPlanCropsGroupsByLengthAndCoversEveryUtterance() {
+        var rng = RandomGenerator(seed: 1)
+        let lengths = [100, 5000, 300, 301, 90_000, 299, 7, 1000]
+        let plan = BatchPlanner.plan(lengths: lengths, batchSize: 3, cropSamples: 4000, rng: &rng)
+        let items = plan.joined()
+        XCTAssertEqual(Set(items.map(\.utterance)), Set(lengths.indices))
+        for item in items {
+            XCTAssertLessThanOrEqual(item.length, 4000)
+            XCTAssertLessThanOrEqual(item.start + item.length, lengths[item.utterance])
+        }
+        // Similar lengths share batches: crops sorted (7, 100, 299 | 300, 301, 1000 | 4000, 4000), cut in threes.
+        XCTAssertEqual(Set(plan.map { Set($0.map(\.utterance)) }), [[6, 0, 5], [2, 3, 7], [1, 4]])
+        var again = RandomGenerator(seed: 1)
+        XCTAssertEqual(BatchPlanner.plan(lengths: lengths, batchSize: 3, cropSamples: 4000, rng: &again), plan)
+    }
+
+    func testSpectralBatchMarksPaddingFrames() {
+        let stft = STFT(config: STFTConfig(nFFT: 64, hop: 32, window: .sqrtHann))
+        let batch = SpectralBatch()
+        batch.fill(pairs: [([Float](repeating: 0.1, count: 320), [Float](repeating: 0.1, count: 320)),
+                           ([Float](repeating: 0.1, count: 64), [Float](repeating: 0.1, count: 64))], stft: stft)
+        XCTAssertEqual(batch.layout.lengths, [STFT.frameCount(forSamples: 320, config: stft.config),
+                                              STFT.frameCount(forSamples: 64, config: stft.config)])
+        let lastRow = batch.layout.rows - 1
+        XCTAssertFalse(batch.layout.isReal(row: lastRow))
+        XCTAssertEqual(batch.noisyMagnitude[lastRow, 0], 0)
+    }
+
+    func testAugmentationMixesAtTheRequestedSNR() {
+        var rng = RandomGenerator(seed: 8)
+        let clean = TestSignals.speechLike(seconds: 1)
+        let clips = [TestSignals.whiteNoise(count: 3000, seed: 5)]
+        for kind in Augmentation.Kind.noises {
+            let augmentation = Augmentation(kinds: [kind], snrRange: 7...7, noiseClips: clips,
+                                            speech: (0..<4).map { TestSignals.speechLike(seconds: 0.5, seed: UInt64($0 + 20)) },
+                                            sampleRate: 16000)
+            let (noisy, target) = augmentation.remix(clean: clean, rng: &rng)
+            XCTAssertEqual(target, clean, "\(kind) must not change the speech")
+            let noise = zip(noisy, target).map { $0 - $1 }
+            let snr = 10 * log10(Mixing.meanSquare(target) / Mixing.meanSquare(noise))
+            XCTAssertEqual(snr, 7, accuracy: 0.05, "\(kind)")
+        }
+    }
+
+    func testSpeechVariationsApplyToTargetAndInputAlike() {
+        var rng = RandomGenerator(seed: 2)
+        let augmentation = Augmentation(kinds: [.gain, .lowpass, .colored], snrRange: 100...100, noiseClips: [], speech: [],
+                                        sampleRate: 16000)
+        let clean = TestSignals.speechLike(seconds: 0.5)
+        let (noisy, target) = augmentation.remix(clean: clean, rng: &rng)
+        XCTAssertNotEqual(target, clean)
+        for (x, y) in zip(noisy, target) { XCTAssertEqual(x, y, accuracy: 1e-3) }
+    }
+
+    private func makeTrainer(epochs: Int, patience: Int? = nil, minDelta: Float = 0, seed: UInt64 = 1) throws -> Trainer {
+        let utterances = (0..<6).map { i -> Utterance in
+            let s = TestSignals.speechLike(seconds: 0.25 + 0.05 * Double(i), seed: UInt64(i + 1))
+            let n = TestSignals.whiteNoise(count: s.count, level: 0.05, seed: UInt64(50 + i))
+            return Utterance(name: "u\(i)", noisy: zip(s, n).map { $0 + $1 }, clean: s)
+        }
+        var options = TrainingOptions()
+        options.epochs = epochs
+        options.batchSize = 2
+        options.learningRate = 3e-3
+        options.earlyStopPatience = patience
+        options.earlyStopMinDelta = minDelta
+        options.seed = seed
+        options.cropSeconds = 0.2
+        let augmentation = Augmentation(kinds: Set(Augmentation.Kind.allCases), noiseClips: [TestSignals.whiteNoise(count: 999)],
+                                        speech: utterances.map(\.clean), sampleRate: 16000)
+        return try Trainer(model: try TestSignals.tinyModel(.cnn, dropout: 0.1, seed: seed),
+                           train: PairDataset(utterances: Array(utterances.prefix(4))),
+                           validation: PairDataset(utterances: Array(utterances.suffix(2))),
+                           options: options, augmentation: augmentation)
+    }
+
+    func testTrainingLowersTheLoss() throws {
+        let trainer = try makeTrainer(epochs: 8)
+        var reports: [EpochReport] = []
+        while !trainer.isFinished { reports.append(try XCTUnwrap(trainer.runEpoch())) }
+        XCTAssertEqual(reports.count, 8)
+        XCTAssertLessThan(reports.last!.validationLoss, reports.first!.validationLoss)
+        XCTAssertTrue(reports.allSatisfy { $0.framesPerSecond > 0 && $0.trainLoss.isFinite })
+    }
+
+    func testResumedTrainingMatchesUninterruptedTraining() throws {
+        let straight = try makeTrainer(epochs: 3)
+        for _ in 0..<3 { _ = try straight.runEpoch() }
+
+        let first = try makeTrainer(epochs: 3)
+        _ = try first.runEpoch()
+        let saved = try SafeTensors.decode(first.checkpoint().encoded(), path: "checkpoint")
+        let resumed = try makeTrainer(epochs: 3, seed: 1)
+        let weights = try DenoiseModel(safeTensors: saved, path: "checkpoint")
+        resumed.model.net.store.valueBuffer.baseAddress!.update(from: weights.net.store.values, count: weights.net.store.count)
+        try resumed.restore(from: saved, path: "checkpoint")
+        XCTAssertEqual(resumed.epoch, 1)
+        for _ in 0..<2 { _ = try resumed.runEpoch() }
+
+        XCTAssertEqual(Array(resumed.model.net.store.valueBuffer), Array(straight.model.net.store.valueBuffer))
+        XCTAssertEqual(resumed.history.map(\.trainLoss), straight.history.map(\.trainLoss))
+    }
+
+    func testEarlyStoppingEndsARun() throws {
+        // No epoch can beat the first by a min-delta of 10: patience 2 ends the run after epoch 3.
+        let trainer = try makeTrainer(epochs: 100, patience: 2, minDelta: 10)
+        var epochs = 0
+        while !trainer.isFinished && epochs < 100 {
+            _ = try trainer.runEpoch()
+            epochs += 1
+        }
+        XCTAssertEqual(epochs, 3)
+        XCTAssertEqual(trainer.bestEpoch, 0)
+    }
+
+    func testLossPlotIsWellFormedSVG() throws {
+        let history = (0..<5).map { EpochReport(epoch: $0, trainLoss: 1 / Float($0 + 1), validationLoss: 1.2 / Float($0 + 1),
+                                                validationSISDRGain: 1, learningRate: 1e-3, seconds: 1, framesPerSecond: 1) }
+        let svg = LossPlot.svg(history: history)
+        XCTAssertNoThrow(try XMLDocument(xmlString: svg))
+        XCTAssertEqual(svg.components(separatedBy: "<polyline").count - 1, 3)
+    }
+}
