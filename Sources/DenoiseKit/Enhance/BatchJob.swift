@@ -1,0 +1,106 @@
+import Foundation
+
+/// One file of a batch: where it comes from and where its output goes.
+public struct BatchFile: Equatable, Sendable {
+    public let input: URL
+    public let output: URL
+}
+
+public enum BatchJobError: Error, CustomStringConvertible, Equatable {
+    case missingInput(String)
+    case noWAVFiles([String])
+    case outputInsideInput(String)
+    case duplicateOutput(String)
+
+    public var description: String {
+        switch self {
+        case let .missingInput(path): return "\(path): no such file or folder"
+        case let .noWAVFiles(paths): return "no .wav files found in \(paths.joined(separator: ", "))"
+        case let .outputInsideInput(path): return "\(path): the output folder is inside an input folder; choose another"
+        case let .duplicateOutput(path): return "\(path): two inputs would be written here; rename one or use separate runs"
+        }
+    }
+}
+
+/// Denoising many files: the plan (which input goes where) and a parallel runner.
+public enum BatchJob {
+    /// Inputs are files or folders (walked recursively for `.wav` in any case). A folder's tree is
+    /// mirrored under `outputDirectory` (under a subfolder of its name when there are several
+    /// inputs); a file given directly lands at its top. `suffix` goes
+    /// before the extension ("a.wav" with "-clean" → "a-clean.wav").
+    public static func plan(inputs: [URL], outputDirectory: URL, suffix: String = "") throws -> [BatchFile] {
+        var items: [BatchFile] = []
+        let outRoot = outputDirectory.standardizedFileURL.resolvingSymlinksInPath().path
+        for input in inputs {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: input.path, isDirectory: &isDirectory) else {
+                throw BatchJobError.missingInput(input.path)
+            }
+            if isDirectory.boolValue {
+                let root = input.standardizedFileURL.resolvingSymlinksInPath().path
+                if (outRoot + "/").hasPrefix(root + "/") { throw BatchJobError.outputInsideInput(outputDirectory.path) }
+                // One folder maps onto OUT_DIR itself; several keep their names apart.
+                let base = inputs.count == 1 ? outputDirectory
+                    : outputDirectory.appendingPathComponent(input.standardizedFileURL.lastPathComponent)
+                for relative in try PairDataset.wavFiles(under: input) {
+                    items.append(BatchFile(input: input.appendingPathComponent(relative),
+                                            output: base.appendingPathComponent(renamed(relative, suffix: suffix))))
+                }
+            } else {
+                items.append(BatchFile(input: input,
+                                        output: outputDirectory.appendingPathComponent(renamed(input.lastPathComponent, suffix: suffix))))
+            }
+        }
+        guard !items.isEmpty else { throw BatchJobError.noWAVFiles(inputs.map(\.path)) }
+        var seen = Set<String>()
+        for item in items where !seen.insert(item.output.standardizedFileURL.path).inserted {
+            throw BatchJobError.duplicateOutput(item.output.path)
+        }
+        return items
+    }
+
+    static func renamed(_ relative: String, suffix: String) -> String {
+        guard !suffix.isEmpty else { return relative }
+        let name = relative.split(separator: "/").last.map(String.init) ?? relative
+        guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return relative + suffix }
+        let cut = relative.index(relative.endIndex, offsetBy: -name.distance(from: dot, to: name.endIndex))
+        return relative[..<cut] + suffix + relative[cut...]
+    }
+
+    /// Processes `items` on `jobs` workers, each with its own copy of the model (networks keep
+    /// per-call buffers) and one BLAS thread, so workers never oversubscribe the cores.
+    /// `report` is called (serially) after each file with its outcome; returns the failures.
+    public static func run(items: [BatchFile], model file: SafeTensors, modelPath: String, jobs: Int,
+                           options: DenoiserOptions, force: Bool, shouldStop: @escaping () -> Bool,
+                           report: @escaping (Result<FileReport, Error>, BatchFile) -> Void) throws -> [(BatchFile, Error)] {
+        let workers = max(1, min(jobs, items.count))
+        let models = try (0..<workers).map { _ in try DenoiseModel(safeTensors: file, path: modelPath) }
+        let savedThreads = BLAS.threads
+        if workers > 1 { BLAS.threads = 1 }
+        defer { BLAS.threads = savedThreads }
+        let lock = NSLock()
+        var next = 0
+        var failures: [(BatchFile, Error)] = []
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            while true {
+                lock.lock()
+                let index = next
+                next += 1
+                lock.unlock()
+                guard index < items.count, !shouldStop() else { return }
+                let item = items[index]
+                let result = Result {
+                    try FileManager.default.createDirectory(at: item.output.deletingLastPathComponent(),
+                                                            withIntermediateDirectories: true)
+                    return try FileEnhancer.enhance(input: item.input, output: item.output, model: models[worker],
+                                                    options: options, force: force, shouldStop: shouldStop)
+                }
+                lock.lock()
+                if case .failure(let error) = result { failures.append((item, error)) }
+                report(result, item)
+                lock.unlock()
+            }
+        }
+        return failures.sorted { $0.0.input.path < $1.0.input.path }
+    }
+}

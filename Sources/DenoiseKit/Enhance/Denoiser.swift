@@ -1,0 +1,222 @@
+import Foundation
+
+/// How strongly the denoiser acts.
+public struct DenoiserOptions: Equatable, Sendable {
+    /// The mask never attenuates a bin by more than this many dB (nil: no limit).
+    public var attenuationLimitDB: Float?
+    /// Dry/wet: 1 is fully denoised, 0 is the input unchanged.
+    public var mix: Float
+    /// Estimate one mask per channel instead of one shared mask (which keeps the stereo image).
+    public var perChannel: Bool
+    /// Frames of output computed per network call; larger is faster, smaller uses less memory.
+    public var chunkFrames: Int
+
+    public init(attenuationLimitDB: Float? = nil, mix: Float = 1, perChannel: Bool = false, chunkFrames: Int = 512) {
+        self.attenuationLimitDB = attenuationLimitDB
+        self.mix = mix
+        self.perChannel = perChannel
+        self.chunkFrames = chunkFrames
+    }
+
+    /// The smallest mask value allowed, as a linear gain.
+    var maskFloor: Float { attenuationLimitDB.map { Float(pow(10, Double(-$0) / 20)) } ?? 0 }
+}
+
+/// The one denoising engine: feed it audio in chunks of any size, get enhanced audio back.
+///
+/// State carried between calls: resampler history, STFT overlap, and the last `receptiveRadius`
+/// frames of spectrum (the network's left context). The network runs on windows of
+/// `chunkFrames` frames plus `receptiveRadius` frames of margin on each side, whose outputs are
+/// discarded, so every kept frame sees exactly the inputs it would see in a whole-file pass and
+/// memory stays bounded whatever the file length. Models whose normalisation needs the whole
+/// utterance (GroupNorm, InstanceNorm) are run once at `finish()` instead.
+///
+/// Output is sample-aligned with the input; over all `process` calls plus `finish` it has exactly
+/// as many frames as went in (it lags by the STFT and network look-ahead while streaming).
+public final class Denoiser {
+    public let model: DenoiseModel
+    public let channelCount: Int
+    public let sampleRate: Int
+    public let options: DenoiserOptions
+
+    private let stft: STFTConfig
+    private let radius: Int
+    private let chunk: Int
+    private var inputResamplers: [Resampler]
+    private var outputResamplers: [Resampler]
+    private var analyzers: [STFTAnalyzer]
+    private var synthesizers: [STFTSynthesizer]
+    /// Per channel: spectrum frames from absolute frame `pendingStart` on.
+    private var pending: [Spectrogram]
+    private var pendingStart = 0
+    /// Absolute index of the first frame whose mask is not yet applied.
+    private var nextFrame = 0
+    private var modelSamplesIn = 0
+    private var framesIn = 0
+    private var framesOut = 0
+    private var finished = false
+    // Reused per window.
+    private let features = Matrix(rows: 0, cols: 0)
+    private var frameScratch: [Float]
+    private var maskedReal: [Float]
+    private var maskedImag: [Float]
+    private var synthesized: [[Float]]
+
+    public init(model: DenoiseModel, channelCount: Int, sampleRate: Int, options: DenoiserOptions = .init()) {
+        precondition(channelCount >= 1, "a Denoiser needs at least one channel")
+        precondition(options.chunkFrames >= 1, "chunkFrames must be positive")
+        self.model = model
+        self.channelCount = channelCount
+        self.sampleRate = sampleRate
+        self.options = options
+        self.stft = model.stft
+        self.radius = model.net.config.receptiveRadius
+        self.chunk = model.net.config.norm.isFrameLocal ? options.chunkFrames : Int.max / 4
+        let resample = sampleRate != model.sampleRate
+        inputResamplers = resample ? (0..<channelCount).map { _ in Resampler(from: sampleRate, to: model.sampleRate) } : []
+        outputResamplers = resample ? (0..<channelCount).map { _ in Resampler(from: model.sampleRate, to: sampleRate) } : []
+        analyzers = (0..<channelCount).map { _ in STFTAnalyzer(config: model.stft) }
+        synthesizers = (0..<channelCount).map { _ in STFTSynthesizer(config: model.stft) }
+        pending = (0..<channelCount).map { _ in Spectrogram(frames: 0, bins: model.stft.bins) }
+        frameScratch = [Float](repeating: 0, count: model.stft.bins)
+        maskedReal = frameScratch
+        maskedImag = frameScratch
+        synthesized = Array(repeating: [], count: channelCount)
+    }
+
+    /// Denoises the next chunk of input; returns the output that is ready (possibly none yet).
+    public func process(_ input: AudioBuffer) -> AudioBuffer {
+        precondition(!finished, "Denoiser.process called after finish()")
+        precondition(input.channelCount == channelCount, "expected \(channelCount) channels, got \(input.channelCount)")
+        framesIn += input.frameCount
+        for ch in 0..<channelCount {
+            let samples = inputResamplers.isEmpty ? input.channels[ch] : inputResamplers[ch].process(input.channels[ch])
+            if ch == 0 { modelSamplesIn += samples.count }
+            samples.withUnsafeBufferPointer { analyzers[ch].push($0, into: &pending[ch]) }
+        }
+        runReadyWindows(final: false)
+        return collectOutput(final: false)
+    }
+
+    /// Flushes everything still inside the denoiser; the output then totals the input's length.
+    public func finish() -> AudioBuffer {
+        precondition(!finished, "Denoiser.finish called twice")
+        finished = true
+        for ch in 0..<channelCount {
+            if !inputResamplers.isEmpty {
+                let tail = inputResamplers[ch].finish()
+                if ch == 0 { modelSamplesIn += tail.count }
+                tail.withUnsafeBufferPointer { analyzers[ch].push($0, into: &pending[ch]) }
+            }
+            analyzers[ch].finish(into: &pending[ch])
+        }
+        runReadyWindows(final: true)
+        return collectOutput(final: true)
+    }
+
+    /// Whole-buffer convenience: the same engine, one call.
+    public static func enhance(_ input: AudioBuffer, model: DenoiseModel, options: DenoiserOptions = .init()) -> AudioBuffer {
+        let denoiser = Denoiser(model: model, channelCount: input.channelCount, sampleRate: input.sampleRate, options: options)
+        let head = denoiser.process(input)
+        let tail = denoiser.finish()
+        return AudioBuffer(channels: zip(head.channels, tail.channels).map { $0 + $1 }, sampleRate: input.sampleRate)
+    }
+
+    // MARK: - Windows
+
+    private var availableFrames: Int { pendingStart + pending[0].frames }
+
+    private func runReadyWindows(final: Bool) {
+        while nextFrame < availableFrames {
+            let keepEnd = min(nextFrame + chunk, availableFrames)
+            // Without the full right margin, wait for more input unless this is the end.
+            if !final && keepEnd + radius > availableFrames { break }
+            let windowStart = max(0, nextFrame - radius)
+            let windowEnd = min(availableFrames, keepEnd + radius)
+            runWindow(windowStart..<windowEnd, keep: nextFrame..<keepEnd)
+            nextFrame = keepEnd
+            dropHistory()
+        }
+    }
+
+    /// Runs the network on absolute frames `window` and applies the mask to frames `keep`.
+    private func runWindow(_ window: Range<Int>, keep: Range<Int>) {
+        let bins = stft.bins
+        let groups = options.perChannel ? (0..<channelCount).map { [$0] } : [Array(0..<channelCount)]
+        let floor = options.maskFloor, wet = options.mix
+        for group in groups {
+            features.resize(rows: window.count, cols: bins)
+            features.zero()
+            let share = 1 / Float(group.count)
+            for ch in group {
+                let spec = pending[ch]
+                for (row, frame) in window.enumerated() {
+                    let offset = (frame - pendingStart) * bins
+                    spec.real.withUnsafeBufferPointer { re in
+                        spec.imag.withUnsafeBufferPointer { im in
+                            frameScratch.withUnsafeMutableBufferPointer { out in
+                                Features.logPower(real: re.baseAddress! + offset, imag: im.baseAddress! + offset,
+                                                  bins: bins, into: out.baseAddress!)
+                            }
+                        }
+                    }
+                    let dst = features.row(row)
+                    for k in 0..<bins { dst[k] += share * frameScratch[k] }
+                }
+            }
+            let mask = model.net.forward(features, layout: .single(frames: window.count), training: false)
+            for ch in group {
+                for frame in keep {
+                    let row = mask.row(frame - window.lowerBound)
+                    let offset = (frame - pendingStart) * bins
+                    for k in 0..<bins {
+                        let gain = wet * max(row[k], floor) + (1 - wet)
+                        maskedReal[k] = pending[ch].real[offset + k] * gain
+                        maskedImag[k] = pending[ch].imag[offset + k] * gain
+                    }
+                    synthesizers[ch].push(real: maskedReal, imag: maskedImag, into: &synthesized[ch])
+                }
+            }
+        }
+    }
+
+    /// Keeps only the frames the next window's left margin needs.
+    private func dropHistory() {
+        let keepFrom = max(pendingStart, nextFrame - radius)
+        let drop = keepFrom - pendingStart
+        guard drop > 0 else { return }
+        let bins = stft.bins
+        for ch in 0..<channelCount {
+            pending[ch].real.removeFirst(drop * bins)
+            pending[ch].imag.removeFirst(drop * bins)
+            pending[ch].frames -= drop
+        }
+        pendingStart = keepFrom
+    }
+
+    // MARK: - Output
+
+    private func collectOutput(final: Bool) -> AudioBuffer {
+        var channels: [[Float]] = []
+        for ch in 0..<channelCount {
+            if final { synthesizers[ch].finish(totalLength: modelSamplesIn, into: &synthesized[ch]) }
+            var out = synthesized[ch]
+            synthesized[ch].removeAll(keepingCapacity: true)
+            if !outputResamplers.isEmpty {
+                out = outputResamplers[ch].process(out)
+                if final { out += outputResamplers[ch].finish() }
+            }
+            channels.append(out)
+        }
+        // Resampling there and back may be off by a sample: never exceed the input, pad at the end.
+        let room = framesIn - framesOut
+        var count = min(channels[0].count, room)
+        if final { count = room }
+        for ch in 0..<channelCount {
+            if channels[ch].count > count { channels[ch].removeLast(channels[ch].count - count) }
+            if channels[ch].count < count { channels[ch] += [Float](repeating: 0, count: count - channels[ch].count) }
+        }
+        framesOut += count
+        return AudioBuffer(channels: channels, sampleRate: sampleRate)
+    }
+}

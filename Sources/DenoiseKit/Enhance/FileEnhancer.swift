@@ -1,0 +1,73 @@
+import Foundation
+
+public enum EnhanceError: Error, CustomStringConvertible, Equatable {
+    case outputExists(String)
+    case outputIsInput(String)
+    case notAFile(String)
+    case interrupted(String)
+
+    public var description: String {
+        switch self {
+        case let .outputExists(path): return "\(path): already exists (use --force to replace it)"
+        case let .outputIsInput(path): return "\(path): is an input file; refusing to overwrite an input"
+        case let .notAFile(path): return "\(path): no such file"
+        case let .interrupted(path): return "\(path): interrupted; no output written"
+        }
+    }
+}
+
+/// What happened to one file.
+public struct FileReport: Sendable {
+    public let input: URL
+    public let output: URL
+    /// Seconds of audio processed.
+    public let duration: Double
+    /// Seconds of wall-clock time spent.
+    public let seconds: Double
+    /// Output samples clamped to [-1, 1] before integer conversion.
+    public let clippedSamples: Int
+    public var realTimeFactor: Double { duration > 0 ? seconds / duration : 0 }
+}
+
+/// Denoises one WAV file to another, streaming: reads, processes and writes in blocks, so memory
+/// does not grow with the file. The output keeps the input's rate, channels and sample format, is
+/// written to a temporary file and renamed into place only when complete.
+public enum FileEnhancer {
+    /// Frames read per block (about 1 s at 48 kHz).
+    static let blockFrames = 1 << 16
+
+    public static func enhance(input: URL, output: URL, model: DenoiseModel, options: DenoiserOptions = .init(),
+                               force: Bool = false, shouldStop: () -> Bool = { false }) throws -> FileReport {
+        let started = Date()
+        if sameFile(input, output) { throw EnhanceError.outputIsInput(output.path) }
+        if FileManager.default.fileExists(atPath: output.path) && !force { throw EnhanceError.outputExists(output.path) }
+        let reader = try WAVReader(url: input)
+        let format = reader.format
+        let denoiser = Denoiser(model: model, channelCount: format.channelCount, sampleRate: format.sampleRate, options: options)
+        let writer = try WAVWriter(url: output, format: format)
+        do {
+            while let block = try reader.read(maxFrames: blockFrames) {
+                if shouldStop() { throw EnhanceError.interrupted(input.path) }
+                try writer.write(denoiser.process(block))
+            }
+            try writer.write(denoiser.finish())
+            try writer.finish()
+        } catch {
+            writer.cancel()
+            throw error
+        }
+        return FileReport(input: input, output: output, duration: Double(reader.frameCount) / Double(format.sampleRate),
+                          seconds: Date().timeIntervalSince(started), clippedSamples: writer.clippedSamples)
+    }
+
+    /// True when both paths name the same existing file (through links or different spellings).
+    static func sameFile(_ a: URL, _ b: URL) -> Bool {
+        let pa = a.standardizedFileURL.resolvingSymlinksInPath().path
+        let pb = b.standardizedFileURL.resolvingSymlinksInPath().path
+        if pa == pb { return true }
+        guard let ia = try? FileManager.default.attributesOfItem(atPath: pa),
+              let ib = try? FileManager.default.attributesOfItem(atPath: pb) else { return false }
+        return (ia[.systemFileNumber] as? Int) == (ib[.systemFileNumber] as? Int)
+            && (ia[.systemNumber] as? Int) == (ib[.systemNumber] as? Int)
+    }
+}

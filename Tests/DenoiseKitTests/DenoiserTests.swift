@@ -1,0 +1,106 @@
+import XCTest
+@testable import DenoiseKit
+
+final class DenoiserTests: XCTestCase {
+    private func chunked(_ input: AudioBuffer, model: DenoiseModel, options: DenoiserOptions, sizes: [Int]) -> AudioBuffer {
+        let denoiser = Denoiser(model: model, channelCount: input.channelCount, sampleRate: input.sampleRate, options: options)
+        var out = Array(repeating: [Float](), count: input.channelCount)
+        var position = 0, i = 0
+        while position < input.frameCount {
+            let n = min(sizes[i % sizes.count], input.frameCount - position)
+            let piece = AudioBuffer(channels: input.channels.map { Array($0[position ..< position + n]) }, sampleRate: input.sampleRate)
+            let result = denoiser.process(piece)
+            for c in 0..<input.channelCount { out[c] += result.channels[c] }
+            position += n
+            i += 1
+        }
+        let tail = denoiser.finish()
+        for c in 0..<input.channelCount { out[c] += tail.channels[c] }
+        return AudioBuffer(channels: out, sampleRate: input.sampleRate)
+    }
+
+    func testChunkedOutputEqualsWholeFileProcessing() throws {
+        let signal = zip(TestSignals.speechLike(seconds: 0.6), TestSignals.whiteNoise(count: 9600)).map { $0 + $1 }
+        let input = AudioBuffer(mono: signal, sampleRate: 16000)
+        for kind in MaskNetKind.allCases {
+            let model = try TestSignals.tinyModel(kind)
+            let whole = chunked(input, model: model, options: DenoiserOptions(chunkFrames: 100_000), sizes: [input.frameCount])
+            let pieces = chunked(input, model: model, options: DenoiserOptions(chunkFrames: 7), sizes: [1, 333, 50, 4000, 17])
+            XCTAssertEqual(whole.frameCount, input.frameCount)
+            XCTAssertEqual(pieces.frameCount, input.frameCount)
+            let diff = zip(whole.channels[0], pieces.channels[0]).map { abs($0 - $1) }.max() ?? 0
+            XCTAssertLessThan(diff, 1e-5, "\(kind)")
+        }
+    }
+
+    func testStereo44kInGivesStereo44kOutOfTheSameLength() throws {
+        let model = try TestSignals.tinyModel(.mlp)
+        let left = TestSignals.speechLike(seconds: 0.3, sampleRate: 44100)
+        let right = TestSignals.whiteNoise(count: left.count)
+        let input = AudioBuffer(channels: [left, right], sampleRate: 44100)
+        let output = Denoiser.enhance(input, model: model)
+        XCTAssertEqual(output.channelCount, 2)
+        XCTAssertEqual(output.sampleRate, 44100)
+        XCTAssertEqual(output.frameCount, input.frameCount)
+        XCTAssertTrue(output.channels.joined().allSatisfy(\.isFinite))
+    }
+
+    /// A model that removes everything, limited to 6 dB, must leave exactly half the amplitude.
+    func testAttenuationLimitNeverAttenuatesMoreThanTheLimit() throws {
+        let model = try TestSignals.tinyModel(.mlp)
+        let bias = model.net.store.entry(named: "output.linear.bias")!
+        for i in 0..<bias.count { model.net.store.values[bias.offset + i] = -40 }
+        let weight = model.net.store.entry(named: "output.linear.weight")!
+        for i in 0..<weight.count { model.net.store.values[weight.offset + i] = 0 }
+        let input = AudioBuffer(mono: TestSignals.speechLike(seconds: 0.5), sampleRate: 16000)
+        let limited = Denoiser.enhance(input, model: model, options: DenoiserOptions(attenuationLimitDB: 6))
+        let floor = Float(pow(10, -6.0 / 20))
+        let stft = STFT(config: model.stft)
+        let a = stft.analyze(input.channels[0]), b = stft.analyze(limited.channels[0])
+        let powerIn = zip(a.real, a.imag).map { $0 * $0 + $1 * $1 }
+        // Bins far below the loudest carry only float rounding; judge the ones that carry signal.
+        let audible = powerIn.max()! * 1e-6
+        for i in 0..<a.real.count {
+            let pin = powerIn[i]
+            let pout = b.real[i] * b.real[i] + b.imag[i] * b.imag[i]
+            guard pin > audible else { continue }
+            XCTAssertGreaterThanOrEqual(pout / pin, floor * floor * 0.999)
+        }
+        let unlimited = Denoiser.enhance(input, model: model)
+        XCTAssertLessThan(unlimited.channels[0].map { abs($0) }.max()!, 1e-6)
+    }
+
+    func testMixZeroReturnsTheInput() throws {
+        let model = try TestSignals.tinyModel(.cnn)
+        let input = AudioBuffer(mono: TestSignals.speechLike(seconds: 0.4), sampleRate: 16000)
+        let output = Denoiser.enhance(input, model: model, options: DenoiserOptions(mix: 0))
+        for (x, y) in zip(input.channels[0], output.channels[0]) { XCTAssertEqual(x, y, accuracy: 1e-5) }
+    }
+
+    func testHostileSignalsGiveFiniteOutputOfTheSameLength() throws {
+        let model = try TestSignals.tinyModel(.cnn)
+        let n = 5000
+        let signals: [String: [Float]] = [
+            "silence": [Float](repeating: 0, count: n),
+            "square": (0..<n).map { ($0 / 40) % 2 == 0 ? 1 : -1 },
+            "dc": [Float](repeating: 0.7, count: n),
+            "clipped": (0..<n).map { max(-1, min(1, 3 * sin(Float($0) * 0.05))) },
+            "one sample": [0.5],
+        ]
+        for (name, samples) in signals {
+            let output = Denoiser.enhance(AudioBuffer(mono: samples, sampleRate: 16000), model: model)
+            XCTAssertEqual(output.frameCount, samples.count, name)
+            XCTAssertTrue(output.channels[0].allSatisfy(\.isFinite), name)
+        }
+    }
+
+    func testWholeUtteranceNormsStillProcessInChunks() throws {
+        let model = try TestSignals.tinyModel(.cnn, norm: .group)
+        let input = AudioBuffer(mono: TestSignals.speechLike(seconds: 0.5), sampleRate: 16000)
+        let whole = Denoiser.enhance(input, model: model)
+        let pieces = chunked(input, model: model, options: DenoiserOptions(chunkFrames: 5), sizes: [700])
+        XCTAssertEqual(pieces.frameCount, input.frameCount)
+        let diff = zip(whole.channels[0], pieces.channels[0]).map { abs($0 - $1) }.max() ?? 0
+        XCTAssertLessThan(diff, 1e-5)
+    }
+}
