@@ -1,0 +1,95 @@
+import Foundation
+
+/// `denoise apply`: denoise one file (IN OUT) or many (-o DIR with files and folders).
+struct ApplyCommand: Command {
+    let name = "apply"
+    let abstract = "Remove noise from WAV files with a trained model."
+    let usage = [
+        "apply [<options>] IN.wav OUT.wav",
+        "apply [<options>] -o OUT_DIR IN.wav|IN_DIR ...",
+    ]
+    let options: [Option] = [
+        .option("model", short: "m", value: "MODEL", kind: .path,
+                help: "Model file (.safetensors). Without it: $DENOISE_MODEL, a model beside the executable, "
+                    + "or the bundled default model."),
+        .option("atten-limit", value: "DB", kind: .float,
+                help: "Attenuate by at most DB decibels (20 keeps at least 10% of the signal's amplitude)."),
+        .option("mix", value: "W", kind: .float,
+                help: "Output W x denoised + (1 - W) x original: a W below 1 keeps some of the background.",
+                default: "1"),
+        .flag("per-channel",
+              help: "Denoise each channel on its own (by default one mask, computed from the mix of the channels, "
+                  + "is applied to all of them, which keeps the stereo image)."),
+        .option("output-dir", short: "o", value: "OUT_DIR", kind: .path,
+                help: "Write the outputs into OUT_DIR, named after the inputs; folders are searched for .wav files."),
+        .option("suffix", value: "S", help: "With -o: add S to each output's name before .wav."),
+        .option("jobs", short: "j", value: "N", kind: .int,
+                help: "With -o: files denoised at once (default: the number of cores)."),
+        .flag("force", help: "Overwrite existing output files (inputs are never overwritten)."),
+        .flag("verbose", short: "v", help: "Print the file names, durations and speed of each file."),
+    ]
+    let positionals = [
+        Positional("inputs", value: "INPUT", help: "IN.wav OUT.wav, or with -o: WAV files and folders of them.",
+                   repeated: true, required: false),
+    ]
+
+    func run(_ arguments: ParsedArguments) throws -> Int32 {
+        _ = try ApplySettings(arguments)
+        throw CommandError.notImplemented(name)
+    }
+}
+
+/// The checked settings of `apply`.
+struct ApplySettings {
+    enum Mode {
+        case single(input: URL, output: URL)
+        case batch(inputs: [URL], outputDirectory: URL)
+    }
+
+    var mode: Mode
+    var model: URL?
+    /// Largest attenuation in dB; nil for none.
+    var attenuationLimit: Double?
+    /// Weight of the denoised signal in the output, in [0, 1].
+    var mix: Double
+    var perChannel: Bool
+    var suffix: String
+    var jobs: Int
+    var force: Bool
+    var verbose: Bool
+
+    init(_ arguments: ParsedArguments) throws {
+        let inputs = arguments.positionals("inputs")
+        if let directory = arguments.path("output-dir") {
+            guard !inputs.isEmpty else {
+                throw UsageError("missing input: give the WAV files or folders to denoise after -o OUT_DIR")
+            }
+            mode = .batch(inputs: inputs.map(fileURL), outputDirectory: directory)
+        } else {
+            switch inputs.count {
+            case 0: throw UsageError("missing arguments <IN.wav> <OUT.wav>")
+            case 1: throw UsageError("missing argument <OUT.wav> (or give -o OUT_DIR to write into a folder)")
+            case 2: break
+            default: throw UsageError("too many arguments: to denoise several files, give -o OUT_DIR")
+            }
+            let input = fileURL(inputs[0]), output = fileURL(inputs[1])
+            if input.standardizedFileURL.path == output.standardizedFileURL.path {
+                throw UsageError("OUT.wav is the input file: apply never overwrites its input")
+            }
+            for option in ["suffix", "jobs"] where arguments.has(option) {
+                throw UsageError("--\(option) applies only to a batch: give -o OUT_DIR")
+            }
+            mode = .single(input: input, output: output)
+        }
+        model = arguments.path("model")
+        attenuationLimit = try arguments.double("atten-limit", expected: "a level in dB >= 0") { $0 >= 0 }
+        mix = try arguments.double("mix", expected: "a weight between 0 and 1") { (0...1).contains($0) } ?? 1
+        perChannel = arguments.flag("per-channel")
+        suffix = arguments.string("suffix") ?? ""
+        if suffix.contains("/") { throw UsageError("invalid value '\(suffix)' for --suffix: it may not contain '/'") }
+        jobs = try arguments.int("jobs", expected: "at least 1") { $0 >= 1 }
+            ?? ProcessInfo.processInfo.activeProcessorCount
+        force = arguments.flag("force")
+        verbose = arguments.flag("verbose")
+    }
+}

@@ -1,0 +1,210 @@
+import Foundation
+
+/// `denoise train`: learn a mask network from noisy/clean pairs (and noise clips mixed on the fly).
+struct TrainCommand: Command {
+    let name = "train"
+    let abstract = "Train a mask network on pairs of noisy and clean recordings."
+    let usage = [
+        "train --noisy DIR --clean DIR -o RUN_DIR [<options>]",
+        "train --clean DIR --noise DIR --remix-only -o RUN_DIR [<options>]",
+    ]
+    let options: [Option] = [
+        // Data.
+        .option("noisy", value: "DIR", kind: .path,
+                help: "Noisy recordings, paired with --clean by file name (not needed with --remix-only)."),
+        .option("clean", value: "DIR", kind: .path, help: "Clean recordings.", required: true),
+        .option("output-dir", short: "o", value: "RUN_DIR", kind: .path,
+                help: "Where model.safetensors, checkpoint.safetensors, metrics.csv and loss.svg are written.",
+                required: true),
+        .option("val-split", value: "F", kind: .float,
+                help: "Fraction of the pairs held out for validation.", default: "0.1"),
+        .option("val-noisy", value: "DIR", kind: .path, help: "Validation noisy recordings (instead of --val-split)."),
+        .option("val-clean", value: "DIR", kind: .path, help: "Validation clean recordings, with --val-noisy."),
+        .option("noise", value: "DIR", kind: .list,
+                help: "Noise clips mixed with the clean speech on the fly; may be repeated."),
+        .option("snr-range", value: "LO,HI", kind: .list,
+                help: "SNRs in dB drawn uniformly for on-the-fly mixing.", default: "-5,20"),
+        .flag("remix-only", help: "Train only on clean speech mixed with --noise clips, ignoring --noisy."),
+        .flag("augment", help: "Apply random gain and polarity to the training examples."),
+        .option("crop", value: "SECONDS", kind: .float,
+                help: "Train on random segments of this length.", default: "4"),
+        // Model.
+        .option("arch", value: "mlp|cnn", kind: .choice(["mlp", "cnn"]),
+                help: "mlp: per frame with context frames; cnn: dilated 1-D convolutions over time.",
+                default: "cnn"),
+        .option("context", value: "K", kind: .int,
+                help: "With --arch mlp: frames of context on each side (default: 2)."),
+        .option("norm", value: "KIND", kind: .choice(["layer", "group", "batch", "instance"]),
+                help: "Normalisation: layer, group, batch or instance (default: group for cnn, layer for mlp)."),
+        .option("dropout", value: "P", kind: .float, help: "Dropout probability.", default: "0.1"),
+        // Optimisation.
+        .option("epochs", value: "N", kind: .int, help: "Passes over the training data.", default: "50"),
+        .option("batch-size", value: "N", kind: .int, help: "Utterances per batch.", default: "16"),
+        .option("lr", value: "X", kind: .float, help: "Learning rate.", default: "0.001"),
+        .option("optimizer", value: "NAME", kind: .choice(["adamw", "adam", "sgd", "rmsprop", "adagrad"]),
+                help: "adamw, adam, sgd (momentum 0.9), rmsprop or adagrad.", default: "adamw"),
+        .option("weight-decay", value: "X", kind: .float,
+                help: "Weight decay on weights (not biases or norms): decoupled for adamw, L2 otherwise.",
+                default: "0"),
+        .option("l1", value: "X", kind: .float, help: "L1 penalty on weights: adds X sign(w) to the gradient.",
+                default: "0"),
+        .option("clip-grad", value: "NORM", kind: .float,
+                help: "Scale the gradient down when its global L2 norm exceeds NORM (default: off)."),
+        .option("schedule", value: "SPEC", help: "Learning-rate schedule, stepped per epoch: none, step:STEP:GAMMA, "
+                + "multistep:M1,M2,...:GAMMA, exp:GAMMA or cosine[:WARMUP_EPOCHS].", default: "none"),
+        .option("early-stop", value: "PATIENCE", kind: .int,
+                help: "Stop after PATIENCE epochs without a better validation loss (default: off)."),
+        .flag("resume", help: "Continue from RUN_DIR/checkpoint.safetensors."),
+        .option("seed", value: "N", kind: .int, help: "Seed for initialisation, shuffling and mixing.", default: "1"),
+        .flag("quiet", help: "Print no progress, only errors."),
+    ]
+
+    func run(_ arguments: ParsedArguments) throws -> Int32 {
+        _ = try TrainSettings(arguments)
+        throw CommandError.notImplemented(name)
+    }
+}
+
+/// A learning-rate schedule as written after `--schedule`.
+enum ScheduleSpec: Equatable {
+    case constant
+    /// Multiply by `gamma` every `step` epochs.
+    case step(step: Int, gamma: Double)
+    /// Multiply by `gamma` at each milestone epoch.
+    case multiStep(milestones: [Int], gamma: Double)
+    /// Multiply by `gamma` every epoch.
+    case exponential(gamma: Double)
+    /// Linear warm-up over `warmup` epochs, then cosine decay to zero at the last epoch.
+    case cosine(warmup: Int)
+
+    init(parsing text: String) throws {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        func fail(_ why: String) -> UsageError { UsageError("invalid value '\(text)' for --schedule: \(why)") }
+        func gamma(_ text: String) throws -> Double {
+            guard let value = parseDouble(text), value > 0, value <= 1 else {
+                throw fail("the factor must be a number in (0, 1]")
+            }
+            return value
+        }
+        func epochs(_ text: String) throws -> Int {
+            guard let value = parseInt(text), value >= 1 else { throw fail("'\(text)' is not a number of epochs >= 1") }
+            return value
+        }
+        switch (parts[0], parts.count) {
+        case ("none", 1), ("constant", 1):
+            self = .constant
+        case ("step", 3):
+            self = .step(step: try epochs(parts[1]), gamma: try gamma(parts[2]))
+        case ("multistep", 3):
+            let milestones = try splitList(parts[1]).map(epochs)
+            guard milestones == milestones.sorted(), Set(milestones).count == milestones.count else {
+                throw fail("milestones must increase")
+            }
+            self = .multiStep(milestones: milestones, gamma: try gamma(parts[2]))
+        case ("exp", 2):
+            self = .exponential(gamma: try gamma(parts[1]))
+        case ("cosine", 1):
+            self = .cosine(warmup: 0)
+        case ("cosine", 2):
+            guard let warmup = parseInt(parts[1]), warmup >= 0 else { throw fail("warm-up must be >= 0 epochs") }
+            self = .cosine(warmup: warmup)
+        default:
+            throw fail("expected none, step:STEP:GAMMA, multistep:M1,M2,...:GAMMA, exp:GAMMA or cosine[:WARMUP]")
+        }
+    }
+}
+
+/// The checked settings of `train`.
+struct TrainSettings {
+    enum Validation {
+        case split(fraction: Double)
+        case folders(noisy: URL, clean: URL)
+    }
+
+    var noisy: URL?
+    var clean: URL
+    var runDirectory: URL
+    var validation: Validation
+    var noise: [URL]
+    /// SNR range in dB for on-the-fly mixing (equal bounds for a fixed SNR).
+    var snrRange: ClosedRange<Double>
+    var remixOnly: Bool
+    var augment: Bool
+    var cropSeconds: Double
+    var arch: String
+    var context: Int
+    var norm: String
+    var dropout: Double
+    var epochs: Int
+    var batchSize: Int
+    var learningRate: Double
+    var optimizer: String
+    var weightDecay: Double
+    var l1: Double
+    var clipGradNorm: Double?
+    var schedule: ScheduleSpec
+    var earlyStopPatience: Int?
+    var resume: Bool
+    var seed: Int
+    var quiet: Bool
+
+    init(_ arguments: ParsedArguments) throws {
+        // Required options are enforced by the parser.
+        guard let clean = arguments.path("clean"), let runDirectory = arguments.path("output-dir") else {
+            throw UsageError("missing required options --clean and --output-dir")
+        }
+        self.clean = clean
+        self.runDirectory = runDirectory
+        noisy = arguments.path("noisy")
+        noise = arguments.list("noise").map(fileURL)
+        remixOnly = arguments.flag("remix-only")
+        if remixOnly {
+            if noise.isEmpty { throw UsageError("--remix-only needs noise clips: give --noise DIR") }
+            if noisy != nil { throw UsageError("--remix-only ignores --noisy: give one or the other") }
+        } else if noisy == nil {
+            throw UsageError("missing required option --noisy <DIR> (or train on remixed speech with --remix-only)")
+        }
+
+        switch (arguments.path("val-noisy"), arguments.path("val-clean")) {
+        case let (noisy?, clean?):
+            if arguments.has("val-split") { throw UsageError("give either --val-split or --val-noisy/--val-clean") }
+            validation = .folders(noisy: noisy, clean: clean)
+        case (nil, nil):
+            let fraction = try arguments.double("val-split", expected: "a fraction between 0 and 1 (exclusive)") {
+                $0 > 0 && $0 < 1
+            }
+            validation = .split(fraction: fraction ?? 0.1)
+        case (_?, nil):
+            throw UsageError("--val-noisy needs --val-clean")
+        case (nil, _?):
+            throw UsageError("--val-clean needs --val-noisy")
+        }
+
+        let snr = arguments.list("snr-range").map(parseDouble)
+        guard (1...2).contains(snr.count), let low = snr.first ?? nil, let high = snr.last ?? nil, low <= high else {
+            throw arguments.invalidValue("snr-range", expected: "LO,HI in dB with LO <= HI, or one SNR")
+        }
+        snrRange = low...high
+        augment = arguments.flag("augment")
+        cropSeconds = try arguments.double("crop", expected: "a length in seconds > 0") { $0 > 0 } ?? 4
+
+        arch = arguments.string("arch") ?? "cnn"
+        if arguments.has("context") && arch != "mlp" { throw UsageError("--context applies only to --arch mlp") }
+        context = try arguments.int("context", expected: "a number of frames >= 0") { $0 >= 0 } ?? 2
+        norm = arguments.string("norm") ?? (arch == "mlp" ? "layer" : "group")
+        dropout = try arguments.double("dropout", expected: "a probability in [0, 1)") { $0 >= 0 && $0 < 1 } ?? 0.1
+
+        epochs = try arguments.int("epochs", expected: "at least 1") { $0 >= 1 } ?? 50
+        batchSize = try arguments.int("batch-size", expected: "at least 1") { $0 >= 1 } ?? 16
+        learningRate = try arguments.double("lr", expected: "a number > 0") { $0 > 0 } ?? 0.001
+        optimizer = arguments.string("optimizer") ?? "adamw"
+        weightDecay = try arguments.double("weight-decay", expected: "a number >= 0") { $0 >= 0 } ?? 0
+        l1 = try arguments.double("l1", expected: "a number >= 0") { $0 >= 0 } ?? 0
+        clipGradNorm = try arguments.double("clip-grad", expected: "a norm > 0") { $0 > 0 }
+        schedule = try ScheduleSpec(parsing: arguments.string("schedule") ?? "none")
+        earlyStopPatience = try arguments.int("early-stop", expected: "a number of epochs >= 1") { $0 >= 1 }
+        resume = arguments.flag("resume")
+        seed = try arguments.int("seed", expected: "an integer >= 0") { $0 >= 0 } ?? 1
+        quiet = arguments.flag("quiet")
+    }
+}

@@ -1,0 +1,53 @@
+import XCTest
+@testable import denoise
+
+/// Ctrl-C handling, with real SIGINTs sent to the test process (the monitor has switched SIGINT's default
+/// action off, so they cannot end it) and the final exit replaced by a recorder.
+final class InterruptTests: XCTestCase {
+    private final class ExitRecorder {
+        private let lock = NSLock()
+        private var statuses: [Int32] = []
+        func record(_ status: Int32) {
+            lock.lock()
+            statuses.append(status)
+            lock.unlock()
+        }
+        var recorded: [Int32] {
+            lock.lock()
+            defer { lock.unlock() }
+            return statuses
+        }
+    }
+
+    private func waitUntil(_ condition: () -> Bool) {
+        let deadline = Date().addingTimeInterval(5)
+        while !condition() && Date() < deadline { usleep(1000) }
+    }
+
+    func testFirstInterruptSetsTheFlagAndSecondExitsWith130() {
+        let recorder = ExitRecorder()
+        let monitor = InterruptMonitor(exitNow: recorder.record)
+        monitor.install(notice: "stopping (test)")
+        defer { monitor.uninstall() }
+        XCTAssertFalse(monitor.isRequested)
+
+        raise(SIGINT)
+        waitUntil { monitor.isRequested }
+        XCTAssertTrue(monitor.isRequested)
+        XCTAssertEqual(recorder.recorded, [], "one Ctrl-C must not end the process")
+
+        raise(SIGINT)
+        waitUntil { !recorder.recorded.isEmpty }
+        XCTAssertEqual(recorder.recorded, [130])
+    }
+
+    func testUninstallForgetsEarlierInterrupts() {
+        let monitor = InterruptMonitor(exitNow: { _ in })
+        monitor.install(notice: "stopping (test)")
+        raise(SIGINT)
+        waitUntil { monitor.isRequested }
+        XCTAssertTrue(monitor.isRequested)
+        monitor.uninstall()
+        XCTAssertFalse(monitor.isRequested)
+    }
+}

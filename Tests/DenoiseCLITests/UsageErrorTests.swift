@@ -1,0 +1,134 @@
+import XCTest
+
+/// Usage errors exit 64 with `error: <message>` and the usage line on stderr, before any work starts;
+/// valid arguments of commands not built yet get past validation and fail at runtime with exit 1.
+final class UsageErrorTests: XCTestCase {
+    private let applyUsage = "usage: denoise apply [<options>] IN.wav OUT.wav"
+
+    /// Runs and checks the usage-error contract; returns stderr's first line (the message).
+    @discardableResult
+    private func expectUsageError(_ arguments: [String], usage: String, mentioning words: [String] = [],
+                                  file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        let result = try DenoiseRunner.run(arguments, file: file, line: line)
+        let call = "denoise " + arguments.joined(separator: " ")
+        XCTAssertEqual(result.status, 64, "\(call): \(result.stderr)", file: file, line: line)
+        XCTAssertEqual(result.stdout, "", call, file: file, line: line)
+        let lines = result.stderrLines
+        XCTAssertTrue(lines.first?.hasPrefix("error: ") == true, "\(call): \(result.stderr)", file: file, line: line)
+        XCTAssertTrue(lines.contains(usage), "\(call): no '\(usage)' in\n\(result.stderr)", file: file, line: line)
+        for word in words {
+            XCTAssertTrue(lines.first?.contains(word) == true, "\(call): '\(word)' not in \(lines.first ?? "")",
+                          file: file, line: line)
+        }
+        return lines.first ?? ""
+    }
+
+    func testUnknownCommandExits64WithTopLevelUsage() throws {
+        try expectUsageError(["frobnicate"], usage: "usage: denoise <command> [<options>]",
+                             mentioning: ["unknown command", "frobnicate"])
+    }
+
+    func testMisspelledCommandSuggestsTheClosestOne() throws {
+        try expectUsageError(["aply", "a.wav", "b.wav"], usage: "usage: denoise <command> [<options>]",
+                             mentioning: ["'apply'"])
+    }
+
+    func testUnknownOptionExits64WithTheCommandsUsage() throws {
+        try expectUsageError(["apply", "--frobnicate", "a.wav", "b.wav"], usage: applyUsage,
+                             mentioning: ["unknown option", "--frobnicate"])
+        try expectUsageError(["apply", "-Z", "a.wav", "b.wav"], usage: applyUsage, mentioning: ["'-Z'"])
+        try expectUsageError(["--frobnicate"], usage: "usage: denoise <command> [<options>]")
+        try expectUsageError(["apply", "--outpt-dir", "d", "a.wav"], usage: applyUsage, mentioning: ["--output-dir"])
+    }
+
+    func testBadNumberExits64NamingTheOption() throws {
+        try expectUsageError(["apply", "-j", "two", "-o", "out", "a.wav"], usage: applyUsage,
+                             mentioning: ["'two'", "--jobs"])
+        try expectUsageError(["apply", "--mix=half", "a.wav", "b.wav"], usage: applyUsage, mentioning: ["--mix"])
+        try expectUsageError(["train", "--noisy", "n", "--clean", "c", "-o", "r", "--epochs", "1.5"],
+                             usage: "usage: denoise train --noisy DIR --clean DIR -o RUN_DIR [<options>]",
+                             mentioning: ["--epochs", "integer"])
+        try expectUsageError(["train", "--noisy", "n", "--clean", "c", "-o", "r", "--lr", "nan"],
+                             usage: "usage: denoise train --noisy DIR --clean DIR -o RUN_DIR [<options>]",
+                             mentioning: ["--lr"])
+    }
+
+    func testMissingValueAndUnexpectedArgumentExit64() throws {
+        try expectUsageError(["apply", "a.wav", "b.wav", "-m"], usage: applyUsage,
+                             mentioning: ["missing value", "--model"])
+        try expectUsageError(["info", "a.wav", "b.wav"], usage: "usage: denoise info FILE.wav",
+                             mentioning: ["unexpected argument", "b.wav"])
+        try expectUsageError(["info"], usage: "usage: denoise info FILE.wav", mentioning: ["missing argument"])
+        try expectUsageError(["apply", "--force=yes", "a.wav", "b.wav"], usage: applyUsage,
+                             mentioning: ["--force", "does not take a value"])
+    }
+
+    func testApplyNeedsInputAndOutputOrAnOutputFolder() throws {
+        try expectUsageError(["apply"], usage: applyUsage, mentioning: ["missing"])
+        try expectUsageError(["apply", "a.wav"], usage: applyUsage, mentioning: ["OUT.wav"])
+        try expectUsageError(["apply", "a.wav", "b.wav", "c.wav"], usage: applyUsage, mentioning: ["-o OUT_DIR"])
+        try expectUsageError(["apply", "-o", "out"], usage: applyUsage, mentioning: ["missing input"])
+        try expectUsageError(["apply", "a.wav", "./a.wav"], usage: applyUsage, mentioning: ["input"])
+        try expectUsageError(["apply", "--suffix", "_clean", "a.wav", "b.wav"], usage: applyUsage,
+                             mentioning: ["--suffix", "-o"])
+    }
+
+    func testApplyRejectsOutOfRangeValues() throws {
+        try expectUsageError(["apply", "--atten-limit", "-3", "a.wav", "b.wav"], usage: applyUsage,
+                             mentioning: ["'-3'", "--atten-limit"])
+        try expectUsageError(["apply", "--mix", "1.5", "a.wav", "b.wav"], usage: applyUsage,
+                             mentioning: ["'1.5'", "--mix"])
+        try expectUsageError(["apply", "--mix", "-0.1", "a.wav", "b.wav"], usage: applyUsage, mentioning: ["--mix"])
+        try expectUsageError(["apply", "-j", "0", "-o", "out", "a.wav"], usage: applyUsage,
+                             mentioning: ["'0'", "--jobs"])
+    }
+
+    func testTrainChecksItsDataAndSettings() throws {
+        let usage = "usage: denoise train --noisy DIR --clean DIR -o RUN_DIR [<options>]"
+        let base = ["train", "--noisy", "n", "--clean", "c", "-o", "run"]
+        try expectUsageError(["train", "--noisy", "n", "-o", "run"], usage: usage, mentioning: ["--clean"])
+        try expectUsageError(["train", "--clean", "c", "-o", "run"], usage: usage, mentioning: ["--noisy"])
+        try expectUsageError(["train", "--clean", "c", "-o", "run", "--remix-only"], usage: usage,
+                             mentioning: ["--noise"])
+        try expectUsageError(base + ["--val-noisy", "vn"], usage: usage, mentioning: ["--val-clean"])
+        try expectUsageError(base + ["--val-split", "0.2", "--val-noisy", "vn", "--val-clean", "vc"], usage: usage,
+                             mentioning: ["--val-split"])
+        try expectUsageError(base + ["--val-split", "1"], usage: usage, mentioning: ["--val-split"])
+        try expectUsageError(base + ["--snr-range", "20,-5"], usage: usage, mentioning: ["--snr-range"])
+        try expectUsageError(base + ["--arch", "rnn"], usage: usage, mentioning: ["'rnn'", "mlp, cnn"])
+        try expectUsageError(base + ["--context", "3"], usage: usage, mentioning: ["--context", "mlp"])
+        try expectUsageError(base + ["--dropout", "1"], usage: usage, mentioning: ["--dropout"])
+        try expectUsageError(base + ["--batch-size", "0"], usage: usage, mentioning: ["--batch-size"])
+        try expectUsageError(base + ["--schedule", "step:ten:0.5"], usage: usage, mentioning: ["--schedule"])
+        try expectUsageError(base + ["--schedule", "multistep:60,30:0.1"], usage: usage, mentioning: ["increase"])
+        try expectUsageError(base + ["--optimizer", "lion"], usage: usage, mentioning: ["'lion'"])
+    }
+
+    func testEvalNeedsCleanAndEnhanced() throws {
+        let usage = "usage: denoise eval --clean DIR --enhanced DIR [--noisy DIR] [--csv FILE]"
+        try expectUsageError(["eval", "--clean", "c"], usage: usage, mentioning: ["--enhanced"])
+        try expectUsageError(["eval", "--enhanced", "e"], usage: usage, mentioning: ["--clean"])
+    }
+
+    /// Valid arguments pass validation, so what remains is the runtime failure of an unbuilt command.
+    func testValidArgumentsReachTheNotImplementedCommands() throws {
+        let calls: [[String]] = [
+            ["apply", "a.wav", "b.wav"],
+            ["apply", "-m", "model.safetensors", "--atten-limit", "20", "--mix=0.8", "--per-channel", "a.wav", "b.wav"],
+            ["apply", "-vj2", "--suffix", "_clean", "--force", "-o", "out", "a.wav", "dir"],
+            ["apply", "-o", "out", "--", "-odd-name.wav"],
+            ["train", "--noisy", "n", "--clean", "c", "-o", "run", "--snr-range", "-5,20", "--arch", "mlp",
+             "--context", "3", "--schedule", "multistep:30,60:0.1", "--optimizer=sgd", "--early-stop", "5",
+             "--noise", "a", "--noise", "b,c", "--clip-grad", "1", "--l1", "1e-5", "--quiet"],
+            ["train", "--clean", "c", "--noise", "noise", "--remix-only", "-o", "run", "--val-noisy", "vn",
+             "--val-clean", "vc", "--schedule", "cosine:5"],
+            ["eval", "--clean", "c", "--enhanced", "e", "--noisy", "n", "--csv", "scores.csv"],
+            ["bench", "--quick", "--json"],
+        ]
+        for arguments in calls {
+            let result = try DenoiseRunner.run(arguments)
+            XCTAssertEqual(result.status, 1, "denoise \(arguments): \(result.stderr)")
+            XCTAssertEqual(result.stderrLines, ["error: denoise \(arguments[0]) is not implemented yet"])
+        }
+    }
+}
