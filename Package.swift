@@ -16,7 +16,7 @@ let package = Package(
         .executableTarget(name: "denoise", dependencies: ["DenoiseKit"]),
         .testTarget(name: "DenoiseKitTests", dependencies: ["DenoiseKit"]),
         // End-to-end tests run the built `denoise` executable; the dependency makes sure it is built first.
-        .testTarget(name: "DenoiseCLITests", dependencies: ["denoise", "DenoiseKit"]),
+        .testTarget(name: "DenoiseCLITests", dependencies: ["denoise", "DenoiseKit"], exclude: ["Snapshots"]),
     ],
     swiftLanguageModes: [.v5]
 )
