@@ -1,3 +1,4 @@
+import DenoiseKit
 import Foundation
 
 /// `denoise apply`: denoise one file (IN OUT) or many (-o DIR with files and folders).
@@ -34,8 +35,72 @@ struct ApplyCommand: Command {
     ]
 
     func run(_ arguments: ParsedArguments) throws -> Int32 {
-        _ = try ApplySettings(arguments)
-        throw CommandError.notImplemented(name)
+        let settings = try ApplySettings(arguments)
+        let located = try ModelLocator.locate(explicit: settings.model)
+        let file = try SafeTensors.read(url: located.url)
+        let model = try DenoiseModel(safeTensors: file, path: located.url.path)
+        if settings.verbose { Terminal.writeError("model: \(located.url.path) (\(located.source))\n") }
+        let options = DenoiserOptions(attenuationLimitDB: settings.attenuationLimit.map(Float.init), mix: Float(settings.mix),
+                                      perChannel: settings.perChannel)
+        let interrupt = InterruptMonitor.shared
+        interrupt.install(notice: "stopping: finishing no further files; partial outputs are discarded")
+        defer { interrupt.uninstall() }
+
+        switch settings.mode {
+        case let .single(input, output):
+            BLAS.threads = 1  // one stream of modest products: extra BLAS threads only add overhead
+            let report: FileReport
+            do {
+                report = try FileEnhancer.enhance(input: input, output: output, model: model, options: options,
+                                                  force: settings.force, shouldStop: { interrupt.isRequested })
+            } catch EnhanceError.interrupted {
+                return ExitStatus.interrupted
+            }
+            if report.clippedSamples > 0 {
+                Terminal.writeError("warning: \(output.path): \(report.clippedSamples) samples clipped to full scale\n")
+            }
+            if settings.verbose { Terminal.writeError(Self.describe(report) + "\n") }
+            return ExitStatus.success
+        case let .batch(inputs, outputDirectory):
+            let items = try BatchJob.plan(inputs: inputs, outputDirectory: outputDirectory, suffix: settings.suffix)
+            let jobs = min(settings.jobs, items.count)
+            let progress = ProgressReporter(label: "denoising", total: items.count, unit: "files")
+            let started = Date()
+            var audioSeconds = 0.0
+            let failures = try BatchJob.run(
+                items: items, model: file, modelPath: located.url.path, jobs: jobs, options: options,
+                force: settings.force, shouldStop: { interrupt.isRequested }
+            ) { result, item in
+                switch result {
+                case .success(let report):
+                    audioSeconds += report.duration
+                    if settings.verbose { Terminal.writeError(Self.describe(report) + "\n") }
+                    if report.clippedSamples > 0 {
+                        Terminal.writeError("warning: \(item.output.path): \(report.clippedSamples) samples clipped\n")
+                    }
+                case .failure(let error):
+                    Terminal.reportError("\(error)")
+                }
+                progress.advance()
+            }
+            progress.finish()
+            let seconds = Date().timeIntervalSince(started)
+            let done = items.count - failures.count
+            Terminal.writeError(String(format: "%d of %d files denoised (%.1f s of audio in %.1f s, real-time factor %.4f)\n",
+                                       done, items.count, audioSeconds, seconds, audioSeconds > 0 ? seconds / audioSeconds : 0))
+            if interrupt.isRequested { return ExitStatus.interrupted }
+            guard failures.isEmpty else {
+                Terminal.writeError("\(failures.count) failed:\n")
+                for (item, error) in failures { Terminal.writeError("  \(item.input.path): \(error)\n") }
+                return ExitStatus.failure
+            }
+            return ExitStatus.success
+        }
+    }
+
+    static func describe(_ report: FileReport) -> String {
+        String(format: "%@ → %@: %.2f s of audio in %.3f s (real-time factor %.4f)", report.input.path, report.output.path,
+               report.duration, report.seconds, report.realTimeFactor)
     }
 }
 

@@ -1,3 +1,4 @@
+import DenoiseKit
 import Foundation
 
 /// `denoise eval`: score enhanced recordings against their clean references.
@@ -15,8 +16,61 @@ struct EvalCommand: Command {
     ]
 
     func run(_ arguments: ParsedArguments) throws -> Int32 {
-        _ = try EvalSettings(arguments)
-        throw CommandError.notImplemented(name)
+        let settings = try EvalSettings(arguments)
+        let (scores, warnings) = try Evaluation.score(clean: settings.clean, enhanced: settings.enhanced, noisy: settings.noisy)
+        for warning in warnings { Terminal.writeError("warning: \(warning)\n") }
+        guard !scores.isEmpty else { throw CommandError("no file could be scored") }
+        Terminal.writeOut(Self.table(scores))
+        if let csv = settings.csv {
+            try AtomicFile.write(Data(Self.csv(scores).utf8), to: csv)
+        }
+        return ExitStatus.success
+    }
+
+    private static let metrics: [(String, (FileScores) -> Double, ((FileScores) -> Double?))] = [
+        ("SI-SDR", { $0.siSDR }, { $0.noisy?.siSDR }),
+        ("SNR", { $0.snr }, { $0.noisy?.snr }),
+        ("segSNR", { $0.segmentalSNR }, { $0.noisy?.segmentalSNR }),
+        ("STOI", { $0.stoi }, { $0.noisy?.stoi }),
+    ]
+
+    /// Per-file rows, then the mean of each metric (and of the noisy input and the gain, when known).
+    static func table(_ scores: [FileScores]) -> String {
+        let nameWidth = max(4, scores.map(\.name.count).max() ?? 0)
+        func row(_ name: String, _ values: [String]) -> String {
+            name.padding(toLength: nameWidth, withPad: " ", startingAt: 0)
+                + values.map { String(repeating: " ", count: max(1, 10 - $0.count)) + $0 }.joined() + "\n"
+        }
+        func format(_ label: String, _ value: Double) -> String {
+            label == "STOI" ? String(format: "%.3f", value) : String(format: "%.2f", value)
+        }
+        var text = row("file", metrics.map { $0.0 == "STOI" ? "STOI" : $0.0 + " dB" })
+        for s in scores { text += row(s.name, metrics.map { format($0.0, $0.1(s)) }) }
+        func mean(_ f: (FileScores) -> Double?) -> Double? {
+            let values = scores.compactMap(f)
+            return values.count == scores.count ? values.reduce(0, +) / Double(values.count) : nil
+        }
+        text += "\n" + row("mean (\(scores.count) files)", metrics.map { format($0.0, mean($0.1)!) })
+        if scores.allSatisfy({ $0.noisy != nil }) {
+            text += row("noisy input", metrics.map { format($0.0, mean($0.2)!) })
+            text += row("improvement", metrics.map { m in
+                let gain = mean(m.1)! - mean(m.2)!
+                return (gain >= 0 ? "+" : "") + format(m.0, gain)
+            })
+        }
+        return text
+    }
+
+    static func csv(_ scores: [FileScores]) -> String {
+        var text = "file,si_sdr_db,snr_db,seg_snr_db,stoi,noisy_si_sdr_db,noisy_snr_db,noisy_seg_snr_db,noisy_stoi\n"
+        for s in scores {
+            let values = [s.siSDR, s.snr, s.segmentalSNR, s.stoi]
+                + (s.noisy.map { [$0.siSDR, $0.snr, $0.segmentalSNR, $0.stoi] } ?? [])
+            let name = s.name.contains(",") ? "\"\(s.name)\"" : s.name
+            text += ([name] + values.map { String(format: "%.4f", $0) }).joined(separator: ",")
+                + (s.noisy == nil ? ",,,," : "") + "\n"
+        }
+        return text
     }
 }
 

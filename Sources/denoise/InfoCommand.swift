@@ -4,11 +4,11 @@ import Foundation
 /// `denoise info FILE`: what a WAV file holds (format, rate, channels, duration) and how loud it is.
 struct InfoCommand: Command {
     let name = "info"
-    let abstract = "Show the format, duration and levels of a WAV file."
+    let abstract = "Show the format, duration and levels of a WAV file, or what a model file holds."
     let usage = ["info FILE.wav", "info MODEL.safetensors"]
     let options: [Option] = []
     let positionals = [
-        Positional("file", value: "FILE", help: "A WAV file, or a model file (.safetensors; not supported yet)."),
+        Positional("file", value: "FILE", help: "A WAV file, or a model file (.safetensors)."),
     ]
     let discussion = """
         Levels are in dB relative to full scale (dBFS): peak is the largest absolute sample, RMS the root \
@@ -22,9 +22,7 @@ struct InfoCommand: Command {
     func run(_ arguments: ParsedArguments) throws -> Int32 {
         guard let path = arguments.positional("file") else { throw UsageError("missing argument <FILE>") }
         let url = fileURL(path)
-        if url.pathExtension.lowercased() == "safetensors" {
-            throw CommandError("\(path): model files are not supported yet")
-        }
+        if url.pathExtension.lowercased() == "safetensors" { return try describeModel(url, path: path) }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw CommandError("\(path): no such file")
@@ -52,6 +50,40 @@ struct InfoCommand: Command {
         for (label, value) in rows {
             print((label + ":").padding(toLength: width + 2, withPad: " ", startingAt: 0) + value)
         }
+        return ExitStatus.success
+    }
+
+    /// Configuration, size, signal settings and training summary of a model file.
+    private func describeModel(_ url: URL, path: String) throws -> Int32 {
+        let model = try DenoiseModel.load(url: url)
+        let net = model.net.config
+        var rows: [(String, String)] = [("model", path), ("format", DenoiseModel.formatVersion)]
+        switch net.kind {
+        case .mlp:
+            rows.append(("network", "mlp: \(net.hiddenLayers) hidden layers of \(net.hidden), ±\(net.context) context frames"))
+        case .cnn:
+            rows.append(("network", "cnn: \(net.dilations.count) blocks of \(net.hidden) channels, kernel \(net.kernelSize), "
+                         + "dilations \(net.dilations.map(String.init).joined(separator: ","))"))
+        }
+        rows += [
+            ("normalisation", net.norm.rawValue + (net.norm.isFrameLocal ? " (streams)" : " (whole-utterance)")),
+            ("dropout", String(format: "%.2f", net.dropout)),
+            ("parameters", "\(model.net.parameterCount)"),
+            ("sample rate", "\(model.sampleRate) Hz"),
+            ("stft", "n_fft \(model.stft.nFFT), hop \(model.stft.hop), \(model.stft.window.rawValue) window, \(net.bins) bins"),
+            ("look-ahead", String(format: "%d frames (%.0f ms)", net.receptiveRadius,
+                                  1000 * Double(net.receptiveRadius * model.stft.hop) / Double(model.sampleRate))),
+        ]
+        if let t = model.training {
+            rows += [
+                ("trained", "\(t.epochs) epochs on \(t.trainingPairs) pairs in \(Format.clock(seconds: t.trainingSeconds)); "
+                 + "best epoch \(t.bestEpoch)"),
+                ("validation", String(format: "loss %.5f, SI-SDR gain %+.2f dB", t.validationLoss, t.validationSISDRGain)),
+                ("command", t.command),
+            ]
+        }
+        let width = rows.map(\.0.count).max() ?? 0
+        for (label, value) in rows { print((label + ":").padding(toLength: width + 2, withPad: " ", startingAt: 0) + value) }
         return ExitStatus.success
     }
 

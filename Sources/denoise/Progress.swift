@@ -21,7 +21,7 @@ final class ProgressReporter {
 
     let label: String
     /// Unknown totals show the count and rate without bar, percentage or ETA.
-    let total: Int?
+    private(set) var total: Int?
     /// What is counted, plural: `files`, `frames`, `epochs`.
     let unit: String
     let style: Style
@@ -57,6 +57,13 @@ final class ProgressReporter {
     }
 
     static func monotonicSeconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+    /// Sets the total once it is known (e.g. after the first step of an epoch).
+    func setTotal(_ newTotal: Int) {
+        lock.lock()
+        total = newTotal
+        lock.unlock()
+    }
 
     func advance(by count: Int = 1) {
         lock.lock()

@@ -34,6 +34,13 @@ enum Format {
     }
 
     /// A coarse clock for elapsed times and ETAs: `0:42`, `12:05`, `1:02:03`.
+    /// "12 min 5 s" style length of `samples` at `rate`.
+    static func duration(samples: Int, rate: Int) -> String {
+        let seconds = Double(samples) / Double(rate)
+        return seconds < 60 ? String(format: "%.1f s", seconds)
+            : String(format: "%d min %d s", Int(seconds) / 60, Int(seconds) % 60)
+    }
+
     static func clock(seconds: Double) -> String {
         let total = Int(max(0, seconds).rounded())
         let (hours, rest) = total.quotientAndRemainder(dividingBy: 3600)

@@ -1,3 +1,4 @@
+import DenoiseKit
 import Foundation
 
 /// `denoise train`: learn a mask network from noisy/clean pairs (and noise clips mixed on the fly).
@@ -25,7 +26,9 @@ struct TrainCommand: Command {
         .option("snr-range", value: "LO,HI", kind: .list,
                 help: "SNRs in dB drawn uniformly for on-the-fly mixing.", default: "-5,20"),
         .flag("remix-only", help: "Train only on clean speech mixed with --noise clips, ignoring --noisy."),
-        .flag("augment", help: "Apply random gain and polarity to the training examples."),
+        .option("augment", value: "LIST", help: "On-the-fly augmentation kinds, comma-separated: recorded (noise "
+                + "clips and the noise of the training pairs), babble, colored, hum, band, gain, lowpass; or all, none.",
+                default: "all"),
         .option("crop", value: "SECONDS", kind: .float,
                 help: "Train on random segments of this length.", default: "4"),
         // Model.
@@ -35,8 +38,9 @@ struct TrainCommand: Command {
         .option("context", value: "K", kind: .int,
                 help: "With --arch mlp: frames of context on each side (default: 2)."),
         .option("norm", value: "KIND", kind: .choice(["layer", "group", "batch", "instance"]),
-                help: "Normalisation: layer, group, batch or instance (default: group for cnn, layer for mlp)."),
-        .option("dropout", value: "P", kind: .float, help: "Dropout probability.", default: "0.1"),
+                help: "Hidden-layer normalisation: layer (per frame, streams), group or instance (per utterance: apply "
+                    + "then holds the whole file), batch.", default: "layer"),
+        .option("dropout", value: "P", kind: .float, help: "Dropout probability.", default: "0.2"),
         // Optimisation.
         .option("epochs", value: "N", kind: .int, help: "Passes over the training data.", default: "50"),
         .option("batch-size", value: "N", kind: .int, help: "Utterances per batch.", default: "16"),
@@ -45,7 +49,7 @@ struct TrainCommand: Command {
                 help: "adamw, adam, sgd (momentum 0.9), rmsprop or adagrad.", default: "adamw"),
         .option("weight-decay", value: "X", kind: .float,
                 help: "Weight decay on weights (not biases or norms): decoupled for adamw, L2 otherwise.",
-                default: "0"),
+                default: "0.01"),
         .option("l1", value: "X", kind: .float, help: "L1 penalty on weights: adds X sign(w) to the gradient.",
                 default: "0"),
         .option("clip-grad", value: "NORM", kind: .float,
@@ -60,57 +64,7 @@ struct TrainCommand: Command {
     ]
 
     func run(_ arguments: ParsedArguments) throws -> Int32 {
-        _ = try TrainSettings(arguments)
-        throw CommandError.notImplemented(name)
-    }
-}
-
-/// A learning-rate schedule as written after `--schedule`.
-enum ScheduleSpec: Equatable {
-    case constant
-    /// Multiply by `gamma` every `step` epochs.
-    case step(step: Int, gamma: Double)
-    /// Multiply by `gamma` at each milestone epoch.
-    case multiStep(milestones: [Int], gamma: Double)
-    /// Multiply by `gamma` every epoch.
-    case exponential(gamma: Double)
-    /// Linear warm-up over `warmup` epochs, then cosine decay to zero at the last epoch.
-    case cosine(warmup: Int)
-
-    init(parsing text: String) throws {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-        func fail(_ why: String) -> UsageError { UsageError("invalid value '\(text)' for --schedule: \(why)") }
-        func gamma(_ text: String) throws -> Double {
-            guard let value = parseDouble(text), value > 0, value <= 1 else {
-                throw fail("the factor must be a number in (0, 1]")
-            }
-            return value
-        }
-        func epochs(_ text: String) throws -> Int {
-            guard let value = parseInt(text), value >= 1 else { throw fail("'\(text)' is not a number of epochs >= 1") }
-            return value
-        }
-        switch (parts[0], parts.count) {
-        case ("none", 1), ("constant", 1):
-            self = .constant
-        case ("step", 3):
-            self = .step(step: try epochs(parts[1]), gamma: try gamma(parts[2]))
-        case ("multistep", 3):
-            let milestones = try splitList(parts[1]).map(epochs)
-            guard milestones == milestones.sorted(), Set(milestones).count == milestones.count else {
-                throw fail("milestones must increase")
-            }
-            self = .multiStep(milestones: milestones, gamma: try gamma(parts[2]))
-        case ("exp", 2):
-            self = .exponential(gamma: try gamma(parts[1]))
-        case ("cosine", 1):
-            self = .cosine(warmup: 0)
-        case ("cosine", 2):
-            guard let warmup = parseInt(parts[1]), warmup >= 0 else { throw fail("warm-up must be >= 0 epochs") }
-            self = .cosine(warmup: warmup)
-        default:
-            throw fail("expected none, step:STEP:GAMMA, multistep:M1,M2,...:GAMMA, exp:GAMMA or cosine[:WARMUP]")
-        }
+        try TrainingSession(settings: TrainSettings(arguments)).run()
     }
 }
 
@@ -129,7 +83,7 @@ struct TrainSettings {
     /// SNR range in dB for on-the-fly mixing (equal bounds for a fixed SNR).
     var snrRange: ClosedRange<Double>
     var remixOnly: Bool
-    var augment: Bool
+    var augment: Set<Augmentation.Kind>
     var cropSeconds: Double
     var arch: String
     var context: Int
@@ -142,7 +96,7 @@ struct TrainSettings {
     var weightDecay: Double
     var l1: Double
     var clipGradNorm: Double?
-    var schedule: ScheduleSpec
+    var schedule: String
     var earlyStopPatience: Int?
     var resume: Bool
     var seed: Int
@@ -185,23 +139,26 @@ struct TrainSettings {
             throw arguments.invalidValue("snr-range", expected: "LO,HI in dB with LO <= HI, or one SNR")
         }
         snrRange = low...high
-        augment = arguments.flag("augment")
+        do { augment = try Augmentation.parseKinds(arguments.string("augment") ?? "all") } catch {
+            throw UsageError("invalid value for --augment: \(error)")
+        }
         cropSeconds = try arguments.double("crop", expected: "a length in seconds > 0") { $0 > 0 } ?? 4
 
         arch = arguments.string("arch") ?? "cnn"
         if arguments.has("context") && arch != "mlp" { throw UsageError("--context applies only to --arch mlp") }
         context = try arguments.int("context", expected: "a number of frames >= 0") { $0 >= 0 } ?? 2
-        norm = arguments.string("norm") ?? (arch == "mlp" ? "layer" : "group")
-        dropout = try arguments.double("dropout", expected: "a probability in [0, 1)") { $0 >= 0 && $0 < 1 } ?? 0.1
+        norm = arguments.string("norm") ?? "layer"
+        dropout = try arguments.double("dropout", expected: "a probability in [0, 1)") { $0 >= 0 && $0 < 1 } ?? 0.2
 
         epochs = try arguments.int("epochs", expected: "at least 1") { $0 >= 1 } ?? 50
         batchSize = try arguments.int("batch-size", expected: "at least 1") { $0 >= 1 } ?? 16
         learningRate = try arguments.double("lr", expected: "a number > 0") { $0 > 0 } ?? 0.001
         optimizer = arguments.string("optimizer") ?? "adamw"
-        weightDecay = try arguments.double("weight-decay", expected: "a number >= 0") { $0 >= 0 } ?? 0
+        weightDecay = try arguments.double("weight-decay", expected: "a number >= 0") { $0 >= 0 } ?? 0.01
         l1 = try arguments.double("l1", expected: "a number >= 0") { $0 >= 0 } ?? 0
         clipGradNorm = try arguments.double("clip-grad", expected: "a norm > 0") { $0 > 0 }
-        schedule = try ScheduleSpec(parsing: arguments.string("schedule") ?? "none")
+        schedule = arguments.string("schedule") ?? "none"
+        do { _ = try Schedules.parse(schedule, totalEpochs: epochs) } catch { throw UsageError("\(error)") }
         earlyStopPatience = try arguments.int("early-stop", expected: "a number of epochs >= 1") { $0 >= 1 }
         resume = arguments.flag("resume")
         seed = try arguments.int("seed", expected: "an integer >= 0") { $0 >= 0 } ?? 1

@@ -140,19 +140,6 @@ final class ArgumentParserTests: XCTestCase {
         XCTAssertNil(closestMatch(to: "zzzzzz", in: ["train", "apply", "eval"]))
     }
 
-    func testScheduleSpecParsesEachForm() throws {
-        XCTAssertEqual(try ScheduleSpec(parsing: "none"), .constant)
-        XCTAssertEqual(try ScheduleSpec(parsing: "step:50:0.5"), .step(step: 50, gamma: 0.5))
-        XCTAssertEqual(try ScheduleSpec(parsing: "multistep:30,60:0.1"), .multiStep(milestones: [30, 60], gamma: 0.1))
-        XCTAssertEqual(try ScheduleSpec(parsing: "exp:0.95"), .exponential(gamma: 0.95))
-        XCTAssertEqual(try ScheduleSpec(parsing: "cosine"), .cosine(warmup: 0))
-        XCTAssertEqual(try ScheduleSpec(parsing: "cosine:5"), .cosine(warmup: 5))
-        for bad in ["", "step", "step:0:0.5", "step:10:0", "step:10:2", "exp:x", "multistep:60,30:0.1", "cosine:-1",
-                    "linear:3"] {
-            XCTAssertThrowsError(try ScheduleSpec(parsing: bad), bad)
-        }
-    }
-
     func testFormatsTimesLevelsAndSizes() {
         XCTAssertEqual(Format.timestamp(seconds: 1.5), "0:00:01.500")
         XCTAssertEqual(Format.timestamp(seconds: 3661.0004), "1:01:01.000")

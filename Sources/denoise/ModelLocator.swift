@@ -1,0 +1,30 @@
+import DenoiseKit
+import Foundation
+
+/// Finds the model `apply` uses: `--model`, then `$DENOISE_MODEL`, then a model installed beside
+/// the executable, then the default model bundled in the package's `samples/`.
+enum ModelLocator {
+    static let defaultFileName = "denoise-default.safetensors"
+
+    struct Located {
+        let url: URL
+        /// How it was found, for `-v`.
+        let source: String
+    }
+
+    static func locate(explicit: URL?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Located {
+        if let explicit { return Located(url: explicit, source: "--model") }
+        if let path = environment["DENOISE_MODEL"], !path.isEmpty {
+            return Located(url: URL(fileURLWithPath: path), source: "$DENOISE_MODEL")
+        }
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        let beside = executable.deletingLastPathComponent().appendingPathComponent(defaultFileName)
+        if FileManager.default.fileExists(atPath: beside.path) { return Located(url: beside, source: "beside the executable") }
+        // Sources/denoise/ModelLocator.swift → package root → samples/.
+        let bundled = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("samples").appendingPathComponent(defaultFileName)
+        if FileManager.default.fileExists(atPath: bundled.path) { return Located(url: bundled, source: "bundled default") }
+        throw CommandError("no model found: give --model MODEL.safetensors, set DENOISE_MODEL, or put "
+                           + "\(defaultFileName) beside the denoise executable")
+    }
+}

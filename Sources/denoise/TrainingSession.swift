@@ -1,0 +1,156 @@
+import DenoiseKit
+import Foundation
+
+/// What `denoise train` does once its arguments are checked: load the pairs, build or resume the
+/// model, train epoch by epoch with progress, and keep RUN_DIR resumable after every epoch.
+struct TrainingSession {
+    let settings: TrainSettings
+    /// The model rate; data at other rates is resampled to it.
+    let sampleRate = 16000
+
+    private var say: (String) -> Void {
+        settings.quiet ? { _ in } : { Terminal.writeError($0 + "\n") }
+    }
+
+    func run() throws -> Int32 {
+        let started = Date()
+        let run = TrainingRun(directory: settings.runDirectory)
+        if settings.resume {
+            guard FileManager.default.fileExists(atPath: run.checkpointURL.path) else {
+                throw CommandError("\(run.checkpointURL.path): no checkpoint to resume from")
+            }
+        } else if FileManager.default.fileExists(atPath: run.checkpointURL.path) {
+            throw CommandError("\(settings.runDirectory.path): already holds a training run; "
+                               + "continue it with --resume or choose another -o")
+        }
+
+        let (train, validation) = try loadData()
+        say("training on \(train.utterances.count) pairs (\(Format.duration(samples: train.totalSamples, rate: sampleRate))), "
+            + "validating on \(validation.utterances.count)")
+        let augmentation = try makeAugmentation(train)
+
+        let model: DenoiseModel
+        var checkpoint: SafeTensors?
+        if settings.resume {
+            let file = try SafeTensors.read(url: run.checkpointURL)
+            model = try DenoiseModel(safeTensors: file, path: run.checkpointURL.path)
+            checkpoint = file
+        } else {
+            model = try DenoiseModel(config: maskNetConfig(), sampleRate: sampleRate, seed: UInt64(settings.seed))
+        }
+        let trainer = try Trainer(model: model, train: train, validation: validation, options: trainingOptions(),
+                                  augmentation: augmentation)
+        if let checkpoint {
+            try trainer.restore(from: checkpoint, path: run.checkpointURL.path)
+            say("resuming after epoch \(trainer.epoch)")
+        }
+        try run.prepareDirectory()
+        try run.saveConfig(model: model, options: trainer.options)
+        say("model: \(model.net.config.kind.rawValue), \(model.net.config.norm.rawValue) norm, "
+            + "\(model.net.parameterCount) parameters; \(settings.optimizer), lr \(settings.learningRate)")
+
+        let interrupt = InterruptMonitor.shared
+        interrupt.install(notice: "stopping after this batch; the checkpoint of the last full epoch is kept "
+                          + "(press Ctrl-C again to quit at once)")
+        defer { interrupt.uninstall() }
+
+        while !trainer.isFinished {
+            let epoch = trainer.epoch
+            let progress = ProgressReporter(label: "epoch \(epoch + 1)/\(settings.epochs)", total: nil, unit: "frames",
+                                            style: settings.quiet ? .silent : nil)
+            let report = try trainer.runEpoch(progress: { done, total in
+                progress.setTotal(total)
+                progress.update(completed: done)
+            }, shouldStop: { interrupt.isRequested })
+            progress.finish()
+            guard let report else {
+                say("interrupted in epoch \(epoch + 1); continue with: denoise train ... -o \(settings.runDirectory.path) --resume")
+                return ExitStatus.interrupted
+            }
+            let improved = trainer.bestEpoch == report.epoch
+            let best = trainer.history.first { $0.epoch == trainer.bestEpoch } ?? report
+            try run.save(trainer: trainer, improved: improved, summary: TrainingSummary(
+                epochs: trainer.epoch, bestEpoch: best.epoch + 1, validationLoss: best.validationLoss,
+                validationSISDRGain: best.validationSISDRGain, trainingPairs: train.utterances.count,
+                trainingSeconds: trainer.history.reduce(0) { $0 + $1.seconds }, command: commandLine()))
+            say(String(format: "epoch %3d  train %.5f  val %.5f  SI-SDR gain %+.2f dB  lr %.3g  %.0f s  %.0f frames/s%@",
+                       report.epoch + 1, report.trainLoss, report.validationLoss, report.validationSISDRGain,
+                       report.learningRate, report.seconds, report.framesPerSecond, improved ? "  *" : ""))
+        }
+        let best = trainer.history.first { $0.epoch == trainer.bestEpoch }
+        if let best {
+            Terminal.writeError(String(format: "done in %@: best epoch %d (val loss %.5f, SI-SDR gain %+.2f dB) → %@\n",
+                                       Format.clock(seconds: Date().timeIntervalSince(started)), best.epoch + 1,
+                                       best.validationLoss, best.validationSISDRGain, run.modelURL.path))
+        }
+        return ExitStatus.success
+    }
+
+    private func loadData() throws -> (PairDataset, PairDataset) {
+        say("reading \(settings.remixOnly ? settings.clean.path : (settings.noisy?.path ?? "")) …")
+        let all: PairDataset
+        if let noisy = settings.noisy, !settings.remixOnly {
+            all = try PairDataset.load(noisy: noisy, clean: settings.clean, sampleRate: sampleRate)
+        } else {
+            all = try PairDataset.load(noisy: settings.clean, clean: settings.clean, sampleRate: sampleRate)
+        }
+        for warning in all.warnings { say("warning: \(warning)") }
+        switch settings.validation {
+        case .split(let fraction):
+            return try all.split(validationFraction: fraction, seed: UInt64(settings.seed))
+        case .folders(let noisy, let clean):
+            let validation = try PairDataset.load(noisy: noisy, clean: clean, sampleRate: sampleRate)
+            for warning in validation.warnings { say("warning (validation): \(warning)") }
+            return (all, validation)
+        }
+    }
+
+    /// Noise material: clips from --noise folders and, unless training on remixes only, the noise
+    /// left in each training pair (noisy − clean), which carries the corpus's own noise types.
+    private func makeAugmentation(_ train: PairDataset) throws -> Augmentation? {
+        guard !settings.augment.isEmpty else {
+            if settings.remixOnly { throw CommandError("--remix-only needs augmentation; --augment none leaves nothing to train on") }
+            return nil
+        }
+        var clips: [[Float]] = []
+        for folder in settings.noise {
+            for name in try PairDataset.wavFiles(under: folder) {
+                let (buffer, _) = try WAVReader.read(url: folder.appendingPathComponent(name))
+                clips.append(Resampler.resample(buffer.mixedDown, from: buffer.sampleRate, to: sampleRate))
+            }
+        }
+        if settings.noise.isEmpty == false { say("noise: \(clips.count) clips from \(settings.noise.map(\.path).joined(separator: ", "))") }
+        if !settings.remixOnly {
+            clips += train.utterances.map { u in zip(u.noisy, u.clean).map { $0 - $1 } }
+        }
+        let snr = Float(settings.snrRange.lowerBound)...Float(settings.snrRange.upperBound)
+        return Augmentation(kinds: settings.augment, snrRange: snr, noiseClips: clips,
+                            speech: train.utterances.map(\.clean), sampleRate: sampleRate)
+    }
+
+    private func maskNetConfig() -> MaskNetConfig {
+        MaskNetConfig(kind: MaskNetKind(rawValue: settings.arch) ?? .cnn, context: settings.context,
+                      norm: NormKind(rawValue: settings.norm) ?? .layer, dropout: Float(settings.dropout))
+    }
+
+    private func trainingOptions() -> TrainingOptions {
+        var options = TrainingOptions()
+        options.epochs = settings.epochs
+        options.batchSize = settings.batchSize
+        options.optimizer = settings.optimizer
+        options.learningRate = Float(settings.learningRate)
+        options.weightDecay = Float(settings.weightDecay)
+        options.l1 = Float(settings.l1)
+        options.schedule = settings.schedule
+        options.clipGradient = settings.clipGradNorm.map(Float.init)
+        options.earlyStopPatience = settings.earlyStopPatience
+        options.seed = UInt64(settings.seed)
+        options.cropSeconds = settings.cropSeconds
+        options.remixProbability = settings.remixOnly ? 1 : 0.5
+        return options
+    }
+
+    private func commandLine() -> String {
+        (["denoise"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
+    }
+}
