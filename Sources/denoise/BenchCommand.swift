@@ -1,16 +1,234 @@
+import DenoiseKit
 import Foundation
 
-/// `denoise bench`: measure inference and training speed on this machine.
+/// `denoise bench`: measure the speed of each stage on this machine, on synthetic data it makes.
+/// Each figure is the median of several runs after a warm-up; ratios are only meaningful within one run.
 struct BenchCommand: Command {
     let name = "bench"
-    let abstract = "Measure denoising speed and training throughput on this machine."
+    let abstract = "Measure denoising speed, training throughput and memory on this machine."
     let usage = ["bench [--quick] [--json]"]
     let options: [Option] = [
-        .flag("quick", help: "Run each measurement for a few seconds only (less precise)."),
-        .flag("json", help: "Print the results as JSON on stdout instead of a table."),
+        .flag("quick", help: "Fewer repeats and smaller files (less precise, about 4 times faster)."),
+        .flag("json", help: "Print the results as one JSON object on stdout instead of a table."),
     ]
+    let discussion = """
+        Models are the default MLP and CNN with random weights (speed does not depend on the weights). Training \
+        batches hold 16 utterances of 2-4 s. The real-time factor is processing time divided by audio duration \
+        (lower is faster). Peak memory and batch throughput are measured on child 'denoise apply' processes.
+        """
 
     func run(_ arguments: ParsedArguments) throws -> Int32 {
-        throw CommandError.notImplemented(name)
+        let bench = Bench(quick: arguments.flag("quick"), log: arguments.flag("json") ? { _ in } : { Terminal.writeError($0) })
+        let results = try bench.runAll()
+        if arguments.flag("json") {
+            let body = results.map { "  \"\($0.key)\": \(Bench.json($0.value))" }.joined(separator: ",\n")
+            Terminal.writeOut("{\n\(body)\n}\n")
+        } else {
+            Terminal.writeOut(Bench.table(results))
+        }
+        return ExitStatus.success
+    }
+}
+
+/// The measurements behind `denoise bench`.
+struct Bench {
+    struct Result {
+        let key: String
+        let label: String
+        let value: Double
+        let unit: String
+    }
+
+    let quick: Bool
+    let log: (String) -> Void
+    let cores = ProcessInfo.processInfo.activeProcessorCount
+
+    private var repeats: Int { quick ? 3 : 5 }
+
+    func runAll() throws -> [Result] {
+        var results: [Result] = []
+        func add(_ key: String, _ label: String, _ value: Double, _ unit: String) {
+            results.append(Result(key: key, label: label, value: value, unit: unit))
+        }
+        let saved = BLAS.threads
+        defer { BLAS.threads = saved }
+
+        log("stft …\n")
+        add("stft_istft_realtime_x", "STFT + inverse STFT throughput", stftThroughput(), "× real time")
+
+        log("sgemm …\n")
+        BLAS.threads = 1
+        let peak = sgemmGFLOPs(m: 1024, n: 1024, k: 1024)
+        add("sgemm_gflops_1t", "sgemm 1024³, 1 thread", peak, "GFLOP/s")
+        // The largest products of a training step (MLP, 16 × 4 s batch): forward, input gradient, weight gradient.
+        let shapes = [(4000, 512, 1285, false, true), (4000, 1285, 512, false, false), (512, 1285, 4000, true, false)]
+        let ours = shapes.map { sgemmGFLOPs(m: $0.0, n: $0.1, k: $0.2, transA: $0.3, transB: $0.4) }
+        add("sgemm_gflops_model_shapes_1t", "sgemm at the MLP's shapes, 1 thread (mean)", ours.reduce(0, +) / 3, "GFLOP/s")
+
+        for kind in MaskNetKind.allCases {
+            for threads in [1, cores] where threads == 1 || cores > 1 {
+                log("training \(kind.rawValue), \(threads) thread\(threads > 1 ? "s" : "") …\n")
+                BLAS.threads = threads
+                let (fps, parameters) = try trainingFramesPerSecond(kind)
+                add("train_\(kind.rawValue)_fps_\(threads)t", "training \(kind.rawValue), \(threads) thread(s)", fps, "frames/s")
+                if threads == 1 {
+                    add("train_\(kind.rawValue)_peak_fraction_1t", "  model FLOP/s (6 × params × frames/s) / sgemm peak",
+                        6 * Double(parameters) * fps / 1e9 / peak, "")
+                }
+            }
+        }
+        if cores == 1 {
+            for kind in MaskNetKind.allCases {
+                let one = results.first { $0.key == "train_\(kind.rawValue)_fps_1t" }!.value
+                add("train_\(kind.rawValue)_fps_2t", "training \(kind.rawValue), 2 threads (1 core here)", one, "frames/s")
+            }
+        }
+
+        BLAS.threads = 1
+        for kind in MaskNetKind.allCases {
+            log("inference \(kind.rawValue) …\n")
+            add("rtf_\(kind.rawValue)_1t", "apply \(kind.rawValue), 60 s file, 1 thread: real-time factor",
+                try realTimeFactor(kind), "")
+        }
+
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("denoise-bench-\(getpid())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let modelURL = folder.appendingPathComponent("mlp.safetensors")
+        try DenoiseModel(config: MaskNetConfig(kind: .mlp)).save(to: modelURL)
+
+        let hours = quick ? 0.25 : 1.0
+        log("apply on a \(Int(hours * 60))-minute file (peak memory) …\n")
+        let long = folder.appendingPathComponent("long.wav")
+        try writeNoise(seconds: hours * 3600, to: long)
+        let (rss, _) = try runChild(["apply", "-m", modelURL.path, long.path, folder.appendingPathComponent("long-out.wav").path])
+        add("apply_1h_peak_rss_mb", "apply on a \(Int(hours * 60))-minute file: peak resident memory", rss, "MB")
+
+        let count = quick ? 16 : 64
+        log("batch of \(count) × 10 s files …\n")
+        let inputs = folder.appendingPathComponent("batch")
+        for i in 0..<count { try writeNoise(seconds: 10, to: inputs.appendingPathComponent("f\(i).wav"), seed: UInt64(i)) }
+        var filesPerSecond: [Int: Double] = [:]
+        for jobs in [1, 2] {
+            let out = folder.appendingPathComponent("out\(jobs)")
+            let (_, seconds) = try runChild(["apply", "-m", modelURL.path, "-j", "\(jobs)", "-o", out.path, inputs.path])
+            filesPerSecond[jobs] = Double(count) / seconds
+            add("batch_files_per_s_j\(jobs)", "batch apply -j \(jobs)", filesPerSecond[jobs]!, "files/s")
+        }
+        add("batch_speedup_j2", "batch speed-up, -j 2 over -j 1", filesPerSecond[2]! / filesPerSecond[1]!, "×")
+        return results
+    }
+
+    // MARK: - Measurements
+
+    private func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+    /// Median seconds of `body` over `repeats` runs after one warm-up run.
+    private func time(_ body: () throws -> Void) rethrows -> Double {
+        try body()
+        var times: [Double] = []
+        for _ in 0..<repeats {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try body()
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return median(times)
+    }
+
+    private func stftThroughput() -> Double {
+        var rng = RandomGenerator(seed: 1)
+        let seconds = 60.0
+        let x = (0..<Int(seconds * 16000)).map { _ in 0.1 * rng.normal() }
+        let stft = STFT(config: STFTConfig())
+        let t = time { _ = stft.synthesize(stft.analyze(x), length: x.count) }
+        return seconds / t
+    }
+
+    private func sgemmGFLOPs(m: Int, n: Int, k: Int, transA: Bool = false, transB: Bool = false) -> Double {
+        let a = Matrix(rows: transA ? k : m, cols: transA ? m : k), b = Matrix(rows: transB ? n : k, cols: transB ? k : n)
+        a.fill(0.5)
+        b.fill(0.25)
+        let c = Matrix(rows: m, cols: n)
+        let t = time {
+            BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a.data, lda: a.cols, b: b.data, ldb: b.cols,
+                      c: c.data, ldc: n)
+        }
+        return 2 * Double(m) * Double(n) * Double(k) / t / 1e9
+    }
+
+    /// Real frames per second of forward + backward + AdamW on one batch of 16 utterances of 2–4 s.
+    private func trainingFramesPerSecond(_ kind: MaskNetKind) throws -> (Double, Int) {
+        let model = try DenoiseModel(config: MaskNetConfig(kind: kind))
+        var rng = RandomGenerator(seed: 2)
+        let pairs: [(noisy: [Float], clean: [Float])] = (0..<16).map { _ in
+            let n = 32000 + Int(rng.next() % 32001)
+            let clean = (0..<n).map { _ in 0.1 * rng.normal() }
+            return (clean.map { $0 + 0.05 * rng.normal() }, clean)
+        }
+        let batch = SpectralBatch()
+        batch.fill(pairs: pairs, stft: STFT(config: model.stft))
+        let optimizer = Adam.adamW(learningRate: 1e-3)
+        let gradient = Matrix(rows: 0, cols: 0)
+        let t = time {
+            model.net.store.zeroGradients()
+            let mask = model.net.forward(batch.features, layout: batch.layout, training: true)
+            _ = Loss.spectral(mask: mask, noisyMagnitude: batch.noisyMagnitude, cleanMagnitude: batch.cleanMagnitude,
+                              layout: batch.layout, gradient: gradient)
+            model.net.backward(gradient)
+            optimizer.step(model.net.store)
+        }
+        return (Double(batch.layout.realFrames) / t, model.net.parameterCount)
+    }
+
+    /// The whole streaming path (STFT, features, network, mask, inverse STFT) on 60 s of audio.
+    private func realTimeFactor(_ kind: MaskNetKind) throws -> Double {
+        let model = try DenoiseModel(config: MaskNetConfig(kind: kind))
+        var rng = RandomGenerator(seed: 3)
+        let seconds = quick ? 20.0 : 60.0
+        let input = AudioBuffer(mono: (0..<Int(seconds * 16000)).map { _ in 0.1 * rng.normal() }, sampleRate: 16000)
+        return time { _ = Denoiser.enhance(input, model: model) } / seconds
+    }
+
+    private func writeNoise(seconds: Double, to url: URL, seed: UInt64 = 9) throws {
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        var rng = RandomGenerator(seed: seed)
+        let writer = try WAVWriter(url: url, format: WAVFormat(sampleFormat: .pcm16, channelCount: 1, sampleRate: 16000))
+        var remaining = Int(seconds * 16000)
+        while remaining > 0 {
+            let n = min(remaining, 1 << 16)
+            try writer.write(AudioBuffer(mono: (0..<n).map { _ in 0.1 * rng.normal() }, sampleRate: 16000))
+            remaining -= n
+        }
+        try writer.finish()
+    }
+
+    /// Runs this executable with `arguments`; returns its peak resident memory (MB) and wall time (s).
+    private func runChild(_ arguments: [String]) throws -> (Double, Double) {
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        var pid: pid_t = 0
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let start = DispatchTime.now().uptimeNanoseconds
+        guard posix_spawn(&pid, executable, nil, nil, argv, environ) == 0 else {
+            throw CommandError("cannot start \(executable) for a benchmark")
+        }
+        var status: Int32 = 0
+        var usage = rusage()
+        while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        guard status == 0 else { throw CommandError("benchmark child 'denoise \(arguments.joined(separator: " "))' failed") }
+        return (Double(usage.ru_maxrss) / 1024, seconds)  // ru_maxrss is in KiB on Linux
+    }
+
+    // MARK: - Output
+
+    static func json(_ value: Double) -> String { value.isFinite ? String(format: "%.6g", value) : "null" }
+
+    static func table(_ results: [Result]) -> String {
+        let width = results.map(\.label.count).max() ?? 0
+        return results.map { r in
+            let value = r.value >= 100 ? String(format: "%.0f", r.value) : String(format: "%.4g", r.value)
+            return r.label.padding(toLength: width + 2, withPad: " ", startingAt: 0) + value + (r.unit.isEmpty ? "" : " " + r.unit)
+        }.joined(separator: "\n") + "\n"
     }
 }

@@ -158,7 +158,9 @@ struct TrainSettings {
         l1 = try arguments.double("l1", expected: "a number >= 0") { $0 >= 0 } ?? 0
         clipGradNorm = try arguments.double("clip-grad", expected: "a norm > 0") { $0 > 0 }
         schedule = arguments.string("schedule") ?? "none"
-        do { _ = try Schedules.parse(schedule, totalEpochs: epochs) } catch { throw UsageError("\(error)") }
+        do { _ = try Schedules.parse(schedule, totalEpochs: epochs) } catch {
+            throw UsageError("invalid value for --schedule: \(error)")
+        }
         earlyStopPatience = try arguments.int("early-stop", expected: "a number of epochs >= 1") { $0 >= 1 }
         resume = arguments.flag("resume")
         seed = try arguments.int("seed", expected: "an integer >= 0") { $0 >= 0 } ?? 1

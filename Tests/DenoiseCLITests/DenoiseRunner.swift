@@ -35,6 +35,7 @@ enum DenoiseRunner {
     /// Runs `denoise arguments...` with the test's environment plus `environment`, and waits (at most
     /// `timeout` seconds, then kills it). Fails the test if the process died by a signal.
     static func run(_ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 60,
+                    currentDirectory: URL? = nil,
                     file: StaticString = #filePath, line: UInt = #line) throws -> RunResult {
         guard let executable else { throw ExecutableNotFound() }
         // Output goes to files rather than pipes, so a chatty process can never block on a full pipe.
@@ -50,6 +51,7 @@ enum DenoiseRunner {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        if let currentDirectory { process.currentDirectoryURL = currentDirectory }
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = out

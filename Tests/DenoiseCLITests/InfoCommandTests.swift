@@ -1,4 +1,5 @@
 import Foundation
+import DenoiseKit
 import XCTest
 
 /// `denoise info` on WAV files written by hand in the test.
@@ -86,12 +87,24 @@ final class InfoCommandTests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("notes.wav"), result.stderr)
     }
 
-    func testInfoOnModelFileSaysNotSupportedYet() throws {
+    func testInfoOnCorruptModelFileExits1WithOneLineNamingIt() throws {
         let url = try makeTemporaryDirectory().appendingPathComponent("model.safetensors")
         try Data([0, 0, 0, 0, 0, 0, 0, 0]).write(to: url)
         let result = try info(url)
         XCTAssertEqual(result.status, 1)
         XCTAssertEqual(result.stderrLines.count, 1, result.stderr)
-        XCTAssertTrue(result.stderr.contains("model files are not supported yet"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("model.safetensors: not a valid model file"), result.stderr)
+    }
+
+    func testInfoOnModelShowsItsConfigurationAndParameterCount() throws {
+        let url = try makeTemporaryDirectory().appendingPathComponent("m.safetensors")
+        let model = try DenoiseModel(config: MaskNetConfig(kind: .cnn, bins: 33, hidden: 8, dilations: [1, 2]),
+                                     stft: STFTConfig(nFFT: 64, hop: 32))
+        try model.save(to: url)
+        let result = try info(url)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("cnn: 2 blocks of 8 channels, kernel 5, dilations 1,2"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("parameters:    \(model.net.parameterCount)"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("n_fft 64, hop 32"), result.stdout)
     }
 }

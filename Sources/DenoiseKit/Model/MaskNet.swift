@@ -1,6 +1,7 @@
 /// The mask-estimating network: log-power frames in, a mask in (0, 1) per bin out.
 ///
-/// Layout: features [rows × bins] (rows = utterances × padded frames, see `SequenceBatch`),
+/// Both kinds start by normalising the log-power input (per bin over the training data by default)
+/// and end with a sigmoid. Layout: features [rows × bins] (rows = utterances × padded frames, see `SequenceBatch`),
 /// mask [rows × bins]. The MLP first stacks ±`context` frames of each utterance into one row
 /// [rows × (2·context + 1)·bins]; frames outside an utterance's real frames read as silence.
 public final class MaskNet {
@@ -38,6 +39,12 @@ public final class MaskNet {
                 return layer
             }
         }
+        func inputNorm(_ features: Int) -> Layer {
+            guard config.inputNorm == .batch else { return LayerNorm(features, store: store, name: "input_norm") }
+            let layer = BatchNorm(features, store: store, name: "input_norm")
+            batchNorms.append(("input_norm", layer))
+            return layer
+        }
         func dropout() {
             guard config.dropout > 0 else { return }
             let layer = Dropout(p: config.dropout, seed: rng.next())
@@ -48,7 +55,7 @@ public final class MaskNet {
         switch config.kind {
         case .mlp:
             var features = (2 * config.context + 1) * config.bins
-            layers.append(LayerNorm(features, store: store, name: "input_norm"))
+            layers.append(inputNorm(features))
             for i in 0..<config.hiddenLayers {
                 layers.append(Linear(features, width, store: store, name: "hidden\(i).linear", rng: &rng))
                 layers.append(norm("hidden\(i).norm"))
@@ -59,7 +66,7 @@ public final class MaskNet {
             layers.append(Linear(features, config.bins, store: store, name: "output.linear", rng: &rng))
         case .cnn:
             var channels = config.bins
-            layers.append(LayerNorm(channels, store: store, name: "input_norm"))
+            layers.append(inputNorm(channels))
             for (i, dilation) in config.dilations.enumerated() {
                 layers.append(Conv1d(channels, width, kernelSize: config.kernelSize, dilation: dilation,
                                      store: store, name: "block\(i).conv", rng: &rng))

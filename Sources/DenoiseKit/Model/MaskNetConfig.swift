@@ -38,13 +38,17 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
     /// CNN: one dilated convolution block per entry.
     public var dilations: [Int]
     public var norm: NormKind
+    /// Normalisation of the log-power input: `.batch` scales each bin by statistics over the training
+    /// data (running statistics at inference), keeping the level differences between frames that tell
+    /// speech from noise; `.layer` normalises each frame (or MLP context window) on its own.
+    public var inputNorm: NormKind
     /// GroupNorm groups (used when `norm == .group`).
     public var groups: Int
     public var dropout: Float
 
     public init(kind: MaskNetKind, bins: Int = 257, context: Int = 2, hidden: Int? = nil, hiddenLayers: Int = 2,
-                kernelSize: Int = 5, dilations: [Int] = [1, 2, 4], norm: NormKind = .layer, groups: Int = 8,
-                dropout: Float = 0.2) {
+                kernelSize: Int = 5, dilations: [Int] = [1, 2, 4], norm: NormKind = .layer, inputNorm: NormKind = .batch,
+                groups: Int = 8, dropout: Float = 0.2) {
         self.kind = kind
         self.bins = bins
         self.context = context
@@ -53,6 +57,7 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
         self.kernelSize = kernelSize
         self.dilations = dilations
         self.norm = norm
+        self.inputNorm = inputNorm
         self.groups = groups
         self.dropout = dropout
     }
@@ -77,6 +82,9 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
         case .cnn:
             guard kernelSize >= 1 && kernelSize % 2 == 1 else { throw bad("kernel size must be odd, got \(kernelSize)") }
             guard !dilations.isEmpty && dilations.allSatisfy({ $0 >= 1 }) else { throw bad("dilations must be ≥ 1") }
+        }
+        guard inputNorm == .layer || inputNorm == .batch else {
+            throw bad("the input normalisation must be layer or batch (per-utterance norms would not stream), got \(inputNorm)")
         }
         if norm == .group {
             guard groups >= 1 && hidden % groups == 0 else {
