@@ -261,6 +261,34 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(Fixtures.temporaryFiles(in: outputs), [])
     }
 
+    // MARK: - Batch outputs that cannot be written
+
+    func testBatchIntoAFileInsteadOfAFolderIsRefusedUpFront() throws {
+        let input = try write(WAVBytes(), "good.wav")
+        let notAFolder = try write(Data("x".utf8), "out.txt")
+        let result = try DenoiseRunner.run(["apply", "-m", model.path, "-o", notAFolder.path, input.path])
+        XCTAssertEqual(result.status, 1, result.stderr)
+        XCTAssertEqual(result.stderrLines, ["error: \(notAFolder.path): exists and is not a folder; -o needs a folder"])
+        XCTAssertEqual(try Data(contentsOf: notAFolder), Data("x".utf8))
+    }
+
+    func testBatchGoesOnWhenAnOutputSubfolderIsBlockedByAFile() throws {
+        let inputs = folder.appendingPathComponent("in")
+        try FileManager.default.createDirectory(at: inputs.appendingPathComponent("sub"),
+                                                withIntermediateDirectories: true)
+        try WAVBytes().bytes.write(to: inputs.appendingPathComponent("a.wav"))
+        try WAVBytes().bytes.write(to: inputs.appendingPathComponent("sub/b.wav"))
+        let blocker = outputs.appendingPathComponent("sub")
+        try Data("in the way".utf8).write(to: blocker)
+
+        let result = try DenoiseRunner.run(["apply", "-m", model.path, "-o", outputs.path, inputs.path])
+        XCTAssertEqual(result.status, 1, result.stderr)
+        XCTAssertEqual(result.errorLines, ["error: \(inputs.path)/sub/b.wav: \(blocker.path): cannot create the output "
+                                           + "folder: a file of that name is in the way"])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: outputs.appendingPathComponent("a.wav").path))
+        XCTAssertEqual(try Data(contentsOf: blocker), Data("in the way".utf8))
+    }
+
     // MARK: - Bad model files
 
     /// `apply -m MODEL` and `info MODEL` on a bad model: exit 1, one error line naming it and the problem.
