@@ -79,9 +79,9 @@ struct TrainingSession {
         }
         let best = trainer.history.first { $0.epoch == trainer.bestEpoch }
         if let best {
-            Terminal.writeError(String(format: "done in %@: best epoch %d (val loss %.5f, SI-SDR gain %+.2f dB) → %@\n",
-                                       Format.clock(seconds: Date().timeIntervalSince(started)), best.epoch + 1,
-                                       best.validationLoss, best.validationSISDRGain, run.modelURL.path))
+            say(String(format: "done in %@: best epoch %d (val loss %.5f, SI-SDR gain %+.2f dB) → %@",
+                       Format.clock(seconds: Date().timeIntervalSince(started)), best.epoch + 1,
+                       best.validationLoss, best.validationSISDRGain, run.modelURL.path))
         }
         return ExitStatus.success
     }
