@@ -34,24 +34,25 @@ enum Fixtures {
         try file.write(to: url)
     }
 
-    /// Something like voiced speech in noise: harmonics of a gliding 110–190 Hz fundamental, amplitude
-    /// modulated at a syllable rate of 4 Hz, plus white noise at about a tenth of its level. Peak below 0.6.
-    /// Each channel gets a different fundamental and noise, so channel mix-ups show.
-    static func speechLike(seconds: Double, sampleRate: Int, channels: Int = 1, seed: UInt64 = 1) -> AudioBuffer {
+    /// Something like voiced speech in noise: 8 harmonics of a fundamental that glides up by 60 Hz from a start
+    /// of 110–270 Hz (set by seed and channel), amplitude modulated at a syllable rate of 4 Hz, plus uniform
+    /// white noise of amplitude `noise`. Peak below 0.6. Channels differ in pitch and noise, so mix-ups show.
+    static func speechLike(seconds: Double, sampleRate: Int, channels: Int = 1, seed: UInt64 = 1,
+                           noise: Double = 0.03) -> AudioBuffer {
         let count = Int(seconds * Double(sampleRate))
         var rng = SplitMix(seed: seed)
         let data = (0..<channels).map { channel -> [Float] in
             var phase = 0.0
             return (0..<count).map { i -> Float in
                 let t = Double(i) / Double(sampleRate)
-                let f0 = 110 + 20 * Double(channel) + 60 * t / max(seconds, 1e-3)
+                let f0 = 110 + 20 * Double(channel) + 10 * Double(seed % 8) + 60 * t / max(seconds, 1e-3)
                 phase += 2 * Double.pi * f0 / Double(sampleRate)
                 var voiced = 0.0
                 for harmonic in 1...8 where Double(harmonic) * f0 < Double(sampleRate) / 2 {
                     voiced += sin(Double(harmonic) * phase) / Double(harmonic)
                 }
                 let envelope = 0.5 + 0.5 * sin(2 * Double.pi * 4 * t)
-                return Float(0.25 * envelope * voiced + 0.03 * rng.uniform())
+                return Float(0.25 * envelope * voiced + noise * rng.uniform())
             }
         }
         return AudioBuffer(channels: data, sampleRate: sampleRate)
