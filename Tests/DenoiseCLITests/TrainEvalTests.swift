@@ -141,6 +141,22 @@ final class TrainEvalTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: run.path), "a refused run creates nothing")
     }
 
+    func testRunFolderBlockedByAFileIsOneClearError() throws {
+        let blocker = folder.appendingPathComponent("taken")
+        try Data("x".utf8).write(to: blocker)
+        let cases = [
+            (blocker, "\(blocker.path): exists and is not a folder"),
+            (blocker.appendingPathComponent("run"), "\(blocker.path): is a file, not a folder"),
+        ]
+        for (run, message) in cases {
+            let result = try train(run, epochs: 1)
+            XCTAssertEqual(result.status, 1, result.stderr)
+            XCTAssertEqual(result.stderrLines.count, 1, result.stderr)
+            XCTAssertTrue(result.stderr.hasPrefix("error: \(message)"), result.stderr)
+            XCTAssertEqual(try Data(contentsOf: blocker), Data("x".utf8))
+        }
+    }
+
     func testTrainWithoutQuietReportsEachEpoch() throws {
         let run = folder.appendingPathComponent("run")
         let result = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", run.path,
