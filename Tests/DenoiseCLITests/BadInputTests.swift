@@ -206,6 +206,26 @@ final class BadInputTests: XCTestCase {
         try expectFailure(input: directory, problem: ["directory"])
     }
 
+    /// Opening a FIFO for reading waits for a writer: apply and info must refuse it, not hang.
+    func testNamedPipeIsRefusedWithoutWaiting() throws {
+        let fifo = folder.appendingPathComponent("pipe.wav")
+        XCTAssertEqual(mkfifo(fifo.path, 0o644), 0)
+        try expectFailure(input: fifo, problem: ["pipe or device"])
+        let info = try DenoiseRunner.run(["info", fifo.path], timeout: 20)
+        XCTAssertEqual(info.status, 1, info.stderr)
+        XCTAssertEqual(info.stderrLines, ["error: \(fifo.path): is a pipe or device, not a WAV file"])
+
+        let good = try write(WAVBytes(), "good.wav")
+        let batch = try DenoiseRunner.run(["apply", "-m", model.path, "-o", outputs.path, fifo.path, good.path],
+                                          timeout: 20)
+        XCTAssertEqual(batch.status, 1, batch.stderr)
+        XCTAssertEqual(Fixtures.tree(outputs), ["good.wav"])
+    }
+
+    func testDeviceIsRefused() throws {
+        try expectFailure(input: URL(fileURLWithPath: "/dev/zero"), problem: ["pipe or device"])
+    }
+
     func testUnreadableFile() throws {
         if Fixtures.isRoot { throw XCTSkip("running as root, which can read a chmod 000 file") }
         let url = try write(WAVBytes(), "locked.wav")
