@@ -65,11 +65,14 @@ final class BadInputTests: XCTestCase {
 
     /// Runs `apply -m model input output` and checks the failure contract; `problem` are words the error
     /// line must contain besides `named` (by default the input's path).
+    /// `unprivileged` runs denoise as user nobody when the tests run as root (permission bits do not stop root).
     private func expectFailure(input: URL, output: URL? = nil, named: String? = nil, problem: [String],
-                               extra: [String] = [], file: StaticString = #filePath, line: UInt = #line) throws {
+                               extra: [String] = [], unprivileged: Bool = false,
+                               file: StaticString = #filePath, line: UInt = #line) throws {
         let output = output ?? outputs.appendingPathComponent("out.wav")
-        let result = try DenoiseRunner.run(["apply", "-m", model.path] + extra + [input.path, output.path],
-                                           file: file, line: line)
+        let arguments = ["apply", "-m", model.path] + extra + [input.path, output.path]
+        let result = unprivileged ? try runUnprivileged(arguments, file: file, line: line)
+            : try DenoiseRunner.run(arguments, file: file, line: line)
         let call = "apply \(input.lastPathComponent)"
         XCTAssertEqual(result.status, 1, "\(call): \(result.stderr)", file: file, line: line)
         XCTAssertEqual(result.stdout, "", call, file: file, line: line)
@@ -226,12 +229,29 @@ final class BadInputTests: XCTestCase {
         try expectFailure(input: URL(fileURLWithPath: "/dev/zero"), problem: ["pipe or device"])
     }
 
+    /// setpriv, to drop root's privileges for the permission tests.
+    private static let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    /// Runs denoise as it is when not root; as root, as user nobody through setpriv (skips without it). The
+    /// test folder is opened to everyone so that nobody can write its outputs there.
+    private func runUnprivileged(_ arguments: [String], file: StaticString = #filePath,
+                                 line: UInt = #line) throws -> RunResult {
+        guard Fixtures.isRoot else { return try DenoiseRunner.run(arguments, file: file, line: line) }
+        guard let setpriv = Self.setpriv, let executable = DenoiseRunner.executable else {
+            throw XCTSkip("running as root without setpriv: permission bits cannot be tested")
+        }
+        for url in [folder, outputs] {
+            try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: url!.path)
+        }
+        return try DenoiseRunner.run(["--reuid=65534", "--regid=65534", "--clear-groups", executable.path] + arguments,
+                                     program: URL(fileURLWithPath: setpriv), file: file, line: line)
+    }
+
     func testUnreadableFile() throws {
-        if Fixtures.isRoot { throw XCTSkip("running as root, which can read a chmod 000 file") }
         let url = try write(WAVBytes(), "locked.wav")
         try FileManager.default.setAttributes([.posixPermissions: 0], ofItemAtPath: url.path)
         defer { try? FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: url.path) }
-        try expectFailure(input: url, problem: ["permission denied"])
+        try expectFailure(input: url, problem: ["cannot open", "permission denied"], unprivileged: true)
     }
 
     // MARK: - Outputs that cannot be written
@@ -244,14 +264,21 @@ final class BadInputTests: XCTestCase {
     }
 
     func testOutputInAReadOnlyFolder() throws {
-        if Fixtures.isRoot { throw XCTSkip("running as root, which can write into a read-only folder") }
         let input = try write(WAVBytes(), "good.wav")
         let locked = folder.appendingPathComponent("locked")
         try FileManager.default.createDirectory(at: locked, withIntermediateDirectories: true)
         try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: locked.path)
         defer { try? FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: locked.path) }
         let output = locked.appendingPathComponent("out.wav")
-        try expectFailure(input: input, output: output, named: output.path, problem: ["permission denied"])
+        try expectFailure(input: input, output: output, named: output.path,
+                          problem: ["cannot create a file", "permission denied"], unprivileged: true)
+
+        // A batch whose output folder cannot be created there: one line naming the folder and the reason.
+        let batch = try runUnprivileged(["apply", "-m", model.path, "-o", locked.appendingPathComponent("sub").path,
+                                         input.path])
+        XCTAssertEqual(batch.status, 1, batch.stderr)
+        XCTAssertEqual(batch.errorLines, ["error: \(input.path): \(locked.path)/sub: cannot create the output folder: "
+                                          + "Permission denied"])
     }
 
     func testOutputThatIsADirectory() throws {
