@@ -19,7 +19,8 @@ struct TrainingSession {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: settings.runDirectory.path, isDirectory: &isDirectory),
            !isDirectory.boolValue {
-            throw CommandError("\(settings.runDirectory.path): exists and is not a folder; -o needs a folder for the run")
+            throw CommandError("\(settings.runDirectory.path): exists and is not a folder; "
+                               + "-o needs a folder for the run")
         }
         if settings.resume {
             guard FileManager.default.fileExists(atPath: run.checkpointURL.path) else {

@@ -87,7 +87,8 @@ final class ApplyTests: XCTestCase {
             (["--force", source.path, link.path], 1, link),
             (["--force", hardLink.path, source.path], 1, source),
         ]
-        try FileManager.default.createDirectory(at: folder.appendingPathComponent("sub"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("sub"),
+                                                withIntermediateDirectories: true)
         for (arguments, status, named) in calls {
             let result = try DenoiseRunner.run(["apply", "-m", model.path] + arguments, currentDirectory: folder)
             XCTAssertEqual(result.status, status, "\(arguments): \(result.stderr)")
@@ -209,7 +210,9 @@ final class ApplyTests: XCTestCase {
     func testModelBesideTheExecutableIsFoundWhenRunThroughPATH() throws {
         let executable = try XCTUnwrap(DenoiseRunner.executable)
         let bin = folder.appendingPathComponent("bin"), work = folder.appendingPathComponent("work")
-        for directory in [bin, work] { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) }
+        for directory in [bin, work] {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        }
         try FileManager.default.copyItem(at: executable, to: bin.appendingPathComponent("denoise"))
         let beside = bin.appendingPathComponent("denoise-default.safetensors")
         try FileManager.default.copyItem(at: model, to: beside)
@@ -218,7 +221,8 @@ final class ApplyTests: XCTestCase {
         let output = folder.appendingPathComponent("out.wav")
 
         let path = bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
-        let result = try DenoiseRunner.run(["-c", "exec denoise apply -v \"$1\" \"$2\"", "sh", source.path, output.path],
+        let script = "exec denoise apply -v \"$1\" \"$2\""
+        let result = try DenoiseRunner.run(["-c", script, "sh", source.path, output.path],
                                            environment: ["PATH": path, "DENOISE_MODEL": ""], currentDirectory: work,
                                            program: URL(fileURLWithPath: "/bin/sh"))
         XCTAssertEqual(result.status, 0, result.stderr)
@@ -290,7 +294,8 @@ final class ApplyTests: XCTestCase {
         let summary = try XCTUnwrap(lines.firstIndex(of: "1 failed:"), result.stderr)
         XCTAssertEqual(lines.count, summary + 2, "the list of failures ends the output:\n\(result.stderr)")
         XCTAssertTrue(lines[summary + 1].hasPrefix("  \(corrupt.path): "), result.stderr)
-        XCTAssertEqual(lines[summary + 1].components(separatedBy: "c.wav").count, 2, "named once: \(lines[summary + 1])")
+        XCTAssertEqual(lines[summary + 1].components(separatedBy: "c.wav").count, 2,
+                       "named once: \(lines[summary + 1])")
         XCTAssertEqual(result.errorLines.count, 1, result.stderr)
         XCTAssertTrue(result.errorLines[0].contains(corrupt.path), result.stderr)
         for file in ["a.wav", "b.wav", "d.wav", "sub/e.wav"] {

@@ -230,7 +230,9 @@ final class BadInputTests: XCTestCase {
     }
 
     /// setpriv, to drop root's privileges for the permission tests.
-    private static let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    private static let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
 
     /// Runs denoise as it is when not root; as root, as user nobody through setpriv (skips without it). The
     /// test folder is opened to everyone so that nobody can write its outputs there.

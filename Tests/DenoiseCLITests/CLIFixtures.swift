@@ -29,7 +29,8 @@ enum Fixtures {
         for name in ["output.linear.weight", "output.linear.bias"] {
             guard let tensor = file.tensors[name] else { throw FixtureError("the tiny model has no tensor \(name)") }
             let value: Float = name.hasSuffix("bias") ? logit : 0
-            file.tensors[name] = .init(shape: tensor.shape, values: [Float](repeating: value, count: tensor.values.count))
+            file.tensors[name] = .init(shape: tensor.shape,
+                                       values: [Float](repeating: value, count: tensor.values.count))
         }
         try file.write(to: url)
     }

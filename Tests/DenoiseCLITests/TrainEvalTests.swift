@@ -45,7 +45,7 @@ final class TrainEvalTests: XCTestCase {
     /// Rows of metrics.csv without the timing columns (seconds, frames/s), which differ from run to run.
     private func metricRows(_ run: URL) throws -> [[String]] {
         let text = try String(contentsOf: run.appendingPathComponent("metrics.csv"), encoding: .utf8)
-        return text.split(separator: "\n").dropFirst().map { Array($0.split(separator: ",").prefix(5).map(String.init)) }
+        return text.split(separator: "\n").dropFirst().map { $0.split(separator: ",").prefix(5).map(String.init) }
     }
 
     /// Every file of a run folder and its bytes.
@@ -209,7 +209,8 @@ final class TrainEvalTests: XCTestCase {
 
         let csv = try String(contentsOf: csvURL, encoding: .utf8).split(separator: "\n").map(String.init)
         XCTAssertEqual(csv.count, 7, csv.joined(separator: "\n"))
-        XCTAssertEqual(csv.first, "file,si_sdr_db,snr_db,seg_snr_db,stoi,noisy_si_sdr_db,noisy_snr_db,noisy_seg_snr_db,noisy_stoi")
+        XCTAssertEqual(csv.first, "file,si_sdr_db,snr_db,seg_snr_db,stoi,"
+                       + "noisy_si_sdr_db,noisy_snr_db,noisy_seg_snr_db,noisy_stoi")
         XCTAssertEqual(csv.dropFirst().map { String($0.prefix { $0 != "," }) }, (0..<6).map { "u\($0).wav" })
         for row in csv.dropFirst() {
             let fields = row.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
