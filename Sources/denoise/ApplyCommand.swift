@@ -79,7 +79,7 @@ struct ApplyCommand: Command {
                         Terminal.writeError("warning: \(item.output.path): \(report.clippedSamples) samples clipped\n")
                     }
                 case .failure(let error):
-                    Terminal.reportError("\(error)")
+                    Terminal.reportError(Self.describe(error, of: item))
                 }
                 progress.advance()
             }
@@ -91,11 +91,19 @@ struct ApplyCommand: Command {
             if interrupt.isRequested { return ExitStatus.interrupted }
             guard failures.isEmpty else {
                 Terminal.writeError("\(failures.count) failed:\n")
-                for (item, error) in failures { Terminal.writeError("  \(item.input.path): \(error)\n") }
+                for (item, error) in failures { Terminal.writeError("  \(Self.describe(error, of: item))\n") }
                 return ExitStatus.failure
             }
             return ExitStatus.success
         }
+    }
+
+    /// The error as one line naming the file. Most errors already start with a path (the input's or the
+    /// output's, as given or absolute); prefixing the input's path again would name it twice.
+    static func describe(_ error: Error, of item: BatchFile) -> String {
+        let text = "\(error)"
+        let paths = [item.input.path, item.input.relativePath, item.output.path, item.output.relativePath]
+        return paths.contains { text.hasPrefix($0 + ":") } ? text : "\(item.input.path): \(text)"
     }
 
     static func describe(_ report: FileReport) -> String {

@@ -36,7 +36,9 @@ struct EvalCommand: Command {
 
     /// Per-file rows, then the mean of each metric (and of the noisy input and the gain, when known).
     static func table(_ scores: [FileScores]) -> String {
-        let nameWidth = max(4, scores.map(\.name.count).max() ?? 0)
+        let meanLabel = "mean (\(scores.count) files)"
+        // Wide enough for every label: padding(toLength:) would cut "improvement" to the file names' width.
+        let nameWidth = (scores.map(\.name) + ["file", meanLabel, "noisy input", "improvement"]).map(\.count).max() ?? 0
         func row(_ name: String, _ values: [String]) -> String {
             name.padding(toLength: nameWidth, withPad: " ", startingAt: 0)
                 + values.map { String(repeating: " ", count: max(1, 10 - $0.count)) + $0 }.joined() + "\n"
@@ -50,7 +52,7 @@ struct EvalCommand: Command {
             let values = scores.compactMap(f)
             return values.count == scores.count ? values.reduce(0, +) / Double(values.count) : nil
         }
-        text += "\n" + row("mean (\(scores.count) files)", metrics.map { format($0.0, mean($0.1)!) })
+        text += "\n" + row(meanLabel, metrics.map { format($0.0, mean($0.1)!) })
         if scores.allSatisfy({ $0.noisy != nil }) {
             text += row("noisy input", metrics.map { format($0.0, mean($0.2)!) })
             text += row("improvement", metrics.map { m in

@@ -28,12 +28,18 @@ struct InfoCommand: Command {
             throw CommandError("\(path): no such file")
         }
         if isDirectory.boolValue { throw CommandError("\(path): is a directory, not a WAV file") }
+        // Opening a FIFO would wait for a writer forever.
+        // Of the file a link points to (attributesOfItem describes a symbolic link itself).
+        let attributes = try? FileManager.default.attributesOfItem(atPath: url.resolvingSymlinksInPath().path)
+        if let type = attributes?[.type] as? FileAttributeType, type != .typeRegular {
+            throw CommandError("\(path): is a pipe or device, not a WAV file")
+        }
 
         let reader = try WAVReader(url: url)
         let levels = try measureLevels(reader)
         let format = reader.format
         let seconds = Double(reader.frameCount) / Double(format.sampleRate)
-        let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int
+        let size = attributes?[.size] as? Int
 
         var rows: [(String, String)] = [("file", path)]
         if let size { rows.append(("size", Format.bytes(size))) }

@@ -15,9 +15,14 @@ enum ModelLocator {
     static func locate(explicit: URL?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Located {
         if let explicit { return Located(url: explicit, source: "--model") }
         if let path = environment["DENOISE_MODEL"], !path.isEmpty {
-            return Located(url: URL(fileURLWithPath: path), source: "$DENOISE_MODEL")
+            let url = fileURL(path)
+            // Say where the path came from: the user may have forgotten the variable is set.
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                throw CommandError("\(url.path): no such model file (named by $DENOISE_MODEL)")
+            }
+            return Located(url: url, source: "$DENOISE_MODEL")
         }
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        let executable = executableURL().resolvingSymlinksInPath()
         let beside = executable.deletingLastPathComponent().appendingPathComponent(defaultFileName)
         if FileManager.default.fileExists(atPath: beside.path) { return Located(url: beside, source: "beside the executable") }
         // Sources/denoise/ModelLocator.swift → package root → samples/.
@@ -26,5 +31,12 @@ enum ModelLocator {
         if FileManager.default.fileExists(atPath: bundled.path) { return Located(url: bundled, source: "bundled default") }
         throw CommandError("no model found: give --model MODEL.safetensors, set DENOISE_MODEL, or put "
                            + "\(defaultFileName) beside the denoise executable")
+    }
+
+    /// The running executable. Not `CommandLine.arguments[0]`: run through PATH it is just "denoise",
+    /// which would look for the model in the current folder. Foundation asks the system (/proc/self/exe
+    /// on Linux).
+    private static func executableURL() -> URL {
+        Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
     }
 }

@@ -15,6 +15,13 @@ struct TrainingSession {
     func run() throws -> Int32 {
         let started = Date()
         let run = TrainingRun(directory: settings.runDirectory)
+        // Checked before the data is read, which can take minutes.
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: settings.runDirectory.path, isDirectory: &isDirectory),
+           !isDirectory.boolValue {
+            throw CommandError("\(settings.runDirectory.path): exists and is not a folder; "
+                               + "-o needs a folder for the run")
+        }
         if settings.resume {
             guard FileManager.default.fileExists(atPath: run.checkpointURL.path) else {
                 throw CommandError("\(run.checkpointURL.path): no checkpoint to resume from")
@@ -44,7 +51,7 @@ struct TrainingSession {
             try trainer.restore(from: checkpoint, path: run.checkpointURL.path)
             say("resuming after epoch \(trainer.epoch)")
         }
-        try run.prepareDirectory()
+        try Self.createFolder(settings.runDirectory)
         try run.saveConfig(model: model, options: trainer.options)
         say("model: \(model.net.config.kind.rawValue), \(model.net.config.norm.rawValue) norm, "
             + "\(model.net.parameterCount) parameters; \(settings.optimizer), lr \(settings.learningRate)")
@@ -79,11 +86,26 @@ struct TrainingSession {
         }
         let best = trainer.history.first { $0.epoch == trainer.bestEpoch }
         if let best {
-            Terminal.writeError(String(format: "done in %@: best epoch %d (val loss %.5f, SI-SDR gain %+.2f dB) → %@\n",
-                                       Format.clock(seconds: Date().timeIntervalSince(started)), best.epoch + 1,
-                                       best.validationLoss, best.validationSISDRGain, run.modelURL.path))
+            say(String(format: "done in %@: best epoch %d (val loss %.5f, SI-SDR gain %+.2f dB) → %@",
+                       Format.clock(seconds: Date().timeIntervalSince(started)), best.epoch + 1,
+                       best.validationLoss, best.validationSISDRGain, run.modelURL.path))
         }
         return ExitStatus.success
+    }
+
+    /// mkdir -p with an error naming the folder and the system's reason. Foundation's createDirectory says
+    /// only "The operation could not be completed (NSCocoaErrorDomain error 512)" on Linux.
+    private static func createFolder(_ folder: URL) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory) {
+            if isDirectory.boolValue { return }
+            throw CommandError("\(folder.path): is a file, not a folder; cannot create the run folder in it")
+        }
+        let parent = folder.deletingLastPathComponent()
+        if parent.path != folder.path { try createFolder(parent) }
+        if mkdir(folder.path, 0o777) != 0 && errno != EEXIST {
+            throw CommandError("\(folder.path): cannot create the run folder: \(String(cString: strerror(errno)))")
+        }
     }
 
     private func loadData() throws -> (PairDataset, PairDataset) {

@@ -34,10 +34,11 @@ enum DenoiseRunner {
 
     /// Runs `denoise arguments...` with the test's environment plus `environment`, and waits (at most
     /// `timeout` seconds, then kills it). Fails the test if the process died by a signal.
+    /// `program` runs another program instead (a shell, to call denoise as a user types it).
     static func run(_ arguments: [String], environment: [String: String] = [:], timeout: TimeInterval = 60,
-                    currentDirectory: URL? = nil,
+                    currentDirectory: URL? = nil, program: URL? = nil,
                     file: StaticString = #filePath, line: UInt = #line) throws -> RunResult {
-        guard let executable else { throw ExecutableNotFound() }
+        guard let executable = program ?? executable else { throw ExecutableNotFound() }
         // Output goes to files rather than pipes, so a chatty process can never block on a full pipe.
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("denoise-run-\(UUID().uuidString)", isDirectory: true)

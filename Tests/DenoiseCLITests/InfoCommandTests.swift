@@ -66,6 +66,19 @@ final class InfoCommandTests: XCTestCase {
         XCTAssertEqual(fields(result.stdout)["duration"], "0:00:01.000 (1.000 s)")
     }
 
+    func testInfoThroughASymbolicLinkReportsTheFileItPointsTo() throws {
+        let folder = try makeTemporaryDirectory()
+        let target = folder.appendingPathComponent("target.wav")
+        try wav16(sampleRate: 16_000, channels: [[Int16](repeating: 0, count: 4000)]).write(to: target)
+        let link = folder.appendingPathComponent("link.wav")
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: target)
+        let result = try info(link)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        // 44-byte header + 8000 bytes of samples = 8044 B = 7.86 KiB, not the few bytes of the link itself.
+        XCTAssertEqual(fields(result.stdout)["size"], "7.9 KiB")
+        XCTAssertEqual(fields(result.stdout)["frames"], "4000")
+    }
+
     func testInfoOnMissingFileExits1WithOneLineNamingIt() throws {
         let url = try makeTemporaryDirectory().appendingPathComponent("missing.wav")
         let result = try info(url)

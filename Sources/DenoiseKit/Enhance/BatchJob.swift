@@ -1,4 +1,9 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// One file of a batch: where it comes from and where its output goes.
 public struct BatchFile: Equatable, Sendable {
@@ -11,6 +16,8 @@ public enum BatchJobError: Error, CustomStringConvertible, Equatable {
     case noWAVFiles([String])
     case outputInsideInput(String)
     case duplicateOutput(String)
+    case outputNotAFolder(String)
+    case cannotCreateFolder(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -18,6 +25,8 @@ public enum BatchJobError: Error, CustomStringConvertible, Equatable {
         case let .noWAVFiles(paths): return "no .wav files found in \(paths.joined(separator: ", "))"
         case let .outputInsideInput(path): return "\(path): the output folder is inside an input folder; choose another"
         case let .duplicateOutput(path): return "\(path): two inputs would be written here; rename one or use separate runs"
+        case let .outputNotAFolder(path): return "\(path): exists and is not a folder; -o needs a folder"
+        case let .cannotCreateFolder(path, reason): return "\(path): cannot create the output folder: \(reason)"
         }
     }
 }
@@ -30,6 +39,11 @@ public enum BatchJob {
     /// before the extension ("a.wav" with "-clean" → "a-clean.wav").
     public static func plan(inputs: [URL], outputDirectory: URL, suffix: String = "") throws -> [BatchFile] {
         var items: [BatchFile] = []
+        var outputIsFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: outputDirectory.path, isDirectory: &outputIsFolder),
+           !outputIsFolder.boolValue {
+            throw BatchJobError.outputNotAFolder(outputDirectory.path)
+        }
         let outRoot = outputDirectory.standardizedFileURL.resolvingSymlinksInPath().path
         for input in inputs {
             var isDirectory: ObjCBool = false
@@ -57,6 +71,26 @@ public enum BatchJob {
             throw BatchJobError.duplicateOutput(item.output.path)
         }
         return items
+    }
+
+    /// Creates `folder` and its parents (mkdir -p) with errors that name the folder and the system's reason;
+    /// Foundation's createDirectory reports only a generic Cocoa message on Linux. Workers may race to
+    /// create the same folder: EEXIST is fine when what exists is a folder.
+    private static func createFolder(_ folder: URL) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else {
+                throw BatchJobError.cannotCreateFolder(path: folder.path, reason: "a file of that name is in the way")
+            }
+            return
+        }
+        let parent = folder.deletingLastPathComponent()
+        if parent.path != folder.path { try createFolder(parent) }
+        if mkdir(folder.path, 0o777) != 0 {
+            let code = errno
+            if code == EEXIST { return try createFolder(folder) }
+            throw BatchJobError.cannotCreateFolder(path: folder.path, reason: String(cString: strerror(code)))
+        }
     }
 
     static func renamed(_ relative: String, suffix: String) -> String {
@@ -90,8 +124,7 @@ public enum BatchJob {
                 guard index < items.count, !shouldStop() else { return }
                 let item = items[index]
                 let result = Result {
-                    try FileManager.default.createDirectory(at: item.output.deletingLastPathComponent(),
-                                                            withIntermediateDirectories: true)
+                    try createFolder(item.output.deletingLastPathComponent())
                     return try FileEnhancer.enhance(input: item.input, output: item.output, model: models[worker],
                                                     options: options, force: force, shouldStop: shouldStop)
                 }

@@ -1,10 +1,16 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 public enum EnhanceError: Error, CustomStringConvertible, Equatable {
     case outputExists(String)
     case outputIsInput(String)
     case notAFile(String)
     case interrupted(String)
+    case notRegularFile(String)
 
     public var description: String {
         switch self {
@@ -12,6 +18,7 @@ public enum EnhanceError: Error, CustomStringConvertible, Equatable {
         case let .outputIsInput(path): return "\(path): is an input file; refusing to overwrite an input"
         case let .notAFile(path): return "\(path): no such file"
         case let .interrupted(path): return "\(path): interrupted; no output written"
+        case let .notRegularFile(path): return "\(path): is a pipe or device, not a WAV file"
         }
     }
 }
@@ -41,6 +48,7 @@ public enum FileEnhancer {
         let started = Date()
         if sameFile(input, output) { throw EnhanceError.outputIsInput(output.path) }
         if FileManager.default.fileExists(atPath: output.path) && !force { throw EnhanceError.outputExists(output.path) }
+        if isPipeOrDevice(input) { throw EnhanceError.notRegularFile(input.path) }
         let reader = try WAVReader(url: input)
         let format = reader.format
         let denoiser = Denoiser(model: model, channelCount: format.channelCount, sampleRate: format.sampleRate, options: options)
@@ -58,6 +66,15 @@ public enum FileEnhancer {
         }
         return FileReport(input: input, output: output, duration: Double(reader.frameCount) / Double(format.sampleRate),
                           seconds: Date().timeIntervalSince(started), clippedSamples: writer.clippedSamples)
+    }
+
+    /// A FIFO would block `open` until some other process writes to it, and could not be read with
+    /// pread anyway; a device is never a WAV file. Folders are left to the reader, which names them.
+    static func isPipeOrDevice(_ url: URL) -> Bool {
+        var info = stat()
+        guard stat(url.path, &info) == 0 else { return false }
+        let type = info.st_mode & S_IFMT
+        return type == S_IFIFO || type == S_IFCHR || type == S_IFBLK || type == S_IFSOCK
     }
 
     /// True when both paths name the same existing file (through links or different spellings).

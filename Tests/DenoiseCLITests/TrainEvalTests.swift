@@ -1,0 +1,248 @@
+import DenoiseKit
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import XCTest
+
+/// `denoise train` and `denoise eval` end to end on a tiny corpus written by the test: six pairs of 0.5 s
+/// speech-like tones (clean) and the same plus white noise (noisy), 16 kHz.
+final class TrainEvalTests: XCTestCase {
+    private var folder: URL!
+    private var noisy: URL!
+    private var clean: URL!
+
+    /// Uniform noise of this amplitude is added to the clean signal to make the noisy one.
+    private let noiseLevel = 0.1
+
+    override func setUpWithError() throws {
+        folder = try makeTemporaryDirectory()
+        noisy = folder.appendingPathComponent("noisy")
+        clean = folder.appendingPathComponent("clean")
+        try writeCorpus(noiseScale: 1, into: noisy, format: .pcm16)
+        try writeCorpus(noiseScale: 0, into: clean, format: .pcm16)
+    }
+
+    /// u0.wav … u5.wav: clean speech-like signal plus `noiseScale` × the pair's own noise.
+    private func writeCorpus(noiseScale: Double, into directory: URL, format: WAVSampleFormat) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        for index in 0..<6 {
+            let speech = Fixtures.speechLike(seconds: 0.5, sampleRate: 16000, seed: UInt64(index), noise: 0)
+            var rng = SplitMix(seed: 100 + UInt64(index))
+            let mixed = speech.channels[0].map { $0 + Float(noiseScale * noiseLevel * rng.uniform()) }
+            try Fixtures.writeWAV(AudioBuffer(mono: mixed, sampleRate: 16000),
+                                  to: directory.appendingPathComponent("u\(index).wav"), format: format)
+        }
+    }
+
+    private func train(_ run: URL, epochs: Int, _ extra: [String] = [],
+                       file: StaticString = #filePath, line: UInt = #line) throws -> RunResult {
+        try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", run.path,
+                               "--epochs", "\(epochs)", "--arch", "mlp", "--batch-size", "2", "--quiet"] + extra,
+                              timeout: 120, file: file, line: line)
+    }
+
+    /// Rows of metrics.csv without the timing columns (seconds, frames/s), which differ from run to run.
+    private func metricRows(_ run: URL) throws -> [[String]] {
+        let text = try String(contentsOf: run.appendingPathComponent("metrics.csv"), encoding: .utf8)
+        return text.split(separator: "\n").dropFirst().map { $0.split(separator: ",").prefix(5).map(String.init) }
+    }
+
+    /// Every file of a run folder and its bytes.
+    private func snapshot(_ run: URL) throws -> [String: Data] {
+        var files: [String: Data] = [:]
+        for name in Fixtures.tree(run) { files[name] = try Data(contentsOf: run.appendingPathComponent(name)) }
+        return files
+    }
+
+    // MARK: - train
+
+    func testTrainWritesModelCheckpointMetricsPlotAndConfig() throws {
+        let run = folder.appendingPathComponent("run")
+        let started = Date()
+        let result = try train(run, epochs: 2)
+        let seconds = Date().timeIntervalSince(started)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stdout, "")
+        XCTAssertEqual(result.stderr, "", "--quiet prints only errors")
+        XCTAssertLessThan(seconds, 60, "two epochs of 5 short pairs took \(seconds) s")
+
+        XCTAssertEqual(Fixtures.tree(run),
+                       ["checkpoint.safetensors", "config.json", "loss.svg", "metrics.csv", "model.safetensors"])
+        let model = try DenoiseModel.load(url: run.appendingPathComponent("model.safetensors"))
+        XCTAssertEqual(model.net.config.kind, .mlp)
+        XCTAssertEqual(model.sampleRate, 16000)
+        let summary = try XCTUnwrap(model.training, "the model records how it was trained")
+        XCTAssertEqual(summary.trainingPairs, 5, "6 pairs with a 0.1 validation split leave 5 for training")
+        XCTAssertEqual(summary.epochs, 2)
+        XCTAssertTrue((1...2).contains(summary.bestEpoch))
+        _ = try DenoiseModel.load(url: run.appendingPathComponent("checkpoint.safetensors"))
+
+        let csv = try String(contentsOf: run.appendingPathComponent("metrics.csv"), encoding: .utf8)
+        let lines = csv.split(separator: "\n")
+        XCTAssertEqual(lines.count, 3, csv)
+        XCTAssertEqual(lines.first, "epoch,train_loss,val_loss,val_sisdr_gain_db,lr,seconds,frames_per_second")
+        for (index, line) in lines.dropFirst().enumerated() {
+            let fields = line.split(separator: ",").map(String.init)
+            XCTAssertEqual(fields.count, 7, String(line))
+            XCTAssertEqual(fields.first, "\(index + 1)")
+            for field in fields { XCTAssertNotNil(Double(field), "not a number: \(field) in \(line)") }
+            XCTAssertTrue(Double(fields[1]).map { $0.isFinite && $0 > 0 } ?? false, "train loss \(fields[1])")
+        }
+
+        let svg = try XMLDocument(contentsOf: run.appendingPathComponent("loss.svg"), options: [])
+        XCTAssertEqual(svg.rootElement()?.name, "svg")
+        XCTAssertFalse(try svg.nodes(forXPath: "//*[local-name()='polyline']").isEmpty, "the plot draws lines")
+
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("config.json")))
+        let object = try XCTUnwrap(config as? [String: Any])
+        XCTAssertEqual((object["masknet"] as? [String: Any])?["kind"] as? String, "mlp")
+        XCTAssertEqual(object["sample_rate"] as? Int, 16000)
+        XCTAssertEqual((object["training"] as? [String: Any])?["epochs"] as? Int, 2)
+        XCTAssertEqual((object["training"] as? [String: Any])?["batchSize"] as? Int, 2)
+    }
+
+    /// Training on continues exactly where it stopped: resuming a 2-epoch run to 3 epochs adds one row,
+    /// and that row equals the third epoch of an uninterrupted 3-epoch run (optimizer, schedule and random
+    /// state all come back from the checkpoint). Training into the run again without --resume is refused
+    /// and changes nothing.
+    func testResumeAddsOneEpochIdenticalToAnUninterruptedRunAndARunIsNeverOverwritten() throws {
+        let run = folder.appendingPathComponent("run")
+        XCTAssertEqual(try train(run, epochs: 2).status, 0)
+        let before = try snapshot(run)
+
+        let again = try train(run, epochs: 3)
+        XCTAssertEqual(again.status, 1, again.stderr)
+        XCTAssertEqual(again.stderrLines.count, 1, again.stderr)
+        XCTAssertTrue(again.stderr.contains(run.path) && again.stderr.contains("--resume"), again.stderr)
+        XCTAssertEqual(try snapshot(run), before, "a refused run must leave the folder as it was")
+
+        let firstTwo = try metricRows(run)
+        let resumed = try train(run, epochs: 3, ["--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(resumed.stderr, "")
+        let rows = try metricRows(run)
+        XCTAssertEqual(rows.count, 3)
+        XCTAssertEqual(Array(rows.prefix(2)), firstTwo, "earlier epochs are kept as they were")
+        XCTAssertEqual(rows.last?.first, "3")
+
+        let straight = folder.appendingPathComponent("straight")
+        XCTAssertEqual(try train(straight, epochs: 3).status, 0)
+        XCTAssertEqual(rows, try metricRows(straight), "resumed training must continue exactly")
+    }
+
+    func testResumeWithoutACheckpointIsRefused() throws {
+        let run = folder.appendingPathComponent("empty-run")
+        let result = try train(run, epochs: 2, ["--resume"])
+        XCTAssertEqual(result.status, 1, result.stderr)
+        XCTAssertEqual(result.stderrLines.count, 1, result.stderr)
+        XCTAssertTrue(result.stderr.contains("checkpoint.safetensors") && result.stderr.contains("no checkpoint"),
+                      result.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run.path), "a refused run creates nothing")
+    }
+
+    func testRunFolderBlockedByAFileIsOneClearError() throws {
+        let blocker = folder.appendingPathComponent("taken")
+        try Data("x".utf8).write(to: blocker)
+        let cases = [
+            (blocker, "\(blocker.path): exists and is not a folder"),
+            (blocker.appendingPathComponent("run"), "\(blocker.path): is a file, not a folder"),
+        ]
+        for (run, message) in cases {
+            let result = try train(run, epochs: 1)
+            XCTAssertEqual(result.status, 1, result.stderr)
+            XCTAssertEqual(result.stderrLines.count, 1, result.stderr)
+            XCTAssertTrue(result.stderr.hasPrefix("error: \(message)"), result.stderr)
+            XCTAssertEqual(try Data(contentsOf: blocker), Data("x".utf8))
+        }
+    }
+
+    func testTrainWithoutQuietReportsEachEpoch() throws {
+        let run = folder.appendingPathComponent("run")
+        let result = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", run.path,
+                                            "--epochs", "1", "--arch", "mlp", "--batch-size", "3"], timeout: 120)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("training on 5 pairs"), result.stderr)
+        XCTAssertTrue(result.stderrLines.contains { $0.hasPrefix("epoch   1  train ") }, result.stderr)
+        XCTAssertTrue(result.stderrLines.last?.hasPrefix("done in ") == true, result.stderr)
+        XCTAssertTrue(result.stderr.contains(run.appendingPathComponent("model.safetensors").path), result.stderr)
+    }
+
+    // MARK: - eval
+
+    /// Enhanced = clean + a quarter of the noise, so the SNR must improve by 20·log10(4) = 12.04 dB on every
+    /// file. Float files keep that exact.
+    func testEvalTabulatesEachFileAndTheImprovementAndWritesCSV() throws {
+        let exactNoisy = folder.appendingPathComponent("noisy-float")
+        let exactClean = folder.appendingPathComponent("clean-float")
+        let enhanced = folder.appendingPathComponent("enhanced")
+        try writeCorpus(noiseScale: 1, into: exactNoisy, format: .float32)
+        try writeCorpus(noiseScale: 0, into: exactClean, format: .float32)
+        try writeCorpus(noiseScale: 0.25, into: enhanced, format: .float32)
+        let csvURL = folder.appendingPathComponent("scores.csv")
+
+        let result = try DenoiseRunner.run(["eval", "--clean", exactClean.path, "--enhanced", enhanced.path,
+                                            "--noisy", exactNoisy.path, "--csv", csvURL.path], timeout: 120)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stderr, "")
+        let table = result.stdout.split(separator: "\n").map(String.init)
+        XCTAssertTrue(table.first?.hasPrefix("file") == true, result.stdout)
+        for header in ["SI-SDR dB", "SNR dB", "segSNR dB", "STOI"] {
+            XCTAssertTrue(table.first?.contains(header) == true, "\(header) missing: \(table.first ?? "")")
+        }
+        for index in 0..<6 {
+            XCTAssertEqual(table.filter { $0.hasPrefix("u\(index).wav ") }.count, 1, result.stdout)
+        }
+        let mean = try XCTUnwrap(table.first { $0.hasPrefix("mean (6 files)") }, result.stdout)
+        let noisyRow = try XCTUnwrap(table.first { $0.hasPrefix("noisy input") }, result.stdout)
+        let improvement = try XCTUnwrap(table.first { $0.hasPrefix("improvement") }, result.stdout)
+        func numbers(_ row: String) -> [Double] { row.split(separator: " ").compactMap { Double($0) } }
+        XCTAssertEqual(numbers(mean).count, 4, mean)
+        XCTAssertEqual(numbers(improvement).count, 4, improvement)
+        // SNR (second column) gains 12.04 dB; the table's improvement is mean − noisy mean.
+        XCTAssertEqual(numbers(improvement)[1], 12.04, accuracy: 0.02, improvement)
+        for column in 0..<4 {
+            XCTAssertEqual(numbers(improvement)[column], numbers(mean)[column] - numbers(noisyRow)[column],
+                           accuracy: column == 3 ? 0.0015 : 0.015, "column \(column)")
+        }
+        XCTAssertGreaterThan(numbers(improvement)[0], 10, "SI-SDR must improve too: \(improvement)")
+
+        let csv = try String(contentsOf: csvURL, encoding: .utf8).split(separator: "\n").map(String.init)
+        XCTAssertEqual(csv.count, 7, csv.joined(separator: "\n"))
+        XCTAssertEqual(csv.first, "file,si_sdr_db,snr_db,seg_snr_db,stoi,"
+                       + "noisy_si_sdr_db,noisy_snr_db,noisy_seg_snr_db,noisy_stoi")
+        XCTAssertEqual(csv.dropFirst().map { String($0.prefix { $0 != "," }) }, (0..<6).map { "u\($0).wav" })
+        for row in csv.dropFirst() {
+            let fields = row.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            XCTAssertEqual(fields.count, 9, row)
+            let values = fields.dropFirst().compactMap(Double.init)
+            XCTAssertEqual(values.count, 8, row)
+            XCTAssertEqual(values[1] - values[5], 12.04, accuracy: 0.01, "SNR gain of \(row)")
+            XCTAssertTrue((0...1).contains(values[3]) && (0...1).contains(values[7]), "STOI in [0, 1]: \(row)")
+        }
+    }
+
+    func testEvalWithoutNoisyHasNoImprovementRowsAndLeavesTheNoisyColumnsEmpty() throws {
+        let csvURL = folder.appendingPathComponent("scores.csv")
+        let result = try DenoiseRunner.run(["eval", "--clean", clean.path, "--enhanced", noisy.path,
+                                            "--csv", csvURL.path], timeout: 120)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("mean (6 files)"), result.stdout)
+        XCTAssertFalse(result.stdout.contains("improvement"), result.stdout)
+        let rows = try String(contentsOf: csvURL, encoding: .utf8).split(separator: "\n").dropFirst()
+        XCTAssertEqual(rows.count, 6)
+        for row in rows { XCTAssertTrue(row.hasSuffix(",,,,"), String(row)) }
+    }
+
+    func testEvalSkipsAnUnreadableFileWithAWarningNamingIt() throws {
+        let enhanced = folder.appendingPathComponent("enhanced")
+        try writeCorpus(noiseScale: 0.5, into: enhanced, format: .pcm16)
+        try Data("broken".utf8).write(to: enhanced.appendingPathComponent("u3.wav"))
+        let result = try DenoiseRunner.run(["eval", "--clean", clean.path, "--enhanced", enhanced.path], timeout: 120)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("mean (5 files)"), result.stdout)
+        XCTAssertFalse(result.stdout.contains("u3.wav"), result.stdout)
+        XCTAssertEqual(result.stderrLines.count, 1, result.stderr)
+        XCTAssertTrue(result.stderr.hasPrefix("warning: skipped u3.wav"), result.stderr)
+    }
+}
