@@ -86,8 +86,8 @@ struct ApplyCommand: Command {
             progress.finish()
             let seconds = Date().timeIntervalSince(started)
             let done = items.count - failures.count
-            Terminal.writeError(String(format: "%d of %d files denoised (%.1f s of audio in %.1f s, real-time factor %.4f)\n",
-                                       done, items.count, audioSeconds, seconds, audioSeconds > 0 ? seconds / audioSeconds : 0))
+            Terminal.writeError(String(format: "%d of %d file%@ denoised (%.1f s of audio in %.1f s, real-time factor %.4f)\n",
+                                       done, items.count, items.count == 1 ? "" : "s", audioSeconds, seconds, audioSeconds > 0 ? seconds / audioSeconds : 0))
             if interrupt.isRequested { return ExitStatus.interrupted }
             guard failures.isEmpty else {
                 Terminal.writeError("\(failures.count) failed:\n")

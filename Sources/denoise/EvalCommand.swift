@@ -24,7 +24,8 @@ struct EvalCommand: Command {
         if let csv = settings.csv {
             try AtomicFile.write(Data(Self.csv(scores).utf8), to: csv)
         }
-        return ExitStatus.success
+        // Means over fewer files than asked for are not comparable: make skipped files fail the run.
+        return warnings.isEmpty ? ExitStatus.success : ExitStatus.failure
     }
 
     private static let metrics: [(String, (FileScores) -> Double, ((FileScores) -> Double?))] = [

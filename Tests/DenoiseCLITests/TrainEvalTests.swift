@@ -234,12 +234,13 @@ final class TrainEvalTests: XCTestCase {
         for row in rows { XCTAssertTrue(row.hasSuffix(",,,,"), String(row)) }
     }
 
-    func testEvalSkipsAnUnreadableFileWithAWarningNamingIt() throws {
+    /// The other files are still scored, but a mean over fewer files than asked for fails the run.
+    func testEvalSkipsAnUnreadableFileWithAWarningNamingItAndExits1() throws {
         let enhanced = folder.appendingPathComponent("enhanced")
         try writeCorpus(noiseScale: 0.5, into: enhanced, format: .pcm16)
         try Data("broken".utf8).write(to: enhanced.appendingPathComponent("u3.wav"))
         let result = try DenoiseRunner.run(["eval", "--clean", clean.path, "--enhanced", enhanced.path], timeout: 120)
-        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.status, 1, result.stderr)
         XCTAssertTrue(result.stdout.contains("mean (5 files)"), result.stdout)
         XCTAssertFalse(result.stdout.contains("u3.wav"), result.stdout)
         XCTAssertEqual(result.stderrLines.count, 1, result.stderr)

@@ -4,12 +4,16 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
     case notADirectory(String)
     case noPairs(noisy: String, clean: String, noisyFiles: Int, cleanFiles: Int)
     case emptyValidation(Int)
+    case noUsablePairs(pairs: Int, reasons: [String])
 
     public var description: String {
         switch self {
         case let .notADirectory(path): return "\(path): not a folder"
         case let .noPairs(noisy, clean, n, c):
             return "no noisy/clean pairs: \(noisy) has \(n) WAV files and \(clean) has \(c), but no relative path is in both"
+        case let .noUsablePairs(pairs, reasons):
+            return "none of the \(pairs) pairs could be used: " + reasons.prefix(3).joined(separator: "; ")
+                + (reasons.count > 3 ? "; …" : "")
         case let .emptyValidation(count):
             return "a validation split of \(count) pairs leaves no pair for validation or none for training"
         }
@@ -96,10 +100,7 @@ public struct PairDataset: Sendable {
                 warnings.append("skipped \(name): \(error)")
             }
         }
-        guard !utterances.isEmpty else {
-            throw DatasetError.noPairs(noisy: noisy.path, clean: clean.path, noisyFiles: noisyFiles.count,
-                                       cleanFiles: cleanFiles.count)
-        }
+        guard !utterances.isEmpty else { throw DatasetError.noUsablePairs(pairs: names.count, reasons: warnings) }
         return PairDataset(utterances: utterances, warnings: warnings)
     }
 
