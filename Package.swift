@@ -14,6 +14,8 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "DenoiseKit", dependencies: ["CFFTW3", "COpenBLAS"]),
         .executableTarget(name: "denoise", dependencies: ["DenoiseKit"]),
+        // libFuzzer harness for the WAV and model-file parsers (.ci/fuzz); a plain file runner in normal builds.
+        .executableTarget(name: "denoise-fuzz", dependencies: ["DenoiseKit"]),
         .testTarget(name: "DenoiseKitTests", dependencies: ["DenoiseKit"]),
         // End-to-end tests run the built `denoise` executable; the dependency makes sure it is built first.
         .testTarget(name: "DenoiseCLITests", dependencies: ["denoise", "DenoiseKit"], exclude: ["Snapshots"]),

@@ -88,7 +88,10 @@ public struct SafeTensors: Equatable {
                 return (p, acc.1 || o)
             }
             let begin = offsets[0], end = offsets[1]
-            guard !overflow, begin >= 0, end >= begin, end <= dataLength, end - begin == count * 4 else {
+            // Compare in bytes / 4, not count * 4: a shape like [2^31 - 1, 2^31 - 1] passes the checks above
+            // and its byte count would overflow Int (a trap, not an error).
+            guard !overflow, begin >= 0, end >= begin, end <= dataLength, (end - begin) % 4 == 0,
+                  count == (end - begin) / 4 else {
                 throw fail("tensor '\(name)' has data_offsets \(offsets) that do not fit its shape \(shape) and the file")
             }
             ranges.append((begin, end))
