@@ -45,14 +45,21 @@ final class FuzzRegressionTests: XCTestCase {
     /// Found by review while writing the harness, not yet by libFuzzer: the MaskNet config in a model file's
     /// metadata is trusted for sizes, so `hidden` = 4·10^18 traps on overflow in ParameterStore.add (and
     /// `hidden` = 10^8 asks for a 40 GB allocation, `hiddenLayers` = 10^8 runs for minutes) before any tensor is
-    /// compared with the config. Skipped until Model/ bounds the config by the tensors the file really holds.
+    /// compared with the config: the config is now bounded by the values the file really holds.
     func testModelConfigWithOverflowingHiddenWidthIsRejected() throws {
-        try XCTSkipIf(true, "traps until DenoiseModel(safeTensors:path:) bounds the config (Model/ owner)")
         let masknet = #"{\"bins\":33,\"context\":1,\"dilations\":[1],\"dropout\":0,\"groups\":1,"#
             + #"\"hidden\":4000000000000000000,\"hiddenLayers\":1,\"kernelSize\":1,\"kind\":\"mlp\","#
-            + #"\"norm\":\"layer\"}"#
+            + #"\"norm\":\"layer\",\"inputNorm\":\"layer\"}"#
         let header = #"{"__metadata__":{"format":"denoise-model-1","masknet":""# + masknet
             + #"","sample_rate":"16000","stft":"{\"hop\":32,\"nFFT\":64,\"window\":\"sqrtHann\"}"}}"#
-        XCTAssertThrowsError(try loadModel(safeTensorsFile(header: header)))
+        XCTAssertThrowsError(try loadModel(safeTensorsFile(header: header))) { error in
+            XCTAssertTrue("\(error)".contains("parameters"), "\(error)")
+        }
+        for huge in ["\"hidden\":100000000,\"hiddenLayers\":1", "\"hidden\":8,\"hiddenLayers\":100000000"] {
+            let big = header.replacingOccurrences(of: "\\\"hidden\\\":4000000000000000000,\\\"hiddenLayers\\\":1",
+                                                  with: huge.replacingOccurrences(of: "\"", with: "\\\""))
+            XCTAssertNotEqual(big, header)
+            XCTAssertThrowsError(try loadModel(safeTensorsFile(header: big)))
+        }
     }
 }

@@ -70,6 +70,31 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
         }
     }
 
+    /// Number of parameters this configuration has, in Double so that an absurd configuration read
+    /// from a file can be rejected before anything is allocated.
+    public var parameterCount: Double {
+        let bins = Double(self.bins), width = Double(hidden)
+        let normParameters = 2.0  // gain and shift (or BatchNorm's weight and bias) per channel
+        switch kind {
+        case .mlp:
+            var inputs = Double(2 * context + 1) * bins
+            var total = normParameters * inputs
+            for _ in 0..<min(hiddenLayers, 1 << 20) {
+                total += inputs * width + width + normParameters * width
+                inputs = width
+            }
+            return total + inputs * bins + bins
+        case .cnn:
+            var channels = bins
+            var total = normParameters * bins
+            for _ in dilations.prefix(1 << 20) {
+                total += channels * width * Double(kernelSize) + width + normParameters * width
+                channels = width
+            }
+            return total + channels * bins + bins
+        }
+    }
+
     public func validate() throws {
         func bad(_ message: String) -> ModelFileError { .invalidConfig(message) }
         guard bins >= 2 else { throw bad("bins must be at least 2, got \(bins)") }

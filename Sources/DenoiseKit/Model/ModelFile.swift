@@ -49,6 +49,8 @@ public struct TrainingSummary: Codable, Equatable, Sendable {
 /// A trained denoiser: the mask network plus the signal settings it was trained with.
 public final class DenoiseModel {
     public static let formatVersion = "denoise-model-1"
+    /// Largest FFT size a model may ask for (1 s at 16 kHz is 16384 samples).
+    static let largestFFT = 1 << 16
 
     public let net: MaskNet
     public let stft: STFTConfig
@@ -103,6 +105,13 @@ public final class DenoiseModel {
               let stft: STFTConfig = DenoiseModel.decode(meta["stft"]),
               let rate = meta["sample_rate"].flatMap(Int.init)
         else { throw ModelFileError.malformed(path: path, reason: "metadata lacks a readable masknet, stft or sample_rate") }
+        // The configuration decides what gets allocated: check it against the data actually present first
+        // (with some slack, so that a file short of a tensor or two is reported by the tensor's name below).
+        let floats = Double(file.tensors.values.reduce(0) { $0 + $1.values.count })
+        guard config.parameterCount <= floats + Double(1 << 24), stft.nFFT <= DenoiseModel.largestFFT else {
+            throw ModelFileError.malformed(path: path, reason: "its configuration needs \(config.parameterCount) parameters "
+                                           + "(n_fft \(stft.nFFT)) but the file holds \(Int(floats)) values")
+        }
         do {
             try self.init(config: config, stft: stft, sampleRate: rate)
         } catch let error as ModelFileError {
