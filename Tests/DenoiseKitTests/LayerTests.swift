@@ -111,6 +111,20 @@ final class LayerTests: XCTestCase {
         }
     }
 
+    /// Taps that reach past both ends of a short utterance (offsets ±4, ±8 on 3 real frames) and a 1×1
+    /// convolution: the per-tap products must skip them without reading padding or the next utterance.
+    func testConv1dGradientCheckWithTapsReachingPastShortUtterances() {
+        var rng = RandomGenerator(seed: 41)
+        let layout = SequenceBatch(frames: 6, lengths: [3, 6, 1])
+        for (k, d) in [(5, 4), (1, 1)] {
+            let store = ParameterStore()
+            let conv = Conv1d(3, 2, kernelSize: k, dilation: d, store: store, name: "conv", rng: &rng)
+            checkLayer(conv, store: store, input: randomMatrix(layout.rows, 3, &rng), layout: layout,
+                       reference: convolutionReference(layout, inChannels: 3, outChannels: 2, kernelSize: k,
+                                                       dilation: d, name: "conv"))
+        }
+    }
+
     func testConv1dDilationMatchesDirectConvolution() {
         // By hand: one channel, taps [1, 10, 100] at offsets −2, 0, +2, input 1…5, zeros beyond the ends:
         // y[t] = x[t−2] + 10·x[t] + 100·x[t+2].

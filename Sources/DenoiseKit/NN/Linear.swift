@@ -33,17 +33,16 @@ public final class Linear: Layer {
         checkLayerInput(input, layout: layout, features: inFeatures, layer: "Linear")
         self.input = input
         self.layout = layout
-        let rows = input.rows, nOut = outFeatures
-        output.resize(rows: rows, cols: nOut)
-        // y = x·Wᵀ for all rows in one product; padded rows are cleared afterwards.
-        BLAS.gemm(transB: true, m: rows, n: nOut, k: inFeatures, a: input.data, lda: inFeatures,
-                  b: weight.value, ldb: inFeatures, c: output.data, ldc: nOut)
-        let b = bias.value
+        let nIn = inFeatures, nOut = outFeatures
+        output.resize(rows: input.rows, cols: nOut)
+        // Per utterance, real rows only (padding is often a quarter of a batch): the bias is written
+        // first and the product accumulated onto it (beta 1), one pass over the output instead of two.
+        let b = bias.value, w = weight.value
         layout.forEachRealRowRange { range in
-            for r in range {
-                let y = output.row(r)
-                for o in 0..<nOut { y[o] += b[o] }
-            }
+            let y = output.row(range.lowerBound)
+            for r in 0..<range.count { (y + r * nOut).update(from: b, count: nOut) }
+            BLAS.gemm(transB: true, m: range.count, n: nOut, k: nIn, a: input.row(range.lowerBound), lda: nIn,
+                      b: w, ldb: nIn, beta: 1, c: y, ldc: nOut)
         }
         output.zeroPaddingRows(of: layout)
         return output
@@ -67,10 +66,12 @@ public final class Linear: Layer {
                 for o in 0..<nOut { db[o] += g[o] }
             }
         }
-        // dx = dy·W.
+        // dx = dy·W on real rows.
         inputGradient.resize(rows: x.rows, cols: nIn)
-        BLAS.gemm(m: x.rows, n: nIn, k: nOut, a: dy, lda: nOut, b: weight.value, ldb: nIn,
-                  c: inputGradient.data, ldc: nIn)
+        layout.forEachRealRowRange { range in
+            BLAS.gemm(m: range.count, n: nIn, k: nOut, a: dy + range.lowerBound * nOut, lda: nOut, b: weight.value,
+                      ldb: nIn, c: inputGradient.row(range.lowerBound), ldc: nIn)
+        }
         inputGradient.zeroPaddingRows(of: layout)
         return inputGradient
     }
