@@ -234,6 +234,27 @@ final class LayerTests: XCTestCase {
         XCTAssertEqual(dropout.backward(small).array, small.array)
     }
 
+    /// The mask is defined by the generator: element i of the real rows, in row order, is kept exactly when the
+    /// i-th `uniform()` draw of a generator with the layer's seed is ≥ p (so checkpoints and seeds keep their
+    /// meaning). p = 0.5 puts the boundary draw u = 2²³ exactly on p.
+    func testDropoutKeepsExactlyTheElementsWhoseUniformDrawIsAtLeastP() {
+        let layout = SequenceBatch(frames: 40, lengths: [40, 25])
+        for p: Float in [0.3, 0.5] {
+            let dropout = Dropout(p: p, seed: 7)
+            var draws = RandomGenerator(seed: 7)
+            let x = Matrix(rows: layout.rows, cols: 13)
+            x.fill(1)
+            let y = dropout.forward(x, layout: layout, training: true)
+            for r in 0..<layout.rows where layout.isReal(row: r) {
+                for c in 0..<13 {
+                    let expected: Float = draws.uniform() >= p ? 1 / (1 - p) : 0
+                    XCTAssertEqual(y[r, c], expected, "p \(p), row \(r), column \(c)")
+                }
+            }
+            XCTAssertEqual(dropout.rng, draws, "one draw per real element, none for padding")
+        }
+    }
+
     func testDropoutGradientCheck() {
         var rng = RandomGenerator(seed: 12)
         let dropout = Dropout(p: 0.5, seed: 1)

@@ -61,9 +61,15 @@ private final class GroupedNormalization {
     private var layout = SequenceBatch.flat(rows: 0)
     private let mean = Matrix(rows: 0, cols: 0)
     private let invStd = Matrix(rows: 0, cols: 0)
-    // Per-channel sums for dγ and dβ, in Double because they run over every real row of the batch.
-    private var gainSum: [Double]
-    private var shiftSum: [Double]
+    // Per-channel sums for dγ and dβ: vectorised Float partials over at most `flushRows` rows, added into
+    // Double totals (the sums run over every real row of the batch). `pendingRows[g]` counts the rows in
+    // group g's partials.
+    private static let flushRows = 32
+    private let gainPartial: UnsafeMutablePointer<Float>
+    private let shiftPartial: UnsafeMutablePointer<Float>
+    private let gainSum: UnsafeMutablePointer<Double>
+    private let shiftSum: UnsafeMutablePointer<Double>
+    private let pendingRows: UnsafeMutablePointer<Int>
 
     init(channels: Int, groups: Int, eps: Float, blocks: RowBlocks, store: ParameterStore, name: String,
          kind: String) {
@@ -78,8 +84,19 @@ private final class GroupedNormalization {
         // PyTorch's names, so that a state dict maps one to one.
         gain = store.add("\(name).weight", shape: [channels], decays: false) { _ in 1 }
         shift = store.add("\(name).bias", shape: [channels], decays: false) { _ in 0 }
-        gainSum = [Double](repeating: 0, count: channels)
-        shiftSum = [Double](repeating: 0, count: channels)
+        gainPartial = .allocate(capacity: channels)
+        shiftPartial = .allocate(capacity: channels)
+        gainSum = .allocate(capacity: channels)
+        shiftSum = .allocate(capacity: channels)
+        pendingRows = .allocate(capacity: groups)
+    }
+
+    deinit {
+        gainPartial.deallocate()
+        shiftPartial.deallocate()
+        gainSum.deallocate()
+        shiftSum.deallocate()
+        pendingRows.deallocate()
     }
 
     func forward(_ x: Matrix, layout: SequenceBatch, kind: String) -> Matrix {
@@ -103,27 +120,19 @@ private final class GroupedNormalization {
                     continue
                 }
                 let n = Double(rows.count * cpg)
-                // Two passes (mean, then centred squares) in Double: no cancellation, even for long groups.
+                // Two passes (mean, then centred squares): no cancellation. Each row segment is summed in
+                // Float lanes, rows are added in Double, so long groups (GroupNorm) stay accurate too.
                 var sum = 0.0
-                for r in rows {
-                    let p = xs + r * nc + c0
-                    for c in 0..<cpg { sum += Double(p[c]) }
-                }
-                let m = sum / n
+                for r in rows { sum += Double(RowKernel.sum(xs + r * nc + c0, cpg)) }
+                let meanF = Float(sum / n)
                 var squares = 0.0
-                for r in rows {
-                    let p = xs + r * nc + c0
-                    for c in 0..<cpg {
-                        let d = Double(p[c]) - m
-                        squares += d * d
-                    }
-                }
-                let meanF = Float(m), invF = Float(1 / (squares / n + eps).squareRoot())
+                for r in rows { squares += Double(RowKernel.centredSquares(xs + r * nc + c0, cpg, mean: meanF)) }
+                let invF = Float(1 / (squares / n + eps).squareRoot())
                 mu[s] = meanF
                 inv[s] = invF
                 for r in rows {
-                    let p = xs + r * nc + c0, q = ys + r * nc + c0
-                    for c in 0..<cpg { q[c] = (p[c] - meanF) * invF * gamma[c0 + c] + beta[c0 + c] }
+                    RowKernel.normalize(xs + r * nc + c0, ys + r * nc + c0, cpg, mean: meanF, inv: invF,
+                                        gamma: gamma + c0, beta: beta + c0)
                 }
             }
         }
@@ -140,43 +149,49 @@ private final class GroupedNormalization {
         inputGradient.resize(rows: x.rows, cols: nc)
         let xs = x.data, dys = gradOutput.data, dxs = inputGradient.data, mu = mean.data, inv = invStd.data
         let gamma = gain.value
-        for c in 0..<nc {
-            gainSum[c] = 0
-            shiftSum[c] = 0
+        let gainPartial = self.gainPartial, shiftPartial = self.shiftPartial
+        let gainSum = self.gainSum, shiftSum = self.shiftSum, pendingRows = self.pendingRows
+        gainPartial.update(repeating: 0, count: nc)
+        shiftPartial.update(repeating: 0, count: nc)
+        gainSum.update(repeating: 0, count: nc)
+        shiftSum.update(repeating: 0, count: nc)
+        pendingRows.update(repeating: 0, count: groups)
+        func flush(group g: Int) {
+            for c in (g * cpg)..<((g + 1) * cpg) {
+                gainSum[c] += Double(gainPartial[c])
+                shiftSum[c] += Double(shiftPartial[c])
+                gainPartial[c] = 0
+                shiftPartial[c] = 0
+            }
+            pendingRows[g] = 0
         }
-        gainSum.withUnsafeMutableBufferPointer { dGamma in
-            shiftSum.withUnsafeMutableBufferPointer { dBeta in
-                blocks.forEach(layout) { block, rows in
-                    guard !rows.isEmpty else { return }
-                    for g in 0..<groups {
-                        let c0 = g * cpg, s = block * groups + g
-                        let m = mu[s], invF = inv[s]
-                        let n = Double(rows.count * cpg)
-                        // Σ g and Σ g·x̂ over the group, with g = dy·γ.
-                        var sumG = 0.0, sumGX = 0.0
-                        for r in rows {
-                            let p = xs + r * nc + c0, dy = dys + r * nc + c0
-                            for c in 0..<cpg {
-                                let xhat = Double((p[c] - m) * invF), d = Double(dy[c])
-                                let gc = d * Double(gamma[c0 + c])
-                                sumG += gc
-                                sumGX += gc * xhat
-                                dGamma[c0 + c] += d * xhat
-                                dBeta[c0 + c] += d
-                            }
-                        }
-                        let meanG = Float(sumG / n), meanGX = Float(sumGX / n)
-                        for r in rows {
-                            let p = xs + r * nc + c0, dy = dys + r * nc + c0, dx = dxs + r * nc + c0
-                            for c in 0..<cpg {
-                                let xhat = (p[c] - m) * invF
-                                dx[c] = invF * (dy[c] * gamma[c0 + c] - meanG - xhat * meanGX)
-                            }
-                        }
-                    }
+        blocks.forEach(layout) { block, rows in
+            guard !rows.isEmpty else { return }
+            for g in 0..<groups {
+                let c0 = g * cpg, s = block * groups + g
+                let m = mu[s], invF = inv[s]
+                let n = Double(rows.count * cpg)
+                // Σ g and Σ g·x̂ over the group, with g = dy·γ; Float per row segment, Double across rows.
+                var sumG = 0.0, sumGX = 0.0
+                for r in rows {
+                    let o = r * nc + c0
+                    let sums = RowKernel.normalizationSums(x: xs + o, dy: dys + o, cpg, mean: m, inv: invF,
+                                                           gamma: gamma + c0, dGamma: gainPartial + c0,
+                                                           dBeta: shiftPartial + c0)
+                    sumG += Double(sums.sumG)
+                    sumGX += Double(sums.sumGX)
+                    pendingRows[g] += 1
+                    if pendingRows[g] == Self.flushRows { flush(group: g) }
+                }
+                let meanG = Float(sumG / n), meanGX = Float(sumGX / n)
+                for r in rows {
+                    let o = r * nc + c0
+                    RowKernel.normalizationInputGradient(x: xs + o, dy: dys + o, dx: dxs + o, cpg, mean: m, inv: invF,
+                                                         gamma: gamma + c0, meanG: meanG, meanGX: meanGX)
                 }
             }
         }
+        for g in 0..<groups { flush(group: g) }
         let dGamma = gain.gradient, dBeta = shift.gradient
         for c in 0..<nc {
             dGamma[c] += Float(gainSum[c])

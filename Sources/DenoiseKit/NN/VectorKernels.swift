@@ -1,0 +1,135 @@
+// Row kernels for the element-wise layers: explicit 8-lane SIMD so that reductions vectorise (the compiler
+// may not reorder a scalar Float sum) and so that plain maps do not depend on the auto-vectoriser proving
+// that pointers do not overlap. Every kernel takes raw pointers and a count; tails run scalar.
+//
+// Accuracy: a sum over n values is kept in 8 Float lanes, each adding about n/8 values, and the lanes are
+// added at the end. Callers keep n to one row (≤ a few thousand values) and add rows in Double.
+
+@inline(__always)
+func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+}
+
+@inline(__always)
+func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+}
+
+enum RowKernel {
+    /// Σ x[i], i < n.
+    @inline(__always)
+    static func sum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc = SIMD8<Float>(repeating: 0), i = 0
+        while i + 8 <= n {
+            acc += load8(x + i)
+            i += 8
+        }
+        var s = acc.sum()
+        while i < n {
+            s += x[i]
+            i += 1
+        }
+        return s
+    }
+
+    /// Σ (x[i] − mean)², i < n.
+    @inline(__always)
+    static func centredSquares(_ x: UnsafePointer<Float>, _ n: Int, mean: Float) -> Float {
+        let m8 = SIMD8<Float>(repeating: mean)
+        var acc = SIMD8<Float>(repeating: 0), i = 0
+        while i + 8 <= n {
+            let d = load8(x + i) - m8
+            acc += d * d
+            i += 8
+        }
+        var s = acc.sum()
+        while i < n {
+            let d = x[i] - mean
+            s += d * d
+            i += 1
+        }
+        return s
+    }
+
+    /// y[i] = (x[i] − mean) · inv · γ[i] + β[i], i < n.
+    @inline(__always)
+    static func normalize(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, mean: Float,
+                          inv: Float, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>) {
+        let m8 = SIMD8<Float>(repeating: mean), i8 = SIMD8<Float>(repeating: inv)
+        var i = 0
+        while i + 8 <= n {
+            store8((load8(x + i) - m8) * i8 * load8(gamma + i) + load8(beta + i), y + i)
+            i += 8
+        }
+        while i < n {
+            y[i] = (x[i] - mean) * inv * gamma[i] + beta[i]
+            i += 1
+        }
+    }
+
+    /// For one row segment of a normalisation backward, with x̂ = (x − mean)·inv and g = dy·γ: returns
+    /// (Σ g, Σ g·x̂) and adds dy·x̂ to dγ and dy to dβ, element by element.
+    @inline(__always)
+    static func normalizationSums(
+        x: UnsafePointer<Float>, dy: UnsafePointer<Float>, _ n: Int, mean: Float, inv: Float,
+        gamma: UnsafePointer<Float>, dGamma: UnsafeMutablePointer<Float>, dBeta: UnsafeMutablePointer<Float>
+    ) -> (sumG: Float, sumGX: Float) {
+        let m8 = SIMD8<Float>(repeating: mean), i8 = SIMD8<Float>(repeating: inv)
+        var accG = SIMD8<Float>(repeating: 0), accGX = SIMD8<Float>(repeating: 0), i = 0
+        while i + 8 <= n {
+            let xhat = (load8(x + i) - m8) * i8, d = load8(dy + i)
+            let g = d * load8(gamma + i)
+            accG += g
+            accGX += g * xhat
+            store8(load8(dGamma + i) + d * xhat, dGamma + i)
+            store8(load8(dBeta + i) + d, dBeta + i)
+            i += 8
+        }
+        var sumG = accG.sum(), sumGX = accGX.sum()
+        while i < n {
+            let xhat = (x[i] - mean) * inv, d = dy[i]
+            let g = d * gamma[i]
+            sumG += g
+            sumGX += g * xhat
+            dGamma[i] += d * xhat
+            dBeta[i] += d
+            i += 1
+        }
+        return (sumG, sumGX)
+    }
+
+    /// dx[i] = inv · (dy[i]·γ[i] − meanG − x̂[i]·meanGX), x̂ = (x − mean)·inv, i < n.
+    @inline(__always)
+    static func normalizationInputGradient(
+        x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, _ n: Int, mean: Float,
+        inv: Float, gamma: UnsafePointer<Float>, meanG: Float, meanGX: Float
+    ) {
+        let m8 = SIMD8<Float>(repeating: mean), i8 = SIMD8<Float>(repeating: inv)
+        let g8 = SIMD8<Float>(repeating: meanG), gx8 = SIMD8<Float>(repeating: meanGX)
+        var i = 0
+        while i + 8 <= n {
+            let xhat = (load8(x + i) - m8) * i8
+            store8(i8 * (load8(dy + i) * load8(gamma + i) - g8 - xhat * gx8), dx + i)
+            i += 8
+        }
+        while i < n {
+            let xhat = (x[i] - mean) * inv
+            dx[i] = inv * (dy[i] * gamma[i] - meanG - xhat * meanGX)
+            i += 1
+        }
+    }
+
+    /// s[i] += x[i], i < n.
+    @inline(__always)
+    static func accumulate(_ x: UnsafePointer<Float>, into s: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + 8 <= n {
+            store8(load8(s + i) + load8(x + i), s + i)
+            i += 8
+        }
+        while i < n {
+            s[i] += x[i]
+            i += 1
+        }
+    }
+}
