@@ -169,6 +169,58 @@ final class LayerTests: XCTestCase {
         }
     }
 
+    // MARK: Folding the input LayerNorm's backward into the first projection
+
+    /// LayerNorm → `make()` (a Linear or Conv1d) on a padded batch with garbage in the padding: the folded
+    /// backward must give the same parameter gradients as the layer's backward followed by the norm's.
+    private func checkFoldedInputNorm(features: Int, layout: SequenceBatch,
+                                      make: (ParameterStore, inout RandomGenerator) -> InputNormFolding,
+                                      file: StaticString = #filePath, line: UInt = #line) {
+        var gradients: [[Float]] = []
+        for folded in [false, true] {
+            var rng = RandomGenerator(seed: 17)
+            let store = ParameterStore()
+            let norm = LayerNorm(features, store: store, name: "norm")
+            let layer = make(store, &rng)
+            for i in 0..<(2 * features) { store.values[i] = (i < features ? 1 : 0) + rng.uniform(-0.5, 0.5) }
+            let x = randomMatrix(layout.rows, features, &rng, scale: 3)
+            fillPaddingRows(x, layout, with: paddingGarbage)
+            let y = layer.forward(norm.forward(x, layout: layout, training: true), layout: layout, training: true)
+            let g = randomMatrix(y.rows, y.cols, &rng)
+            fillPaddingRows(g, layout, with: -paddingGarbage)
+            store.zeroGradients()
+            store.gradients[0] = 0.25  // gradients accumulate on top of what is there
+            if folded {
+                layer.backwardFoldingInputNorm(g, norm: norm)
+            } else {
+                _ = norm.backward(layer.backward(g))
+            }
+            gradients.append(Array(store.gradientBuffer))
+        }
+        let tolerance = Tolerance(absolute: 1e-5, relative: 1e-4)
+        var bad = 0
+        for (i, (reference, folded)) in zip(gradients[0], gradients[1]).enumerated()
+        where !tolerance.accepts(Double(reference), Double(folded)) {
+            if bad < 5 { XCTFail("gradient[\(i)]: layer by layer \(reference), folded \(folded)", file: file, line: line) }
+            bad += 1
+        }
+    }
+
+    func testLinearFoldedInputNormBackwardMatchesLayerByLayer() {
+        checkFoldedInputNorm(features: 11, layout: SequenceBatch(frames: 6, lengths: [6, 3, 0, 5])) { store, rng in
+            Linear(11, 5, store: store, name: "fc", rng: &rng)
+        }
+    }
+
+    func testConv1dFoldedInputNormBackwardMatchesLayerByLayer() {
+        let layout = SequenceBatch(frames: 9, lengths: [9, 2, 0, 6])
+        for (k, d) in [(5, 2), (3, 1), (1, 1)] {
+            checkFoldedInputNorm(features: 10, layout: layout) { store, rng in
+                Conv1d(10, 4, kernelSize: k, dilation: d, store: store, name: "conv", rng: &rng)
+            }
+        }
+    }
+
     // MARK: Activations
 
     func testReLUGradientCheck() {

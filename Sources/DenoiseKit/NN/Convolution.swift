@@ -32,8 +32,10 @@ public final class Conv1d: Layer {
     private var input: Matrix?
     private let tapMajorWeight: Matrix
     private var layout = SequenceBatch.flat(rows: 0)
-    // Scratch for backward: dW in tap-major order.
+    // Scratch for backward: dW in tap-major order; for `backwardFoldingInputNorm`, also s_j = Σ dy over the
+    // frames each tap reaches [k × Cout].
     private let tapMajorWeightGradient: Matrix
+    private let tapGradientSums = Matrix(rows: 0, cols: 0)
 
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, dilation: Int = 1,
                 store: ParameterStore, name: String, rng: inout RandomGenerator) {
@@ -102,7 +104,7 @@ public final class Conv1d: Layer {
 
     public func backward(_ gradOutput: Matrix) -> Matrix {
         guard let x = input else { preconditionFailure("Conv1d.backward called before forward") }
-        let k = kernelSize, cin = inChannels, cout = outChannels, tapSize = cout * cin
+        let cin = inChannels, cout = outChannels, tapSize = cout * cin
         let rows = x.rows
         precondition(gradOutput.rows == rows && gradOutput.cols == cout,
                      "Conv1d.backward: gradient is \(gradOutput.rows)×\(gradOutput.cols), expected \(rows)×\(cout)")
@@ -131,12 +133,59 @@ public final class Conv1d: Layer {
         }
         inputGradient.zeroPaddingRows(of: layout)
 
-        // tapMajor[j, o, c] → dW[o, c, j].
-        let dW = weight.gradient
+        addTapMajorWeightGradient()
+        return inputGradient
+    }
+
+    /// dW[o, c, j] += tapMajorWeightGradient[j, o, c].
+    private func addTapMajorWeightGradient() {
+        let k = kernelSize, tapSize = outChannels * inChannels
+        let dW = weight.gradient, dWt = tapMajorWeightGradient.data
         for j in 0..<k {
             let src = dWt + j * tapSize
             for i in 0..<tapSize { dW[i * k + j] += src[i] }
         }
-        return inputGradient
+    }
+}
+
+extension Conv1d: InputNormFolding {
+    /// Per tap j, over the frames t where the tap stays inside the utterance: G_j = Σ dy[t]ᵀ·x̂[t + offset],
+    /// s_j = Σ dy[t]; then each tap is a linear map as in `InputNormFolding`, and db = s of the centre tap.
+    func backwardFoldingInputNorm(_ gradOutput: Matrix, norm: LayerNorm) {
+        guard let x = input else { preconditionFailure("Conv1d.backwardFoldingInputNorm called before forward") }
+        precondition(x === norm.lastOutput, "Conv1d.backwardFoldingInputNorm: the last input was not the norm's output")
+        let k = kernelSize, cin = inChannels, cout = outChannels, tapSize = cout * cin
+        precondition(norm.features == cin && gradOutput.rows == x.rows && gradOutput.cols == cout,
+                     "Conv1d.backwardFoldingInputNorm: gradient is \(gradOutput.rows)×\(gradOutput.cols), "
+                         + "expected \(x.rows)×\(cout)")
+        let dy = gradOutput.data, frames = layout.frames
+        // x̂ goes where the input gradient would (none is computed on this path).
+        let xhat = inputGradient
+        norm.normalizedInput(into: xhat)
+        tapMajorWeightGradient.zero()
+        tapGradientSums.resize(rows: k, cols: cout)
+        tapGradientSums.zero()
+        let g = tapMajorWeightGradient.data
+        for b in 0..<layout.batch where layout.lengths[b] > 0 {
+            let base = b * frames
+            forEachTap(length: layout.lengths[b]) { j, t, count, d in
+                let dyT = dy + (base + t) * cout
+                BLAS.gemm(transA: true, m: cout, n: cin, k: count, a: dyT, lda: cout, b: xhat.row(base + t + d),
+                          ldb: cin, beta: 1, c: g + j * tapSize, ldc: cin)
+                let s = tapGradientSums.row(j)
+                for r in 0..<count { RowKernel.accumulate(dyT + r * cout, into: s, cout) }
+            }
+        }
+        let wt = tapMajorWeight.data
+        for j in 0..<k {
+            let s = tapGradientSums.row(j)
+            for o in 0..<cout {
+                let i = j * tapSize + o * cin
+                RowKernel.foldInputNorm(weight: wt + i, g: g + i, s: s[o], cin, gamma: norm.gain.value,
+                                        beta: norm.shift.value, dGamma: norm.gain.gradient, dBeta: norm.shift.gradient)
+            }
+        }
+        RowKernel.accumulate(tapGradientSums.row((k - 1) / 2), into: bias.gradient, cout)
+        addTapMajorWeightGradient()
     }
 }

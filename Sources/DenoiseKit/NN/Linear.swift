@@ -15,6 +15,9 @@ public final class Linear: Layer {
     // below and stays unchanged until the next forward) and the layout.
     private var input: Matrix?
     private var layout = SequenceBatch.flat(rows: 0)
+    // Scratch for `backwardFoldingInputNorm`: G = dyᵀ·x̂ [out × in] and s = Σ dy [out].
+    private let foldedGradient = Matrix(rows: 0, cols: 0)
+    private let outputGradientSum = Matrix(rows: 0, cols: 0)
 
     public init(_ inFeatures: Int, _ outFeatures: Int, store: ParameterStore, name: String,
                 rng: inout RandomGenerator) {
@@ -74,5 +77,37 @@ public final class Linear: Layer {
         }
         inputGradient.zeroPaddingRows(of: layout)
         return inputGradient
+    }
+}
+
+extension Linear: InputNormFolding {
+    func backwardFoldingInputNorm(_ gradOutput: Matrix, norm: LayerNorm) {
+        guard let x = input else { preconditionFailure("Linear.backwardFoldingInputNorm called before forward") }
+        precondition(x === norm.lastOutput, "Linear.backwardFoldingInputNorm: the last input was not the norm's output")
+        precondition(norm.features == inFeatures && gradOutput.rows == x.rows && gradOutput.cols == outFeatures,
+                     "Linear.backwardFoldingInputNorm: gradient is \(gradOutput.rows)×\(gradOutput.cols), "
+                         + "expected \(x.rows)×\(outFeatures)")
+        let nIn = inFeatures, nOut = outFeatures, dy = gradOutput.data
+        // x̂ goes where the input gradient would (none is computed on this path).
+        let xhat = inputGradient
+        norm.normalizedInput(into: xhat)
+        foldedGradient.resize(rows: nOut, cols: nIn)
+        foldedGradient.zero()
+        outputGradientSum.resize(rows: 1, cols: nOut)
+        outputGradientSum.zero()
+        let g = foldedGradient.data, s = outputGradientSum.data
+        // G = dyᵀ·x̂ and s = Σ dy over real rows.
+        layout.forEachRealRowRange { range in
+            BLAS.gemm(transA: true, m: nOut, n: nIn, k: range.count, a: dy + range.lowerBound * nOut, lda: nOut,
+                      b: xhat.row(range.lowerBound), ldb: nIn, beta: 1, c: g, ldc: nIn)
+            for r in range { RowKernel.accumulate(dy + r * nOut, into: s, nOut) }
+        }
+        let w = weight.value
+        for o in 0..<nOut {
+            RowKernel.foldInputNorm(weight: w + o * nIn, g: g + o * nIn, s: s[o], nIn, gamma: norm.gain.value,
+                                    beta: norm.shift.value, dGamma: norm.gain.gradient, dBeta: norm.shift.gradient)
+        }
+        RowKernel.accumulate(g, into: weight.gradient, nOut * nIn)
+        RowKernel.accumulate(s, into: bias.gradient, nOut)
     }
 }

@@ -140,6 +140,23 @@ private final class GroupedNormalization {
         return output
     }
 
+    /// x̂ = (x − μ)·(1/√(σ² + ε)) of the last forward's real rows into `result` (resized); zeros on padding rows.
+    /// For row blocks only (LayerNorm), where each row has its own statistics.
+    func normalizedInput(into result: Matrix, kind: String) {
+        guard let x = input else { preconditionFailure("\(kind): normalized input asked before forward") }
+        precondition(groups == 1, "\(kind): normalized input needs one group")
+        let nc = channels
+        result.resize(rows: x.rows, cols: nc)
+        var block = 0
+        layout.forEachRealRowRange { range in
+            for r in range {
+                RowKernel.standardize(x.row(r), result.row(r), nc, mean: mean.data[block], inv: invStd.data[block])
+                block += 1
+            }
+        }
+        result.zeroPaddingRows(of: layout)
+    }
+
     func backward(_ gradOutput: Matrix, kind: String) -> Matrix {
         guard let x = input else { preconditionFailure("\(kind).backward called before forward") }
         precondition(gradOutput.rows == x.rows && gradOutput.cols == channels,
@@ -226,6 +243,29 @@ public final class LayerNorm: Layer {
     }
 
     public func backward(_ gradOutput: Matrix) -> Matrix { kernel.backward(gradOutput, kind: "LayerNorm") }
+
+    /// The output of the last forward (what the next layer received).
+    var lastOutput: Matrix { kernel.output }
+
+    /// x̂ of the last forward into `result` [rows × features]; zeros on padding rows.
+    func normalizedInput(into result: Matrix) { kernel.normalizedInput(into: result, kind: "LayerNorm") }
+}
+
+/// A layer that can take over the backward pass of the LayerNorm feeding it when nobody needs the gradient
+/// with respect to that LayerNorm's input (a network's input features): instead of forming dL/dy for the
+/// norm's output y = x̂·γ + β (a product as large as the layer's forward) and running the norm's backward,
+/// it accumulates its own parameter gradients and the norm's dγ, dβ directly from x̂.
+///
+/// With dh the layer's output gradient and a linear map h = y·Wᵀ + b (per tap for a convolution):
+///
+///     G = dhᵀ·x̂,  s = Σ_rows dh:   dW += G·diag(γ) + s·βᵀ,  db += s,
+///     dγ[c] += Σ_o W[o, c]·G[o, c],  dβ[c] += Σ_o W[o, c]·s[o]
+///
+/// since dW = dhᵀ·y = dhᵀ·(x̂·diag(γ) + 1·βᵀ), and dL/dy = dh·W gives dγ = Σ_rows (dh·W) ⊙ x̂, dβ = Σ_rows dh·W.
+protocol InputNormFolding: Layer {
+    /// Accumulates this layer's and `norm`'s parameter gradients for the last forward, whose input must have been
+    /// `norm`'s last output. Computes no input gradient.
+    func backwardFoldingInputNorm(_ gradOutput: Matrix, norm: LayerNorm)
 }
 
 /// Group normalisation (Wu & He, 2018) over time: the channels are split into `groups` contiguous groups,

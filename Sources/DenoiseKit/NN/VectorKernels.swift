@@ -67,6 +67,22 @@ enum RowKernel {
         }
     }
 
+    /// y[i] = (x[i] − mean) · inv, i < n.
+    @inline(__always)
+    static func standardize(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, mean: Float,
+                            inv: Float) {
+        let m8 = SIMD8<Float>(repeating: mean), i8 = SIMD8<Float>(repeating: inv)
+        var i = 0
+        while i + 8 <= n {
+            store8((load8(x + i) - m8) * i8, y + i)
+            i += 8
+        }
+        while i < n {
+            y[i] = (x[i] - mean) * inv
+            i += 1
+        }
+    }
+
     /// For one row segment of a normalisation backward, with x̂ = (x − mean)·inv and g = dy·γ: returns
     /// (Σ g, Σ g·x̂) and adds dy·x̂ to dγ and dy to dβ, element by element.
     @inline(__always)
@@ -115,6 +131,30 @@ enum RowKernel {
         while i < n {
             let xhat = (x[i] - mean) * inv
             dx[i] = inv * (dy[i] * gamma[i] - meanG - xhat * meanGX)
+            i += 1
+        }
+    }
+
+    /// One output row o of `InputNormFolding`: with g = G[o, ·], w = W[o, ·] and s = s[o], adds w·g to dγ and
+    /// w·s to dβ, then turns g in place into that row's weight gradient g·γ + s·β. i < n.
+    @inline(__always)
+    static func foldInputNorm(
+        weight w: UnsafePointer<Float>, g: UnsafeMutablePointer<Float>, s: Float, _ n: Int, gamma: UnsafePointer<Float>,
+        beta: UnsafePointer<Float>, dGamma: UnsafeMutablePointer<Float>, dBeta: UnsafeMutablePointer<Float>
+    ) {
+        let s8 = SIMD8<Float>(repeating: s)
+        var i = 0
+        while i + 8 <= n {
+            let w8 = load8(w + i), g8 = load8(g + i)
+            store8(load8(dGamma + i) + w8 * g8, dGamma + i)
+            store8(load8(dBeta + i) + w8 * s8, dBeta + i)
+            store8(g8 * load8(gamma + i) + s8 * load8(beta + i), g + i)
+            i += 8
+        }
+        while i < n {
+            dGamma[i] += w[i] * g[i]
+            dBeta[i] += w[i] * s
+            g[i] = g[i] * gamma[i] + s * beta[i]
             i += 1
         }
     }
