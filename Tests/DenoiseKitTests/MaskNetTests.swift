@@ -61,6 +61,48 @@ final class MaskNetTests: XCTestCase {
         }
     }
 
+    /// The MLP runs its layers on the real frames packed together; the result must be what its layers give on
+    /// the padded batch with the context stacked by hand (frames outside an utterance read as silence): the same
+    /// mask on real rows, zeros on padding rows, the same dropout draws and the same parameter gradients.
+    func testPackedMLPMatchesItsLayersOnThePaddedBatch() throws {
+        let layout = SequenceBatch(frames: 6, lengths: [4, 6, 0, 2])
+        let packed = try TestSignals.tinyModel(.mlp, dropout: 0.3, seed: 8)
+        let padded = try TestSignals.tinyModel(.mlp, dropout: 0.3, seed: 8)
+        let bins = packed.stft.bins, c = packed.net.config.context, width = (2 * c + 1) * bins
+        var rng = RandomGenerator(seed: 6)
+        let x = Matrix(rows: layout.rows, cols: bins, values: (0..<(layout.rows * bins)).map { _ in rng.normal() })
+        let g = Matrix(rows: layout.rows, cols: bins, values: (0..<(layout.rows * bins)).map { _ in rng.normal() })
+        fillPaddingRows(x, layout, with: paddingGarbage)
+        fillPaddingRows(g, layout, with: -paddingGarbage)
+        let stacked = Matrix(rows: layout.rows, cols: width)
+        for b in 0..<layout.batch {
+            for t in 0..<layout.lengths[b] {
+                for k in -c...c {
+                    let s = t + k, inside = s >= 0 && s < layout.lengths[b]
+                    for f in 0..<bins {
+                        stacked[b * layout.frames + t, (k + c) * bins + f] =
+                            inside ? x[b * layout.frames + s, f] : MaskNet.silence
+                    }
+                }
+            }
+        }
+
+        let mask = packed.net.forward(x, layout: layout, training: true).array
+        let expected = padded.net.network.forward(stacked, layout: layout, training: true).array
+        packed.net.store.zeroGradients()
+        packed.net.backward(g)
+        padded.net.store.zeroGradients()
+        _ = padded.net.network.backward(g)
+        for i in 0..<mask.count {
+            XCTAssertEqual(mask[i], layout.isReal(row: i / bins) ? expected[i] : 0, accuracy: 1e-6, "mask[\(i)]")
+        }
+        let dPacked = Array(packed.net.store.gradientBuffer), dPadded = Array(padded.net.store.gradientBuffer)
+        for i in 0..<dPacked.count {
+            XCTAssertEqual(dPacked[i], dPadded[i], accuracy: 1e-5 + 1e-4 * abs(dPadded[i]), "parameter \(i)")
+        }
+        XCTAssertEqual(packed.net.dropouts.map(\.rng), padded.net.dropouts.map(\.rng))
+    }
+
     /// The whole network against central finite differences of the spectral loss.
     func testMaskNetGradientCheck() throws {
         for kind in MaskNetKind.allCases {
