@@ -148,17 +148,21 @@ public final class MaskNet {
     /// batch order), in the direction `toPadded` says; padding rows of a padded destination become zero.
     private func movePackedRows(from source: Matrix, to destination: Matrix, layout: SequenceBatch, toPadded: Bool) {
         let n = source.cols
-        var packedRow = 0
-        for b in 0..<layout.batch {
-            let paddedRow = b * layout.frames, count = layout.lengths[b] * n
+        layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * n)) { _, rows in
+            let packed = MaskNet.packedRow(of: rows.lowerBound, layout: layout)
             if toPadded {
-                destination.row(paddedRow).update(from: source.row(packedRow), count: count)
-                (destination.row(paddedRow) + count).update(repeating: 0, count: layout.frames * n - count)
+                destination.row(rows.lowerBound).update(from: source.row(packed), count: rows.count * n)
             } else {
-                destination.row(packedRow).update(from: source.row(paddedRow), count: count)
+                destination.row(packed).update(from: source.row(rows.lowerBound), count: rows.count * n)
             }
-            packedRow += layout.lengths[b]
         }
+        if toPadded { destination.zeroPaddingRows(of: layout) }
+    }
+
+    /// Index among the real rows, in batch order, of the real row `row` of a padded batch.
+    private static func packedRow(of row: Int, layout: SequenceBatch) -> Int {
+        let b = row / layout.frames
+        return layout.lengths[..<b].reduce(0, +) + row - b * layout.frames
     }
 
     /// Row (b, t) of `stacked` = features of frames t−c … t+c of utterance b, silence outside its real frames.
@@ -167,11 +171,11 @@ public final class MaskNet {
     private func stackContext(_ features: Matrix, layout: SequenceBatch, packed: Bool) {
         let c = config.context, bins = config.bins, width = (2 * c + 1) * bins
         stacked.resize(rows: packed ? layout.realFrames : layout.rows, cols: width)
-        let src = features.data
-        var out = stacked.data
-        for b in 0..<layout.batch {
-            let base = b * layout.frames, length = layout.lengths[b]
-            for t in 0..<length {
+        let src = features.data, stacked = self.stacked
+        layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * width)) { _, rows in
+            let b = rows.lowerBound / layout.frames, base = b * layout.frames, length = layout.lengths[b]
+            var out = stacked.row(packed ? MaskNet.packedRow(of: rows.lowerBound, layout: layout) : rows.lowerBound)
+            for t in (rows.lowerBound - base) ..< (rows.upperBound - base) {
                 for k in -c...c {
                     let slot = out + (k + c) * bins
                     let s = t + k
@@ -183,12 +187,8 @@ public final class MaskNet {
                 }
                 out += width
             }
-            if !packed {
-                // Padding rows: ignored downstream, zero by convention.
-                let padding = (layout.frames - length) * width
-                out.update(repeating: 0, count: padding)
-                out += padding
-            }
         }
+        // Padding rows: ignored downstream, zero by convention.
+        if !packed { stacked.zeroPaddingRows(of: layout) }
     }
 }

@@ -45,7 +45,7 @@ public final class Dropout: Layer {
             }
             rng = g
         } else {
-            layout.forEachRealRowRange { range in
+            layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * n)) { _, range in
                 output.row(range.lowerBound).update(from: input.row(range.lowerBound), count: range.count * n)
             }
         }
@@ -59,7 +59,7 @@ public final class Dropout: Layer {
                          + "expected \(output.rows)×\(output.cols)")
         let n = output.cols
         inputGradient.resize(rows: output.rows, cols: n)
-        layout.forEachRealRowRange { range in
+        layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * n)) { _, range in
             let dy = gradOutput.row(range.lowerBound), dx = inputGradient.row(range.lowerBound)
             if masked {
                 let m = mask.row(range.lowerBound)

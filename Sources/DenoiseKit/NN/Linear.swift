@@ -41,9 +41,11 @@ public final class Linear: Layer {
         // Per utterance, real rows only (padding is often a quarter of a batch): the bias is written
         // first and the product accumulated onto it (beta 1), one pass over the output instead of two.
         let b = bias.value, w = weight.value
+        layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * nOut)) { _, range in
+            for r in range { output.row(r).update(from: b, count: nOut) }
+        }
         layout.forEachRealRowRange { range in
             let y = output.row(range.lowerBound)
-            for r in 0..<range.count { (y + r * nOut).update(from: b, count: nOut) }
             BLAS.gemm(transB: true, m: range.count, n: nOut, k: nIn, a: input.row(range.lowerBound), lda: nIn,
                       b: w, ldb: nIn, beta: 1, c: y, ldc: nOut)
         }

@@ -71,13 +71,21 @@ public final class Adam: Optimizer {
                     let first = range.lowerBound, count = range.count
                     // The common case (no coupled L2, no L1) gets a loop without the sign branch, which the
                     // compiler vectorises; d = g exactly there, as g + 0·w + 0·sign(w) is for finite w.
-                    let (w, g, m, v) = (w + first, g + first, m + first, v + first)
-                    if coupled == 0 && l1 == 0 {
-                        Adam.update(w, g, m, v, count, shrink: shrink, b1: b1, b2: b2, stepSize: stepSize,
-                                    correction2: correction2, eps: eps) { g, _ in g }
-                    } else {
-                        Adam.update(w, g, m, v, count, shrink: shrink, b1: b1, b2: b2, stepSize: stepSize,
-                                    correction2: correction2, eps: eps) { g, w in g + coupled * w + l1 * signum(w) }
+                    // Large tensors are split across threads; every element's update is independent.
+                    let chunks = Parallel.chunks(elements: count)
+                    Parallel.run(chunks) { chunk in
+                        let part = Parallel.part(chunk, of: chunks, total: count)
+                        let o = first + part.lowerBound
+                        let (w, g, m, v) = (w + o, g + o, m + o, v + o)
+                        if coupled == 0 && l1 == 0 {
+                            Adam.update(w, g, m, v, part.count, shrink: shrink, b1: b1, b2: b2, stepSize: stepSize,
+                                        correction2: correction2, eps: eps) { g, _ in g }
+                        } else {
+                            Adam.update(w, g, m, v, part.count, shrink: shrink, b1: b1, b2: b2, stepSize: stepSize,
+                                        correction2: correction2, eps: eps) { g, w in
+                                g + coupled * w + l1 * signum(w)
+                            }
+                        }
                     }
                 }
             }
