@@ -172,4 +172,59 @@ enum RowKernel {
             i += 1
         }
     }
+
+    /// x^c for positive, finite x: 2^(c·log2 x), relative error a few 10⁻⁷ (a few ulp) while |c·log2 x| < 120;
+    /// lanes outside that range are left to `Foundation.pow`-equivalent scalar code by the caller (see
+    /// `powerInRange`). log2 x = e + ln(m)/ln 2 with x = m·2^e, m in [√½, √2), ln m = 2·atanh((m − 1)/(m + 1))
+    /// to the 9th power; 2^y = 2^n·2^f with n = round(y), |f| ≤ ½, 2^f by its Taylor series to the 8th term.
+    @inline(__always)
+    static func power(_ x: SIMD8<Float>, _ c: Float) -> SIMD8<Float> {
+        let bits = unsafeBitCast(x, to: SIMD8<Int32>.self)
+        var e = ((bits &>> 23) & 0xff) &- 127
+        var m = unsafeBitCast((bits & 0x007f_ffff) | 0x3f80_0000, to: SIMD8<Float>.self)
+        let high = m .> 1.414_213_6
+        m.replace(with: m * 0.5, where: high)
+        e.replace(with: e &+ 1, where: high)
+        // Int32 ↔ Float through the bits of 1.5·2²³ + k (exact for |k| < 2²²): the generic SIMD conversions
+        // are not vectorised.
+        let magic = SIMD8<Float>(repeating: 12_582_912), magicBits = SIMD8<Int32>(repeating: 0x4B40_0000)
+        let t = (m - 1) / (m + 1), t2 = t * t
+        var series = SIMD8<Float>(repeating: 1 / 9)
+        series = series * t2 + 1 / 7
+        series = series * t2 + 1 / 5
+        series = series * t2 + 1 / 3
+        series = series * t2 + 1
+        let eFloat = unsafeBitCast(magicBits &+ e, to: SIMD8<Float>.self) - magic
+        let log2x = eFloat + (2 * 1.442_695_04) * t * series
+        let y = c * log2x
+        // Round to nearest by adding 1.5·2²³ (no rounding instruction before SSE4.1); its bits hold n.
+        let shifted = y + magic
+        let n = shifted - magic
+        let nInt = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- magicBits
+        let f = (y - n) * 0.693_147_18
+        var p = SIMD8<Float>(repeating: 1 / 40320)
+        p = p * f + 1 / 5040
+        p = p * f + 1 / 720
+        p = p * f + 1 / 120
+        p = p * f + 1 / 24
+        p = p * f + 1 / 6
+        p = p * f + 0.5
+        p = p * f + 1
+        p = p * f + 1
+        let scaled = unsafeBitCast(p, to: SIMD8<Int32>.self) &+ (nInt &<< 23)
+        return unsafeBitCast(scaled, to: SIMD8<Float>.self)
+    }
+
+    /// Whether `power(x, c)` is accurate for every lane of x: all positive, finite and normal, and |c·log2 x| < 120.
+    @inline(__always)
+    static func powerInRange(_ x: SIMD8<Float>, _ c: Float) -> Bool {
+        let normal = (x .>= Float.leastNormalMagnitude) .& (x .<= Float.greatestFiniteMagnitude)
+        guard all(normal) else { return false }
+        // |log2 x| ≤ 128 for normal x, so |c|·128 < 120 settles it at once; otherwise look at the exponents
+        // (log2 x lies in [e, e + 1)).
+        if abs(c) * 128 < 120 { return true }
+        let e = (unsafeBitCast(x, to: SIMD8<Int32>.self) &>> 23) &- 127
+        let limit = Int32(min(119 / abs(c), 1000).rounded(.down))
+        return all((e .< limit) .& (e .> -limit))
+    }
 }
