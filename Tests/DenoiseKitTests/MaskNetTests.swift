@@ -103,6 +103,25 @@ final class MaskNetTests: XCTestCase {
         XCTAssertEqual(packed.net.dropouts.map(\.rng), padded.net.dropouts.map(\.rng))
     }
 
+    /// A batch with no real frame (every utterance empty) gives an all-zero mask and no parameter gradient,
+    /// through the packed MLP path and the padded CNN path alike.
+    func testBatchWithoutRealFramesGivesZeroMaskAndNoGradient() throws {
+        for kind in MaskNetKind.allCases {
+            let model = try TestSignals.tinyModel(kind, dropout: 0.2)
+            let bins = model.stft.bins, layout = SequenceBatch(frames: 3, lengths: [0, 0])
+            let x = Matrix(rows: layout.rows, cols: bins)
+            x.fill(paddingGarbage)
+            let mask = model.net.forward(x, layout: layout, training: true)
+            XCTAssertEqual(mask.rows, layout.rows)
+            XCTAssertTrue(mask.array.allSatisfy { $0 == 0 }, "\(kind)")
+            let g = Matrix(rows: layout.rows, cols: bins)
+            g.fill(-paddingGarbage)
+            model.net.store.zeroGradients()
+            model.net.backward(g)
+            XCTAssertTrue(model.net.store.gradientBuffer.allSatisfy { $0 == 0 }, "\(kind)")
+        }
+    }
+
     /// The whole network against central finite differences of the spectral loss.
     func testMaskNetGradientCheck() throws {
         for kind in MaskNetKind.allCases {
