@@ -111,6 +111,20 @@ final class LayerTests: XCTestCase {
         }
     }
 
+    /// Taps that reach past both ends of a short utterance (offsets ±4, ±8 on 3 real frames) and a 1×1
+    /// convolution: the per-tap products must skip them without reading padding or the next utterance.
+    func testConv1dGradientCheckWithTapsReachingPastShortUtterances() {
+        var rng = RandomGenerator(seed: 41)
+        let layout = SequenceBatch(frames: 6, lengths: [3, 6, 1])
+        for (k, d) in [(5, 4), (1, 1)] {
+            let store = ParameterStore()
+            let conv = Conv1d(3, 2, kernelSize: k, dilation: d, store: store, name: "conv", rng: &rng)
+            checkLayer(conv, store: store, input: randomMatrix(layout.rows, 3, &rng), layout: layout,
+                       reference: convolutionReference(layout, inChannels: 3, outChannels: 2, kernelSize: k,
+                                                       dilation: d, name: "conv"))
+        }
+    }
+
     func testConv1dDilationMatchesDirectConvolution() {
         // By hand: one channel, taps [1, 10, 100] at offsets −2, 0, +2, input 1…5, zeros beyond the ends:
         // y[t] = x[t−2] + 10·x[t] + 100·x[t+2].
@@ -152,6 +166,58 @@ final class LayerTests: XCTestCase {
             var rng = RandomGenerator(seed: 7)
             let store = ParameterStore()
             return (Conv1d(2, 3, kernelSize: 3, dilation: 2, store: store, name: "conv", rng: &rng), store)
+        }
+    }
+
+    // MARK: Folding the input LayerNorm's backward into the first projection
+
+    /// LayerNorm → `make()` (a Linear or Conv1d) on a padded batch with garbage in the padding: the folded
+    /// backward must give the same parameter gradients as the layer's backward followed by the norm's.
+    private func checkFoldedInputNorm(features: Int, layout: SequenceBatch,
+                                      make: (ParameterStore, inout RandomGenerator) -> InputNormFolding,
+                                      file: StaticString = #filePath, line: UInt = #line) {
+        var gradients: [[Float]] = []
+        for folded in [false, true] {
+            var rng = RandomGenerator(seed: 17)
+            let store = ParameterStore()
+            let norm = LayerNorm(features, store: store, name: "norm")
+            let layer = make(store, &rng)
+            for i in 0..<(2 * features) { store.values[i] = (i < features ? 1 : 0) + rng.uniform(-0.5, 0.5) }
+            let x = randomMatrix(layout.rows, features, &rng, scale: 3)
+            fillPaddingRows(x, layout, with: paddingGarbage)
+            let y = layer.forward(norm.forward(x, layout: layout, training: true), layout: layout, training: true)
+            let g = randomMatrix(y.rows, y.cols, &rng)
+            fillPaddingRows(g, layout, with: -paddingGarbage)
+            store.zeroGradients()
+            store.gradients[0] = 0.25  // gradients accumulate on top of what is there
+            if folded {
+                layer.backwardFoldingInputNorm(g, norm: norm)
+            } else {
+                _ = norm.backward(layer.backward(g))
+            }
+            gradients.append(Array(store.gradientBuffer))
+        }
+        let tolerance = Tolerance(absolute: 1e-5, relative: 1e-4)
+        var bad = 0
+        for (i, (reference, folded)) in zip(gradients[0], gradients[1]).enumerated()
+        where !tolerance.accepts(Double(reference), Double(folded)) {
+            if bad < 5 { XCTFail("gradient[\(i)]: layer by layer \(reference), folded \(folded)", file: file, line: line) }
+            bad += 1
+        }
+    }
+
+    func testLinearFoldedInputNormBackwardMatchesLayerByLayer() {
+        checkFoldedInputNorm(features: 11, layout: SequenceBatch(frames: 6, lengths: [6, 3, 0, 5])) { store, rng in
+            Linear(11, 5, store: store, name: "fc", rng: &rng)
+        }
+    }
+
+    func testConv1dFoldedInputNormBackwardMatchesLayerByLayer() {
+        let layout = SequenceBatch(frames: 9, lengths: [9, 2, 0, 6])
+        for (k, d) in [(5, 2), (3, 1), (1, 1)] {
+            checkFoldedInputNorm(features: 10, layout: layout) { store, rng in
+                Conv1d(10, 4, kernelSize: k, dilation: d, store: store, name: "conv", rng: &rng)
+            }
         }
     }
 
@@ -218,6 +284,27 @@ final class LayerTests: XCTestCase {
         let small = Matrix(rows: 2, cols: 3, values: [1, -2, 3, -4, 5, -6])
         XCTAssertEqual(dropout.forward(small, layout: .flat(rows: 2), training: false).array, small.array)
         XCTAssertEqual(dropout.backward(small).array, small.array)
+    }
+
+    /// The mask is defined by the generator: element i of the real rows, in row order, is kept exactly when the
+    /// i-th `uniform()` draw of a generator with the layer's seed is ≥ p (so checkpoints and seeds keep their
+    /// meaning). p = 0.5 puts the boundary draw u = 2²³ exactly on p.
+    func testDropoutKeepsExactlyTheElementsWhoseUniformDrawIsAtLeastP() {
+        let layout = SequenceBatch(frames: 40, lengths: [40, 25])
+        for p: Float in [0.3, 0.5] {
+            let dropout = Dropout(p: p, seed: 7)
+            var draws = RandomGenerator(seed: 7)
+            let x = Matrix(rows: layout.rows, cols: 13)
+            x.fill(1)
+            let y = dropout.forward(x, layout: layout, training: true)
+            for r in 0..<layout.rows where layout.isReal(row: r) {
+                for c in 0..<13 {
+                    let expected: Float = draws.uniform() >= p ? 1 / (1 - p) : 0
+                    XCTAssertEqual(y[r, c], expected, "p \(p), row \(r), column \(c)")
+                }
+            }
+            XCTAssertEqual(dropout.rng, draws, "one draw per real element, none for padding")
+        }
     }
 
     func testDropoutGradientCheck() {

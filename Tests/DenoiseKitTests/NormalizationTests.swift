@@ -104,6 +104,18 @@ final class NormalizationTests: XCTestCase {
         }
     }
 
+    /// Rows wider than one 8-lane vector (9 = 8 + 1) and more than 32 real rows, so that the vector kernels,
+    /// their scalar tails and the flushing of the per-channel Float partial sums into Double all run.
+    func testLayerNormGradientCheckOnWideRowsAndManyFrames() {
+        var rng = RandomGenerator(seed: 21)
+        let store = ParameterStore()
+        let norm = LayerNorm(9, store: store, name: "ln")
+        randomizeAffine(store, &rng)
+        let long = SequenceBatch(frames: 33, lengths: [33, 1])
+        checkLayer(norm, store: store, input: randomMatrix(long.rows, 9, &rng, scale: 2), layout: long,
+                   reference: groupedNormalizationReference(long, channels: 9, groups: 1, perRow: true, name: "ln"))
+    }
+
     // MARK: GroupNorm
 
     func testGroupNormGradientCheck() {
@@ -113,6 +125,17 @@ final class NormalizationTests: XCTestCase {
         randomizeAffine(store, &rng)
         checkLayer(norm, store: store, input: randomMatrix(layout.rows, 4, &rng, scale: 2), layout: layout,
                    reference: groupedNormalizationReference(layout, channels: 4, groups: 2, perRow: false, name: "gn"))
+    }
+
+    /// A group of 9 channels (one vector and a tail) over more than 32 frames of one utterance.
+    func testGroupNormGradientCheckOnWideGroupsAndManyFrames() {
+        var rng = RandomGenerator(seed: 22)
+        let store = ParameterStore()
+        let norm = GroupNorm(groups: 1, channels: 9, store: store, name: "gn")
+        randomizeAffine(store, &rng)
+        let long = SequenceBatch(frames: 33, lengths: [33, 2])
+        checkLayer(norm, store: store, input: randomMatrix(long.rows, 9, &rng, scale: 2), layout: long,
+                   reference: groupedNormalizationReference(long, channels: 9, groups: 1, perRow: false, name: "gn"))
     }
 
     func testGroupNormIgnoresPaddedFrames() {

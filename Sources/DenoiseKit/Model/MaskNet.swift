@@ -13,6 +13,11 @@ public final class MaskNet {
     /// BatchNorm layers by parameter-name prefix (their running statistics are saved with the model).
     public let batchNorms: [(name: String, layer: BatchNorm)]
     private let stacked = Matrix(rows: 0, cols: 0)
+    // Packed MLP path (see `forward`): the mask scattered back to the caller's padded rows, the mask gradient
+    // gathered onto the packed rows, and the caller's layout of the last forward (nil: not packed).
+    private let paddedMask = Matrix(rows: 0, cols: 0)
+    private let packedGradient = Matrix(rows: 0, cols: 0)
+    private var packedLayout: SequenceBatch?
 
     /// Log-power of digital silence (ln 1e-10, as `Features.logPower`): what context frames
     /// outside an utterance read as.
@@ -86,11 +91,26 @@ public final class MaskNet {
     public var parameterCount: Int { store.count }
 
     /// Mask for `features` ([rows × bins] log-power). The returned matrix belongs to the network.
+    ///
+    /// An MLP whose normalisations are frame-local (LayerNorm, BatchNorm) treats every frame on its own after
+    /// the context stacking, so it runs on the real frames only, packed together in batch order: one product per
+    /// layer instead of one per utterance, no padding rows to clear, and the same dropout draws (they are taken
+    /// for real rows in row order either way).
     public func forward(_ features: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
         precondition(features.cols == config.bins, "MaskNet expects \(config.bins) bins, got \(features.cols)")
+        precondition(features.rows == layout.rows,
+                     "MaskNet: features have \(features.rows) rows but the layout has \(layout.rows)")
+        packedLayout = nil
         switch config.kind {
+        case .mlp where config.norm.isFrameLocal:
+            stackContext(features, layout: layout, packed: true)
+            let mask = network.forward(stacked, layout: .flat(rows: layout.realFrames), training: training)
+            packedLayout = layout
+            paddedMask.resize(rows: layout.rows, cols: config.bins)
+            movePackedRows(from: mask, to: paddedMask, layout: layout, toPadded: true)
+            return paddedMask
         case .mlp:
-            stackContext(features, layout: layout)
+            stackContext(features, layout: layout, packed: false)
             return network.forward(stacked, layout: layout, training: training)
         case .cnn:
             return network.forward(features, layout: layout, training: training)
@@ -98,23 +118,71 @@ public final class MaskNet {
     }
 
     /// Accumulates parameter gradients for the last forward, given dLoss/dMask.
+    ///
+    /// Nothing needs the gradient with respect to the features, so the first projection (Linear or Conv1d)
+    /// folds the input LayerNorm's backward into its own and skips its input gradient: for the default MLP that
+    /// product is a fifth of the whole step (see `InputNormFolding`). `referenceBackward` is the plain path.
     public func backward(_ gradMask: Matrix) {
-        _ = network.backward(gradMask)
+        let g = networkGradient(gradMask)
+        let layers = network.layers
+        guard layers.count > 2, let norm = layers[0] as? LayerNorm, let projection = layers[1] as? InputNormFolding
+        else {
+            _ = network.backward(g)
+            return
+        }
+        var h = g
+        for layer in layers[2...].reversed() { h = layer.backward(h) }
+        projection.backwardFoldingInputNorm(h, norm: norm)
+    }
+
+    /// Layer-by-layer backward through the whole network, down to the (unused) feature gradient.
+    func referenceBackward(_ gradMask: Matrix) {
+        _ = network.backward(networkGradient(gradMask))
+    }
+
+    /// dLoss/dMask on the rows the network ran on: `gradMask` itself, or its real rows packed.
+    private func networkGradient(_ gradMask: Matrix) -> Matrix {
+        guard let layout = packedLayout else { return gradMask }
+        precondition(gradMask.rows == layout.rows && gradMask.cols == config.bins,
+                     "MaskNet.backward: gradient is \(gradMask.rows)×\(gradMask.cols), "
+                         + "expected \(layout.rows)×\(config.bins)")
+        packedGradient.resize(rows: layout.realFrames, cols: config.bins)
+        movePackedRows(from: gradMask, to: packedGradient, layout: layout, toPadded: false)
+        return packedGradient
+    }
+
+    /// Copies the real rows between a padded matrix laid out as `layout` and a packed one (real rows only, in
+    /// batch order), in the direction `toPadded` says; padding rows of a padded destination become zero.
+    private func movePackedRows(from source: Matrix, to destination: Matrix, layout: SequenceBatch, toPadded: Bool) {
+        let n = source.cols
+        layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * n)) { _, rows in
+            let packed = MaskNet.packedRow(of: rows.lowerBound, layout: layout)
+            if toPadded {
+                destination.row(rows.lowerBound).update(from: source.row(packed), count: rows.count * n)
+            } else {
+                destination.row(packed).update(from: source.row(rows.lowerBound), count: rows.count * n)
+            }
+        }
+        if toPadded { destination.zeroPaddingRows(of: layout) }
+    }
+
+    /// Index among the real rows, in batch order, of the real row `row` of a padded batch.
+    private static func packedRow(of row: Int, layout: SequenceBatch) -> Int {
+        let b = row / layout.frames
+        return layout.lengths[..<b].reduce(0, +) + row - b * layout.frames
     }
 
     /// Row (b, t) of `stacked` = features of frames t−c … t+c of utterance b, silence outside its real frames.
-    private func stackContext(_ features: Matrix, layout: SequenceBatch) {
+    /// `packed`: only real frames, one after another in batch order; otherwise padded like `layout` (padding rows
+    /// zero).
+    private func stackContext(_ features: Matrix, layout: SequenceBatch, packed: Bool) {
         let c = config.context, bins = config.bins, width = (2 * c + 1) * bins
-        stacked.resize(rows: features.rows, cols: width)
-        let src = features.data, dst = stacked.data
-        for b in 0..<layout.batch {
-            let base = b * layout.frames, length = layout.lengths[b]
-            for t in 0..<layout.frames {
-                let out = dst + (base + t) * width
-                guard t < length else {
-                    out.update(repeating: 0, count: width)  // padding rows: ignored downstream
-                    continue
-                }
+        stacked.resize(rows: packed ? layout.realFrames : layout.rows, cols: width)
+        let src = features.data, stacked = self.stacked
+        layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * width)) { _, rows in
+            let b = rows.lowerBound / layout.frames, base = b * layout.frames, length = layout.lengths[b]
+            var out = stacked.row(packed ? MaskNet.packedRow(of: rows.lowerBound, layout: layout) : rows.lowerBound)
+            for t in (rows.lowerBound - base) ..< (rows.upperBound - base) {
                 for k in -c...c {
                     let slot = out + (k + c) * bins
                     let s = t + k
@@ -124,7 +192,10 @@ public final class MaskNet {
                         slot.update(repeating: MaskNet.silence, count: bins)
                     }
                 }
+                out += width
             }
         }
+        // Padding rows: ignored downstream, zero by convention.
+        if !packed { stacked.zeroPaddingRows(of: layout) }
     }
 }

@@ -5,11 +5,12 @@ import Foundation
 // (sigmoid(0) = 0.5 would otherwise leak into padding).
 
 /// Applies `f` to each element of the real rows of `input`, writing `output` (resized); zeros elsewhere.
+/// Large batches are split across threads (`Parallel`).
 @inline(__always)
 private func mapRealRows(_ input: Matrix, into output: Matrix, layout: SequenceBatch, _ f: (Float) -> Float) {
     output.resize(rows: input.rows, cols: input.cols)
     let n = input.cols
-    layout.forEachRealRowRange { range in
+    layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * n)) { _, range in
         let x = input.row(range.lowerBound), y = output.row(range.lowerBound)
         for i in 0..<(range.count * n) { y[i] = f(x[i]) }
     }
@@ -25,7 +26,7 @@ private func mapRealRows(_ gradOutput: Matrix, _ cached: Matrix, into gradInput:
                      + "expected \(cached.rows)×\(cached.cols)")
     gradInput.resize(rows: cached.rows, cols: cached.cols)
     let n = cached.cols
-    layout.forEachRealRowRange { range in
+    layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * n)) { _, range in
         let dy = gradOutput.row(range.lowerBound), c = cached.row(range.lowerBound)
         let dx = gradInput.row(range.lowerBound)
         for i in 0..<(range.count * n) { dx[i] = g(dy[i], c[i]) }

@@ -9,9 +9,13 @@
 /// channels last, rows = utterances × padded frames. Initialised like PyTorch: W and b uniform in
 /// ±1/√(Cin·k).
 ///
-/// Implementation: im2col of the whole batch, cols [rows × (k·Cin)] with column j·Cin + c holding tap j
-/// of channel c (so each tap is one contiguous copy of an input row), then one sgemm with the weights
-/// rearranged to [Cout × (k·Cin)] in the same tap-major order.
+/// Implementation: one sgemm per tap and utterance on shifted row views, no im2col copy. Tap j reads the
+/// input `offset(j) = (j − (k−1)/2)·d` rows away, so within an utterance of L real frames it contributes
+///
+///     y[t] += x[t + offset(j)] · W_jᵀ   for t in max(0, −offset) ..< min(L, L − offset)
+///
+/// with W_j [Cout × Cin] the tap's weights (kept tap-major, [k × Cout × Cin]); frames outside that range
+/// would read outside the utterance (zeros), so they get nothing from that tap. Padding rows are never read.
 public final class Conv1d: Layer {
     public let inChannels: Int
     public let outChannels: Int
@@ -22,15 +26,16 @@ public final class Conv1d: Layer {
 
     private let output = Matrix(rows: 0, cols: 0)
     private let inputGradient = Matrix(rows: 0, cols: 0)
-    // Cached by forward for backward: the im2col matrix (zero rows for padding frames), the weights in
-    // tap-major order as used by that forward, and the layout.
-    private let columns = Matrix(rows: 0, cols: 0)
+    // Cached by forward for backward: the input (a reference, not a copy: it belongs to the layer below
+    // and stays unchanged until the next forward), the weights in tap-major order [k × Cout × Cin] as used
+    // by that forward, and the layout.
+    private var input: Matrix?
     private let tapMajorWeight: Matrix
     private var layout = SequenceBatch.flat(rows: 0)
-    private var hasForward = false
-    // Scratch for backward.
-    private let columnGradient = Matrix(rows: 0, cols: 0)
+    // Scratch for backward: dW in tap-major order; for `backwardFoldingInputNorm`, also s_j = Σ dy over the
+    // frames each tap reaches [k × Cout].
     private let tapMajorWeightGradient: Matrix
+    private let tapGradientSums = Matrix(rows: 0, cols: 0)
 
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, dilation: Int = 1,
                 store: ParameterStore, name: String, rng: inout RandomGenerator) {
@@ -48,53 +53,49 @@ public final class Conv1d: Layer {
             rng.uniform(-bound, bound)
         }
         bias = store.add("\(name).bias", shape: [outChannels], decays: false) { _ in rng.uniform(-bound, bound) }
-        tapMajorWeight = Matrix(rows: outChannels, cols: kernelSize * inChannels)
-        tapMajorWeightGradient = Matrix(rows: outChannels, cols: kernelSize * inChannels)
+        tapMajorWeight = Matrix(rows: kernelSize * outChannels, cols: inChannels)
+        tapMajorWeightGradient = Matrix(rows: kernelSize * outChannels, cols: inChannels)
     }
 
     /// Row offset of tap j relative to the output frame.
     @inline(__always) private func offset(ofTap j: Int) -> Int { (j - (kernelSize - 1) / 2) * dilation }
 
+    /// Calls `body(j, t, count, offset)` for every tap j whose shifted view overlaps the utterance of
+    /// `length` real frames: output frames t ..< t + count read input frames t + offset ..< t + count + offset.
+    /// The centre tap (offset 0, all frames) comes first.
+    @inline(__always)
+    private func forEachTap(length: Int, _ body: (_ j: Int, _ t: Int, _ count: Int, _ offset: Int) -> Void) {
+        let centre = (kernelSize - 1) / 2
+        body(centre, 0, length, 0)
+        for j in 0..<kernelSize where j != centre {
+            let d = offset(ofTap: j), first = max(0, -d), end = min(length, length - d)
+            if end > first { body(j, first, end - first, d) }
+        }
+    }
+
     public func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
         checkLayerInput(input, layout: layout, features: inChannels, layer: "Conv1d")
+        self.input = input
         self.layout = layout
-        hasForward = true
-        let k = kernelSize, cin = inChannels, cout = outChannels, width = k * cin
-        let rows = input.rows
+        let k = kernelSize, cin = inChannels, cout = outChannels, tapSize = cout * cin
 
-        // W[o, c, j] → tapMajor[o, j·Cin + c]; a few thousand values, negligible beside the product.
+        // W[o, c, j] → tapMajor[j, o, c]; a few hundred thousand values, negligible beside the products.
         let w = weight.value, wt = tapMajorWeight.data
-        for o in 0..<cout {
-            for c in 0..<cin {
-                for j in 0..<k { wt[o * width + j * cin + c] = w[(o * cin + c) * k + j] }
-            }
+        for j in 0..<k {
+            let dst = wt + j * tapSize
+            for i in 0..<tapSize { dst[i] = w[i * k + j] }
         }
 
-        // im2col: cols[t, j·Cin ..< (j+1)·Cin] = x[t + offset(j)] when that frame is real, zeros otherwise;
-        // rows of padding frames stay all zero so they contribute nothing to dW in backward.
-        columns.resize(rows: rows, cols: width)
-        columns.zero()
-        let frames = layout.frames
-        for b in 0..<layout.batch {
-            let base = b * frames, length = layout.lengths[b]
-            for t in 0..<length {
-                let dst = columns.row(base + t)
-                for j in 0..<k {
-                    let s = t + offset(ofTap: j)
-                    if s >= 0 && s < length { (dst + j * cin).update(from: input.row(base + s), count: cin) }
-                }
-            }
-        }
-
-        // y = cols · tapMajorᵀ, then the bias on real rows.
-        output.resize(rows: rows, cols: cout)
-        BLAS.gemm(transB: true, m: rows, n: cout, k: width, a: columns.data, lda: width,
-                  b: tapMajorWeight.data, ldb: width, c: output.data, ldc: cout)
-        let bias = self.bias.value
-        layout.forEachRealRowRange { range in
-            for r in range {
-                let y = output.row(r)
-                for o in 0..<cout { y[o] += bias[o] }
+        // Bias first on the real rows, then every tap's product accumulated onto it (beta 1).
+        output.resize(rows: input.rows, cols: cout)
+        let bias = self.bias.value, frames = layout.frames
+        for b in 0..<layout.batch where layout.lengths[b] > 0 {
+            let base = b * frames
+            let y = output.row(base)
+            for t in 0..<layout.lengths[b] { (y + t * cout).update(from: bias, count: cout) }
+            forEachTap(length: layout.lengths[b]) { j, t, count, d in
+                BLAS.gemm(transB: true, m: count, n: cout, k: cin, a: input.row(base + t + d), lda: cin,
+                          b: wt + j * tapSize, ldb: cin, beta: 1, c: y + t * cout, ldc: cout)
             }
         }
         output.zeroPaddingRows(of: layout)
@@ -102,51 +103,89 @@ public final class Conv1d: Layer {
     }
 
     public func backward(_ gradOutput: Matrix) -> Matrix {
-        precondition(hasForward, "Conv1d.backward called before forward")
-        let k = kernelSize, cin = inChannels, cout = outChannels, width = k * cin
-        let rows = columns.rows
+        guard let x = input else { preconditionFailure("Conv1d.backward called before forward") }
+        let cin = inChannels, cout = outChannels, tapSize = cout * cin
+        let rows = x.rows
         precondition(gradOutput.rows == rows && gradOutput.cols == cout,
                      "Conv1d.backward: gradient is \(gradOutput.rows)×\(gradOutput.cols), expected \(rows)×\(cout)")
-        let dy = gradOutput.data
+        let dy = gradOutput.data, wt = tapMajorWeight.data, dWt = tapMajorWeightGradient.data
+        let db = bias.gradient, frames = layout.frames
 
-        // dW (tap-major) = dyᵀ · cols. Padding rows of cols are zero, so padding rows of dy (which may
-        // hold anything finite) add nothing.
-        BLAS.gemm(transA: true, m: cout, n: width, k: rows, a: dy, lda: cout, b: columns.data, ldb: width,
-                  c: tapMajorWeightGradient.data, ldc: width)
-        let dW = weight.gradient, dWt = tapMajorWeightGradient.data
-        for o in 0..<cout {
-            for c in 0..<cin {
-                for j in 0..<k { dW[(o * cin + c) * k + j] += dWt[o * width + j * cin + c] }
+        // Per utterance and tap, over the frames where the tap is inside the utterance (so padding rows of
+        // dy, which may hold anything, never enter):
+        //   dW_j += dy[t ..]ᵀ · x[t + offset ..],   dx[t + offset ..] += dy[t ..] · W_j.
+        // The centre tap covers every real frame, so it initialises dx (beta 0).
+        tapMajorWeightGradient.zero()
+        inputGradient.resize(rows: rows, cols: cin)
+        for b in 0..<layout.batch where layout.lengths[b] > 0 {
+            let base = b * frames, length = layout.lengths[b]
+            forEachTap(length: length) { j, t, count, d in
+                let g = dy + (base + t) * cout
+                BLAS.gemm(transA: true, m: cout, n: cin, k: count, a: g, lda: cout, b: x.row(base + t + d), ldb: cin,
+                          beta: 1, c: dWt + j * tapSize, ldc: cin)
+                BLAS.gemm(m: count, n: cin, k: cout, a: g, lda: cout, b: wt + j * tapSize, ldb: cin,
+                          beta: d == 0 ? 0 : 1, c: inputGradient.row(base + t + d), ldc: cin)
             }
-        }
-        let db = bias.gradient
-        layout.forEachRealRowRange { range in
-            for r in range {
-                let g = dy + r * cout
+            for r in 0..<length {
+                let g = dy + (base + r) * cout
                 for o in 0..<cout { db[o] += g[o] }
             }
         }
+        inputGradient.zeroPaddingRows(of: layout)
 
-        // dcols = dy · tapMajor, then col2im: each real output frame sends tap j's slice back to the
-        // real input frame it came from.
-        columnGradient.resize(rows: rows, cols: width)
-        BLAS.gemm(m: rows, n: width, k: cout, a: dy, lda: cout, b: tapMajorWeight.data, ldb: width,
-                  c: columnGradient.data, ldc: width)
-        inputGradient.resize(rows: rows, cols: cin)
-        inputGradient.zero()
-        let frames = layout.frames
-        for b in 0..<layout.batch {
-            let base = b * frames, length = layout.lengths[b]
-            for t in 0..<length {
-                let src = columnGradient.row(base + t)
-                for j in 0..<k {
-                    let s = t + offset(ofTap: j)
-                    guard s >= 0 && s < length else { continue }
-                    let dst = inputGradient.row(base + s), g = src + j * cin
-                    for c in 0..<cin { dst[c] += g[c] }
-                }
+        addTapMajorWeightGradient()
+        return inputGradient
+    }
+
+    /// dW[o, c, j] += tapMajorWeightGradient[j, o, c].
+    private func addTapMajorWeightGradient() {
+        let k = kernelSize, tapSize = outChannels * inChannels
+        let dW = weight.gradient, dWt = tapMajorWeightGradient.data
+        for j in 0..<k {
+            let src = dWt + j * tapSize
+            for i in 0..<tapSize { dW[i * k + j] += src[i] }
+        }
+    }
+}
+
+extension Conv1d: InputNormFolding {
+    /// Per tap j, over the frames t where the tap stays inside the utterance: G_j = Σ dy[t]ᵀ·x̂[t + offset],
+    /// s_j = Σ dy[t]; then each tap is a linear map as in `InputNormFolding`, and db = s of the centre tap.
+    func backwardFoldingInputNorm(_ gradOutput: Matrix, norm: LayerNorm) {
+        guard let x = input else { preconditionFailure("Conv1d.backwardFoldingInputNorm called before forward") }
+        precondition(x === norm.lastOutput, "Conv1d.backwardFoldingInputNorm: the last input was not the norm's output")
+        let k = kernelSize, cin = inChannels, cout = outChannels, tapSize = cout * cin
+        precondition(norm.features == cin && gradOutput.rows == x.rows && gradOutput.cols == cout,
+                     "Conv1d.backwardFoldingInputNorm: gradient is \(gradOutput.rows)×\(gradOutput.cols), "
+                         + "expected \(x.rows)×\(cout)")
+        let dy = gradOutput.data, frames = layout.frames
+        // x̂ goes where the input gradient would (none is computed on this path).
+        let xhat = inputGradient
+        norm.normalizedInput(into: xhat)
+        tapMajorWeightGradient.zero()
+        tapGradientSums.resize(rows: k, cols: cout)
+        tapGradientSums.zero()
+        let g = tapMajorWeightGradient.data
+        for b in 0..<layout.batch where layout.lengths[b] > 0 {
+            let base = b * frames
+            forEachTap(length: layout.lengths[b]) { j, t, count, d in
+                let dyT = dy + (base + t) * cout
+                BLAS.gemm(transA: true, m: cout, n: cin, k: count, a: dyT, lda: cout, b: xhat.row(base + t + d),
+                          ldb: cin, beta: 1, c: g + j * tapSize, ldc: cin)
+                let s = tapGradientSums.row(j)
+                for r in 0..<count { RowKernel.accumulate(dyT + r * cout, into: s, cout) }
             }
         }
-        return inputGradient
+        let wt = tapMajorWeight.data
+        for j in 0..<k {
+            let s = tapGradientSums.row(j)
+            for o in 0..<cout {
+                let i = j * tapSize + o * cin
+                RowKernel.foldInputNorm(weight: wt + i, g: g + i, s: s[o], cin, gamma: norm.gain.value,
+                                        beta: norm.shift.value, dGamma: norm.gain.gradient, dBeta: norm.shift.gradient)
+            }
+        }
+        RowKernel.accumulate(tapGradientSums.row((k - 1) / 2), into: bias.gradient, cout)
+        addTapMajorWeightGradient()
     }
 }

@@ -30,20 +30,22 @@ public final class Dropout: Layer {
         output.resize(rows: input.rows, cols: n)
         if masked {
             mask.resize(rows: input.rows, cols: n)
-            let p = self.p, scale = 1 / (1 - self.p)
-            var g = rng  // a local copy keeps the hot loop free of property access
-            layout.forEachRealRowRange { range in
-                let x = input.row(range.lowerBound), y = output.row(range.lowerBound)
-                let m = mask.row(range.lowerBound)
-                for i in 0..<(range.count * n) {
-                    // uniform() is in [0, 1), so P(u ≥ p) = 1 − p.
-                    m[i] = g.uniform() >= p ? scale : 0
-                    y[i] = x[i] * m[i]
+            // uniform() is u/2²⁴ for u the top 24 bits of next(), and P(u/2²⁴ ≥ p) = 1 − p. Comparing u with
+            // ⌈p·2²⁴⌉ instead gives the same draws and the same mask without the conversion to Float.
+            let threshold = UInt64((Double(p) * 16_777_216).rounded(.up)), scale = 1 / (1 - self.p)
+            var g = rng  // a local copy (outside any closure) keeps the generator in registers
+            for b in 0..<layout.batch where layout.lengths[b] > 0 {
+                let first = b * layout.frames
+                let x = input.row(first), y = output.row(first), m = mask.row(first)
+                for i in 0..<(layout.lengths[b] * n) {
+                    let keep: Float = g.next() >> 40 >= threshold ? scale : 0
+                    m[i] = keep
+                    y[i] = x[i] * keep
                 }
             }
             rng = g
         } else {
-            layout.forEachRealRowRange { range in
+            layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * n)) { _, range in
                 output.row(range.lowerBound).update(from: input.row(range.lowerBound), count: range.count * n)
             }
         }
@@ -57,7 +59,7 @@ public final class Dropout: Layer {
                          + "expected \(output.rows)×\(output.cols)")
         let n = output.cols
         inputGradient.resize(rows: output.rows, cols: n)
-        layout.forEachRealRowRange { range in
+        layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * n)) { _, range in
             let dy = gradOutput.row(range.lowerBound), dx = inputGradient.row(range.lowerBound)
             if masked {
                 let m = mask.row(range.lowerBound)

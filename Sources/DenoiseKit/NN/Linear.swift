@@ -15,6 +15,9 @@ public final class Linear: Layer {
     // below and stays unchanged until the next forward) and the layout.
     private var input: Matrix?
     private var layout = SequenceBatch.flat(rows: 0)
+    // Scratch for `backwardFoldingInputNorm`: G = dyᵀ·x̂ [out × in] and s = Σ dy [out].
+    private let foldedGradient = Matrix(rows: 0, cols: 0)
+    private let outputGradientSum = Matrix(rows: 0, cols: 0)
 
     public init(_ inFeatures: Int, _ outFeatures: Int, store: ParameterStore, name: String,
                 rng: inout RandomGenerator) {
@@ -33,17 +36,18 @@ public final class Linear: Layer {
         checkLayerInput(input, layout: layout, features: inFeatures, layer: "Linear")
         self.input = input
         self.layout = layout
-        let rows = input.rows, nOut = outFeatures
-        output.resize(rows: rows, cols: nOut)
-        // y = x·Wᵀ for all rows in one product; padded rows are cleared afterwards.
-        BLAS.gemm(transB: true, m: rows, n: nOut, k: inFeatures, a: input.data, lda: inFeatures,
-                  b: weight.value, ldb: inFeatures, c: output.data, ldc: nOut)
-        let b = bias.value
+        let nIn = inFeatures, nOut = outFeatures
+        output.resize(rows: input.rows, cols: nOut)
+        // Per utterance, real rows only (padding is often a quarter of a batch): the bias is written
+        // first and the product accumulated onto it (beta 1), one pass over the output instead of two.
+        let b = bias.value, w = weight.value
+        layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * nOut)) { _, range in
+            for r in range { output.row(r).update(from: b, count: nOut) }
+        }
         layout.forEachRealRowRange { range in
-            for r in range {
-                let y = output.row(r)
-                for o in 0..<nOut { y[o] += b[o] }
-            }
+            let y = output.row(range.lowerBound)
+            BLAS.gemm(transB: true, m: range.count, n: nOut, k: nIn, a: input.row(range.lowerBound), lda: nIn,
+                      b: w, ldb: nIn, beta: 1, c: y, ldc: nOut)
         }
         output.zeroPaddingRows(of: layout)
         return output
@@ -67,11 +71,45 @@ public final class Linear: Layer {
                 for o in 0..<nOut { db[o] += g[o] }
             }
         }
-        // dx = dy·W.
+        // dx = dy·W on real rows.
         inputGradient.resize(rows: x.rows, cols: nIn)
-        BLAS.gemm(m: x.rows, n: nIn, k: nOut, a: dy, lda: nOut, b: weight.value, ldb: nIn,
-                  c: inputGradient.data, ldc: nIn)
+        layout.forEachRealRowRange { range in
+            BLAS.gemm(m: range.count, n: nIn, k: nOut, a: dy + range.lowerBound * nOut, lda: nOut, b: weight.value,
+                      ldb: nIn, c: inputGradient.row(range.lowerBound), ldc: nIn)
+        }
         inputGradient.zeroPaddingRows(of: layout)
         return inputGradient
+    }
+}
+
+extension Linear: InputNormFolding {
+    func backwardFoldingInputNorm(_ gradOutput: Matrix, norm: LayerNorm) {
+        guard let x = input else { preconditionFailure("Linear.backwardFoldingInputNorm called before forward") }
+        precondition(x === norm.lastOutput, "Linear.backwardFoldingInputNorm: the last input was not the norm's output")
+        precondition(norm.features == inFeatures && gradOutput.rows == x.rows && gradOutput.cols == outFeatures,
+                     "Linear.backwardFoldingInputNorm: gradient is \(gradOutput.rows)×\(gradOutput.cols), "
+                         + "expected \(x.rows)×\(outFeatures)")
+        let nIn = inFeatures, nOut = outFeatures, dy = gradOutput.data
+        // x̂ goes where the input gradient would (none is computed on this path).
+        let xhat = inputGradient
+        norm.normalizedInput(into: xhat)
+        foldedGradient.resize(rows: nOut, cols: nIn)
+        foldedGradient.zero()
+        outputGradientSum.resize(rows: 1, cols: nOut)
+        outputGradientSum.zero()
+        let g = foldedGradient.data, s = outputGradientSum.data
+        // G = dyᵀ·x̂ and s = Σ dy over real rows.
+        layout.forEachRealRowRange { range in
+            BLAS.gemm(transA: true, m: nOut, n: nIn, k: range.count, a: dy + range.lowerBound * nOut, lda: nOut,
+                      b: xhat.row(range.lowerBound), ldb: nIn, beta: 1, c: g, ldc: nIn)
+            for r in range { RowKernel.accumulate(dy + r * nOut, into: s, nOut) }
+        }
+        let w = weight.value
+        for o in 0..<nOut {
+            RowKernel.foldInputNorm(weight: w + o * nIn, g: g + o * nIn, s: s[o], nIn, gamma: norm.gain.value,
+                                    beta: norm.shift.value, dGamma: norm.gain.gradient, dBeta: norm.shift.gradient)
+        }
+        RowKernel.accumulate(g, into: weight.gradient, nOut * nIn)
+        RowKernel.accumulate(s, into: bias.gradient, nOut)
     }
 }

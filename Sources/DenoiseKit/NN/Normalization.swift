@@ -11,39 +11,51 @@
 
 /// How rows are grouped for the statistics.
 private enum RowBlocks {
-    /// Every real row alone (LayerNorm).
+    /// Every real row alone (LayerNorm); a block's index is its row.
     case eachRealRow
-    /// All real rows of one utterance together (GroupNorm, InstanceNorm).
+    /// All real rows of one utterance together (GroupNorm, InstanceNorm); a block's index is its utterance.
     case eachUtterance
 
     func count(_ layout: SequenceBatch) -> Int {
         switch self {
-        case .eachRealRow: return layout.realFrames
+        case .eachRealRow: return layout.rows
         case .eachUtterance: return layout.batch
         }
     }
 
-    /// Calls `body(blockIndex, rows)` for every block, in order; utterance blocks may be empty.
+    /// How many chunks to split a pass over `layout` with `channels` columns into (see `Parallel`).
+    func chunks(_ layout: SequenceBatch, channels: Int) -> Int {
+        let chunks = Parallel.chunks(elements: layout.realFrames * channels)
+        switch self {
+        case .eachRealRow: return chunks
+        case .eachUtterance: return max(1, min(chunks, layout.batch))
+        }
+    }
+
+    /// Calls `body(chunk, block, rows)` for every block, in order within a chunk, the `chunks` contiguous parts
+    /// of the batch concurrently. Utterance blocks may be empty.
     @inline(__always)
-    func forEach(_ layout: SequenceBatch, _ body: (Int, Range<Int>) -> Void) {
+    func forEach(_ layout: SequenceBatch, chunks: Int,
+                 _ body: (_ chunk: Int, _ block: Int, _ rows: Range<Int>) -> Void) {
         switch self {
         case .eachRealRow:
-            var i = 0
-            layout.forEachRealRowRange { range in
-                for r in range {
-                    body(i, r ..< r + 1)
-                    i += 1
-                }
+            layout.forEachRealRowPiece(chunks: chunks) { chunk, range in
+                for r in range { body(chunk, r, r ..< r + 1) }
             }
         case .eachUtterance:
-            for b in 0..<layout.batch { body(b, layout.realRows(of: b)) }
+            Parallel.run(chunks) { chunk in
+                for b in Parallel.part(chunk, of: chunks, total: layout.batch) {
+                    body(chunk, b, layout.realRows(of: b))
+                }
+            }
         }
     }
 }
 
 /// The shared normalisation kernel and layer state: statistics per (row block × channel group), affine
 /// per channel. Padding rows never enter a statistic or a parameter gradient; they are written as zeros
-/// in the output and the input gradient.
+/// in the output and the input gradient. Large batches are split across threads in contiguous chunks of
+/// blocks (`Parallel`); each chunk sums its own dγ and dβ, and the chunks' sums are added in chunk order.
 private final class GroupedNormalization {
     let channels: Int
     let groups: Int
@@ -61,9 +73,15 @@ private final class GroupedNormalization {
     private var layout = SequenceBatch.flat(rows: 0)
     private let mean = Matrix(rows: 0, cols: 0)
     private let invStd = Matrix(rows: 0, cols: 0)
-    // Per-channel sums for dγ and dβ, in Double because they run over every real row of the batch.
-    private var gainSum: [Double]
-    private var shiftSum: [Double]
+    // Per-channel sums for dγ and dβ, one set per chunk [chunks × channels]: vectorised Float partials over at
+    // most `flushRows` rows, added into Double totals (the sums run over every real row of the batch).
+    // `pendingRows[chunk × groups + g]` counts the rows in group g's partials.
+    private static let flushRows = 32
+    private let gainPartial = ScratchBuffer<Float>(zero: 0)
+    private let shiftPartial = ScratchBuffer<Float>(zero: 0)
+    private let gainSum = ScratchBuffer<Double>(zero: 0)
+    private let shiftSum = ScratchBuffer<Double>(zero: 0)
+    private let pendingRows = ScratchBuffer<Int>(zero: 0)
 
     init(channels: Int, groups: Int, eps: Float, blocks: RowBlocks, store: ParameterStore, name: String,
          kind: String) {
@@ -78,8 +96,6 @@ private final class GroupedNormalization {
         // PyTorch's names, so that a state dict maps one to one.
         gain = store.add("\(name).weight", shape: [channels], decays: false) { _ in 1 }
         shift = store.add("\(name).bias", shape: [channels], decays: false) { _ in 0 }
-        gainSum = [Double](repeating: 0, count: channels)
-        shiftSum = [Double](repeating: 0, count: channels)
     }
 
     func forward(_ x: Matrix, layout: SequenceBatch, kind: String) -> Matrix {
@@ -94,7 +110,7 @@ private final class GroupedNormalization {
         let xs = x.data, ys = output.data, mu = mean.data, inv = invStd.data
         let gamma = gain.value, beta = shift.value, eps = Double(self.eps)
 
-        blocks.forEach(layout) { block, rows in
+        blocks.forEach(layout, chunks: blocks.chunks(layout, channels: nc)) { _, block, rows in
             for g in 0..<groups {
                 let c0 = g * cpg, s = block * groups + g
                 guard !rows.isEmpty else {
@@ -103,32 +119,38 @@ private final class GroupedNormalization {
                     continue
                 }
                 let n = Double(rows.count * cpg)
-                // Two passes (mean, then centred squares) in Double: no cancellation, even for long groups.
+                // Two passes (mean, then centred squares): no cancellation. Each row segment is summed in
+                // Float lanes, rows are added in Double, so long groups (GroupNorm) stay accurate too.
                 var sum = 0.0
-                for r in rows {
-                    let p = xs + r * nc + c0
-                    for c in 0..<cpg { sum += Double(p[c]) }
-                }
-                let m = sum / n
+                for r in rows { sum += Double(RowKernel.sum(xs + r * nc + c0, cpg)) }
+                let meanF = Float(sum / n)
                 var squares = 0.0
-                for r in rows {
-                    let p = xs + r * nc + c0
-                    for c in 0..<cpg {
-                        let d = Double(p[c]) - m
-                        squares += d * d
-                    }
-                }
-                let meanF = Float(m), invF = Float(1 / (squares / n + eps).squareRoot())
+                for r in rows { squares += Double(RowKernel.centredSquares(xs + r * nc + c0, cpg, mean: meanF)) }
+                let invF = Float(1 / (squares / n + eps).squareRoot())
                 mu[s] = meanF
                 inv[s] = invF
                 for r in rows {
-                    let p = xs + r * nc + c0, q = ys + r * nc + c0
-                    for c in 0..<cpg { q[c] = (p[c] - meanF) * invF * gamma[c0 + c] + beta[c0 + c] }
+                    RowKernel.normalize(xs + r * nc + c0, ys + r * nc + c0, cpg, mean: meanF, inv: invF,
+                                        gamma: gamma + c0, beta: beta + c0)
                 }
             }
         }
         output.zeroPaddingRows(of: layout)
         return output
+    }
+
+    /// x̂ = (x − μ)·(1/√(σ² + ε)) of the last forward's real rows into `result` (resized); zeros on padding
+    /// rows.
+    /// For row blocks only (LayerNorm), where each row has its own statistics.
+    func normalizedInput(into result: Matrix, kind: String) {
+        guard let x = input else { preconditionFailure("\(kind): normalized input asked before forward") }
+        precondition(groups == 1 && blocks == .eachRealRow, "\(kind): normalized input needs one statistic per row")
+        let nc = channels, mu = mean.data, inv = invStd.data
+        result.resize(rows: x.rows, cols: nc)
+        layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * nc)) { _, range in
+            for r in range { RowKernel.standardize(x.row(r), result.row(r), nc, mean: mu[r], inv: inv[r]) }
+        }
+        result.zeroPaddingRows(of: layout)
     }
 
     func backward(_ gradOutput: Matrix, kind: String) -> Matrix {
@@ -140,44 +162,55 @@ private final class GroupedNormalization {
         inputGradient.resize(rows: x.rows, cols: nc)
         let xs = x.data, dys = gradOutput.data, dxs = inputGradient.data, mu = mean.data, inv = invStd.data
         let gamma = gain.value
-        for c in 0..<nc {
-            gainSum[c] = 0
-            shiftSum[c] = 0
+        let chunks = blocks.chunks(layout, channels: nc)
+        let gainPartial = self.gainPartial.zeroed(chunks * nc), shiftPartial = self.shiftPartial.zeroed(chunks * nc)
+        let gainSum = self.gainSum.zeroed(chunks * nc), shiftSum = self.shiftSum.zeroed(chunks * nc)
+        let pendingRows = self.pendingRows.zeroed(chunks * groups)
+        // Adds chunk's Float partials of group g into its Double sums.
+        func flush(chunk: Int, group g: Int) {
+            for c in (chunk * nc + g * cpg) ..< (chunk * nc + (g + 1) * cpg) {
+                gainSum[c] += Double(gainPartial[c])
+                shiftSum[c] += Double(shiftPartial[c])
+                gainPartial[c] = 0
+                shiftPartial[c] = 0
+            }
+            pendingRows[chunk * groups + g] = 0
         }
-        gainSum.withUnsafeMutableBufferPointer { dGamma in
-            shiftSum.withUnsafeMutableBufferPointer { dBeta in
-                blocks.forEach(layout) { block, rows in
-                    guard !rows.isEmpty else { return }
-                    for g in 0..<groups {
-                        let c0 = g * cpg, s = block * groups + g
-                        let m = mu[s], invF = inv[s]
-                        let n = Double(rows.count * cpg)
-                        // Σ g and Σ g·x̂ over the group, with g = dy·γ.
-                        var sumG = 0.0, sumGX = 0.0
-                        for r in rows {
-                            let p = xs + r * nc + c0, dy = dys + r * nc + c0
-                            for c in 0..<cpg {
-                                let xhat = Double((p[c] - m) * invF), d = Double(dy[c])
-                                let gc = d * Double(gamma[c0 + c])
-                                sumG += gc
-                                sumGX += gc * xhat
-                                dGamma[c0 + c] += d * xhat
-                                dBeta[c0 + c] += d
-                            }
-                        }
-                        let meanG = Float(sumG / n), meanGX = Float(sumGX / n)
-                        for r in rows {
-                            let p = xs + r * nc + c0, dy = dys + r * nc + c0, dx = dxs + r * nc + c0
-                            for c in 0..<cpg {
-                                let xhat = (p[c] - m) * invF
-                                dx[c] = invF * (dy[c] * gamma[c0 + c] - meanG - xhat * meanGX)
-                            }
-                        }
-                    }
+        blocks.forEach(layout, chunks: chunks) { chunk, block, rows in
+            guard !rows.isEmpty else { return }
+            for g in 0..<groups {
+                let c0 = g * cpg, s = block * groups + g, p = chunk * nc + c0
+                let m = mu[s], invF = inv[s]
+                let n = Double(rows.count * cpg)
+                // Σ g and Σ g·x̂ over the group, with g = dy·γ; Float per row segment, Double across rows.
+                var sumG = 0.0, sumGX = 0.0
+                for r in rows {
+                    let o = r * nc + c0
+                    let sums = RowKernel.normalizationSums(x: xs + o, dy: dys + o, cpg, mean: m, inv: invF,
+                                                           gamma: gamma + c0, dGamma: gainPartial + p,
+                                                           dBeta: shiftPartial + p)
+                    sumG += Double(sums.sumG)
+                    sumGX += Double(sums.sumGX)
+                    pendingRows[chunk * groups + g] += 1
+                    if pendingRows[chunk * groups + g] == Self.flushRows { flush(chunk: chunk, group: g) }
+                }
+                let meanG = Float(sumG / n), meanGX = Float(sumGX / n)
+                for r in rows {
+                    let o = r * nc + c0
+                    RowKernel.normalizationInputGradient(x: xs + o, dy: dys + o, dx: dxs + o, cpg, mean: m, inv: invF,
+                                                         gamma: gamma + c0, meanG: meanG, meanGX: meanGX)
                 }
             }
         }
         let dGamma = gain.gradient, dBeta = shift.gradient
+        for chunk in 1..<max(chunks, 1) {
+            for g in 0..<groups { flush(chunk: chunk, group: g) }
+            for c in 0..<nc {
+                gainSum[c] += gainSum[chunk * nc + c]
+                shiftSum[c] += shiftSum[chunk * nc + c]
+            }
+        }
+        for g in 0..<groups { flush(chunk: 0, group: g) }
         for c in 0..<nc {
             dGamma[c] += Float(gainSum[c])
             dBeta[c] += Float(shiftSum[c])
@@ -211,6 +244,30 @@ public final class LayerNorm: Layer {
     }
 
     public func backward(_ gradOutput: Matrix) -> Matrix { kernel.backward(gradOutput, kind: "LayerNorm") }
+
+    /// The output of the last forward (what the next layer received).
+    var lastOutput: Matrix { kernel.output }
+
+    /// x̂ of the last forward into `result` [rows × features]; zeros on padding rows.
+    func normalizedInput(into result: Matrix) { kernel.normalizedInput(into: result, kind: "LayerNorm") }
+}
+
+/// A layer that can take over the backward pass of the LayerNorm feeding it when nobody needs the gradient
+/// with respect to that LayerNorm's input (a network's input features): instead of forming dL/dy for the
+/// norm's output y = x̂·γ + β (a product as large as the layer's forward) and running the norm's backward,
+/// it accumulates its own parameter gradients and the norm's dγ, dβ directly from x̂.
+///
+/// With dh the layer's output gradient and a linear map h = y·Wᵀ + b (per tap for a convolution):
+///
+///     G = dhᵀ·x̂,  s = Σ_rows dh:   dW += G·diag(γ) + s·βᵀ,  db += s,
+///     dγ[c] += Σ_o W[o, c]·G[o, c],  dβ[c] += Σ_o W[o, c]·s[o]
+///
+/// since dW = dhᵀ·y = dhᵀ·(x̂·diag(γ) + 1·βᵀ), and dL/dy = dh·W gives dγ = Σ_rows (dh·W) ⊙ x̂ and
+/// dβ = Σ_rows dh·W.
+protocol InputNormFolding: Layer {
+    /// Accumulates this layer's and `norm`'s parameter gradients for the last forward, whose input must have been
+    /// `norm`'s last output. Computes no input gradient.
+    func backwardFoldingInputNorm(_ gradOutput: Matrix, norm: LayerNorm)
 }
 
 /// Group normalisation (Wu & He, 2018) over time: the channels are split into `groups` contiguous groups,

@@ -68,15 +68,46 @@ public final class Adam: Optimizer {
                 regularization.forEachTensor(in: store) { range, decay, l1 in
                     let shrink = decoupled ? 1 - lr * decay : 1
                     let coupled = decoupled ? 0 : decay
-                    for i in range {
-                        w[i] *= shrink
-                        let d = g[i] + coupled * w[i] + l1 * signum(w[i])
-                        m[i] += (1 - b1) * (d - m[i])
-                        v[i] = b2 * v[i] + (1 - b2) * d * d
-                        w[i] -= stepSize * m[i] / (v[i].squareRoot() / correction2 + eps)
+                    let first = range.lowerBound, count = range.count
+                    // The common case (no coupled L2, no L1) gets a loop without the sign branch, which the
+                    // compiler vectorises; d = g exactly there, as g + 0·w + 0·sign(w) is for finite w.
+                    // Large tensors are split across threads; every element's update is independent.
+                    let chunks = Parallel.chunks(elements: count)
+                    Parallel.run(chunks) { chunk in
+                        let part = Parallel.part(chunk, of: chunks, total: count)
+                        let o = first + part.lowerBound
+                        let (w, g, m, v) = (w + o, g + o, m + o, v + o)
+                        if coupled == 0 && l1 == 0 {
+                            Adam.update(w, g, m, v, part.count, shrink: shrink, b1: b1, b2: b2, stepSize: stepSize,
+                                        correction2: correction2, eps: eps) { g, _ in g }
+                        } else {
+                            Adam.update(w, g, m, v, part.count, shrink: shrink, b1: b1, b2: b2, stepSize: stepSize,
+                                        correction2: correction2, eps: eps) { g, w in
+                                g + coupled * w + l1 * signum(w)
+                            }
+                        }
                     }
                 }
             }
+        }
+    }
+
+    /// The update of one tensor of `count` values; `direction(g, w)` is d from the gradient and the
+    /// (already shrunk) weight.
+    @inline(__always)
+    private static func update(
+        _ w: UnsafeMutablePointer<Float>, _ g: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>,
+        _ v: UnsafeMutablePointer<Float>, _ count: Int, shrink: Float, b1: Float, b2: Float, stepSize: Float,
+        correction2: Float, eps: Float, direction: (Float, Float) -> Float
+    ) {
+        for i in 0..<count {
+            let wi = w[i] * shrink
+            let d = direction(g[i], wi)
+            let mi = m[i] + (1 - b1) * (d - m[i])
+            let vi = b2 * v[i] + (1 - b2) * d * d
+            m[i] = mi
+            v[i] = vi
+            w[i] = wi - stepSize * mi / (vi.squareRoot() / correction2 + eps)
         }
     }
 

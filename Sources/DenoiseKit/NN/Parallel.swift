@@ -1,0 +1,87 @@
+import Dispatch
+
+/// Splits the element-wise passes of the layers across as many threads as the caller lets BLAS use
+/// (`BLAS.threads`), so that a training step scales with threads beyond its matrix products. A caller that runs
+/// several models side by side sets `BLAS.threads = 1`, and then everything here runs on the calling thread.
+///
+/// Chunks are contiguous row ranges of nearly equal size, fixed by the row count and the thread count, so
+/// results do not depend on scheduling (sums combine chunk partials in chunk order).
+enum Parallel {
+    /// Elements below which a pass stays on one thread: handing work to another thread costs a few
+    /// microseconds, a pass over 10⁵ floats takes tens. Tests lower it to split small batches.
+    nonisolated(unsafe) static var minimumElements = 100_000
+
+    /// The number of chunks for a pass over `elements` values: 1 when small or when BLAS is single-threaded.
+    static func chunks(elements: Int) -> Int {
+        guard elements >= 2 * minimumElements else { return 1 }
+        return max(1, min(BLAS.threads, elements / minimumElements))
+    }
+
+    /// Runs `body(chunk)` for every chunk in 0..<count, concurrently when count > 1.
+    @inline(__always)
+    static func run(_ count: Int, _ body: (Int) -> Void) {
+        if count <= 1 {
+            body(0)
+        } else {
+            DispatchQueue.concurrentPerform(iterations: count, execute: body)
+        }
+    }
+
+    /// Rows `chunk · total / count ..< (chunk + 1) · total / count`: `count` nearly equal contiguous parts.
+    @inline(__always)
+    static func part(_ chunk: Int, of count: Int, total: Int) -> Range<Int> {
+        (chunk * total / count) ..< ((chunk + 1) * total / count)
+    }
+}
+
+extension SequenceBatch {
+    /// Splits the real rows (in batch order) into `chunks` nearly equal parts and calls `body(chunk, rows)` for
+    /// each contiguous run of rows of a part within one utterance, the parts concurrently (see `Parallel.run`),
+    /// the runs of one part in order on one thread.
+    func forEachRealRowPiece(chunks: Int, _ body: (_ chunk: Int, _ rows: Range<Int>) -> Void) {
+        guard chunks > 1 else {
+            forEachRealRowRange { body(0, $0) }
+            return
+        }
+        let total = realFrames
+        Parallel.run(chunks) { chunk in
+            let wanted = Parallel.part(chunk, of: chunks, total: total)
+            var index = 0  // real rows before utterance b
+            for b in 0..<batch {
+                let length = lengths[b]
+                let first = max(wanted.lowerBound, index), end = min(wanted.upperBound, index + length)
+                if first < end { body(chunk, (b * frames + first - index) ..< (b * frames + end - index)) }
+                index += length
+                if index >= wanted.upperBound { break }
+            }
+        }
+    }
+}
+
+/// Room for per-chunk partial results (sums, counters), kept from call to call: it grows only when more room
+/// is needed (a larger model or more threads), so a training step allocates nothing.
+final class ScratchBuffer<Element> {
+    private(set) var pointer: UnsafeMutablePointer<Element>
+    private var capacity: Int
+    private let zero: Element
+
+    init(zero: Element) {
+        self.zero = zero
+        capacity = 1
+        pointer = .allocate(capacity: 1)
+        pointer.initialize(to: zero)
+    }
+
+    deinit { pointer.deallocate() }
+
+    /// `count` values set to zero, growing the buffer first if it is too small.
+    func zeroed(_ count: Int) -> UnsafeMutablePointer<Element> {
+        if count > capacity {
+            pointer.deallocate()
+            capacity = count
+            pointer = .allocate(capacity: count)
+        }
+        pointer.initialize(repeating: zero, count: count)
+        return pointer
+    }
+}

@@ -1,0 +1,230 @@
+// Row kernels for the element-wise layers: explicit 8-lane SIMD so that reductions vectorise (the compiler
+// may not reorder a scalar Float sum) and so that plain maps do not depend on the auto-vectoriser proving
+// that pointers do not overlap. Every kernel takes raw pointers and a count; tails run scalar.
+//
+// Accuracy: a sum over n values is kept in 8 Float lanes, each adding about n/8 values, and the lanes are
+// added at the end. Callers keep n to one row (≤ a few thousand values) and add rows in Double.
+
+@inline(__always)
+func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+}
+
+@inline(__always)
+func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+}
+
+enum RowKernel {
+    /// Σ x[i], i < n.
+    @inline(__always)
+    static func sum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc = SIMD8<Float>(repeating: 0), i = 0
+        while i + 8 <= n {
+            acc += load8(x + i)
+            i += 8
+        }
+        var s = acc.sum()
+        while i < n {
+            s += x[i]
+            i += 1
+        }
+        return s
+    }
+
+    /// Σ (x[i] − mean)², i < n.
+    @inline(__always)
+    static func centredSquares(_ x: UnsafePointer<Float>, _ n: Int, mean: Float) -> Float {
+        let m8 = SIMD8<Float>(repeating: mean)
+        var acc = SIMD8<Float>(repeating: 0), i = 0
+        while i + 8 <= n {
+            let d = load8(x + i) - m8
+            acc += d * d
+            i += 8
+        }
+        var s = acc.sum()
+        while i < n {
+            let d = x[i] - mean
+            s += d * d
+            i += 1
+        }
+        return s
+    }
+
+    /// y[i] = (x[i] − mean) · inv · γ[i] + β[i], i < n.
+    @inline(__always)
+    static func normalize(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, mean: Float,
+                          inv: Float, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>) {
+        let m8 = SIMD8<Float>(repeating: mean), i8 = SIMD8<Float>(repeating: inv)
+        var i = 0
+        while i + 8 <= n {
+            store8((load8(x + i) - m8) * i8 * load8(gamma + i) + load8(beta + i), y + i)
+            i += 8
+        }
+        while i < n {
+            y[i] = (x[i] - mean) * inv * gamma[i] + beta[i]
+            i += 1
+        }
+    }
+
+    /// y[i] = (x[i] − mean) · inv, i < n.
+    @inline(__always)
+    static func standardize(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, mean: Float,
+                            inv: Float) {
+        let m8 = SIMD8<Float>(repeating: mean), i8 = SIMD8<Float>(repeating: inv)
+        var i = 0
+        while i + 8 <= n {
+            store8((load8(x + i) - m8) * i8, y + i)
+            i += 8
+        }
+        while i < n {
+            y[i] = (x[i] - mean) * inv
+            i += 1
+        }
+    }
+
+    /// For one row segment of a normalisation backward, with x̂ = (x − mean)·inv and g = dy·γ: returns
+    /// (Σ g, Σ g·x̂) and adds dy·x̂ to dγ and dy to dβ, element by element.
+    @inline(__always)
+    static func normalizationSums(
+        x: UnsafePointer<Float>, dy: UnsafePointer<Float>, _ n: Int, mean: Float, inv: Float,
+        gamma: UnsafePointer<Float>, dGamma: UnsafeMutablePointer<Float>, dBeta: UnsafeMutablePointer<Float>
+    ) -> (sumG: Float, sumGX: Float) {
+        let m8 = SIMD8<Float>(repeating: mean), i8 = SIMD8<Float>(repeating: inv)
+        var accG = SIMD8<Float>(repeating: 0), accGX = SIMD8<Float>(repeating: 0), i = 0
+        while i + 8 <= n {
+            let xhat = (load8(x + i) - m8) * i8, d = load8(dy + i)
+            let g = d * load8(gamma + i)
+            accG += g
+            accGX += g * xhat
+            store8(load8(dGamma + i) + d * xhat, dGamma + i)
+            store8(load8(dBeta + i) + d, dBeta + i)
+            i += 8
+        }
+        var sumG = accG.sum(), sumGX = accGX.sum()
+        while i < n {
+            let xhat = (x[i] - mean) * inv, d = dy[i]
+            let g = d * gamma[i]
+            sumG += g
+            sumGX += g * xhat
+            dGamma[i] += d * xhat
+            dBeta[i] += d
+            i += 1
+        }
+        return (sumG, sumGX)
+    }
+
+    /// dx[i] = inv · (dy[i]·γ[i] − meanG − x̂[i]·meanGX), x̂ = (x − mean)·inv, i < n.
+    @inline(__always)
+    static func normalizationInputGradient(
+        x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, _ n: Int, mean: Float,
+        inv: Float, gamma: UnsafePointer<Float>, meanG: Float, meanGX: Float
+    ) {
+        let m8 = SIMD8<Float>(repeating: mean), i8 = SIMD8<Float>(repeating: inv)
+        let g8 = SIMD8<Float>(repeating: meanG), gx8 = SIMD8<Float>(repeating: meanGX)
+        var i = 0
+        while i + 8 <= n {
+            let xhat = (load8(x + i) - m8) * i8
+            store8(i8 * (load8(dy + i) * load8(gamma + i) - g8 - xhat * gx8), dx + i)
+            i += 8
+        }
+        while i < n {
+            let xhat = (x[i] - mean) * inv
+            dx[i] = inv * (dy[i] * gamma[i] - meanG - xhat * meanGX)
+            i += 1
+        }
+    }
+
+    /// One output row o of `InputNormFolding`: with g = G[o, ·], w = W[o, ·] and s = s[o], adds w·g to dγ and
+    /// w·s to dβ, then turns g in place into that row's weight gradient g·γ + s·β. i < n.
+    @inline(__always)
+    static func foldInputNorm(
+        weight w: UnsafePointer<Float>, g: UnsafeMutablePointer<Float>, s: Float, _ n: Int, gamma: UnsafePointer<Float>,
+        beta: UnsafePointer<Float>, dGamma: UnsafeMutablePointer<Float>, dBeta: UnsafeMutablePointer<Float>
+    ) {
+        let s8 = SIMD8<Float>(repeating: s)
+        var i = 0
+        while i + 8 <= n {
+            let w8 = load8(w + i), g8 = load8(g + i)
+            store8(load8(dGamma + i) + w8 * g8, dGamma + i)
+            store8(load8(dBeta + i) + w8 * s8, dBeta + i)
+            store8(g8 * load8(gamma + i) + s8 * load8(beta + i), g + i)
+            i += 8
+        }
+        while i < n {
+            dGamma[i] += w[i] * g[i]
+            dBeta[i] += w[i] * s
+            g[i] = g[i] * gamma[i] + s * beta[i]
+            i += 1
+        }
+    }
+
+    /// s[i] += x[i], i < n.
+    @inline(__always)
+    static func accumulate(_ x: UnsafePointer<Float>, into s: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + 8 <= n {
+            store8(load8(s + i) + load8(x + i), s + i)
+            i += 8
+        }
+        while i < n {
+            s[i] += x[i]
+            i += 1
+        }
+    }
+
+    /// x^c for positive, finite x: 2^(c·log2 x), relative error a few 10⁻⁷ (a few ulp) while |c·log2 x| < 120;
+    /// lanes outside that range are left to `Foundation.pow`-equivalent scalar code by the caller (see
+    /// `powerInRange`). log2 x = e + ln(m)/ln 2 with x = m·2^e, m in [√½, √2), ln m = 2·atanh((m − 1)/(m + 1))
+    /// to the 9th power; 2^y = 2^n·2^f with n = round(y), |f| ≤ ½, 2^f by its Taylor series to the 8th term.
+    @inline(__always)
+    static func power(_ x: SIMD8<Float>, _ c: Float) -> SIMD8<Float> {
+        let bits = unsafeBitCast(x, to: SIMD8<Int32>.self)
+        var e = ((bits &>> 23) & 0xff) &- 127
+        var m = unsafeBitCast((bits & 0x007f_ffff) | 0x3f80_0000, to: SIMD8<Float>.self)
+        let high = m .> 1.414_213_6
+        m.replace(with: m * 0.5, where: high)
+        e.replace(with: e &+ 1, where: high)
+        // Int32 ↔ Float through the bits of 1.5·2²³ + k (exact for |k| < 2²²): the generic SIMD conversions
+        // are not vectorised.
+        let magic = SIMD8<Float>(repeating: 12_582_912), magicBits = SIMD8<Int32>(repeating: 0x4B40_0000)
+        let t = (m - 1) / (m + 1), t2 = t * t
+        var series = SIMD8<Float>(repeating: 1 / 9)
+        series = series * t2 + 1 / 7
+        series = series * t2 + 1 / 5
+        series = series * t2 + 1 / 3
+        series = series * t2 + 1
+        let eFloat = unsafeBitCast(magicBits &+ e, to: SIMD8<Float>.self) - magic
+        let log2x = eFloat + (2 * 1.442_695_04) * t * series
+        let y = c * log2x
+        // Round to nearest by adding 1.5·2²³ (no rounding instruction before SSE4.1); its bits hold n.
+        let shifted = y + magic
+        let n = shifted - magic
+        let nInt = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- magicBits
+        let f = (y - n) * 0.693_147_18
+        var p = SIMD8<Float>(repeating: 1 / 40320)
+        p = p * f + 1 / 5040
+        p = p * f + 1 / 720
+        p = p * f + 1 / 120
+        p = p * f + 1 / 24
+        p = p * f + 1 / 6
+        p = p * f + 0.5
+        p = p * f + 1
+        p = p * f + 1
+        let scaled = unsafeBitCast(p, to: SIMD8<Int32>.self) &+ (nInt &<< 23)
+        return unsafeBitCast(scaled, to: SIMD8<Float>.self)
+    }
+
+    /// Whether `power(x, c)` is accurate for every lane of x: all positive, finite and normal, and |c·log2 x| < 120.
+    @inline(__always)
+    static func powerInRange(_ x: SIMD8<Float>, _ c: Float) -> Bool {
+        let normal = (x .>= Float.leastNormalMagnitude) .& (x .<= Float.greatestFiniteMagnitude)
+        guard all(normal) else { return false }
+        // |log2 x| ≤ 128 for normal x, so |c|·128 < 120 settles it at once; otherwise look at the exponents
+        // (log2 x lies in [e, e + 1)).
+        if abs(c) * 128 < 120 { return true }
+        let e = (unsafeBitCast(x, to: SIMD8<Int32>.self) &>> 23) &- 127
+        let limit = Int32(min(119 / abs(c), 1000).rounded(.down))
+        return all((e .< limit) .& (e .> -limit))
+    }
+}

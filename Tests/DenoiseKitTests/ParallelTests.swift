@@ -1,0 +1,106 @@
+import XCTest
+@testable import DenoiseKit
+
+// Splitting element-wise passes across threads: the pieces cover every real row once, and a whole training
+// step gives the same results split as on one thread.
+
+final class ParallelTests: XCTestCase {
+    /// Runs `body` with every pass over more than one element split into `threads` chunks.
+    private func split<T>(threads: Int, _ body: () throws -> T) rethrows -> T {
+        let (savedThreads, savedMinimum) = (BLAS.threads, Parallel.minimumElements)
+        BLAS.threads = threads
+        Parallel.minimumElements = 1
+        defer {
+            BLAS.threads = savedThreads
+            Parallel.minimumElements = savedMinimum
+        }
+        return try body()
+    }
+
+    func testRealRowPiecesCoverEachRealRowOnceInBatchOrderPerChunk() {
+        let layout = SequenceBatch(frames: 5, lengths: [5, 0, 2, 4, 1])
+        for chunks in 1...6 {
+            let lock = NSLock()
+            var pieces: [(chunk: Int, rows: Range<Int>)] = []
+            layout.forEachRealRowPiece(chunks: chunks) { chunk, rows in
+                lock.lock()
+                pieces.append((chunk, rows))
+                lock.unlock()
+            }
+            let rows = pieces.sorted { ($0.chunk, $0.rows.lowerBound) < ($1.chunk, $1.rows.lowerBound) }
+                .flatMap { Array($0.rows) }
+            let real = (0..<layout.rows).filter { layout.isReal(row: $0) }
+            XCTAssertEqual(rows, real, "\(chunks) chunks")
+            for piece in pieces {
+                XCTAssertFalse(piece.rows.isEmpty)
+                XCTAssertEqual(piece.rows.lowerBound / layout.frames, (piece.rows.upperBound - 1) / layout.frames,
+                               "a piece stays within one utterance")
+            }
+        }
+    }
+
+    func testChunkCountFollowsBLASThreadsAndSize() {
+        let saved = BLAS.threads
+        defer { BLAS.threads = saved }
+        BLAS.threads = 1
+        XCTAssertEqual(Parallel.chunks(elements: 10_000_000), 1)
+        BLAS.threads = 2
+        XCTAssertEqual(Parallel.chunks(elements: 10_000_000), 2)
+        XCTAssertEqual(Parallel.chunks(elements: Parallel.minimumElements), 1)
+    }
+
+    /// Forward, spectral loss and backward of both MaskNets with several norms, split into 3 chunks, against one
+    /// thread: same masks, loss and gradients (sums may differ in rounding only).
+    func testSplitTrainingStepMatchesSingleThread() throws {
+        for (kind, norm) in [(MaskNetKind.mlp, NormKind.layer), (.cnn, .layer), (.mlp, .group), (.cnn, .instance)] {
+            func step() throws -> (mask: [Float], loss: Float, gradients: [Float]) {
+                let model = try TestSignals.tinyModel(kind, norm: norm, dropout: 0.2, seed: 12)
+                let bins = model.stft.bins
+                let layout = SequenceBatch(frames: 9, lengths: [9, 4, 0, 7])
+                var rng = RandomGenerator(seed: 13)
+                func random(_ low: Float, _ high: Float) -> Matrix {
+                    Matrix(rows: layout.rows, cols: bins,
+                           values: (0..<(layout.rows * bins)).map { _ in rng.uniform(low, high) })
+                }
+                let x = random(-12, 2), noisy = random(0.1, 1), clean = random(0, 1)
+                let gradient = Matrix(rows: 0, cols: 0)
+                let mask = model.net.forward(x, layout: layout, training: true)
+                let loss = Loss.spectral(mask: mask, noisyMagnitude: noisy, cleanMagnitude: clean, layout: layout,
+                                         gradient: gradient)
+                model.net.store.zeroGradients()
+                model.net.backward(gradient)
+                return (mask.array, loss, Array(model.net.store.gradientBuffer))
+            }
+            let single = try split(threads: 1) { try step() }
+            let parallel = try split(threads: 3) { try step() }
+            let what = "\(kind) \(norm)"
+            XCTAssertEqual(parallel.loss, single.loss, accuracy: 1e-6 * abs(single.loss), what)
+            for (name, a, b) in [("mask", parallel.mask, single.mask), ("gradient", parallel.gradients, single.gradients)] {
+                XCTAssertEqual(a.count, b.count)
+                for i in 0..<min(a.count, b.count) where abs(a[i] - b[i]) > 1e-6 + 1e-5 * abs(b[i]) {
+                    XCTFail("\(what) \(name)[\(i)]: split \(a[i]), one thread \(b[i])")
+                    break
+                }
+            }
+        }
+    }
+
+    /// Adam's update is element-wise, so splitting a large tensor across threads changes nothing, bit for bit.
+    func testSplitAdamStepIsIdentical() {
+        func run() -> [Float] {
+            var rng = RandomGenerator(seed: 31)
+            let store = ParameterStore()
+            store.add("w", shape: [300, 700], decays: true) { _ in rng.uniform(-1, 1) }
+            store.add("b", shape: [700], decays: false) { _ in rng.uniform(-1, 1) }
+            let optimizer = Adam.adamW(learningRate: 0.01)
+            for _ in 0..<3 {
+                for i in 0..<store.count { store.gradients[i] = rng.uniform(-1, 1) }
+                optimizer.step(store)
+            }
+            return Array(store.valueBuffer)
+        }
+        let single = split(threads: 1) { run() }
+        let parallel = split(threads: 3) { run() }
+        XCTAssertTrue(single == parallel)
+    }
+}
