@@ -64,11 +64,12 @@ public final class BatchNorm: Layer {
         checkLayerInput(input, layout: layout, features: channels, layer: "BatchNorm")
         self.input = input
         self.layout = layout
-        usedBatchStatistics = training
+        // Fewer than two real frames carry no variance: such a batch is normalised with the running
+        // statistics, which it leaves unchanged.
+        let n = layout.realFrames
+        usedBatchStatistics = training && n > 1
         let nc = channels, xs = input.data
-        if training {
-            let n = layout.realFrames
-            precondition(n > 1, "BatchNorm needs more than one real frame per channel in training, got \(n)")
+        if usedBatchStatistics {
             let sumA = self.sumA, sumB = self.sumB
             sumA.update(repeating: 0, count: nc)
             sumB.update(repeating: 0, count: nc)
