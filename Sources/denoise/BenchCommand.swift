@@ -203,6 +203,9 @@ struct Bench {
     }
 
     /// Runs this executable with `arguments`; returns its peak resident memory (MB) and wall time (s).
+    ///
+    /// The peak is the child's own VmHWM, polled from /proc while it runs: the rusage of a spawned child
+    /// also counts the parent's memory at the moment of exec, and this process holds benchmark data.
     private func runChild(_ arguments: [String]) throws -> (Double, Double) {
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         var pid: pid_t = 0
@@ -213,11 +216,20 @@ struct Bench {
             throw CommandError("cannot start \(executable) for a benchmark")
         }
         var status: Int32 = 0
-        var usage = rusage()
-        while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+        var peakKB = 0
+        while true {
+            if let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+               let kb = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") {
+                peakKB = max(peakKB, kb)
+            }
+            let done = waitpid(pid, &status, WNOHANG)
+            if done == pid || (done < 0 && errno != EINTR) { break }
+            usleep(20_000)
+        }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         guard status == 0 else { throw CommandError("benchmark child 'denoise \(arguments.joined(separator: " "))' failed") }
-        return (Double(usage.ru_maxrss) / 1024, seconds)  // ru_maxrss is in KiB on Linux
+        return (Double(peakKB) / 1024, seconds)
     }
 
     // MARK: - Output

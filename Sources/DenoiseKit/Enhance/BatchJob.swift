@@ -102,15 +102,16 @@ public enum BatchJob {
     }
 
     /// Processes `items` on `jobs` workers, each with its own copy of the model (networks keep
-    /// per-call buffers) and one BLAS thread, so workers never oversubscribe the cores.
+    /// per-call buffers) and one BLAS thread, so `jobs` workers use `jobs` cores and never oversubscribe.
     /// `report` is called (serially) after each file with its outcome; returns the failures.
     public static func run(items: [BatchFile], model file: SafeTensors, modelPath: String, jobs: Int,
                            options: DenoiserOptions, force: Bool, shouldStop: @escaping () -> Bool,
                            report: @escaping (Result<FileReport, Error>, BatchFile) -> Void) throws -> [(BatchFile, Error)] {
         let workers = max(1, min(jobs, items.count))
         let models = try (0..<workers).map { _ in try DenoiseModel(safeTensors: file, path: modelPath) }
+        // Each worker is one core: -j N uses N cores, never more.
         let savedThreads = BLAS.threads
-        if workers > 1 { BLAS.threads = 1 }
+        BLAS.threads = 1
         defer { BLAS.threads = savedThreads }
         let lock = NSLock()
         var next = 0

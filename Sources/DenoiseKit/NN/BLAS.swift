@@ -38,6 +38,19 @@ public enum BLAS {
     /// Threads OpenBLAS may use for one product. Parallel workers each set 1 to avoid oversubscription.
     public static var threads: Int {
         get { Int(openblas_get_num_threads()) }
-        set { openblas_set_num_threads(Int32(max(1, newValue))) }
+        set {
+            _ = threadPoolStarted
+            openblas_set_num_threads(Int32(max(1, newValue)))
+        }
     }
+
+    /// OpenBLAS 0.3.21 runs sgemm about 3× slower on one thread for the rest of the process when the thread
+    /// count is lowered before its thread pool has ever run (measured: Conv1d 0.21 s against 0.07 s). One
+    /// product on the default threads first, once per process, avoids that.
+    private static let threadPoolStarted: Void = {
+        let n = 256
+        let a = [Float](repeating: 0, count: n * n)
+        var c = [Float](repeating: 0, count: n * n)
+        gemm(m: n, n: n, k: n, a: a, lda: n, b: a, ldb: n, c: &c, ldc: n)
+    }()
 }
