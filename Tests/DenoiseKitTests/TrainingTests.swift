@@ -176,6 +176,26 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(trainer.bestEpoch, 0)
     }
 
+    func testTrainingStopsWithAClearErrorWhenTheLossBecomesNaN() throws {
+        let s = TestSignals.speechLike(seconds: 0.3)
+        var poisoned = s
+        poisoned[100] = .nan
+        var options = TrainingOptions()
+        options.epochs = 2
+        options.batchSize = 2
+        let trainer = try Trainer(model: try TestSignals.tinyModel(.mlp),
+                                  train: PairDataset(utterances: [Utterance(name: "bad", noisy: poisoned, clean: s)]),
+                                  validation: PairDataset(utterances: [Utterance(name: "v", noisy: s, clean: s)]),
+                                  options: options)
+        let before = Array(trainer.model.net.store.valueBuffer)
+        XCTAssertThrowsError(try trainer.runEpoch()) { error in
+            XCTAssertEqual(error as? TrainingError, .diverged(epoch: 0))
+            XCTAssertTrue("\(error)".contains("NaN"))
+        }
+        // The failed steps never reached the weights.
+        XCTAssertEqual(Array(trainer.model.net.store.valueBuffer), before)
+    }
+
     func testLossPlotIsWellFormedSVG() throws {
         let history = (0..<5).map { EpochReport(epoch: $0, trainLoss: 1 / Float($0 + 1), validationLoss: 1.2 / Float($0 + 1),
                                                 validationSISDRGain: 1, learningRate: 1e-3, seconds: 1, framesPerSecond: 1) }
