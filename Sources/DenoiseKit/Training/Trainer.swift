@@ -170,8 +170,7 @@ public final class Trainer {
             let utterance = train.utterances[item.utterance]
             let range = item.start ..< item.start + item.length
             let clean = Array(utterance.clean[range])
-            if let augmentation, augmentation.canMakeNoise || !augmentation.kinds.isEmpty,
-               batchRNG.uniform() < options.remixProbability {
+            if let augmentation, batchRNG.uniform() < options.remixProbability {
                 return augmentation.remix(clean: clean, rng: &batchRNG)
             }
             return (Array(utterance.noisy[range]), clean)
