@@ -136,9 +136,8 @@ struct TrainingSession {
         }
         var clips: [[Float]] = []
         for folder in settings.noise {
-            for name in try PairDataset.wavFiles(under: folder) {
-                let (buffer, _) = try WAVReader.read(url: folder.appendingPathComponent(name))
-                clips.append(Resampler.resample(buffer.mixedDown, from: buffer.sampleRate, to: sampleRate))
+            for name in try WAVFiles.relativePaths(under: folder) {
+                clips.append(try WAVFiles.readMono(folder.appendingPathComponent(name), sampleRate: sampleRate).samples)
             }
         }
         if settings.noise.isEmpty == false { say("noise: \(clips.count) clips from \(settings.noise.map(\.path).joined(separator: ", "))") }

@@ -56,7 +56,7 @@ public enum BatchJob {
                 // One folder maps onto OUT_DIR itself; several keep their names apart.
                 let base = inputs.count == 1 ? outputDirectory
                     : outputDirectory.appendingPathComponent(input.standardizedFileURL.lastPathComponent)
-                for relative in try PairDataset.wavFiles(under: input) {
+                for relative in try WAVFiles.relativePaths(under: input) {
                     items.append(BatchFile(input: input.appendingPathComponent(relative),
                                             output: base.appendingPathComponent(renamed(relative, suffix: suffix))))
                 }

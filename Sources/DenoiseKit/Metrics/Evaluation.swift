@@ -22,8 +22,8 @@ public enum EvaluationError: Error, CustomStringConvertible, Equatable {
 /// Scores enhanced files against clean references matched by relative path.
 public enum Evaluation {
     public static func score(clean: URL, enhanced: URL, noisy: URL?) throws -> (scores: [FileScores], warnings: [String]) {
-        let enhancedFiles = Set(try PairDataset.wavFiles(under: enhanced))
-        let names = try PairDataset.wavFiles(under: clean).filter { enhancedFiles.contains($0) }
+        let enhancedFiles = Set(try WAVFiles.relativePaths(under: enhanced))
+        let names = try WAVFiles.relativePaths(under: clean).filter { enhancedFiles.contains($0) }
         guard !names.isEmpty else { throw EvaluationError.noCommonFiles(clean: clean.path, enhanced: enhanced.path) }
         var results = [Result<FileScores, Error>?](repeating: nil, count: names.count)
         let lock = NSLock()
@@ -45,9 +45,8 @@ public enum Evaluation {
 
     static func scoreFile(_ name: String, clean: URL, enhanced: URL, noisy: URL?) throws -> FileScores {
         func load(_ folder: URL, rate: Int? = nil) throws -> (samples: [Float], rate: Int) {
-            let (buffer, _) = try WAVReader.read(url: folder.appendingPathComponent(name))
-            let target = rate ?? buffer.sampleRate
-            return (Resampler.resample(buffer.mixedDown, from: buffer.sampleRate, to: target), target)
+            let (samples, sampleRate) = try WAVFiles.readMono(folder.appendingPathComponent(name), sampleRate: rate)
+            return (samples, sampleRate)
         }
         let reference = try load(clean)
         let estimate = try load(enhanced, rate: reference.rate)

@@ -1,14 +1,12 @@
 import Foundation
 
 public enum DatasetError: Error, CustomStringConvertible, Equatable {
-    case notADirectory(String)
     case noPairs(noisy: String, clean: String, noisyFiles: Int, cleanFiles: Int)
     case emptyValidation(Int)
     case noUsablePairs(pairs: Int, reasons: [String])
 
     public var description: String {
         switch self {
-        case let .notADirectory(path): return "\(path): not a folder"
         case let .noPairs(noisy, clean, n, c):
             return "no noisy/clean pairs: \(noisy) has \(n) WAV files and \(clean) has \(c), but no relative path is in both"
         case let .noUsablePairs(pairs, reasons):
@@ -41,28 +39,10 @@ public struct PairDataset: Sendable {
 
     public var totalSamples: Int { utterances.reduce(0) { $0 + $1.count } }
 
-    /// Relative paths of the `.wav` files (any case) under `folder`, sorted.
-    public static func wavFiles(under folder: URL) throws -> [String] {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw DatasetError.notADirectory(folder.path)
-        }
-        let root = folder.standardizedFileURL.resolvingSymlinksInPath().path
-        var files: [String] = []
-        let enumerator = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: [.isRegularFileKey])
-        while let url = enumerator?.nextObject() as? URL {
-            guard url.pathExtension.lowercased() == "wav" else { continue }
-            let path = url.standardizedFileURL.resolvingSymlinksInPath().path
-            guard path.hasPrefix(root + "/") else { continue }
-            files.append(String(path.dropFirst(root.count + 1)))
-        }
-        return files.sorted()
-    }
-
     /// Loads every pair, downmixed to mono and resampled to `sampleRate`; a pair whose lengths differ
     /// is trimmed to the shorter with a warning, an unreadable one is skipped with a warning.
     public static func load(noisy: URL, clean: URL, sampleRate: Int) throws -> PairDataset {
-        let noisyFiles = try wavFiles(under: noisy), cleanFiles = try wavFiles(under: clean)
+        let noisyFiles = try WAVFiles.relativePaths(under: noisy), cleanFiles = try WAVFiles.relativePaths(under: clean)
         let cleanSet = Set(cleanFiles), noisySet = Set(noisyFiles)
         let names = noisyFiles.filter { cleanSet.contains($0) }
         guard !names.isEmpty else {
@@ -106,8 +86,7 @@ public struct PairDataset: Sendable {
 
     private static func loadPair(name: String, noisy: URL, clean: URL, sampleRate: Int) throws -> Utterance {
         func read(_ folder: URL) throws -> [Float] {
-            let (buffer, _) = try WAVReader.read(url: folder.appendingPathComponent(name))
-            return Resampler.resample(buffer.mixedDown, from: buffer.sampleRate, to: sampleRate)
+            try WAVFiles.readMono(folder.appendingPathComponent(name), sampleRate: sampleRate).samples
         }
         return Utterance(name: name, noisy: try read(noisy), clean: try read(clean))
     }
