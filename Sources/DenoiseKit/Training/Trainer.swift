@@ -201,13 +201,8 @@ public final class Trainer {
             frames += batch.layout.realFrames
             for (b, index) in indices.enumerated() {
                 var spectrum = batch.noisySpectra[b]
-                let bins = spectrum.bins
                 for t in 0..<spectrum.frames {
-                    let row = mask.row(b * batch.layout.frames + t)
-                    for k in 0..<bins {
-                        spectrum.real[t * bins + k] *= row[k]
-                        spectrum.imag[t * bins + k] *= row[k]
-                    }
+                    Features.applyMask(mask.row(b * batch.layout.frames + t), to: &spectrum, frame: t)
                 }
                 let enhanced = stft.synthesize(spectrum, length: utterances[index].count)
                 gainSum += SignalMetrics.siSDR(reference: utterances[index].clean, estimate: enhanced)
