@@ -41,6 +41,10 @@ struct TrainCommand: Command {
                 help: "Hidden-layer normalisation: layer (per frame, streams), group or instance (per utterance: apply "
                     + "then holds the whole file), batch.", default: "layer"),
         .option("dropout", value: "P", kind: .float, help: "Dropout probability.", default: "0.2"),
+        // Loss.
+        .option("phase-weight", value: "A", kind: .float,
+                help: "Share of the phase-aware (complex) distance in the compressed spectral loss; 0 compares "
+                    + "magnitudes only.", default: "0.3"),
         // Optimisation.
         .option("epochs", value: "N", kind: .int, help: "Passes over the training data.", default: "50"),
         .option("batch-size", value: "N", kind: .int, help: "Utterances per batch.", default: "16"),
@@ -89,6 +93,7 @@ struct TrainSettings {
     var context: Int
     var norm: String
     var dropout: Double
+    var phaseWeight: Double
     var epochs: Int
     var batchSize: Int
     var learningRate: Double
@@ -149,6 +154,7 @@ struct TrainSettings {
         context = try arguments.int("context", expected: "a number of frames >= 0") { $0 >= 0 } ?? 2
         norm = arguments.string("norm") ?? "layer"
         dropout = try arguments.double("dropout", expected: "a probability in [0, 1)") { $0 >= 0 && $0 < 1 } ?? 0.2
+        phaseWeight = try arguments.double("phase-weight", expected: "a weight in [0, 1]") { $0 >= 0 && $0 <= 1 } ?? 0.3
 
         epochs = try arguments.int("epochs", expected: "at least 1") { $0 >= 1 } ?? 50
         batchSize = try arguments.int("batch-size", expected: "at least 1") { $0 >= 1 } ?? 16

@@ -167,6 +167,7 @@ struct TrainingSession {
         options.earlyStopPatience = settings.earlyStopPatience
         options.seed = UInt64(settings.seed)
         options.cropSeconds = settings.cropSeconds
+        options.phaseWeight = Float(settings.phaseWeight)
         options.remixProbability = settings.remixOnly ? 1 : 0.5
         return options
     }

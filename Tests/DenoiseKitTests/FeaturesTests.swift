@@ -60,6 +60,17 @@ final class FeaturesTests: XCTestCase {
         }
     }
 
+    func testPhaseCosineOfKnownPairs() {
+        // Bins: same direction, quarter turn, opposite, 45°, and a silent bin (no phase: reads 1).
+        var x = Spectrogram(frames: 1, bins: 5), s = Spectrogram(frames: 1, bins: 5)
+        (x.real, x.imag) = ([1, 1, 1, 1, 0], [1, 0, 0, 0, 0])
+        (s.real, s.imag) = ([2, 0, -3, 2, 1], [2, 2, 0, 2, 1])
+        let cosine = Features.phaseCosine(x, s)
+        for (value, expected) in zip(cosine, [1, 0, -1, Float(0.5).squareRoot(), 1]) {
+            XCTAssertEqual(value, expected, accuracy: 1e-6)
+        }
+    }
+
     func testApplyMaskScalesBothPartsOfOneFrameOnly() {
         let original = sample()
         var s = original

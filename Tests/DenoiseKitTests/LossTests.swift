@@ -105,6 +105,50 @@ final class LossTests: XCTestCase {
         }
     }
 
+    func testPhaseAwareSpectralLossMatchesTheComplexDistanceAndPassesAGradientCheck() {
+        // Reference built from complex numbers: (1 − α)·(a − b)² + α·|a·e^{iθX} − b·e^{iθS}|², with
+        // a = (m|X| + ε)^c and b = (|S| + ε)^c; the loss only sees cos(θX − θS).
+        var rng = RandomGenerator(seed: 3)
+        let bins = 4, count = layout.rows * bins, c = 0.3
+        let m = Matrix(rows: layout.rows, cols: bins, values: (0..<count).map { _ in rng.uniform(0.05, 1) })
+        let x = Matrix(rows: layout.rows, cols: bins, values: (0..<count).map { _ in rng.uniform(0.01, 3) })
+        let s = Matrix(rows: layout.rows, cols: bins, values: (0..<count).map { _ in rng.uniform(0, 2) })
+        let thetaX = (0..<count).map { _ in Double(rng.uniform(-3.14, 3.14)) }
+        let thetaS = (0..<count).map { _ in Double(rng.uniform(-3.14, 3.14)) }
+        let cosine = Matrix(rows: layout.rows, cols: bins, values: (0..<count).map { Float(cos(thetaX[$0] - thetaS[$0])) })
+        fillPaddingRows(m, layout, with: paddingGarbage)
+        let x64 = x.array.map(Double.init), s64 = s.array.map(Double.init), eps = Double(Loss.spectralEpsilon)
+        for alpha in [0.3, 1.0] {
+            func reference(_ m64: [Double]) -> Double {
+                var sum = 0.0, n = 0
+                for i in 0..<count where layout.isReal(row: i / bins) {
+                    let a = pow(m64[i] * x64[i] + eps, c), b = pow(s64[i] + eps, c)
+                    let re = a * cos(thetaX[i]) - b * cos(thetaS[i]), im = a * sin(thetaX[i]) - b * sin(thetaS[i])
+                    sum += (1 - alpha) * (a - b) * (a - b) + alpha * (re * re + im * im)
+                    n += 1
+                }
+                return sum / Double(n)
+            }
+            let gradient = Matrix(rows: 0, cols: 0)
+            let loss = Loss.spectral(mask: m, noisyMagnitude: x, cleanMagnitude: s, layout: layout,
+                                     phaseCosine: cosine, phaseWeight: Float(alpha), gradient: gradient)
+            XCTAssertEqual(Double(loss), reference(m.array.map(Double.init)), accuracy: 1e-5, "α = \(alpha)")
+            checkLossGradient(gradient.array, at: m.array.map(Double.init), columns: bins) { reference($0) }
+        }
+    }
+
+    func testPhaseAwareLossPrefersSmallerMasksWherePhaseDisagrees() {
+        // |X| = |S| = 1: the magnitude loss wants m = 1 whatever the phase; with the phase term and
+        // opposite phases the gradient at m = 1 pushes the mask down.
+        let m = Matrix(rows: 1, cols: 2, values: [1, 1]), x = Matrix(rows: 1, cols: 2, values: [1, 1])
+        let s = Matrix(rows: 1, cols: 2, values: [1, 1]), cosine = Matrix(rows: 1, cols: 2, values: [1, -1])
+        let gradient = Matrix(rows: 0, cols: 0)
+        _ = Loss.spectral(mask: m, noisyMagnitude: x, cleanMagnitude: s, layout: .single(frames: 1),
+                          phaseCosine: cosine, phaseWeight: 0.3, gradient: gradient)
+        XCTAssertEqual(gradient[0, 0], 0, accuracy: 1e-6)
+        XCTAssertGreaterThan(gradient[0, 1], 0.01)
+    }
+
     func testSpectralLossIsZeroForThePerfectMask() {
         let x = Matrix(rows: 1, cols: 3, values: [2, 0.5, 1e-3]), s = Matrix(rows: 1, cols: 3, values: [1, 0.5, 5e-4])
         let m = Matrix(rows: 1, cols: 3, values: [0.5, 1, 0.5])

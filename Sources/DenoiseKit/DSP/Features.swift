@@ -36,6 +36,19 @@ public enum Features {
         }
     }
 
+    /// cos(θX − θS) per bin of two spectrograms of the same shape, `[frames × bins]`: how far a mask on X
+    /// (which keeps X's phase) can line up with S. Bins where either is zero have no phase; they read 1.
+    public static func phaseCosine(_ x: Spectrogram, _ s: Spectrogram) -> [Float] {
+        precondition(x.frames == s.frames && x.bins == s.bins,
+                     "phaseCosine: spectrograms differ, \(x.frames)×\(x.bins) and \(s.frames)×\(s.bins)")
+        return (0 ..< x.frames * x.bins).map { i in
+            let xr = x.real[i], xi = x.imag[i], sr = s.real[i], si = s.imag[i]
+            let norms = ((xr * xr + xi * xi) * (sr * sr + si * si)).squareRoot()
+            guard norms > 1e-30 else { return 1 }
+            return min(1, max(-1, (xr * sr + xi * si) / norms))
+        }
+    }
+
     /// Multiplies both parts of one frame by a real mask: X[f] ← M[f] · X[f] for f in 0..<bins.
     public static func applyMask(_ mask: UnsafePointer<Float>, real: UnsafeMutablePointer<Float>,
                                  imag: UnsafeMutablePointer<Float>, bins: Int) {

@@ -37,21 +37,29 @@ public enum Loss {
         return Float(sum / Double(n))
     }
 
-    /// Spectral loss on compressed magnitudes: mean over real rows × bins of ((m·|X|)^c − |S|^c)², c = 0.3
-    /// default; gradient w.r.t. the mask m.
+    /// Spectral loss on compressed spectra: mean over real rows × bins of the distance between (m·|X|)^c and
+    /// |S|^c, c = 0.3 default; gradient w.r.t. the mask m.
     ///
-    /// With ε = `spectralEpsilon` added to both magnitudes before the power (so that a perfect mask still
-    /// gives exactly zero loss and the derivative stays finite where m·|X| = 0):
+    /// With `phaseWeight` α > 0 the distance mixes in the complex one: the masked noisy bin keeps the noisy
+    /// phase, so `(1 − α)·|a − b|² + α·|a·e^{iθX} − b·e^{iθS}|²`, which penalises energy left in bins whose
+    /// phase is wrong (the compressed magnitude-plus-complex loss). With a = (m·|X| + ε)^c, b = (|S| + ε)^c
+    /// (ε = `spectralEpsilon`, so that a perfect magnitude still gives zero loss when α = 0 and the derivative
+    /// stays finite where m·|X| = 0) and w = 1 − α + α·cos(θX − θS) (`phaseCosine`), this is
     ///
-    ///     e = (m·|X| + ε)^c − (|S| + ε)^c,   L = (1/N) Σ e²,
+    ///     e = a − w·b,   L = (1/N) Σ [e² + (1 − w²)·b²],
     ///     dL/dm = (2/N) · e · c · (m·|X| + ε)^(c−1) · |X|,   N = real rows × bins
     ///
-    /// `mask`, `noisyMagnitude` and `cleanMagnitude` are [rows × bins]; magnitudes must be ≥ 0 and the
-    /// mask ≥ 0 (the sigmoid output). `gradient` is resized to [rows × bins]; zero on padding rows.
+    /// (α = 0 is the magnitude loss (a − b)²). `mask`, `noisyMagnitude`, `cleanMagnitude` and `phaseCosine`
+    /// are [rows × bins]; magnitudes must be ≥ 0 and the mask ≥ 0 (the sigmoid output). `gradient` is resized
+    /// to [rows × bins]; zero on padding rows.
     public static func spectral(mask: Matrix, noisyMagnitude: Matrix, cleanMagnitude: Matrix, layout: SequenceBatch,
-                                compression: Float = 0.3, gradient: Matrix) -> Float {
+                                compression: Float = 0.3, phaseCosine: Matrix? = nil, phaseWeight: Float = 0,
+                                gradient: Matrix) -> Float {
         checkShapes(mask, noisyMagnitude, cleanMagnitude, layout: layout, loss: "spectral")
         precondition(compression > 0, "spectral loss needs a positive compression exponent, got \(compression)")
+        precondition((0...1).contains(phaseWeight), "spectral loss: phase weight must lie in [0, 1], got \(phaseWeight)")
+        precondition(phaseWeight == 0 || phaseCosine != nil, "spectral loss: a phase weight needs phaseCosine")
+        if let phaseCosine { checkShapes(mask, phaseCosine, layout: layout, loss: "spectral") }
         let cols = mask.cols
         gradient.resize(rows: mask.rows, cols: cols)
         let n = layout.realFrames * cols
@@ -60,8 +68,10 @@ public enum Loss {
             return 0
         }
         let c = compression, eps = spectralEpsilon, scale = 2 * compression / Float(n)
+        let alpha = phaseWeight, phase = phaseWeight > 0 ? phaseCosine : nil
         let sum = sumOverRealRows(layout, columns: cols) { start, count in
             let m = mask.data + start, x = noisyMagnitude.data + start, s = cleanMagnitude.data + start
+            let cosine = phase.map { $0.data + start }
             let g = gradient.data + start
             // Eight at a time with the vector power (lanes it cannot take go to Foundation.pow), then the tail.
             var sum = 0.0, i = 0
@@ -80,7 +90,12 @@ public enum Loss {
                         targetCompressed[lane] = Foundation.pow(target[lane], c)
                     }
                 }
-                let e = compressed - targetCompressed
+                var e = compressed - targetCompressed
+                if let cosine {
+                    let w = (1 - alpha) + alpha * load8(cosine + i)
+                    e = compressed - w * targetCompressed
+                    sum += Double(((1 - w * w) * targetCompressed * targetCompressed).sum())
+                }
                 sum += Double((e * e).sum())
                 // (u)^(c−1) = u^c / u: one power per element instead of two.
                 store8(scale * e * (compressed / u) * load8(x + i), g + i)
@@ -88,9 +103,10 @@ public enum Loss {
             }
             while i < count {
                 let u = m[i] * x[i] + eps
-                let compressed = Foundation.pow(u, c)
-                let e = compressed - Foundation.pow(s[i] + eps, c)
-                sum += Double(e * e)
+                let compressed = Foundation.pow(u, c), targetCompressed = Foundation.pow(s[i] + eps, c)
+                let w = cosine.map { (1 - alpha) + alpha * $0[i] } ?? 1
+                let e = compressed - w * targetCompressed
+                sum += Double(e * e + (1 - w * w) * targetCompressed * targetCompressed)
                 g[i] = scale * e * (compressed / u) * x[i]
                 i += 1
             }

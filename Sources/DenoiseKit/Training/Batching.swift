@@ -32,6 +32,8 @@ public final class SpectralBatch {
     public let features = Matrix(rows: 0, cols: 0)
     public let noisyMagnitude = Matrix(rows: 0, cols: 0)
     public let cleanMagnitude = Matrix(rows: 0, cols: 0)
+    /// cos(θX − θS) per bin, for the phase-aware part of the loss.
+    public let phaseCosine = Matrix(rows: 0, cols: 0)
     /// Complex noisy spectra per utterance, kept only when asked (validation rebuilds the waveform).
     public var noisySpectra: [Spectrogram] = []
 
@@ -43,7 +45,7 @@ public final class SpectralBatch {
         let bins = stft.config.bins
         let frames = spectra.map { $0.0.frames }.max() ?? 0
         layout = SequenceBatch(frames: frames, lengths: spectra.map { $0.0.frames })
-        for m in [features, noisyMagnitude, cleanMagnitude] {
+        for m in [features, noisyMagnitude, cleanMagnitude, phaseCosine] {
             m.resize(rows: layout.rows, cols: bins)
             m.zero()
         }
@@ -53,6 +55,7 @@ public final class SpectralBatch {
             (features.data + offset).update(from: logPower, count: count)
             (noisyMagnitude.data + offset).update(from: noisyMag, count: count)
             (cleanMagnitude.data + offset).update(from: cleanMag, count: count)
+            (phaseCosine.data + offset).update(from: Features.phaseCosine(noisy, clean), count: count)
         }
         noisySpectra = keepSpectra ? spectra.map(\.0) : []
     }

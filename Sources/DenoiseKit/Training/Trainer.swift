@@ -22,6 +22,8 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var cropSeconds: Double = 4
     /// Share of training examples remixed by augmentation (when it has material); 1 with --remix-only.
     public var remixProbability: Float = 0.5
+    /// Share of the complex (phase-aware) distance in the spectral loss; 0 compares magnitudes only.
+    public var phaseWeight: Float = 0.3
 
     public init() {}
 }
@@ -81,6 +83,9 @@ public final class Trainer {
             throw TrainingError.badOption("--lr must be a positive number")
         }
         guard options.cropSeconds > 0 else { throw TrainingError.badOption("--crop must be positive") }
+        guard (0...1).contains(options.phaseWeight) else {
+            throw TrainingError.badOption("--phase-weight must lie in [0, 1]")
+        }
         guard let kind = OptimizerKind(rawValue: options.optimizer) else {
             let known = OptimizerKind.allCases.map(\.rawValue).joined(separator: ", ")
             throw TrainingError.badOption("unknown optimizer '\(options.optimizer)' (known: \(known))")
@@ -151,7 +156,8 @@ public final class Trainer {
             store.zeroGradients()
             let mask = model.net.forward(batch.features, layout: batch.layout, training: true)
             let loss = Loss.spectral(mask: mask, noisyMagnitude: batch.noisyMagnitude, cleanMagnitude: batch.cleanMagnitude,
-                                     layout: batch.layout, gradient: gradient)
+                                     layout: batch.layout, phaseCosine: batch.phaseCosine,
+                                     phaseWeight: options.phaseWeight, gradient: gradient)
             if loss.isFinite {
                 model.net.backward(gradient)
                 if let maxNorm = options.clipGradient { _ = GradientClipping.clipNorm(store, maxNorm: maxNorm) }
@@ -196,7 +202,8 @@ public final class Trainer {
             batch.fill(pairs: indices.map { (utterances[$0].noisy, utterances[$0].clean) }, stft: stft, keepSpectra: true)
             let mask = model.net.forward(batch.features, layout: batch.layout, training: false)
             let loss = Loss.spectral(mask: mask, noisyMagnitude: batch.noisyMagnitude, cleanMagnitude: batch.cleanMagnitude,
-                                     layout: batch.layout, gradient: batchGradient)
+                                     layout: batch.layout, phaseCosine: batch.phaseCosine,
+                                     phaseWeight: options.phaseWeight, gradient: batchGradient)
             lossSum += Double(loss) * Double(batch.layout.realFrames)
             frames += batch.layout.realFrames
             for (b, index) in indices.enumerated() {
