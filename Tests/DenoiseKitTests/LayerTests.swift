@@ -169,18 +169,29 @@ final class LayerTests: XCTestCase {
         }
     }
 
-    // MARK: Folding the input LayerNorm's backward into the first projection
+    // MARK: Folding the input normalisation's backward into the first projection
 
-    /// LayerNorm → `make()` (a Linear or Conv1d) on a padded batch with garbage in the padding: the folded
-    /// backward must give the same parameter gradients as the layer's backward followed by the norm's.
+    /// LayerNorm or BatchNorm (training, batch statistics) → `make()` (a Linear or Conv1d) on a padded batch with
+    /// garbage in the padding: the folded backward must give the same parameter gradients as the layer's backward
+    /// followed by the norm's.
     private func checkFoldedInputNorm(features: Int, layout: SequenceBatch,
                                       make: (ParameterStore, inout RandomGenerator) -> InputNormFolding,
                                       file: StaticString = #filePath, line: UInt = #line) {
+        for batchNorm in [false, true] {
+            checkFoldedInputNorm(features: features, layout: layout, batchNorm: batchNorm, make: make,
+                                 file: file, line: line)
+        }
+    }
+
+    private func checkFoldedInputNorm(features: Int, layout: SequenceBatch, batchNorm: Bool,
+                                      make: (ParameterStore, inout RandomGenerator) -> InputNormFolding,
+                                      file: StaticString, line: UInt) {
         var gradients: [[Float]] = []
         for folded in [false, true] {
             var rng = RandomGenerator(seed: 17)
             let store = ParameterStore()
-            let norm = LayerNorm(features, store: store, name: "norm")
+            let norm: FoldableNormalization = batchNorm
+                ? BatchNorm(features, store: store, name: "norm") : LayerNorm(features, store: store, name: "norm")
             let layer = make(store, &rng)
             for i in 0..<(2 * features) { store.values[i] = (i < features ? 1 : 0) + rng.uniform(-0.5, 0.5) }
             let x = randomMatrix(layout.rows, features, &rng, scale: 3)
@@ -201,7 +212,10 @@ final class LayerTests: XCTestCase {
         var bad = 0
         for (i, (reference, folded)) in zip(gradients[0], gradients[1]).enumerated()
         where !tolerance.accepts(Double(reference), Double(folded)) {
-            if bad < 5 { XCTFail("gradient[\(i)]: layer by layer \(reference), folded \(folded)", file: file, line: line) }
+            if bad < 5 {
+                XCTFail("\(batchNorm ? "BatchNorm" : "LayerNorm") gradient[\(i)]: layer by layer \(reference), "
+                            + "folded \(folded)", file: file, line: line)
+            }
             bad += 1
         }
     }

@@ -33,31 +33,39 @@ final class MaskNetTests: XCTestCase {
     }
 
     /// `backward` (the first projection folding the input norm's backward) against the plain layer-by-layer
-    /// backward through the whole network: same gradients for every parameter, both kinds, with dropout.
+    /// backward through the whole network: same gradients for every parameter, both kinds, both input norms,
+    /// with dropout.
     func testBackwardMatchesLayerByLayerReference() throws {
         for kind in MaskNetKind.allCases {
-            var gradients: [[Float]] = []
-            for folded in [false, true] {
-                let model = try TestSignals.tinyModel(kind, dropout: 0.2, seed: 3)
-                let bins = model.stft.bins
-                let layout = SequenceBatch(frames: 7, lengths: [7, 4])
-                var rng = RandomGenerator(seed: 4)
-                // Gains and shifts of the input norm away from 1 and 0, so that both terms of the fold count.
-                let store = model.net.store
-                for name in ["input_norm.weight", "input_norm.bias"] {
-                    guard let e = store.entry(named: name) else { return XCTFail("no \(name)") }
-                    for i in e.offset..<(e.offset + e.count) { store.values[i] += rng.uniform(-0.5, 0.5) }
-                }
-                let x = Matrix(rows: layout.rows, cols: bins, values: (0..<(layout.rows * bins)).map { _ in 3 * rng.normal() - 8 })
-                let g = Matrix(rows: layout.rows, cols: bins, values: (0..<(layout.rows * bins)).map { _ in rng.normal() })
-                _ = model.net.forward(x, layout: layout, training: true)
-                model.net.store.zeroGradients()
-                if folded { model.net.backward(g) } else { model.net.referenceBackward(g) }
-                gradients.append(Array(model.net.store.gradientBuffer))
+            for inputNorm in [NormKind.batch, .layer] {
+                try checkFoldedBackward(kind, inputNorm: inputNorm)
             }
-            for (i, (reference, folded)) in zip(gradients[0], gradients[1]).enumerated() {
-                XCTAssertEqual(folded, reference, accuracy: 1e-5 + 1e-4 * abs(reference), "\(kind) parameter \(i)")
+        }
+    }
+
+    private func checkFoldedBackward(_ kind: MaskNetKind, inputNorm: NormKind) throws {
+        var gradients: [[Float]] = []
+        for folded in [false, true] {
+            let model = try TestSignals.tinyModel(kind, inputNorm: inputNorm, dropout: 0.2, seed: 3)
+            let bins = model.stft.bins
+            let layout = SequenceBatch(frames: 7, lengths: [7, 4])
+            var rng = RandomGenerator(seed: 4)
+            // Gains and shifts of the input norm away from 1 and 0, so that both terms of the fold count.
+            let store = model.net.store
+            for name in ["input_norm.weight", "input_norm.bias"] {
+                guard let e = store.entry(named: name) else { return XCTFail("no \(name)") }
+                for i in e.offset..<(e.offset + e.count) { store.values[i] += rng.uniform(-0.5, 0.5) }
             }
+            let x = Matrix(rows: layout.rows, cols: bins, values: (0..<(layout.rows * bins)).map { _ in 3 * rng.normal() - 8 })
+            let g = Matrix(rows: layout.rows, cols: bins, values: (0..<(layout.rows * bins)).map { _ in rng.normal() })
+            _ = model.net.forward(x, layout: layout, training: true)
+            model.net.store.zeroGradients()
+            if folded { model.net.backward(g) } else { model.net.referenceBackward(g) }
+            gradients.append(Array(model.net.store.gradientBuffer))
+        }
+        for (i, (reference, folded)) in zip(gradients[0], gradients[1]).enumerated() {
+            XCTAssertEqual(folded, reference, accuracy: 1e-5 + 1e-4 * abs(reference),
+                           "\(kind), \(inputNorm) input norm, parameter \(i)")
         }
     }
 

@@ -120,12 +120,12 @@ public final class MaskNet {
     /// Accumulates parameter gradients for the last forward, given dLoss/dMask.
     ///
     /// Nothing needs the gradient with respect to the features, so the first projection (Linear or Conv1d)
-    /// folds the input LayerNorm's backward into its own and skips its input gradient: for the default MLP that
-    /// product is a fifth of the whole step (see `InputNormFolding`). `referenceBackward` is the plain path.
+    /// folds the input normalisation's backward into its own and skips its input gradient: for the default MLP
+    /// that product is a fifth of the whole step (see `InputNormFolding`). `referenceBackward` is the plain path.
     public func backward(_ gradMask: Matrix) {
         let g = networkGradient(gradMask)
         let layers = network.layers
-        guard layers.count > 2, let norm = layers[0] as? LayerNorm, let projection = layers[1] as? InputNormFolding
+        guard layers.count > 2, let norm = layers[0] as? FoldableNormalization, let projection = layers[1] as? InputNormFolding
         else {
             _ = network.backward(g)
             return

@@ -9,7 +9,7 @@
 /// N·H·W rows × C channels). Padding rows never enter a statistic or a gradient. Unlike GroupNorm, an
 /// utterance's output depends on the rest of its batch in training. Parameters: `name.weight` (γ, init 1)
 /// and `name.bias` (β, init 0), no weight decay; running statistics are plain state (mean 0, variance 1).
-public final class BatchNorm: Layer {
+public final class BatchNorm: Layer, FoldableNormalization {
     public let channels: Int
     public let momentum: Float
     public let eps: Float
@@ -116,6 +116,25 @@ public final class BatchNorm: Layer {
         }
         output.zeroPaddingRows(of: layout)
         return output
+    }
+
+    /// The output of the last forward (what the next layer received).
+    var lastOutput: Matrix { output }
+
+    /// x̂ = (x − μ)/√(σ² + ε) of the last forward, with the statistics it used, into `result` [rows × channels];
+    /// zeros on padding rows.
+    func normalizedInput(into result: Matrix) {
+        guard let x = input else { preconditionFailure("BatchNorm: normalized input asked before forward") }
+        let nc = channels, xs = x.data, mu = mean, inv = invStd
+        result.resize(rows: x.rows, cols: nc)
+        let out = result.data
+        layout.forEachRealRowRange { range in
+            for r in range {
+                let p = xs + r * nc, q = out + r * nc
+                for c in 0..<nc { q[c] = (p[c] - mu[c]) * inv[c] }
+            }
+        }
+        result.zeroPaddingRows(of: layout)
     }
 
     /// Training: dx = γ/√(σ² + ε) · (dy − mean(dy) − x̂ · mean(dy · x̂)), means over the channel's real rows.

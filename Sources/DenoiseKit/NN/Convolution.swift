@@ -151,11 +151,11 @@ public final class Conv1d: Layer {
 extension Conv1d: InputNormFolding {
     /// Per tap j, over the frames t where the tap stays inside the utterance: G_j = Σ dy[t]ᵀ·x̂[t + offset],
     /// s_j = Σ dy[t]; then each tap is a linear map as in `InputNormFolding`, and db = s of the centre tap.
-    func backwardFoldingInputNorm(_ gradOutput: Matrix, norm: LayerNorm) {
+    func backwardFoldingInputNorm(_ gradOutput: Matrix, norm: FoldableNormalization) {
         guard let x = input else { preconditionFailure("Conv1d.backwardFoldingInputNorm called before forward") }
         precondition(x === norm.lastOutput, "Conv1d.backwardFoldingInputNorm: the last input was not the norm's output")
         let k = kernelSize, cin = inChannels, cout = outChannels, tapSize = cout * cin
-        precondition(norm.features == cin && gradOutput.rows == x.rows && gradOutput.cols == cout,
+        precondition(norm.channels == cin && gradOutput.rows == x.rows && gradOutput.cols == cout,
                      "Conv1d.backwardFoldingInputNorm: gradient is \(gradOutput.rows)×\(gradOutput.cols), "
                          + "expected \(x.rows)×\(cout)")
         let dy = gradOutput.data, frames = layout.frames

@@ -83,10 +83,10 @@ public final class Linear: Layer {
 }
 
 extension Linear: InputNormFolding {
-    func backwardFoldingInputNorm(_ gradOutput: Matrix, norm: LayerNorm) {
+    func backwardFoldingInputNorm(_ gradOutput: Matrix, norm: FoldableNormalization) {
         guard let x = input else { preconditionFailure("Linear.backwardFoldingInputNorm called before forward") }
         precondition(x === norm.lastOutput, "Linear.backwardFoldingInputNorm: the last input was not the norm's output")
-        precondition(norm.features == inFeatures && gradOutput.rows == x.rows && gradOutput.cols == outFeatures,
+        precondition(norm.channels == inFeatures && gradOutput.rows == x.rows && gradOutput.cols == outFeatures,
                      "Linear.backwardFoldingInputNorm: gradient is \(gradOutput.rows)×\(gradOutput.cols), "
                          + "expected \(x.rows)×\(outFeatures)")
         let nIn = inFeatures, nOut = outFeatures, dy = gradOutput.data

@@ -252,10 +252,29 @@ public final class LayerNorm: Layer {
     func normalizedInput(into result: Matrix) { kernel.normalizedInput(into: result, kind: "LayerNorm") }
 }
 
-/// A layer that can take over the backward pass of the LayerNorm feeding it when nobody needs the gradient
-/// with respect to that LayerNorm's input (a network's input features): instead of forming dL/dy for the
+/// A per-channel affine normalisation y = x̂·γ + β (LayerNorm, BatchNorm) whose backward a following
+/// `InputNormFolding` layer can take over: dγ and dβ need only x̂ and dL/dy, never dL/dx.
+protocol FoldableNormalization: Layer {
+    /// Channels normalised (columns of input and output).
+    var channels: Int { get }
+    var gain: Parameter { get }
+    var shift: Parameter { get }
+    /// The output of the last forward (what the next layer received).
+    var lastOutput: Matrix { get }
+    /// x̂ of the last forward (normalised with the statistics that forward used) into `result`
+    /// [rows × channels]; zeros on padding rows.
+    func normalizedInput(into result: Matrix)
+}
+
+extension LayerNorm: FoldableNormalization {
+    var channels: Int { features }
+}
+
+/// A layer that can take over the backward pass of the normalisation feeding it when nobody needs the gradient
+/// with respect to that normalisation's input (a network's input features): instead of forming dL/dy for the
 /// norm's output y = x̂·γ + β (a product as large as the layer's forward) and running the norm's backward,
-/// it accumulates its own parameter gradients and the norm's dγ, dβ directly from x̂.
+/// it accumulates its own parameter gradients and the norm's dγ, dβ directly from x̂. With BatchNorm in training
+/// the batch statistics depend on the input, but dγ and dβ do not go through them, so the same holds.
 ///
 /// With dh the layer's output gradient and a linear map h = y·Wᵀ + b (per tap for a convolution):
 ///
@@ -267,7 +286,7 @@ public final class LayerNorm: Layer {
 protocol InputNormFolding: Layer {
     /// Accumulates this layer's and `norm`'s parameter gradients for the last forward, whose input must have been
     /// `norm`'s last output. Computes no input gradient.
-    func backwardFoldingInputNorm(_ gradOutput: Matrix, norm: LayerNorm)
+    func backwardFoldingInputNorm(_ gradOutput: Matrix, norm: FoldableNormalization)
 }
 
 /// Group normalisation (Wu & He, 2018) over time: the channels are split into `groups` contiguous groups,
