@@ -63,6 +63,8 @@ struct TrainCommand: Command {
         .option("early-stop", value: "PATIENCE", kind: .int,
                 help: "Stop after PATIENCE epochs without a better validation loss (default: off)."),
         .flag("resume", help: "Continue from RUN_DIR/checkpoint.safetensors."),
+        .option("init", value: "MODEL", help: "Start from this model's weights (fine-tuning, e.g. the default model "
+                + "on your own recordings); its architecture replaces --arch, --context, --norm and --dropout."),
         .option("seed", value: "N", kind: .int, help: "Seed for initialisation, shuffling and mixing.", default: "1"),
         .flag("quiet", help: "Print no progress, only errors."),
     ]
@@ -104,6 +106,8 @@ struct TrainSettings {
     var schedule: String
     var earlyStopPatience: Int?
     var resume: Bool
+    /// A model whose weights (and architecture) the run starts from.
+    var initialModel: URL?
     var seed: Int
     var quiet: Bool
 
@@ -169,6 +173,14 @@ struct TrainSettings {
         }
         earlyStopPatience = try arguments.int("early-stop", expected: "a number of epochs >= 1") { $0 >= 1 }
         resume = arguments.flag("resume")
+        initialModel = arguments.path("init")
+        if initialModel != nil {
+            if resume { throw UsageError("--init starts a new run and --resume continues one: give one or the other") }
+            let architecture = ["arch", "context", "norm", "dropout"].filter(arguments.has)
+            if let first = architecture.first {
+                throw UsageError("--\(first) does not apply with --init: the architecture comes from the model")
+            }
+        }
         seed = try arguments.int("seed", expected: "an integer >= 0") { $0 >= 0 } ?? 1
         quiet = arguments.flag("quiet")
     }

@@ -42,6 +42,12 @@ struct TrainingSession {
             let file = try SafeTensors.read(url: run.checkpointURL)
             model = try DenoiseModel(safeTensors: file, path: run.checkpointURL.path)
             checkpoint = file
+        } else if let initial = settings.initialModel {
+            model = try DenoiseModel.load(url: initial)
+            guard model.sampleRate == sampleRate else {
+                throw CommandError("\(initial.path): a \(model.sampleRate) Hz model; training runs at \(sampleRate) Hz")
+            }
+            say("starting from \(initial.path)")
         } else {
             model = try DenoiseModel(config: maskNetConfig(), sampleRate: sampleRate, seed: UInt64(settings.seed))
         }

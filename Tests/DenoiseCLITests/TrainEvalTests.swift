@@ -131,6 +131,36 @@ final class TrainEvalTests: XCTestCase {
         XCTAssertEqual(rows, try metricRows(straight), "resumed training must continue exactly")
     }
 
+    /// --init starts a new run from a model's weights and architecture: with a vanishing learning rate the weights
+    /// come out as they went in (a fresh model with the same seed would not match), and the architecture options
+    /// are refused with it.
+    func testInitStartsFromTheGivenModel() throws {
+        let first = folder.appendingPathComponent("first")
+        XCTAssertEqual(try train(first, epochs: 2).status, 0)
+        let model = first.appendingPathComponent("model.safetensors")
+        let tuned = folder.appendingPathComponent("tuned")
+        let result = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", tuned.path,
+                                            "--epochs", "1", "--batch-size", "2", "--lr", "1e-12", "--init", model.path,
+                                            "--quiet"], timeout: 120)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let before = try SafeTensors.read(url: model), after = try SafeTensors.read(url: tuned.appendingPathComponent("model.safetensors"))
+        let fresh = try DenoiseModel(config: DenoiseModel.load(url: model).net.config, sampleRate: 16000, seed: 1)
+        for name in ["hidden0.linear.weight", "output.linear.weight"] {
+            guard let original = before.tensors[name]?.values, let continued = after.tensors[name]?.values,
+                  let initial = fresh.safeTensors().tensors[name]?.values
+            else { return XCTFail("no tensor \(name)") }
+            XCTAssertEqual(original.count, continued.count)
+            XCTAssertLessThan(zip(original, continued).map { abs($0 - $1) }.max() ?? 1, 1e-6, name)
+            XCTAssertGreaterThan(zip(original, initial).map { abs($0 - $1) }.max() ?? 0, 1e-3, name)
+        }
+
+        let refused = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o",
+                                             folder.appendingPathComponent("other").path, "--init", model.path,
+                                             "--arch", "cnn"], timeout: 60)
+        XCTAssertEqual(refused.status, 64, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("--arch") && refused.stderr.contains("--init"), refused.stderr)
+    }
+
     func testResumeWithoutACheckpointIsRefused() throws {
         let run = folder.appendingPathComponent("empty-run")
         let result = try train(run, epochs: 2, ["--resume"])
