@@ -44,7 +44,7 @@ struct TrainCommand: Command {
         // Loss.
         .option("phase-weight", value: "A", kind: .float,
                 help: "Share of the phase-aware (complex) distance in the compressed spectral loss; 0 compares "
-                    + "magnitudes only.", default: "0.3"),
+                    + "magnitudes only.", default: "0"),
         // Optimisation.
         .option("epochs", value: "N", kind: .int, help: "Passes over the training data.", default: "50"),
         .option("batch-size", value: "N", kind: .int, help: "Utterances per batch.", default: "16"),
@@ -158,7 +158,7 @@ struct TrainSettings {
         context = try arguments.int("context", expected: "a number of frames >= 0") { $0 >= 0 } ?? 2
         norm = arguments.string("norm") ?? "layer"
         dropout = try arguments.double("dropout", expected: "a probability in [0, 1)") { $0 >= 0 && $0 < 1 } ?? 0.2
-        phaseWeight = try arguments.double("phase-weight", expected: "a weight in [0, 1]") { $0 >= 0 && $0 <= 1 } ?? 0.3
+        phaseWeight = try arguments.double("phase-weight", expected: "a weight in [0, 1]") { $0 >= 0 && $0 <= 1 } ?? 0
 
         epochs = try arguments.int("epochs", expected: "at least 1") { $0 >= 1 } ?? 50
         batchSize = try arguments.int("batch-size", expected: "at least 1") { $0 >= 1 } ?? 16

@@ -23,7 +23,7 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// Share of training examples remixed by augmentation (when it has material); 1 with --remix-only.
     public var remixProbability: Float = 0.5
     /// Share of the complex (phase-aware) distance in the spectral loss; 0 compares magnitudes only.
-    public var phaseWeight: Float = 0.3
+    public var phaseWeight: Float = 0
 
     public init() {}
 }
