@@ -62,7 +62,8 @@ struct TrainCommand: Command {
                 + "multistep:M1,M2,...:GAMMA, exp:GAMMA or cosine[:WARMUP_EPOCHS].", default: "none"),
         .option("early-stop", value: "PATIENCE", kind: .int,
                 help: "Stop after PATIENCE epochs without a better validation loss (default: off)."),
-        .flag("resume", help: "Continue from RUN_DIR/checkpoint.safetensors."),
+        .flag("resume", help: "Continue from RUN_DIR/checkpoint.safetensors, with its architecture and the "
+                + "training options given now."),
         .option("init", value: "MODEL", help: "Start from this model's weights (fine-tuning, e.g. the default model "
                 + "on your own recordings); its architecture replaces --arch, --context, --norm and --dropout."),
         .option("seed", value: "N", kind: .int, help: "Seed for initialisation, shuffling and mixing.", default: "1"),
@@ -174,12 +175,14 @@ struct TrainSettings {
         earlyStopPatience = try arguments.int("early-stop", expected: "a number of epochs >= 1") { $0 >= 1 }
         resume = arguments.flag("resume")
         initialModel = arguments.path("init")
-        if initialModel != nil {
-            if resume { throw UsageError("--init starts a new run and --resume continues one: give one or the other") }
-            let architecture = ["arch", "context", "norm", "dropout"].filter(arguments.has)
-            if let first = architecture.first {
-                throw UsageError("--\(first) does not apply with --init: the architecture comes from the model")
-            }
+        if initialModel != nil && resume {
+            throw UsageError("--init starts a new run and --resume continues one: give one or the other")
+        }
+        // A model file or a checkpoint fixes the architecture; options that would change it are refused, not ignored.
+        if let first = ["arch", "context", "norm", "dropout"].first(where: arguments.has), initialModel != nil || resume {
+            let source = resume ? "--resume: the architecture comes from the checkpoint"
+                : "--init: the architecture comes from the model"
+            throw UsageError("--\(first) does not apply with \(source)")
         }
         seed = try arguments.int("seed", expected: "an integer >= 0") { $0 >= 0 } ?? 1
         quiet = arguments.flag("quiet")

@@ -37,9 +37,11 @@ final class TrainEvalTests: XCTestCase {
 
     private func train(_ run: URL, epochs: Int, _ extra: [String] = [],
                        file: StaticString = #filePath, line: UInt = #line) throws -> RunResult {
-        try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", run.path,
-                               "--epochs", "\(epochs)", "--arch", "mlp", "--batch-size", "2", "--quiet"] + extra,
-                              timeout: 120, file: file, line: line)
+        // A resumed run takes its architecture from the checkpoint (and refuses --arch).
+        let arch = extra.contains("--resume") ? [] : ["--arch", "mlp"]
+        return try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", run.path,
+                                      "--epochs", "\(epochs)", "--batch-size", "2", "--quiet"] + arch + extra,
+                                     timeout: 120, file: file, line: line)
     }
 
     /// Rows of metrics.csv without the timing columns (seconds, frames/s), which differ from run to run.
@@ -116,6 +118,11 @@ final class TrainEvalTests: XCTestCase {
         XCTAssertEqual(again.stderrLines.count, 1, again.stderr)
         XCTAssertTrue(again.stderr.contains(run.path) && again.stderr.contains("--resume"), again.stderr)
         XCTAssertEqual(try snapshot(run), before, "a refused run must leave the folder as it was")
+
+        let changed = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", run.path,
+                                             "--epochs", "3", "--resume", "--norm", "group"], timeout: 60)
+        XCTAssertEqual(changed.status, 64, changed.stderr)
+        XCTAssertTrue(changed.stderr.contains("--norm") && changed.stderr.contains("checkpoint"), changed.stderr)
 
         let firstTwo = try metricRows(run)
         let resumed = try train(run, epochs: 3, ["--resume"])
