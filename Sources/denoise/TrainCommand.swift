@@ -37,6 +37,12 @@ struct TrainCommand: Command {
                 default: "cnn"),
         .option("context", value: "K", kind: .int,
                 help: "With --arch mlp: frames of context on each side (default: 2)."),
+        .option("width", value: "N", kind: .int,
+                help: "Hidden width: MLP units or CNN channels (default: 512 for mlp, 256 for cnn)."),
+        .option("dilations", value: "LIST", kind: .list,
+                help: "With --arch cnn: one dilated convolution block per entry (default: 1,2,4)."),
+        .option("kernel", value: "K", kind: .int,
+                help: "With --arch cnn: odd kernel size of the dilated convolutions (default: 5)."),
         .option("norm", value: "KIND", kind: .choice(["layer", "group", "batch", "instance"]),
                 help: "Hidden-layer normalisation: layer (per frame, streams), group or instance (per utterance: apply "
                     + "then holds the whole file), batch.", default: "layer"),
@@ -65,7 +71,7 @@ struct TrainCommand: Command {
         .flag("resume", help: "Continue from RUN_DIR/checkpoint.safetensors, with its architecture and the "
                 + "training options given now."),
         .option("init", value: "MODEL", help: "Start from this model's weights (fine-tuning, e.g. the default model "
-                + "on your own recordings); its architecture replaces --arch, --context, --norm and --dropout."),
+                + "on your own recordings); its architecture replaces --arch, --context, --width, --dilations, --kernel, --norm and --dropout."),
         .option("seed", value: "N", kind: .int, help: "Seed for initialisation, shuffling and mixing.", default: "1"),
         .flag("quiet", help: "Print no progress, only errors."),
     ]
@@ -94,6 +100,10 @@ struct TrainSettings {
     var cropSeconds: Double
     var arch: String
     var context: Int
+    /// nil: the kind's default width.
+    var width: Int?
+    var dilations: [Int]
+    var kernelSize: Int
     var norm: String
     var dropout: Double
     var phaseWeight: Double
@@ -157,6 +167,19 @@ struct TrainSettings {
         arch = arguments.string("arch") ?? "cnn"
         if arguments.has("context") && arch != "mlp" { throw UsageError("--context applies only to --arch mlp") }
         context = try arguments.int("context", expected: "a number of frames >= 0") { $0 >= 0 } ?? 2
+        width = try arguments.int("width", expected: "a width in 1...4096") { (1...4096).contains($0) }
+        if arch != "cnn", let cnnOnly = ["dilations", "kernel"].first(where: arguments.has) {
+            throw UsageError("--\(cnnOnly) applies only to --arch cnn")
+        }
+        let dilationList = arguments.list("dilations")
+        dilations = [1, 2, 4]
+        if !dilationList.isEmpty {
+            let parsed = dilationList.compactMap(parseInt)
+            guard parsed.count == dilationList.count, parsed.count <= 16, parsed.allSatisfy({ (1...256).contains($0) })
+            else { throw arguments.invalidValue("dilations", expected: "1 to 16 comma-separated integers in 1...256") }
+            dilations = parsed
+        }
+        kernelSize = try arguments.int("kernel", expected: "an odd size in 1...31") { $0 % 2 == 1 && (1...31).contains($0) } ?? 5
         norm = arguments.string("norm") ?? "layer"
         dropout = try arguments.double("dropout", expected: "a probability in [0, 1)") { $0 >= 0 && $0 < 1 } ?? 0.2
         phaseWeight = try arguments.double("phase-weight", expected: "a weight in [0, 1]") { $0 >= 0 && $0 <= 1 } ?? 0
@@ -179,7 +202,8 @@ struct TrainSettings {
             throw UsageError("--init starts a new run and --resume continues one: give one or the other")
         }
         // A model file or a checkpoint fixes the architecture; options that would change it are refused, not ignored.
-        if let first = ["arch", "context", "norm", "dropout"].first(where: arguments.has), initialModel != nil || resume {
+        let architecture = ["arch", "context", "width", "dilations", "kernel", "norm", "dropout"]
+        if let first = architecture.first(where: arguments.has), initialModel != nil || resume {
             let source = resume ? "--resume: the architecture comes from the checkpoint"
                 : "--init: the architecture comes from the model"
             throw UsageError("--\(first) does not apply with \(source)")

@@ -53,6 +53,17 @@ final class UsageErrorTests: XCTestCase {
                              mentioning: ["--lr"])
     }
 
+    func testBadArchitectureOptionsExit64NamingTheOption() throws {
+        let usage = "usage: denoise train --noisy DIR --clean DIR -o RUN_DIR [<options>]"
+        let base = ["train", "--noisy", "n", "--clean", "c", "-o", "r"]
+        try expectUsageError(base + ["--dilations", "1,x"], usage: usage, mentioning: ["--dilations"])
+        try expectUsageError(base + ["--dilations", "1,0"], usage: usage, mentioning: ["--dilations"])
+        try expectUsageError(base + ["--kernel", "4"], usage: usage, mentioning: ["--kernel", "odd"])
+        try expectUsageError(base + ["--width", "0"], usage: usage, mentioning: ["--width"])
+        try expectUsageError(base + ["--arch", "mlp", "--dilations", "1,2"], usage: usage,
+                             mentioning: ["--dilations", "cnn"])
+    }
+
     func testMissingValueAndUnexpectedArgumentExit64() throws {
         try expectUsageError(["apply", "a.wav", "b.wav", "-m"], usage: applyUsage,
                              mentioning: ["missing value", "--model"])
