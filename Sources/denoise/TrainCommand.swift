@@ -46,14 +46,14 @@ struct TrainCommand: Command {
         .option("norm", value: "KIND", kind: .choice(["layer", "group", "batch", "instance"]),
                 help: "Hidden-layer normalisation: layer (per frame, streams), group or instance (per utterance: apply "
                     + "then holds the whole file), batch.", default: "layer"),
-        .option("dropout", value: "P", kind: .float, help: "Dropout probability.", default: "0.2"),
+        .option("dropout", value: "P", kind: .float, help: "Dropout probability.", default: "0.1"),
         // Loss.
         .option("phase-weight", value: "A", kind: .float,
                 help: "Share of the phase-aware (complex) distance in the compressed spectral loss; 0 compares "
                     + "magnitudes only.", default: "0"),
         // Optimisation.
-        .option("epochs", value: "N", kind: .int, help: "Passes over the training data.", default: "50"),
-        .option("batch-size", value: "N", kind: .int, help: "Utterances per batch.", default: "16"),
+        .option("epochs", value: "N", kind: .int, help: "Passes over the training data.", default: "100"),
+        .option("batch-size", value: "N", kind: .int, help: "Utterances per batch.", default: "8"),
         .option("lr", value: "X", kind: .float, help: "Learning rate.", default: "0.001"),
         .option("optimizer", value: "NAME", kind: .choice(["adamw", "adam", "sgd", "rmsprop", "adagrad"]),
                 help: "adamw, adam, sgd (momentum 0.9), rmsprop or adagrad.", default: "adamw"),
@@ -65,7 +65,8 @@ struct TrainCommand: Command {
         .option("clip-grad", value: "NORM", kind: .float,
                 help: "Scale the gradient down when its global L2 norm exceeds NORM (default: off)."),
         .option("schedule", value: "SPEC", help: "Learning-rate schedule, stepped per epoch: none, step:STEP:GAMMA, "
-                + "multistep:M1,M2,...:GAMMA, exp:GAMMA or cosine[:WARMUP_EPOCHS].", default: "none"),
+                + "multistep:M1,M2,...:GAMMA, exp:GAMMA or cosine[:WARMUP_EPOCHS] (to zero at the last epoch; "
+                + "no warm-up in runs of 3 epochs or fewer).", default: "cosine:3"),
         .option("early-stop", value: "PATIENCE", kind: .int,
                 help: "Stop after PATIENCE epochs without a better validation loss (default: off)."),
         .flag("resume", help: "Continue from RUN_DIR/checkpoint.safetensors, with its architecture and the "
@@ -181,17 +182,18 @@ struct TrainSettings {
         }
         kernelSize = try arguments.int("kernel", expected: "an odd size in 1...31") { $0 % 2 == 1 && (1...31).contains($0) } ?? 5
         norm = arguments.string("norm") ?? "layer"
-        dropout = try arguments.double("dropout", expected: "a probability in [0, 1)") { $0 >= 0 && $0 < 1 } ?? 0.2
+        dropout = try arguments.double("dropout", expected: "a probability in [0, 1)") { $0 >= 0 && $0 < 1 } ?? 0.1
         phaseWeight = try arguments.double("phase-weight", expected: "a weight in [0, 1]") { $0 >= 0 && $0 <= 1 } ?? 0
 
-        epochs = try arguments.int("epochs", expected: "at least 1") { $0 >= 1 } ?? 50
-        batchSize = try arguments.int("batch-size", expected: "at least 1") { $0 >= 1 } ?? 16
+        epochs = try arguments.int("epochs", expected: "at least 1") { $0 >= 1 } ?? 100
+        batchSize = try arguments.int("batch-size", expected: "at least 1") { $0 >= 1 } ?? 8
         learningRate = try arguments.double("lr", expected: "a number > 0") { $0 > 0 } ?? 0.001
         optimizer = arguments.string("optimizer") ?? "adamw"
         weightDecay = try arguments.double("weight-decay", expected: "a number >= 0") { $0 >= 0 } ?? 0.01
         l1 = try arguments.double("l1", expected: "a number >= 0") { $0 >= 0 } ?? 0
         clipGradNorm = try arguments.double("clip-grad", expected: "a norm > 0") { $0 > 0 }
-        schedule = arguments.string("schedule") ?? "none"
+        schedule = arguments.has("schedule") ? arguments.string("schedule") ?? "none"
+            : (epochs > 3 ? "cosine:3" : "cosine")
         do { _ = try Schedules.parse(schedule, totalEpochs: epochs) } catch {
             throw UsageError("invalid value for --schedule: \(error)")
         }

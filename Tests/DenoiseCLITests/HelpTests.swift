@@ -54,7 +54,7 @@ final class HelpTests: XCTestCase {
 
     func testHelpShowsDefaultsAndFitsEightyColumns() throws {
         let train = try DenoiseRunner.run(["train", "--help"]).stdout
-        XCTAssertTrue(train.contains("(default: 50)"), "epochs default missing:\n\(train)")
+        XCTAssertTrue(train.contains("(default: 100)"), "epochs default missing:\n\(train)")
         XCTAssertTrue(train.contains("(default: 0.001)"), "lr default missing:\n\(train)")
         for command in Self.commands {
             let text = try DenoiseRunner.run([command, "--help"]).stdout

@@ -1,15 +1,16 @@
 import Foundation
 
-/// How to train; every field has the default `denoise train` uses.
+/// How to train; every field but `schedule` has the default `denoise train` uses.
 public struct TrainingOptions: Codable, Equatable, Sendable {
-    public var epochs = 50
+    public var epochs = 100
     /// Utterances per batch.
-    public var batchSize = 16
+    public var batchSize = 8
     public var optimizer = "adamw"
     public var learningRate: Float = 1e-3
     public var weightDecay: Float = 1e-2
     public var l1: Float = 0
-    /// "none", "step:S:G", "multistep:A,B:G", "exp:G", "cosine[:WARMUP]".
+    /// "none", "step:S:G", "multistep:A,B:G", "exp:G", "cosine[:WARMUP]". `denoise train` defaults to
+    /// "cosine:3" (plain "cosine" for runs of 3 epochs or fewer, which a warm-up would not fit).
     public var schedule = "none"
     /// Largest gradient L2 norm; nil for no clipping.
     public var clipGradient: Float? = 5
