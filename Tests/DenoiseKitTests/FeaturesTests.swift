@@ -60,6 +60,23 @@ final class FeaturesTests: XCTestCase {
         }
     }
 
+    /// A frame of 257 bins runs 32 vector blocks and a scalar tail: every bin within 2·10⁻⁶ of the Double formula,
+    /// from silence to full-scale powers.
+    func testLogPowerVectorPathIsAccurate() {
+        var s = Spectrogram(frames: 1, bins: 257)
+        var rng = RandomGenerator(seed: 5)
+        for f in 0..<257 {
+            let scale = Float(pow(10, Double(f % 13) - 6))  // 10⁻⁶ … 10⁶
+            s.real[f] = f % 17 == 0 ? 0 : scale * rng.uniform(-1, 1)
+            s.imag[f] = f % 17 == 0 ? 0 : scale * rng.uniform(-1, 1)
+        }
+        let features = Features.logPower(s)
+        for f in 0..<257 {
+            let re = Double(s.real[f]), im = Double(s.imag[f])
+            XCTAssertEqual(Double(features[f]), log(re * re + im * im + 1e-10), accuracy: 2e-6, "bin \(f)")
+        }
+    }
+
     func testPhaseCosineOfKnownPairs() {
         // Bins: same direction, quarter turn, opposite, 45°, and a silent bin (no phase: reads 1).
         var x = Spectrogram(frames: 1, bins: 5), s = Spectrogram(frames: 1, bins: 5)

@@ -269,6 +269,18 @@ final class LayerTests: XCTestCase {
         XCTAssertEqual(y.array, [0, 0.5, 1])
     }
 
+    /// The vector path (eight at a time) against the Double formula over the whole useful range and beyond,
+    /// including the clamped saturation.
+    func testSigmoidVectorPathIsAccurateAcrossItsRange() {
+        let xs = (0..<801).map { Float($0 - 400) / 4 }  // −100 … 100 in steps of ¼
+        let y = Sigmoid().forward(Matrix(rows: 1, cols: xs.count, values: xs), layout: .single(frames: 1),
+                                  training: false)
+        for (x, value) in zip(xs, y.array) {
+            let exact = 1 / (1 + exp(-Double(x)))
+            XCTAssertEqual(Double(value), exact, accuracy: 2e-7 + 1e-6 * exact, "sigmoid(\(x))")
+        }
+    }
+
     func testActivationsIgnorePaddedFrames() {
         let makers: [() -> Layer] = [{ ReLU() }, { LeakyReLU() }, { Sigmoid() }, { Tanh() }]
         for make in makers { checkPaddingInvariance(features: 3) { (make(), ParameterStore()) } }

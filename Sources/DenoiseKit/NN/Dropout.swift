@@ -44,6 +44,8 @@ public final class Dropout: Layer {
                 }
             }
             rng = g
+        } else if layout.realFrames == input.rows {
+            return input  // the identity, with no padding rows to clear: nothing to copy
         } else {
             layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * n)) { _, range in
                 output.row(range.lowerBound).update(from: input.row(range.lowerBound), count: range.count * n)

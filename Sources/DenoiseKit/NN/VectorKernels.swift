@@ -175,28 +175,36 @@ enum RowKernel {
 
     /// x^c for positive, finite x: 2^(c·log2 x), relative error a few 10⁻⁷ (a few ulp) while |c·log2 x| < 120;
     /// lanes outside that range are left to `Foundation.pow`-equivalent scalar code by the caller (see
-    /// `powerInRange`). log2 x = e + ln(m)/ln 2 with x = m·2^e, m in [√½, √2), ln m = 2·atanh((m − 1)/(m + 1))
-    /// to the 9th power; 2^y = 2^n·2^f with n = round(y), |f| ≤ ½, 2^f by its Taylor series to the 8th term.
+    /// `powerInRange`).
     @inline(__always)
-    static func power(_ x: SIMD8<Float>, _ c: Float) -> SIMD8<Float> {
+    static func power(_ x: SIMD8<Float>, _ c: Float) -> SIMD8<Float> { exp2(c * log2(x)) }
+
+    /// log2 x for positive, finite, normal x, absolute error about 10⁻⁷·|log2 x|: log2 x = e + ln(m)/ln 2 with
+    /// x = m·2^e, m in [√½, √2), ln m = 2·atanh((m − 1)/(m + 1)) to the 9th power.
+    @inline(__always)
+    static func log2(_ x: SIMD8<Float>) -> SIMD8<Float> {
         let bits = unsafeBitCast(x, to: SIMD8<Int32>.self)
         var e = ((bits &>> 23) & 0xff) &- 127
         var m = unsafeBitCast((bits & 0x007f_ffff) | 0x3f80_0000, to: SIMD8<Float>.self)
         let high = m .> 1.414_213_6
         m.replace(with: m * 0.5, where: high)
         e.replace(with: e &+ 1, where: high)
-        // Int32 ↔ Float through the bits of 1.5·2²³ + k (exact for |k| < 2²²): the generic SIMD conversions
-        // are not vectorised.
-        let magic = SIMD8<Float>(repeating: 12_582_912), magicBits = SIMD8<Int32>(repeating: 0x4B40_0000)
         let t = (m - 1) / (m + 1), t2 = t * t
         var series = SIMD8<Float>(repeating: 1 / 9)
         series = series * t2 + 1 / 7
         series = series * t2 + 1 / 5
         series = series * t2 + 1 / 3
         series = series * t2 + 1
+        // Int32 → Float through the bits of 1.5·2²³ + k (exact for |k| < 2²²): the generic SIMD conversions
+        // are not vectorised.
         let eFloat = unsafeBitCast(magicBits &+ e, to: SIMD8<Float>.self) - magic
-        let log2x = eFloat + (2 * 1.442_695_04) * t * series
-        let y = c * log2x
+        return eFloat + (2 * 1.442_695_04) * t * series
+    }
+
+    /// 2^y for |y| < 126 (a normal result), relative error a few 10⁻⁷: 2^n·2^f with n = round(y), |f| ≤ ½,
+    /// 2^f by its Taylor series to the 8th term.
+    @inline(__always)
+    static func exp2(_ y: SIMD8<Float>) -> SIMD8<Float> {
         // Round to nearest by adding 1.5·2²³ (no rounding instruction before SSE4.1); its bits hold n.
         let shifted = y + magic
         let n = shifted - magic
@@ -214,6 +222,9 @@ enum RowKernel {
         let scaled = unsafeBitCast(p, to: SIMD8<Int32>.self) &+ (nInt &<< 23)
         return unsafeBitCast(scaled, to: SIMD8<Float>.self)
     }
+
+    private static let magic = SIMD8<Float>(repeating: 12_582_912)
+    private static let magicBits = SIMD8<Int32>(repeating: 0x4B40_0000)
 
     /// Whether `power(x, c)` is accurate for every lane of x: all positive, finite and normal, and |c·log2 x| < 120.
     @inline(__always)
