@@ -115,7 +115,8 @@ final class TrainingTests: XCTestCase {
         for (x, y) in zip(noisy, target) { XCTAssertEqual(x, y, accuracy: 1e-3) }
     }
 
-    private func makeTrainer(epochs: Int, patience: Int? = nil, minDelta: Float = 0, seed: UInt64 = 1) throws -> Trainer {
+    private func makeTrainer(epochs: Int, patience: Int? = nil, minDelta: Float = 0, seed: UInt64 = 1,
+                             phaseWeight: Float = 0) throws -> Trainer {
         let utterances = (0..<6).map { i -> Utterance in
             let s = TestSignals.speechLike(seconds: 0.25 + 0.05 * Double(i), seed: UInt64(i + 1))
             let n = TestSignals.whiteNoise(count: s.count, level: 0.05, seed: UInt64(50 + i))
@@ -129,6 +130,7 @@ final class TrainingTests: XCTestCase {
         options.earlyStopMinDelta = minDelta
         options.seed = seed
         options.cropSeconds = 0.2
+        options.phaseWeight = phaseWeight
         let augmentation = Augmentation(kinds: Set(Augmentation.Kind.allCases), noiseClips: [TestSignals.whiteNoise(count: 999)],
                                         speech: utterances.map(\.clean), sampleRate: 16000)
         return try Trainer(model: try TestSignals.tinyModel(.cnn, dropout: 0.1, seed: seed),
@@ -144,6 +146,16 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(reports.count, 8)
         XCTAssertLessThan(reports.last!.validationLoss, reports.first!.validationLoss)
         XCTAssertTrue(reports.allSatisfy { $0.framesPerSecond > 0 && $0.trainLoss.isFinite })
+    }
+
+    /// With the phase-aware loss the batches carry phases, and the validation loss (the complex distance
+    /// included) still falls.
+    func testTrainingWithThePhaseAwareLossLowersTheLoss() throws {
+        let trainer = try makeTrainer(epochs: 8, phaseWeight: 0.3)
+        var reports: [EpochReport] = []
+        while !trainer.isFinished { reports.append(try XCTUnwrap(trainer.runEpoch())) }
+        XCTAssertLessThan(reports.last!.validationLoss, reports.first!.validationLoss)
+        XCTAssertTrue(reports.allSatisfy { $0.trainLoss.isFinite })
     }
 
     func testResumedTrainingMatchesUninterruptedTraining() throws {

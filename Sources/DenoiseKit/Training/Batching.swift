@@ -32,7 +32,7 @@ public final class SpectralBatch {
     public let features = Matrix(rows: 0, cols: 0)
     public let noisyMagnitude = Matrix(rows: 0, cols: 0)
     public let cleanMagnitude = Matrix(rows: 0, cols: 0)
-    /// cos(θX − θS) per bin, for the phase-aware part of the loss.
+    /// cos(θX − θS) per bin, for the phase-aware part of the loss; filled only when asked (else empty).
     public let phaseCosine = Matrix(rows: 0, cols: 0)
     /// Complex noisy spectra per utterance, kept only when asked (validation rebuilds the waveform).
     public var noisySpectra: [Spectrogram] = []
@@ -40,22 +40,24 @@ public final class SpectralBatch {
     public init() {}
 
     /// Fills the batch from `pairs` (noisy, clean) of samples.
-    public func fill(pairs: [(noisy: [Float], clean: [Float])], stft: STFT, keepSpectra: Bool = false) {
+    public func fill(pairs: [(noisy: [Float], clean: [Float])], stft: STFT, keepSpectra: Bool = false,
+                     phase: Bool = false) {
         let spectra = pairs.map { (stft.analyze($0.noisy), stft.analyze($0.clean)) }
         let bins = stft.config.bins
         let frames = spectra.map { $0.0.frames }.max() ?? 0
         layout = SequenceBatch(frames: frames, lengths: spectra.map { $0.0.frames })
-        for m in [features, noisyMagnitude, cleanMagnitude, phaseCosine] {
+        for m in [features, noisyMagnitude, cleanMagnitude] + (phase ? [phaseCosine] : []) {
             m.resize(rows: layout.rows, cols: bins)
             m.zero()
         }
+        if !phase { phaseCosine.resize(rows: 0, cols: bins) }
         for (b, (noisy, clean)) in spectra.enumerated() {
             let count = noisy.frames * bins, offset = b * frames * bins
             let logPower = Features.logPower(noisy), noisyMag = Features.magnitude(noisy), cleanMag = Features.magnitude(clean)
             (features.data + offset).update(from: logPower, count: count)
             (noisyMagnitude.data + offset).update(from: noisyMag, count: count)
             (cleanMagnitude.data + offset).update(from: cleanMag, count: count)
-            (phaseCosine.data + offset).update(from: Features.phaseCosine(noisy, clean), count: count)
+            if phase { (phaseCosine.data + offset).update(from: Features.phaseCosine(noisy, clean), count: count) }
         }
         noisySpectra = keepSpectra ? spectra.map(\.0) : []
     }

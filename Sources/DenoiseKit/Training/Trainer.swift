@@ -183,7 +183,7 @@ public final class Trainer {
             return (Array(utterance.noisy[range]), clean)
         }
         let batch = SpectralBatch()
-        batch.fill(pairs: pairs, stft: stft)
+        batch.fill(pairs: pairs, stft: stft, phase: options.phaseWeight > 0)
         return batch
     }
 
@@ -200,7 +200,8 @@ public final class Trainer {
         for start in stride(from: 0, to: order.count, by: options.batchSize) {
             let indices = Array(order[start ..< min(start + options.batchSize, order.count)])
             let batch = SpectralBatch()
-            batch.fill(pairs: indices.map { (utterances[$0].noisy, utterances[$0].clean) }, stft: stft, keepSpectra: true)
+            batch.fill(pairs: indices.map { (utterances[$0].noisy, utterances[$0].clean) }, stft: stft, keepSpectra: true,
+                       phase: options.phaseWeight > 0)
             let mask = model.net.forward(batch.features, layout: batch.layout, training: false)
             let loss = Loss.spectral(mask: mask, noisyMagnitude: batch.noisyMagnitude, cleanMagnitude: batch.cleanMagnitude,
                                      layout: batch.layout, phaseCosine: batch.phaseCosine,
