@@ -72,7 +72,8 @@ struct TrainCommand: Command {
         .flag("resume", help: "Continue from RUN_DIR/checkpoint.safetensors, with its architecture and the "
                 + "training options given now."),
         .option("init", value: "MODEL", help: "Start from this model's weights (fine-tuning, e.g. the default model "
-                + "on your own recordings); its architecture replaces --arch, --context, --width, --dilations, --kernel, --norm and --dropout."),
+                + "on your own recordings); its architecture replaces --arch, --context, --width, --dilations, "
+                + "--kernel, --norm and --dropout."),
         .option("seed", value: "N", kind: .int, help: "Seed for initialisation, shuffling and mixing.", default: "1"),
         .flag("quiet", help: "Print no progress, only errors."),
     ]
@@ -180,7 +181,9 @@ struct TrainSettings {
             else { throw arguments.invalidValue("dilations", expected: "1 to 16 comma-separated integers in 1...256") }
             dilations = parsed
         }
-        kernelSize = try arguments.int("kernel", expected: "an odd size in 1...31") { $0 % 2 == 1 && (1...31).contains($0) } ?? 5
+        kernelSize = try arguments.int("kernel", expected: "an odd size in 1...31") {
+            $0 % 2 == 1 && (1...31).contains($0)
+        } ?? 5
         norm = arguments.string("norm") ?? "layer"
         dropout = try arguments.double("dropout", expected: "a probability in [0, 1)") { $0 >= 0 && $0 < 1 } ?? 0.1
         phaseWeight = try arguments.double("phase-weight", expected: "a weight in [0, 1]") { $0 >= 0 && $0 <= 1 } ?? 0
@@ -192,8 +195,8 @@ struct TrainSettings {
         weightDecay = try arguments.double("weight-decay", expected: "a number >= 0") { $0 >= 0 } ?? 0.01
         l1 = try arguments.double("l1", expected: "a number >= 0") { $0 >= 0 } ?? 0
         clipGradNorm = try arguments.double("clip-grad", expected: "a norm > 0") { $0 > 0 }
-        schedule = arguments.has("schedule") ? arguments.string("schedule") ?? "none"
-            : (epochs > 3 ? "cosine:3" : "cosine")
+        // The declared default, cosine:3, needs more than 3 epochs; shorter runs get plain cosine.
+        schedule = arguments.has("schedule") ? arguments.string("schedule")! : (epochs > 3 ? "cosine:3" : "cosine")
         do { _ = try Schedules.parse(schedule, totalEpochs: epochs) } catch {
             throw UsageError("invalid value for --schedule: \(error)")
         }
