@@ -133,6 +133,7 @@ final class LayerTests: XCTestCase {
         let conv = Conv1d(1, 1, kernelSize: 3, dilation: 2, store: store, name: "c", rng: &rng)
         conv.weight.value.update(from: [1, 10, 100], count: 3)
         conv.bias.value[0] = 0
+        store.markValuesChanged()
         let y = conv.forward(Matrix(rows: 5, cols: 1, values: [1, 2, 3, 4, 5]), layout: .single(frames: 5),
                              training: false)
         XCTAssertEqual(y.array, [310, 420, 531, 42, 53])
@@ -148,6 +149,31 @@ final class LayerTests: XCTestCase {
                                                           "big.bias": big.bias.values.map(Double.init)])
         let out = big.forward(x, layout: layout, training: false).array
         for i in 0..<out.count { XCTAssertEqual(Double(out[i]), expected[i], accuracy: 1e-5) }
+    }
+
+    func testConv1dInferenceFollowsWeightChanges() {
+        // Inference keeps its reordered weights between calls; every way weights change must reach it.
+        var rng = RandomGenerator(seed: 7)
+        let store = ParameterStore()
+        let conv = Conv1d(3, 2, kernelSize: 3, dilation: 2, store: store, name: "conv", rng: &rng)
+        let layout = SequenceBatch.single(frames: 6)
+        let x = randomMatrix(layout.rows, 3, &rng)
+        let before = conv.forward(x, layout: layout, training: false).array
+        XCTAssertEqual(conv.forward(x, layout: layout, training: false).array, before)
+
+        // By hand, announced: the output follows.
+        conv.weight.value.update(repeating: 0, count: conv.weight.count)
+        store.markValuesChanged()
+        let zeroed = conv.forward(x, layout: layout, training: false).array
+        for t in 0..<6 { for o in 0..<2 { XCTAssertEqual(zeroed[t * 2 + o], conv.bias.value[o]) } }
+
+        // An optimizer step: inference agrees with a training forward on the new weights.
+        _ = conv.forward(x, layout: layout, training: true)
+        store.gradients.update(repeating: 1, count: store.count)
+        SGD(learningRate: 0.1).step(store)
+        let inference = conv.forward(x, layout: layout, training: false).array
+        XCTAssertEqual(inference, conv.forward(x, layout: layout, training: true).array)
+        XCTAssertNotEqual(inference, zeroed)
     }
 
     func testConv1dRegistersPyTorchShapedParameters() {

@@ -130,6 +130,7 @@ public final class DenoiseModel {
             let values = try tensor(entry.name, shape: entry.shape)
             (net.store.values + entry.offset).update(from: values, count: entry.count)
         }
+        net.store.markValuesChanged()
         for (name, bn) in net.batchNorms {
             bn.runningMean = try tensor(name + ".running_mean", shape: [bn.runningMean.count])
             bn.runningVariance = try tensor(name + ".running_var", shape: [bn.runningVariance.count])

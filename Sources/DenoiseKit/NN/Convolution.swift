@@ -28,9 +28,11 @@ public final class Conv1d: Layer {
     private let inputGradient = Matrix(rows: 0, cols: 0)
     // Cached by forward for backward: the input (a reference, not a copy: it belongs to the layer below
     // and stays unchanged until the next forward), the weights in tap-major order [k × Cout × Cin] as used
-    // by that forward, and the layout.
+    // by that forward, and the layout. Inference keeps the tap-major weights while the store's generation
+    // stays `tapMajorGeneration` (nil: rebuild at the next forward; training always rebuilds).
     private var input: Matrix?
     private let tapMajorWeight: Matrix
+    private var tapMajorGeneration: Int?
     private var layout = SequenceBatch.flat(rows: 0)
     // Scratch for backward: dW in tap-major order; for `backwardFoldingInputNorm`, also s_j = Σ dy over the
     // frames each tap reaches [k × Cout].
@@ -80,12 +82,18 @@ public final class Conv1d: Layer {
         let k = kernelSize, cin = inChannels, cout = outChannels, tapSize = cout * cin
 
         // W[o, c, j] → tapMajor[j, o, c]: reading W in order and writing k sequential streams (reading it once
-        // per tap with stride k cost a few percent of inference).
-        let w = weight.value, wt = tapMajorWeight.data
-        for i in 0..<tapSize {
-            let src = w + i * k
-            for j in 0..<k { wt[j * tapSize + i] = src[j] }
+        // per tap with stride k cost a few percent of inference). Repeated inference calls on unchanged
+        // weights reuse the last reordering, another 4% of `apply`.
+        let wt = tapMajorWeight.data
+        let generation = weight.store.generation
+        if training || tapMajorGeneration != generation {
+            let w = weight.value
+            for i in 0..<tapSize {
+                let src = w + i * k
+                for j in 0..<k { wt[j * tapSize + i] = src[j] }
+            }
         }
+        tapMajorGeneration = training ? nil : generation
 
         // Bias first on the real rows, then every tap's product accumulated onto it (beta 1).
         output.resize(rows: input.rows, cols: cout)

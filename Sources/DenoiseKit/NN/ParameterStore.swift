@@ -18,6 +18,8 @@ public final class ParameterStore {
     public private(set) var values: UnsafeMutablePointer<Float>
     public private(set) var gradients: UnsafeMutablePointer<Float>
     private var capacity = 0
+    /// Changes whenever the values may have changed (see `markValuesChanged`).
+    public private(set) var generation = 0
 
     public init() {
         values = .allocate(capacity: 1)
@@ -46,6 +48,11 @@ public final class ParameterStore {
         count += n
         return Parameter(store: self, offset: entry.offset, count: n)
     }
+
+    /// To be called by whoever writes `values` (an optimizer step, a model load, a test setting weights by hand):
+    /// layers that keep something derived from their weights between inference calls (Conv1d's tap-major
+    /// copy) rebuild it when `generation` moves.
+    public func markValuesChanged() { generation &+= 1 }
 
     public func zeroGradients() { gradients.update(repeating: 0, count: count) }
 
@@ -83,6 +90,7 @@ public struct Parameter {
     public let offset: Int
     public let count: Int
 
+    /// Writing through it outside an optimizer step or a model load needs `store.markValuesChanged()`.
     public var value: UnsafeMutablePointer<Float> { store.values + offset }
     public var gradient: UnsafeMutablePointer<Float> { store.gradients + offset }
     public var values: [Float] { Array(UnsafeBufferPointer(start: value, count: count)) }

@@ -28,6 +28,7 @@ public final class AdaGrad: Optimizer {
         stepCount += 1
         prepareStateBuffer(&sum, count: store.count, name: Self.bufferKey)
         let lr = learningRate, eps = epsilon, regularization = regularization
+        store.markValuesChanged()
         let w = store.values, g = store.gradients
         sum.withUnsafeMutableBufferPointer { buffer in
             guard let s = buffer.baseAddress else { return }

@@ -61,6 +61,7 @@ public final class Adam: Optimizer {
         let stepSize = Float(Double(lr) / (1 - pow(Double(b1), t)))
         let correction2 = Float((1 - pow(Double(b2), t)).squareRoot())
         let regularization = regularization
+        store.markValuesChanged()
         let w = store.values, g = store.gradients
         firstMoment.withUnsafeMutableBufferPointer { first in
             secondMoment.withUnsafeMutableBufferPointer { second in

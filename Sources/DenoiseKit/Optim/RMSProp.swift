@@ -39,6 +39,7 @@ public final class RMSProp: Optimizer {
         stepCount += 1
         prepareStateBuffer(&squareAverage, count: store.count, name: Self.averageKey)
         let lr = learningRate, a = alpha, eps = epsilon, mu = momentum, regularization = regularization
+        store.markValuesChanged()
         let w = store.values, g = store.gradients
         if mu > 0 { prepareStateBuffer(&momentumBuffer, count: store.count, name: Self.momentumKey) }
         squareAverage.withUnsafeMutableBufferPointer { average in

@@ -36,6 +36,7 @@ public final class SGD: Optimizer {
     public func step(_ store: ParameterStore) {
         stepCount += 1
         let lr = learningRate, mu = momentum, keep = 1 - dampening, nesterov = nesterov
+        store.markValuesChanged()
         let w = store.values, g = store.gradients
         guard mu != 0 else {
             regularization.forEachTensor(in: store) { range, decay, l1 in
