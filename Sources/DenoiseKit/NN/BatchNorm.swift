@@ -27,6 +27,9 @@ public final class BatchNorm: Layer, FoldableNormalization {
     private let mean: UnsafeMutablePointer<Float>
     private let invStd: UnsafeMutablePointer<Float>
     private var usedBatchStatistics = false
+    // The forward's per-channel affine: scale γ/√(σ² + ε) and offset β − μ·scale.
+    private let scale: UnsafeMutablePointer<Float>
+    private let offset: UnsafeMutablePointer<Float>
     // Per-channel Double sums (statistics and gradients run over every real row of the batch).
     private let sumA: UnsafeMutablePointer<Double>
     private let sumB: UnsafeMutablePointer<Double>
@@ -47,6 +50,10 @@ public final class BatchNorm: Layer, FoldableNormalization {
         mean.initialize(repeating: 0, count: channels)
         invStd = .allocate(capacity: channels)
         invStd.initialize(repeating: 1, count: channels)
+        scale = .allocate(capacity: channels)
+        scale.initialize(repeating: 1, count: channels)
+        offset = .allocate(capacity: channels)
+        offset.initialize(repeating: 0, count: channels)
         sumA = .allocate(capacity: channels)
         sumA.initialize(repeating: 0, count: channels)
         sumB = .allocate(capacity: channels)
@@ -56,6 +63,8 @@ public final class BatchNorm: Layer, FoldableNormalization {
     deinit {
         mean.deallocate()
         invStd.deallocate()
+        scale.deallocate()
+        offset.deallocate()
         sumA.deallocate()
         sumB.deallocate()
     }
@@ -107,12 +116,14 @@ public final class BatchNorm: Layer, FoldableNormalization {
         }
 
         output.resize(rows: input.rows, cols: nc)
-        let gamma = gain.value, beta = shift.value, ys = output.data, mu = mean, inv = invStd
+        // y = x·a + b with a = γ/√(σ² + ε) and b = β − μ·a per channel: one multiply-add per element.
+        let gamma = gain.value, beta = shift.value, ys = output.data, a = scale, b = offset
+        for c in 0..<nc {
+            a[c] = invStd[c] * gamma[c]
+            b[c] = beta[c] - mean[c] * a[c]
+        }
         layout.forEachRealRowRange { range in
-            for r in range {
-                let p = xs + r * nc, q = ys + r * nc
-                for c in 0..<nc { q[c] = (p[c] - mu[c]) * inv[c] * gamma[c] + beta[c] }
-            }
+            for r in range { RowKernel.affine(xs + r * nc, ys + r * nc, nc, scale: a, offset: b) }
         }
         output.zeroPaddingRows(of: layout)
         return output

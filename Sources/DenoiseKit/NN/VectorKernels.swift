@@ -159,6 +159,21 @@ enum RowKernel {
         }
     }
 
+    /// y[i] = x[i] · scale[i] + offset[i], i < n.
+    @inline(__always)
+    static func affine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int,
+                       scale: UnsafePointer<Float>, offset: UnsafePointer<Float>) {
+        var i = 0
+        while i + 8 <= n {
+            store8(load8(x + i) * load8(scale + i) + load8(offset + i), y + i)
+            i += 8
+        }
+        while i < n {
+            y[i] = x[i] * scale[i] + offset[i]
+            i += 1
+        }
+    }
+
     /// s[i] += x[i], i < n.
     @inline(__always)
     static func accumulate(_ x: UnsafePointer<Float>, into s: UnsafeMutablePointer<Float>, _ n: Int) {
