@@ -105,6 +105,8 @@ public final class MaskNet {
         case .mlp where config.norm.isFrameLocal:
             stackContext(features, layout: layout, packed: true)
             let mask = network.forward(stacked, layout: .flat(rows: layout.realFrames), training: training)
+            // Without padding (one utterance, as in `Denoiser`) the packed rows are the caller's rows.
+            if layout.realFrames == layout.rows { return mask }
             packedLayout = layout
             paddedMask.resize(rows: layout.rows, cols: config.bins)
             movePackedRows(from: mask, to: paddedMask, layout: layout, toPadded: true)
