@@ -11,7 +11,7 @@ public struct DenoiserOptions: Equatable, Sendable {
     /// Frames of output computed per network call; larger is faster, smaller uses less memory.
     public var chunkFrames: Int
 
-    public init(attenuationLimitDB: Float? = nil, mix: Float = 1, perChannel: Bool = false, chunkFrames: Int = 512) {
+    public init(attenuationLimitDB: Float? = nil, mix: Float = 1, perChannel: Bool = false, chunkFrames: Int = 1024) {
         self.attenuationLimitDB = attenuationLimitDB
         self.mix = mix
         self.perChannel = perChannel
@@ -92,6 +92,8 @@ public final class Denoiser {
         for ch in 0..<channelCount {
             let samples = inputResamplers.isEmpty ? input.channels[ch] : inputResamplers[ch].process(input.channels[ch])
             if ch == 0 { modelSamplesIn += samples.count }
+            // Room for every frame these samples complete, so the spectrum grows by one allocation, not by doubling.
+            pending[ch].reserveFrames(pending[ch].frames + samples.count / stft.hop + 1)
             samples.withUnsafeBufferPointer { analyzers[ch].push($0, into: &pending[ch]) }
         }
         runReadyWindows(final: false)
@@ -135,8 +137,10 @@ public final class Denoiser {
             let windowEnd = min(availableFrames, keepEnd + radius)
             runWindow(windowStart..<windowEnd, keep: nextFrame..<keepEnd)
             nextFrame = keepEnd
-            dropHistory()
         }
+        // Once per call, not per window: each drop moves every frame still pending, so dropping per window
+        // made one large input quadratic.
+        dropHistory()
     }
 
     /// Runs the network on absolute frames `window` and applies the mask to frames `keep`.
