@@ -116,6 +116,51 @@ final class NormalizationTests: XCTestCase {
                    reference: groupedNormalizationReference(long, channels: 9, groups: 1, perRow: true, name: "ln"))
     }
 
+    // MARK: Rectified (norm + ReLU in one sweep)
+
+    func testRectifiedLayerNormGradientCheck() {
+        var rng = RandomGenerator(seed: 23)
+        let store = ParameterStore()
+        let norm = LayerNorm(9, rectified: true, store: store, name: "ln")
+        randomizeAffine(store, &rng)
+        let long = SequenceBatch(frames: 33, lengths: [33, 5])
+        let plain = groupedNormalizationReference(long, channels: 9, groups: 1, perRow: true, name: "ln")
+        checkLayer(norm, store: store, input: randomMatrix(long.rows, 9, &rng, scale: 2), layout: long,
+                   reference: { x, p in plain(x, p).map { max($0, 0) } })
+    }
+
+    func testRectifiedGroupNormGradientCheck() {
+        var rng = RandomGenerator(seed: 24)
+        let store = ParameterStore()
+        let norm = GroupNorm(groups: 2, channels: 18, rectified: true, store: store, name: "gn")
+        randomizeAffine(store, &rng)
+        let plain = groupedNormalizationReference(layout, channels: 18, groups: 2, perRow: false, name: "gn")
+        checkLayer(norm, store: store, input: randomMatrix(layout.rows, 18, &rng, scale: 2), layout: layout,
+                   reference: { x, p in plain(x, p).map { max($0, 0) } })
+    }
+
+    /// The fused layer computes exactly what the norm followed by a ReLU layer computes, both ways.
+    func testRectifiedNormsEqualNormThenReLU() {
+        let makers: [(Bool, ParameterStore) -> Layer] = [
+            { LayerNorm(12, rectified: $0, store: $1, name: "n") },
+            { GroupNorm(groups: 3, channels: 12, rectified: $0, store: $1, name: "n") },
+            { InstanceNorm(12, rectified: $0, store: $1, name: "n") },
+        ]
+        for make in makers {
+            var rng = RandomGenerator(seed: 25)
+            let fusedStore = ParameterStore(), plainStore = ParameterStore()
+            let fused = make(true, fusedStore), plain = Sequential([make(false, plainStore), ReLU()])
+            randomizeAffine(fusedStore, &rng)
+            plainStore.values.update(from: fusedStore.values, count: fusedStore.count)
+            let x = randomMatrix(layout.rows, 12, &rng, scale: 2), dy = randomMatrix(layout.rows, 12, &rng)
+            XCTAssertEqual(fused.forward(x, layout: layout, training: true).array,
+                           plain.forward(x, layout: layout, training: true).array, "\(type(of: fused))")
+            XCTAssertEqual(fused.backward(dy).array, plain.backward(dy).array, "\(type(of: fused))")
+            XCTAssertEqual(fusedStore.gradientBuffer.map { $0 }, plainStore.gradientBuffer.map { $0 },
+                           "\(type(of: fused))")
+        }
+    }
+
     // MARK: GroupNorm
 
     func testGroupNormGradientCheck() {

@@ -33,15 +33,18 @@ public final class MaskNet {
         let store = self.store
         let width = config.hidden
 
-        func norm(_ name: String) -> Layer {
+        // A hidden norm and its ReLU: fused into one sweep where the norm supports it.
+        func rectifiedNorm(_ name: String) {
             switch config.norm {
-            case .layer: return LayerNorm(width, store: store, name: name)
-            case .group: return GroupNorm(groups: config.groups, channels: width, store: store, name: name)
-            case .instance: return InstanceNorm(width, store: store, name: name)
+            case .layer: layers.append(LayerNorm(width, rectified: true, store: store, name: name))
+            case .group:
+                layers.append(GroupNorm(groups: config.groups, channels: width, rectified: true, store: store, name: name))
+            case .instance: layers.append(InstanceNorm(width, rectified: true, store: store, name: name))
             case .batch:
                 let layer = BatchNorm(width, store: store, name: name)
                 batchNorms.append((name, layer))
-                return layer
+                layers.append(layer)
+                layers.append(ReLU())
             }
         }
         func inputNorm(_ features: Int) -> Layer {
@@ -63,8 +66,7 @@ public final class MaskNet {
             layers.append(inputNorm(features))
             for i in 0..<config.hiddenLayers {
                 layers.append(Linear(features, width, store: store, name: "hidden\(i).linear", rng: &rng))
-                layers.append(norm("hidden\(i).norm"))
-                layers.append(ReLU())
+                rectifiedNorm("hidden\(i).norm")
                 dropout()
                 features = width
             }
@@ -75,8 +77,7 @@ public final class MaskNet {
             for (i, dilation) in config.dilations.enumerated() {
                 layers.append(Conv1d(channels, width, kernelSize: config.kernelSize, dilation: dilation,
                                      store: store, name: "block\(i).conv", rng: &rng))
-                layers.append(norm("block\(i).norm"))
-                layers.append(ReLU())
+                rectifiedNorm("block\(i).norm")
                 dropout()
                 channels = width
             }

@@ -2,7 +2,8 @@
 //
 // Layout everywhere: [rows × channels], channels last, rows = utterances × padded frames. A group is a
 // block of rows × a contiguous run of channels; each group is normalised to zero mean and unit (biased)
-// variance, then y = x̂·γ[c] + β[c]. In this layout LayerNorm's per-element affine over its normalised
+// variance, then y = x̂·γ[c] + β[c], or max(0, x̂·γ[c] + β[c]) when the norm is `rectified` (the ReLU that follows
+// every hidden norm, fused: one sweep instead of two, no extra activation matrix). In this layout LayerNorm's per-element affine over its normalised
 // shape [features] and GroupNorm's per-channel affine are the same thing: one γ and one β per column.
 //
 //     μ = mean(x),  σ² = mean((x − μ)²),  x̂ = (x − μ) / √(σ² + ε)
@@ -61,6 +62,7 @@ private final class GroupedNormalization {
     let groups: Int
     let eps: Float
     let blocks: RowBlocks
+    let rectified: Bool
     let gain: Parameter
     let shift: Parameter
 
@@ -82,9 +84,11 @@ private final class GroupedNormalization {
     private let gainSum = ScratchBuffer<Double>(zero: 0)
     private let shiftSum = ScratchBuffer<Double>(zero: 0)
     private let pendingRows = ScratchBuffer<Int>(zero: 0)
+    // Rectified backward: dL/dy gated by the output (zero where the ReLU was off).
+    private let gatedGradient = Matrix(rows: 0, cols: 0)
 
-    init(channels: Int, groups: Int, eps: Float, blocks: RowBlocks, store: ParameterStore, name: String,
-         kind: String) {
+    init(channels: Int, groups: Int, eps: Float, blocks: RowBlocks, rectified: Bool, store: ParameterStore,
+         name: String, kind: String) {
         precondition(channels > 0, "\(kind) '\(name)' needs a positive channel count, got \(channels)")
         precondition(groups > 0 && channels % groups == 0,
                      "\(kind) '\(name)': \(groups) groups do not divide \(channels) channels")
@@ -93,6 +97,7 @@ private final class GroupedNormalization {
         self.groups = groups
         self.eps = eps
         self.blocks = blocks
+        self.rectified = rectified
         // PyTorch's names, so that a state dict maps one to one.
         gain = store.add("\(name).weight", shape: [channels], decays: false) { _ in 1 }
         shift = store.add("\(name).bias", shape: [channels], decays: false) { _ in 0 }
@@ -108,7 +113,7 @@ private final class GroupedNormalization {
         invStd.resize(rows: statistics, cols: 1)
         output.resize(rows: x.rows, cols: nc)
         let xs = x.data, ys = output.data, mu = mean.data, inv = invStd.data
-        let gamma = gain.value, beta = shift.value, eps = Double(self.eps)
+        let gamma = gain.value, beta = shift.value, eps = Double(self.eps), rectified = self.rectified
 
         blocks.forEach(layout, chunks: blocks.chunks(layout, channels: nc)) { _, block, rows in
             for g in 0..<groups {
@@ -130,8 +135,14 @@ private final class GroupedNormalization {
                 mu[s] = meanF
                 inv[s] = invF
                 for r in rows {
-                    RowKernel.normalize(xs + r * nc + c0, ys + r * nc + c0, cpg, mean: meanF, inv: invF,
-                                        gamma: gamma + c0, beta: beta + c0)
+                    let o = r * nc + c0
+                    if rectified {
+                        RowKernel.normalizeRectified(xs + o, ys + o, cpg, mean: meanF, inv: invF, gamma: gamma + c0,
+                                                     beta: beta + c0)
+                    } else {
+                        RowKernel.normalize(xs + o, ys + o, cpg, mean: meanF, inv: invF, gamma: gamma + c0,
+                                            beta: beta + c0)
+                    }
                 }
             }
         }
@@ -145,6 +156,7 @@ private final class GroupedNormalization {
     func normalizedInput(into result: Matrix, kind: String) {
         guard let x = input else { preconditionFailure("\(kind): normalized input asked before forward") }
         precondition(groups == 1 && blocks == .eachRealRow, "\(kind): normalized input needs one statistic per row")
+        precondition(!rectified, "\(kind): a rectified norm's output is not x̂·γ + β")
         let nc = channels, mu = mean.data, inv = invStd.data
         result.resize(rows: x.rows, cols: nc)
         layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * nc)) { _, range in
@@ -160,7 +172,17 @@ private final class GroupedNormalization {
                          + "expected \(x.rows)×\(channels)")
         let nc = channels, cpg = channels / groups, groups = self.groups
         inputGradient.resize(rows: x.rows, cols: nc)
-        let xs = x.data, dys = gradOutput.data, dxs = inputGradient.data, mu = mean.data, inv = invStd.data
+        var dys = gradOutput.data
+        if rectified {
+            gatedGradient.resize(rows: x.rows, cols: nc)
+            let gated = gatedGradient, y = output
+            layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * nc)) { _, range in
+                RowKernel.gate(gradOutput.row(range.lowerBound), by: y.row(range.lowerBound),
+                               into: gated.row(range.lowerBound), range.count * nc)
+            }
+            dys = gated.data
+        }
+        let xs = x.data, dxs = inputGradient.data, mu = mean.data, inv = invStd.data
         let gamma = gain.value
         let chunks = blocks.chunks(layout, channels: nc)
         let gainPartial = self.gainPartial.zeroed(chunks * nc), shiftPartial = self.shiftPartial.zeroed(chunks * nc)
@@ -221,7 +243,8 @@ private final class GroupedNormalization {
 }
 
 /// Layer normalisation (Ba et al., 2016) over the feature axis of each row, biased variance:
-/// y = (x − μ_row) / √(σ²_row + ε) · γ + β, with per-element γ (init 1) and β (init 0).
+/// y = (x − μ_row) / √(σ²_row + ε) · γ + β, with per-element γ (init 1) and β (init 0); `rectified`: followed
+/// by a ReLU in the same sweep, y = max(0, …).
 ///
 /// input/output [rows × features], channels last. Each real row is normalised on its own, so an
 /// utterance's output does not depend on the rest of its batch. Parameters: `name.weight` (γ) and
@@ -230,10 +253,10 @@ public final class LayerNorm: Layer {
     public let features: Int
     private let kernel: GroupedNormalization
 
-    public init(_ features: Int, eps: Float = 1e-5, store: ParameterStore, name: String) {
+    public init(_ features: Int, eps: Float = 1e-5, rectified: Bool = false, store: ParameterStore, name: String) {
         self.features = features
-        kernel = GroupedNormalization(channels: features, groups: 1, eps: eps, blocks: .eachRealRow, store: store,
-                                      name: name, kind: "LayerNorm")
+        kernel = GroupedNormalization(channels: features, groups: 1, eps: eps, blocks: .eachRealRow,
+                                      rectified: rectified, store: store, name: name, kind: "LayerNorm")
     }
 
     public var gain: Parameter { kernel.gain }
@@ -291,7 +314,7 @@ protocol InputNormFolding: Layer {
 
 /// Group normalisation (Wu & He, 2018) over time: the channels are split into `groups` contiguous groups,
 /// and each (utterance, group) is normalised over its channels × the utterance's real frames (biased
-/// variance), then scaled and shifted per channel: y = x̂ · γ[c] + β[c].
+/// variance), then scaled and shifted per channel: y = x̂ · γ[c] + β[c] (`rectified`: max(0, …), the ReLU fused).
 ///
 /// input/output [rows × channels], channels last, rows = utterances × padded frames. Padding frames are
 /// not part of any statistic, so an utterance's output does not depend on its batch. Parameters:
@@ -301,11 +324,12 @@ public final class GroupNorm: Layer {
     public let channels: Int
     private let kernel: GroupedNormalization
 
-    public init(groups: Int, channels: Int, eps: Float = 1e-5, store: ParameterStore, name: String) {
+    public init(groups: Int, channels: Int, eps: Float = 1e-5, rectified: Bool = false, store: ParameterStore,
+                name: String) {
         self.groups = groups
         self.channels = channels
         kernel = GroupedNormalization(channels: channels, groups: groups, eps: eps, blocks: .eachUtterance,
-                                      store: store, name: name, kind: "GroupNorm")
+                                      rectified: rectified, store: store, name: name, kind: "GroupNorm")
     }
 
     public var gain: Parameter { kernel.gain }
@@ -320,17 +344,18 @@ public final class GroupNorm: Layer {
 
 /// Instance normalisation (Ulyanov et al., 2016): GroupNorm with one channel per group, i.e. each channel
 /// of each utterance normalised over the utterance's real frames, with a per-channel affine
-/// (`name.weight`, `name.bias`; PyTorch's InstanceNorm1d has none by default, ours always does).
+/// (`name.weight`, `name.bias`; PyTorch's InstanceNorm1d has none by default, ours always does); `rectified`:
+/// max(0, …), the ReLU fused.
 ///
 /// input/output [rows × channels], channels last, rows = utterances × padded frames.
 public final class InstanceNorm: Layer {
     public let channels: Int
     private let kernel: GroupedNormalization
 
-    public init(_ channels: Int, eps: Float = 1e-5, store: ParameterStore, name: String) {
+    public init(_ channels: Int, eps: Float = 1e-5, rectified: Bool = false, store: ParameterStore, name: String) {
         self.channels = channels
         kernel = GroupedNormalization(channels: channels, groups: channels, eps: eps, blocks: .eachUtterance,
-                                      store: store, name: name, kind: "InstanceNorm")
+                                      rectified: rectified, store: store, name: name, kind: "InstanceNorm")
     }
 
     public var gain: Parameter { kernel.gain }

@@ -67,6 +67,40 @@ enum RowKernel {
         }
     }
 
+    /// y[i] = max(0, (x[i] − mean) · inv · γ[i] + β[i]), i < n: a normalisation and the ReLU after it in one sweep.
+    @inline(__always)
+    static func normalizeRectified(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, mean: Float,
+                                   inv: Float, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>) {
+        let m8 = SIMD8<Float>(repeating: mean), i8 = SIMD8<Float>(repeating: inv), zero = SIMD8<Float>(repeating: 0)
+        var i = 0
+        while i + 8 <= n {
+            let v = (load8(x + i) - m8) * i8 * load8(gamma + i) + load8(beta + i)
+            store8(v.replacing(with: zero, where: v .<= zero), y + i)
+            i += 8
+        }
+        while i < n {
+            let v = (x[i] - mean) * inv * gamma[i] + beta[i]
+            y[i] = v > 0 ? v : 0
+            i += 1
+        }
+    }
+
+    /// d[i] = y[i] > 0 ? dy[i] : 0, i < n: the ReLU's backward, from its output.
+    @inline(__always)
+    static func gate(_ dy: UnsafePointer<Float>, by y: UnsafePointer<Float>, into d: UnsafeMutablePointer<Float>,
+                     _ n: Int) {
+        let zero = SIMD8<Float>(repeating: 0)
+        var i = 0
+        while i + 8 <= n {
+            store8(load8(dy + i).replacing(with: zero, where: load8(y + i) .<= zero), d + i)
+            i += 8
+        }
+        while i < n {
+            d[i] = y[i] > 0 ? dy[i] : 0
+            i += 1
+        }
+    }
+
     /// y[i] = (x[i] − mean) · inv, i < n.
     @inline(__always)
     static func standardize(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, mean: Float,
