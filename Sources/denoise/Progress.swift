@@ -86,7 +86,8 @@ final class ProgressReporter {
         guard !isFinished else { return }
         isFinished = true
         let elapsed = now() - start
-        var summary = "\(label): \(completed) \(unit) in \(Format.clock(seconds: elapsed))"
+        let noun = completed == 1 && unit.hasSuffix("s") ? String(unit.dropLast()) : unit
+        var summary = "\(label): \(completed) \(noun) in \(Format.clock(seconds: elapsed))"
         if elapsed > 0 { summary += " (\(Format.rate(Double(completed) / elapsed)) \(unit)/s)" }
         switch style {
         case .bar: write("\r\u{1B}[K" + summary + "\n")

@@ -65,6 +65,15 @@ final class ProgressTests: XCTestCase {
         XCTAssertEqual(bar.writes, ["\r\u{1B}[Kdenoising: 0 files in 0:01 (0.00 files/s)\n"])
     }
 
+    func testSummaryOfOneNamesItInTheSingular() {
+        let capture = Capture()
+        let progress = reporter(.lines, total: 1, capture)
+        capture.time = 2
+        progress.advance()
+        progress.finish()
+        XCTAssertEqual(capture.writes, ["denoising: 1 file in 0:02 (0.50 files/s)\n"])
+    }
+
     func testSilentStylePrintsNothing() {
         let capture = Capture()
         let progress = reporter(.silent, total: 10, capture)
