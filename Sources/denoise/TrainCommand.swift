@@ -67,6 +67,9 @@ struct TrainCommand: Command {
         .option("schedule", value: "SPEC", help: "Learning-rate schedule, stepped per epoch: none, step:STEP:GAMMA, "
                 + "multistep:M1,M2,...:GAMMA, exp:GAMMA or cosine[:WARMUP_EPOCHS] (to zero at the last epoch; "
                 + "no warm-up in runs of 3 epochs or fewer).", default: "cosine:3"),
+        .option("average", value: "DECAY", kind: .float,
+                help: "Validate and save a moving average of the weights, updated after every step with this decay "
+                    + "(e.g. 0.999; default: off)."),
         .option("early-stop", value: "PATIENCE", kind: .int,
                 help: "Stop after PATIENCE epochs without a better validation loss (default: off)."),
         .flag("resume", help: "Continue from RUN_DIR/checkpoint.safetensors, with its architecture and the "
@@ -109,6 +112,7 @@ struct TrainSettings {
     var norm: String
     var dropout: Double
     var phaseWeight: Double
+    var averageDecay: Double?
     var epochs: Int
     var batchSize: Int
     var learningRate: Double
@@ -200,6 +204,7 @@ struct TrainSettings {
         do { _ = try Schedules.parse(schedule, totalEpochs: epochs) } catch {
             throw UsageError("invalid value for --schedule: \(error)")
         }
+        averageDecay = try arguments.double("average", expected: "a decay in [0, 1)") { $0 >= 0 && $0 < 1 }
         earlyStopPatience = try arguments.int("early-stop", expected: "a number of epochs >= 1") { $0 >= 1 }
         resume = arguments.flag("resume")
         initialModel = arguments.path("init")

@@ -175,6 +175,7 @@ struct TrainingSession {
         options.seed = UInt64(settings.seed)
         options.cropSeconds = settings.cropSeconds
         options.phaseWeight = Float(settings.phaseWeight)
+        options.averageDecay = settings.averageDecay.map(Float.init)
         options.remixProbability = settings.remixOnly ? 1 : 0.5
         return options
     }

@@ -109,6 +109,7 @@ final class UsageErrorTests: XCTestCase {
         try expectUsageError(base + ["--arch", "rnn"], usage: usage, mentioning: ["'rnn'", "mlp, cnn"])
         try expectUsageError(base + ["--context", "3"], usage: usage, mentioning: ["--context", "mlp"])
         try expectUsageError(base + ["--dropout", "1"], usage: usage, mentioning: ["--dropout"])
+        try expectUsageError(base + ["--average", "1"], usage: usage, mentioning: ["--average"])
         try expectUsageError(base + ["--batch-size", "0"], usage: usage, mentioning: ["--batch-size"])
         try expectUsageError(base + ["--schedule", "step:ten:0.5"], usage: usage, mentioning: ["--schedule"])
         try expectUsageError(base + ["--schedule", "multistep:60,30:0.1"], usage: usage, mentioning: ["increasing"])

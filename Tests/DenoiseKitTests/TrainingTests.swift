@@ -116,7 +116,7 @@ final class TrainingTests: XCTestCase {
     }
 
     private func makeTrainer(epochs: Int, patience: Int? = nil, minDelta: Float = 0, seed: UInt64 = 1,
-                             phaseWeight: Float = 0) throws -> Trainer {
+                             phaseWeight: Float = 0, averageDecay: Float? = nil) throws -> Trainer {
         let utterances = (0..<6).map { i -> Utterance in
             let s = TestSignals.speechLike(seconds: 0.25 + 0.05 * Double(i), seed: UInt64(i + 1))
             let n = TestSignals.whiteNoise(count: s.count, level: 0.05, seed: UInt64(50 + i))
@@ -131,6 +131,7 @@ final class TrainingTests: XCTestCase {
         options.seed = seed
         options.cropSeconds = 0.2
         options.phaseWeight = phaseWeight
+        options.averageDecay = averageDecay
         let augmentation = Augmentation(kinds: Set(Augmentation.Kind.allCases), noiseClips: [TestSignals.whiteNoise(count: 999)],
                                         speech: utterances.map(\.clean), sampleRate: 16000)
         return try Trainer(model: try TestSignals.tinyModel(.cnn, dropout: 0.1, seed: seed),
@@ -159,21 +160,59 @@ final class TrainingTests: XCTestCase {
     }
 
     func testResumedTrainingMatchesUninterruptedTraining() throws {
-        let straight = try makeTrainer(epochs: 3)
-        for _ in 0..<3 { _ = try straight.runEpoch() }
+        for averageDecay in [nil, Float(0.9)] {
+            let straight = try makeTrainer(epochs: 3, averageDecay: averageDecay)
+            for _ in 0..<3 { _ = try straight.runEpoch() }
 
-        let first = try makeTrainer(epochs: 3)
-        _ = try first.runEpoch()
-        let saved = try SafeTensors.decode(first.checkpoint().encoded(), path: "checkpoint")
-        let resumed = try makeTrainer(epochs: 3, seed: 1)
-        let weights = try DenoiseModel(safeTensors: saved, path: "checkpoint")
-        resumed.model.net.store.valueBuffer.baseAddress!.update(from: weights.net.store.values, count: weights.net.store.count)
-        try resumed.restore(from: saved, path: "checkpoint")
-        XCTAssertEqual(resumed.epoch, 1)
-        for _ in 0..<2 { _ = try resumed.runEpoch() }
+            let first = try makeTrainer(epochs: 3, averageDecay: averageDecay)
+            _ = try first.runEpoch()
+            let saved = try SafeTensors.decode(first.checkpoint().encoded(), path: "checkpoint")
+            let resumed = try makeTrainer(epochs: 3, seed: 1, averageDecay: averageDecay)
+            let weights = try DenoiseModel(safeTensors: saved, path: "checkpoint")
+            let store = resumed.model.net.store
+            store.values.update(from: weights.net.store.values, count: weights.net.store.count)
+            store.markValuesChanged()
+            for ((_, layer), (_, saved)) in zip(resumed.model.net.batchNorms, weights.net.batchNorms) {
+                layer.runningMean = saved.runningMean
+                layer.runningVariance = saved.runningVariance
+            }
+            try resumed.restore(from: saved, path: "checkpoint")
+            XCTAssertEqual(resumed.epoch, 1)
+            for _ in 0..<2 { _ = try resumed.runEpoch() }
 
-        XCTAssertEqual(Array(resumed.model.net.store.valueBuffer), Array(straight.model.net.store.valueBuffer))
-        XCTAssertEqual(resumed.history.map(\.trainLoss), straight.history.map(\.trainLoss))
+            let label = "average \(averageDecay.map { "\($0)" } ?? "off")"
+            XCTAssertEqual(Array(store.valueBuffer), Array(straight.model.net.store.valueBuffer), label)
+            XCTAssertEqual(resumed.history.map(\.trainLoss), straight.history.map(\.trainLoss), label)
+            // The validation runs on the average, so it too must have been carried over.
+            XCTAssertEqual(resumed.history.map(\.validationLoss), straight.history.map(\.validationLoss), label)
+        }
+    }
+
+    func testWeightAverageWithDecayZeroIsTheTrainedWeights() throws {
+        let plain = try makeTrainer(epochs: 2), averaged = try makeTrainer(epochs: 2, averageDecay: 0)
+        for _ in 0..<2 {
+            _ = try plain.runEpoch()
+            _ = try averaged.runEpoch()
+        }
+        XCTAssertEqual(averaged.history.map(\.validationLoss), plain.history.map(\.validationLoss))
+        XCTAssertEqual(Array(averaged.model.net.store.valueBuffer), Array(plain.model.net.store.valueBuffer))
+    }
+
+    /// A decay next to 1 keeps the average at the starting weights while the trained weights move; validation
+    /// runs on the average, and the trained weights are back in place after each use of it.
+    func testWeightAverageNearOneStaysAtTheStartingWeights() throws {
+        let trainer = try makeTrainer(epochs: 2, averageDecay: 0.999_999)
+        let store = trainer.model.net.store
+        let start = Array(store.valueBuffer)
+        for _ in 0..<2 { _ = try trainer.runEpoch() }
+        let trained = Array(store.valueBuffer)
+        XCTAssertNotEqual(trained, start)
+        let averaged = trainer.withAveragedWeights { Array(store.valueBuffer) }
+        for (a, s) in zip(averaged, start) { XCTAssertEqual(a, s, accuracy: 1e-4) }
+        XCTAssertEqual(Array(store.valueBuffer), trained)
+        let onAverage = trainer.withAveragedWeights { trainer.evaluate().loss }
+        XCTAssertEqual(trainer.history.last!.validationLoss, onAverage)
+        XCTAssertNotEqual(trainer.evaluate().loss, onAverage)
     }
 
     func testEarlyStoppingEndsARun() throws {

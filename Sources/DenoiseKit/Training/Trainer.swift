@@ -25,6 +25,9 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var remixProbability: Float = 0.5
     /// Share of the complex (phase-aware) distance in the spectral loss; 0 compares magnitudes only.
     public var phaseWeight: Float = 0
+    /// Decay of an exponential moving average of the weights, updated after every step; validation and the saved
+    /// model use the average (nil: the weights as trained).
+    public var averageDecay: Float?
 
     public init() {}
 }
@@ -74,6 +77,8 @@ public final class Trainer {
 
     private let stft: STFT
     private let gradient = Matrix(rows: 0, cols: 0)
+    /// The moving average of the weights (with `averageDecay`), one value per scalar parameter.
+    private var average: [Float]?
     private var validationNoisySISDR: [Double]?
 
     public init(model: DenoiseModel, train: PairDataset, validation: PairDataset, options: TrainingOptions,
@@ -86,6 +91,9 @@ public final class Trainer {
         guard options.cropSeconds > 0 else { throw TrainingError.badOption("--crop must be positive") }
         guard (0...1).contains(options.phaseWeight) else {
             throw TrainingError.badOption("--phase-weight must lie in [0, 1]")
+        }
+        if let decay = options.averageDecay, !(0..<1).contains(decay) {
+            throw TrainingError.badOption("--average must lie in [0, 1)")
         }
         guard let kind = OptimizerKind(rawValue: options.optimizer) else {
             let known = OptimizerKind.allCases.map(\.rawValue).joined(separator: ", ")
@@ -102,6 +110,7 @@ public final class Trainer {
         self.earlyStopping = options.earlyStopPatience.map { EarlyStopping(patience: $0, minDelta: options.earlyStopMinDelta, mode: .minimize) }
         self.rng = RandomGenerator(seed: options.seed)
         self.stft = STFT(config: model.stft)
+        if options.averageDecay != nil { average = Array(model.net.store.valueBuffer) }
     }
 
     public var isFinished: Bool { epoch >= options.epochs || earlyStopping?.shouldStop == true }
@@ -139,7 +148,7 @@ public final class Trainer {
             progress(frames, totalFrames)
         }
         let trainSeconds = Date().timeIntervalSince(started)
-        let (validationLoss, gain) = evaluate()
+        let (validationLoss, gain) = withAveragedWeights { evaluate() }
         let report = EpochReport(epoch: epoch, trainLoss: Float(lossSum / Double(max(frames, 1))),
                                  validationLoss: validationLoss, validationSISDRGain: gain, learningRate: lr,
                                  seconds: Date().timeIntervalSince(started),
@@ -163,6 +172,7 @@ public final class Trainer {
                 model.net.backward(gradient)
                 if let maxNorm = options.clipGradient { _ = GradientClipping.clipNorm(store, maxNorm: maxNorm) }
                 optimizer.step(store)
+                updateAverage()
                 return loss
             }
             if attempt == 0 { optimizer.learningRate /= 2 }
@@ -221,14 +231,45 @@ public final class Trainer {
         return (Float(lossSum / Double(max(frames, 1))), Float(gainSum / Double(utterances.count)))
     }
 
+    // MARK: - Weight average
+
+    /// average ← d·average + (1 − d)·weights.
+    private func updateAverage() {
+        guard let decay = options.averageDecay, average != nil else { return }
+        let w = model.net.store.values, keep = decay, take = 1 - decay
+        average!.withUnsafeMutableBufferPointer { a in
+            for i in a.indices { a[i] = keep * a[i] + take * w[i] }
+        }
+    }
+
+    /// Runs `body` with the averaged weights in the model (the trained ones without averaging), then puts the
+    /// trained weights back.
+    public func withAveragedWeights<T>(_ body: () throws -> T) rethrows -> T {
+        guard average != nil else { return try body() }
+        swapAverage()
+        defer { swapAverage() }
+        return try body()
+    }
+
+    private func swapAverage() {
+        let store = model.net.store
+        average!.withUnsafeMutableBufferPointer { a in
+            for i in a.indices { swap(&a[i], &store.values[i]) }
+        }
+        store.markValuesChanged()
+    }
+
     // MARK: - Checkpoints
 
-    /// Everything needed to continue: weights, optimizer state, generators, history, early stopping.
+    private static let averageKey = "average.values"
+
+    /// Everything needed to continue: weights, optimizer state, weight average, generators, history, early stopping.
     public func checkpoint() -> SafeTensors {
         var file = model.safeTensors()
         for (key, values) in optimizer.state {
             file.tensors["optimizer." + key] = .init(shape: [values.count], values: values)
         }
+        if let average { file.tensors[Self.averageKey] = .init(shape: [average.count], values: average) }
         let state = CheckpointState(
             epoch: epoch, rng: rng.stateWords.map(String.init), dropout: model.net.dropouts.map { $0.rng.stateWords.map(String.init) },
             history: history, earlyStopping: earlyStopping.map { DenoiseModel.json($0) }, options: options)
@@ -246,6 +287,13 @@ public final class Trainer {
             optimizerState[String(name.dropFirst("optimizer.".count))] = tensor.values
         }
         try optimizer.restore(optimizerState)
+        // A checkpoint of a run without averaging starts the average from its weights.
+        if average != nil, let saved = file.tensors[Self.averageKey] {
+            guard saved.values.count == model.net.store.count else {
+                throw ModelFileError.malformed(path: path, reason: "the weight average does not match the model's size")
+            }
+            average = saved.values
+        }
         epoch = state.epoch
         history = state.history
         rng = RandomGenerator(stateWords: state.rng.compactMap(UInt64.init))

@@ -23,7 +23,7 @@ public struct TrainingRun {
     public func save(trainer: Trainer, improved: Bool, summary: TrainingSummary) throws {
         if improved {
             trainer.model.training = summary
-            try trainer.model.save(to: modelURL)
+            try trainer.withAveragedWeights { try trainer.model.save(to: modelURL) }
         }
         try trainer.checkpoint().write(to: checkpointURL)
         try AtomicFile.write(Data(TrainingRun.csv(trainer.history).utf8), to: metricsURL)
