@@ -81,9 +81,15 @@ struct InfoCommand: Command {
                                   1000 * Double(net.receptiveRadius * model.stft.hop) / Double(model.sampleRate))),
         ]
         if let t = model.training {
+            // A fine-tuned model: the runs its starting weights came from, oldest first.
+            for (i, earlier) in (t.earlierRuns ?? []).enumerated() {
+                rows.append(("run \(i + 1)", String(format: "%d epochs, best %d (val loss %.5f, SI-SDR gain %+.2f dB): ",
+                                                    earlier.epochs, earlier.bestEpoch, earlier.validationLoss,
+                                                    earlier.validationSISDRGain) + earlier.command))
+            }
             rows += [
                 ("trained", "\(t.epochs) epochs on \(t.trainingPairs) pairs in \(Format.clock(seconds: t.trainingSeconds)); "
-                 + "best epoch \(t.bestEpoch)"),
+                 + "best epoch \(t.bestEpoch)" + (t.earlierRuns.map { " (run \($0.count + 1), from run \($0.count))" } ?? "")),
                 ("validation", String(format: "loss %.5f, SI-SDR gain %+.2f dB", t.validationLoss, t.validationSISDRGain)),
                 ("command", t.command),
             ]

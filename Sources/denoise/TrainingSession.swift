@@ -38,15 +38,19 @@ struct TrainingSession {
 
         let model: DenoiseModel
         var checkpoint: SafeTensors?
+        // The runs behind the starting weights, kept in the model's summary so `info` can show them.
+        var earlierRuns: [TrainingSummary]?
         if settings.resume {
             let file = try SafeTensors.read(url: run.checkpointURL)
             model = try DenoiseModel(safeTensors: file, path: run.checkpointURL.path)
             checkpoint = file
+            earlierRuns = model.training?.earlierRuns
         } else if let initial = settings.initialModel {
             model = try DenoiseModel.load(url: initial)
             guard model.sampleRate == sampleRate else {
                 throw CommandError("\(initial.path): a \(model.sampleRate) Hz model; training runs at \(sampleRate) Hz")
             }
+            earlierRuns = model.training?.lineage
             say("starting from \(initial.path)")
         } else {
             model = try DenoiseModel(config: maskNetConfig(), sampleRate: sampleRate, seed: UInt64(settings.seed))
@@ -85,7 +89,8 @@ struct TrainingSession {
             try run.save(trainer: trainer, improved: improved, summary: TrainingSummary(
                 epochs: trainer.epoch, bestEpoch: best.epoch + 1, validationLoss: best.validationLoss,
                 validationSISDRGain: best.validationSISDRGain, trainingPairs: train.utterances.count,
-                trainingSeconds: trainer.history.reduce(0) { $0 + $1.seconds }, command: commandLine()))
+                trainingSeconds: trainer.history.reduce(0) { $0 + $1.seconds }, command: commandLine(),
+                earlierRuns: earlierRuns))
             say(String(format: "epoch %3d  train %.5f  val %.5f  SI-SDR gain %+.2f dB  lr %.3g  %.0f s  %.0f frames/s%@",
                        report.epoch + 1, report.trainLoss, report.validationLoss, report.validationSISDRGain,
                        report.learningRate, report.seconds, report.framesPerSecond, improved ? "  *" : ""))

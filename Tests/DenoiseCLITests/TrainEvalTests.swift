@@ -162,6 +162,17 @@ final class TrainEvalTests: XCTestCase {
             XCTAssertGreaterThan(zip(original, initial).map { abs($0 - $1) }.max() ?? 0, 1e-3, name)
         }
 
+        // The tuned model remembers the run it started from, and `info` lists it before its own.
+        let parent = try XCTUnwrap(DenoiseModel.load(url: model).training)
+        let summary = try XCTUnwrap(DenoiseModel.load(url: tuned.appendingPathComponent("model.safetensors")).training)
+        XCTAssertEqual(summary.earlierRuns, [parent])
+        XCTAssertEqual(summary.epochs, 1)
+        let info = try DenoiseRunner.run(["info", tuned.appendingPathComponent("model.safetensors").path], timeout: 60)
+        XCTAssertEqual(info.status, 0, info.stderr)
+        let runLine = try XCTUnwrap(info.stdout.split(separator: "\n").first { $0.hasPrefix("run 1:") })
+        XCTAssertTrue(runLine.contains("2 epochs") && runLine.contains(parent.command), String(runLine))
+        XCTAssertTrue(info.stdout.contains("(run 2, from run 1)"), info.stdout)
+
         let refused = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o",
                                              folder.appendingPathComponent("other").path, "--init", model.path,
                                              "--arch", "cnn"], timeout: 60)

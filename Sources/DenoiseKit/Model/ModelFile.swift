@@ -33,9 +33,11 @@ public struct TrainingSummary: Codable, Equatable, Sendable {
     public var trainingPairs: Int
     public var trainingSeconds: Double
     public var command: String
+    /// For a model trained from another (`train --init`): the runs behind its starting weights, oldest first.
+    public var earlierRuns: [TrainingSummary]?
 
     public init(epochs: Int, bestEpoch: Int, validationLoss: Float, validationSISDRGain: Float, trainingPairs: Int,
-                trainingSeconds: Double, command: String) {
+                trainingSeconds: Double, command: String, earlierRuns: [TrainingSummary]? = nil) {
         self.epochs = epochs
         self.bestEpoch = bestEpoch
         self.validationLoss = validationLoss
@@ -43,6 +45,14 @@ public struct TrainingSummary: Codable, Equatable, Sendable {
         self.trainingPairs = trainingPairs
         self.trainingSeconds = trainingSeconds
         self.command = command
+        self.earlierRuns = earlierRuns
+    }
+
+    /// The runs that made a model trained from this one: this run's own history first, then this run.
+    public var lineage: [TrainingSummary] {
+        var last = self
+        last.earlierRuns = nil
+        return (earlierRuns ?? []) + [last]
     }
 }
 
