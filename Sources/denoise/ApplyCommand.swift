@@ -156,7 +156,7 @@ struct ApplySettings {
         }
         model = arguments.path("model")
         attenuationLimit = try arguments.double("atten-limit", expected: "a level in dB >= 0") { $0 >= 0 }
-        mix = try arguments.double("mix", expected: "a weight between 0 and 1") { (0...1).contains($0) } ?? 1
+        mix = try arguments.defaultedDouble("mix", expected: "a weight between 0 and 1") { (0...1).contains($0) }
         perChannel = arguments.flag("per-channel")
         suffix = arguments.string("suffix") ?? ""
         if suffix.contains("/") { throw UsageError("invalid value '\(suffix)' for --suffix: it may not contain '/'") }

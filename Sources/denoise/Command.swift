@@ -153,6 +153,24 @@ extension ParsedArguments {
         return value
     }
 
+    // Options declared with a default always have a value (the parser supplies the default), so these return it
+    // without an optional and the default is written once, in the option's declaration.
+
+    func defaultedString(_ name: String) -> String { declaredDefault(string(name), name) }
+
+    func defaultedDouble(_ name: String, expected: String, where isValid: (Double) -> Bool) throws -> Double {
+        declaredDefault(try double(name, expected: expected, where: isValid), name)
+    }
+
+    func defaultedInt(_ name: String, expected: String, where isValid: (Int) -> Bool) throws -> Int {
+        declaredDefault(try int(name, expected: expected, where: isValid), name)
+    }
+
+    private func declaredDefault<T>(_ value: T?, _ name: String) -> T {
+        guard let value else { preconditionFailure("--\(name) declares no default") }
+        return value
+    }
+
     /// `invalid value '<given>' for -j/--jobs: expected <expected>`.
     func invalidValue(_ name: String, expected: String) -> UsageError {
         let names = signature.option(named: name)?.displayName ?? "--\(name)"

@@ -150,10 +150,10 @@ struct TrainSettings {
             if arguments.has("val-split") { throw UsageError("give either --val-split or --val-noisy/--val-clean") }
             validation = .folders(noisy: noisy, clean: clean)
         case (nil, nil):
-            let fraction = try arguments.double("val-split", expected: "a fraction between 0 and 1 (exclusive)") {
+            let fraction = try arguments.defaultedDouble("val-split", expected: "a fraction between 0 and 1 (exclusive)") {
                 $0 > 0 && $0 < 1
             }
-            validation = .split(fraction: fraction ?? 0.1)
+            validation = .split(fraction: fraction)
         case (_?, nil):
             throw UsageError("--val-noisy needs --val-clean")
         case (nil, _?):
@@ -165,12 +165,12 @@ struct TrainSettings {
             throw arguments.invalidValue("snr-range", expected: "LO,HI in dB with LO <= HI, or one SNR")
         }
         snrRange = low...high
-        do { augment = try Augmentation.parseKinds(arguments.string("augment") ?? "all") } catch {
+        do { augment = try Augmentation.parseKinds(arguments.defaultedString("augment")) } catch {
             throw UsageError("invalid value for --augment: \(error)")
         }
-        cropSeconds = try arguments.double("crop", expected: "a length in seconds > 0") { $0 > 0 } ?? 4
+        cropSeconds = try arguments.defaultedDouble("crop", expected: "a length in seconds > 0") { $0 > 0 }
 
-        arch = arguments.string("arch") ?? "cnn"
+        arch = arguments.defaultedString("arch")
         if arguments.has("context") && arch != "mlp" { throw UsageError("--context applies only to --arch mlp") }
         context = try arguments.int("context", expected: "a number of frames >= 0") { $0 >= 0 } ?? 2
         width = try arguments.int("width", expected: "a width in 1...4096") { (1...4096).contains($0) }
@@ -188,19 +188,19 @@ struct TrainSettings {
         kernelSize = try arguments.int("kernel", expected: "an odd size in 1...31") {
             $0 % 2 == 1 && (1...31).contains($0)
         } ?? 5
-        norm = arguments.string("norm") ?? "layer"
-        dropout = try arguments.double("dropout", expected: "a probability in [0, 1)") { $0 >= 0 && $0 < 1 } ?? 0.1
-        phaseWeight = try arguments.double("phase-weight", expected: "a weight in [0, 1]") { $0 >= 0 && $0 <= 1 } ?? 0
+        norm = arguments.defaultedString("norm")
+        dropout = try arguments.defaultedDouble("dropout", expected: "a probability in [0, 1)") { $0 >= 0 && $0 < 1 }
+        phaseWeight = try arguments.defaultedDouble("phase-weight", expected: "a weight in [0, 1]") { $0 >= 0 && $0 <= 1 }
 
-        epochs = try arguments.int("epochs", expected: "at least 1") { $0 >= 1 } ?? 100
-        batchSize = try arguments.int("batch-size", expected: "at least 1") { $0 >= 1 } ?? 8
-        learningRate = try arguments.double("lr", expected: "a number > 0") { $0 > 0 } ?? 0.001
-        optimizer = arguments.string("optimizer") ?? "adamw"
-        weightDecay = try arguments.double("weight-decay", expected: "a number >= 0") { $0 >= 0 } ?? 0.01
-        l1 = try arguments.double("l1", expected: "a number >= 0") { $0 >= 0 } ?? 0
+        epochs = try arguments.defaultedInt("epochs", expected: "at least 1") { $0 >= 1 }
+        batchSize = try arguments.defaultedInt("batch-size", expected: "at least 1") { $0 >= 1 }
+        learningRate = try arguments.defaultedDouble("lr", expected: "a number > 0") { $0 > 0 }
+        optimizer = arguments.defaultedString("optimizer")
+        weightDecay = try arguments.defaultedDouble("weight-decay", expected: "a number >= 0") { $0 >= 0 }
+        l1 = try arguments.defaultedDouble("l1", expected: "a number >= 0") { $0 >= 0 }
         clipGradNorm = try arguments.double("clip-grad", expected: "a norm > 0") { $0 > 0 }
         // The declared default, cosine:3, needs more than 3 epochs; shorter runs get plain cosine.
-        schedule = arguments.has("schedule") ? arguments.string("schedule")! : (epochs > 3 ? "cosine:3" : "cosine")
+        schedule = arguments.has("schedule") ? arguments.defaultedString("schedule") : (epochs > 3 ? "cosine:3" : "cosine")
         do { _ = try Schedules.parse(schedule, totalEpochs: epochs) } catch {
             throw UsageError("invalid value for --schedule: \(error)")
         }
@@ -218,7 +218,7 @@ struct TrainSettings {
                 : "--init: the architecture comes from the model"
             throw UsageError("--\(first) does not apply with \(source)")
         }
-        seed = try arguments.int("seed", expected: "an integer >= 0") { $0 >= 0 } ?? 1
+        seed = try arguments.defaultedInt("seed", expected: "an integer >= 0") { $0 >= 0 }
         quiet = arguments.flag("quiet")
     }
 }
