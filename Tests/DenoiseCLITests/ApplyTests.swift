@@ -277,6 +277,22 @@ final class ApplyTests: XCTestCase {
         XCTAssertEqual(nested.frameCount, 2000)
     }
 
+    /// A folder of links to recordings kept elsewhere (a hand-picked subset, say) is a folder of WAV files.
+    func testBatchFollowsLinksToFilesElsewhere() throws {
+        let store = folder.appendingPathComponent("store")
+        try input("x.wav", in: store)
+        try input("y.wav", in: store, seed: 2)
+        let picked = folder.appendingPathComponent("picked")
+        try FileManager.default.createDirectory(at: picked, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(at: picked.appendingPathComponent("first.wav"),
+                                                   withDestinationURL: store.appendingPathComponent("x.wav"))
+        let outputs = folder.appendingPathComponent("out")
+
+        let result = try apply(["-o", outputs.path, picked.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(Fixtures.tree(outputs), ["first.wav"])
+    }
+
     func testBatchGoesOnPastACorruptFileAndListsItAtTheEnd() throws {
         let inputs = folder.appendingPathComponent("in")
         for (index, name) in ["a.wav", "b.wav", "d.wav", "sub/e.wav"].enumerated() {

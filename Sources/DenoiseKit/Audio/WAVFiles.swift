@@ -12,19 +12,21 @@ public enum FolderError: Error, CustomStringConvertible, Equatable {
 
 /// Folders of WAV files, as training, batch denoising and evaluation walk them.
 public enum WAVFiles {
-    /// Relative paths of the `.wav` files (any case) under `folder`, sorted.
+    /// Relative paths of the `.wav` files (any case) under `folder`, sorted. A file may be a symbolic link to a WAV
+    /// file elsewhere: it is listed under its own name.
     public static func relativePaths(under folder: URL) throws -> [String] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw FolderError.notAFolder(folder.path)
         }
-        let root = folder.standardizedFileURL.resolvingSymlinksInPath().path
+        // The enumerator may hand back paths under the folder as given or with its links resolved.
+        let roots = [folder.standardizedFileURL.path, folder.standardizedFileURL.resolvingSymlinksInPath().path]
         var files: [String] = []
         let enumerator = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: [.isRegularFileKey])
         while let url = enumerator?.nextObject() as? URL {
             guard url.pathExtension.lowercased() == "wav" else { continue }
-            let path = url.standardizedFileURL.resolvingSymlinksInPath().path
-            guard path.hasPrefix(root + "/") else { continue }
+            let path = url.standardizedFileURL.path
+            guard let root = roots.first(where: { path.hasPrefix($0 + "/") }) else { continue }
             files.append(String(path.dropFirst(root.count + 1)))
         }
         return files.sorted()
