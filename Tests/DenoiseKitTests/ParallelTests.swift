@@ -39,6 +39,21 @@ final class ParallelTests: XCTestCase {
         }
     }
 
+    func testUtteranceGroupsAreContiguousBalancedAndCoverEveryUtterance() {
+        let layout = SequenceBatch(frames: 10, lengths: [10, 2, 0, 9, 3, 8, 10, 1])
+        for count in 1...9 {
+            let groups = layout.utteranceGroups(count)
+            XCTAssertLessThanOrEqual(groups.count, count)
+            XCTAssertEqual(groups.flatMap { Array($0) }.filter { layout.lengths[$0] > 0 },
+                           (0..<layout.batch).filter { layout.lengths[$0] > 0 }, "\(count) groups")
+            XCTAssertTrue(zip(groups, groups.dropFirst()).allSatisfy { $0.upperBound <= $1.lowerBound })
+            XCTAssertTrue(groups.allSatisfy { g in g.contains { layout.lengths[$0] > 0 } }, "no group without frames")
+        }
+        // 43 frames in two: the first group closes once it holds at least half (after 10 + 2 + 0 + 9 + 3).
+        XCTAssertEqual(layout.utteranceGroups(2), [0..<5, 5..<8])  // 24 and 19 frames
+        XCTAssertEqual(SequenceBatch(frames: 4, lengths: [0, 0]).utteranceGroups(2), [])
+    }
+
     func testChunkCountFollowsBLASThreadsAndSize() {
         let saved = BLAS.threads
         defer { BLAS.threads = saved }

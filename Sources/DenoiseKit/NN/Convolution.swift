@@ -38,6 +38,11 @@ public final class Conv1d: Layer {
     // frames each tap reaches [k × Cout].
     private let tapMajorWeightGradient: Matrix
     private let tapGradientSums = Matrix(rows: 0, cols: 0)
+    // With the utterances split across threads (see `threadGroups`), groups after the first sum their dW (and
+    // for the fold, their s_j) and db here, added in group order afterwards.
+    private var groupWeightGradients: [Matrix] = []
+    private var groupTapSums: [Matrix] = []
+    private let groupBiasGradients = Matrix(rows: 0, cols: 0)
 
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, dilation: Int = 1,
                 store: ParameterStore, name: String, rng: inout RandomGenerator) {
@@ -75,6 +80,38 @@ public final class Conv1d: Layer {
         }
     }
 
+    /// The utterances split into runs, one per thread when several BLAS threads are allowed and the batch is large
+    /// enough to share out; each thread then runs its utterances' products on one BLAS thread.
+    private func threadGroups(_ layout: SequenceBatch) -> [Range<Int>] {
+        layout.utteranceGroups(min(Parallel.chunks(elements: layout.realFrames * outChannels), layout.batch))
+    }
+
+    /// Zeroed room for groups 1..<count: a tap-major [k·Cout × Cin] dW each, `tapSums` ([k × Cout]) each when
+    /// asked, and one db row each.
+    private func prepareGroupGradients(_ count: Int, tapSums: Bool) {
+        let extra = count - 1
+        while groupWeightGradients.count < extra {
+            groupWeightGradients.append(Matrix(rows: kernelSize * outChannels, cols: inChannels))
+        }
+        while tapSums && groupTapSums.count < extra { groupTapSums.append(Matrix(rows: kernelSize, cols: outChannels)) }
+        for g in 0..<extra {
+            groupWeightGradients[g].zero()
+            if tapSums { groupTapSums[g].zero() }
+        }
+        groupBiasGradients.resize(rows: max(extra, 1), cols: outChannels)
+        groupBiasGradients.zero()
+    }
+
+    /// Adds what groups 1..<count summed into the first group's buffers (and db into the bias gradient), in order.
+    private func addGroupGradients(_ count: Int, tapSums: Bool) {
+        for g in 0..<(count - 1) {
+            RowKernel.accumulate(groupWeightGradients[g].data, into: tapMajorWeightGradient.data,
+                                 tapMajorWeightGradient.count)
+            if tapSums { RowKernel.accumulate(groupTapSums[g].data, into: tapGradientSums.data, tapGradientSums.count) }
+            else { RowKernel.accumulate(groupBiasGradients.row(g), into: bias.gradient, outChannels) }
+        }
+    }
+
     public func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
         checkLayerInput(input, layout: layout, features: inChannels, layer: "Conv1d")
         self.input = input
@@ -97,14 +134,17 @@ public final class Conv1d: Layer {
 
         // Bias first on the real rows, then every tap's product accumulated onto it (beta 1).
         output.resize(rows: input.rows, cols: cout)
-        let bias = self.bias.value, frames = layout.frames
-        for b in 0..<layout.batch where layout.lengths[b] > 0 {
-            let base = b * frames
-            let y = output.row(base)
-            for t in 0..<layout.lengths[b] { (y + t * cout).update(from: bias, count: cout) }
-            forEachTap(length: layout.lengths[b]) { j, t, count, d in
-                BLAS.gemm(transB: true, m: count, n: cout, k: cin, a: input.row(base + t + d), lda: cin,
-                          b: wt + j * tapSize, ldb: cin, beta: 1, c: y + t * cout, ldc: cout)
+        let bias = self.bias.value, frames = layout.frames, output = self.output
+        let groups = threadGroups(layout)
+        Parallel.runWithSingleThreadedProducts(groups.count) { g in
+            for b in groups[g] where layout.lengths[b] > 0 {
+                let base = b * frames
+                let y = output.row(base)
+                for t in 0..<layout.lengths[b] { (y + t * cout).update(from: bias, count: cout) }
+                forEachTap(length: layout.lengths[b]) { j, t, count, d in
+                    BLAS.gemm(transB: true, m: count, n: cout, k: cin, a: input.row(base + t + d), lda: cin,
+                              b: wt + j * tapSize, ldb: cin, beta: 1, c: y + t * cout, ldc: cout)
+                }
             }
         }
         output.zeroPaddingRows(of: layout)
@@ -126,20 +166,29 @@ public final class Conv1d: Layer {
         // The centre tap covers every real frame, so it initialises dx (beta 0).
         tapMajorWeightGradient.zero()
         inputGradient.resize(rows: rows, cols: cin)
-        for b in 0..<layout.batch where layout.lengths[b] > 0 {
-            let base = b * frames, length = layout.lengths[b]
-            forEachTap(length: length) { j, t, count, d in
-                let g = dy + (base + t) * cout
-                BLAS.gemm(transA: true, m: cout, n: cin, k: count, a: g, lda: cout, b: x.row(base + t + d), ldb: cin,
-                          beta: 1, c: dWt + j * tapSize, ldc: cin)
-                BLAS.gemm(m: count, n: cin, k: cout, a: g, lda: cout, b: wt + j * tapSize, ldb: cin,
-                          beta: d == 0 ? 0 : 1, c: inputGradient.row(base + t + d), ldc: cin)
-            }
-            for r in 0..<length {
-                let g = dy + (base + r) * cout
-                for o in 0..<cout { db[o] += g[o] }
+        let groups = threadGroups(layout), inputGradient = self.inputGradient
+        prepareGroupGradients(groups.count, tapSums: false)
+        let groupWeightGradients = self.groupWeightGradients, groupBiasGradients = self.groupBiasGradients
+        Parallel.runWithSingleThreadedProducts(groups.count) { group in
+            // Each group its own dW and db; dx rows belong to one utterance, so groups never share them.
+            let dW = group == 0 ? dWt : groupWeightGradients[group - 1].data
+            let dBias = group == 0 ? db : groupBiasGradients.row(group - 1)
+            for b in groups[group] where layout.lengths[b] > 0 {
+                let base = b * frames, length = layout.lengths[b]
+                forEachTap(length: length) { j, t, count, d in
+                    let g = dy + (base + t) * cout
+                    BLAS.gemm(transA: true, m: cout, n: cin, k: count, a: g, lda: cout, b: x.row(base + t + d),
+                              ldb: cin, beta: 1, c: dW + j * tapSize, ldc: cin)
+                    BLAS.gemm(m: count, n: cin, k: cout, a: g, lda: cout, b: wt + j * tapSize, ldb: cin,
+                              beta: d == 0 ? 0 : 1, c: inputGradient.row(base + t + d), ldc: cin)
+                }
+                for r in 0..<length {
+                    let g = dy + (base + r) * cout
+                    for o in 0..<cout { dBias[o] += g[o] }
+                }
             }
         }
+        addGroupGradients(groups.count, tapSums: false)
         inputGradient.zeroPaddingRows(of: layout)
 
         addTapMajorWeightGradient()
@@ -175,16 +224,25 @@ extension Conv1d: InputNormFolding {
         tapGradientSums.resize(rows: k, cols: cout)
         tapGradientSums.zero()
         let g = tapMajorWeightGradient.data
-        for b in 0..<layout.batch where layout.lengths[b] > 0 {
-            let base = b * frames
-            forEachTap(length: layout.lengths[b]) { j, t, count, d in
-                let dyT = dy + (base + t) * cout
-                BLAS.gemm(transA: true, m: cout, n: cin, k: count, a: dyT, lda: cout, b: xhat.row(base + t + d),
-                          ldb: cin, beta: 1, c: g + j * tapSize, ldc: cin)
-                let s = tapGradientSums.row(j)
-                for r in 0..<count { RowKernel.accumulate(dyT + r * cout, into: s, cout) }
+        let groups = threadGroups(layout)
+        prepareGroupGradients(groups.count, tapSums: true)
+        let groupWeightGradients = self.groupWeightGradients, groupTapSums = self.groupTapSums
+        let tapGradientSums = self.tapGradientSums
+        Parallel.runWithSingleThreadedProducts(groups.count) { group in
+            let gG = group == 0 ? g : groupWeightGradients[group - 1].data
+            let sums = group == 0 ? tapGradientSums : groupTapSums[group - 1]
+            for b in groups[group] where layout.lengths[b] > 0 {
+                let base = b * frames
+                forEachTap(length: layout.lengths[b]) { j, t, count, d in
+                    let dyT = dy + (base + t) * cout
+                    BLAS.gemm(transA: true, m: cout, n: cin, k: count, a: dyT, lda: cout, b: xhat.row(base + t + d),
+                              ldb: cin, beta: 1, c: gG + j * tapSize, ldc: cin)
+                    let s = sums.row(j)
+                    for r in 0..<count { RowKernel.accumulate(dyT + r * cout, into: s, cout) }
+                }
             }
         }
+        addGroupGradients(groups.count, tapSums: true)
         let wt = tapMajorWeight.data
         for j in 0..<k {
             let s = tapGradientSums.row(j)

@@ -27,6 +27,17 @@ enum Parallel {
         }
     }
 
+    /// Runs `body(part)` for every part in 0..<count, concurrently when count > 1, with OpenBLAS on one thread
+    /// meanwhile: each thread then runs whole products, which beats splitting each of many modest products
+    /// (a convolution's, per utterance and tap) across threads.
+    static func runWithSingleThreadedProducts(_ count: Int, _ body: (Int) -> Void) {
+        guard count > 1 else { return body(0) }
+        let saved = BLAS.threads
+        BLAS.threads = 1
+        defer { BLAS.threads = saved }
+        DispatchQueue.concurrentPerform(iterations: count, execute: body)
+    }
+
     /// Rows `chunk · total / count ..< (chunk + 1) · total / count`: `count` nearly equal contiguous parts.
     @inline(__always)
     static func part(_ chunk: Int, of count: Int, total: Int) -> Range<Int> {
@@ -55,6 +66,26 @@ extension SequenceBatch {
                 if index >= wanted.upperBound { break }
             }
         }
+    }
+}
+
+extension SequenceBatch {
+    /// Contiguous runs of utterances with about `realFrames / count` real frames each (at most `count` runs, none
+    /// empty unless the batch has no real frames), for splitting per-utterance work across threads.
+    func utteranceGroups(_ count: Int) -> [Range<Int>] {
+        guard count > 1 else { return [0 ..< batch] }
+        let total = realFrames
+        var groups: [Range<Int>] = [], start = 0, done = 0
+        for b in 0..<batch {
+            done += lengths[b]
+            // Close a group once it reaches its share of the frames (the last group takes the rest).
+            if groups.count < count - 1 && done * count >= total * (groups.count + 1) {
+                groups.append(start ..< b + 1)
+                start = b + 1
+            }
+        }
+        if start < batch { groups.append(start ..< batch) }
+        return groups.filter { r in r.contains { lengths[$0] > 0 } }
     }
 }
 
