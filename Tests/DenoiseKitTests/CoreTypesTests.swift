@@ -34,6 +34,24 @@ final class CoreTypesTests: XCTestCase {
         XCTAssertEqual(w.gradient[1], 0)
     }
 
+    /// A store for weights about to be loaded skips the initialisers and starts at zero; a sized one keeps its
+    /// storage (no reallocation) while the expected scalars are registered.
+    func testParameterStoreWithoutInitializersStartsAtZero() {
+        let store = ParameterStore(capacity: 10, runsInitializers: false)
+        var calls = 0
+        let w = store.add("w", shape: [4], decays: true) { _ in
+            calls += 1
+            return 7
+        }
+        XCTAssertEqual(calls, 0)
+        XCTAssertEqual(w.values, [0, 0, 0, 0])
+        let storage = store.values
+        store.add("b", shape: [6], decays: false) { _ in 1 }
+        XCTAssertEqual(store.values, storage, "10 scalars fit the reserved room")
+        let initialized = ParameterStore()
+        XCTAssertEqual(initialized.add("x", shape: [2], decays: false) { _ in 3 }.values, [3, 3])
+    }
+
     func testRandomGeneratorIsReproducibleAndRestorable() {
         var a = RandomGenerator(seed: 42)
         _ = a.next()

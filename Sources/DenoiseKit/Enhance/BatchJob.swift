@@ -108,7 +108,8 @@ public enum BatchJob {
                            options: DenoiserOptions, force: Bool, shouldStop: @escaping () -> Bool,
                            report: @escaping (Result<FileReport, Error>, BatchFile) -> Void) throws -> [(BatchFile, Error)] {
         let workers = max(1, min(jobs, items.count))
-        let models = try (0..<workers).map { _ in try DenoiseModel(safeTensors: file, path: modelPath) }
+        // The first copy checks the file; the others are built by their workers, at the same time.
+        let first = try DenoiseModel(safeTensors: file, path: modelPath)
         // Each worker is one core: -j N uses N cores, never more.
         let savedThreads = BLAS.threads
         BLAS.threads = 1
@@ -117,6 +118,7 @@ public enum BatchJob {
         var next = 0
         var failures: [(BatchFile, Error)] = []
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            guard let model = worker == 0 ? first : try? DenoiseModel(safeTensors: file, path: modelPath) else { return }
             while true {
                 lock.lock()
                 let index = next
@@ -126,7 +128,7 @@ public enum BatchJob {
                 let item = items[index]
                 let result = Result {
                     try createFolder(item.output.deletingLastPathComponent())
-                    return try FileEnhancer.enhance(input: item.input, output: item.output, model: models[worker],
+                    return try FileEnhancer.enhance(input: item.input, output: item.output, model: model,
                                                     options: options, force: force, shouldStop: shouldStop)
                 }
                 lock.lock()

@@ -6,7 +6,7 @@
 /// [rows × (2·context + 1)·bins]; frames outside an utterance's real frames read as silence.
 public final class MaskNet {
     public let config: MaskNetConfig
-    public let store = ParameterStore()
+    public let store: ParameterStore
     public let network: Sequential
     /// Dropout layers in graph order (their generators are part of a training checkpoint).
     public let dropouts: [Dropout]
@@ -23,9 +23,11 @@ public final class MaskNet {
     /// outside an utterance read as.
     public static let silence: Float = -23.02585
 
-    public init(config: MaskNetConfig, seed: UInt64 = 0) throws {
+    /// `initializeWeights`: false leaves the weights zero (for a model about to load them from a file).
+    public init(config: MaskNetConfig, seed: UInt64 = 0, initializeWeights: Bool = true) throws {
         try config.validate()
         self.config = config
+        store = ParameterStore(capacity: Int(config.parameterCount), runsInitializers: initializeWeights)
         var rng = RandomGenerator(seed: seed)
         var layers: [Layer] = []
         var dropouts: [Dropout] = []

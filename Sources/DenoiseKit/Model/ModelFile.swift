@@ -67,7 +67,9 @@ public final class DenoiseModel {
     public let sampleRate: Int
     public var training: TrainingSummary?
 
-    public init(config: MaskNetConfig, stft: STFTConfig = STFTConfig(), sampleRate: Int = 16000, seed: UInt64 = 0) throws {
+    /// `initializeWeights`: false leaves the weights zero, for a caller that loads them next.
+    public init(config: MaskNetConfig, stft: STFTConfig = STFTConfig(), sampleRate: Int = 16000, seed: UInt64 = 0,
+                initializeWeights: Bool = true) throws {
         try stft.validate()
         guard config.bins == stft.bins else {
             throw ModelFileError.invalidConfig("network has \(config.bins) bins but n_fft \(stft.nFFT) gives \(stft.bins)")
@@ -75,7 +77,7 @@ public final class DenoiseModel {
         guard (8000...96000).contains(sampleRate) else {
             throw ModelFileError.invalidConfig("sample rate \(sampleRate) Hz is outside 8000...96000")
         }
-        self.net = try MaskNet(config: config, seed: seed)
+        self.net = try MaskNet(config: config, seed: seed, initializeWeights: initializeWeights)
         self.stft = stft
         self.sampleRate = sampleRate
     }
@@ -123,7 +125,7 @@ public final class DenoiseModel {
                                            + "(n_fft \(stft.nFFT)) but the file holds \(Int(floats)) values")
         }
         do {
-            try self.init(config: config, stft: stft, sampleRate: rate)
+            try self.init(config: config, stft: stft, sampleRate: rate, initializeWeights: false)
         } catch let error as ModelFileError {
             throw ModelFileError.malformed(path: path, reason: error.description)
         }
