@@ -591,6 +591,24 @@ final class WAVTests: XCTestCase {
         }
     }
 
+    /// A written but uncommitted file stays out of sight until `commit()`; cancelled then, it leaves nothing.
+    func testWrittenFileAppearsOnlyWhenCommitted() throws {
+        let format = WAVFormat(sampleFormat: .pcm16, channelCount: 1, sampleRate: 16000)
+        let kept = try WAVWriter(url: url("kept.wav"), format: format)
+        try kept.write(AudioBuffer(mono: [0.25], sampleRate: 16000))
+        XCTAssertThrowsError(try kept.commit(), "nothing to commit before the file is complete")
+        try WAVWriter(url: url("unused.wav"), format: format).cancel()
+        let dropped = try WAVWriter(url: url("dropped.wav"), format: format)
+        try dropped.write(AudioBuffer(mono: [0.5], sampleRate: 16000))
+        try kept.finishWriting()
+        try dropped.finishWriting()
+        XCTAssertFalse(try folderContents().contains("kept.wav"))
+        try kept.commit()
+        dropped.cancel()
+        XCTAssertEqual(try folderContents(), ["kept.wav"])
+        XCTAssertEqual(try WAVReader.read(url: url("kept.wav")).buffer.channels, [[0.25]])
+    }
+
     func testWriterIntoMissingFolderThrowsNamingTheFolder() {
         let target = folder.appendingPathComponent("nowhere").appendingPathComponent("a.wav")
         XCTAssertThrowsError(try WAVWriter(url: target, format: WAVFormat(sampleFormat: .pcm16, channelCount: 1,

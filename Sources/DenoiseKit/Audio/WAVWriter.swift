@@ -23,7 +23,8 @@ public final class WAVWriter {
     public private(set) var clippedSamples = 0
     public private(set) var framesWritten = 0
 
-    private enum State { case open, finished, cancelled }
+    /// open → written (complete in its temporary file) → finished (in place); cancelled from open or written.
+    private enum State { case open, written, finished, cancelled }
 
     private let file: AtomicFile
     private let layout: HeaderLayout
@@ -60,7 +61,7 @@ public final class WAVWriter {
 
     deinit {
         staging.deallocate()
-        if state == .open { file.discard() }
+        if state == .open || state == .written { file.discard() }
     }
 
     /// Converts and appends all frames of `buffer`, whose channel count must match the format's.
@@ -100,8 +101,15 @@ public final class WAVWriter {
     /// Writes what is staged, the pad byte, the final sizes, and renames the file into place.
     /// Calling it again after success does nothing. On failure the writer is cancelled.
     public func finish() throws {
+        try finishWriting()
+        try commit()
+    }
+
+    /// Writes what is staged, the pad byte and the final sizes: the file is complete, but not yet in place
+    /// (`commit()` puts it there). Does nothing if already done. On failure the writer is cancelled.
+    public func finishWriting() throws {
         switch state {
-        case .finished: return
+        case .written, .finished: return
         case .cancelled: throw WAVError.writerClosed(path: url.relativePath)
         case .open: break
         }
@@ -113,6 +121,22 @@ public final class WAVWriter {
             try patch(UInt32(layout.bytes.count - 8 + dataBytes + pad), at: 4)
             try patch(UInt32(dataBytes), at: layout.dataSizeOffset)
             if let factOffset = layout.factLengthOffset { try patch(UInt32(framesWritten), at: factOffset) }
+            state = .written
+        } catch {
+            cancel()
+            throw error
+        }
+    }
+
+    /// Flushes the completed file to disk and renames it into place (see `AtomicFile.commit`). The slow part is
+    /// the flush, so a caller with more work may hand this to another thread. On failure the writer is cancelled.
+    public func commit() throws {
+        switch state {
+        case .finished: return
+        case .open, .cancelled: throw WAVError.writerClosed(path: url.relativePath)
+        case .written: break
+        }
+        do {
             try file.commit()
             state = .finished
         } catch {
@@ -123,7 +147,7 @@ public final class WAVWriter {
 
     /// Removes the temporary file; the destination is untouched. Does nothing after `finish()`.
     public func cancel() {
-        guard state == .open else { return }
+        guard state == .open || state == .written else { return }
         state = .cancelled
         file.discard()
     }

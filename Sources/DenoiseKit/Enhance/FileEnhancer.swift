@@ -45,6 +45,16 @@ public enum FileEnhancer {
 
     public static func enhance(input: URL, output: URL, model: DenoiseModel, options: DenoiserOptions = .init(),
                                force: Bool = false, shouldStop: () -> Bool = { false }) throws -> FileReport {
+        let (report, writer) = try enhanceUncommitted(input: input, output: output, model: model, options: options,
+                                                      force: force, shouldStop: shouldStop)
+        try writer.commit()
+        return report
+    }
+
+    /// `enhance` up to the output's commit: the output is complete in its temporary file, and `commit()` on the
+    /// returned writer puts it in place (or `cancel()` drops it).
+    static func enhanceUncommitted(input: URL, output: URL, model: DenoiseModel, options: DenoiserOptions,
+                                   force: Bool, shouldStop: () -> Bool) throws -> (FileReport, WAVWriter) {
         let started = Date()
         if sameFile(input, output) { throw EnhanceError.outputIsInput(output.path) }
         if FileManager.default.fileExists(atPath: output.path) && !force { throw EnhanceError.outputExists(output.path) }
@@ -59,13 +69,15 @@ public enum FileEnhancer {
                 try writer.write(denoiser.process(block))
             }
             try writer.write(denoiser.finish())
-            try writer.finish()
+            try writer.finishWriting()
         } catch {
             writer.cancel()
             throw error
         }
-        return FileReport(input: input, output: output, duration: Double(reader.frameCount) / Double(format.sampleRate),
-                          seconds: Date().timeIntervalSince(started), clippedSamples: writer.clippedSamples)
+        let report = FileReport(input: input, output: output,
+                                duration: Double(reader.frameCount) / Double(format.sampleRate),
+                                seconds: Date().timeIntervalSince(started), clippedSamples: writer.clippedSamples)
+        return (report, writer)
     }
 
     /// A FIFO would block `open` until some other process writes to it, and could not be read with
