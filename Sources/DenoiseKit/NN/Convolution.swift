@@ -107,8 +107,11 @@ public final class Conv1d: Layer {
         for g in 0..<(count - 1) {
             RowKernel.accumulate(groupWeightGradients[g].data, into: tapMajorWeightGradient.data,
                                  tapMajorWeightGradient.count)
-            if tapSums { RowKernel.accumulate(groupTapSums[g].data, into: tapGradientSums.data, tapGradientSums.count) }
-            else { RowKernel.accumulate(groupBiasGradients.row(g), into: bias.gradient, outChannels) }
+            if tapSums {
+                RowKernel.accumulate(groupTapSums[g].data, into: tapGradientSums.data, tapGradientSums.count)
+            } else {
+                RowKernel.accumulate(groupBiasGradients.row(g), into: bias.gradient, outChannels)
+            }
         }
     }
 
