@@ -86,6 +86,15 @@ public final class Conv1d: Layer {
         layout.utteranceGroups(min(Parallel.chunks(elements: layout.realFrames * outChannels), layout.batch))
     }
 
+    /// Calls `body(group, b)` for every utterance b with real frames: the groups concurrently, each on one BLAS
+    /// thread, the utterances of a group in order.
+    private func forEachUtterance(in groups: [Range<Int>], of layout: SequenceBatch,
+                                  _ body: (_ group: Int, _ b: Int) -> Void) {
+        Parallel.runWithSingleThreadedProducts(groups.count) { group in
+            for b in groups[group] where layout.lengths[b] > 0 { body(group, b) }
+        }
+    }
+
     /// Zeroed room for groups 1..<count: a tap-major [k·Cout × Cin] dW each, `tapSums` ([k × Cout]) each when
     /// asked, and one db row each.
     private func prepareGroupGradients(_ count: Int, tapSums: Bool) {
@@ -138,16 +147,13 @@ public final class Conv1d: Layer {
         // Bias first on the real rows, then every tap's product accumulated onto it (beta 1).
         output.resize(rows: input.rows, cols: cout)
         let bias = self.bias.value, frames = layout.frames, output = self.output
-        let groups = threadGroups(layout)
-        Parallel.runWithSingleThreadedProducts(groups.count) { g in
-            for b in groups[g] where layout.lengths[b] > 0 {
-                let base = b * frames
-                let y = output.row(base)
-                for t in 0..<layout.lengths[b] { (y + t * cout).update(from: bias, count: cout) }
-                forEachTap(length: layout.lengths[b]) { j, t, count, d in
-                    BLAS.gemm(transB: true, m: count, n: cout, k: cin, a: input.row(base + t + d), lda: cin,
-                              b: wt + j * tapSize, ldb: cin, beta: 1, c: y + t * cout, ldc: cout)
-                }
+        forEachUtterance(in: threadGroups(layout), of: layout) { _, b in
+            let base = b * frames
+            let y = output.row(base)
+            for t in 0..<layout.lengths[b] { (y + t * cout).update(from: bias, count: cout) }
+            forEachTap(length: layout.lengths[b]) { j, t, count, d in
+                BLAS.gemm(transB: true, m: count, n: cout, k: cin, a: input.row(base + t + d), lda: cin,
+                          b: wt + j * tapSize, ldb: cin, beta: 1, c: y + t * cout, ldc: cout)
             }
         }
         output.zeroPaddingRows(of: layout)
@@ -172,24 +178,19 @@ public final class Conv1d: Layer {
         let groups = threadGroups(layout), inputGradient = self.inputGradient
         prepareGroupGradients(groups.count, tapSums: false)
         let groupWeightGradients = self.groupWeightGradients, groupBiasGradients = self.groupBiasGradients
-        Parallel.runWithSingleThreadedProducts(groups.count) { group in
+        forEachUtterance(in: groups, of: layout) { group, b in
             // Each group its own dW and db; dx rows belong to one utterance, so groups never share them.
             let dW = group == 0 ? dWt : groupWeightGradients[group - 1].data
             let dBias = group == 0 ? db : groupBiasGradients.row(group - 1)
-            for b in groups[group] where layout.lengths[b] > 0 {
-                let base = b * frames, length = layout.lengths[b]
-                forEachTap(length: length) { j, t, count, d in
-                    let g = dy + (base + t) * cout
-                    BLAS.gemm(transA: true, m: cout, n: cin, k: count, a: g, lda: cout, b: x.row(base + t + d),
-                              ldb: cin, beta: 1, c: dW + j * tapSize, ldc: cin)
-                    BLAS.gemm(m: count, n: cin, k: cout, a: g, lda: cout, b: wt + j * tapSize, ldb: cin,
-                              beta: d == 0 ? 0 : 1, c: inputGradient.row(base + t + d), ldc: cin)
-                }
-                for r in 0..<length {
-                    let g = dy + (base + r) * cout
-                    for o in 0..<cout { dBias[o] += g[o] }
-                }
+            let base = b * frames, length = layout.lengths[b]
+            forEachTap(length: length) { j, t, count, d in
+                let g = dy + (base + t) * cout
+                BLAS.gemm(transA: true, m: cout, n: cin, k: count, a: g, lda: cout, b: x.row(base + t + d),
+                          ldb: cin, beta: 1, c: dW + j * tapSize, ldc: cin)
+                BLAS.gemm(m: count, n: cin, k: cout, a: g, lda: cout, b: wt + j * tapSize, ldb: cin,
+                          beta: d == 0 ? 0 : 1, c: inputGradient.row(base + t + d), ldc: cin)
             }
+            for r in 0..<length { RowKernel.accumulate(dy + (base + r) * cout, into: dBias, cout) }
         }
         addGroupGradients(groups.count, tapSums: false)
         inputGradient.zeroPaddingRows(of: layout)
@@ -231,18 +232,16 @@ extension Conv1d: InputNormFolding {
         prepareGroupGradients(groups.count, tapSums: true)
         let groupWeightGradients = self.groupWeightGradients, groupTapSums = self.groupTapSums
         let tapGradientSums = self.tapGradientSums
-        Parallel.runWithSingleThreadedProducts(groups.count) { group in
+        forEachUtterance(in: groups, of: layout) { group, b in
             let gG = group == 0 ? g : groupWeightGradients[group - 1].data
             let sums = group == 0 ? tapGradientSums : groupTapSums[group - 1]
-            for b in groups[group] where layout.lengths[b] > 0 {
-                let base = b * frames
-                forEachTap(length: layout.lengths[b]) { j, t, count, d in
-                    let dyT = dy + (base + t) * cout
-                    BLAS.gemm(transA: true, m: cout, n: cin, k: count, a: dyT, lda: cout, b: xhat.row(base + t + d),
-                              ldb: cin, beta: 1, c: gG + j * tapSize, ldc: cin)
-                    let s = sums.row(j)
-                    for r in 0..<count { RowKernel.accumulate(dyT + r * cout, into: s, cout) }
-                }
+            let base = b * frames
+            forEachTap(length: layout.lengths[b]) { j, t, count, d in
+                let dyT = dy + (base + t) * cout
+                BLAS.gemm(transA: true, m: cout, n: cin, k: count, a: dyT, lda: cout, b: xhat.row(base + t + d),
+                          ldb: cin, beta: 1, c: gG + j * tapSize, ldc: cin)
+                let s = sums.row(j)
+                for r in 0..<count { RowKernel.accumulate(dyT + r * cout, into: s, cout) }
             }
         }
         addGroupGradients(groups.count, tapSums: true)

@@ -67,9 +67,7 @@ extension SequenceBatch {
             }
         }
     }
-}
 
-extension SequenceBatch {
     /// Contiguous runs of utterances with about `realFrames / count` real frames each (at most `count` runs, none
     /// empty unless the batch has no real frames), for splitting per-utterance work across threads.
     func utteranceGroups(_ count: Int) -> [Range<Int>] {
