@@ -287,12 +287,13 @@ public final class Trainer {
             optimizerState[String(name.dropFirst("optimizer.".count))] = tensor.values
         }
         try optimizer.restore(optimizerState)
-        // A checkpoint of a run without averaging starts the average from its weights.
-        if average != nil, let saved = file.tensors[Self.averageKey] {
-            guard saved.values.count == model.net.store.count else {
+        // A checkpoint of a run without averaging starts the average from the model's (restored) weights.
+        if average != nil {
+            let saved = file.tensors[Self.averageKey]?.values ?? Array(model.net.store.valueBuffer)
+            guard saved.count == model.net.store.count else {
                 throw ModelFileError.malformed(path: path, reason: "the weight average does not match the model's size")
             }
-            average = saved.values
+            average = saved
         }
         epoch = state.epoch
         history = state.history
