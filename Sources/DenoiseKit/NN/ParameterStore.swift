@@ -29,9 +29,9 @@ public final class ParameterStore {
     /// `capacity`: the number of scalars expected, so that registering them never reallocates.
     public init(capacity: Int = 1, runsInitializers: Bool = true) {
         self.runsInitializers = runsInitializers
-        values = .allocate(capacity: 1)
-        gradients = .allocate(capacity: 1)
-        reserve(max(capacity, 1))
+        self.capacity = max(capacity, 1)
+        values = .allocate(capacity: self.capacity)
+        gradients = .allocate(capacity: self.capacity)
     }
 
     deinit {
