@@ -113,8 +113,8 @@ struct Bench {
         for round in 0..<(quick ? 1 : 3) {
             for jobs in [1, 2] {
                 let out = folder.appendingPathComponent("out\(jobs)-\(round)")
-                let (_, time) = try runChild(["apply", "-m", modelURL.path, "-j", "\(jobs)", "-o", out.path, inputs.path],
-                                             pollingMemory: false)
+                let arguments = ["apply", "-m", modelURL.path, "-j", "\(jobs)", "-o", out.path, inputs.path]
+                let (_, time) = try runChild(arguments, pollingMemory: false)
                 seconds[jobs]!.append(time)
                 try? FileManager.default.removeItem(at: out)
             }

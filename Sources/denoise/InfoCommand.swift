@@ -82,14 +82,16 @@ struct InfoCommand: Command {
         ]
         if let t = model.training {
             // A fine-tuned model: the runs its starting weights came from, oldest first.
-            for (i, earlier) in (t.earlierRuns ?? []).enumerated() {
+            let earlier = t.earlierRuns ?? []
+            for (i, run) in earlier.enumerated() {
                 rows.append(("run \(i + 1)", String(format: "%d epochs, best %d (val loss %.5f, SI-SDR gain %+.2f dB): ",
-                                                    earlier.epochs, earlier.bestEpoch, earlier.validationLoss,
-                                                    earlier.validationSISDRGain) + earlier.command))
+                                                    run.epochs, run.bestEpoch, run.validationLoss,
+                                                    run.validationSISDRGain) + run.command))
             }
+            let position = earlier.isEmpty ? "" : " (run \(earlier.count + 1), from run \(earlier.count))"
             rows += [
                 ("trained", "\(t.epochs) epochs on \(t.trainingPairs) pairs in \(Format.clock(seconds: t.trainingSeconds)); "
-                 + "best epoch \(t.bestEpoch)" + (t.earlierRuns.map { " (run \($0.count + 1), from run \($0.count))" } ?? "")),
+                 + "best epoch \(t.bestEpoch)" + position),
                 ("validation", String(format: "loss %.5f, SI-SDR gain %+.2f dB", t.validationLoss, t.validationSISDRGain)),
                 ("command", t.command),
             ]

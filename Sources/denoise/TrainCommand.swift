@@ -150,7 +150,8 @@ struct TrainSettings {
             if arguments.has("val-split") { throw UsageError("give either --val-split or --val-noisy/--val-clean") }
             validation = .folders(noisy: noisy, clean: clean)
         case (nil, nil):
-            let fraction = try arguments.defaultedDouble("val-split", expected: "a fraction between 0 and 1 (exclusive)") {
+            let fraction = try arguments.defaultedDouble("val-split",
+                                                         expected: "a fraction between 0 and 1 (exclusive)") {
                 $0 > 0 && $0 < 1
             }
             validation = .split(fraction: fraction)
@@ -190,7 +191,9 @@ struct TrainSettings {
         } ?? 5
         norm = arguments.defaultedString("norm")
         dropout = try arguments.defaultedDouble("dropout", expected: "a probability in [0, 1)") { $0 >= 0 && $0 < 1 }
-        phaseWeight = try arguments.defaultedDouble("phase-weight", expected: "a weight in [0, 1]") { $0 >= 0 && $0 <= 1 }
+        phaseWeight = try arguments.defaultedDouble("phase-weight", expected: "a weight in [0, 1]") {
+            $0 >= 0 && $0 <= 1
+        }
 
         epochs = try arguments.defaultedInt("epochs", expected: "at least 1") { $0 >= 1 }
         batchSize = try arguments.defaultedInt("batch-size", expected: "at least 1") { $0 >= 1 }
@@ -200,7 +203,8 @@ struct TrainSettings {
         l1 = try arguments.defaultedDouble("l1", expected: "a number >= 0") { $0 >= 0 }
         clipGradNorm = try arguments.double("clip-grad", expected: "a norm > 0") { $0 > 0 }
         // The declared default, cosine:3, needs more than 3 epochs; shorter runs get plain cosine.
-        schedule = arguments.has("schedule") ? arguments.defaultedString("schedule") : (epochs > 3 ? "cosine:3" : "cosine")
+        schedule = arguments.has("schedule") ? arguments.defaultedString("schedule")
+            : (epochs > 3 ? "cosine:3" : "cosine")
         do { _ = try Schedules.parse(schedule, totalEpochs: epochs) } catch {
             throw UsageError("invalid value for --schedule: \(error)")
         }

@@ -127,7 +127,10 @@ public enum BatchJob {
         // next file instead of waiting for the disk (with two workers, the flushes took 6% of each one's time).
         let commits = DispatchQueue(label: "denoise.batch-commits")
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            guard let model = worker == 0 ? first : try? DenoiseModel(safeTensors: file, path: modelPath) else { return }
+            // The file already loaded once, so a copy cannot fail; if one did, the other workers take its files.
+            guard let model = worker == 0 ? first : try? DenoiseModel(safeTensors: file, path: modelPath) else {
+                return
+            }
             while true {
                 lock.lock()
                 let index = next

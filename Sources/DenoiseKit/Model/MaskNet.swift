@@ -40,7 +40,8 @@ public final class MaskNet {
             switch config.norm {
             case .layer: layers.append(LayerNorm(width, rectified: true, store: store, name: name))
             case .group:
-                layers.append(GroupNorm(groups: config.groups, channels: width, rectified: true, store: store, name: name))
+                layers.append(GroupNorm(groups: config.groups, channels: width, rectified: true, store: store,
+                                        name: name))
             case .instance: layers.append(InstanceNorm(width, rectified: true, store: store, name: name))
             case .batch:
                 let layer = BatchNorm(width, store: store, name: name)

@@ -2,9 +2,10 @@
 //
 // Layout everywhere: [rows × channels], channels last, rows = utterances × padded frames. A group is a
 // block of rows × a contiguous run of channels; each group is normalised to zero mean and unit (biased)
-// variance, then y = x̂·γ[c] + β[c], or max(0, x̂·γ[c] + β[c]) when the norm is `rectified` (the ReLU that follows
-// every hidden norm, fused: one sweep instead of two, no extra activation matrix). In this layout LayerNorm's per-element affine over its normalised
-// shape [features] and GroupNorm's per-channel affine are the same thing: one γ and one β per column.
+// variance, then y = x̂·γ[c] + β[c], or max(0, x̂·γ[c] + β[c]) when the norm is `rectified` (the ReLU that
+// follows every hidden norm, fused: one sweep instead of two, no extra activation matrix). In this layout
+// LayerNorm's per-element affine over its normalised shape [features] and GroupNorm's per-channel affine are the
+// same thing: one γ and one β per column.
 //
 //     μ = mean(x),  σ² = mean((x − μ)²),  x̂ = (x − μ) / √(σ² + ε)
 //     dx = (1/√(σ² + ε)) · (g − mean(g) − x̂ · mean(g · x̂)),  g = dy · γ[c]        (means over the group)
