@@ -15,6 +15,9 @@ struct ApplyCommand: Command {
                     + "or the bundled default model."),
         .option("atten-limit", value: "DB", kind: .float,
                 help: "Attenuate by at most DB decibels (20 keeps at least 10% of the signal's amplitude)."),
+        .option("mask-exponent", value: "G", kind: .float,
+                help: "Raise the mask to the power G: below 1 keeps more speech and more noise, above 1 removes more "
+                    + "of both (default: the model's own, shown by `denoise info`; 1 for most models)."),
         .option("mix", value: "W", kind: .float,
                 help: "Output W x denoised + (1 - W) x original: a W below 1 keeps some of the background.",
                 default: "1"),
@@ -41,7 +44,7 @@ struct ApplyCommand: Command {
         let model = try DenoiseModel(safeTensors: file, path: located.url.path)
         if settings.verbose { Terminal.writeError("model: \(located.url.path) (\(located.source))\n") }
         let options = DenoiserOptions(attenuationLimitDB: settings.attenuationLimit.map(Float.init), mix: Float(settings.mix),
-                                      perChannel: settings.perChannel)
+                                      maskExponent: settings.maskExponent.map(Float.init), perChannel: settings.perChannel)
         let interrupt = InterruptMonitor.shared
         interrupt.install(notice: "stopping: finishing no further files; partial outputs are discarded")
         defer { interrupt.uninstall() }
@@ -125,6 +128,8 @@ struct ApplySettings {
     var attenuationLimit: Double?
     /// Weight of the denoised signal in the output, in [0, 1].
     var mix: Double
+    /// nil: the model's own.
+    var maskExponent: Double?
     var perChannel: Bool
     var suffix: String
     var jobs: Int
@@ -156,6 +161,9 @@ struct ApplySettings {
         }
         model = arguments.path("model")
         attenuationLimit = try arguments.double("atten-limit", expected: "a level in dB >= 0") { $0 >= 0 }
+        maskExponent = try arguments.double("mask-exponent", expected: Self.maskExponentRange) {
+            DenoiseModel.maskExponents.contains(Float($0))
+        }
         mix = try arguments.defaultedDouble("mix", expected: "a weight between 0 and 1") { (0...1).contains($0) }
         perChannel = arguments.flag("per-channel")
         suffix = arguments.string("suffix") ?? ""
@@ -165,4 +173,6 @@ struct ApplySettings {
         force = arguments.flag("force")
         verbose = arguments.flag("verbose")
     }
+
+    static let maskExponentRange = "a number in \(DenoiseModel.maskExponents.lowerBound)...\(DenoiseModel.maskExponents.upperBound)"
 }

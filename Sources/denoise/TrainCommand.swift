@@ -51,6 +51,9 @@ struct TrainCommand: Command {
         .option("phase-weight", value: "A", kind: .float,
                 help: "Share of the phase-aware (complex) distance in the compressed spectral loss; 0 compares "
                     + "magnitudes only.", default: "0"),
+        .option("mask-exponent", value: "G", kind: .float,
+                help: "The mask exponent apply uses with the saved model unless told otherwise (see apply "
+                    + "--mask-exponent); training itself is unaffected (default: the --init model's, else 1)."),
         // Optimisation.
         .option("epochs", value: "N", kind: .int, help: "Passes over the training data.", default: "100"),
         .option("batch-size", value: "N", kind: .int, help: "Utterances per batch.", default: "8"),
@@ -112,6 +115,8 @@ struct TrainSettings {
     var norm: String
     var dropout: Double
     var phaseWeight: Double
+    /// nil: the starting model's (1 for a new one).
+    var maskExponent: Double?
     var averageDecay: Double?
     var epochs: Int
     var batchSize: Int
@@ -193,6 +198,9 @@ struct TrainSettings {
         dropout = try arguments.defaultedDouble("dropout", expected: "a probability in [0, 1)") { $0 >= 0 && $0 < 1 }
         phaseWeight = try arguments.defaultedDouble("phase-weight", expected: "a weight in [0, 1]") {
             $0 >= 0 && $0 <= 1
+        }
+        maskExponent = try arguments.double("mask-exponent", expected: ApplySettings.maskExponentRange) {
+            DenoiseModel.maskExponents.contains(Float($0))
         }
 
         epochs = try arguments.defaultedInt("epochs", expected: "at least 1") { $0 >= 1 }

@@ -55,6 +55,7 @@ struct TrainingSession {
         } else {
             model = try DenoiseModel(config: maskNetConfig(), sampleRate: sampleRate, seed: UInt64(settings.seed))
         }
+        if let exponent = settings.maskExponent { model.maskExponent = Float(exponent) }
         let trainer = try Trainer(model: model, train: train, validation: validation, options: trainingOptions(),
                                   augmentation: augmentation)
         if let checkpoint {

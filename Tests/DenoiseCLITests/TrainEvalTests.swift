@@ -149,7 +149,7 @@ final class TrainEvalTests: XCTestCase {
         let tuned = folder.appendingPathComponent("tuned")
         let result = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", tuned.path,
                                             "--epochs", "1", "--batch-size", "2", "--lr", "1e-12", "--init", model.path,
-                                            "--quiet"], timeout: 120)
+                                            "--mask-exponent", "0.8", "--quiet"], timeout: 120)
         XCTAssertEqual(result.status, 0, result.stderr)
         let before = try SafeTensors.read(url: model), after = try SafeTensors.read(url: tuned.appendingPathComponent("model.safetensors"))
         let fresh = try DenoiseModel(config: DenoiseModel.load(url: model).net.config, sampleRate: 16000, seed: 1)
@@ -172,6 +172,10 @@ final class TrainEvalTests: XCTestCase {
         let runLine = try XCTUnwrap(info.stdout.split(separator: "\n").first { $0.hasPrefix("run 1:") })
         XCTAssertTrue(runLine.contains("2 epochs") && runLine.contains(parent.command), String(runLine))
         XCTAssertTrue(info.stdout.contains("(run 2, from run 1)"), info.stdout)
+        // The mask exponent given to train is the tuned model's default for apply.
+        XCTAssertEqual(try DenoiseModel.load(url: model).maskExponent, 1)
+        XCTAssertEqual(try DenoiseModel.load(url: tuned.appendingPathComponent("model.safetensors")).maskExponent, 0.8)
+        XCTAssertTrue(info.stdout.contains("mask exponent: 0.8 (apply's default)"), info.stdout)
 
         let refused = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o",
                                              folder.appendingPathComponent("other").path, "--init", model.path,

@@ -90,6 +90,8 @@ final class UsageErrorTests: XCTestCase {
         try expectUsageError(["apply", "--mix", "1.5", "a.wav", "b.wav"], usage: applyUsage,
                              mentioning: ["'1.5'", "--mix"])
         try expectUsageError(["apply", "--mix", "-0.1", "a.wav", "b.wav"], usage: applyUsage, mentioning: ["--mix"])
+        try expectUsageError(["apply", "--mask-exponent", "0", "a.wav", "b.wav"], usage: applyUsage,
+                             mentioning: ["'0'", "--mask-exponent"])
         try expectUsageError(["apply", "-j", "0", "-o", "out", "a.wav"], usage: applyUsage,
                              mentioning: ["'0'", "--jobs"])
     }

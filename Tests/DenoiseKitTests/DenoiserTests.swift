@@ -70,6 +70,33 @@ final class DenoiserTests: XCTestCase {
         XCTAssertLessThan(unlimited.channels[0].map { abs($0) }.max()!, 1e-6)
     }
 
+    /// A model whose mask is 0.5 everywhere: the exponent scales the output by 0.5^G, the model's own exponent
+    /// is the default, an explicit one overrides it, and the attenuation limit still holds after it.
+    func testMaskExponentRaisesTheMaskBeforeTheAttenuationLimit() throws {
+        let model = try TestSignals.tinyModel(.mlp)
+        let weight = model.net.store.entry(named: "output.linear.weight")!
+        let bias = model.net.store.entry(named: "output.linear.bias")!
+        for i in 0..<weight.count { model.net.store.values[weight.offset + i] = 0 }
+        for i in 0..<bias.count { model.net.store.values[bias.offset + i] = 0 }
+        model.net.store.markValuesChanged()
+        let input = AudioBuffer(mono: TestSignals.speechLike(seconds: 0.5), sampleRate: 16000)
+        // The STFT round trip is exact away from the edges, so the output is the input times the gain there.
+        func gain(_ options: DenoiserOptions) -> Float {
+            let output = Denoiser.enhance(input, model: model, options: options).channels[0]
+            let middle = 1000..<(input.frameCount - 1000)
+            let num = middle.reduce(Float(0)) { $0 + output[$1] * input.channels[0][$1] }
+            let den = middle.reduce(Float(0)) { $0 + input.channels[0][$1] * input.channels[0][$1] }
+            return num / den
+        }
+        XCTAssertEqual(gain(DenoiserOptions()), 0.5, accuracy: 1e-4)
+        XCTAssertEqual(gain(DenoiserOptions(maskExponent: 2)), 0.25, accuracy: 1e-4)
+        XCTAssertEqual(gain(DenoiserOptions(maskExponent: 0.5)), Float(0.5).squareRoot(), accuracy: 1e-4)
+        model.maskExponent = 3
+        XCTAssertEqual(gain(DenoiserOptions()), 0.125, accuracy: 1e-4)
+        XCTAssertEqual(gain(DenoiserOptions(maskExponent: 1)), 0.5, accuracy: 1e-4)
+        XCTAssertEqual(gain(DenoiserOptions(attenuationLimitDB: 12)), Float(pow(10, -12.0 / 20)), accuracy: 1e-4)
+    }
+
     func testMixZeroReturnsTheInput() throws {
         let model = try TestSignals.tinyModel(.cnn)
         let input = AudioBuffer(mono: TestSignals.speechLike(seconds: 0.4), sampleRate: 16000)

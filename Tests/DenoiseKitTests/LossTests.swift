@@ -193,6 +193,21 @@ final class LossTests: XCTestCase {
         XCTAssertFalse(RowKernel.powerInRange(SIMD8<Float>(1, 1, 1, 1, 1, 1, 1, .infinity), 0.3))
     }
 
+    /// The in-place power the denoiser applies to masks: the vector path, blocks with zeros or subnormals (scalar
+    /// fallback) and a tail of 3.
+    func testRaiseInPlaceMatchesFoundationPowIncludingZerosAndTheTail() {
+        var values: [Float] = (0..<16).map { Float($0 + 1) / 17 }
+        values += [0.5, 0, 0.25, Float.leastNormalMagnitude / 8, 1, 0.75, 0.125, 0.9]
+        values += [0.3, 1, 0]
+        for c: Float in [0.7, 2] {
+            var raised = values
+            raised.withUnsafeMutableBufferPointer { RowKernel.raise($0.baseAddress!, $0.count, to: c) }
+            for (x, y) in zip(values, raised) {
+                XCTAssertEqual(y, Foundation.pow(x, c), accuracy: 2e-6 * max(Foundation.pow(x, c), 1e-30), "\(x)^\(c)")
+            }
+        }
+    }
+
     /// More than one vector of bins (vector path and tail): a perfect mask still gives exactly zero, and a large
     /// exponent on large magnitudes matches the Double reference.
     func testSpectralLossVectorPathIsExactForThePerfectMaskAndAccurateForLargeExponents() {

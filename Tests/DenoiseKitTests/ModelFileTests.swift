@@ -51,6 +51,22 @@ final class ModelFileTests: XCTestCase {
         }
     }
 
+    func testMaskExponentIsStoredOnlyWhenSetAndCheckedAtLoad() throws {
+        let model = try TestSignals.tinyModel(.mlp)
+        XCTAssertNil(model.safeTensors().metadata["mask_exponent"])
+        XCTAssertEqual(try DenoiseModel(safeTensors: model.safeTensors(), path: "m").maskExponent, 1)
+        model.maskExponent = 0.7
+        XCTAssertEqual(try DenoiseModel(safeTensors: model.safeTensors(), path: "m").maskExponent, 0.7)
+        for bad in ["0", "-1", "nan", "strong", "100"] {
+            var file = model.safeTensors()
+            file.metadata["mask_exponent"] = bad
+            XCTAssertThrowsError(try DenoiseModel(safeTensors: file, path: "e.safetensors"), bad) { error in
+                XCTAssertTrue("\(error)".contains("e.safetensors") && "\(error)".contains("mask_exponent '\(bad)'"),
+                              "\(error)")
+            }
+        }
+    }
+
     func testModelWithNaNWeightsIsRejectedAtLoad() throws {
         let model = try TestSignals.tinyModel(.mlp)
         var file = model.safeTensors()

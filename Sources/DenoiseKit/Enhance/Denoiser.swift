@@ -6,14 +6,19 @@ public struct DenoiserOptions: Equatable, Sendable {
     public var attenuationLimitDB: Float?
     /// Dry/wet: 1 is fully denoised, 0 is the input unchanged.
     public var mix: Float
+    /// The power the mask is raised to before the attenuation limit (nil: the model's own, see
+    /// `DenoiseModel.maskExponent`).
+    public var maskExponent: Float?
     /// Estimate one mask per channel instead of one shared mask (which keeps the stereo image).
     public var perChannel: Bool
     /// Frames of output computed per network call; larger is faster, smaller uses less memory.
     public var chunkFrames: Int
 
-    public init(attenuationLimitDB: Float? = nil, mix: Float = 1, perChannel: Bool = false, chunkFrames: Int = 1024) {
+    public init(attenuationLimitDB: Float? = nil, mix: Float = 1, maskExponent: Float? = nil, perChannel: Bool = false,
+                chunkFrames: Int = 1024) {
         self.attenuationLimitDB = attenuationLimitDB
         self.mix = mix
+        self.maskExponent = maskExponent
         self.perChannel = perChannel
         self.chunkFrames = chunkFrames
     }
@@ -42,6 +47,7 @@ public final class Denoiser {
     private let stft: STFTConfig
     private let radius: Int
     private let chunk: Int
+    private let maskExponent: Float
     private var inputResamplers: [Resampler]
     private var outputResamplers: [Resampler]
     private var analyzers: [STFTAnalyzer]
@@ -65,6 +71,7 @@ public final class Denoiser {
     public init(model: DenoiseModel, channelCount: Int, sampleRate: Int, options: DenoiserOptions = .init()) {
         precondition(channelCount >= 1, "a Denoiser needs at least one channel")
         precondition(options.chunkFrames >= 1, "chunkFrames must be positive")
+        precondition(options.maskExponent.map { $0 > 0 && $0.isFinite } ?? true, "the mask exponent must be positive")
         self.model = model
         self.channelCount = channelCount
         self.sampleRate = sampleRate
@@ -72,6 +79,7 @@ public final class Denoiser {
         self.stft = model.stft
         self.radius = model.net.config.receptiveRadius
         self.chunk = model.net.config.norm.isFrameLocal ? options.chunkFrames : Int.max / 4
+        self.maskExponent = options.maskExponent ?? model.maskExponent
         let resample = sampleRate != model.sampleRate
         inputResamplers = resample ? (0..<channelCount).map { _ in Resampler(from: sampleRate, to: model.sampleRate) } : []
         outputResamplers = resample ? (0..<channelCount).map { _ in Resampler(from: model.sampleRate, to: sampleRate) } : []
@@ -173,6 +181,9 @@ public final class Denoiser {
                 }
             }
             let mask = model.net.forward(features, layout: .single(frames: window.count), training: false)
+            if maskExponent != 1 {
+                for frame in keep { RowKernel.raise(mask.row(frame - window.lowerBound), bins, to: maskExponent) }
+            }
             for ch in group {
                 let spec = pending[ch], synthesizer = synthesizers[ch]
                 var output: [Float] = []

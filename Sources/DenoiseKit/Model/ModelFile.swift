@@ -66,6 +66,13 @@ public final class DenoiseModel {
     public let stft: STFTConfig
     public let sampleRate: Int
     public var training: TrainingSummary?
+    /// The power the denoiser raises this model's mask to unless told otherwise: below 1 keeps more speech (and
+    /// noise), above 1 removes more of both. Chosen after training, on validation recordings.
+    public var maskExponent: Float = 1 {
+        didSet { precondition(DenoiseModel.maskExponents.contains(maskExponent), "mask exponent \(maskExponent)") }
+    }
+    /// Exponents a model file may carry.
+    public static let maskExponents: ClosedRange<Float> = 0.05...20
 
     /// `initializeWeights`: false leaves the weights zero, for a caller that loads them next.
     public init(config: MaskNetConfig, stft: STFTConfig = STFTConfig(), sampleRate: Int = 16000, seed: UInt64 = 0,
@@ -99,6 +106,7 @@ public final class DenoiseModel {
         file.metadata["stft"] = DenoiseModel.json(stft)
         file.metadata["sample_rate"] = String(sampleRate)
         if let training { file.metadata["training"] = DenoiseModel.json(training) }
+        if maskExponent != 1 { file.metadata["mask_exponent"] = String(maskExponent) }
         return file
     }
 
@@ -130,6 +138,13 @@ public final class DenoiseModel {
             throw ModelFileError.malformed(path: path, reason: error.description)
         }
         training = DenoiseModel.decode(meta["training"])
+        if let text = meta["mask_exponent"] {
+            guard let exponent = Float(text), DenoiseModel.maskExponents.contains(exponent) else {
+                throw ModelFileError.malformed(path: path, reason: "mask_exponent '\(text)' is not a number in "
+                                               + "\(DenoiseModel.maskExponents.lowerBound)...\(DenoiseModel.maskExponents.upperBound)")
+            }
+            maskExponent = exponent
+        }
         func tensor(_ name: String, shape: [Int]) throws -> [Float] {
             guard let t = file.tensors[name] else { throw ModelFileError.missingTensor(path: path, name: name) }
             guard t.shape == shape else {

@@ -1,3 +1,5 @@
+import Foundation
+
 // Row kernels for the element-wise layers: explicit 8-lane SIMD so that reductions vectorise (the compiler
 // may not reorder a scalar Float sum) and so that plain maps do not depend on the auto-vectoriser proving
 // that pointers do not overlap. Every kernel takes raw pointers and a count; tails run scalar.
@@ -218,6 +220,25 @@ enum RowKernel {
         }
         while i < n {
             s[i] += x[i]
+            i += 1
+        }
+    }
+
+    /// x[i] = x[i]^c in place, i < n, for x ≥ 0: the vector power where it is accurate, `Foundation.pow` for
+    /// blocks holding zeros, subnormals or out-of-range lanes.
+    static func raise(_ x: UnsafeMutablePointer<Float>, _ n: Int, to c: Float) {
+        var i = 0
+        while i + 8 <= n {
+            let v = load8(x + i)
+            if powerInRange(v, c) {
+                store8(power(v, c), x + i)
+            } else {
+                for lane in 0..<8 { x[i + lane] = Foundation.pow(v[lane], c) }
+            }
+            i += 8
+        }
+        while i < n {
+            x[i] = Foundation.pow(x[i], c)
             i += 1
         }
     }
