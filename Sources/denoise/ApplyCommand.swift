@@ -44,7 +44,8 @@ struct ApplyCommand: Command {
         let model = try DenoiseModel(safeTensors: file, path: located.url.path)
         if settings.verbose { Terminal.writeError("model: \(located.url.path) (\(located.source))\n") }
         let options = DenoiserOptions(attenuationLimitDB: settings.attenuationLimit.map(Float.init), mix: Float(settings.mix),
-                                      maskExponent: settings.maskExponent.map(Float.init), perChannel: settings.perChannel)
+                                      maskExponent: settings.maskExponent.map(Float.init),
+                                      perChannel: settings.perChannel)
         let interrupt = InterruptMonitor.shared
         interrupt.install(notice: "stopping: finishing no further files; partial outputs are discarded")
         defer { interrupt.uninstall() }
@@ -161,7 +162,7 @@ struct ApplySettings {
         }
         model = arguments.path("model")
         attenuationLimit = try arguments.double("atten-limit", expected: "a level in dB >= 0") { $0 >= 0 }
-        maskExponent = try arguments.double("mask-exponent", expected: Self.maskExponentRange) {
+        maskExponent = try arguments.double("mask-exponent", expected: DenoiseModel.maskExponentsDescription) {
             DenoiseModel.maskExponents.contains(Float($0))
         }
         mix = try arguments.defaultedDouble("mix", expected: "a weight between 0 and 1") { (0...1).contains($0) }
@@ -173,6 +174,4 @@ struct ApplySettings {
         force = arguments.flag("force")
         verbose = arguments.flag("verbose")
     }
-
-    static let maskExponentRange = "a number in \(DenoiseModel.maskExponents.lowerBound)...\(DenoiseModel.maskExponents.upperBound)"
 }

@@ -80,7 +80,9 @@ struct InfoCommand: Command {
             ("look-ahead", String(format: "%d frames (%.0f ms)", net.receptiveRadius,
                                   1000 * Double(net.receptiveRadius * model.stft.hop) / Double(model.sampleRate))),
         ]
-        if model.maskExponent != 1 { rows.append(("mask exponent", String(format: "%g (apply's default)", model.maskExponent))) }
+        if model.maskExponent != 1 {
+            rows.append(("mask exponent", String(format: "%g (apply's default)", model.maskExponent)))
+        }
         if let t = model.training {
             // A fine-tuned model: the runs its starting weights came from, oldest first.
             let earlier = t.earlierRuns ?? []

@@ -199,7 +199,7 @@ struct TrainSettings {
         phaseWeight = try arguments.defaultedDouble("phase-weight", expected: "a weight in [0, 1]") {
             $0 >= 0 && $0 <= 1
         }
-        maskExponent = try arguments.double("mask-exponent", expected: ApplySettings.maskExponentRange) {
+        maskExponent = try arguments.double("mask-exponent", expected: DenoiseModel.maskExponentsDescription) {
             DenoiseModel.maskExponents.contains(Float($0))
         }
 

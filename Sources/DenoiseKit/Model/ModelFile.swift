@@ -71,8 +71,11 @@ public final class DenoiseModel {
     public var maskExponent: Float = 1 {
         didSet { precondition(DenoiseModel.maskExponents.contains(maskExponent), "mask exponent \(maskExponent)") }
     }
-    /// Exponents a model file may carry.
+    /// Exponents a model file may carry, and how messages describe them.
     public static let maskExponents: ClosedRange<Float> = 0.05...20
+    public static var maskExponentsDescription: String {
+        "a number in \(maskExponents.lowerBound)...\(maskExponents.upperBound)"
+    }
 
     /// `initializeWeights`: false leaves the weights zero, for a caller that loads them next.
     public init(config: MaskNetConfig, stft: STFTConfig = STFTConfig(), sampleRate: Int = 16000, seed: UInt64 = 0,
@@ -140,8 +143,8 @@ public final class DenoiseModel {
         training = DenoiseModel.decode(meta["training"])
         if let text = meta["mask_exponent"] {
             guard let exponent = Float(text), DenoiseModel.maskExponents.contains(exponent) else {
-                throw ModelFileError.malformed(path: path, reason: "mask_exponent '\(text)' is not a number in "
-                                               + "\(DenoiseModel.maskExponents.lowerBound)...\(DenoiseModel.maskExponents.upperBound)")
+                throw ModelFileError.malformed(path: path, reason: "mask_exponent '\(text)' is not "
+                                               + DenoiseModel.maskExponentsDescription)
             }
             maskExponent = exponent
         }
