@@ -68,7 +68,8 @@ struct InfoCommand: Command {
         case .mlp:
             rows.append(("network", "mlp: \(net.hiddenLayers) hidden layers of \(net.hidden), ±\(net.context) context frames"))
         case .cnn:
-            rows.append(("network", "cnn: \(net.dilations.count) blocks of \(net.hidden) channels, kernel \(net.kernelSize), "
+            rows.append(("network", "cnn: \(net.dilations.count) \(net.residual ? "residual " : "")blocks of \(net.hidden) "
+                         + "channels, kernel \(net.kernelSize), "
                          + "dilations \(net.dilations.map(String.init).joined(separator: ","))"))
         }
         rows += [

@@ -43,6 +43,8 @@ struct TrainCommand: Command {
                 help: "With --arch cnn: one dilated convolution block per entry (default: 1,2,4)."),
         .option("kernel", value: "K", kind: .int,
                 help: "With --arch cnn: odd kernel size of the dilated convolutions (default: 5)."),
+        .flag("residual", help: "With --arch cnn: blocks after the first add their input to their output (skip "
+                  + "connections, for deeper stacks)."),
         .option("norm", value: "KIND", kind: .choice(["layer", "group", "batch", "instance"]),
                 help: "Hidden-layer normalisation: layer (per frame, streams), group or instance (per utterance: apply "
                     + "then holds the whole file), batch.", default: "layer"),
@@ -79,7 +81,7 @@ struct TrainCommand: Command {
                 + "training options given now."),
         .option("init", value: "MODEL", help: "Start from this model's weights (fine-tuning, e.g. the default model "
                 + "on your own recordings); its architecture replaces --arch, --context, --width, --dilations, "
-                + "--kernel, --norm and --dropout."),
+                + "--kernel, --residual, --norm and --dropout."),
         .option("seed", value: "N", kind: .int, help: "Seed for initialisation, shuffling and mixing.", default: "1"),
         .flag("quiet", help: "Print no progress, only errors."),
     ]
@@ -112,6 +114,7 @@ struct TrainSettings {
     var width: Int?
     var dilations: [Int]
     var kernelSize: Int
+    var residual: Bool
     var norm: String
     var dropout: Double
     var phaseWeight: Double
@@ -180,7 +183,7 @@ struct TrainSettings {
         if arguments.has("context") && arch != "mlp" { throw UsageError("--context applies only to --arch mlp") }
         context = try arguments.int("context", expected: "a number of frames >= 0") { $0 >= 0 } ?? 2
         width = try arguments.int("width", expected: "a width in 1...4096") { (1...4096).contains($0) }
-        if arch != "cnn", let cnnOnly = ["dilations", "kernel"].first(where: arguments.has) {
+        if arch != "cnn", let cnnOnly = ["dilations", "kernel", "residual"].first(where: arguments.has) {
             throw UsageError("--\(cnnOnly) applies only to --arch cnn")
         }
         let dilationList = arguments.list("dilations")
@@ -194,6 +197,7 @@ struct TrainSettings {
         kernelSize = try arguments.int("kernel", expected: "an odd size in 1...31") {
             $0 % 2 == 1 && (1...31).contains($0)
         } ?? 5
+        residual = arguments.flag("residual")
         norm = arguments.defaultedString("norm")
         dropout = try arguments.defaultedDouble("dropout", expected: "a probability in [0, 1)") { $0 >= 0 && $0 < 1 }
         phaseWeight = try arguments.defaultedDouble("phase-weight", expected: "a weight in [0, 1]") {
@@ -224,7 +228,7 @@ struct TrainSettings {
             throw UsageError("--init starts a new run and --resume continues one: give one or the other")
         }
         // A model file or a checkpoint fixes the architecture; options that would change it are refused, not ignored.
-        let architecture = ["arch", "context", "width", "dilations", "kernel", "norm", "dropout"]
+        let architecture = ["arch", "context", "width", "dilations", "kernel", "residual", "norm", "dropout"]
         if let first = architecture.first(where: arguments.has), initialModel != nil || resume {
             let source = resume ? "--resume: the architecture comes from the checkpoint"
                 : "--init: the architecture comes from the model"

@@ -164,6 +164,7 @@ struct TrainingSession {
     private func maskNetConfig() -> MaskNetConfig {
         MaskNetConfig(kind: MaskNetKind(rawValue: settings.arch) ?? .cnn, context: settings.context,
                       hidden: settings.width, kernelSize: settings.kernelSize, dilations: settings.dilations,
+                      residual: settings.residual,
                       norm: NormKind(rawValue: settings.norm) ?? .layer, dropout: Float(settings.dropout))
     }
 

@@ -62,6 +62,7 @@ final class UsageErrorTests: XCTestCase {
         try expectUsageError(base + ["--width", "0"], usage: usage, mentioning: ["--width"])
         try expectUsageError(base + ["--arch", "mlp", "--dilations", "1,2"], usage: usage,
                              mentioning: ["--dilations", "cnn"])
+        try expectUsageError(base + ["--arch", "mlp", "--residual"], usage: usage, mentioning: ["--residual", "cnn"])
     }
 
     func testMissingValueAndUnexpectedArgumentExit64() throws {

@@ -73,6 +73,20 @@ final class LayerTests: XCTestCase {
                    reference: linearReference(paddedLayout, inFeatures: 4, outFeatures: 3, name: "fc"))
     }
 
+    /// A skip connection around a square Linear: y = x + Wx + b, checked against that reference and finite
+    /// differences (the input gradient carries the identity path).
+    func testResidualGradientCheck() {
+        var rng = RandomGenerator(seed: 6)
+        let store = ParameterStore()
+        let residual = Residual(Linear(4, 4, store: store, name: "fc", rng: &rng))
+        let linear = linearReference(paddedLayout, inFeatures: 4, outFeatures: 4, name: "fc")
+        checkLayer(residual, store: store, input: randomMatrix(paddedLayout.rows, 4, &rng), layout: paddedLayout,
+                   reference: { x, p in
+                       let y = linear(x, p)
+                       return (0..<y.count).map { paddedLayout.isReal(row: $0 / 4) ? x[$0] + y[$0] : 0 }
+                   })
+    }
+
     func testLinearRegistersPyTorchShapedParametersInitialisedWithinOneOverSqrtFanIn() {
         var rng = RandomGenerator(seed: 2)
         let store = ParameterStore()

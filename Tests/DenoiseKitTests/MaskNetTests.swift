@@ -12,6 +12,21 @@ final class MaskNetTests: XCTestCase {
         XCTAssertEqual(MaskNetConfig(kind: .cnn).receptiveRadius, 2 + 4 + 8)
     }
 
+    /// Skip connections wrap every block after the first and add no parameters; a configuration written before
+    /// the option existed reads as without them.
+    func testResidualCNNHasTheSameParametersAndOldConfigurationsReadAsPlain() throws {
+        let config = MaskNetConfig(kind: .cnn, dilations: [1, 2, 4, 8, 16], residual: true)
+        let net = try MaskNet(config: config)
+        XCTAssertEqual(Double(net.parameterCount), config.parameterCount)
+        XCTAssertEqual(net.network.layers.filter { $0 is Residual }.count, 4)
+        let json = DenoiseModel.json(MaskNetConfig(kind: .cnn))
+        let old = json.replacingOccurrences(of: ",\"residual\":false", with: "")
+        XCTAssertFalse(old.contains("residual"), old)
+        let decoded: MaskNetConfig = try XCTUnwrap(DenoiseModel.decode(old))
+        XCTAssertEqual(decoded, MaskNetConfig(kind: .cnn))
+        XCTAssertEqual(DenoiseModel.decode(DenoiseModel.json(config)), config)
+    }
+
     func testMaskLiesBetweenZeroAndOne() throws {
         for kind in MaskNetKind.allCases {
             let model = try TestSignals.tinyModel(kind)
@@ -132,9 +147,9 @@ final class MaskNetTests: XCTestCase {
 
     /// The whole network against central finite differences of the spectral loss.
     func testMaskNetGradientCheck() throws {
-        for kind in MaskNetKind.allCases {
+        for (kind, residual) in [(MaskNetKind.mlp, false), (.cnn, false), (.cnn, true)] {
             for norm in [NormKind.layer, .group] {
-                let model = try TestSignals.tinyModel(kind, norm: norm, seed: 5)
+                let model = try TestSignals.tinyModel(kind, norm: norm, residual: residual, seed: 5)
                 let bins = model.stft.bins
                 let layout = SequenceBatch(frames: 5, lengths: [5, 3])
                 var rng = RandomGenerator(seed: 9)
@@ -153,15 +168,19 @@ final class MaskNetTests: XCTestCase {
                 let analytic = Array(store.gradientBuffer)
                 // Sample parameters across the store; float32 differences need a generous step.
                 for i in stride(from: 0, to: store.count, by: max(1, store.count / 40)) {
+                    // Each write is announced, or inference would keep the convolutions' cached weights.
                     let saved = store.values[i], h: Float = 1e-2
                     store.values[i] = saved + h
+                    store.markValuesChanged()
                     let up = loss()
                     store.values[i] = saved - h
+                    store.markValuesChanged()
                     let down = loss()
                     store.values[i] = saved
+                    store.markValuesChanged()
                     let numeric = (up - down) / (2 * h)
                     XCTAssertEqual(analytic[i], numeric, accuracy: 2e-3 + 0.05 * abs(numeric),
-                                   "\(kind) \(norm) parameter \(i)")
+                                   "\(kind) \(norm) residual \(residual) parameter \(i)")
                 }
             }
         }

@@ -78,10 +78,17 @@ public final class MaskNet {
             var channels = config.bins
             layers.append(inputNorm(channels))
             for (i, dilation) in config.dilations.enumerated() {
+                let blockStart = layers.count
                 layers.append(Conv1d(channels, width, kernelSize: config.kernelSize, dilation: dilation,
                                      store: store, name: "block\(i).conv", rng: &rng))
                 rectifiedNorm("block\(i).norm")
                 dropout()
+                // The first block changes the width (bins → channels), so it cannot add its input.
+                if config.residual && channels == width {
+                    let block = Sequential(Array(layers[blockStart...]))
+                    layers.removeSubrange(blockStart...)
+                    layers.append(Residual(block))
+                }
                 channels = width
             }
             layers.append(Conv1d(channels, config.bins, kernelSize: 1, store: store, name: "output.conv", rng: &rng))

@@ -2,7 +2,8 @@
 public enum MaskNetKind: String, Codable, CaseIterable, Sendable {
     /// Per frame, on ±`context` stacked frames: LayerNorm → [Linear → Norm → ReLU → Dropout] × n → Linear → Sigmoid.
     case mlp
-    /// 1-D dilated convolutions over time: LayerNorm → [Conv1d → Norm → ReLU → Dropout] × n → Conv1d(k1) → Sigmoid.
+    /// 1-D dilated convolutions over time: LayerNorm → [Conv1d → Norm → ReLU → Dropout] × n → Conv1d(k1) → Sigmoid;
+    /// with `residual`, blocks after the first add their input to their output.
     case cnn
 }
 
@@ -37,6 +38,9 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
     public var kernelSize: Int
     /// CNN: one dilated convolution block per entry.
     public var dilations: [Int]
+    /// CNN: every block after the first adds its input to its output (a skip connection), which lets deeper
+    /// stacks train. Absent from files written before it existed, which read as false.
+    public var residual: Bool
     public var norm: NormKind
     /// Normalisation of the log-power input: `.batch` scales each bin by statistics over the training
     /// data (running statistics at inference), keeping the level differences between frames that tell
@@ -47,8 +51,8 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
     public var dropout: Float
 
     public init(kind: MaskNetKind, bins: Int = 257, context: Int = 2, hidden: Int? = nil, hiddenLayers: Int = 2,
-                kernelSize: Int = 5, dilations: [Int] = [1, 2, 4], norm: NormKind = .layer, inputNorm: NormKind = .batch,
-                groups: Int = 8, dropout: Float = 0.2) {
+                kernelSize: Int = 5, dilations: [Int] = [1, 2, 4], residual: Bool = false, norm: NormKind = .layer,
+                inputNorm: NormKind = .batch, groups: Int = 8, dropout: Float = 0.2) {
         self.kind = kind
         self.bins = bins
         self.context = context
@@ -56,10 +60,31 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
         self.hiddenLayers = hiddenLayers
         self.kernelSize = kernelSize
         self.dilations = dilations
+        self.residual = residual
         self.norm = norm
         self.inputNorm = inputNorm
         self.groups = groups
         self.dropout = dropout
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case kind, bins, context, hidden, hiddenLayers, kernelSize, dilations, residual, norm, inputNorm, groups, dropout
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        kind = try c.decode(MaskNetKind.self, forKey: .kind)
+        bins = try c.decode(Int.self, forKey: .bins)
+        context = try c.decode(Int.self, forKey: .context)
+        hidden = try c.decode(Int.self, forKey: .hidden)
+        hiddenLayers = try c.decode(Int.self, forKey: .hiddenLayers)
+        kernelSize = try c.decode(Int.self, forKey: .kernelSize)
+        dilations = try c.decode([Int].self, forKey: .dilations)
+        residual = try c.decodeIfPresent(Bool.self, forKey: .residual) ?? false
+        norm = try c.decode(NormKind.self, forKey: .norm)
+        inputNorm = try c.decode(NormKind.self, forKey: .inputNorm)
+        groups = try c.decode(Int.self, forKey: .groups)
+        dropout = try c.decode(Float.self, forKey: .dropout)
     }
 
     /// Frames of input on each side that one output frame depends on.

@@ -210,6 +210,21 @@ enum RowKernel {
         }
     }
 
+    /// z[i] = x[i] + y[i], i < n.
+    @inline(__always)
+    static func add(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, into z: UnsafeMutablePointer<Float>,
+                    _ n: Int) {
+        var i = 0
+        while i + 8 <= n {
+            store8(load8(x + i) + load8(y + i), z + i)
+            i += 8
+        }
+        while i < n {
+            z[i] = x[i] + y[i]
+            i += 1
+        }
+    }
+
     /// s[i] += x[i], i < n.
     @inline(__always)
     static func accumulate(_ x: UnsafePointer<Float>, into s: UnsafeMutablePointer<Float>, _ n: Int) {
