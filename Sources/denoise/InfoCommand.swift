@@ -63,7 +63,7 @@ struct InfoCommand: Command {
     private func describeModel(_ url: URL, path: String) throws -> Int32 {
         let model = try DenoiseModel.load(url: url)
         let net = model.net.config
-        var rows: [(String, String)] = [("model", path), ("format", DenoiseModel.formatVersion)]
+        var rows: [(String, String)] = [("model", path), ("format", model.formatVersion)]
         switch net.kind {
         case .mlp:
             rows.append(("network", "mlp: \(net.hiddenLayers) hidden layers of \(net.hidden), ±\(net.context) context frames"))

@@ -51,6 +51,17 @@ final class ModelFileTests: XCTestCase {
         }
     }
 
+    /// A model with skip connections is written as version 2, which builds that cannot run it refuse; a plain one
+    /// stays version 1. Both read back with their configuration.
+    func testResidualModelsAreWrittenAsVersionTwoAndPlainOnesAsVersionOne() throws {
+        for residual in [false, true] {
+            let model = try TestSignals.tinyModel(.cnn, residual: residual)
+            let file = model.safeTensors()
+            XCTAssertEqual(file.metadata["format"], residual ? "denoise-model-2" : "denoise-model-1")
+            XCTAssertEqual(try DenoiseModel(safeTensors: file, path: "m").net.config.residual, residual)
+        }
+    }
+
     func testMaskExponentIsStoredOnlyWhenSetAndCheckedAtLoad() throws {
         let model = try TestSignals.tinyModel(.mlp)
         XCTAssertNil(model.safeTensors().metadata["mask_exponent"])

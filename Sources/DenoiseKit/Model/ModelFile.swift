@@ -14,7 +14,8 @@ public enum ModelFileError: Error, CustomStringConvertible, Equatable {
         case let .unreadable(path, reason): return "\(path): \(reason)"
         case let .malformed(path, reason): return "\(path): not a valid model file: \(reason)"
         case let .unsupportedVersion(path, found):
-            return "\(path): model format '\(found)' is not supported (this build reads '\(DenoiseModel.formatVersion)')"
+            let known = DenoiseModel.formatVersions.map { "'\($0)'" }.joined(separator: ", ")
+            return "\(path): model format '\(found)' is not supported (this build reads \(known))"
         case let .invalidConfig(message): return "invalid model configuration: \(message)"
         case let .missingTensor(path, name): return "\(path): model file lacks tensor '\(name)'"
         case let .shapeMismatch(path, name, expected, found):
@@ -58,7 +59,9 @@ public struct TrainingSummary: Codable, Equatable, Sendable {
 
 /// A trained denoiser: the mask network plus the signal settings it was trained with.
 public final class DenoiseModel {
-    public static let formatVersion = "denoise-model-1"
+    /// File format versions this build reads, oldest first. Version 2 added CNN skip connections
+    /// (`MaskNetConfig.residual`), which a version-1 reader would silently leave out.
+    public static let formatVersions = ["denoise-model-1", "denoise-model-2"]
     /// Largest FFT size a model may ask for (1 s at 16 kHz is 16384 samples).
     static let largestFFT = 1 << 16
 
@@ -104,7 +107,7 @@ public final class DenoiseModel {
             file.tensors[name + ".running_mean"] = .init(shape: [bn.runningMean.count], values: bn.runningMean)
             file.tensors[name + ".running_var"] = .init(shape: [bn.runningVariance.count], values: bn.runningVariance)
         }
-        file.metadata["format"] = DenoiseModel.formatVersion
+        file.metadata["format"] = formatVersion
         file.metadata["masknet"] = DenoiseModel.json(net.config)
         file.metadata["stft"] = DenoiseModel.json(stft)
         file.metadata["sample_rate"] = String(sampleRate)
@@ -112,6 +115,10 @@ public final class DenoiseModel {
         if maskExponent != 1 { file.metadata["mask_exponent"] = String(maskExponent) }
         return file
     }
+
+    /// The version this model is written as: the oldest that describes it, so that older builds still read the
+    /// models they can run and refuse the others instead of misreading them.
+    public var formatVersion: String { DenoiseModel.formatVersions[net.config.residual ? 1 : 0] }
 
     public func save(to url: URL) throws { try safeTensors().write(to: url) }
 
@@ -123,7 +130,9 @@ public final class DenoiseModel {
     public convenience init(safeTensors file: SafeTensors, path: String) throws {
         let meta = file.metadata
         guard let format = meta["format"] else { throw ModelFileError.malformed(path: path, reason: "no 'format' in metadata") }
-        guard format == DenoiseModel.formatVersion else { throw ModelFileError.unsupportedVersion(path: path, found: format) }
+        guard DenoiseModel.formatVersions.contains(format) else {
+            throw ModelFileError.unsupportedVersion(path: path, found: format)
+        }
         guard let config: MaskNetConfig = DenoiseModel.decode(meta["masknet"]),
               let stft: STFTConfig = DenoiseModel.decode(meta["stft"]),
               let rate = meta["sample_rate"].flatMap(Int.init)
