@@ -227,19 +227,15 @@ struct Bench {
         }
         var status: Int32 = 0
         var peakKB = 0
-        while !pollingMemory {
-            let done = waitpid(pid, &status, 0)
-            if done == pid || (done < 0 && errno != EINTR) { break }
-        }
-        while pollingMemory {
-            if let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+        while true {
+            if pollingMemory, let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
                let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
                let kb = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") {
                 peakKB = max(peakKB, kb)
             }
-            let done = waitpid(pid, &status, WNOHANG)
+            let done = waitpid(pid, &status, pollingMemory ? WNOHANG : 0)
             if done == pid || (done < 0 && errno != EINTR) { break }
-            usleep(20_000)
+            if pollingMemory { usleep(20_000) }
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         guard status == 0 else { throw CommandError("benchmark child 'denoise \(arguments.joined(separator: " "))' failed") }
