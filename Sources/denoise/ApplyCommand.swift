@@ -162,9 +162,7 @@ struct ApplySettings {
         }
         model = arguments.path("model")
         attenuationLimit = try arguments.double("atten-limit", expected: "a level in dB >= 0") { $0 >= 0 }
-        maskExponent = try arguments.double("mask-exponent", expected: DenoiseModel.maskExponentsDescription) {
-            DenoiseModel.maskExponents.contains(Float($0))
-        }
+        maskExponent = try arguments.maskExponent()
         mix = try arguments.defaultedDouble("mix", expected: "a weight between 0 and 1") { (0...1).contains($0) }
         perChannel = arguments.flag("per-channel")
         suffix = arguments.string("suffix") ?? ""
@@ -173,5 +171,14 @@ struct ApplySettings {
             ?? ProcessInfo.processInfo.activeProcessorCount
         force = arguments.flag("force")
         verbose = arguments.flag("verbose")
+    }
+}
+
+extension ParsedArguments {
+    /// `--mask-exponent` (apply and train), checked against the range a model file may carry; nil when absent.
+    func maskExponent() throws -> Double? {
+        try double("mask-exponent", expected: DenoiseModel.maskExponentsDescription) {
+            DenoiseModel.maskExponents.contains(Float($0))
+        }
     }
 }

@@ -203,9 +203,7 @@ struct TrainSettings {
         phaseWeight = try arguments.defaultedDouble("phase-weight", expected: "a weight in [0, 1]") {
             $0 >= 0 && $0 <= 1
         }
-        maskExponent = try arguments.double("mask-exponent", expected: DenoiseModel.maskExponentsDescription) {
-            DenoiseModel.maskExponents.contains(Float($0))
-        }
+        maskExponent = try arguments.maskExponent()
 
         epochs = try arguments.defaultedInt("epochs", expected: "at least 1") { $0 >= 1 }
         batchSize = try arguments.defaultedInt("batch-size", expected: "at least 1") { $0 >= 1 }
