@@ -53,6 +53,10 @@ struct TrainCommand: Command {
         .option("phase-weight", value: "A", kind: .float,
                 help: "Share of the phase-aware (complex) distance in the compressed spectral loss; 0 compares "
                     + "magnitudes only.", default: "0"),
+        .option("stoi-weight", value: "B", kind: .float,
+                help: "Weight of an intelligibility term added to the spectral loss: 1 minus the mean correlation "
+                    + "of clean and enhanced one-third-octave band envelopes over 384 ms (STOI's measure, without "
+                    + "its clipping); 0 for none.", default: "0"),
         .option("mask-exponent", value: "G", kind: .float,
                 help: "The mask exponent apply uses with the saved model unless told otherwise (see apply "
                     + "--mask-exponent); training itself is unaffected (default: the --init model's, else 1)."),
@@ -118,6 +122,7 @@ struct TrainSettings {
     var norm: String
     var dropout: Double
     var phaseWeight: Double
+    var stoiWeight: Double
     /// nil: the starting model's (1 for a new one).
     var maskExponent: Double?
     var averageDecay: Double?
@@ -203,6 +208,7 @@ struct TrainSettings {
         phaseWeight = try arguments.defaultedDouble("phase-weight", expected: "a weight in [0, 1]") {
             $0 >= 0 && $0 <= 1
         }
+        stoiWeight = try arguments.defaultedDouble("stoi-weight", expected: "a weight >= 0") { $0 >= 0 }
         maskExponent = try arguments.maskExponent()
 
         epochs = try arguments.defaultedInt("epochs", expected: "at least 1") { $0 >= 1 }

@@ -182,6 +182,7 @@ struct TrainingSession {
         options.seed = UInt64(settings.seed)
         options.cropSeconds = settings.cropSeconds
         options.phaseWeight = Float(settings.phaseWeight)
+        options.stoiWeight = Float(settings.stoiWeight)
         options.averageDecay = settings.averageDecay.map(Float.init)
         options.remixProbability = settings.remixOnly ? 1 : 0.5
         return options

@@ -116,9 +116,10 @@ final class TrainingTests: XCTestCase {
     }
 
     private func makeTrainer(epochs: Int, patience: Int? = nil, minDelta: Float = 0, seed: UInt64 = 1,
-                             phaseWeight: Float = 0, averageDecay: Float? = nil) throws -> Trainer {
+                             phaseWeight: Float = 0, stoiWeight: Float = 0, averageDecay: Float? = nil,
+                             extraSeconds: Double = 0) throws -> Trainer {
         let utterances = (0..<6).map { i -> Utterance in
-            let s = TestSignals.speechLike(seconds: 0.25 + 0.05 * Double(i), seed: UInt64(i + 1))
+            let s = TestSignals.speechLike(seconds: 0.25 + 0.05 * Double(i) + extraSeconds, seed: UInt64(i + 1))
             let n = TestSignals.whiteNoise(count: s.count, level: 0.05, seed: UInt64(50 + i))
             return Utterance(name: "u\(i)", noisy: zip(s, n).map { $0 + $1 }, clean: s)
         }
@@ -129,8 +130,9 @@ final class TrainingTests: XCTestCase {
         options.earlyStopPatience = patience
         options.earlyStopMinDelta = minDelta
         options.seed = seed
-        options.cropSeconds = 0.2
+        options.cropSeconds = 0.2 + extraSeconds
         options.phaseWeight = phaseWeight
+        options.stoiWeight = stoiWeight
         options.averageDecay = averageDecay
         let augmentation = Augmentation(kinds: Set(Augmentation.Kind.allCases), noiseClips: [TestSignals.whiteNoise(count: 999)],
                                         speech: utterances.map(\.clean), sampleRate: 16000)
@@ -157,6 +159,20 @@ final class TrainingTests: XCTestCase {
         while !trainer.isFinished { reports.append(try XCTUnwrap(trainer.runEpoch())) }
         XCTAssertLessThan(reports.last!.validationLoss, reports.first!.validationLoss)
         XCTAssertTrue(reports.allSatisfy { $0.trainLoss.isFinite })
+    }
+
+    /// The intelligibility term enters the objective: before any training, the validation loss with it exceeds the
+    /// spectral loss alone, and training with it lowers that loss. Utterances and crops are longer than the
+    /// term's 384 ms segments.
+    func testTrainingWithTheIntelligibilityTermLowersTheLoss() throws {
+        let spectralOnly = try makeTrainer(epochs: 8, extraSeconds: 0.5).evaluate().loss
+        let trainer = try makeTrainer(epochs: 8, stoiWeight: 0.5, extraSeconds: 0.5)
+        let before = trainer.evaluate().loss
+        XCTAssertGreaterThan(before, spectralOnly + 0.01)
+        var reports: [EpochReport] = []
+        while !trainer.isFinished { reports.append(try XCTUnwrap(trainer.runEpoch())) }
+        XCTAssertLessThan(reports.last!.validationLoss, before)
+        XCTAssertThrowsError(try makeTrainer(epochs: 1, stoiWeight: -1))
     }
 
     func testResumedTrainingMatchesUninterruptedTraining() throws {

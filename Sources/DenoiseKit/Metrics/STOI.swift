@@ -33,6 +33,8 @@ public enum STOI {
     private static let bandCount = 15
     private static let lowestCentre = 150.0       // Hz
     private static let segmentFrames = 30         // N: 384 ms
+    /// The length of the segments whose envelopes are correlated, seconds.
+    static var segmentDuration: Double { Double(segmentFrames * hop) / Double(sampleRate) }
     private static let beta = -15.0               // lower SDR bound, dB
     private static let dynamicRange = 40.0        // dB below the loudest clean frame counted as silence
     private static let eps = Double.ulpOfOne
@@ -93,10 +95,11 @@ public enum STOI {
         return (xOut, yOut)
     }
 
-    /// Step 4: half-open bin ranges [lo, hi) of the one-third-octave bands on the 512-point grid at 10 kHz.
-    private static func bandEdges() -> [Range<Int>] {
+    /// Step 4: half-open bin ranges [lo, hi) of the one-third-octave bands on the `fftSize`-point grid at `rate`
+    /// (STOI's own: 512 points at 10 kHz). On a grid whose top lies below a band, the band ends at the last bin.
+    static func bandEdges(sampleRate rate: Int = sampleRate, fftSize: Int = fftSize) -> [Range<Int>] {
         let binCount = fftSize / 2 + 1
-        let binWidth = Double(sampleRate) / Double(fftSize)
+        let binWidth = Double(rate) / Double(fftSize)
         func nearestBin(_ frequency: Double) -> Int {
             var best = 0
             var bestDistance = Double.infinity

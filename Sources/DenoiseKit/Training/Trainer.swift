@@ -25,6 +25,9 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var remixProbability: Float = 0.5
     /// Share of the complex (phase-aware) distance in the spectral loss; 0 compares magnitudes only.
     public var phaseWeight: Float = 0
+    /// Weight of the intelligibility term (`Loss.envelopeCorrelation`, STOI's band envelopes) added to the
+    /// spectral loss; 0 for none.
+    public var stoiWeight: Float = 0
     /// Decay of an exponential moving average of the weights, updated after every step; validation and the saved
     /// model use the average (nil: the weights as trained).
     public var averageDecay: Float?
@@ -76,6 +79,9 @@ public final class Trainer {
     public private(set) var rng: RandomGenerator
 
     private let stft: STFT
+    /// STOI's one-third-octave bands on the model's bin grid, and its 384 ms segment in STFT frames.
+    private let envelopeBands: [Range<Int>]
+    private let envelopeSegmentFrames: Int
     private let gradient = Matrix(rows: 0, cols: 0)
     /// The moving average of the weights (with `averageDecay`), one value per scalar parameter.
     private var average: [Float]?
@@ -91,6 +97,9 @@ public final class Trainer {
         guard options.cropSeconds > 0 else { throw TrainingError.badOption("--crop must be positive") }
         guard (0...1).contains(options.phaseWeight) else {
             throw TrainingError.badOption("--phase-weight must lie in [0, 1]")
+        }
+        guard options.stoiWeight >= 0 && options.stoiWeight.isFinite else {
+            throw TrainingError.badOption("--stoi-weight must be a number ≥ 0")
         }
         if let decay = options.averageDecay, !(0..<1).contains(decay) {
             throw TrainingError.badOption("--average must lie in [0, 1)")
@@ -110,6 +119,9 @@ public final class Trainer {
         self.earlyStopping = options.earlyStopPatience.map { EarlyStopping(patience: $0, minDelta: options.earlyStopMinDelta, mode: .minimize) }
         self.rng = RandomGenerator(seed: options.seed)
         self.stft = STFT(config: model.stft)
+        self.envelopeBands = STOI.bandEdges(sampleRate: model.sampleRate, fftSize: model.stft.nFFT)
+        self.envelopeSegmentFrames = max(2, Int((STOI.segmentDuration * Double(model.sampleRate)
+                                                  / Double(model.stft.hop)).rounded()))
         if options.averageDecay != nil { average = Array(model.net.store.valueBuffer) }
     }
 
@@ -165,9 +177,7 @@ public final class Trainer {
         for attempt in 0..<2 {
             store.zeroGradients()
             let mask = model.net.forward(batch.features, layout: batch.layout, training: true)
-            let loss = Loss.spectral(mask: mask, noisyMagnitude: batch.noisyMagnitude, cleanMagnitude: batch.cleanMagnitude,
-                                     layout: batch.layout, phaseCosine: batch.phaseCosine,
-                                     phaseWeight: options.phaseWeight, gradient: gradient)
+            let loss = objective(mask: mask, batch: batch, gradient: gradient)
             if loss.isFinite {
                 model.net.backward(gradient)
                 if let maxNorm = options.clipGradient { _ = GradientClipping.clipNorm(store, maxNorm: maxNorm) }
@@ -178,6 +188,22 @@ public final class Trainer {
             if attempt == 0 { optimizer.learningRate /= 2 }
         }
         throw TrainingError.diverged(epoch: epoch)
+    }
+
+    /// The training loss of `mask` on `batch`: the spectral loss plus the weighted intelligibility term; writes
+    /// its gradient w.r.t. the mask into `gradient`.
+    private func objective(mask: Matrix, batch: SpectralBatch, gradient: Matrix) -> Float {
+        var loss = Loss.spectral(mask: mask, noisyMagnitude: batch.noisyMagnitude, cleanMagnitude: batch.cleanMagnitude,
+                                 layout: batch.layout, phaseCosine: batch.phaseCosine,
+                                 phaseWeight: options.phaseWeight, gradient: gradient)
+        if options.stoiWeight > 0 {
+            loss += options.stoiWeight
+                * Loss.envelopeCorrelation(mask: mask, noisyMagnitude: batch.noisyMagnitude,
+                                           cleanMagnitude: batch.cleanMagnitude, layout: batch.layout,
+                                           bands: envelopeBands, segmentFrames: envelopeSegmentFrames,
+                                           weight: options.stoiWeight, gradient: gradient)
+        }
+        return loss
     }
 
     /// Builds a batch: crops, remixed by augmentation with the batch's own generator.
@@ -213,9 +239,7 @@ public final class Trainer {
             batch.fill(pairs: indices.map { (utterances[$0].noisy, utterances[$0].clean) }, stft: stft, keepSpectra: true,
                        phase: options.phaseWeight > 0)
             let mask = model.net.forward(batch.features, layout: batch.layout, training: false)
-            let loss = Loss.spectral(mask: mask, noisyMagnitude: batch.noisyMagnitude, cleanMagnitude: batch.cleanMagnitude,
-                                     layout: batch.layout, phaseCosine: batch.phaseCosine,
-                                     phaseWeight: options.phaseWeight, gradient: batchGradient)
+            let loss = objective(mask: mask, batch: batch, gradient: batchGradient)
             lossSum += Double(loss) * Double(batch.layout.realFrames)
             frames += batch.layout.realFrames
             for (b, index) in indices.enumerated() {
