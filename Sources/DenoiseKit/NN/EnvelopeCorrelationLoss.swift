@@ -30,14 +30,10 @@ extension Loss {
                                            layout: SequenceBatch, bands: [Range<Int>], segmentFrames: Int,
                                            weight: Float = 1, gradient: Matrix) -> Float {
         precondition(segmentFrames >= 2, "envelope correlation needs segments of at least 2 frames")
-        precondition(gradient.rows == mask.rows && gradient.cols == mask.cols,
-                     "envelope correlation adds to a gradient of the mask's shape")
+        checkShapes(mask, noisyMagnitude, cleanMagnitude, layout: layout, loss: "envelopeCorrelation")
+        checkShapes(mask, gradient, layout: layout, loss: "envelopeCorrelation (it adds to the gradient)")
         precondition(bands.allSatisfy { $0.lowerBound >= 0 && $0.upperBound <= mask.cols },
                      "envelope correlation: a band lies outside the \(mask.cols) bins")
-        for m in [noisyMagnitude, cleanMagnitude] {
-            precondition(m.rows == mask.rows && m.cols == mask.cols && mask.rows == layout.rows,
-                         "envelope correlation: shapes differ")
-        }
         let bands = bands.filter { !$0.isEmpty }
         var correlationSum = 0.0, segments = 0
         // dΣρ/de per utterance, [kept frame × band], chained to the mask once the segment count is known.

@@ -131,7 +131,7 @@ public enum Loss {
         }
     }
 
-    private static func checkShapes(_ first: Matrix, _ second: Matrix, _ third: Matrix? = nil,
+    static func checkShapes(_ first: Matrix, _ second: Matrix, _ third: Matrix? = nil,
                                     layout: SequenceBatch, loss: String) {
         precondition(first.rows == layout.rows, "\(loss): \(first.rows) rows but the layout has \(layout.rows)")
         func sameShape(_ m: Matrix) {
