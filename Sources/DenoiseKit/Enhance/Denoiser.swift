@@ -71,7 +71,8 @@ public final class Denoiser {
     public init(model: DenoiseModel, channelCount: Int, sampleRate: Int, options: DenoiserOptions = .init()) {
         precondition(channelCount >= 1, "a Denoiser needs at least one channel")
         precondition(options.chunkFrames >= 1, "chunkFrames must be positive")
-        precondition(options.maskExponent.map { $0 > 0 && $0.isFinite } ?? true, "the mask exponent must be positive")
+        precondition(options.maskExponent.map(DenoiseModel.maskExponents.contains) ?? true,
+                     "the mask exponent must be \(DenoiseModel.maskExponentsDescription)")
         self.model = model
         self.channelCount = channelCount
         self.sampleRate = sampleRate
