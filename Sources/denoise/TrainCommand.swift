@@ -19,6 +19,10 @@ struct TrainCommand: Command {
                 required: true),
         .option("val-split", value: "F", kind: .float,
                 help: "Fraction of the pairs held out for validation.", default: "0.1"),
+        .option("val-seed", value: "N", kind: .int,
+                help: "Seed that draws the --val-split pairs. Apart from --seed, so runs with other seeds, "
+                    + "fine-tunes and resumed runs validate on the same pairs (listed in RUN_DIR/validation.txt).",
+                default: "1"),
         .option("val-noisy", value: "DIR", kind: .path, help: "Validation noisy recordings (instead of --val-split)."),
         .option("val-clean", value: "DIR", kind: .path, help: "Validation clean recordings, with --val-noisy."),
         .option("noise", value: "DIR", kind: .list,
@@ -98,7 +102,7 @@ struct TrainCommand: Command {
 /// The checked settings of `train`.
 struct TrainSettings {
     enum Validation {
-        case split(fraction: Double)
+        case split(fraction: Double, seed: UInt64)
         case folders(noisy: URL, clean: URL)
     }
 
@@ -160,14 +164,17 @@ struct TrainSettings {
 
         switch (arguments.path("val-noisy"), arguments.path("val-clean")) {
         case let (noisy?, clean?):
-            if arguments.has("val-split") { throw UsageError("give either --val-split or --val-noisy/--val-clean") }
+            for option in ["val-split", "val-seed"] where arguments.has(option) {
+                throw UsageError("give either --\(option) or --val-noisy/--val-clean")
+            }
             validation = .folders(noisy: noisy, clean: clean)
         case (nil, nil):
             let fraction = try arguments.defaultedDouble("val-split",
                                                          expected: "a fraction between 0 and 1 (exclusive)") {
                 $0 > 0 && $0 < 1
             }
-            validation = .split(fraction: fraction)
+            let seed = try arguments.defaultedInt("val-seed", expected: "an integer >= 0") { $0 >= 0 }
+            validation = .split(fraction: fraction, seed: UInt64(seed))
         case (_?, nil):
             throw UsageError("--val-noisy needs --val-clean")
         case (nil, _?):

@@ -32,6 +32,12 @@ struct TrainingSession {
         }
 
         let (train, validation) = try loadData()
+        // A resumed run that validated on other pairs would pick its best epoch on a different yardstick.
+        if settings.resume, let recorded = try run.validationList(),
+           recorded != validation.utterances.map(\.name) {
+            throw CommandError("\(run.validationListURL.path): the run validated on other pairs; resume with the "
+                               + "--val-split and --val-seed (or --val-noisy/--val-clean) it started with")
+        }
         say("training on \(train.utterances.count) pairs (\(Format.duration(samples: train.totalSamples, rate: sampleRate))), "
             + "validating on \(validation.utterances.count)")
         let augmentation = try makeAugmentation(train)
@@ -64,6 +70,7 @@ struct TrainingSession {
         }
         try Self.createFolder(settings.runDirectory)
         try run.saveConfig(model: model, options: trainer.options)
+        try run.saveValidationList(validation)
         say("model: \(model.net.config.kind.rawValue), \(model.net.config.norm.rawValue) norm, "
             + "\(model.net.parameterCount) parameters; \(settings.optimizer), lr \(settings.learningRate)")
 
@@ -130,8 +137,8 @@ struct TrainingSession {
         }
         for warning in all.warnings { say("warning: \(warning)") }
         switch settings.validation {
-        case .split(let fraction):
-            return try all.split(validationFraction: fraction, seed: UInt64(settings.seed))
+        case let .split(fraction, seed):
+            return try all.split(validationFraction: fraction, seed: seed)
         case .folders(let noisy, let clean):
             let validation = try PairDataset.load(noisy: noisy, clean: clean, sampleRate: sampleRate)
             for warning in validation.warnings { say("warning (validation): \(warning)") }

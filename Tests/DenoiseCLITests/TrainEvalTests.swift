@@ -71,7 +71,8 @@ final class TrainEvalTests: XCTestCase {
         XCTAssertLessThan(seconds, 60, "two epochs of 5 short pairs took \(seconds) s")
 
         XCTAssertEqual(Fixtures.tree(run),
-                       ["checkpoint.safetensors", "config.json", "loss.svg", "metrics.csv", "model.safetensors"])
+                       ["checkpoint.safetensors", "config.json", "loss.svg", "metrics.csv", "model.safetensors",
+                        "validation.txt"])
         let model = try DenoiseModel.load(url: run.appendingPathComponent("model.safetensors"))
         XCTAssertEqual(model.net.config.kind, .mlp)
         XCTAssertEqual(model.sampleRate, 16000)
@@ -137,6 +138,38 @@ final class TrainEvalTests: XCTestCase {
         let straight = folder.appendingPathComponent("straight")
         XCTAssertEqual(try train(straight, epochs: 3).status, 0)
         XCTAssertEqual(rows, try metricRows(straight), "resumed training must continue exactly")
+    }
+
+    /// The validation pairs are drawn by --val-seed alone: a run with another --seed validates on the same pairs,
+    /// another --val-seed draws others, and RUN_DIR/validation.txt lists them. Resuming with other pairs is refused
+    /// before anything in the run changes.
+    func testValSeedAloneDrawsTheValidationPairsAndAResumeMustKeepThem() throws {
+        func validationList(_ run: URL) throws -> [String] {
+            try String(contentsOf: run.appendingPathComponent("validation.txt"), encoding: .utf8)
+                .split(separator: "\n").map(String.init)
+        }
+        let split = ["--val-split", "0.5"]
+        let (seed1, seed2, valSeed2) = (folder.appendingPathComponent("seed1"), folder.appendingPathComponent("seed2"),
+                                        folder.appendingPathComponent("valseed2"))
+        XCTAssertEqual(try train(seed1, epochs: 1, split + ["--seed", "1"]).status, 0)
+        XCTAssertEqual(try train(seed2, epochs: 1, split + ["--seed", "2"]).status, 0)
+        XCTAssertEqual(try train(valSeed2, epochs: 1, split + ["--val-seed", "2"]).status, 0)
+
+        let pairs = (0..<6).map { "u\($0).wav" }
+        let first = try validationList(seed1)
+        XCTAssertEqual(first.count, 3)
+        XCTAssertTrue(Set(first).isSubset(of: pairs), "\(first)")
+        XCTAssertEqual(try validationList(seed2), first)
+        XCTAssertNotEqual(try validationList(valSeed2), first)
+
+        let before = try snapshot(seed1)
+        let refused = try train(seed1, epochs: 2, split + ["--resume", "--val-seed", "2"])
+        XCTAssertEqual(refused.status, 1, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("validation.txt") && refused.stderr.contains("--val-seed"),
+                      refused.stderr)
+        XCTAssertEqual(try snapshot(seed1), before, "a refused resume leaves the run as it was")
+        XCTAssertEqual(try train(seed1, epochs: 2, split + ["--resume"]).status, 0)
+        XCTAssertEqual(try validationList(seed1), first)
     }
 
     /// --init starts a new run from a model's weights and architecture: with a vanishing learning rate the weights

@@ -108,6 +108,9 @@ final class UsageErrorTests: XCTestCase {
         try expectUsageError(base + ["--val-split", "0.2", "--val-noisy", "vn", "--val-clean", "vc"], usage: usage,
                              mentioning: ["--val-split"])
         try expectUsageError(base + ["--val-split", "1"], usage: usage, mentioning: ["--val-split"])
+        try expectUsageError(base + ["--val-seed", "2", "--val-noisy", "vn", "--val-clean", "vc"], usage: usage,
+                             mentioning: ["--val-seed"])
+        try expectUsageError(base + ["--val-seed", "-1"], usage: usage, mentioning: ["--val-seed"])
         try expectUsageError(base + ["--snr-range", "20,-5"], usage: usage, mentioning: ["--snr-range"])
         try expectUsageError(base + ["--arch", "rnn"], usage: usage, mentioning: ["'rnn'", "mlp, cnn"])
         try expectUsageError(base + ["--context", "3"], usage: usage, mentioning: ["--context", "mlp"])

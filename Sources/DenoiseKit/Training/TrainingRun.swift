@@ -2,7 +2,7 @@ import Foundation
 
 /// The files of a training run in RUN_DIR: `model.safetensors` (best validation epoch so far),
 /// `checkpoint.safetensors` (last full epoch, for --resume), `metrics.csv`, `loss.svg` and
-/// `config.json`. Every file is replaced atomically after each epoch, so an interrupted run
+/// `config.json`, and `validation.txt` (the validation pairs, one relative path a line). Every file is replaced atomically after each epoch, so an interrupted run
 /// always leaves a consistent, resumable folder.
 public struct TrainingRun {
     public let directory: URL
@@ -14,6 +14,7 @@ public struct TrainingRun {
     public var metricsURL: URL { directory.appendingPathComponent("metrics.csv") }
     public var plotURL: URL { directory.appendingPathComponent("loss.svg") }
     public var configURL: URL { directory.appendingPathComponent("config.json") }
+    public var validationListURL: URL { directory.appendingPathComponent("validation.txt") }
 
     public func prepareDirectory() throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -41,6 +42,17 @@ public struct TrainingRun {
 
         """
         try AtomicFile.write(Data(text.utf8), to: configURL)
+    }
+
+    public func saveValidationList(_ validation: PairDataset) throws {
+        let text = validation.utterances.map { $0.name + "\n" }.joined()
+        try AtomicFile.write(Data(text.utf8), to: validationListURL)
+    }
+
+    /// The validation pairs recorded by `saveValidationList`; nil for a run that has none.
+    public func validationList() throws -> [String]? {
+        guard FileManager.default.fileExists(atPath: validationListURL.path) else { return nil }
+        return try String(contentsOf: validationListURL, encoding: .utf8).split(separator: "\n").map(String.init)
     }
 
     public static func csv(_ history: [EpochReport]) -> String {
