@@ -74,23 +74,12 @@ public enum Loss {
             let m = mask.data + start, x = noisyMagnitude.data + start, s = cleanMagnitude.data + start
             let cosine = phase.map { $0.data + start }
             let g = gradient.data + start
-            // Eight at a time with the vector power (lanes it cannot take go to Foundation.pow), then the tail.
+            // Eight at a time with the vector power, then the tail.
             var sum = 0.0, i = 0
             let eps8 = SIMD8<Float>(repeating: eps)
             while i + 8 <= count {
                 let u = load8(m + i) * load8(x + i) + eps8, target = load8(s + i) + eps8
-                var compressed: SIMD8<Float>, targetCompressed: SIMD8<Float>
-                if RowKernel.powerInRange(u, c) && RowKernel.powerInRange(target, c) {
-                    compressed = RowKernel.power(u, c)
-                    targetCompressed = RowKernel.power(target, c)
-                } else {
-                    compressed = u
-                    targetCompressed = target
-                    for lane in 0..<8 {
-                        compressed[lane] = Foundation.pow(u[lane], c)
-                        targetCompressed[lane] = Foundation.pow(target[lane], c)
-                    }
-                }
+                let compressed = RowKernel.checkedPower(u, c), targetCompressed = RowKernel.checkedPower(target, c)
                 var e = compressed - targetCompressed
                 if let cosine {
                     let w = (1 - alpha) + alpha * load8(cosine + i)

@@ -244,18 +244,22 @@ enum RowKernel {
     static func raise(_ x: UnsafeMutablePointer<Float>, _ n: Int, to c: Float) {
         var i = 0
         while i + 8 <= n {
-            let v = load8(x + i)
-            if powerInRange(v, c) {
-                store8(power(v, c), x + i)
-            } else {
-                for lane in 0..<8 { x[i + lane] = Foundation.pow(v[lane], c) }
-            }
+            store8(checkedPower(load8(x + i), c), x + i)
             i += 8
         }
         while i < n {
             x[i] = Foundation.pow(x[i], c)
             i += 1
         }
+    }
+
+    /// x^c for x ≥ 0: `power` when every lane is in its range, else `Foundation.pow` lane by lane.
+    @inline(__always)
+    static func checkedPower(_ x: SIMD8<Float>, _ c: Float) -> SIMD8<Float> {
+        if powerInRange(x, c) { return power(x, c) }
+        var result = x
+        for lane in 0..<8 { result[lane] = Foundation.pow(x[lane], c) }
+        return result
     }
 
     /// x^c for positive, finite x: 2^(c·log2 x), relative error a few 10⁻⁷ (a few ulp) while |c·log2 x| < 120;
