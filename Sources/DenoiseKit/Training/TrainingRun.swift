@@ -16,10 +16,6 @@ public struct TrainingRun {
     public var configURL: URL { directory.appendingPathComponent("config.json") }
     public var validationListURL: URL { directory.appendingPathComponent("validation.txt") }
 
-    public func prepareDirectory() throws {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    }
-
     /// Writes everything an epoch changes. `improved` says whether this epoch is the best so far.
     public func save(trainer: Trainer, improved: Bool, summary: TrainingSummary) throws {
         if improved {
