@@ -60,7 +60,7 @@ struct TrainCommand: Command {
         .option("stoi-weight", value: "B", kind: .float,
                 help: "Weight of an intelligibility term added to the spectral loss: 1 minus the mean correlation "
                     + "of clean and enhanced one-third-octave band envelopes over 384 ms (STOI's measure, without "
-                    + "its clipping); 0 for none.", default: "0.1"),
+                    + "its clipping); 0 for none.", default: "0.3"),
         .option("mask-exponent", value: "G", kind: .float,
                 help: "The mask exponent apply uses with the saved model unless told otherwise (see apply "
                     + "--mask-exponent); training itself is unaffected (default: the --init model's, else 1)."),
