@@ -1,9 +1,9 @@
 import Foundation
 
 /// The files of a training run in RUN_DIR: `model.safetensors` (best validation epoch so far),
-/// `checkpoint.safetensors` (last full epoch, for --resume), `metrics.csv`, `loss.svg` and
-/// `config.json`, and `validation.txt` (the validation pairs, one relative path a line). Every file is replaced atomically after each epoch, so an interrupted run
-/// always leaves a consistent, resumable folder.
+/// `checkpoint.safetensors` (last full epoch, for --resume), `metrics.csv`, `loss.svg`, and, written once at
+/// the start, `config.json` and `validation.txt` (the validation pairs, a relative path a line). Every file is
+/// replaced atomically, so an interrupted run always leaves a consistent, resumable folder.
 public struct TrainingRun {
     public let directory: URL
 
