@@ -36,7 +36,7 @@ public enum STOI {
     /// The length of the segments whose envelopes are correlated, seconds.
     static var segmentDuration: Double { Double(segmentFrames * hop) / Double(sampleRate) }
     private static let beta = -15.0               // lower SDR bound, dB
-    private static let dynamicRange = 40.0        // dB below the loudest clean frame counted as silence
+    static let dynamicRange = 40.0                // dB below the loudest clean frame counted as silence
     private static let eps = Double.ulpOfOne
 
     /// STOI of `processed` against `clean`, both at `sampleRate` Hz (compared over the shorter length).

@@ -1,8 +1,6 @@
 import Foundation
 
 extension Loss {
-    /// Clean frames more than this far below the utterance's loudest clean frame (dB) are silence, as in `STOI`.
-    public static let envelopeSilenceRange: Double = 40
     /// Added to each band's power before the square root: keeps de/dm finite where the masked band is empty.
     public static let envelopeEpsilon: Double = 1e-12
 
@@ -71,12 +69,12 @@ extension Loss {
         return Float(1 - correlationSum / Double(segments))
     }
 
-    /// The real rows of one utterance whose clean energy is within `envelopeSilenceRange` dB of its loudest frame.
+    /// The real rows of one utterance whose clean energy is within STOI's dynamic range (40 dB) of its loudest frame.
     private static func keptRows(_ rows: Range<Int>, clean: Matrix) -> [Int] {
         let energies = rows.map { row in
             (0..<clean.cols).reduce(0.0) { sum, bin in sum + Double(clean[row, bin]) * Double(clean[row, bin]) }
         }
-        let floor = (energies.max() ?? 0) * pow(10, -envelopeSilenceRange / 10)
+        let floor = (energies.max() ?? 0) * pow(10, -STOI.dynamicRange / 10)
         return zip(rows, energies).filter { $0.1 > floor }.map(\.0)
     }
 
