@@ -173,12 +173,3 @@ struct ApplySettings {
         verbose = arguments.flag("verbose")
     }
 }
-
-extension ParsedArguments {
-    /// `--mask-exponent` (apply and train), checked against the range a model file may carry; nil when absent.
-    func maskExponent() throws -> Double? {
-        try double("mask-exponent", expected: DenoiseModel.maskExponentsDescription) {
-            DenoiseModel.maskExponents.contains(Float($0))
-        }
-    }
-}

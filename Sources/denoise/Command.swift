@@ -1,3 +1,4 @@
+import DenoiseKit
 import Foundation
 
 /// Exit statuses of `denoise` (64 is EX_USAGE from sysexits.h; 130 is 128 + SIGINT, as shells report it).
@@ -151,6 +152,13 @@ extension ParsedArguments {
         guard let value = int(name) else { return nil }
         if !isValid(value) { throw invalidValue(name, expected: expected) }
         return value
+    }
+
+    /// `--mask-exponent` (apply and train), checked against the range a model file may carry; nil when absent.
+    func maskExponent() throws -> Double? {
+        try double("mask-exponent", expected: DenoiseModel.maskExponentsDescription) {
+            DenoiseModel.maskExponents.contains(Float($0))
+        }
     }
 
     // Options declared with a default always have a value (the parser supplies the default), so these return it
