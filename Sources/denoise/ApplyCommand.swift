@@ -14,12 +14,14 @@ struct ApplyCommand: Command {
                 help: "Model file (.safetensors). Without it: $DENOISE_MODEL, a model beside the executable, "
                     + "or the bundled default model."),
         .option("atten-limit", value: "DB", kind: .float,
-                help: "Attenuate by at most DB decibels (20 keeps at least 10% of the signal's amplitude)."),
+                help: "Attenuate by at most DB decibels (20 keeps at least 10% of the signal's amplitude), in every "
+                    + "band, the one above the model's included."),
         .option("mask-exponent", value: "G", kind: .float,
                 help: "Raise the mask to the power G: below 1 keeps more speech and more noise, above 1 removes more "
                     + "of both (default: the model's own, shown by `denoise info`; 1 for most models)."),
         .option("mix", value: "W", kind: .float,
-                help: "Output W x denoised + (1 - W) x original: a W below 1 keeps some of the background.",
+                help: "Output W x denoised + (1 - W) x the input as read: a W below 1 keeps some of the background, "
+                    + "0 gives back the input sample for sample.",
                 default: "1"),
         .flag("per-channel",
               help: "Denoise each channel on its own (by default one mask, computed from the mix of the channels, "
@@ -32,6 +34,11 @@ struct ApplyCommand: Command {
         .flag("force", help: "Overwrite existing output files (inputs are never overwritten)."),
         .flag("verbose", short: "v", help: "Print the file names, durations and speed of each file."),
     ]
+    let discussion = """
+        Outputs keep the input's rate, channels, sample format and length. The network cleans the model's band \
+        (0-8 kHz for a 16 kHz model); at higher rates the band above it is kept and gets one gain per frame from \
+        the mask (`denoise info MODEL` shows how), so 44.1 and 48 kHz recordings keep their top octave.
+        """
     let positionals = [
         Positional("inputs", value: "INPUT", help: "IN.wav OUT.wav, or with -o: WAV files and folders of them.",
                    repeated: true, required: false),

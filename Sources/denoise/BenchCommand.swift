@@ -90,6 +90,9 @@ struct Bench {
             add("rtf_\(kind.rawValue)_1t", "apply \(kind.rawValue), 60 s file, 1 thread: real-time factor",
                 try realTimeFactor(kind), "")
         }
+        log("inference on a 48 kHz stereo file …\n")
+        add("rtf_48k_stereo_1t", "apply cnn, 60 s 48 kHz stereo file, 1 thread: real-time factor",
+            try fullBandFileRealTimeFactor(), "")
 
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("denoise-bench-\(getpid())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -197,14 +200,32 @@ struct Bench {
         return time { _ = Denoiser.enhance(input, model: model) } / seconds
     }
 
-    private func writeNoise(seconds: Double, to url: URL, seed: UInt64 = 9) throws {
+    /// `apply`'s whole file path (read, split band, network, write) on a 60 s 48 kHz stereo 16-bit WAV file.
+    private func fullBandFileRealTimeFactor() throws -> Double {
+        let model = try DenoiseModel(config: MaskNetConfig(kind: .cnn))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("denoise-bench-48k-\(getpid())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let seconds = quick ? 20.0 : 60.0
+        let input = folder.appendingPathComponent("in.wav"), output = folder.appendingPathComponent("out.wav")
+        try writeNoise(seconds: seconds, to: input, sampleRate: 48000, channels: 2)
+        let t = try time {
+            _ = try FileEnhancer.enhance(input: input, output: output, model: model, force: true)
+        }
+        return t / seconds
+    }
+
+    private func writeNoise(seconds: Double, to url: URL, seed: UInt64 = 9, sampleRate: Int = 16000,
+                            channels: Int = 1) throws {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         var rng = RandomGenerator(seed: seed)
-        let writer = try WAVWriter(url: url, format: WAVFormat(sampleFormat: .pcm16, channelCount: 1, sampleRate: 16000))
-        var remaining = Int(seconds * 16000)
+        let format = WAVFormat(sampleFormat: .pcm16, channelCount: channels, sampleRate: sampleRate)
+        let writer = try WAVWriter(url: url, format: format)
+        var remaining = Int(seconds * Double(sampleRate))
         while remaining > 0 {
             let n = min(remaining, 1 << 16)
-            try writer.write(AudioBuffer(mono: (0..<n).map { _ in 0.1 * rng.normal() }, sampleRate: 16000))
+            let block = (0..<channels).map { _ in (0..<n).map { _ in 0.1 * rng.normal() } }
+            try writer.write(AudioBuffer(channels: block, sampleRate: sampleRate))
             remaining -= n
         }
         try writer.finish()

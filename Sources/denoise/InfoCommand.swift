@@ -80,6 +80,8 @@ struct InfoCommand: Command {
             ("stft", "n_fft \(model.stft.nFFT), hop \(model.stft.hop), \(model.stft.window.rawValue) window, \(net.bins) bins"),
             ("look-ahead", String(format: "%d frames (%.0f ms)", net.receptiveRadius,
                                   1000 * Double(net.receptiveRadius * model.stft.hop) / Double(model.sampleRate))),
+            ("band", "0-\(model.sampleRate / 2) Hz, masked by the network"),
+            ("above it", Self.describeHighBand(model)),
         ]
         if model.maskExponent != 1 {
             rows.append(("mask exponent", String(format: "%g (apply's default)", model.maskExponent)))
@@ -103,6 +105,13 @@ struct InfoCommand: Command {
         let width = rows.map(\.0.count).max() ?? 0
         for (label, value) in rows { print((label + ":").padding(toLength: width + 2, withPad: " ", startingAt: 0) + value) }
         return ExitStatus.success
+    }
+
+    /// What inputs at higher rates get above the model's band.
+    static func describeHighBand(_ model: DenoiseModel) -> String {
+        let crossover = Int(model.highBand.crossoverHz(sampleRate: model.sampleRate).rounded())
+        return "at higher input rates, one gain per frame: the share of energy the mask keeps at "
+            + "\(Int(model.highBand.referenceLowHz.rounded()))-\(crossover) Hz, blended in from \(crossover) Hz"
     }
 
     /// Peak and sum of squares of each channel, accumulated chunk by chunk.

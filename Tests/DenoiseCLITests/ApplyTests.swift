@@ -123,6 +123,30 @@ final class ApplyTests: XCTestCase {
         XCTAssertGreaterThan(expected.map { abs(Int($0)) }.max() ?? 0, 5000, "the input should not be near silence")
     }
 
+    /// The dry signal is the input as read, at its own rate: nothing of it is resampled or resynthesised.
+    func testMixZeroIsBitExactOnA48kHzStereo24BitFile() throws {
+        let source = try input("in.wav", rate: 48000, channels: 2, format: .pcm24)
+        let output = folder.appendingPathComponent("out.wav")
+        let result = try apply(["--mix", "0", "--atten-limit", "6", source.path, output.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let (expected, _) = try WAVReader.read(url: source), (got, format) = try WAVReader.read(url: output)
+        XCTAssertEqual(format.sampleFormat, .pcm24)
+        XCTAssertEqual(got.channels, expected.channels)
+    }
+
+    /// A model that keeps everything gives back a 48 kHz input, its band above 8 kHz included.
+    func testUnityMaskKeepsTheWholeBandOfA48kHzFile() throws {
+        let keeper = folder.appendingPathComponent("keeper.safetensors")
+        try Fixtures.writeConstantMaskModel(to: keeper, logit: 40)
+        let source = try input("in.wav", rate: 48000)
+        let output = folder.appendingPathComponent("out.wav")
+        let result = try DenoiseRunner.run(["apply", "-m", keeper.path, source.path, output.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let expected = try Fixtures.pcm16Samples(source), got = try Fixtures.pcm16Samples(output)
+        XCTAssertEqual(got.count, expected.count)
+        XCTAssertLessThanOrEqual(zip(got, expected).map { abs(Int($0) - Int($1)) }.max() ?? 0, 1)
+    }
+
     func testAttenuationLimitFloorsTheMask() throws {
         // A model that would remove everything: mask sigmoid(-20) ≈ 2e-9 in every bin.
         let silencer = folder.appendingPathComponent("silencer.safetensors")

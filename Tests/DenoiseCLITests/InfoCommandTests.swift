@@ -119,5 +119,7 @@ final class InfoCommandTests: XCTestCase {
         XCTAssertTrue(result.stdout.contains("cnn: 2 blocks of 8 channels, kernel 5, dilations 1,2"), result.stdout)
         XCTAssertTrue(result.stdout.contains("parameters:    \(model.net.parameterCount)"), result.stdout)
         XCTAssertTrue(result.stdout.contains("n_fft 64, hop 32"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("band:          0-8000 Hz, masked by the network"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("the mask keeps at 4000-7200 Hz, blended in from 7200 Hz"), result.stdout)
     }
 }

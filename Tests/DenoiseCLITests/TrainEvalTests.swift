@@ -230,6 +230,26 @@ final class TrainEvalTests: XCTestCase {
         XCTAssertEqual(config.kernelSize, 3)
     }
 
+    /// Pairs recorded at 48 kHz are resampled to the model's 16 kHz on loading.
+    func testTrainAccepts48kHzPairs() throws {
+        let noisy48 = folder.appendingPathComponent("noisy48"), clean48 = folder.appendingPathComponent("clean48")
+        for (source, target) in [(noisy!, noisy48), (clean!, clean48)] {
+            try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+            for name in try FileManager.default.contentsOfDirectory(atPath: source.path) {
+                let (buffer, _) = try WAVReader.read(url: source.appendingPathComponent(name))
+                try Fixtures.writeWAV(Resampler.resample(buffer, to: 48000), to: target.appendingPathComponent(name),
+                                      format: .pcm16)
+            }
+        }
+        let run = folder.appendingPathComponent("run48")
+        let result = try DenoiseRunner.run(["train", "--noisy", noisy48.path, "--clean", clean48.path, "-o", run.path,
+                                            "--epochs", "1", "--batch-size", "2", "--arch", "mlp", "--quiet"],
+                                           timeout: 120)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let model = try DenoiseModel.load(url: run.appendingPathComponent("model.safetensors"))
+        XCTAssertEqual(model.sampleRate, 16000)
+    }
+
     func testResumeWithoutACheckpointIsRefused() throws {
         let run = folder.appendingPathComponent("empty-run")
         let result = try train(run, epochs: 2, ["--resume"])

@@ -2,9 +2,11 @@ import Foundation
 
 /// How strongly the denoiser acts.
 public struct DenoiserOptions: Equatable, Sendable {
-    /// The mask never attenuates a bin by more than this many dB (nil: no limit).
+    /// The mask never attenuates a bin by more than this many dB (nil: no limit); the band above the model's holds
+    /// to it too.
     public var attenuationLimitDB: Float?
-    /// Dry/wet: 1 is fully denoised, 0 is the input unchanged.
+    /// Dry/wet: 1 is fully denoised, 0 is the input unchanged. The dry part is the input as it came, at its own
+    /// rate, so 0 returns it sample for sample.
     public var mix: Float
     /// The power the mask is raised to before the attenuation limit (nil: the model's own, see
     /// `DenoiseModel.maskExponent`).
@@ -29,8 +31,13 @@ public struct DenoiserOptions: Equatable, Sendable {
 
 /// The one denoising engine: feed it audio in chunks of any size, get enhanced audio back.
 ///
-/// State carried between calls: resampler history, STFT overlap, and the last `receptiveRadius`
-/// frames of spectrum (the network's left context). The network runs on windows of
+/// The input keeps its own rate. At or above the model's rate it is analysed there, with frames as long as the
+/// model's; the network masks the model's band and the bins above it get one gain per frame derived from the mask
+/// (`BandPlan`, `HighBandSettings`). Below the model's rate it is resampled up to it and back. `mix` blends with
+/// the input as it came.
+///
+/// State carried between calls: resampler history, STFT overlap, the dry input still to be blended, and the last
+/// `receptiveRadius` frames of spectrum (the network's left context). The network runs on windows of
 /// `chunkFrames` frames plus `receptiveRadius` frames of margin on each side, whose outputs are
 /// discarded, so every kept frame sees exactly the inputs it would see in a whole-file pass and
 /// memory stays bounded whatever the file length. Models whose normalisation needs the whole
@@ -44,6 +51,7 @@ public final class Denoiser {
     public let sampleRate: Int
     public let options: DenoiserOptions
 
+    private let plan: BandPlan
     private let stft: STFTConfig
     private let radius: Int
     private let chunk: Int
@@ -57,13 +65,19 @@ public final class Denoiser {
     private var pendingStart = 0
     /// Absolute index of the first frame whose mask is not yet applied.
     private var nextFrame = 0
-    private var modelSamplesIn = 0
+    /// Per channel, when `mix` < 1: input samples not yet matched by output.
+    private var dry: [[Float]]
+    private var analysedSamples = 0
     private var framesIn = 0
     private var framesOut = 0
     private var finished = false
     // Reused per window.
     private let features = Matrix(rows: 0, cols: 0)
     private var frameScratch: [Float]
+    private var scaledReal: [Float]
+    private var scaledImag: [Float]
+    /// Gains of the kept frames, `[frames × bins]`.
+    private var gains: [Float] = []
     private var maskedReal: [Float]
     private var maskedImag: [Float]
     private var synthesized: [[Float]]
@@ -77,19 +91,23 @@ public final class Denoiser {
         self.channelCount = channelCount
         self.sampleRate = sampleRate
         self.options = options
-        self.stft = model.stft
-        self.radius = model.net.config.receptiveRadius
-        self.chunk = model.net.config.norm.isFrameLocal ? options.chunkFrames : Int.max / 4
-        self.maskExponent = options.maskExponent ?? model.maskExponent
-        let resample = sampleRate != model.sampleRate
+        plan = BandPlan(model: model, inputRate: sampleRate)
+        stft = plan.stft
+        radius = model.net.config.receptiveRadius
+        chunk = model.net.config.norm.isFrameLocal ? options.chunkFrames : Int.max / 4
+        maskExponent = options.maskExponent ?? model.maskExponent
+        let resample = plan.resampled
         inputResamplers = resample ? (0..<channelCount).map { _ in Resampler(from: sampleRate, to: model.sampleRate) } : []
         outputResamplers = resample ? (0..<channelCount).map { _ in Resampler(from: model.sampleRate, to: sampleRate) } : []
-        analyzers = (0..<channelCount).map { _ in STFTAnalyzer(config: model.stft) }
-        synthesizers = (0..<channelCount).map { _ in STFTSynthesizer(config: model.stft) }
-        pending = (0..<channelCount).map { _ in Spectrogram(frames: 0, bins: model.stft.bins) }
-        frameScratch = [Float](repeating: 0, count: model.stft.bins)
-        maskedReal = frameScratch
-        maskedImag = frameScratch
+        analyzers = (0..<channelCount).map { [stft] _ in STFTAnalyzer(config: stft) }
+        synthesizers = (0..<channelCount).map { [stft] _ in STFTSynthesizer(config: stft) }
+        pending = (0..<channelCount).map { [stft] _ in Spectrogram(frames: 0, bins: stft.bins) }
+        dry = Array(repeating: [], count: channelCount)
+        frameScratch = [Float](repeating: 0, count: plan.modelBins)
+        scaledReal = frameScratch
+        scaledImag = frameScratch
+        maskedReal = [Float](repeating: 0, count: stft.bins)
+        maskedImag = maskedReal
         synthesized = Array(repeating: [], count: channelCount)
     }
 
@@ -99,8 +117,9 @@ public final class Denoiser {
         precondition(input.channelCount == channelCount, "expected \(channelCount) channels, got \(input.channelCount)")
         framesIn += input.frameCount
         for ch in 0..<channelCount {
+            if options.mix != 1 { dry[ch].append(contentsOf: input.channels[ch]) }
             let samples = inputResamplers.isEmpty ? input.channels[ch] : inputResamplers[ch].process(input.channels[ch])
-            if ch == 0 { modelSamplesIn += samples.count }
+            if ch == 0 { analysedSamples += samples.count }
             // Room for every frame these samples complete, so the spectrum grows by one allocation, not by doubling.
             pending[ch].reserveFrames(pending[ch].frames + samples.count / stft.hop + 1)
             samples.withUnsafeBufferPointer { analyzers[ch].push($0, into: &pending[ch]) }
@@ -116,7 +135,7 @@ public final class Denoiser {
         for ch in 0..<channelCount {
             if !inputResamplers.isEmpty {
                 let tail = inputResamplers[ch].finish()
-                if ch == 0 { modelSamplesIn += tail.count }
+                if ch == 0 { analysedSamples += tail.count }
                 tail.withUnsafeBufferPointer { analyzers[ch].push($0, into: &pending[ch]) }
             }
             analyzers[ch].finish(into: &pending[ch])
@@ -152,66 +171,139 @@ public final class Denoiser {
         dropHistory()
     }
 
-    /// Runs the network on absolute frames `window` and applies the mask to frames `keep`.
+    /// Runs the network on absolute frames `window` and applies its gains to frames `keep`.
     ///
     /// The per-bin loops run on buffer pointers taken once per channel: indexing the stored arrays bin by bin
     /// costs a dynamic exclusivity check per access, which took a tenth of `apply`'s time.
     private func runWindow(_ window: Range<Int>, keep: Range<Int>) {
-        let bins = stft.bins
         let groups = options.perChannel ? (0..<channelCount).map { [$0] } : [Array(0..<channelCount)]
-        let floor = options.maskFloor, wet = options.mix
         for group in groups {
-            features.resize(rows: window.count, cols: bins)
-            features.zero()
-            let share = 1 / Float(group.count), first = (window.lowerBound - pendingStart) * bins
-            for ch in group {
-                let spec = pending[ch], features = self.features
-                spec.real.withUnsafeBufferPointer { re in
-                    spec.imag.withUnsafeBufferPointer { im in
-                        frameScratch.withUnsafeMutableBufferPointer { scratch in
-                            let logPower = scratch.baseAddress!
-                            for row in 0..<window.count {
-                                let offset = first + row * bins
-                                Features.logPower(real: re.baseAddress! + offset, imag: im.baseAddress! + offset,
-                                                  bins: bins, into: logPower)
-                                let dst = features.row(row)
-                                for k in 0..<bins { dst[k] += share * logPower[k] }
-                            }
-                        }
-                    }
-                }
-            }
+            computeFeatures(group, window: window)
             let mask = model.net.forward(features, layout: .single(frames: window.count), training: false)
             if maskExponent != 1 {
-                for frame in keep { RowKernel.raise(mask.row(frame - window.lowerBound), bins, to: maskExponent) }
+                for frame in keep { RowKernel.raise(mask.row(frame - window.lowerBound), plan.modelBins, to: maskExponent) }
             }
-            for ch in group {
-                let spec = pending[ch], synthesizer = synthesizers[ch]
-                var output: [Float] = []
-                swap(&output, &synthesized[ch])  // appended to in place, not copied
-                spec.real.withUnsafeBufferPointer { re in
-                    spec.imag.withUnsafeBufferPointer { im in
-                        maskedReal.withUnsafeMutableBufferPointer { maskedRe in
-                            maskedImag.withUnsafeMutableBufferPointer { maskedIm in
-                                let outRe = maskedRe.baseAddress!, outIm = maskedIm.baseAddress!
-                                for frame in keep {
-                                    let row = mask.row(frame - window.lowerBound)
-                                    let inRe = re.baseAddress! + (frame - pendingStart) * bins
-                                    let inIm = im.baseAddress! + (frame - pendingStart) * bins
-                                    for k in 0..<bins {
-                                        let gain = wet * max(row[k], floor) + (1 - wet)
-                                        outRe[k] = inRe[k] * gain
-                                        outIm[k] = inIm[k] * gain
+            computeGains(mask, group: group, window: window, keep: keep)
+            for ch in group { applyGains(channel: ch, keep: keep) }
+        }
+    }
+
+    /// Log-power of the model's band, averaged over the group's channels, into `features`.
+    private func computeFeatures(_ group: [Int], window: Range<Int>) {
+        let bins = stft.bins, modelBins = plan.modelBins
+        features.resize(rows: window.count, cols: modelBins)
+        features.zero()
+        let share = 1 / Float(group.count), first = (window.lowerBound - pendingStart) * bins
+        for ch in group {
+            let spec = pending[ch], features = self.features, scale = plan.featureScale
+            spec.real.withUnsafeBufferPointer { re in
+                spec.imag.withUnsafeBufferPointer { im in
+                    frameScratch.withUnsafeMutableBufferPointer { scratch in
+                        scaledReal.withUnsafeMutableBufferPointer { scaledRe in
+                            scaledImag.withUnsafeMutableBufferPointer { scaledIm in
+                                guard let logPower = scratch.baseAddress, let inRe = re.baseAddress,
+                                      let inIm = im.baseAddress, let sRe = scaledRe.baseAddress,
+                                      let sIm = scaledIm.baseAddress else { return }
+                                for row in 0..<window.count {
+                                    var frameRe = UnsafePointer(inRe + first + row * bins)
+                                    var frameIm = UnsafePointer(inIm + first + row * bins)
+                                    if let scale {
+                                        for k in 0..<modelBins {
+                                            sRe[k] = frameRe[k] * scale[k]
+                                            sIm[k] = frameIm[k] * scale[k]
+                                        }
+                                        frameRe = UnsafePointer(sRe)
+                                        frameIm = UnsafePointer(sIm)
                                     }
-                                    synthesizer.push(real: outRe, imag: outIm, into: &output)
+                                    Features.logPower(real: frameRe, imag: frameIm, bins: modelBins, into: logPower)
+                                    let dst = features.row(row)
+                                    for k in 0..<modelBins { dst[k] += share * logPower[k] }
                                 }
                             }
                         }
                     }
                 }
-                swap(&output, &synthesized[ch])
             }
         }
+    }
+
+    /// Per kept frame and bin, the gain: the mask in the model's band, the high-band gain above it, a blend of the
+    /// two across the crossover; never below the attenuation limit.
+    private func computeGains(_ mask: Matrix, group: [Int], window: Range<Int>, keep: Range<Int>) {
+        let bins = stft.bins, modelBins = plan.modelBins, floor = options.maskFloor
+        let blendStart = plan.crossoverStart
+        if gains.count < keep.count * bins { gains = [Float](repeating: 0, count: keep.count * bins) }
+        gains.withUnsafeMutableBufferPointer { gainBuffer in
+            plan.crossoverWeights.withUnsafeBufferPointer { weights in
+                guard let all = gainBuffer.baseAddress else { return }
+                for frame in keep {
+                    let row = mask.row(frame - window.lowerBound)
+                    let gain = all + (frame - keep.lowerBound) * bins
+                    for k in 0..<blendStart { gain[k] = max(row[k], floor) }
+                    guard plan.hasHighBand else { continue }
+                    let high = highBandGain(mask: row, group: group, frame: frame)
+                    for k in blendStart..<modelBins {
+                        let w = weights[k - blendStart]
+                        gain[k] = max((1 - w) * row[k] + w * high, floor)
+                    }
+                    for k in modelBins..<bins { gain[k] = max(high, floor) }
+                }
+            }
+        }
+    }
+
+    /// √(Σ m²·P / Σ P) over the reference bins, P the group's power: the amplitude share the mask keeps there.
+    /// A silent reference band takes the mask's mean instead.
+    private func highBandGain(mask row: UnsafeMutablePointer<Float>, group: [Int], frame: Int) -> Float {
+        let reference = plan.referenceBins, offset = (frame - pendingStart) * stft.bins
+        var kept: Float = 0, total: Float = 0
+        for ch in group {
+            pending[ch].real.withUnsafeBufferPointer { re in
+                pending[ch].imag.withUnsafeBufferPointer { im in
+                    for k in reference {
+                        let power = re[offset + k] * re[offset + k] + im[offset + k] * im[offset + k]
+                        kept += row[k] * row[k] * power
+                        total += power
+                    }
+                }
+            }
+        }
+        if total > Float.leastNormalMagnitude && kept.isFinite && total.isFinite { return (kept / total).squareRoot() }
+        var sum: Float = 0
+        for k in reference { sum += row[k] }
+        return reference.isEmpty ? 1 : sum / Float(reference.count)
+    }
+
+    /// Multiplies the kept frames of one channel by their gains and resynthesises them.
+    private func applyGains(channel ch: Int, keep: Range<Int>) {
+        let bins = stft.bins
+        let spec = pending[ch], synthesizer = synthesizers[ch]
+        var output: [Float] = []
+        swap(&output, &synthesized[ch])  // appended to in place, not copied
+        spec.real.withUnsafeBufferPointer { re in
+            spec.imag.withUnsafeBufferPointer { im in
+                gains.withUnsafeBufferPointer { gainBuffer in
+                    maskedReal.withUnsafeMutableBufferPointer { maskedRe in
+                        maskedImag.withUnsafeMutableBufferPointer { maskedIm in
+                            guard let outRe = maskedRe.baseAddress, let outIm = maskedIm.baseAddress,
+                                  let inReAll = re.baseAddress, let inImAll = im.baseAddress,
+                                  let all = gainBuffer.baseAddress else { return }
+                            for frame in keep {
+                                let gain = all + (frame - keep.lowerBound) * bins
+                                let inRe = inReAll + (frame - pendingStart) * bins
+                                let inIm = inImAll + (frame - pendingStart) * bins
+                                for k in 0..<bins {
+                                    outRe[k] = inRe[k] * gain[k]
+                                    outIm[k] = inIm[k] * gain[k]
+                                }
+                                synthesizer.push(real: outRe, imag: outIm, into: &output)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        swap(&output, &synthesized[ch])
     }
 
     /// Keeps only the frames the next window's left margin needs.
@@ -233,7 +325,7 @@ public final class Denoiser {
     private func collectOutput(final: Bool) -> AudioBuffer {
         var channels: [[Float]] = []
         for ch in 0..<channelCount {
-            if final { synthesizers[ch].finish(totalLength: modelSamplesIn, into: &synthesized[ch]) }
+            if final { synthesizers[ch].finish(totalLength: analysedSamples, into: &synthesized[ch]) }
             var out = synthesized[ch]
             synthesized[ch].removeAll(keepingCapacity: true)
             if !outputResamplers.isEmpty {
@@ -249,8 +341,20 @@ public final class Denoiser {
         for ch in 0..<channelCount {
             if channels[ch].count > count { channels[ch].removeLast(channels[ch].count - count) }
             if channels[ch].count < count { channels[ch] += [Float](repeating: 0, count: count - channels[ch].count) }
+            if options.mix != 1 { blendDry(&channels[ch], channel: ch) }
         }
         framesOut += count
         return AudioBuffer(channels: channels, sampleRate: sampleRate)
+    }
+
+    /// out = mix · denoised + (1 − mix) · input, with the input as it came: a mix of 0 returns it exactly.
+    private func blendDry(_ out: inout [Float], channel ch: Int) {
+        let wet = options.mix, count = out.count
+        dry[ch].withUnsafeBufferPointer { input in
+            out.withUnsafeMutableBufferPointer { output in
+                for i in 0..<count { output[i] = wet * output[i] + (1 - wet) * input[i] }
+            }
+        }
+        dry[ch].removeFirst(count)
     }
 }

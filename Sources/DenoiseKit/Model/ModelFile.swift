@@ -79,6 +79,10 @@ public final class DenoiseModel {
     public static var maskExponentsDescription: String {
         "a number in \(maskExponents.lowerBound)...\(maskExponents.upperBound)"
     }
+    /// How inputs at higher rates keep the band above this model's Nyquist frequency.
+    public var highBand = HighBandSettings() {
+        didSet { precondition((try? highBand.validate(sampleRate: sampleRate)) != nil, "high band \(highBand)") }
+    }
 
     /// `initializeWeights`: false leaves the weights zero, for a caller that loads them next.
     public init(config: MaskNetConfig, stft: STFTConfig = STFTConfig(), sampleRate: Int = 16000, seed: UInt64 = 0,
@@ -111,6 +115,9 @@ public final class DenoiseModel {
         file.metadata["masknet"] = DenoiseModel.json(net.config)
         file.metadata["stft"] = DenoiseModel.json(stft)
         file.metadata["sample_rate"] = String(sampleRate)
+        // The band the network was trained on, for readers of the file; it follows from the rate.
+        file.metadata["band_hz"] = "0-\(sampleRate / 2)"
+        file.metadata["high_band"] = DenoiseModel.json(highBand)
         if let training { file.metadata["training"] = DenoiseModel.json(training) }
         if maskExponent != 1 { file.metadata["mask_exponent"] = String(maskExponent) }
         return file
@@ -156,6 +163,14 @@ public final class DenoiseModel {
                                                + DenoiseModel.maskExponentsDescription)
             }
             maskExponent = exponent
+        }
+        if let text = meta["high_band"] {
+            guard let settings: HighBandSettings = DenoiseModel.decode(text),
+                  (try? settings.validate(sampleRate: rate)) != nil else {
+                throw ModelFileError.malformed(path: path, reason: "high_band '\(text)' is not a band below "
+                                               + "\(rate / 2) Hz")
+            }
+            highBand = settings
         }
         func tensor(_ name: String, shape: [Int]) throws -> [Float] {
             guard let t = file.tensors[name] else { throw ModelFileError.missingTensor(path: path, name: name) }

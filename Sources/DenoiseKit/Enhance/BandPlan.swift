@@ -1,0 +1,64 @@
+import Foundation
+
+/// How audio at one sample rate meets a model trained at another: where the network's band lies in the input's
+/// spectrum, and what happens to the rest of it.
+///
+/// - At or above the model's rate, the input is analysed at its own rate with frames as long as the model's: nFFT
+///   and hop scaled by inputRate / modelRate and rounded to whole samples (1536 and 768 at 48 kHz, 1412 and 706 at
+///   44.1 kHz, for a 512/256 model at 16 kHz). Bin k then lies at k · inputRate / nFFT Hz, within 0.2% of the
+///   model's bin k, so the network reads the first `modelBins` bins as they are: nothing is resampled, and a mask
+///   of ones gives back the input to float precision. The bins above get the high-band gain (`HighBandSettings`).
+/// - Below the model's rate there is no band above the model's to keep: the input is resampled up to the model's
+///   rate and the output back down.
+struct BandPlan: Sendable {
+    /// The STFT the denoiser runs: at the input's rate, or at the model's when `resampled`.
+    let stft: STFTConfig
+    let resampled: Bool
+    /// Bins the network reads and masks: the model's.
+    let modelBins: Int
+    /// Per model bin, the factor that brings this STFT's amplitudes to those of the model's STFT of the input
+    /// resampled to the model's rate (longer frames sum more samples; the resampler's transition band takes the top
+    /// bins down), so that the network reads what it was trained on. Nil where it is 1 everywhere.
+    let featureScale: [Float]?
+    /// Bins whose masked energy sets the high-band gain.
+    let referenceBins: Range<Int>
+    /// The first bin that blends from the mask towards the high-band gain; from it to `modelBins`, the weight of
+    /// that gain per bin (rising to 1 at the model's Nyquist frequency).
+    let crossoverStart: Int
+    let crossoverWeights: [Float]
+
+    /// True when the STFT has bins above the model's band.
+    var hasHighBand: Bool { stft.bins > modelBins }
+
+    init(model: DenoiseModel, inputRate: Int) {
+        let modelSTFT = model.stft, modelRate = model.sampleRate
+        modelBins = modelSTFT.bins
+        resampled = inputRate < modelRate
+        guard inputRate > modelRate else {
+            stft = modelSTFT
+            featureScale = nil
+            referenceBins = 0..<0
+            crossoverStart = modelBins
+            crossoverWeights = []
+            return
+        }
+        let ratio = Double(inputRate) / Double(modelRate)
+        let hop = max(1, Int((Double(modelSTFT.hop) * ratio).rounded()))
+        stft = STFTConfig(nFFT: hop * modelSTFT.overlap, hop: hop, window: modelSTFT.window)
+
+        let binHz = Double(modelRate) / Double(modelSTFT.nFFT)
+        let lengthScale = Double(modelSTFT.nFFT) / Double(stft.nFFT)
+        let antiAliasing = Resampler(from: inputRate, to: modelRate)
+        featureScale = (0..<modelBins).map { Float(lengthScale * antiAliasing.gain(atFrequency: Double($0) * binHz)) }
+
+        let nyquist = Double(modelRate) / 2
+        let crossoverHz = model.highBand.crossoverHz(sampleRate: modelRate)
+        crossoverStart = min(modelBins - 1, Int((crossoverHz / binHz).rounded(.up)))
+        let span = max(nyquist - crossoverHz, binHz)
+        crossoverWeights = (crossoverStart..<modelBins).map {
+            Float(min(1, max(0, (Double($0) * binHz - crossoverHz) / span)))
+        }
+        let referenceStart = min(crossoverStart - 1, Int((model.highBand.referenceLowHz / binHz).rounded(.up)))
+        referenceBins = max(0, referenceStart)..<crossoverStart
+    }
+}
