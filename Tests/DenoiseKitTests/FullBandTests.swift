@@ -125,23 +125,13 @@ final class FullBandTests: XCTestCase {
         XCTAssertEqual(at48.referenceBins, 128..<231)  // 4 kHz up to the 7.2 kHz crossover, 31.25 Hz a bin
         XCTAssertEqual(at48.crossoverStart, 231)
         XCTAssertEqual(at48.crossoverWeights.last, 1)
-        XCTAssertEqual(try XCTUnwrap(at48.featureScale)[10], 1.0 / 3, accuracy: 1e-4)  // frames 3 times as long
-        XCTAssertLessThan(try XCTUnwrap(at48.featureScale)[256], 0.01)                // the resampler's stopband
+        XCTAssertEqual(at48.featureScale, 1.0 / 3)  // frames of 3 times as many samples
         XCTAssertEqual(BandPlan(model: model, inputRate: 44100).stft, STFTConfig(nFFT: 1412, hop: 706))
         let native = BandPlan(model: model, inputRate: 16000)
         XCTAssertEqual(native.stft, model.stft)
         XCTAssertNil(native.featureScale)
         XCTAssertFalse(native.hasHighBand)
         XCTAssertTrue(BandPlan(model: model, inputRate: 8000).resampled)
-    }
-
-    func testResamplerGainIsFlatInThePassbandAndHalfAtTheCutoff() {
-        let down = Resampler(from: 48000, to: 16000)
-        XCTAssertEqual(down.gain(atFrequency: 0), 1, accuracy: 1e-9)
-        XCTAssertEqual(down.gain(atFrequency: 4000), 1, accuracy: 1e-3)
-        XCTAssertEqual(down.gain(atFrequency: 7600), 0.5, accuracy: 0.01)   // −6 dB at 0.95 × 8 kHz
-        XCTAssertLessThan(abs(down.gain(atFrequency: 8100)), 1e-3)
-        XCTAssertEqual(Resampler(from: 16000, to: 16000).gain(atFrequency: 7900), 1)
     }
 
     func testModelFileKeepsItsHighBandSettings() throws {

@@ -41,9 +41,6 @@ public final class Resampler {
     private let down: Int
     /// Kernel half-width K in input samples; each output uses 2K + 1 input samples.
     private let halfWidth: Int
-    /// Kernel cutoff (cycles per input sample) and Kaiser β, kept for `gain(atFrequency:)`.
-    private let cutoff: Double
-    private let beta: Double
     private var tapCount: Int { 2 * halfWidth + 1 }
 
     /// Exact taps, `up` rows of `tapCount` (row p is phase p), or empty when the kernel table is used.
@@ -83,14 +80,12 @@ public final class Resampler {
 
         let nyquist = 0.5 * Double(min(inputRate, outputRate))
         let cutoff = Resampler.cutoffFraction * nyquist / Double(inputRate)           // cycles per input sample
-        self.cutoff = cutoff
         let transition = Resampler.transitionFraction * nyquist / Double(inputRate)
         // Kaiser: taps ≈ (A − 7.95) / (2.285 · 2π · Δf); K must also exceed the input step M/L.
         let taps = (Resampler.attenuationDB - 7.95) / (2.285 * 2 * Double.pi * transition)
         let width = max(Int((taps / 2).rounded(.up)), down / up + 2)
         halfWidth = up == down ? 0 : width
         let beta = 0.1102 * (Resampler.attenuationDB - 8.7)
-        self.beta = beta
 
         if up == down {
             phaseTable = []
@@ -109,19 +104,6 @@ public final class Resampler {
             scratchRow = [Float](repeating: 0, count: 2 * width + 1)
         }
         reset()
-    }
-
-    /// The filter's amplitude gain at `frequency` Hz, 1 at DC: the kernel at whole input samples, Fourier
-    /// transformed. A tone at that frequency leaves the resampler scaled by about this much.
-    public func gain(atFrequency frequency: Double) -> Double {
-        guard up != down else { return 1 }
-        var sum = 0.0, response = 0.0
-        for tau in -halfWidth...halfWidth {
-            let h = Resampler.kernel(Double(tau), halfWidth: halfWidth, cutoff: cutoff, beta: beta)
-            sum += h
-            response += h * cos(2 * Double.pi * frequency * Double(tau) / Double(inputRate))
-        }
-        return response / sum
     }
 
     /// Output length for n input samples: ceil(n · outputRate / inputRate), the number of output sample times

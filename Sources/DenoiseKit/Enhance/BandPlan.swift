@@ -16,10 +16,9 @@ struct BandPlan: Sendable {
     let resampled: Bool
     /// Bins the network reads and masks: the model's.
     let modelBins: Int
-    /// Per model bin, the factor that brings this STFT's amplitudes to those of the model's STFT of the input
-    /// resampled to the model's rate (longer frames sum more samples; the resampler's transition band takes the top
-    /// bins down), so that the network reads what it was trained on. Nil where it is 1 everywhere.
-    let featureScale: [Float]?
+    /// The factor that brings this STFT's amplitudes to those of the model's (a frame of more samples sums more
+    /// of them): the model's nFFT over this one's. Nil at the model's rate.
+    let featureScale: Float?
     /// Bins whose masked energy sets the high-band gain.
     let referenceBins: Range<Int>
     /// The first bin that blends from the mask towards the high-band gain; from it to `modelBins`, the weight of
@@ -46,10 +45,9 @@ struct BandPlan: Sendable {
         let hop = max(1, Int((Double(modelSTFT.hop) * ratio).rounded()))
         stft = STFTConfig(nFFT: hop * modelSTFT.overlap, hop: hop, window: modelSTFT.window)
 
+        featureScale = Float(modelSTFT.nFFT) / Float(stft.nFFT)
+
         let binHz = Double(modelRate) / Double(modelSTFT.nFFT)
-        let lengthScale = Double(modelSTFT.nFFT) / Double(stft.nFFT)
-        let antiAliasing = Resampler(from: inputRate, to: modelRate)
-        featureScale = (0..<modelBins).map { Float(lengthScale * antiAliasing.gain(atFrequency: Double($0) * binHz)) }
 
         let nyquist = Double(modelRate) / 2
         let crossoverHz = model.highBand.crossoverHz(sampleRate: modelRate)

@@ -209,8 +209,8 @@ public final class Denoiser {
                                     var frameIm = UnsafePointer(inIm + first + row * bins)
                                     if let scale {
                                         for k in 0..<modelBins {
-                                            sRe[k] = frameRe[k] * scale[k]
-                                            sIm[k] = frameIm[k] * scale[k]
+                                            sRe[k] = frameRe[k] * scale
+                                            sIm[k] = frameIm[k] * scale
                                         }
                                         frameRe = UnsafePointer(sRe)
                                         frameIm = UnsafePointer(sIm)
