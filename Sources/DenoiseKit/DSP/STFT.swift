@@ -281,8 +281,7 @@ public final class STFTSynthesizer {
     private let spectrum: UnsafeMutablePointer<Float>
     /// Inverse transform of the frame [nFFT].
     private let frame: UnsafeMutablePointer<Float>
-    /// Overlap-add accumulator [hop + nFFT]: padded samples from (framesPushed − 1)·hop on; the first hop
-    /// are final and held back, the rest are partial sums.
+    /// Overlap-add accumulator [nFFT]: partial sums of the padded samples from framesPushed·hop on.
     private let accumulator: UnsafeMutablePointer<Float>
     private var finished = false
 
@@ -300,8 +299,8 @@ public final class STFTSynthesizer {
         spectrum.initialize(repeating: 0, count: 2 * bins)
         frame = .allocate(capacity: nFFT)
         frame.initialize(repeating: 0, count: nFFT)
-        accumulator = .allocate(capacity: hop + nFFT)
-        accumulator.initialize(repeating: 0, count: hop + nFFT)
+        accumulator = .allocate(capacity: nFFT)
+        accumulator.initialize(repeating: 0, count: nFFT)
     }
 
     deinit {
@@ -323,8 +322,9 @@ public final class STFTSynthesizer {
         }
     }
 
-    /// Adds one frame of `bins` complex values and appends the samples that became final one frame ago
-    /// (hop samples, or none while the leading padding is still being discarded).
+    /// Adds frame t (`bins` complex values) and appends the samples it made final: padded samples
+    /// [t·hop, (t + 1)·hop), which no later frame reaches (hop samples, or none while the leading padding is
+    /// still being discarded). Emitting them now, not a frame later, keeps the latency at one frame.
     public func push(real: UnsafePointer<Float>, imag: UnsafePointer<Float>, into output: inout [Float]) {
         precondition(!finished, "STFTSynthesizer.push after finish: call reset() to start a new signal")
         for f in 0..<bins {
@@ -332,17 +332,15 @@ public final class STFTSynthesizer {
             spectrum[2 * f + 1] = imag[f]
         }
         fft.inverse(spectrum, frame)
-        let partial = accumulator + hop
-        for i in 0..<nFFT { partial[i] += frame[i] * window[i] }
-        // accumulator[0..<hop] are padded samples [(t − 1)·hop, t·hop): final since frame t − 1.
+        // accumulator[i] is padded sample t·hop + i.
+        for i in 0..<nFFT { accumulator[i] += frame[i] * window[i] }
         // L is a multiple of hop, so a block is either all leading padding or all signal.
-        let blockStart = (framesPushed - 1) * hop
-        if blockStart >= config.leadingPadding {
+        if framesPushed * hop >= config.leadingPadding {
             output.append(contentsOf: UnsafeBufferPointer(start: accumulator, count: hop))
             samplesEmitted += hop
         }
-        memmove(accumulator, accumulator + hop, nFFT * MemoryLayout<Float>.stride)
-        (accumulator + nFFT).update(repeating: 0, count: hop)
+        memmove(accumulator, accumulator + hop, (nFFT - hop) * MemoryLayout<Float>.stride)
+        (accumulator + nFFT - hop).update(repeating: 0, count: hop)
         framesPushed += 1
     }
 
@@ -362,17 +360,24 @@ public final class STFTSynthesizer {
     /// Appends the remaining samples so that `totalLength` have been emitted in all. Samples that no
     /// pushed frame covered fully are what the pushed frames give (zero if none touched them); with
     /// the `STFT.frameCount(forSamples: totalLength)` frames of the analysis, every sample is final.
+    /// The frames that cover the signal's end (the analysis's zero-padded tail) may have emitted samples past
+    /// it: those are removed from `output`, so pass the array those frames were pushed into.
     /// The signal is then complete: call `reset()` before pushing another one.
     public func finish(totalLength: Int, into output: inout [Float]) {
         precondition(!finished, "STFTSynthesizer.finish called twice: call reset() to start a new signal")
-        precondition(totalLength >= samplesEmitted,
-                     "totalLength \(totalLength) is less than the \(samplesEmitted) samples already emitted; "
-                         + "more frames were pushed than a signal of that length has")
-        let accumulatorStart = (framesPushed - 1) * hop  // padded index of accumulator[0]
+        let excess = samplesEmitted - totalLength
+        if excess > 0 {
+            precondition(excess <= output.count && excess < nFFT,
+                         "totalLength \(totalLength) is less than the \(samplesEmitted) samples already emitted; "
+                             + "more frames were pushed than a signal of that length has")
+            output.removeLast(excess)
+            samplesEmitted = totalLength
+        }
+        let accumulatorStart = framesPushed * hop  // padded index of accumulator[0]
         output.reserveCapacity(output.count + totalLength - samplesEmitted)
         for m in samplesEmitted..<totalLength {
             let offset = m + config.leadingPadding - accumulatorStart
-            output.append(offset < hop + nFFT ? accumulator[offset] : 0)
+            output.append(offset < nFFT ? accumulator[offset] : 0)
         }
         samplesEmitted = totalLength
         finished = true
@@ -380,7 +385,7 @@ public final class STFTSynthesizer {
 
     /// Back to the state of a new synthesizer.
     public func reset() {
-        accumulator.update(repeating: 0, count: hop + nFFT)
+        accumulator.update(repeating: 0, count: nFFT)
         framesPushed = 0
         samplesEmitted = 0
         finished = false
