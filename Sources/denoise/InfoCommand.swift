@@ -5,8 +5,10 @@ import Foundation
 struct InfoCommand: Command {
     let name = "info"
     let abstract = "Show the format, duration and levels of a WAV file, or what a model file holds."
-    let usage = ["info FILE.wav", "info MODEL.safetensors"]
-    let options: [Option] = []
+    let usage = ["info [--json] FILE.wav", "info [--json] MODEL.safetensors"]
+    let options: [Option] = [
+        .flag("json", help: "Print one JSON object (snake_case keys) instead of the table."),
+    ]
     let positionals = [
         Positional("file", value: "FILE", help: "A WAV file, or a model file (.safetensors)."),
     ]
@@ -22,7 +24,8 @@ struct InfoCommand: Command {
     func run(_ arguments: ParsedArguments) throws -> Int32 {
         guard let path = arguments.positional("file") else { throw UsageError("missing argument <FILE>") }
         let url = fileURL(path)
-        if url.pathExtension.lowercased() == "safetensors" { return try describeModel(url, path: path) }
+        let json = arguments.flag("json")
+        if url.pathExtension.lowercased() == "safetensors" { return try describeModel(url, path: path, json: json) }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw CommandError("\(path): no such file")
@@ -41,6 +44,17 @@ struct InfoCommand: Command {
         let seconds = Double(reader.frameCount) / Double(format.sampleRate)
         let size = attributes?[.size] as? Int
 
+        if json {
+            let finite = { (value: Double) -> Any in value.isFinite ? value : NSNull() }
+            var object: [String: Any] = [
+                "file": path, "format": Self.describe(format.sampleFormat), "sample_rate": format.sampleRate,
+                "channels": format.channelCount, "frames": reader.frameCount, "duration_s": seconds,
+                "peak_dbfs": levels.map { finite($0.peakDecibels) }, "rms_dbfs": levels.map { finite($0.rmsDecibels) },
+            ]
+            if let size { object["size_bytes"] = size }
+            try Self.printJSON(object)
+            return ExitStatus.success
+        }
         var rows: [(String, String)] = [("file", path)]
         if let size { rows.append(("size", Format.bytes(size))) }
         rows += [
@@ -60,9 +74,29 @@ struct InfoCommand: Command {
     }
 
     /// Configuration, size, signal settings and training summary of a model file.
-    private func describeModel(_ url: URL, path: String) throws -> Int32 {
+    private func describeModel(_ url: URL, path: String, json: Bool) throws -> Int32 {
         let model = try DenoiseModel.load(url: url)
         let net = model.net.config
+        if json {
+            var object: [String: Any] = [
+                "model": path, "format": model.formatVersion, "kind": net.kind.rawValue, "causal": net.causal,
+                "parameters": model.net.parameterCount, "sample_rate": model.sampleRate,
+                "latency_ms": 1000 * model.latencySeconds,
+                "look_ahead_ms": 1000 * Double(net.lookAheadFrames * model.stft.hop) / Double(model.sampleRate),
+                "n_fft": model.stft.nFFT, "hop": model.stft.hop, "band_hz": [0, model.sampleRate / 2],
+                "high_band_reference_hz": [model.highBand.referenceLowHz,
+                                           model.highBand.crossoverHz(sampleRate: model.sampleRate)],
+                "mask_exponent": Double(model.maskExponent),
+            ]
+            if let training = model.training {
+                object["training"] = ["epochs": training.epochs, "best_epoch": training.bestEpoch,
+                                      "validation_loss": Double(training.validationLoss),
+                                      "validation_sisdr_gain_db": Double(training.validationSISDRGain),
+                                      "runs": training.lineage.count]
+            }
+            try Self.printJSON(object)
+            return ExitStatus.success
+        }
         var rows: [(String, String)] = [("model", path), ("format", model.formatVersion)]
         switch net.kind {
         case .mlp:
@@ -78,8 +112,11 @@ struct InfoCommand: Command {
             ("parameters", "\(model.net.parameterCount)"),
             ("sample rate", "\(model.sampleRate) Hz"),
             ("stft", "n_fft \(model.stft.nFFT), hop \(model.stft.hop), \(model.stft.window.rawValue) window, \(net.bins) bins"),
-            ("look-ahead", String(format: "%d frames (%.0f ms)", net.receptiveRadius,
-                                  1000 * Double(net.receptiveRadius * model.stft.hop) / Double(model.sampleRate))),
+            ("look-ahead", String(format: "%d frames (%.0f ms)", net.lookAheadFrames,
+                                  1000 * Double(net.lookAheadFrames * model.stft.hop) / Double(model.sampleRate))
+                + (net.causal ? ", causal" : "")),
+            ("latency", String(format: "%.0f ms (one %.0f ms frame plus the look-ahead)", 1000 * model.latencySeconds,
+                               1000 * Double(model.stft.nFFT) / Double(model.sampleRate))),
             ("band", "0-\(model.sampleRate / 2) Hz, masked by the network"),
             ("above it", Self.describeHighBand(model)),
         ]
@@ -105,6 +142,11 @@ struct InfoCommand: Command {
         let width = rows.map(\.0.count).max() ?? 0
         for (label, value) in rows { print((label + ":").padding(toLength: width + 2, withPad: " ", startingAt: 0) + value) }
         return ExitStatus.success
+    }
+
+    private static func printJSON(_ object: [String: Any]) throws {
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        Terminal.writeOut(String(decoding: data, as: UTF8.self) + "\n")
     }
 
     /// What inputs at higher rates get above the model's band.

@@ -49,6 +49,10 @@ struct TrainCommand: Command {
                 help: "With --arch cnn: odd kernel size of the dilated convolutions (default: 5)."),
         .flag("residual", help: "With --arch cnn: blocks after the first add their input to their output (skip "
                   + "connections, for deeper stacks)."),
+        .flag("causal", help: "With --arch cnn: convolutions see only the current and earlier frames, so the model "
+                  + "has no look-ahead and runs live (latency: one 32 ms frame). Needs --norm layer: group and "
+                  + "instance norms average over the whole utterance and batch norm over the batch, later frames "
+                  + "included, so they are not causal and are refused."),
         .option("norm", value: "KIND", kind: .choice(["layer", "group", "batch", "instance"]),
                 help: "Hidden-layer normalisation: layer (per frame, streams), group or instance (per utterance: apply "
                     + "then holds the whole file), batch.", default: "layer"),
@@ -123,6 +127,7 @@ struct TrainSettings {
     var dilations: [Int]
     var kernelSize: Int
     var residual: Bool
+    var causal: Bool
     var norm: String
     var dropout: Double
     var phaseWeight: Double
@@ -195,7 +200,7 @@ struct TrainSettings {
         if arguments.has("context") && arch != "mlp" { throw UsageError("--context applies only to --arch mlp") }
         context = try arguments.int("context", expected: "a number of frames >= 0") { $0 >= 0 } ?? 2
         width = try arguments.int("width", expected: "a width in 1...4096") { (1...4096).contains($0) }
-        if arch != "cnn", let cnnOnly = ["dilations", "kernel", "residual"].first(where: arguments.has) {
+        if arch != "cnn", let cnnOnly = ["dilations", "kernel", "residual", "causal"].first(where: arguments.has) {
             throw UsageError("--\(cnnOnly) applies only to --arch cnn")
         }
         let dilationList = arguments.list("dilations")
@@ -206,11 +211,18 @@ struct TrainSettings {
             else { throw arguments.invalidValue("dilations", expected: "1 to 16 comma-separated integers in 1...256") }
             dilations = parsed
         }
-        kernelSize = try arguments.int("kernel", expected: "an odd size in 1...31") {
-            $0 % 2 == 1 && (1...31).contains($0)
+        let causal = arguments.flag("causal")
+        self.causal = causal
+        kernelSize = try arguments.int("kernel", expected: causal ? "a size in 1...31" : "an odd size in 1...31") {
+            ($0 % 2 == 1 || causal) && (1...31).contains($0)
         } ?? 5
         residual = arguments.flag("residual")
         norm = arguments.defaultedString("norm")
+        if causal && norm != "layer" {
+            throw UsageError("--causal needs --norm layer: \(norm) norm averages over "
+                             + (norm == "batch" ? "the batch's frames" : "the whole utterance")
+                             + ", later frames included, so it is not causal")
+        }
         dropout = try arguments.defaultedDouble("dropout", expected: "a probability in [0, 1)") { $0 >= 0 && $0 < 1 }
         phaseWeight = try arguments.defaultedDouble("phase-weight", expected: "a weight in [0, 1]") {
             $0 >= 0 && $0 <= 1
@@ -239,7 +251,7 @@ struct TrainSettings {
             throw UsageError("--init starts a new run and --resume continues one: give one or the other")
         }
         // A model file or a checkpoint fixes the architecture; options that would change it are refused, not ignored.
-        let architecture = ["arch", "context", "width", "dilations", "kernel", "residual", "norm", "dropout"]
+        let architecture = ["arch", "context", "width", "dilations", "kernel", "residual", "causal", "norm", "dropout"]
         if let first = architecture.first(where: arguments.has), initialModel != nil || resume {
             let source = resume ? "--resume: the architecture comes from the checkpoint"
                 : "--init: the architecture comes from the model"

@@ -171,7 +171,7 @@ struct TrainingSession {
     private func maskNetConfig() -> MaskNetConfig {
         MaskNetConfig(kind: MaskNetKind(rawValue: settings.arch) ?? .cnn, context: settings.context,
                       hidden: settings.width, kernelSize: settings.kernelSize, dilations: settings.dilations,
-                      residual: settings.residual,
+                      residual: settings.residual, causal: settings.causal,
                       norm: NormKind(rawValue: settings.norm) ?? .layer, dropout: Float(settings.dropout))
     }
 

@@ -109,6 +109,22 @@ final class InfoCommandTests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("model.safetensors: not a valid model file"), result.stderr)
     }
 
+    func testInfoJSONOnAModelHasRateLatencyParametersAndCausality() throws {
+        let url = try makeTemporaryDirectory().appendingPathComponent("m.safetensors")
+        let config = MaskNetConfig(kind: .cnn, bins: 33, hidden: 8, kernelSize: 3, dilations: [1, 2], causal: true)
+        let model = try DenoiseModel(config: config, stft: STFTConfig(nFFT: 64, hop: 32))
+        try model.save(to: url)
+        let result = try DenoiseRunner.run(["info", "--json", url.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(object["sample_rate"] as? Int, 16000)
+        XCTAssertEqual(object["latency_ms"] as? Double, 4)
+        XCTAssertEqual(object["parameters"] as? Int, model.net.parameterCount)
+        XCTAssertEqual(object["causal"] as? Bool, true)
+        XCTAssertEqual(object["band_hz"] as? [Int], [0, 8000])
+        XCTAssertEqual(result.stdout.split(separator: "\n").count, 1)
+    }
+
     func testInfoOnModelShowsItsConfigurationAndParameterCount() throws {
         let url = try makeTemporaryDirectory().appendingPathComponent("m.safetensors")
         let model = try DenoiseModel(config: MaskNetConfig(kind: .cnn, bins: 33, hidden: 8, dilations: [1, 2]),
@@ -120,6 +136,7 @@ final class InfoCommandTests: XCTestCase {
         XCTAssertTrue(result.stdout.contains("parameters:    \(model.net.parameterCount)"), result.stdout)
         XCTAssertTrue(result.stdout.contains("n_fft 64, hop 32"), result.stdout)
         XCTAssertTrue(result.stdout.contains("band:          0-8000 Hz, masked by the network"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("latency:       16 ms"), result.stdout)  // 4 ms frame + 6 frames of 2 ms
         XCTAssertTrue(result.stdout.contains("the mask keeps at 4000-7200 Hz, blended in from 7200 Hz"), result.stdout)
     }
 }

@@ -65,12 +65,22 @@ final class UsageErrorTests: XCTestCase {
         try expectUsageError(base + ["--arch", "mlp", "--residual"], usage: usage, mentioning: ["--residual", "cnn"])
     }
 
+    /// Normalisations over time see later frames: a causal model refuses them, and an MLP's context is two-sided.
+    func testCausalRefusesNormalisationsOverTimeAndTheMLP() throws {
+        let usage = "usage: denoise train --noisy DIR --clean DIR -o RUN_DIR [<options>]"
+        let base = ["train", "--noisy", "n", "--clean", "c", "-o", "r", "--causal"]
+        for norm in ["group", "instance", "batch"] {
+            try expectUsageError(base + ["--norm", norm], usage: usage, mentioning: ["--causal", norm, "not causal"])
+        }
+        try expectUsageError(base + ["--arch", "mlp"], usage: usage, mentioning: ["--causal", "cnn"])
+    }
+
     func testMissingValueAndUnexpectedArgumentExit64() throws {
         try expectUsageError(["apply", "a.wav", "b.wav", "-m"], usage: applyUsage,
                              mentioning: ["missing value", "--model"])
-        try expectUsageError(["info", "a.wav", "b.wav"], usage: "usage: denoise info FILE.wav",
+        try expectUsageError(["info", "a.wav", "b.wav"], usage: "usage: denoise info [--json] FILE.wav",
                              mentioning: ["unexpected argument", "b.wav"])
-        try expectUsageError(["info"], usage: "usage: denoise info FILE.wav", mentioning: ["missing argument"])
+        try expectUsageError(["info"], usage: "usage: denoise info [--json] FILE.wav", mentioning: ["missing argument"])
         try expectUsageError(["apply", "--force=yes", "a.wav", "b.wav"], usage: applyUsage,
                              mentioning: ["--force", "does not take a value"])
     }

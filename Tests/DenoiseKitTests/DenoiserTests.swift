@@ -121,6 +121,35 @@ final class DenoiserTests: XCTestCase {
         }
     }
 
+    /// A causal model's output for a sample never depends on input more than one analysis frame later, and the
+    /// streaming denoiser hands it out as soon as that frame is in.
+    func testCausalModelOutputWaitsOnlyForOneFrame() throws {
+        let stft = STFTConfig(nFFT: 64, hop: 32)
+        let config = MaskNetConfig(kind: .cnn, bins: stft.bins, hidden: 8, kernelSize: 3, dilations: [1, 2],
+                                   residual: true, causal: true)
+        let model = try DenoiseModel(config: config, stft: stft, sampleRate: 16000, seed: 5)
+        let input = zip(TestSignals.speechLike(seconds: 0.3), TestSignals.whiteNoise(count: 4800)).map { $0 + $1 }
+        var changed = input
+        let cut = 3000
+        for i in cut..<changed.count { changed[i] = -changed[i] }
+        let a = Denoiser.enhance(AudioBuffer(mono: input, sampleRate: 16000), model: model).channels[0]
+        let b = Denoiser.enhance(AudioBuffer(mono: changed, sampleRate: 16000), model: model).channels[0]
+        XCTAssertEqual(Array(a[..<(cut - stft.nFFT)]), Array(b[..<(cut - stft.nFFT)]))
+        XCTAssertNotEqual(Array(a[cut...]), Array(b[cut...]))
+
+        let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: 16000)
+        var fed = 0, out = 0
+        for size in [100, 37, 500, 1, 963] {
+            out += denoiser.process(AudioBuffer(mono: Array(input[fed..<fed + size]), sampleRate: 16000)).frameCount
+            fed += size
+            XCTAssertGreaterThanOrEqual(out, fed - stft.nFFT, "after \(fed) samples in")
+        }
+        XCTAssertEqual(model.latencySeconds, 64.0 / 16000)
+        XCTAssertEqual(model.formatVersion, "denoise-model-3")
+        XCTAssertThrowsError(try MaskNetConfig(kind: .cnn, causal: true, norm: .group).validate())
+        XCTAssertThrowsError(try MaskNetConfig(kind: .mlp, causal: true).validate())
+    }
+
     func testWholeUtteranceNormsStillProcessInChunks() throws {
         let model = try TestSignals.tinyModel(.cnn, norm: .group)
         let input = AudioBuffer(mono: TestSignals.speechLike(seconds: 0.5), sampleRate: 16000)

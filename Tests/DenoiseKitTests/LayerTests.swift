@@ -27,7 +27,8 @@ private func linearReference(_ layout: SequenceBatch, inFeatures: Int, outFeatur
 
 /// Direct "same" convolution over each utterance's real frames, PyTorch weight layout [out × in × k].
 private func convolutionReference(_ layout: SequenceBatch, inChannels cin: Int, outChannels cout: Int,
-                                  kernelSize k: Int, dilation d: Int, name: String) -> ReferenceLayer {
+                                  kernelSize k: Int, dilation d: Int, causal: Bool = false,
+                                  name: String) -> ReferenceLayer {
     { x, p in
         let w = p["\(name).weight"]!, bias = p["\(name).bias"]!
         var y = [Double](repeating: 0, count: layout.rows * cout)
@@ -38,7 +39,7 @@ private func convolutionReference(_ layout: SequenceBatch, inChannels cin: Int, 
                     var s = bias[o]
                     for c in 0..<cin {
                         for j in 0..<k {
-                            let source = t + (j - (k - 1) / 2) * d
+                            let source = t + (j - (causal ? k - 1 : (k - 1) / 2)) * d
                             guard source >= 0 && source < length else { continue }
                             s += w[(o * cin + c) * k + j] * x[(base + source) * cin + c]
                         }
@@ -137,6 +138,32 @@ final class LayerTests: XCTestCase {
                        reference: convolutionReference(layout, inChannels: 3, outChannels: 2, kernelSize: k,
                                                        dilation: d, name: "conv"))
         }
+    }
+
+    /// Causal taps reach only back in time, with even kernels allowed; padding rows and later frames never enter.
+    func testCausalConv1dGradientCheck() {
+        var rng = RandomGenerator(seed: 42)
+        let layout = SequenceBatch(frames: 6, lengths: [6, 2])
+        for (k, d) in [(3, 1), (2, 3), (3, 2)] {
+            let store = ParameterStore()
+            let conv = Conv1d(2, 3, kernelSize: k, dilation: d, causal: true, store: store, name: "conv", rng: &rng)
+            checkLayer(conv, store: store, input: randomMatrix(layout.rows, 2, &rng), layout: layout,
+                       reference: convolutionReference(layout, inChannels: 2, outChannels: 3, kernelSize: k,
+                                                       dilation: d, causal: true, name: "conv"))
+        }
+    }
+
+    func testCausalConv1dSeesNoLaterFrame() {
+        // By hand: taps [1, 10, 100] at offsets −4, −2, 0 on input 1…5: y[t] = x[t−4] + 10·x[t−2] + 100·x[t].
+        var rng = RandomGenerator(seed: 6)
+        let store = ParameterStore()
+        let conv = Conv1d(1, 1, kernelSize: 3, dilation: 2, causal: true, store: store, name: "c", rng: &rng)
+        conv.weight.value.update(from: [1, 10, 100], count: 3)
+        conv.bias.value[0] = 0
+        store.markValuesChanged()
+        let y = conv.forward(Matrix(rows: 5, cols: 1, values: [1, 2, 3, 4, 5]), layout: .single(frames: 5),
+                             training: false)
+        XCTAssertEqual(y.array, [100, 200, 310, 420, 531])
     }
 
     func testConv1dDilationMatchesDirectConvolution() {

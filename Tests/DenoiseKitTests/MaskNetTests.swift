@@ -9,7 +9,10 @@ final class MaskNetTests: XCTestCase {
         XCTAssertEqual(mlp.parameterCount, 2 * 1285 + (1285 * 512 + 512) + 2 * 512 + (512 * 512 + 512) + 2 * 512 + (512 * 257 + 257))
         XCTAssertEqual(cnn.parameterCount, 2 * 257 + (257 * 256 * 5 + 256) + 2 * 256 + 2 * (256 * 256 * 5 + 256 + 2 * 256)
                        + (256 * 257 + 257))
-        XCTAssertEqual(MaskNetConfig(kind: .cnn).receptiveRadius, 2 + 4 + 8)
+        XCTAssertEqual(MaskNetConfig(kind: .cnn).lookAheadFrames, 2 + 4 + 8)
+        XCTAssertEqual(MaskNetConfig(kind: .cnn).historyFrames, 2 + 4 + 8)
+        XCTAssertEqual(MaskNetConfig(kind: .cnn, kernelSize: 3, causal: true).lookAheadFrames, 0)
+        XCTAssertEqual(MaskNetConfig(kind: .cnn, kernelSize: 3, causal: true).historyFrames, 2 * (1 + 2 + 4))
     }
 
     /// Skip connections wrap every block after the first and add no parameters; a configuration written before

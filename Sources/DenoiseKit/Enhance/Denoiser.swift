@@ -37,8 +37,8 @@ public struct DenoiserOptions: Equatable, Sendable {
 /// the input as it came.
 ///
 /// State carried between calls: resampler history, STFT overlap, the dry input still to be blended, and the last
-/// `receptiveRadius` frames of spectrum (the network's left context). The network runs on windows of
-/// `chunkFrames` frames plus `receptiveRadius` frames of margin on each side, whose outputs are
+/// `historyFrames` frames of spectrum (the network's left context). The network runs on windows of
+/// `chunkFrames` frames plus margins of `historyFrames` before and `lookAheadFrames` after, whose outputs are
 /// discarded, so every kept frame sees exactly the inputs it would see in a whole-file pass and
 /// memory stays bounded whatever the file length. Models whose normalisation needs the whole
 /// utterance (GroupNorm, InstanceNorm) are run once at `finish()` instead.
@@ -53,7 +53,8 @@ public final class Denoiser {
 
     private let plan: BandPlan
     private let stft: STFTConfig
-    private let radius: Int
+    private let history: Int
+    private let lookAhead: Int
     private let chunk: Int
     private let maskExponent: Float
     private var inputResamplers: [Resampler]
@@ -93,7 +94,8 @@ public final class Denoiser {
         self.options = options
         plan = BandPlan(model: model, inputRate: sampleRate)
         stft = plan.stft
-        radius = model.net.config.receptiveRadius
+        history = model.net.config.historyFrames
+        lookAhead = model.net.config.lookAheadFrames
         chunk = model.net.config.norm.isFrameLocal ? options.chunkFrames : Int.max / 4
         maskExponent = options.maskExponent ?? model.maskExponent
         let resample = plan.resampled
@@ -160,9 +162,9 @@ public final class Denoiser {
         while nextFrame < availableFrames {
             let keepEnd = min(nextFrame + chunk, availableFrames)
             // Without the full right margin, wait for more input unless this is the end.
-            if !final && keepEnd + radius > availableFrames { break }
-            let windowStart = max(0, nextFrame - radius)
-            let windowEnd = min(availableFrames, keepEnd + radius)
+            if !final && keepEnd + lookAhead > availableFrames { break }
+            let windowStart = max(0, nextFrame - history)
+            let windowEnd = min(availableFrames, keepEnd + lookAhead)
             runWindow(windowStart..<windowEnd, keep: nextFrame..<keepEnd)
             nextFrame = keepEnd
         }
@@ -308,7 +310,7 @@ public final class Denoiser {
 
     /// Keeps only the frames the next window's left margin needs.
     private func dropHistory() {
-        let keepFrom = max(pendingStart, nextFrame - radius)
+        let keepFrom = max(pendingStart, nextFrame - history)
         let drop = keepFrom - pendingStart
         guard drop > 0 else { return }
         let bins = stft.bins

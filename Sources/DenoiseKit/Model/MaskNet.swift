@@ -80,7 +80,7 @@ public final class MaskNet {
             for (i, dilation) in config.dilations.enumerated() {
                 let blockStart = layers.count
                 layers.append(Conv1d(channels, width, kernelSize: config.kernelSize, dilation: dilation,
-                                     store: store, name: "block\(i).conv", rng: &rng))
+                                     causal: config.causal, store: store, name: "block\(i).conv", rng: &rng))
                 rectifiedNorm("block\(i).norm")
                 dropout()
                 // The first block changes the width (bins → channels), so it cannot add its input.

@@ -41,6 +41,11 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
     /// CNN: every block after the first adds its input to its output (a skip connection), which lets deeper
     /// stacks train. Absent from files written before it existed, which read as false.
     public var residual: Bool
+    /// CNN: every convolution sees only the current and earlier frames, so the network adds no look-ahead and a
+    /// frame's mask is final as soon as the frame is (live use). Needs per-frame normalisation in the hidden
+    /// layers (LayerNorm): GroupNorm and InstanceNorm average over the whole utterance, BatchNorm over the batch's
+    /// frames, later ones included. Absent from files written before it existed, which read as false.
+    public var causal: Bool
     public var norm: NormKind
     /// Normalisation of the log-power input: `.batch` scales each bin by statistics over the training
     /// data (running statistics at inference), keeping the level differences between frames that tell
@@ -51,8 +56,8 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
     public var dropout: Float
 
     public init(kind: MaskNetKind, bins: Int = 257, context: Int = 2, hidden: Int? = nil, hiddenLayers: Int = 2,
-                kernelSize: Int = 5, dilations: [Int] = [1, 2, 4], residual: Bool = false, norm: NormKind = .layer,
-                inputNorm: NormKind = .batch, groups: Int = 8, dropout: Float = 0.2) {
+                kernelSize: Int = 5, dilations: [Int] = [1, 2, 4], residual: Bool = false, causal: Bool = false,
+                norm: NormKind = .layer, inputNorm: NormKind = .batch, groups: Int = 8, dropout: Float = 0.2) {
         self.kind = kind
         self.bins = bins
         self.context = context
@@ -61,6 +66,7 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
         self.kernelSize = kernelSize
         self.dilations = dilations
         self.residual = residual
+        self.causal = causal
         self.norm = norm
         self.inputNorm = inputNorm
         self.groups = groups
@@ -68,7 +74,8 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case kind, bins, context, hidden, hiddenLayers, kernelSize, dilations, residual, norm, inputNorm, groups, dropout
+        case kind, bins, context, hidden, hiddenLayers, kernelSize, dilations, residual, causal, norm, inputNorm, groups
+        case dropout
     }
 
     public init(from decoder: Decoder) throws {
@@ -81,17 +88,21 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
         kernelSize = try c.decode(Int.self, forKey: .kernelSize)
         dilations = try c.decode([Int].self, forKey: .dilations)
         residual = try c.decodeIfPresent(Bool.self, forKey: .residual) ?? false
+        causal = try c.decodeIfPresent(Bool.self, forKey: .causal) ?? false
         norm = try c.decode(NormKind.self, forKey: .norm)
         inputNorm = try c.decode(NormKind.self, forKey: .inputNorm)
         groups = try c.decode(Int.self, forKey: .groups)
         dropout = try c.decode(Float.self, forKey: .dropout)
     }
 
-    /// Frames of input on each side that one output frame depends on.
-    public var receptiveRadius: Int {
+    /// Frames after a frame that its mask depends on: what the denoiser must wait for.
+    public var lookAheadFrames: Int { causal ? 0 : historyFrames }
+
+    /// Frames before a frame that its mask depends on.
+    public var historyFrames: Int {
         switch kind {
         case .mlp: return context
-        case .cnn: return dilations.reduce(0) { $0 + ($1 * (kernelSize - 1)) / 2 }
+        case .cnn: return dilations.reduce(0) { $0 + $1 * (causal ? kernelSize - 1 : (kernelSize - 1) / 2) }
         }
     }
 
@@ -130,8 +141,18 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
             guard context >= 0 && context <= 64 else { throw bad("context must lie in 0...64 frames, got \(context)") }
             guard hiddenLayers >= 1 else { throw bad("an MLP needs at least one hidden layer") }
         case .cnn:
-            guard kernelSize >= 1 && kernelSize % 2 == 1 else { throw bad("kernel size must be odd, got \(kernelSize)") }
+            guard kernelSize >= 1 && (causal || kernelSize % 2 == 1) else {
+                throw bad("kernel size must be odd, got \(kernelSize)")
+            }
             guard !dilations.isEmpty && dilations.allSatisfy({ $0 >= 1 }) else { throw bad("dilations must be ≥ 1") }
+        }
+        if causal {
+            guard kind == .cnn else { throw bad("only a CNN can be causal; an MLP's context reaches both ways") }
+            guard norm == .layer else {
+                throw bad("a causal network needs per-frame (layer) normalisation in its hidden layers: \(norm) "
+                          + "averages over " + (norm == .batch ? "the batch's frames" : "the whole utterance")
+                          + ", later frames included")
+            }
         }
         guard inputNorm == .layer || inputNorm == .batch else {
             throw bad("the input normalisation must be layer or batch (per-utterance norms would not stream), got \(inputNorm)")

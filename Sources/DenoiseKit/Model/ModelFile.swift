@@ -60,8 +60,9 @@ public struct TrainingSummary: Codable, Equatable, Sendable {
 /// A trained denoiser: the mask network plus the signal settings it was trained with.
 public final class DenoiseModel {
     /// File format versions this build reads, oldest first. Version 2 added CNN skip connections
-    /// (`MaskNetConfig.residual`), which a version-1 reader would silently leave out.
-    public static let formatVersions = ["denoise-model-1", "denoise-model-2"]
+    /// (`MaskNetConfig.residual`), which a version-1 reader would silently leave out; version 3 causal
+    /// convolutions, which an earlier reader would run centred.
+    public static let formatVersions = ["denoise-model-1", "denoise-model-2", "denoise-model-3"]
     /// Largest FFT size a model may ask for (1 s at 16 kHz is 16384 samples).
     static let largestFFT = 1 << 16
 
@@ -125,7 +126,14 @@ public final class DenoiseModel {
 
     /// The version this model is written as: the oldest that describes it, so that older builds still read the
     /// models they can run and refuse the others instead of misreading them.
-    public var formatVersion: String { DenoiseModel.formatVersions[net.config.residual ? 1 : 0] }
+    public var formatVersion: String {
+        DenoiseModel.formatVersions[net.config.causal ? 2 : net.config.residual ? 1 : 0]
+    }
+
+    /// Input needed after a sample before its output is final: one analysis frame plus the network's look-ahead.
+    public var latencySeconds: Double {
+        Double(stft.nFFT + net.config.lookAheadFrames * stft.hop) / Double(sampleRate)
+    }
 
     public func save(to url: URL) throws { try safeTensors().write(to: url) }
 

@@ -1,8 +1,10 @@
-/// 1-D convolution over time (the rows of each utterance), "same" padding, optional dilation.
+/// 1-D convolution over time (the rows of each utterance), "same" or causal padding, optional dilation.
 ///
-///     y[t, o] = b[o] + Σ_{c, j} W[o, c, j] · x[t + (j − (k−1)/2)·d, c]
+///     same:   y[t, o] = b[o] + Σ_{c, j} W[o, c, j] · x[t + (j − (k−1)/2)·d, c]
+///     causal: y[t, o] = b[o] + Σ_{c, j} W[o, c, j] · x[t + (j − (k−1))·d, c]
 ///
-/// (cross-correlation, as PyTorch's Conv1d with padding d·(k−1)/2). Frames outside the utterance's
+/// (cross-correlation, as PyTorch's Conv1d with padding d·(k−1)/2; causal is that with all the padding on the
+/// left, so frame t sees frames t − (k−1)·d … t and nothing later). Frames outside the utterance's
 /// real frames count as zeros, so neither padding rows nor neighbouring utterances leak in.
 ///
 /// input [rows × Cin], weight [Cout × Cin × k] (PyTorch layout), bias [Cout], output [rows × Cout];
@@ -10,7 +12,7 @@
 /// ±1/√(Cin·k).
 ///
 /// Implementation: one sgemm per tap and utterance on shifted row views, no im2col copy. Tap j reads the
-/// input `offset(j) = (j − (k−1)/2)·d` rows away, so within an utterance of L real frames it contributes
+/// input `offset(j)` rows away ((j − (k−1)/2)·d, or (j − (k−1))·d when causal), so within an utterance of L real frames it contributes
 ///
 ///     y[t] += x[t + offset(j)] · W_jᵀ   for t in max(0, −offset) ..< min(L, L − offset)
 ///
@@ -21,6 +23,8 @@ public final class Conv1d: Layer {
     public let outChannels: Int
     public let kernelSize: Int
     public let dilation: Int
+    /// Frame t sees only frames up to t (all padding on the left).
+    public let causal: Bool
     public let weight: Parameter
     public let bias: Parameter
 
@@ -44,17 +48,18 @@ public final class Conv1d: Layer {
     private var groupTapSums: [Matrix] = []
     private let groupBiasGradients = Matrix(rows: 0, cols: 0)
 
-    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, dilation: Int = 1,
+    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, dilation: Int = 1, causal: Bool = false,
                 store: ParameterStore, name: String, rng: inout RandomGenerator) {
         precondition(inChannels > 0 && outChannels > 0,
                      "Conv1d '\(name)' needs positive channel counts, got \(inChannels) → \(outChannels)")
-        precondition(kernelSize > 0 && kernelSize % 2 == 1,
+        precondition(kernelSize > 0 && (causal || kernelSize % 2 == 1),
                      "Conv1d '\(name)' needs an odd kernel size for 'same' padding, got \(kernelSize)")
         precondition(dilation > 0, "Conv1d '\(name)' needs a positive dilation, got \(dilation)")
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.kernelSize = kernelSize
         self.dilation = dilation
+        self.causal = causal
         let bound = 1 / Float(inChannels * kernelSize).squareRoot()
         weight = store.add("\(name).weight", shape: [outChannels, inChannels, kernelSize], decays: true) { _ in
             rng.uniform(-bound, bound)
@@ -64,15 +69,18 @@ public final class Conv1d: Layer {
         tapMajorWeightGradient = Matrix(rows: kernelSize * outChannels, cols: inChannels)
     }
 
+    /// The tap that reads the output's own frame: the middle one, or the last when causal.
+    private var centreTap: Int { causal ? kernelSize - 1 : (kernelSize - 1) / 2 }
+
     /// Row offset of tap j relative to the output frame.
-    @inline(__always) private func offset(ofTap j: Int) -> Int { (j - (kernelSize - 1) / 2) * dilation }
+    @inline(__always) private func offset(ofTap j: Int) -> Int { (j - centreTap) * dilation }
 
     /// Calls `body(j, t, count, offset)` for every tap j whose shifted view overlaps the utterance of
     /// `length` real frames: output frames t ..< t + count read input frames t + offset ..< t + count + offset.
     /// The centre tap (offset 0, all frames) comes first.
     @inline(__always)
     private func forEachTap(length: Int, _ body: (_ j: Int, _ t: Int, _ count: Int, _ offset: Int) -> Void) {
-        let centre = (kernelSize - 1) / 2
+        let centre = centreTap
         body(centre, 0, length, 0)
         for j in 0..<kernelSize where j != centre {
             let d = offset(ofTap: j), first = max(0, -d), end = min(length, length - d)
@@ -254,7 +262,7 @@ extension Conv1d: InputNormFolding {
                                         beta: norm.shift.value, dGamma: norm.gain.gradient, dBeta: norm.shift.gradient)
             }
         }
-        RowKernel.accumulate(tapGradientSums.row((k - 1) / 2), into: bias.gradient, cout)
+        RowKernel.accumulate(tapGradientSums.row(centreTap), into: bias.gradient, cout)
         addTapMajorWeightGradient()
     }
 }
