@@ -54,8 +54,9 @@ final class FullBandTests: XCTestCase {
         }
     }
 
-    func testChunkedEqualsWholeAt48kHzAnd44kHz() throws {
-        for (rate, model) in [(48000, try TestSignals.tinyModel(.cnn, residual: true)), (44100, try TestSignals.tinyModel(.mlp))] {
+    func testChunkedEqualsWholeAtEveryRate() throws {
+        let cnn = try TestSignals.tinyModel(.cnn, residual: true), mlp = try TestSignals.tinyModel(.mlp)
+        for (rate, model) in [(48000, cnn), (44100, mlp), (22050, cnn), (16000, mlp), (8000, cnn)] {
             let input = AudioBuffer(mono: wideband(seconds: 0.5, sampleRate: rate), sampleRate: rate)
             let options = DenoiserOptions(attenuationLimitDB: 30, mix: 0.9)
             let whole = Denoiser.enhance(input, model: model, options: options)
