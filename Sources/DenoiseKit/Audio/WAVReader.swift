@@ -5,11 +5,13 @@ import Glibc
 import Darwin
 #endif
 
-/// Streams the samples of a RIFF/WAVE file as Float, a piece at a time.
+/// Streams the samples of a RIFF/WAVE (or RF64/BW64) file as Float, a piece at a time.
 ///
 /// `init` parses only the header (chunks in any order; unknown chunks such as LIST are skipped, odd-sized
-/// chunks are followed by a pad byte) and keeps the file open. `read(maxFrames:)` then returns the next frames,
-/// reading the data chunk through one reused buffer of at most 2 MiB, so memory stays flat in file length.
+/// chunks are followed by a pad byte) and keeps the file open. A data size of 0xFFFFFFFF (or 0 under a RIFF
+/// size that was never filled in either), as streaming writers leave them, means "to the end of the file"; a data
+/// chunk that claims more than the file holds is read as far as it goes and reported in `warnings`.
+/// `read(maxFrames:)` then returns the next frames, reading the data chunk through one reused buffer of at most 2 MiB, so memory stays flat in file length.
 /// Every size in the header is checked against the file's real size before anything is allocated.
 ///
 /// Conversion to Float, per sample n of the container:
@@ -17,6 +19,7 @@ import Darwin
 /// - 16/24/32-bit PCM (signed): `n / 2^(bits-1)` — WAVE_FORMAT_EXTENSIBLE samples with fewer valid bits are
 ///   left-justified in their container, so the same formula holds.
 /// - float32/float64: the value itself; NaN or ±Inf throws `WAVError.nonFiniteSample`.
+/// - G.711 µ-law/A-law: the 16-bit value ITU-T G.711 expands the byte to, divided by 2^15.
 public final class WAVReader {
     public let url: URL
     public let format: WAVFormat
@@ -24,6 +27,8 @@ public final class WAVReader {
     public let frameCount: Int
     /// Frames returned by `read(maxFrames:)` so far.
     public private(set) var framesRead = 0
+    /// What was wrong with the file but did not stop it being read (e.g. a data chunk cut short).
+    public let warnings: [WAVWarning]
 
     private let handle: FileHandle
     private let path: String
@@ -58,6 +63,7 @@ public final class WAVReader {
         self.path = path
         self.handle = handle
         self.format = header.format
+        self.warnings = header.warnings
         self.frameCount = header.dataSize / bytesPerFrame
         self.fileOffset = header.dataOffset
         self.dataEnd = header.dataOffset + frameCount * bytesPerFrame
@@ -154,10 +160,15 @@ public final class WAVReader {
                 let n = Int32(source[o]) | Int32(source[o + 1]) << 8 | Int32(Int8(bitPattern: source[o + 2])) << 16
                 destination[start + i] = Float(n) * (1 / 8_388_608)
             }
-        case .pcm32:
+        case .pcm32, .pcm24in32:
             for i in 0..<frames {
                 let n = Int32(littleEndian: source.loadUnaligned(fromByteOffset: first + i * stride, as: Int32.self))
                 destination[start + i] = Float(n) * (1 / 2_147_483_648)
+            }
+        case .muLaw, .aLaw:
+            let table = format.sampleFormat == .muLaw ? G711.muLawTable : G711.aLawTable
+            for i in 0..<frames {
+                destination[start + i] = Float(table[Int(source[first + i * stride])]) * (1 / 32768)
             }
         case .float32:
             for i in 0..<frames {
@@ -208,16 +219,21 @@ private struct HeaderParser {
         var format: WAVFormat
         var dataOffset: Int
         var dataSize: Int
+        var warnings: [WAVWarning]
     }
 
     /// The fmt fields we use end at byte 40 (WAVE_FORMAT_EXTENSIBLE's sub-format GUID).
     private static let fmtBytesUsed = 40
+    /// A 32-bit size field that means "see ds64" in RF64, or "unknown" in a stream.
+    private static let unknownSize = 0xFFFF_FFFF
 
     func parse() throws -> Result {
         if fileSize == 0 { throw WAVError.emptyFile(path: path) }
         let riff = try bytes(12, at: 0)
-        if riff.count >= 4 && Array(riff[0..<4]) != Array("RIFF".utf8) {
-            throw WAVError.notRIFF(path: path, found: fourCC(riff[0..<4]))
+        let magic = riff.count >= 4 ? fourCC(riff[0..<4]) : ""
+        let isRF64 = magic == "RF64" || magic == "BW64"
+        if riff.count >= 4 && magic != "RIFF" && !isRF64 {
+            throw WAVError.notRIFF(path: path, found: magic)
         }
         if riff.count < 12 {
             throw WAVError.truncatedHeader(path: path, detail: "the file is \(riff.count) bytes, "
@@ -226,11 +242,16 @@ private struct HeaderParser {
         if Array(riff[8..<12]) != Array("WAVE".utf8) {
             throw WAVError.notWAVE(path: path, formType: fourCC(riff[8..<12]))
         }
+        // Otherwise the RIFF size field is ignored (writers often leave it wrong; the file's real size bounds
+        // everything), except that 0 or 0xFFFFFFFF there marks a header that was never patched.
+        let riffSizeField = Int(Self.uint32(riff, 4))
+        let unpatched = riffSizeField == 0 || riffSizeField == Self.unknownSize
+        let rf64DataSize = isRF64 ? try ds64DataSize() : nil
 
-        // The RIFF size field is ignored: writers often leave it wrong; the file's real size bounds everything.
         var fmt: [UInt8]?
         var fmtSize = 0
         var data: (offset: Int, size: Int)?
+        var warnings: [WAVWarning] = []
         var offset = 12
         while fmt == nil || data == nil {
             let remaining = fileSize - offset
@@ -241,13 +262,19 @@ private struct HeaderParser {
             }
             let header = try bytes(8, at: offset)
             let id = fourCC(header[0..<4])
-            let size = Int(Self.uint32(header, 4))
+            var size = Int(Self.uint32(header, 4))
             let bodyOffset = offset + 8
             let available = fileSize - bodyOffset
             switch id {
             case "data" where data == nil:
+                if let rf64DataSize, size == Self.unknownSize {
+                    size = rf64DataSize
+                } else if size == Self.unknownSize || (size == 0 && unpatched) {
+                    size = available  // a stream's header: the data runs to the end of the file
+                }
                 if size > available {
-                    throw WAVError.dataChunkTooLarge(path: path, claimed: size, available: available)
+                    warnings.append(.dataCutShort(path: path, claimed: size, available: available))
+                    size = available
                 }
                 data = (bodyOffset, size)
             case "fmt " where fmt == nil:
@@ -268,7 +295,23 @@ private struct HeaderParser {
         guard let fmtBytes = fmt else { throw WAVError.missingFmtChunk(path: path) }
         guard let dataChunk = data else { throw WAVError.missingDataChunk(path: path) }
         let format = try parseFormat(fmtBytes, chunkSize: fmtSize)
-        return Result(format: format, dataOffset: dataChunk.offset, dataSize: dataChunk.size)
+        return Result(format: format, dataOffset: dataChunk.offset, dataSize: dataChunk.size, warnings: warnings)
+    }
+
+    /// The 64-bit data size of an RF64/BW64 file. Its "ds64" chunk comes first, right after "WAVE":
+    /// 0 riffSize (8 bytes), 8 dataSize (8), 16 sampleCount (8), 24 table length (4), then the table.
+    private func ds64DataSize() throws -> Int {
+        let header = try bytes(8 + 24, at: 12)
+        guard header.count >= 8, fourCC(header[0..<4]) == "ds64" else {
+            throw WAVError.invalidDS64(path: path, detail: "no ds64 chunk after \"WAVE\"")
+        }
+        let size = Int(Self.uint32(header, 4))
+        guard size >= 24, header.count >= 32 else {
+            throw WAVError.invalidDS64(path: path, detail: "a ds64 chunk of \(size) bytes (at least 24 needed)")
+        }
+        let dataSize = UInt64(Self.uint32(header, 16)) | UInt64(Self.uint32(header, 20)) << 32
+        // Anything past the file's end is cut to it by the caller, with a warning.
+        return Int(min(dataSize, UInt64(Int.max)))
     }
 
     /// Validates the fmt chunk. Layout (little-endian): 0 wFormatTag, 2 nChannels, 4 nSamplesPerSec,
@@ -294,7 +337,7 @@ private struct HeaderParser {
             }
             code = Int(Self.uint16(guid, 0))
         }
-        guard code == WAVCodec.pcm || code == WAVCodec.ieeeFloat else {
+        guard [WAVCodec.pcm, WAVCodec.ieeeFloat, WAVCodec.muLaw, WAVCodec.aLaw].contains(code) else {
             throw WAVError.unsupportedCodec(path: path, code: code)
         }
         guard WAVLimits.channels.contains(channels) else {
@@ -304,13 +347,16 @@ private struct HeaderParser {
             throw WAVError.invalidSampleRate(path: path, rate: sampleRate)
         }
         let sampleFormat: WAVSampleFormat
-        switch (code == WAVCodec.ieeeFloat, bits) {
-        case (false, 8): sampleFormat = .pcm8
-        case (false, 16): sampleFormat = .pcm16
-        case (false, 24): sampleFormat = .pcm24
-        case (false, 32): sampleFormat = .pcm32
-        case (true, 32): sampleFormat = .float32
-        case (true, 64): sampleFormat = .float64
+        switch (code, bits) {
+        case (WAVCodec.pcm, 8): sampleFormat = .pcm8
+        case (WAVCodec.pcm, 16): sampleFormat = .pcm16
+        // A plain header cannot say "24 valid bits in 4 bytes", so block align is what tells the two apart.
+        case (WAVCodec.pcm, 24): sampleFormat = blockAlign == channels * 4 ? .pcm24in32 : .pcm24
+        case (WAVCodec.pcm, 32): sampleFormat = .pcm32
+        case (WAVCodec.ieeeFloat, 32): sampleFormat = .float32
+        case (WAVCodec.ieeeFloat, 64): sampleFormat = .float64
+        case (WAVCodec.muLaw, 8): sampleFormat = .muLaw
+        case (WAVCodec.aLaw, 8): sampleFormat = .aLaw
         default: throw WAVError.unsupportedBitDepth(path: path, bits: bits, isFloat: code == WAVCodec.ieeeFloat)
         }
         guard validBits <= bits else {
