@@ -11,6 +11,9 @@ public enum EnhanceError: Error, CustomStringConvertible, Equatable {
     case notAFile(String)
     case interrupted(String)
     case notRegularFile(String)
+    /// The output path is a folder, FIFO, device or socket: not something to replace with a WAV file, even
+    /// with --force.
+    case outputNotRegularFile(path: String, kind: String)
 
     public var description: String {
         switch self {
@@ -19,6 +22,8 @@ public enum EnhanceError: Error, CustomStringConvertible, Equatable {
         case let .notAFile(path): return "\(path): no such file"
         case let .interrupted(path): return "\(path): interrupted; no output written"
         case let .notRegularFile(path): return "\(path): is a pipe or device, not a WAV file"
+        case let .outputNotRegularFile(path, kind):
+            return "\(path): is \(kind); only a regular file may be replaced by an output"
         }
     }
 }
@@ -33,6 +38,13 @@ public struct FileReport: Sendable {
     public let seconds: Double
     /// Output samples clamped to [-1, 1] before integer conversion.
     public let clippedSamples: Int
+    /// The input's format, and the output's: the same unless the input's cannot be written (G.711 → 16-bit PCM).
+    public let inputFormat: WAVFormat
+    public let outputFormat: WAVFormat
+    /// What was wrong with the input but did not stop it (e.g. a data chunk cut short).
+    public let warnings: [WAVWarning]
+    /// Whether the input's data chunk was cut short (fewer frames than its header claimed).
+    public var truncated: Bool { warnings.contains { if case .dataCutShort = $0 { true } else { false } } }
     public var realTimeFactor: Double { duration > 0 ? seconds / duration : 0 }
 }
 
@@ -57,12 +69,13 @@ public enum FileEnhancer {
                                    force: Bool, shouldStop: () -> Bool) throws -> (FileReport, WAVWriter) {
         let started = Date()
         if sameFile(input, output) { throw EnhanceError.outputIsInput(output.path) }
+        if let kind = nonRegularKind(output) { throw EnhanceError.outputNotRegularFile(path: output.path, kind: kind) }
         if FileManager.default.fileExists(atPath: output.path) && !force { throw EnhanceError.outputExists(output.path) }
         if isPipeOrDevice(input) { throw EnhanceError.notRegularFile(input.path) }
         let reader = try WAVReader(url: input)
         let format = reader.format
         let denoiser = Denoiser(model: model, channelCount: format.channelCount, sampleRate: format.sampleRate, options: options)
-        let writer = try WAVWriter(url: output, format: format)
+        let writer = try WAVWriter(url: output, format: format, expectedFrames: reader.frameCount)
         do {
             while let block = try reader.read(maxFrames: blockFrames) {
                 if shouldStop() { throw EnhanceError.interrupted(input.path) }
@@ -76,7 +89,8 @@ public enum FileEnhancer {
         }
         let report = FileReport(input: input, output: output,
                                 duration: Double(reader.frameCount) / Double(format.sampleRate),
-                                seconds: Date().timeIntervalSince(started), clippedSamples: writer.clippedSamples)
+                                seconds: Date().timeIntervalSince(started), clippedSamples: writer.clippedSamples,
+                                inputFormat: format, outputFormat: writer.format, warnings: reader.warnings)
         return (report, writer)
     }
 
@@ -87,6 +101,20 @@ public enum FileEnhancer {
         guard stat(url.path, &info) == 0 else { return false }
         let type = info.st_mode & S_IFMT
         return type == S_IFIFO || type == S_IFCHR || type == S_IFBLK || type == S_IFSOCK
+    }
+
+    /// What the path is when it exists as something other than a regular file (or a link, which a rename
+    /// replaces without touching what it points to); nil otherwise.
+    static func nonRegularKind(_ url: URL) -> String? {
+        var info = stat()
+        guard lstat(url.path, &info) == 0 else { return nil }
+        switch info.st_mode & S_IFMT {
+        case S_IFDIR: return "a folder"
+        case S_IFIFO: return "a named pipe (FIFO)"
+        case S_IFCHR, S_IFBLK: return "a device"
+        case S_IFSOCK: return "a socket"
+        default: return nil
+        }
     }
 
     /// True when both paths name the same existing file (through links or different spellings).
