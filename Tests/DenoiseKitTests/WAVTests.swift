@@ -496,6 +496,87 @@ final class WAVTests: XCTestCase {
         XCTAssertEqual(try folderContents(), [])
     }
 
+    // MARK: Streams (pipes)
+
+    /// A pipe with `bytes` already written into it; the write end stays open until the returned closer runs.
+    private func pipeWith(_ bytes: [UInt8]) -> (read: Int32, write: Int32) {
+        var ends: [Int32] = [-1, -1]
+        XCTAssertEqual(pipe(&ends), 0)
+        bytes.withUnsafeBytes { _ = write(ends[1], $0.baseAddress, $0.count) }
+        return (ends[0], ends[1])
+    }
+
+    private func streamHeader(dataSize: Int = 0xFFFF_FFFF) -> [UInt8] {
+        var b = Bytes()
+        b.id("RIFF"); b.u32(0xFFFF_FFFF); b.id("WAVE")
+        b.chunk("LIST", [1, 2, 3])  // skipped, not kept
+        b.chunk("fmt ", fmtBody())
+        b.id("data"); b.u32(dataSize)
+        return b.bytes
+    }
+
+    func testStreamReaderHandsOverWhatHasArrivedWithoutWaitingForAFullBlock() throws {
+        let ends = pipeWith(streamHeader() + (0..<100).flatMap { le($0, 2) } + [0x34])  // 100 frames and a half
+        defer { close(ends.read) }
+        let reader = try WAVReader(fileDescriptor: ends.read, name: "stdin")
+        XCTAssertTrue(reader.isStream)
+        XCTAssertEqual(try reader.read(maxFrames: 65536)?.channels[0], (0..<100).map { Float($0) / 32768 })
+        // The half frame is completed by what comes next.
+        [UInt8]([0x12, 0x05, 0x00]).withUnsafeBytes { _ = write(ends.write, $0.baseAddress, $0.count) }
+        close(ends.write)
+        XCTAssertEqual(try reader.read(maxFrames: 65536)?.channels[0], [Float(0x1234), 5].map { $0 / 32768 })
+        XCTAssertNil(try reader.read(maxFrames: 65536))
+        XCTAssertEqual(reader.frameCount, 102)
+        XCTAssertEqual(reader.warnings, [])
+    }
+
+    func testStreamWithAKnownDataSizeStopsThereAndWarnsWhenItEndsEarly() throws {
+        let exact = pipeWith(streamHeader(dataSize: 4) + le(1, 2) + le(2, 2) + le(3, 2))  // a third frame too many
+        close(exact.write)
+        defer { close(exact.read) }
+        let reader = try WAVReader(fileDescriptor: exact.read, name: "stdin")
+        XCTAssertEqual(try reader.read(maxFrames: 10)?.channels[0], [1, 2].map { Float($0) / 32768 })
+        XCTAssertNil(try reader.read(maxFrames: 10))
+
+        let short = pipeWith(streamHeader(dataSize: 8) + le(1, 2))
+        close(short.write)
+        defer { close(short.read) }
+        let cut = try WAVReader(fileDescriptor: short.read, name: "stdin")
+        XCTAssertEqual(try cut.read(maxFrames: 10)?.frameCount, 1)
+        XCTAssertNil(try cut.read(maxFrames: 10))
+        XCTAssertEqual(cut.warnings, [.dataCutShort(path: "stdin", claimed: 8, available: 2)])
+    }
+
+    func testStreamWithDataBeforeFmtIsRejected() {
+        var b = Bytes()
+        b.id("RIFF"); b.u32(0xFFFF_FFFF); b.id("WAVE")
+        b.chunk("data", [0, 0])
+        b.chunk("fmt ", fmtBody())
+        let ends = pipeWith(b.bytes)
+        close(ends.write)
+        defer { close(ends.read) }
+        XCTAssertThrowsError(try WAVReader(fileDescriptor: ends.read, name: "stdin")) { error in
+            XCTAssertEqual(error as? WAVError, .fmtAfterDataInStream(path: "stdin"))
+        }
+    }
+
+    func testWriterToAPipeSaysSizesAreUnknownAndSendsEachWriteAtOnce() throws {
+        let ends = pipeWith([])
+        defer { close(ends.read) }
+        let format = WAVFormat(sampleFormat: .pcm16, channelCount: 1, sampleRate: 16000)
+        let writer = try WAVWriter(fileDescriptor: ends.write, name: "stdout", format: format)
+        try writer.write(AudioBuffer(channels: [[0.5, -0.5]], sampleRate: 16000))
+        // Readable now, before finish: nothing waits in a staging buffer.
+        var bytes = [UInt8](repeating: 0, count: 100)
+        let got = bytes.withUnsafeMutableBytes { read(ends.read, $0.baseAddress, 100) }
+        XCTAssertEqual(got, 48)
+        XCTAssertEqual(u32(bytes, 4), 0xFFFF_FFFF, "RIFF size")
+        XCTAssertEqual(u32(bytes, 40), 0xFFFF_FFFF, "data size")
+        XCTAssertEqual(Array(bytes[44..<48]), le(16384, 2) + le(-16384, 2))
+        try writer.finish()
+        close(ends.write)
+    }
+
     func testNonRIFFFileIsRejected() {
         assertReadThrows(Data("OggS\0\u{2}\0\0\0\0\0\0\0\0".utf8)) { .notRIFF(path: $0, found: "OggS") }
         let text = assertReadThrows(Data("RIFX\0\0\0\u{4}WAVE".utf8), name: "big.wav") {

@@ -121,6 +121,9 @@ public enum WAVError: Error, CustomStringConvertible, Equatable {
     case fmtChunkTooShort(path: String, size: Int, required: Int)
     case missingFmtChunk(path: String)
     case missingDataChunk(path: String)
+    /// A stream (pipe) whose data chunk comes before its fmt chunk: the data would be gone by the time the format
+    /// is known.
+    case fmtAfterDataInStream(path: String)
     /// An RF64/BW64 file without the ds64 chunk that must follow "WAVE", or with one too short.
     case invalidDS64(path: String, detail: String)
     /// Another chunk (found before fmt and data were both seen) runs past the end of the file.
@@ -142,6 +145,8 @@ public enum WAVError: Error, CustomStringConvertible, Equatable {
     /// A NaN or infinite float sample (frame counted from the start of the file, from 0).
     case nonFiniteSample(path: String, frame: Int, channel: Int)
     case readFailed(path: String, reason: String)
+    /// Writing to an open descriptor (standard output) failed.
+    case writeFailed(path: String, reason: String)
     /// A buffer given to a writer has a different number of channels than its format.
     case channelCountMismatch(path: String, expected: Int, actual: Int)
     /// `write` or `finish` after `finish` or `cancel`.
@@ -153,11 +158,11 @@ public enum WAVError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .cannotOpen(let path, _), .isDirectory(let path), .emptyFile(let path), .notRIFF(let path, _),
              .notWAVE(let path, _), .truncatedHeader(let path, _), .fmtChunkTooShort(let path, _, _),
-             .missingFmtChunk(let path), .missingDataChunk(let path), .invalidDS64(let path, _),
+             .missingFmtChunk(let path), .missingDataChunk(let path), .invalidDS64(let path, _), .fmtAfterDataInStream(let path),
              .chunkTooLarge(let path, _, _, _), .invalidChannelCount(let path, _), .invalidSampleRate(let path, _),
              .unsupportedCodec(let path, _), .unsupportedSubFormat(let path, _),
              .unsupportedBitDepth(let path, _, _), .invalidValidBits(let path, _, _),
-             .inconsistentBlockAlign(let path, _, _), .nonFiniteSample(let path, _, _), .readFailed(let path, _),
+             .inconsistentBlockAlign(let path, _, _), .nonFiniteSample(let path, _, _), .readFailed(let path, _), .writeFailed(let path, _),
              .channelCountMismatch(let path, _, _), .writerClosed(let path), .tooLargeForRIFF(let path):
             return path
         }
@@ -188,6 +193,8 @@ public enum WAVError: Error, CustomStringConvertible, Equatable {
             return "no fmt chunk"
         case .missingDataChunk:
             return "no data chunk"
+        case .fmtAfterDataInStream:
+            return "the data chunk comes before the fmt chunk, which a stream cannot go back for"
         case .invalidDS64(_, let detail):
             return "RF64 file with \(detail)"
         case .chunkTooLarge(_, let id, let claimed, let available):
@@ -213,6 +220,8 @@ public enum WAVError: Error, CustomStringConvertible, Equatable {
             return "float sample at frame \(frame), channel \(channel) is NaN or infinite"
         case .readFailed(_, let reason):
             return "read failed: \(reason)"
+        case .writeFailed(_, let reason):
+            return "write failed: \(reason)"
         case .channelCountMismatch(_, let expected, let actual):
             return "cannot write a \(actual)-channel buffer to a \(expected)-channel file"
         case .writerClosed:

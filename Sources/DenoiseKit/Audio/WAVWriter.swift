@@ -32,7 +32,7 @@ public final class WAVWriter {
     /// open → written (complete in its temporary file) → finished (in place); cancelled from open or written.
     private enum State { case open, written, finished, cancelled }
 
-    private let file: AtomicFile
+    private let file: WAVDestination
     private let layout: HeaderLayout
     /// Largest RIFF size field (bytes after the first 8) before the file must become RF64.
     private let riffLimit: Int
@@ -49,8 +49,22 @@ public final class WAVWriter {
 
     /// `bufferBytes` bounds the staging buffer (tests make it tiny to exercise flushing); `riffLimit` is where
     /// RF64 takes over (tests make it small rather than write 4 GiB).
-    init(url: URL, format requested: WAVFormat, expectedFrames: Int?, bufferBytes: Int,
-         riffLimit: Int = Int(UInt32.max)) throws {
+    convenience init(url: URL, format: WAVFormat, expectedFrames: Int?, bufferBytes: Int,
+                     riffLimit: Int = Int(UInt32.max)) throws {
+        try self.init(url: url, format: format, expectedFrames: expectedFrames, bufferBytes: bufferBytes,
+                      riffLimit: riffLimit) { try AtomicFile(destination: url) }
+    }
+
+    /// Writes to an open descriptor, e.g. standard output, which is not closed. `name` stands for the path in
+    /// errors. On a pipe, the header's sizes are 0xFFFFFFFF ("to the end of the stream", as streaming readers
+    /// expect), and each `write` goes out at once; on a regular file the sizes are patched by `finish()`.
+    public convenience init(fileDescriptor: Int32, name: String, format: WAVFormat) throws {
+        try self.init(url: URL(fileURLWithPath: name), format: format, expectedFrames: nil, bufferBytes: 1 << 20,
+                      riffLimit: Int(UInt32.max)) { DescriptorDestination(fileDescriptor: fileDescriptor, path: name) }
+    }
+
+    private init(url: URL, format requested: WAVFormat, expectedFrames: Int?, bufferBytes: Int, riffLimit: Int,
+                 destination: () throws -> WAVDestination) throws {
         let path = url.relativePath
         var format = requested
         format.sampleFormat = requested.sampleFormat.writable
@@ -62,9 +76,10 @@ public final class WAVWriter {
         }
         let plainHeaderBytes = HeaderLayout(format: format, keepsRoomForDS64: false).bytes.count
         let mayOutgrowRIFF = expectedFrames.map { plainHeaderBytes - 8 + $0 * format.bytesPerFrame + 1 > riffLimit }
-        let layout = HeaderLayout(format: format, keepsRoomForDS64: mayOutgrowRIFF ?? true)
-        let file = try AtomicFile(destination: url)
-        // On a throw `file` is released, which removes the temporary file.
+        let file = try destination()
+        var layout = HeaderLayout(format: format, keepsRoomForDS64: file.canPatch && (mayOutgrowRIFF ?? true))
+        if !file.canPatch { layout.markSizesUnknown() }
+        // On a throw `file` is released, which removes a temporary file.
         try layout.bytes.withUnsafeBytes { try file.write($0) }
         self.url = url
         self.format = format
@@ -91,7 +106,8 @@ public final class WAVWriter {
         let frames = buffer.frameCount
         let dataBytes = (framesWritten + frames) * bytesPerFrame
         // The RIFF size field (everything after its first 8 bytes, pad byte included) is 32 bits.
-        guard layout.ds64Offset != nil || layout.bytes.count - 8 + dataBytes + (dataBytes & 1) <= riffLimit else {
+        guard !file.canPatch || layout.ds64Offset != nil
+                || layout.bytes.count - 8 + dataBytes + (dataBytes & 1) <= riffLimit else {
             throw WAVError.tooLargeForRIFF(path: url.relativePath)
         }
         var done = 0
@@ -112,6 +128,7 @@ public final class WAVWriter {
             done += n
         }
         framesWritten += frames
+        if file.isLive { try flushOrCancel() }
     }
 
     /// Writes what is staged, the pad byte, the final sizes, and renames the file into place.
@@ -135,7 +152,9 @@ public final class WAVWriter {
             let pad = dataBytes & 1
             if pad == 1 { try [UInt8(0)].withUnsafeBytes { try file.write($0) } }
             let riffSize = layout.bytes.count - 8 + dataBytes + pad
-            if let ds64Offset = layout.ds64Offset, riffSize > riffLimit {
+            if !file.canPatch {
+                // The header already says "unknown": nothing to go back for.
+            } else if let ds64Offset = layout.ds64Offset, riffSize > riffLimit {
                 try patchRF64(riffSize: riffSize, dataBytes: dataBytes, ds64Offset: ds64Offset)
             } else {
                 try patch(UInt32(riffSize), at: 4)
@@ -354,6 +373,13 @@ private struct HeaderLayout {
         append("data")
         dataSizeOffset = bytes.count
         append(UInt32(0))  // patched: data bytes
+    }
+
+    /// For a destination that cannot be patched: every size says 0xFFFFFFFF, "to the end of the stream".
+    mutating func markSizesUnknown() {
+        for offset in [4, dataSizeOffset] + (factLengthOffset.map { [$0] } ?? []) {
+            bytes.replaceSubrange(offset..<(offset + 4), with: [0xFF, 0xFF, 0xFF, 0xFF])
+        }
     }
 
     private mutating func append(_ id: String) { bytes += Array(id.utf8) }
