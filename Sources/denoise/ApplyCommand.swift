@@ -42,7 +42,8 @@ struct ApplyCommand: Command {
         .flag("verbose", short: "v", help: "Print the file names, durations and speed of each file."),
     ]
     let positionals = [
-        Positional("inputs", value: "INPUT", help: "IN.wav OUT.wav, or with -o: WAV files and folders of them.",
+        Positional("inputs", value: "INPUT", help: "IN.wav OUT.wav (- for standard input or output: a pipe is "
+                       + "denoised as it arrives), or with -o: WAV files and folders of them.",
                    repeated: true, required: false),
     ]
 
@@ -62,6 +63,27 @@ struct ApplyCommand: Command {
         let report = try settings.report.map { try BatchReport(url: $0) }
 
         switch settings.mode {
+        case let .pipe(input, output):
+            BLAS.threads = 1
+            // A live stream wants its output soon: the engine's default chunk (1024 frames, 16 s at the default
+            // hop) would hold it back that long. A quarter of a second costs a few more margin frames per chunk.
+            var options = options
+            options.chunkFrames = max(1, model.sampleRate / 4 / model.stft.hop)
+            let reader = try input.map { try WAVReader(url: $0) }
+                ?? WAVReader(fileDescriptor: STDIN_FILENO, name: "stdin")
+            if let output { try FileEnhancer.checkOutput(output, input: input, force: settings.force) }
+            let writer = try output.map { try WAVWriter(url: $0, format: reader.format) }
+                ?? WAVWriter(fileDescriptor: STDOUT_FILENO, name: "stdout", format: reader.format)
+            let fileReport: FileReport
+            do {
+                fileReport = try FileEnhancer.enhance(reader: reader, writer: writer, model: model, options: options,
+                                                      shouldStop: { interrupt.isRequested })
+            } catch where interrupt.isRequested {
+                return interrupt.exitStatus  // e.g. the reader of stdout went away (SIGPIPE): nothing more to say
+            }
+            Self.warn(about: fileReport)
+            if settings.verbose { Terminal.writeError(Self.describe(fileReport) + "\n") }
+            return ExitStatus.success
         case let .single(input, output):
             BLAS.threads = 1  // one stream of modest products: extra BLAS threads only add overhead
             let item = BatchFile(input: input, output: output, key: input.lastPathComponent)
@@ -164,6 +186,8 @@ struct ApplyCommand: Command {
 /// The checked settings of `apply`.
 struct ApplySettings {
     enum Mode {
+        /// Either end is standard input or output ("-"), given here as nil.
+        case pipe(input: URL?, output: URL?)
         case single(input: URL, output: URL)
         case batch(inputs: [URL], outputDirectory: URL)
     }
@@ -192,6 +216,9 @@ struct ApplySettings {
             guard !inputs.isEmpty else {
                 throw UsageError("missing input: give the WAV files or folders to denoise after -o OUT_DIR")
             }
+            if arguments.string("output-dir") == "-" || inputs.contains("-") {
+                throw UsageError("- (standard input or output) works only for one file: apply - -")
+            }
             mode = .batch(inputs: inputs.map(fileURL), outputDirectory: directory)
             shard = try arguments.string("shard").map { text in
                 guard let shard = Shard(parsing: text) else {
@@ -205,6 +232,31 @@ struct ApplySettings {
             case 1: throw UsageError("missing argument <OUT.wav> (or give -o OUT_DIR to write into a folder)")
             case 2: break
             default: throw UsageError("too many arguments: to denoise several files, give -o OUT_DIR")
+            }
+            if inputs.contains("-") {
+                for option in ["suffix", "jobs", "shard", "skip-existing"] where arguments.has(option) {
+                    throw UsageError("--\(option) does not apply to standard input or output")
+                }
+                if inputs[1] != "-" && fileURL(inputs[1]).pathExtension.lowercased() != "wav" {
+                    throw UsageError("OUT.wav must end in .wav: '\(inputs[1])' would hold WAV data under another name")
+                }
+                mode = .pipe(input: inputs[0] == "-" ? nil : fileURL(inputs[0]),
+                             output: inputs[1] == "-" ? nil : fileURL(inputs[1]))
+                shard = nil
+                model = arguments.path("model")
+                attenuationLimit = try arguments.double("atten-limit", expected: "a level in dB >= 0") { $0 >= 0 }
+                maskExponent = try arguments.maskExponent()
+                mix = try arguments.defaultedDouble("mix", expected: "a weight between 0 and 1") {
+                    (0...1).contains($0)
+                }
+                perChannel = arguments.flag("per-channel")
+                suffix = ""
+                jobs = 1
+                force = arguments.flag("force")
+                verbose = arguments.flag("verbose")
+                skipExisting = false
+                report = nil
+                return
             }
             let input = fileURL(inputs[0]), output = fileURL(inputs[1])
             if input.standardizedFileURL.path == output.standardizedFileURL.path {

@@ -68,17 +68,35 @@ public enum FileEnhancer {
     static func enhanceUncommitted(input: URL, output: URL, model: DenoiseModel, options: DenoiserOptions,
                                    force: Bool, shouldStop: () -> Bool) throws -> (FileReport, WAVWriter) {
         let started = Date()
-        if sameFile(input, output) { throw EnhanceError.outputIsInput(output.path) }
-        if let kind = nonRegularKind(output) { throw EnhanceError.outputNotRegularFile(path: output.path, kind: kind) }
-        if FileManager.default.fileExists(atPath: output.path) && !force { throw EnhanceError.outputExists(output.path) }
+        try checkOutput(output, input: input, force: force)
         if isPipeOrDevice(input) { throw EnhanceError.notRegularFile(input.path) }
         let reader = try WAVReader(url: input)
+        let writer = try WAVWriter(url: output, format: reader.format, expectedFrames: reader.frameCount)
+        let report = try pump(reader, into: writer, model: model, options: options, started: started,
+                              shouldStop: shouldStop)
+        return (report, writer)
+    }
+
+    /// Denoises what `reader` reads into `writer`, and finishes the writer. For pipes (`WAVReader(fileDescriptor:)`,
+    /// `WAVWriter(fileDescriptor:)`): output is written as input arrives, one block of whatever has come at a time.
+    public static func enhance(reader: WAVReader, writer: WAVWriter, model: DenoiseModel,
+                               options: DenoiserOptions = .init(),
+                               shouldStop: () -> Bool = { false }) throws -> FileReport {
+        let report = try pump(reader, into: writer, model: model, options: options, started: Date(),
+                              shouldStop: shouldStop)
+        try writer.commit()
+        return report
+    }
+
+    /// Reads, denoises and writes block by block, up to the writer's `finishWriting`; cancels the writer on failure.
+    private static func pump(_ reader: WAVReader, into writer: WAVWriter, model: DenoiseModel,
+                             options: DenoiserOptions, started: Date, shouldStop: () -> Bool) throws -> FileReport {
         let format = reader.format
-        let denoiser = Denoiser(model: model, channelCount: format.channelCount, sampleRate: format.sampleRate, options: options)
-        let writer = try WAVWriter(url: output, format: format, expectedFrames: reader.frameCount)
+        let denoiser = Denoiser(model: model, channelCount: format.channelCount, sampleRate: format.sampleRate,
+                                options: options)
         do {
             while let block = try reader.read(maxFrames: blockFrames) {
-                if shouldStop() { throw EnhanceError.interrupted(input.path) }
+                if shouldStop() { throw EnhanceError.interrupted(reader.url.relativePath) }
                 try writer.write(denoiser.process(block))
             }
             try writer.write(denoiser.finish())
@@ -87,11 +105,20 @@ public enum FileEnhancer {
             writer.cancel()
             throw error
         }
-        let report = FileReport(input: input, output: output,
-                                duration: Double(reader.frameCount) / Double(format.sampleRate),
-                                seconds: Date().timeIntervalSince(started), clippedSamples: writer.clippedSamples,
-                                inputFormat: format, outputFormat: writer.format, warnings: reader.warnings)
-        return (report, writer)
+        return FileReport(input: reader.url, output: writer.url,
+                          duration: Double(reader.framesRead) / Double(format.sampleRate),
+                          seconds: Date().timeIntervalSince(started), clippedSamples: writer.clippedSamples,
+                          inputFormat: format, outputFormat: writer.format, warnings: reader.warnings)
+    }
+
+    /// Refuses an output that is the input, is not a regular file (a folder, FIFO or device: never replaced), or
+    /// exists when `force` is off.
+    public static func checkOutput(_ output: URL, input: URL?, force: Bool) throws {
+        if let input, sameFile(input, output) { throw EnhanceError.outputIsInput(output.path) }
+        if let kind = nonRegularKind(output) { throw EnhanceError.outputNotRegularFile(path: output.path, kind: kind) }
+        if FileManager.default.fileExists(atPath: output.path) && !force {
+            throw EnhanceError.outputExists(output.path)
+        }
     }
 
     /// A FIFO would block `open` until some other process writes to it, and could not be read with
