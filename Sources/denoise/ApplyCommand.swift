@@ -234,7 +234,7 @@ struct ApplySettings {
             default: throw UsageError("too many arguments: to denoise several files, give -o OUT_DIR")
             }
             if inputs.contains("-") {
-                for option in ["suffix", "jobs", "shard", "skip-existing"] where arguments.has(option) {
+                for option in ["suffix", "jobs", "shard", "skip-existing", "report"] where arguments.has(option) {
                     throw UsageError("--\(option) does not apply to standard input or output")
                 }
                 if inputs[1] != "-" && fileURL(inputs[1]).pathExtension.lowercased() != "wav" {

@@ -80,10 +80,11 @@ final class PipeTests: XCTestCase {
         XCTAssertEqual(try Fixtures.pcm16Samples(piped), try Fixtures.pcm16Samples(direct))
     }
 
-    func testDashWithAFolderBatchIsAUsageError() throws {
+    func testDashWithAFolderBatchOrBatchOptionsIsAUsageError() throws {
         let input = folder.appendingPathComponent("in.wav")
         try (streamHeader() + second(1)).write(to: input)
-        for arguments in [["-o", "-", input.path], ["-o", folder.appendingPathComponent("out").path, "-"]] {
+        for arguments in [["-o", "-", input.path], ["-o", folder.appendingPathComponent("out").path, "-"],
+                          ["--skip-existing", input.path, "-"], ["--report", "r.jsonl", "-", "-"]] {
             let result = try DenoiseRunner.run(["apply", "-m", model.path] + arguments)
             XCTAssertEqual(result.status, 64, "\(arguments): \(result.stderr)")
             XCTAssertTrue(result.stderr.contains("usage: denoise apply"), result.stderr)
