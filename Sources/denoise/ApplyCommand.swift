@@ -31,7 +31,16 @@ struct ApplyCommand: Command {
         .option("suffix", value: "S", help: "With -o: add S to each output's name before .wav."),
         .option("jobs", short: "j", value: "N", kind: .int,
                 help: "With -o: files denoised at once (default: the number of cores)."),
-        .flag("force", help: "Overwrite existing output files (inputs are never overwritten)."),
+        .option("shard", value: "K/N", kind: .string,
+                help: "With -o: denoise only share K of N (1 <= K <= N), chosen by a hash of each input's path "
+                    + "within its folder, so N runs (e.g. a cluster array job) cover every file once."),
+        .flag("skip-existing",
+              help: "Skip inputs whose output is already complete (a rerun finishes an interrupted batch)."),
+        .option("report", value: "FILE", kind: .path,
+                help: "Append one JSON line per input to FILE as it finishes: input, output, status "
+                    + "(done/skipped/failed), error, duration_s, seconds, clipped, truncated."),
+        .flag("force", help: "Overwrite existing output files (inputs are never overwritten; folders, pipes and "
+                  + "devices never are)."),
         .flag("verbose", short: "v", help: "Print the file names, durations and speed of each file."),
     ]
     let discussion = """
@@ -40,7 +49,8 @@ struct ApplyCommand: Command {
         the mask (`denoise info MODEL` shows how), so 44.1 and 48 kHz recordings keep their top octave.
         """
     let positionals = [
-        Positional("inputs", value: "INPUT", help: "IN.wav OUT.wav, or with -o: WAV files and folders of them.",
+        Positional("inputs", value: "INPUT", help: "IN.wav OUT.wav (- for standard input or output: a pipe is "
+                       + "denoised as it arrives), or with -o: WAV files and folders of them.",
                    repeated: true, required: false),
     ]
 
@@ -57,55 +67,112 @@ struct ApplyCommand: Command {
         interrupt.install(notice: "stopping: finishing no further files; partial outputs are discarded")
         defer { interrupt.uninstall() }
 
+        let report = try settings.report.map { try BatchReport(url: $0) }
+
         switch settings.mode {
+        case let .pipe(input, output):
+            BLAS.threads = 1
+            // A live stream wants its output soon: the engine's default chunk (1024 frames, 16 s at the default
+            // hop) would hold it back that long. A quarter of a second costs a few more margin frames per chunk.
+            var options = options
+            options.chunkFrames = max(1, model.sampleRate / 4 / model.stft.hop)
+            let reader = try input.map { try WAVReader(url: $0) }
+                ?? WAVReader(fileDescriptor: STDIN_FILENO, name: "stdin")
+            if let output { try FileEnhancer.checkOutput(output, input: input, force: settings.force) }
+            let writer = try output.map { try WAVWriter(url: $0, format: reader.format) }
+                ?? WAVWriter(fileDescriptor: STDOUT_FILENO, name: "stdout", format: reader.format)
+            let fileReport: FileReport
+            do {
+                fileReport = try FileEnhancer.enhance(reader: reader, writer: writer, model: model, options: options,
+                                                      shouldStop: { interrupt.isRequested })
+            } catch where interrupt.isRequested {
+                return interrupt.exitStatus  // e.g. the reader of stdout went away (SIGPIPE): nothing more to say
+            }
+            Self.warn(about: fileReport)
+            if settings.verbose { Terminal.writeError(Self.describe(fileReport) + "\n") }
+            return ExitStatus.success
         case let .single(input, output):
             BLAS.threads = 1  // one stream of modest products: extra BLAS threads only add overhead
-            let report: FileReport
+            let item = BatchFile(input: input, output: output, key: input.lastPathComponent)
+            if settings.skipExisting && BatchJob.isComplete(output) {
+                try report?.append(.skipped, for: item)
+                if settings.verbose { Terminal.writeError("\(output.path): already exists; skipped\n") }
+                return ExitStatus.success
+            }
+            let fileReport: FileReport
             do {
-                report = try FileEnhancer.enhance(input: input, output: output, model: model, options: options,
-                                                  force: settings.force, shouldStop: { interrupt.isRequested })
+                fileReport = try FileEnhancer.enhance(input: input, output: output, model: model, options: options,
+                                                      force: settings.force, shouldStop: { interrupt.isRequested })
             } catch EnhanceError.interrupted {
-                return ExitStatus.interrupted
+                return interrupt.exitStatus
+            } catch {
+                try report?.append(.failed(error), for: item)
+                throw error
             }
-            if report.clippedSamples > 0 {
-                Terminal.writeError("warning: \(output.path): \(report.clippedSamples) samples clipped to full scale\n")
-            }
-            if settings.verbose { Terminal.writeError(Self.describe(report) + "\n") }
+            try report?.append(.done(fileReport), for: item)
+            Self.warn(about: fileReport)
+            if settings.verbose { Terminal.writeError(Self.describe(fileReport) + "\n") }
             return ExitStatus.success
         case let .batch(inputs, outputDirectory):
-            let items = try BatchJob.plan(inputs: inputs, outputDirectory: outputDirectory, suffix: settings.suffix)
-            let jobs = min(settings.jobs, items.count)
+            let planned = try BatchJob.plan(inputs: inputs, outputDirectory: outputDirectory, suffix: settings.suffix)
+            let items = settings.shard.map { shard in planned.filter { shard.contains(key: $0.key) } } ?? planned
+            if let shard = settings.shard, settings.verbose {
+                Terminal.writeError("shard \(shard): \(items.count) of \(planned.count) files\n")
+            }
+            let jobs = max(1, min(settings.jobs, items.count))
             let progress = ProgressReporter(label: "denoising", total: items.count, unit: "files")
             let started = Date()
             var audioSeconds = 0.0
+            var skipped = 0
+            var reportError: Error?
             let failures = try BatchJob.run(
                 items: items, model: file, modelPath: located.url.path, jobs: jobs, options: options,
-                force: settings.force, shouldStop: { interrupt.isRequested }
-            ) { result, item in
-                switch result {
-                case .success(let report):
-                    audioSeconds += report.duration
-                    if settings.verbose { Terminal.writeError(Self.describe(report) + "\n") }
-                    if report.clippedSamples > 0 {
-                        Terminal.writeError("warning: \(item.output.path): \(report.clippedSamples) samples clipped\n")
-                    }
-                case .failure(let error):
+                force: settings.force, skipExisting: settings.skipExisting, shouldStop: { interrupt.isRequested }
+            ) { outcome, item in
+                switch outcome {
+                case .done(let fileReport):
+                    audioSeconds += fileReport.duration
+                    if settings.verbose { Terminal.writeError(Self.describe(fileReport) + "\n") }
+                    Self.warn(about: fileReport)
+                case .skipped:
+                    skipped += 1
+                    if settings.verbose { Terminal.writeError("\(item.output.path): already exists; skipped\n") }
+                case .failed(let error):
                     Terminal.reportError(Self.describe(error, of: item))
                 }
+                do { try report?.append(outcome, for: item) } catch { reportError = reportError ?? error }
                 progress.advance()
             }
             progress.finish()
             let seconds = Date().timeIntervalSince(started)
-            let done = items.count - failures.count
-            Terminal.writeError(String(format: "%d of %d file%@ denoised (%.1f s of audio in %.1f s, real-time factor %.4f)\n",
-                                       done, items.count, items.count == 1 ? "" : "s", audioSeconds, seconds, audioSeconds > 0 ? seconds / audioSeconds : 0))
-            if interrupt.isRequested { return ExitStatus.interrupted }
+            let done = items.count - failures.count - skipped
+            let skippedText = skipped > 0 ? ", \(skipped) skipped as already done" : ""
+            Terminal.writeError(String(format: "%d of %d file%@ denoised%@ (%.1f s of audio in %.1f s, "
+                                       + "real-time factor %.4f)\n", done, items.count, items.count == 1 ? "" : "s",
+                                       skippedText, audioSeconds, seconds,
+                                       audioSeconds > 0 ? seconds / audioSeconds : 0))
+            if let reportError { throw reportError }
+            if interrupt.isRequested { return interrupt.exitStatus }
             guard failures.isEmpty else {
                 Terminal.writeError("\(failures.count) failed:\n")
                 for (item, error) in failures { Terminal.writeError("  \(Self.describe(error, of: item))\n") }
                 return ExitStatus.failure
             }
             return ExitStatus.success
+        }
+    }
+
+    /// Clipping, an input read only in part, and a format the output could not keep: said on stderr, since the
+    /// output exists but is not quite what was asked for.
+    static func warn(about report: FileReport) {
+        let output = report.output.path
+        for warning in report.warnings { Terminal.writeError("warning: \(warning)\n") }
+        if report.clippedSamples > 0 {
+            Terminal.writeError("warning: \(output): \(report.clippedSamples) samples clipped to full scale\n")
+        }
+        if report.inputFormat.sampleFormat != report.outputFormat.sampleFormat {
+            Terminal.writeError("note: \(output): written as \(report.outputFormat.sampleFormat) "
+                                + "(\(report.inputFormat.sampleFormat) is read but not written)\n")
         }
     }
 
@@ -126,6 +193,8 @@ struct ApplyCommand: Command {
 /// The checked settings of `apply`.
 struct ApplySettings {
     enum Mode {
+        /// Either end is standard input or output ("-"), given here as nil.
+        case pipe(input: URL?, output: URL?)
         case single(input: URL, output: URL)
         case batch(inputs: [URL], outputDirectory: URL)
     }
@@ -143,6 +212,10 @@ struct ApplySettings {
     var jobs: Int
     var force: Bool
     var verbose: Bool
+    /// nil: every file.
+    var shard: Shard?
+    var skipExisting: Bool
+    var report: URL?
 
     init(_ arguments: ParsedArguments) throws {
         let inputs = arguments.positionals("inputs")
@@ -150,7 +223,16 @@ struct ApplySettings {
             guard !inputs.isEmpty else {
                 throw UsageError("missing input: give the WAV files or folders to denoise after -o OUT_DIR")
             }
+            if arguments.string("output-dir") == "-" || inputs.contains("-") {
+                throw UsageError("- (standard input or output) works only for one file: apply - -")
+            }
             mode = .batch(inputs: inputs.map(fileURL), outputDirectory: directory)
+            shard = try arguments.string("shard").map { text in
+                guard let shard = Shard(parsing: text) else {
+                    throw arguments.invalidValue("shard", expected: "K/N with 1 <= K <= N, e.g. 2/8")
+                }
+                return shard
+            }
         } else {
             switch inputs.count {
             case 0: throw UsageError("missing arguments <IN.wav> <OUT.wav>")
@@ -158,14 +240,44 @@ struct ApplySettings {
             case 2: break
             default: throw UsageError("too many arguments: to denoise several files, give -o OUT_DIR")
             }
+            if inputs.contains("-") {
+                for option in ["suffix", "jobs", "shard", "skip-existing", "report"] where arguments.has(option) {
+                    throw UsageError("--\(option) does not apply to standard input or output")
+                }
+                if inputs[1] != "-" && fileURL(inputs[1]).pathExtension.lowercased() != "wav" {
+                    throw UsageError("OUT.wav must end in .wav: '\(inputs[1])' would hold WAV data under another name")
+                }
+                mode = .pipe(input: inputs[0] == "-" ? nil : fileURL(inputs[0]),
+                             output: inputs[1] == "-" ? nil : fileURL(inputs[1]))
+                shard = nil
+                model = arguments.path("model")
+                attenuationLimit = try arguments.double("atten-limit", expected: "a level in dB >= 0") { $0 >= 0 }
+                maskExponent = try arguments.maskExponent()
+                mix = try arguments.defaultedDouble("mix", expected: "a weight between 0 and 1") {
+                    (0...1).contains($0)
+                }
+                perChannel = arguments.flag("per-channel")
+                suffix = ""
+                jobs = 1
+                force = arguments.flag("force")
+                verbose = arguments.flag("verbose")
+                skipExisting = false
+                report = nil
+                return
+            }
             let input = fileURL(inputs[0]), output = fileURL(inputs[1])
             if input.standardizedFileURL.path == output.standardizedFileURL.path {
                 throw UsageError("OUT.wav is the input file: apply never overwrites its input")
             }
-            for option in ["suffix", "jobs"] where arguments.has(option) {
+            for option in ["suffix", "jobs", "shard"] where arguments.has(option) {
                 throw UsageError("--\(option) applies only to a batch: give -o OUT_DIR")
             }
+            // Anything else would be WAV bytes under a name that promises another format (x.flac, x.mp3).
+            guard output.pathExtension.lowercased() == "wav" else {
+                throw UsageError("OUT.wav must end in .wav: '\(inputs[1])' would hold WAV data under another name")
+            }
             mode = .single(input: input, output: output)
+            shard = nil
         }
         model = arguments.path("model")
         attenuationLimit = try arguments.double("atten-limit", expected: "a level in dB >= 0") { $0 >= 0 }
@@ -178,5 +290,10 @@ struct ApplySettings {
             ?? ProcessInfo.processInfo.activeProcessorCount
         force = arguments.flag("force")
         verbose = arguments.flag("verbose")
+        skipExisting = arguments.flag("skip-existing")
+        report = arguments.path("report")
+        if skipExisting && force {
+            throw UsageError("--skip-existing and --force contradict each other: keep outputs or replace them")
+        }
     }
 }

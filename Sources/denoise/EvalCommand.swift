@@ -13,11 +13,31 @@ struct EvalCommand: Command {
         .option("noisy", value: "DIR", kind: .path,
                 help: "The unprocessed noisy recordings: score them too and report the improvement."),
         .option("csv", value: "FILE", kind: .path, help: "Also write the scores of each file to FILE."),
+        .flag("allow-missing",
+              help: "Score the pairs that match and warn about the rest. Without it, a clean file with no enhanced "
+                  + "one (or the reverse), or a pair whose rates or lengths differ, fails the run with a list."),
     ]
 
     func run(_ arguments: ParsedArguments) throws -> Int32 {
         let settings = try EvalSettings(arguments)
-        let (scores, warnings) = try Evaluation.score(clean: settings.clean, enhanced: settings.enhanced, noisy: settings.noisy)
+        let plan = try Evaluation.plan(clean: settings.clean, enhanced: settings.enhanced)
+        if !plan.problems.isEmpty {
+            guard settings.allowMissing else {
+                Terminal.reportError("\(settings.clean.path) and \(settings.enhanced.path) do not pair up "
+                                     + "(\(plan.problems.count) problem\(plan.problems.count == 1 ? "" : "s"); "
+                                     + "--allow-missing scores the pairs that do):")
+                for problem in plan.problems { Terminal.writeError("  \(problem)\n") }
+                return ExitStatus.failure
+            }
+            for problem in plan.problems { Terminal.writeError("warning: left out \(problem)\n") }
+        }
+        var (scores, warnings) = ([FileScores](), plan.unreadable.map { "skipped \($0.name): \($0.error)" })
+        if !plan.names.isEmpty {
+            let scored = try Evaluation.score(names: plan.names, clean: settings.clean, enhanced: settings.enhanced,
+                                              noisy: settings.noisy)
+            scores = scored.scores
+            warnings += scored.warnings
+        }
         for warning in warnings { Terminal.writeError("warning: \(warning)\n") }
         guard !scores.isEmpty else { throw CommandError("no file could be scored") }
         Terminal.writeOut(Self.table(scores))
@@ -83,6 +103,7 @@ struct EvalSettings {
     var enhanced: URL
     var noisy: URL?
     var csv: URL?
+    var allowMissing: Bool
 
     init(_ arguments: ParsedArguments) throws {
         guard let clean = arguments.path("clean"), let enhanced = arguments.path("enhanced") else {
@@ -95,5 +116,6 @@ struct EvalSettings {
         self.enhanced = enhanced
         noisy = arguments.path("noisy")
         csv = arguments.path("csv")
+        allowMissing = arguments.flag("allow-missing")
     }
 }

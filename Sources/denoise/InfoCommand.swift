@@ -169,7 +169,12 @@ struct InfoCommand: Command {
 
     /// Named from the sample layout rather than the reader's description so the wording stays the CLI's.
     static func describe(_ format: WAVSampleFormat) -> String {
-        (format.isFloat ? "IEEE float " : "PCM ") + "\(format.bitsPerSample)-bit"
+        switch format {
+        case .muLaw: return "G.711 mu-law 8-bit"
+        case .aLaw: return "G.711 A-law 8-bit"
+        case .pcm24in32: return "PCM 24-bit in 32-bit containers"
+        default: return (format.isFloat ? "IEEE float " : "PCM ") + "\(format.bitsPerSample)-bit"
+        }
     }
 
     /// `-6.02 dBFS` for one channel, `ch1 -6.02 dBFS, ch2 -12.04 dBFS` for several.

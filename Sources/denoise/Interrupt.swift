@@ -1,13 +1,18 @@
+import DenoiseKit
 import Dispatch
 import Foundation
 
-/// Ctrl-C for long commands. After `install`, the first SIGINT only sets `isRequested`, which the running
-/// command polls to stop at a safe point (finish the current file, save a checkpoint) and then return
-/// `ExitStatus.interrupted`; a second SIGINT exits at once with status 130.
+/// Ctrl-C, and the other ways a long command is asked to stop, for long commands. After `install`, the first
+/// SIGINT, SIGTERM (`kill`, `timeout`, a scheduler's preemption) or SIGHUP (a closed terminal) only sets
+/// `isRequested`, which the running command polls to stop at a safe point (finish the current file, save a
+/// checkpoint, discard partial outputs) and then return `exitStatus` (128 + the signal, as shells report it);
+/// a second one exits at once, after removing the temporary files of unfinished outputs. SIGPIPE (stdout or
+/// stderr read by a process that went away) also requests a stop, but never exits at once: every later write to
+/// the closed pipe raises it again.
 ///
-/// Short commands never install it, so for them SIGINT keeps its default action and ends the process.
+/// Short commands never install it, so for them the signals keep their default action and end the process.
 ///
-/// How: a C signal handler writes one byte per SIGINT into a pipe, and a dispatch read source on the pipe
+/// How: a C signal handler writes the signal's number as one byte into a pipe, and a dispatch read source on the pipe
 /// does the rest on an ordinary queue. (`DispatchSource.makeSignalSource` is not used: on Linux it registers
 /// its own process-wide handler asynchronously and only once per process, so a signal right after `install`
 /// can be lost and SIGINT cannot be handed back to its default action.)
@@ -18,23 +23,36 @@ final class InterruptMonitor {
     private let queue = DispatchQueue(label: "denoise.interrupt")
     private var source: DispatchSourceRead?
     private var count = 0
+    /// The first signal since `install`; 0 for none.
+    private var firstSignal: Int32 = 0
     private var notice = ""
     private let exitNow: (Int32) -> Void
 
     /// - Parameter exitNow: how a second Ctrl-C ends the process (tests replace it).
     init(exitNow: @escaping (Int32) -> Void = { status in
+        AtomicFile.removeUnfinishedTemporaryFiles()
         fflush(stdout)
         _exit(status)
     }) {
         self.exitNow = exitNow
     }
 
-    /// Whether Ctrl-C has been pressed since `install`.
+    /// Whether Ctrl-C has been pressed (or another stop signal received) since `install`.
     var isRequested: Bool {
         lock.lock()
         defer { lock.unlock() }
-        return count > 0
+        return firstSignal != 0
     }
+
+    /// 128 + the first signal received (130 for Ctrl-C, 143 for SIGTERM); 130 when none was.
+    var exitStatus: Int32 {
+        lock.lock()
+        defer { lock.unlock() }
+        return firstSignal == 0 ? ExitStatus.interrupted : 128 + firstSignal
+    }
+
+    /// The signals that ask a long command to stop.
+    static let signals = [SIGINT, SIGTERM, SIGHUP, SIGPIPE]
 
     /// Starts catching SIGINT. `notice` is printed on stderr at the first Ctrl-C, e.g.
     /// "stopping after this epoch (Ctrl-C again to quit now)". One monitor at a time per process.
@@ -43,6 +61,7 @@ final class InterruptMonitor {
         defer { lock.unlock() }
         self.notice = notice
         count = 0
+        firstSignal = 0
         guard source == nil else { return }
         var ends: [Int32] = [-1, -1]
         // Without a pipe, Ctrl-C simply keeps its default action.
@@ -62,40 +81,45 @@ final class InterruptMonitor {
         source.resume()
         self.source = source
         interruptPipeWriteEnd = writeEnd
-        signal(SIGINT, interruptSignalHandler)
+        for number in Self.signals { signal(number, interruptSignalHandler) }
     }
 
-    /// Restores the default action of SIGINT and forgets earlier presses.
+    /// Restores the default action of the signals and forgets earlier ones.
     func uninstall() {
         lock.lock()
         defer { lock.unlock() }
-        signal(SIGINT, SIG_DFL)
+        for number in Self.signals { signal(number, SIG_DFL) }
         interruptPipeWriteEnd = -1
         source?.cancel()
         source = nil
         count = 0
+        firstSignal = 0
     }
 
-    /// Counts the bytes the handler wrote, one per SIGINT.
+    /// Reads the bytes the handler wrote, one signal number each, and counts the signals that may end the
+    /// process at once (all but SIGPIPE).
     private func drain(_ readEnd: Int32) {
         var buffer = [UInt8](repeating: 0, count: 64)
-        var signals = 0
+        var received: [Int32] = []
         while true {
             let got = read(readEnd, &buffer, buffer.count)
             if got <= 0 { break }
-            signals += got
+            received += buffer[0..<got].map { Int32($0) }
         }
-        guard signals > 0 else { return }
+        guard let first = received.first else { return }
         lock.lock()
-        let before = count
-        count += signals
+        let wasRequested = firstSignal != 0
+        if !wasRequested { firstSignal = first }
+        count += received.filter { $0 != SIGPIPE }.count
         let after = count
+        let status = 128 + firstSignal
         let notice = self.notice
         lock.unlock()
-        if before == 0 { Terminal.writeError("\n\(notice)\n") }
+        // After a SIGPIPE, stderr may be the closed pipe: say nothing.
+        if !wasRequested && first != SIGPIPE { Terminal.writeError("\n\(notice)\n") }
         if after >= 2 {
             Terminal.writeError("interrupted\n")
-            exitNow(ExitStatus.interrupted)
+            exitNow(status)
         }
     }
 }
@@ -104,8 +128,8 @@ final class InterruptMonitor {
 /// the handler is installed and reset after it is removed.
 private var interruptPipeWriteEnd: Int32 = -1
 
-/// Async-signal-safe: one `write(2)` of one byte.
-private let interruptSignalHandler: @convention(c) (Int32) -> Void = { _ in
-    var byte: UInt8 = 1
+/// Async-signal-safe: one `write(2)` of one byte, the signal's number.
+private let interruptSignalHandler: @convention(c) (Int32) -> Void = { number in
+    var byte = UInt8(truncatingIfNeeded: number)
     _ = write(interruptPipeWriteEnd, &byte, 1)
 }

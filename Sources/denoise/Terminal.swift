@@ -10,8 +10,17 @@ enum Terminal {
         print(text, terminator: "")
     }
 
+    /// With write(2), whose failure (EPIPE once stderr's reader has gone) is ignored, rather than FileHandle,
+    /// which treats it as fatal and would end the process before it cleans up.
     static func writeError(_ text: String) {
-        FileHandle.standardError.write(Data(text.utf8))
+        let bytes = Array(text.utf8)
+        var done = 0
+        while done < bytes.count {
+            let n = bytes[done...].withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return }
+            done += n
+        }
     }
 
     /// `error: <message>` on one line: a multi-line message is joined so each failure stays one line

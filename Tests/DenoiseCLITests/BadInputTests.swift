@@ -132,18 +132,6 @@ final class BadInputTests: XCTestCase {
         try expectFailure(input: write(wav, "header-only.wav"), problem: ["no data chunk"])
     }
 
-    func testDataChunkLargerThanTheFile() throws {
-        var wav = WAVBytes()
-        wav.claimedDataSize = 6400
-        try expectFailure(input: write(wav, "short.wav"), problem: ["data chunk claims 6400 bytes", "3200 remain"])
-    }
-
-    func testTwoGigabyteDataChunk() throws {
-        var wav = WAVBytes()
-        wav.claimedDataSize = 2_000_000_000
-        try expectFailure(input: write(wav, "huge.wav"), problem: ["2000000000 bytes"])
-    }
-
     func testFmtChunkTooShort() throws {
         var wav = WAVBytes()
         wav.fmtSize = 12
@@ -179,10 +167,6 @@ final class BadInputTests: XCTestCase {
     }
 
     func testCompressedCodecsAreNamed() throws {
-        var mulaw = WAVBytes()
-        mulaw.formatCode = 7
-        mulaw.bitsPerSample = 8
-        try expectFailure(input: write(mulaw, "mulaw.wav"), problem: ["µ-law", "0x0007"])
         var adpcm = WAVBytes()
         adpcm.formatCode = 0x11
         adpcm.bitsPerSample = 4

@@ -50,4 +50,35 @@ final class InterruptTests: XCTestCase {
         monitor.uninstall()
         XCTAssertFalse(monitor.isRequested)
     }
+
+    func testTerminateAndHangUpStopLikeCtrlCAndSetTheExitStatus() {
+        for (number, status) in [(SIGTERM, Int32(143)), (SIGHUP, 129)] {
+            let recorder = ExitRecorder()
+            let monitor = InterruptMonitor(exitNow: recorder.record)
+            monitor.install(notice: "stopping (test)")
+            raise(number)
+            waitUntil { monitor.isRequested }
+            XCTAssertTrue(monitor.isRequested, "signal \(number)")
+            XCTAssertEqual(monitor.exitStatus, status)
+            XCTAssertEqual(recorder.recorded, [], "one signal must not end the process")
+            raise(SIGINT)
+            waitUntil { !recorder.recorded.isEmpty }
+            XCTAssertEqual(recorder.recorded, [status], "a second signal exits with the first one's status")
+            monitor.uninstall()
+        }
+    }
+
+    func testBrokenPipeStopsButRepeatedBrokenPipesNeverExitAtOnce() {
+        let recorder = ExitRecorder()
+        let monitor = InterruptMonitor(exitNow: recorder.record)
+        monitor.install(notice: "stopping (test)")
+        defer { monitor.uninstall() }
+        raise(SIGPIPE)
+        waitUntil { monitor.isRequested }
+        XCTAssertEqual(monitor.exitStatus, 141)
+        // Every write to a closed pipe raises SIGPIPE again: those must not count as a second Ctrl-C.
+        for _ in 0..<3 { raise(SIGPIPE) }
+        usleep(50_000)
+        XCTAssertEqual(recorder.recorded, [])
+    }
 }

@@ -365,4 +365,42 @@ final class TrainEvalTests: XCTestCase {
         XCTAssertEqual(result.stderrLines.count, 1, result.stderr)
         XCTAssertTrue(result.stderr.hasPrefix("warning: skipped u3.wav"), result.stderr)
     }
+
+    func testEvalFailsWithAListWhenFilesAreMissingExtraOrMismatched() throws {
+        let enhanced = folder.appendingPathComponent("enhanced")
+        try writeCorpus(noiseScale: 0.5, into: enhanced, format: .pcm16)
+        try FileManager.default.removeItem(at: enhanced.appendingPathComponent("u1.wav"))
+        try FileManager.default.copyItem(at: enhanced.appendingPathComponent("u0.wav"),
+                                         to: enhanced.appendingPathComponent("stray.wav"))
+        let short = Fixtures.speechLike(seconds: 0.25, sampleRate: 16000)
+        try Fixtures.writeWAV(short, to: enhanced.appendingPathComponent("u2.wav"))
+        let resampled = Fixtures.speechLike(seconds: 0.5, sampleRate: 8000)
+        try Fixtures.writeWAV(resampled, to: enhanced.appendingPathComponent("u3.wav"))
+
+        let result = try DenoiseRunner.run(["eval", "--clean", clean.path, "--enhanced", enhanced.path], timeout: 120)
+        XCTAssertEqual(result.status, 1, result.stderr)
+        XCTAssertEqual(result.stdout, "", "no means over fewer files than asked for")
+        XCTAssertEqual(result.errorLines.count, 1, result.stderr)
+        XCTAssertTrue(result.errorLines[0].contains("4 problems"), result.stderr)
+        XCTAssertEqual(Array(result.stderrLines.dropFirst()), [
+            "  u1.wav: has no enhanced file",
+            "  stray.wav: enhanced file has no clean reference",
+            "  u2.wav: clean has 8000 frames but enhanced has 4000",
+            "  u3.wav: clean is 16000 Hz but enhanced is 8000 Hz",
+        ])
+    }
+
+    func testEvalWithAllowMissingScoresThePairsThatMatchAndWarnsAboutTheRest() throws {
+        let enhanced = folder.appendingPathComponent("enhanced")
+        try writeCorpus(noiseScale: 0.5, into: enhanced, format: .pcm16)
+        try FileManager.default.removeItem(at: enhanced.appendingPathComponent("u1.wav"))
+        try Fixtures.writeWAV(Fixtures.speechLike(seconds: 0.25, sampleRate: 16000),
+                              to: enhanced.appendingPathComponent("u2.wav"))
+        let result = try DenoiseRunner.run(["eval", "--clean", clean.path, "--enhanced", enhanced.path,
+                                            "--allow-missing"], timeout: 120)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("mean (4 files)"), result.stdout)
+        XCTAssertEqual(result.stderrLines, ["warning: left out u1.wav: has no enhanced file",
+                                            "warning: left out u2.wav: clean has 8000 frames but enhanced has 4000"])
+    }
 }

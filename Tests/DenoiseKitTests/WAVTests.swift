@@ -322,7 +322,7 @@ final class WAVTests: XCTestCase {
                                                   format: format)
         XCTAssertEqual(expectedClipped, channels.joined().filter { abs($0) > 1 }.count)
 
-        let writer = try WAVWriter(url: pieces, format: format, bufferBytes: 30)
+        let writer = try WAVWriter(url: pieces, format: format, expectedFrames: 777, bufferBytes: 30)
         var start = 0
         for size in [1, 250, 3, 0, 523] {
             let slice = channels.map { Array($0[start..<(start + size)]) }
@@ -366,6 +366,217 @@ final class WAVTests: XCTestCase {
         assertReadThrows(Data()) { .emptyFile(path: $0) }
     }
 
+    // MARK: Variants: G.711, 24-in-32, RF64
+
+    func testMuLawDecodesAsG711Specifies() throws {
+        // Code words and the 16-bit values G.711 gives them: zeros, the smallest steps and both extremes.
+        let expected: [UInt8: Int16] = [0xFF: 0, 0x7F: 0, 0xFE: 8, 0x7E: -8, 0xEF: 132, 0x80: 32124, 0x00: -32124]
+        let codes = Array(expected.keys)
+        try riff([("fmt ", fmtBody(code: 7, bits: 8)), ("data", codes)]).write(to: url("mulaw.wav"))
+        let (buffer, format) = try WAVReader.read(url: url("mulaw.wav"))
+        XCTAssertEqual(format.sampleFormat, .muLaw)
+        XCTAssertEqual(buffer.channels[0], codes.map { Float(expected[$0] ?? 0) / 32768 })
+    }
+
+    func testALawDecodesAsG711Specifies() throws {
+        let expected: [UInt8: Int16] = [0xD5: 8, 0x55: -8, 0xD4: 24, 0xC5: 264, 0xAA: 32256, 0x2A: -32256]
+        let codes = Array(expected.keys)
+        try riff([("fmt ", fmtBody(code: 6, bits: 8)), ("data", codes)]).write(to: url("alaw.wav"))
+        let (buffer, format) = try WAVReader.read(url: url("alaw.wav"))
+        XCTAssertEqual(format.sampleFormat, .aLaw)
+        XCTAssertEqual(buffer.channels[0], codes.map { Float(expected[$0] ?? 0) / 32768 })
+    }
+
+    func testG711TablesAreOddSymmetricAndMonotonicInMagnitude() {
+        for (table, positiveBit) in [(G711.muLawTable, false), (G711.aLawTable, true)] {
+            for code in 0..<128 {
+                // Flipping the sign bit negates the value.
+                XCTAssertEqual(Int(table[code]), -Int(table[code | 0x80]), "code \(code)")
+            }
+            // Magnitude grows with the (un-inverted) segment and step bits.
+            let positive = (0..<128).map { code -> Int in
+                let word = positiveBit ? (UInt8(code) | 0x80) ^ 0x55 : ~UInt8(code)
+                return Int(table[Int(word)])
+            }
+            XCTAssertEqual(positive, positive.sorted())
+            XCTAssertEqual(Set(positive).count, 128)
+        }
+    }
+
+    func testG711IsWrittenBackAs16BitPCM() throws {
+        try riff([("fmt ", fmtBody(code: 7, bits: 8)), ("data", [0x80, 0x00, 0xEF])]).write(to: url("in.wav"))
+        let (buffer, format) = try WAVReader.read(url: url("in.wav"))
+        let writer = try WAVWriter(url: url("out.wav"), format: format)
+        XCTAssertEqual(writer.format.sampleFormat, .pcm16)
+        try writer.write(buffer)
+        try writer.finish()
+        let data = try XCTUnwrap(chunkBody("data", in: try Data(contentsOf: url("out.wav"))))
+        XCTAssertEqual(data, le(32124, 2) + le(-32124, 2) + le(132, 2))
+    }
+
+    func testTwentyFourBitsInFourByteContainersUnderAPlainHeaderAreRead() throws {
+        // Two channels, block align 8, bits 24: each sample is 24 bits in the top of 4 bytes.
+        let values = [0x123456, -0x123456, 0x7FFFFF, -0x800000]
+        let data = values.flatMap { le($0 << 8, 4) }
+        try riff([("fmt ", fmtBody(channels: 2, bits: 24, blockAlign: 8)), ("data", data)]).write(to: url("24in32.wav"))
+        let (buffer, format) = try WAVReader.read(url: url("24in32.wav"))
+        XCTAssertEqual(format.sampleFormat, .pcm24in32)
+        XCTAssertEqual(buffer.frameCount, 2)
+        XCTAssertEqual(buffer.channels[0], [0x123456, 0x7FFFFF].map { Float($0) / 8_388_608 })
+        XCTAssertEqual(buffer.channels[1], [-0x123456, -0x800000].map { Float($0) / 8_388_608 })
+        // Written back as 32-bit PCM: the same bytes under a standard header.
+        XCTAssertEqual(try WAVWriter.write(buffer, to: url("copy.wav"), format: format), 0)
+        XCTAssertEqual(chunkBody("data", in: try Data(contentsOf: url("copy.wav"))), data)
+        XCTAssertEqual(try WAVReader(url: url("copy.wav")).format.sampleFormat, .pcm32)
+    }
+
+    func testRF64FileIsReadThroughItsDS64Sizes() throws {
+        let samples = le(7, 2) + le(-7, 2) + le(9, 2) + [0xAB, 0xCD]  // 3 frames, then 2 bytes of another chunk
+        var ds64 = Bytes()
+        ds64.bytes += le(0, 8) + le(6, 8) + le(3, 8) + le(0, 4)
+        for magic in ["RF64", "BW64"] {
+            var b = Bytes()
+            b.id(magic); b.u32(0xFFFF_FFFF); b.id("WAVE")
+            b.chunk("ds64", ds64.bytes)
+            b.chunk("fmt ", fmtBody())
+            b.id("data"); b.u32(0xFFFF_FFFF); b.bytes += samples
+            try Data(b.bytes).write(to: url("big.wav"))
+            let (buffer, _) = try WAVReader.read(url: url("big.wav"))
+            XCTAssertEqual(buffer.channels[0], [7, -7, 9].map { Float($0) / 32768 }, magic)
+        }
+    }
+
+    func testRF64WithoutDS64IsRejected() {
+        var b = Bytes()
+        b.id("RF64"); b.u32(0xFFFF_FFFF); b.id("WAVE")
+        b.chunk("fmt ", fmtBody())
+        b.chunk("data", [0, 0])
+        assertReadThrows(Data(b.bytes)) { .invalidDS64(path: $0, detail: "no ds64 chunk after \"WAVE\"") }
+    }
+
+    func testWriterTurnsToRF64PastTheRIFFLimitAndReadsBack() throws {
+        let format = WAVFormat(sampleFormat: .pcm16, channelCount: 1, sampleRate: 16000)
+        let samples = (0..<600).map { Float($0 - 300) / 512 }
+        let buffer = AudioBuffer(channels: [samples], sampleRate: 16000)
+        // 1200 bytes of data pass a limit of 1000: unknown length keeps room for ds64, which is then used.
+        let writer = try WAVWriter(url: url("big.wav"), format: format, expectedFrames: nil, bufferBytes: 64,
+                                   riffLimit: 1000)
+        try writer.write(buffer)
+        try writer.finish()
+        let file = try Data(contentsOf: url("big.wav"))
+        XCTAssertEqual(String(decoding: file[0..<4], as: UTF8.self), "RF64")
+        XCTAssertEqual(u32([UInt8](file), 4), 0xFFFF_FFFF)
+        let ds64 = try XCTUnwrap(chunkBody("ds64", in: file))
+        XCTAssertEqual(Array(ds64[8..<16]), le(1200, 8), "data size")
+        XCTAssertEqual(Array(ds64[16..<24]), le(600, 8), "sample count")
+        XCTAssertEqual(Array(ds64[0..<8]), le(file.count - 8, 8), "RIFF size")
+        XCTAssertEqual(try WAVReader.read(url: url("big.wav")).buffer.channels[0], samples)
+
+        // Below the limit the reserved chunk stays JUNK and the file is plain RIFF.
+        let small = try WAVWriter(url: url("small.wav"), format: format, expectedFrames: nil, bufferBytes: 64,
+                                  riffLimit: 10_000)
+        try small.write(buffer)
+        try small.finish()
+        let smallFile = try Data(contentsOf: url("small.wav"))
+        XCTAssertEqual(String(decoding: smallFile[0..<4], as: UTF8.self), "RIFF")
+        XCTAssertNotNil(chunkBody("JUNK", in: smallFile))
+        XCTAssertEqual(try WAVReader.read(url: url("small.wav")).buffer.channels[0], samples)
+    }
+
+    func testWriterWithAKnownSmallLengthKeepsNoRoomAndRefusesToOutgrowRIFF() throws {
+        let format = WAVFormat(sampleFormat: .pcm16, channelCount: 1, sampleRate: 16000)
+        let writer = try WAVWriter(url: url("a.wav"), format: format, expectedFrames: 100, bufferBytes: 64,
+                                   riffLimit: 1000)
+        try writer.write(AudioBuffer(channels: [[Float](repeating: 0, count: 100)], sampleRate: 16000))
+        XCTAssertThrowsError(try writer.write(AudioBuffer(channels: [[Float](repeating: 0, count: 500)],
+                                                          sampleRate: 16000))) { error in
+            XCTAssertEqual(error as? WAVError, .tooLargeForRIFF(path: url("a.wav").relativePath))
+        }
+        writer.cancel()
+        XCTAssertEqual(try folderContents(), [])
+    }
+
+    // MARK: Streams (pipes)
+
+    /// A pipe with `bytes` already written into it; the write end stays open until the returned closer runs.
+    private func pipeWith(_ bytes: [UInt8]) -> (read: Int32, write: Int32) {
+        var ends: [Int32] = [-1, -1]
+        XCTAssertEqual(pipe(&ends), 0)
+        bytes.withUnsafeBytes { _ = write(ends[1], $0.baseAddress, $0.count) }
+        return (ends[0], ends[1])
+    }
+
+    private func streamHeader(dataSize: Int = 0xFFFF_FFFF) -> [UInt8] {
+        var b = Bytes()
+        b.id("RIFF"); b.u32(0xFFFF_FFFF); b.id("WAVE")
+        b.chunk("LIST", [1, 2, 3])  // skipped, not kept
+        b.chunk("fmt ", fmtBody())
+        b.id("data"); b.u32(dataSize)
+        return b.bytes
+    }
+
+    func testStreamReaderHandsOverWhatHasArrivedWithoutWaitingForAFullBlock() throws {
+        let ends = pipeWith(streamHeader() + (0..<100).flatMap { le($0, 2) } + [0x34])  // 100 frames and a half
+        defer { close(ends.read) }
+        let reader = try WAVReader(fileDescriptor: ends.read, name: "stdin")
+        XCTAssertTrue(reader.isStream)
+        XCTAssertEqual(try reader.read(maxFrames: 65536)?.channels[0], (0..<100).map { Float($0) / 32768 })
+        // The half frame is completed by what comes next.
+        [UInt8]([0x12, 0x05, 0x00]).withUnsafeBytes { _ = write(ends.write, $0.baseAddress, $0.count) }
+        close(ends.write)
+        XCTAssertEqual(try reader.read(maxFrames: 65536)?.channels[0], [Float(0x1234), 5].map { $0 / 32768 })
+        XCTAssertNil(try reader.read(maxFrames: 65536))
+        XCTAssertEqual(reader.frameCount, 102)
+        XCTAssertEqual(reader.warnings, [])
+    }
+
+    func testStreamWithAKnownDataSizeStopsThereAndWarnsWhenItEndsEarly() throws {
+        let exact = pipeWith(streamHeader(dataSize: 4) + le(1, 2) + le(2, 2) + le(3, 2))  // a third frame too many
+        close(exact.write)
+        defer { close(exact.read) }
+        let reader = try WAVReader(fileDescriptor: exact.read, name: "stdin")
+        XCTAssertEqual(try reader.read(maxFrames: 10)?.channels[0], [1, 2].map { Float($0) / 32768 })
+        XCTAssertNil(try reader.read(maxFrames: 10))
+
+        let short = pipeWith(streamHeader(dataSize: 8) + le(1, 2))
+        close(short.write)
+        defer { close(short.read) }
+        let cut = try WAVReader(fileDescriptor: short.read, name: "stdin")
+        XCTAssertEqual(try cut.read(maxFrames: 10)?.frameCount, 1)
+        XCTAssertNil(try cut.read(maxFrames: 10))
+        XCTAssertEqual(cut.warnings, [.dataCutShort(path: "stdin", claimed: 8, available: 2)])
+    }
+
+    func testStreamWithDataBeforeFmtIsRejected() {
+        var b = Bytes()
+        b.id("RIFF"); b.u32(0xFFFF_FFFF); b.id("WAVE")
+        b.chunk("data", [0, 0])
+        b.chunk("fmt ", fmtBody())
+        let ends = pipeWith(b.bytes)
+        close(ends.write)
+        defer { close(ends.read) }
+        XCTAssertThrowsError(try WAVReader(fileDescriptor: ends.read, name: "stdin")) { error in
+            XCTAssertEqual(error as? WAVError, .fmtAfterDataInStream(path: "stdin"))
+        }
+    }
+
+    func testWriterToAPipeSaysSizesAreUnknownAndSendsEachWriteAtOnce() throws {
+        let ends = pipeWith([])
+        defer { close(ends.read) }
+        let format = WAVFormat(sampleFormat: .pcm16, channelCount: 1, sampleRate: 16000)
+        let writer = try WAVWriter(fileDescriptor: ends.write, name: "stdout", format: format)
+        try writer.write(AudioBuffer(channels: [[0.5, -0.5]], sampleRate: 16000))
+        // Readable now, before finish: nothing waits in a staging buffer.
+        var bytes = [UInt8](repeating: 0, count: 100)
+        let got = bytes.withUnsafeMutableBytes { read(ends.read, $0.baseAddress, 100) }
+        XCTAssertEqual(got, 48)
+        XCTAssertEqual(u32(bytes, 4), 0xFFFF_FFFF, "RIFF size")
+        XCTAssertEqual(u32(bytes, 40), 0xFFFF_FFFF, "data size")
+        XCTAssertEqual(Array(bytes[44..<48]), le(16384, 2) + le(-16384, 2))
+        try writer.finish()
+        close(ends.write)
+    }
+
     func testNonRIFFFileIsRejected() {
         assertReadThrows(Data("OggS\0\u{2}\0\0\0\0\0\0\0\0".utf8)) { .notRIFF(path: $0, found: "OggS") }
         let text = assertReadThrows(Data("RIFX\0\0\0\u{4}WAVE".utf8), name: "big.wav") {
@@ -406,21 +617,39 @@ final class WAVTests: XCTestCase {
         assertReadThrows(riff([("fmt ", fmtBody()), ("LIST", [1, 2, 3])])) { .missingDataChunk(path: $0) }
     }
 
-    func testDataChunkClaimingMoreThanTheFileIsRejected() {
+    func testDataChunkCutShortIsReadAsFarAsItGoesWithAWarning() throws {
         var b = Bytes()
         b.id("RIFF"); b.u32(4_000_100); b.id("WAVE")
         b.chunk("fmt ", fmtBody())
-        b.chunk("data", [UInt8](repeating: 0, count: 1200), size: 4_000_000)
-        let text = assertReadThrows(Data(b.bytes), name: "liar.wav") {
-            .dataChunkTooLarge(path: $0, claimed: 4_000_000, available: 1200)
-        }
-        XCTAssertTrue(text.hasSuffix("liar.wav: data chunk claims 4000000 bytes but only 1200 remain"), text)
+        b.id("data"); b.u32(4_000_000); b.bytes += le(1000, 2) + le(-1000, 2) + [0x10]  // 2 frames and a half
+        try Data(b.bytes).write(to: url("liar.wav"))
+        let reader = try WAVReader(url: url("liar.wav"))
+        XCTAssertEqual(reader.frameCount, 2)
+        XCTAssertEqual(reader.warnings, [.dataCutShort(path: url("liar.wav").relativePath, claimed: 4_000_000,
+                                                       available: 5)])
+        XCTAssertTrue(reader.warnings[0].description.contains("liar.wav: data chunk claims 4000000 bytes but only 5"))
+        XCTAssertEqual(try reader.read(maxFrames: 10)?.channels[0], [1000 / 32768, -1000 / 32768])
+    }
 
-        var streamed = Bytes()
-        streamed.id("RIFF"); streamed.u32(0xFFFF_FFFF); streamed.id("WAVE")
-        streamed.chunk("fmt ", fmtBody())
-        streamed.chunk("data", [0, 0, 0, 0], size: 0xFFFF_FFFF)
-        assertReadThrows(Data(streamed.bytes)) { .dataChunkTooLarge(path: $0, claimed: 0xFFFF_FFFF, available: 4) }
+    func testSizeFieldsOfZeroOrAllOnesReadToTheEndOfTheFile() throws {
+        let samples = le(100, 2) + le(200, 2) + le(300, 2)
+        for (riffSize, dataSize) in [(0xFFFF_FFFF, 0xFFFF_FFFF), (0, 0), (0xFFFF_FFFF, 0), (1000, 0xFFFF_FFFF)] {
+            var b = Bytes()
+            b.id("RIFF"); b.u32(riffSize); b.id("WAVE")
+            b.chunk("fmt ", fmtBody())
+            b.id("data"); b.u32(dataSize); b.bytes += samples
+            try Data(b.bytes).write(to: url("stream.wav"))
+            let reader = try WAVReader(url: url("stream.wav"))
+            XCTAssertEqual(reader.frameCount, 3, "RIFF size \(riffSize), data size \(dataSize)")
+            XCTAssertEqual(reader.warnings, [])
+            XCTAssertEqual(try reader.read(maxFrames: 10)?.channels[0], [100, 200, 300].map { Float($0) / 32768 })
+        }
+    }
+
+    func testZeroDataSizeUnderAFilledInRIFFSizeIsAnEmptyDataChunk() throws {
+        let file = riff([("fmt ", fmtBody()), ("data", []), ("LIST", [1, 2, 3, 4])])
+        try file.write(to: url("empty-data.wav"))
+        XCTAssertEqual(try WAVReader(url: url("empty-data.wav")).frameCount, 0)
     }
 
     func testUnknownChunkRunningPastTheEndIsRejected() {
@@ -452,7 +681,7 @@ final class WAVTests: XCTestCase {
     }
 
     func testCompressedCodecsAreRejectedByName() {
-        let names = [0x7: "µ-law", 0x6: "A-law", 0x2: "Microsoft ADPCM", 0x11: "IMA ADPCM", 0x1234: "format 0x1234"]
+        let names = [0x2: "Microsoft ADPCM", 0x11: "IMA ADPCM", 0x55: "MPEG Layer 3", 0x1234: "format 0x1234"]
         for (code, name) in names {
             let file = riff([("fmt ", fmtBody(code: code, bits: 8)), ("fact", le(2, 4)), ("data", [0, 0])])
             let text = assertReadThrows(file) { .unsupportedCodec(path: $0, code: code) }
@@ -461,9 +690,9 @@ final class WAVTests: XCTestCase {
     }
 
     func testExtensibleWithCompressedOrUnknownSubFormatIsRejected() {
-        let muLaw = riff([("fmt ", extensibleFmtBody(channels: 1, bits: 8, validBits: 8, subFormat: 7)),
+        let adpcm = riff([("fmt ", extensibleFmtBody(channels: 1, bits: 8, validBits: 8, subFormat: 2)),
                           ("data", [0, 0])])
-        assertReadThrows(muLaw) { .unsupportedCodec(path: $0, code: 7) }
+        assertReadThrows(adpcm) { .unsupportedCodec(path: $0, code: 2) }
         let other = riff([("fmt ", extensibleFmtBody(channels: 1, bits: 16, validBits: 16,
                                                      guid: Array(1...16))), ("data", [0, 0])])
         assertReadThrows(other) {

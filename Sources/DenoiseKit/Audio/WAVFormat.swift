@@ -5,15 +5,23 @@ import Foundation
 /// Integer PCM maps to Float as `x = n / 2^(bits-1)` (8-bit is unsigned: `x = (n - 128) / 128`), so every
 /// integer sample is a value in [-1, 1) and survives a read → write round trip bit for bit (8, 16 and 24-bit;
 /// 32-bit PCM keeps the 24 bits a Float can hold).
+///
+/// Three formats are read but not written (see `writable`): G.711 µ-law and A-law, expanded to 16-bit values
+/// as ITU-T G.711 decodes them, and 24-bit samples in 4-byte containers under a plain PCM header, read like
+/// WAVE_FORMAT_EXTENSIBLE's left-justified valid bits.
 public enum WAVSampleFormat: Equatable, Sendable, CustomStringConvertible {
     case pcm8, pcm16, pcm24, pcm32, float32, float64
+    /// G.711 µ-law (format tag 7) and A-law (6): one byte per sample.
+    case muLaw, aLaw
+    /// 24 valid bits in the top of a 4-byte container, as some recorders write under a plain PCM header.
+    case pcm24in32
 
-    /// Bits of the sample container, as written in the fmt chunk.
+    /// Bits per sample as written in the fmt chunk.
     public var bitsPerSample: Int {
         switch self {
-        case .pcm8: return 8
+        case .pcm8, .muLaw, .aLaw: return 8
         case .pcm16: return 16
-        case .pcm24: return 24
+        case .pcm24, .pcm24in32: return 24
         case .pcm32, .float32: return 32
         case .float64: return 64
         }
@@ -22,13 +30,26 @@ public enum WAVSampleFormat: Equatable, Sendable, CustomStringConvertible {
     public var isFloat: Bool { self == .float32 || self == .float64 }
 
     /// Bytes of one sample of one channel.
-    public var bytesPerSample: Int { bitsPerSample / 8 }
+    public var bytesPerSample: Int { self == .pcm24in32 ? 4 : bitsPerSample / 8 }
+
+    /// The format a `WAVWriter` writes for this one: itself, except that G.711 becomes 16-bit PCM (its samples
+    /// are 16-bit values) and 24-in-32 becomes 32-bit PCM (the same bytes under a standard header).
+    public var writable: WAVSampleFormat {
+        switch self {
+        case .muLaw, .aLaw: return .pcm16
+        case .pcm24in32: return .pcm32
+        default: return self
+        }
+    }
 
     public var description: String {
         switch self {
         case .pcm8: return "8-bit unsigned PCM"
         case .pcm16, .pcm24, .pcm32: return "\(bitsPerSample)-bit PCM"
         case .float32, .float64: return "\(bitsPerSample)-bit float"
+        case .muLaw: return "G.711 µ-law"
+        case .aLaw: return "G.711 A-law"
+        case .pcm24in32: return "24-bit PCM in 32-bit containers"
         }
     }
 }
@@ -64,6 +85,8 @@ enum WAVLimits {
 enum WAVCodec {
     static let pcm = 0x0001
     static let ieeeFloat = 0x0003
+    static let aLaw = 0x0006
+    static let muLaw = 0x0007
     static let extensible = 0xFFFE
 
     /// Bytes 2...15 of KSDATAFORMAT_SUBTYPE_* GUIDs as stored on disk; bytes 0...1 hold the format tag
@@ -98,8 +121,11 @@ public enum WAVError: Error, CustomStringConvertible, Equatable {
     case fmtChunkTooShort(path: String, size: Int, required: Int)
     case missingFmtChunk(path: String)
     case missingDataChunk(path: String)
-    /// The data chunk's size field claims more bytes than the file holds after the chunk header.
-    case dataChunkTooLarge(path: String, claimed: Int, available: Int)
+    /// A stream (pipe) whose data chunk comes before its fmt chunk: the data would be gone by the time the format
+    /// is known.
+    case fmtAfterDataInStream(path: String)
+    /// An RF64/BW64 file without the ds64 chunk that must follow "WAVE", or with one too short.
+    case invalidDS64(path: String, detail: String)
     /// Another chunk (found before fmt and data were both seen) runs past the end of the file.
     case chunkTooLarge(path: String, chunkID: String, claimed: Int, available: Int)
     /// Zero, or more than 8, channels.
@@ -119,22 +145,24 @@ public enum WAVError: Error, CustomStringConvertible, Equatable {
     /// A NaN or infinite float sample (frame counted from the start of the file, from 0).
     case nonFiniteSample(path: String, frame: Int, channel: Int)
     case readFailed(path: String, reason: String)
+    /// Writing to an open descriptor (standard output) failed.
+    case writeFailed(path: String, reason: String)
     /// A buffer given to a writer has a different number of channels than its format.
     case channelCountMismatch(path: String, expected: Int, actual: Int)
     /// `write` or `finish` after `finish` or `cancel`.
     case writerClosed(path: String)
-    /// The data would exceed the 4 GiB RIFF size limit.
+    /// The data would exceed the 4 GiB RIFF size limit (and no room was kept for an RF64 header).
     case tooLargeForRIFF(path: String)
 
     public var path: String {
         switch self {
         case .cannotOpen(let path, _), .isDirectory(let path), .emptyFile(let path), .notRIFF(let path, _),
              .notWAVE(let path, _), .truncatedHeader(let path, _), .fmtChunkTooShort(let path, _, _),
-             .missingFmtChunk(let path), .missingDataChunk(let path), .dataChunkTooLarge(let path, _, _),
+             .missingFmtChunk(let path), .missingDataChunk(let path), .invalidDS64(let path, _), .fmtAfterDataInStream(let path),
              .chunkTooLarge(let path, _, _, _), .invalidChannelCount(let path, _), .invalidSampleRate(let path, _),
              .unsupportedCodec(let path, _), .unsupportedSubFormat(let path, _),
              .unsupportedBitDepth(let path, _, _), .invalidValidBits(let path, _, _),
-             .inconsistentBlockAlign(let path, _, _), .nonFiniteSample(let path, _, _), .readFailed(let path, _),
+             .inconsistentBlockAlign(let path, _, _), .nonFiniteSample(let path, _, _), .readFailed(let path, _), .writeFailed(let path, _),
              .channelCountMismatch(let path, _, _), .writerClosed(let path), .tooLargeForRIFF(let path):
             return path
         }
@@ -153,7 +181,6 @@ public enum WAVError: Error, CustomStringConvertible, Equatable {
         case .notRIFF(_, let found):
             switch found {
             case "RIFX": return "big-endian RIFX files are not supported"
-            case "RF64": return "RF64 files (over 4 GB) are not supported"
             default: return "not a WAV file (starts with \(Self.quoted(found)), not \"RIFF\")"
             }
         case .notWAVE(_, let formType):
@@ -166,8 +193,10 @@ public enum WAVError: Error, CustomStringConvertible, Equatable {
             return "no fmt chunk"
         case .missingDataChunk:
             return "no data chunk"
-        case .dataChunkTooLarge(_, let claimed, let available):
-            return "data chunk claims \(claimed) bytes but only \(available) remain"
+        case .fmtAfterDataInStream:
+            return "the data chunk comes before the fmt chunk, which a stream cannot go back for"
+        case .invalidDS64(_, let detail):
+            return "RF64 file with \(detail)"
         case .chunkTooLarge(_, let id, let claimed, let available):
             return "\(Self.quoted(id)) chunk claims \(claimed) bytes but only \(available) remain"
         case .invalidChannelCount(_, let count):
@@ -177,7 +206,7 @@ public enum WAVError: Error, CustomStringConvertible, Equatable {
             return "sample rate \(rate) Hz is outside "
                 + "\(WAVLimits.sampleRates.lowerBound)...\(WAVLimits.sampleRates.upperBound) Hz"
         case .unsupportedCodec(_, let code):
-            return "unsupported codec \(WAVCodec.name(code)); only PCM and IEEE float are supported"
+            return "unsupported codec \(WAVCodec.name(code)); only PCM, IEEE float and G.711 µ-law/A-law are supported"
         case .unsupportedSubFormat(_, let guid):
             return "unsupported WAVE_FORMAT_EXTENSIBLE sub-format \(guid)"
         case .unsupportedBitDepth(_, let bits, let isFloat):
@@ -191,6 +220,8 @@ public enum WAVError: Error, CustomStringConvertible, Equatable {
             return "float sample at frame \(frame), channel \(channel) is NaN or infinite"
         case .readFailed(_, let reason):
             return "read failed: \(reason)"
+        case .writeFailed(_, let reason):
+            return "write failed: \(reason)"
         case .channelCountMismatch(_, let expected, let actual):
             return "cannot write a \(actual)-channel buffer to a \(expected)-channel file"
         case .writerClosed:

@@ -5,30 +5,45 @@ import Glibc
 import Darwin
 #endif
 
-/// Streams the samples of a RIFF/WAVE file as Float, a piece at a time.
+/// Streams the samples of a RIFF/WAVE (or RF64/BW64) file as Float, a piece at a time.
 ///
 /// `init` parses only the header (chunks in any order; unknown chunks such as LIST are skipped, odd-sized
-/// chunks are followed by a pad byte) and keeps the file open. `read(maxFrames:)` then returns the next frames,
-/// reading the data chunk through one reused buffer of at most 2 MiB, so memory stays flat in file length.
-/// Every size in the header is checked against the file's real size before anything is allocated.
+/// chunks are followed by a pad byte) and keeps the file open. A data size of 0xFFFFFFFF (or 0 under a RIFF
+/// size that was never filled in either), as streaming writers leave them, means "to the end of the file"; a data
+/// chunk that claims more than the file holds is read as far as it goes and reported in `warnings`.
+/// `read(maxFrames:)` then returns the next frames, reading the data chunk through one reused buffer of at most
+/// 2 MiB, so memory stays flat in file length. Every size in the header is checked against the file's real size
+/// before anything is allocated. A pipe (`init(fileDescriptor:name:)`) is read as a stream: once, front to back,
+/// handing over frames as they arrive.
 ///
 /// Conversion to Float, per sample n of the container:
 /// - 8-bit PCM (unsigned): `(n - 128) / 128`
 /// - 16/24/32-bit PCM (signed): `n / 2^(bits-1)` — WAVE_FORMAT_EXTENSIBLE samples with fewer valid bits are
 ///   left-justified in their container, so the same formula holds.
 /// - float32/float64: the value itself; NaN or ±Inf throws `WAVError.nonFiniteSample`.
+/// - G.711 µ-law/A-law: the 16-bit value ITU-T G.711 expands the byte to, divided by 2^15.
 public final class WAVReader {
     public let url: URL
     public let format: WAVFormat
-    /// Whole frames in the data chunk (a trailing partial frame is ignored).
-    public let frameCount: Int
+    /// Whole frames in the data chunk (a trailing partial frame is ignored). For a stream whose header does not
+    /// say, the frames read so far: the final count once `read` has returned nil.
+    public private(set) var frameCount: Int
     /// Frames returned by `read(maxFrames:)` so far.
     public private(set) var framesRead = 0
+    /// What was wrong with the file but did not stop it being read (e.g. a data chunk cut short).
+    public private(set) var warnings: [WAVWarning]
+    /// Whether the bytes come from a pipe or another stream, read once and as they arrive.
+    public var isStream: Bool { source.isStream }
 
-    private let handle: FileHandle
+    private let source: WAVByteSource
     private let path: String
-    /// Byte offset just past the last whole frame of the data chunk.
+    /// Byte offset just past the last whole frame of the data chunk; Int.max for a stream of unknown length.
     private let dataEnd: Int
+    /// The data size the header claims, when it says (to report a stream that ends early).
+    private let claimedDataSize: Int?
+    /// Stream only: bytes of a partial frame after `bufferEnd`, completed by the next refill.
+    private var pendingBytes = 0
+    private var streamEnded = false
     /// Byte offset of the next data to read from the file.
     private var fileOffset: Int
     /// Raw interleaved frames; a whole number of frames. `buffer[bufferStart..<bufferEnd]` is not yet converted.
@@ -41,44 +56,76 @@ public final class WAVReader {
         try self.init(url: url, bufferBytes: 2 << 20)
     }
 
+    /// Reads an open descriptor, e.g. standard input: a regular file as a file, anything else (a pipe) as a
+    /// stream. `name` stands for the path in errors. The descriptor is not closed.
+    public convenience init(fileDescriptor: Int32, name: String) throws {
+        try self.init(handle: FileHandle(fileDescriptor: fileDescriptor, closeOnDealloc: false),
+                      url: URL(fileURLWithPath: name), path: name, bufferBytes: 2 << 20)
+    }
+
     /// `bufferBytes` bounds the raw read buffer (tests make it tiny to exercise refills).
-    init(url: URL, bufferBytes: Int) throws {
+    convenience init(url: URL, bufferBytes: Int) throws {
         let path = url.relativePath
         let fd = open(url.path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw WAVError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
         // Owns the descriptor from here on: any throw below closes it.
-        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-        var info = stat()
-        if fstat(fd, &info) != 0 { throw WAVError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
-        if (info.st_mode & S_IFMT) == S_IFDIR { throw WAVError.isDirectory(path: path) }
+        try self.init(handle: FileHandle(fileDescriptor: fd, closeOnDealloc: true), url: url, path: path,
+                      bufferBytes: bufferBytes)
+    }
 
-        let header = try HeaderParser(fd: fd, fileSize: Int(info.st_size), path: path).parse()
+    private init(handle: FileHandle, url: URL, path: String, bufferBytes: Int) throws {
+        var info = stat()
+        if fstat(handle.fileDescriptor, &info) != 0 {
+            throw WAVError.cannotOpen(path: path, reason: String(cString: strerror(errno)))
+        }
+        let type = info.st_mode & S_IFMT
+        if type == S_IFDIR { throw WAVError.isDirectory(path: path) }
+        let source = WAVByteSource(handle: handle, path: path, fileSize: type == S_IFREG ? Int(info.st_size) : nil)
+
+        let header = try HeaderParser(source: source, path: path).parse()
         let bytesPerFrame = header.format.bytesPerFrame
         self.url = url
         self.path = path
-        self.handle = handle
+        self.source = source
         self.format = header.format
-        self.frameCount = header.dataSize / bytesPerFrame
+        self.warnings = header.warnings
         self.fileOffset = header.dataOffset
-        self.dataEnd = header.dataOffset + frameCount * bytesPerFrame
+        self.claimedDataSize = header.dataSize
+        if let size = header.dataSize {
+            frameCount = size / bytesPerFrame
+            dataEnd = header.dataOffset + frameCount * bytesPerFrame
+        } else {
+            frameCount = 0
+            dataEnd = Int.max
+        }
         // A whole number of frames, no more than the data holds (a short file gets a short buffer).
-        let capacityFrames = max(1, min(bufferBytes / bytesPerFrame, frameCount))
+        let capacityFrames = max(1, min(bufferBytes / bytesPerFrame, header.dataSize == nil ? Int.max : frameCount))
         self.buffer = .allocate(byteCount: capacityFrames * bytesPerFrame, alignment: 16)
     }
 
     deinit { buffer.deallocate() }
 
     /// The next at most `maxFrames` frames as planar channels, or nil once every frame has been returned.
+    /// From a stream, it returns as soon as some frames have arrived, so it may return fewer than `maxFrames`
+    /// before the end.
     public func read(maxFrames: Int) throws -> AudioBuffer? {
         precondition(maxFrames > 0, "maxFrames must be positive, got \(maxFrames)")
-        let frames = min(maxFrames, frameCount - framesRead)
-        guard frames > 0 else { return nil }
+        let frames = dataEnd == Int.max ? maxFrames : min(maxFrames, frameCount - framesRead)
+        guard frames > 0, !streamEnded else { return nil }
         let channelCount = format.channelCount
         let bytesPerFrame = format.bytesPerFrame
         var channels = (0..<channelCount).map { _ in [Float](repeating: 0, count: frames) }
         var produced = 0
         while produced < frames {
-            if bufferStart == bufferEnd { try refill() }
+            if bufferStart == bufferEnd {
+                if !source.isStream {
+                    try refill()
+                } else if produced > 0 {
+                    break  // hand over what has arrived rather than wait for more
+                } else if try !refillFromStream() {
+                    break  // the stream has ended
+                }
+            }
             let n = min((bufferEnd - bufferStart) / bytesPerFrame, frames - produced)
             let source = UnsafeRawBufferPointer(rebasing: buffer[bufferStart..<(bufferStart + n * bytesPerFrame)])
             var firstBad: (frame: Int, channel: Int)?
@@ -101,6 +148,9 @@ public final class WAVReader {
             produced += n
             framesRead += n
         }
+        if dataEnd == Int.max { frameCount = framesRead }
+        guard produced > 0 else { return nil }
+        if produced < frames { channels = channels.map { Array($0[0..<produced]) } }
         return AudioBuffer(channels: channels, sampleRate: format.sampleRate)
     }
 
@@ -120,7 +170,7 @@ public final class WAVReader {
             throw WAVError.readFailed(path: path, reason: "no data left at byte \(fileOffset)")
         }
         let target = UnsafeMutableRawBufferPointer(rebasing: buffer[0..<wanted])
-        let got = try readFully(handle.fileDescriptor, into: target, at: fileOffset, path: path)
+        let got = try source.read(into: target, at: fileOffset)
         if got < wanted {
             throw WAVError.readFailed(path: path, reason: "file ended at byte \(fileOffset + got), inside the data "
                                       + "chunk (was it truncated while being read?)")
@@ -128,6 +178,35 @@ public final class WAVReader {
         bufferStart = 0
         bufferEnd = wanted
         fileOffset += wanted
+    }
+
+    /// Stream: waits for at least one whole frame, then takes whatever else has arrived (up to the buffer's
+    /// size); a trailing partial frame waits for the next call. False at the end of the stream (or the data).
+    private func refillFromStream() throws -> Bool {
+        let bytesPerFrame = format.bytesPerFrame
+        if pendingBytes > 0, let base = buffer.baseAddress {
+            memmove(base, base + bufferEnd, pendingBytes)
+        }
+        let room = min(buffer.count, dataEnd == Int.max ? Int.max : dataEnd - fileOffset + pendingBytes)
+        let target = UnsafeMutableRawBufferPointer(rebasing: buffer[pendingBytes..<room])
+        let got = room > pendingBytes
+            ? try source.readAvailable(into: target, at: fileOffset, minimum: bytesPerFrame - pendingBytes) : 0
+        fileOffset += got
+        let have = pendingBytes + got
+        let whole = have / bytesPerFrame * bytesPerFrame
+        guard whole > 0 else {
+            streamEnded = true
+            if let claimed = claimedDataSize, dataEnd != Int.max, fileOffset < dataEnd {
+                frameCount = framesRead
+                warnings.append(.dataCutShort(path: path, claimed: claimed,
+                                              available: framesRead * bytesPerFrame + have))
+            }
+            return false
+        }
+        bufferStart = 0
+        bufferEnd = whole
+        pendingBytes = have - whole
+        return true
     }
 
     /// De-interleaves channel `channel` of `frames` frames in `source` into `destination[start...]`, as Float.
@@ -154,10 +233,15 @@ public final class WAVReader {
                 let n = Int32(source[o]) | Int32(source[o + 1]) << 8 | Int32(Int8(bitPattern: source[o + 2])) << 16
                 destination[start + i] = Float(n) * (1 / 8_388_608)
             }
-        case .pcm32:
+        case .pcm32, .pcm24in32:
             for i in 0..<frames {
                 let n = Int32(littleEndian: source.loadUnaligned(fromByteOffset: first + i * stride, as: Int32.self))
                 destination[start + i] = Float(n) * (1 / 2_147_483_648)
+            }
+        case .muLaw, .aLaw:
+            let table = format.sampleFormat == .muLaw ? G711.muLawTable : G711.aLawTable
+            for i in 0..<frames {
+                destination[start + i] = Float(table[Int(source[first + i * stride])]) * (1 / 32768)
             }
         case .float32:
             for i in 0..<frames {
@@ -181,43 +265,33 @@ public final class WAVReader {
     }
 }
 
-/// Reads up to `target.count` bytes at `offset`; returns fewer only at end of file.
-private func readFully(_ fd: Int32, into target: UnsafeMutableRawBufferPointer, at offset: Int,
-                       path: String) throws -> Int {
-    guard let base = target.baseAddress else { return 0 }
-    var done = 0
-    while done < target.count {
-        let n = pread(fd, base + done, target.count - done, off_t(offset + done))
-        if n < 0 {
-            if errno == EINTR { continue }
-            throw WAVError.readFailed(path: path, reason: String(cString: strerror(errno)))
-        }
-        if n == 0 { break }
-        done += n
-    }
-    return done
-}
-
 /// Walks the RIFF chunks of a WAVE file to find and validate "fmt " and "data".
 private struct HeaderParser {
-    let fd: Int32
-    let fileSize: Int
+    let source: WAVByteSource
     let path: String
 
     struct Result {
         var format: WAVFormat
         var dataOffset: Int
-        var dataSize: Int
+        /// nil: a stream's data of unknown size, to its end.
+        var dataSize: Int?
+        var warnings: [WAVWarning]
     }
 
     /// The fmt fields we use end at byte 40 (WAVE_FORMAT_EXTENSIBLE's sub-format GUID).
     private static let fmtBytesUsed = 40
+    /// A 32-bit size field that means "see ds64" in RF64, or "unknown" in a stream.
+    private static let unknownSize = 0xFFFF_FFFF
 
     func parse() throws -> Result {
-        if fileSize == 0 { throw WAVError.emptyFile(path: path) }
+        // A stream's size is unknown: it bounds nothing, and its end shows as a short read.
+        let fileSize = source.fileSize ?? Int.max
         let riff = try bytes(12, at: 0)
-        if riff.count >= 4 && Array(riff[0..<4]) != Array("RIFF".utf8) {
-            throw WAVError.notRIFF(path: path, found: fourCC(riff[0..<4]))
+        if riff.isEmpty { throw WAVError.emptyFile(path: path) }
+        let magic = riff.count >= 4 ? fourCC(riff[0..<4]) : ""
+        let isRF64 = magic == "RF64" || magic == "BW64"
+        if riff.count >= 4 && magic != "RIFF" && !isRF64 {
+            throw WAVError.notRIFF(path: path, found: magic)
         }
         if riff.count < 12 {
             throw WAVError.truncatedHeader(path: path, detail: "the file is \(riff.count) bytes, "
@@ -226,28 +300,45 @@ private struct HeaderParser {
         if Array(riff[8..<12]) != Array("WAVE".utf8) {
             throw WAVError.notWAVE(path: path, formType: fourCC(riff[8..<12]))
         }
+        // Otherwise the RIFF size field is ignored (writers often leave it wrong; the file's real size bounds
+        // everything), except that 0 or 0xFFFFFFFF there marks a header that was never patched.
+        let riffSizeField = Int(Self.uint32(riff, 4))
+        let unpatched = riffSizeField == 0 || riffSizeField == Self.unknownSize
+        let rf64DataSize = isRF64 ? try ds64DataSize() : nil
 
-        // The RIFF size field is ignored: writers often leave it wrong; the file's real size bounds everything.
         var fmt: [UInt8]?
         var fmtSize = 0
-        var data: (offset: Int, size: Int)?
+        var data: (offset: Int, size: Int?)?
+        var warnings: [WAVWarning] = []
         var offset = 12
         while fmt == nil || data == nil {
-            let remaining = fileSize - offset
-            if remaining <= 0 { break }
-            if remaining < 8 {
+            if fileSize - offset <= 0 { break }
+            let header = try bytes(8, at: offset)
+            if header.isEmpty { break }  // the end of a stream
+            if header.count < 8 {
                 throw WAVError.truncatedHeader(path: path, detail: "the file ends inside a chunk header "
                                                + "at byte \(offset)")
             }
-            let header = try bytes(8, at: offset)
             let id = fourCC(header[0..<4])
-            let size = Int(Self.uint32(header, 4))
+            var size = Int(Self.uint32(header, 4))
             let bodyOffset = offset + 8
             let available = fileSize - bodyOffset
             switch id {
             case "data" where data == nil:
+                if let rf64DataSize, size == Self.unknownSize {
+                    size = rf64DataSize
+                } else if size == Self.unknownSize || (size == 0 && unpatched) {
+                    size = available  // a stream's header: the data runs to the end of the file
+                }
+                if source.isStream {
+                    // The data is read as it comes; a stream cannot come back for a fmt chunk after it.
+                    guard fmt != nil else { throw WAVError.fmtAfterDataInStream(path: path) }
+                    data = (bodyOffset, size == available ? nil : size)
+                    continue
+                }
                 if size > available {
-                    throw WAVError.dataChunkTooLarge(path: path, claimed: size, available: available)
+                    warnings.append(.dataCutShort(path: path, claimed: size, available: available))
+                    size = available
                 }
                 data = (bodyOffset, size)
             case "fmt " where fmt == nil:
@@ -268,7 +359,23 @@ private struct HeaderParser {
         guard let fmtBytes = fmt else { throw WAVError.missingFmtChunk(path: path) }
         guard let dataChunk = data else { throw WAVError.missingDataChunk(path: path) }
         let format = try parseFormat(fmtBytes, chunkSize: fmtSize)
-        return Result(format: format, dataOffset: dataChunk.offset, dataSize: dataChunk.size)
+        return Result(format: format, dataOffset: dataChunk.offset, dataSize: dataChunk.size, warnings: warnings)
+    }
+
+    /// The 64-bit data size of an RF64/BW64 file. Its "ds64" chunk comes first, right after "WAVE":
+    /// 0 riffSize (8 bytes), 8 dataSize (8), 16 sampleCount (8), 24 table length (4), then the table.
+    private func ds64DataSize() throws -> Int {
+        let header = try bytes(8 + 24, at: 12)
+        guard header.count >= 8, fourCC(header[0..<4]) == "ds64" else {
+            throw WAVError.invalidDS64(path: path, detail: "no ds64 chunk after \"WAVE\"")
+        }
+        let size = Int(Self.uint32(header, 4))
+        guard size >= 24, header.count >= 32 else {
+            throw WAVError.invalidDS64(path: path, detail: "a ds64 chunk of \(size) bytes (at least 24 needed)")
+        }
+        let dataSize = UInt64(Self.uint32(header, 16)) | UInt64(Self.uint32(header, 20)) << 32
+        // Anything past the file's end is cut to it by the caller, with a warning.
+        return Int(min(dataSize, UInt64(Int.max)))
     }
 
     /// Validates the fmt chunk. Layout (little-endian): 0 wFormatTag, 2 nChannels, 4 nSamplesPerSec,
@@ -294,7 +401,7 @@ private struct HeaderParser {
             }
             code = Int(Self.uint16(guid, 0))
         }
-        guard code == WAVCodec.pcm || code == WAVCodec.ieeeFloat else {
+        guard [WAVCodec.pcm, WAVCodec.ieeeFloat, WAVCodec.muLaw, WAVCodec.aLaw].contains(code) else {
             throw WAVError.unsupportedCodec(path: path, code: code)
         }
         guard WAVLimits.channels.contains(channels) else {
@@ -304,13 +411,16 @@ private struct HeaderParser {
             throw WAVError.invalidSampleRate(path: path, rate: sampleRate)
         }
         let sampleFormat: WAVSampleFormat
-        switch (code == WAVCodec.ieeeFloat, bits) {
-        case (false, 8): sampleFormat = .pcm8
-        case (false, 16): sampleFormat = .pcm16
-        case (false, 24): sampleFormat = .pcm24
-        case (false, 32): sampleFormat = .pcm32
-        case (true, 32): sampleFormat = .float32
-        case (true, 64): sampleFormat = .float64
+        switch (code, bits) {
+        case (WAVCodec.pcm, 8): sampleFormat = .pcm8
+        case (WAVCodec.pcm, 16): sampleFormat = .pcm16
+        // A plain header cannot say "24 valid bits in 4 bytes", so block align is what tells the two apart.
+        case (WAVCodec.pcm, 24): sampleFormat = blockAlign == channels * 4 ? .pcm24in32 : .pcm24
+        case (WAVCodec.pcm, 32): sampleFormat = .pcm32
+        case (WAVCodec.ieeeFloat, 32): sampleFormat = .float32
+        case (WAVCodec.ieeeFloat, 64): sampleFormat = .float64
+        case (WAVCodec.muLaw, 8): sampleFormat = .muLaw
+        case (WAVCodec.aLaw, 8): sampleFormat = .aLaw
         default: throw WAVError.unsupportedBitDepth(path: path, bits: bits, isFloat: code == WAVCodec.ieeeFloat)
         }
         guard validBits <= bits else {
@@ -326,7 +436,7 @@ private struct HeaderParser {
     /// Up to `count` bytes at `offset` (fewer at end of file).
     private func bytes(_ count: Int, at offset: Int) throws -> [UInt8] {
         var result = [UInt8](repeating: 0, count: count)
-        let got = try result.withUnsafeMutableBytes { try readFully(fd, into: $0, at: offset, path: path) }
+        let got = try result.withUnsafeMutableBytes { try source.read(into: $0, at: offset) }
         result.removeLast(count - got)
         return result
     }

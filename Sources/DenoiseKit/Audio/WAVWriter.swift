@@ -6,7 +6,13 @@ import Foundation
 /// Header: plain 16-byte `fmt ` (WAVE_FORMAT_PCM) for 8/16-bit PCM with one or two channels; otherwise
 /// WAVE_FORMAT_EXTENSIBLE (40-byte `fmt `, valid bits = container bits, sub-format PCM or IEEE float), as
 /// Microsoft recommends for more than two channels or more than 16 bits. Float files also get a `fact` chunk.
-/// Sizes are patched by `finish()`.
+/// Sizes are patched by `finish()`. A format that is read but not written (G.711, 24-in-32) is replaced by its
+/// `writable` equivalent: `format` says what the file holds.
+///
+/// Past 4 GiB the RIFF size fields overflow, so the file becomes RF64 (EBU Tech 3306): "RIFF" turns into "RF64",
+/// the 32-bit sizes into 0xFFFFFFFF, and a 28-byte "JUNK" chunk kept after "WAVE" into the "ds64" chunk that
+/// holds the 64-bit sizes. The JUNK chunk is kept only when the output could get that large: when the expected
+/// length is unknown or beyond the limit.
 ///
 /// Conversion from Float, per sample x:
 /// - integer PCM: x is clamped to [-1, 1] (NaN becomes 0), then `n = round(x · 2^(bits-1))`, capped at
@@ -26,35 +32,60 @@ public final class WAVWriter {
     /// open → written (complete in its temporary file) → finished (in place); cancelled from open or written.
     private enum State { case open, written, finished, cancelled }
 
-    private let file: AtomicFile
+    private let file: WAVDestination
     private let layout: HeaderLayout
+    /// Largest RIFF size field (bytes after the first 8) before the file must become RF64.
+    private let riffLimit: Int
     private var state = State.open
     /// Converted, interleaved frames waiting to be written; a whole number of frames.
     private let staging: UnsafeMutableRawBufferPointer
     private var stagedBytes = 0
 
-    /// Creates the temporary file and writes a header with placeholder sizes.
-    public convenience init(url: URL, format: WAVFormat) throws {
-        try self.init(url: url, format: format, bufferBytes: 1 << 20)
+    /// Creates the temporary file and writes a header with placeholder sizes. `expectedFrames`, when known,
+    /// spares small files the room kept for an RF64 header.
+    public convenience init(url: URL, format: WAVFormat, expectedFrames: Int? = nil) throws {
+        try self.init(url: url, format: format, expectedFrames: expectedFrames, bufferBytes: 1 << 20)
     }
 
-    /// `bufferBytes` bounds the staging buffer (tests make it tiny to exercise flushing).
-    init(url: URL, format: WAVFormat, bufferBytes: Int) throws {
+    /// `bufferBytes` bounds the staging buffer (tests make it tiny to exercise flushing); `riffLimit` is where
+    /// RF64 takes over (tests make it small rather than write 4 GiB).
+    convenience init(url: URL, format: WAVFormat, expectedFrames: Int?, bufferBytes: Int,
+                     riffLimit: Int = Int(UInt32.max)) throws {
+        try self.init(url: url, format: format, expectedFrames: expectedFrames, bufferBytes: bufferBytes,
+                      riffLimit: riffLimit) { try AtomicFile(destination: url) }
+    }
+
+    /// Writes to an open descriptor, e.g. standard output, which is not closed. `name` stands for the path in
+    /// errors. On a pipe, the header's sizes are 0xFFFFFFFF ("to the end of the stream", as streaming readers
+    /// expect), and each `write` goes out at once; on a regular file the sizes are patched by `finish()`.
+    public convenience init(fileDescriptor: Int32, name: String, format: WAVFormat) throws {
+        try self.init(url: URL(fileURLWithPath: name), format: format, expectedFrames: nil, bufferBytes: 1 << 20,
+                      riffLimit: Int(UInt32.max)) { DescriptorDestination(fileDescriptor: fileDescriptor, path: name) }
+    }
+
+    private init(url: URL, format requested: WAVFormat, expectedFrames: Int?, bufferBytes: Int, riffLimit: Int,
+                 destination: () throws -> WAVDestination) throws {
         let path = url.relativePath
+        var format = requested
+        format.sampleFormat = requested.sampleFormat.writable
         guard WAVLimits.channels.contains(format.channelCount) else {
             throw WAVError.invalidChannelCount(path: path, count: format.channelCount)
         }
         guard WAVLimits.sampleRates.contains(format.sampleRate) else {
             throw WAVError.invalidSampleRate(path: path, rate: format.sampleRate)
         }
-        let layout = HeaderLayout(format: format)
-        let file = try AtomicFile(destination: url)
-        // On a throw `file` is released, which removes the temporary file.
+        let plainHeaderBytes = HeaderLayout(format: format, keepsRoomForDS64: false).bytes.count
+        let mayOutgrowRIFF = expectedFrames.map { plainHeaderBytes - 8 + $0 * format.bytesPerFrame + 1 > riffLimit }
+        let file = try destination()
+        var layout = HeaderLayout(format: format, keepsRoomForDS64: file.canPatch && (mayOutgrowRIFF ?? true))
+        if !file.canPatch { layout.markSizesUnknown() }
+        // On a throw `file` is released, which removes a temporary file.
         try layout.bytes.withUnsafeBytes { try file.write($0) }
         self.url = url
         self.format = format
         self.file = file
         self.layout = layout
+        self.riffLimit = riffLimit
         let frames = max(1, bufferBytes / format.bytesPerFrame)
         self.staging = .allocate(byteCount: frames * format.bytesPerFrame, alignment: 16)
     }
@@ -75,7 +106,8 @@ public final class WAVWriter {
         let frames = buffer.frameCount
         let dataBytes = (framesWritten + frames) * bytesPerFrame
         // The RIFF size field (everything after its first 8 bytes, pad byte included) is 32 bits.
-        guard layout.bytes.count - 8 + dataBytes + (dataBytes & 1) <= Int(UInt32.max) else {
+        guard !file.canPatch || layout.ds64Offset != nil
+                || layout.bytes.count - 8 + dataBytes + (dataBytes & 1) <= riffLimit else {
             throw WAVError.tooLargeForRIFF(path: url.relativePath)
         }
         var done = 0
@@ -96,6 +128,7 @@ public final class WAVWriter {
             done += n
         }
         framesWritten += frames
+        if file.isLive { try flushOrCancel() }
     }
 
     /// Writes what is staged, the pad byte, the final sizes, and renames the file into place.
@@ -118,9 +151,16 @@ public final class WAVWriter {
             let dataBytes = framesWritten * format.bytesPerFrame
             let pad = dataBytes & 1
             if pad == 1 { try [UInt8(0)].withUnsafeBytes { try file.write($0) } }
-            try patch(UInt32(layout.bytes.count - 8 + dataBytes + pad), at: 4)
-            try patch(UInt32(dataBytes), at: layout.dataSizeOffset)
-            if let factOffset = layout.factLengthOffset { try patch(UInt32(framesWritten), at: factOffset) }
+            let riffSize = layout.bytes.count - 8 + dataBytes + pad
+            if !file.canPatch {
+                // The header already says "unknown": nothing to go back for.
+            } else if let ds64Offset = layout.ds64Offset, riffSize > riffLimit {
+                try patchRF64(riffSize: riffSize, dataBytes: dataBytes, ds64Offset: ds64Offset)
+            } else {
+                try patch(UInt32(riffSize), at: 4)
+                try patch(UInt32(dataBytes), at: layout.dataSizeOffset)
+                if let factOffset = layout.factLengthOffset { try patch(UInt32(framesWritten), at: factOffset) }
+            }
             state = .written
         } catch {
             cancel()
@@ -155,7 +195,7 @@ public final class WAVWriter {
     /// Writes `buffer` to `url` in one go; returns the number of clipped samples.
     @discardableResult
     public static func write(_ buffer: AudioBuffer, to url: URL, format: WAVFormat) throws -> Int {
-        let writer = try WAVWriter(url: url, format: format)
+        let writer = try WAVWriter(url: url, format: format, expectedFrames: buffer.frameCount)
         do {
             try writer.write(buffer)
             try writer.finish()
@@ -182,6 +222,31 @@ public final class WAVWriter {
 
     private func patch(_ value: UInt32, at offset: Int) throws {
         try withUnsafeBytes(of: value.littleEndian) { try file.write($0, atOffset: offset) }
+    }
+
+    private func patch(_ value: UInt64, at offset: Int) throws {
+        try withUnsafeBytes(of: value.littleEndian) { try file.write($0, atOffset: offset) }
+    }
+
+    private func patch(_ id: String, at offset: Int) throws {
+        try Array(id.utf8).withUnsafeBytes { try file.write($0, atOffset: offset) }
+    }
+
+    /// Turns the header into RF64's: the 32-bit sizes say "see ds64", and the reserved JUNK chunk becomes
+    /// ds64 (riffSize, dataSize, sampleCount as 64-bit values, then an empty table).
+    private func patchRF64(riffSize: Int, dataBytes: Int, ds64Offset: Int) throws {
+        let unknown = UInt32.max
+        try patch("RF64", at: 0)
+        try patch(unknown, at: 4)
+        try patch("ds64", at: ds64Offset - 8)
+        try patch(UInt64(riffSize), at: ds64Offset)
+        try patch(UInt64(dataBytes), at: ds64Offset + 8)
+        try patch(UInt64(framesWritten), at: ds64Offset + 16)
+        try patch(UInt32(0), at: ds64Offset + 24)
+        try patch(unknown, at: layout.dataSizeOffset)
+        if let factOffset = layout.factLengthOffset {
+            try patch(UInt32(min(framesWritten, Int(unknown))), at: factOffset)
+        }
     }
 
     /// Interleaves channel `channel` of `source[from..<from+frames]` into `destination` from byte `start`,
@@ -212,6 +277,8 @@ public final class WAVWriter {
                 destination[o + 1] = UInt8(truncatingIfNeeded: n >> 8)
                 destination[o + 2] = UInt8(truncatingIfNeeded: n >> 16)
             }
+        case .muLaw, .aLaw, .pcm24in32:
+            preconditionFailure("WAVWriter.init replaces \(format.sampleFormat) with \(format.sampleFormat.writable)")
         case .pcm32:
             for i in 0..<frames {
                 let n = quantize(source[from + i], scale: 2_147_483_648, clipped: &clipped)
@@ -261,8 +328,13 @@ private struct HeaderLayout {
     var dataSizeOffset = 0
     /// The `fact` chunk's dwSampleLength (frames), present for float formats.
     var factLengthOffset: Int?
+    /// Where the body of the reserved JUNK chunk (a ds64 body's size) starts, when there is one.
+    var ds64Offset: Int?
 
-    init(format: WAVFormat) {
+    /// ds64 without a table: riffSize, dataSize and sampleCount (8 bytes each), table length (4).
+    static let ds64BodyBytes = 28
+
+    init(format: WAVFormat, keepsRoomForDS64: Bool) {
         let sampleFormat = format.sampleFormat
         let extensible = format.channelCount > 2 || sampleFormat.bitsPerSample > 16
         let code = sampleFormat.isFloat ? WAVCodec.ieeeFloat : WAVCodec.pcm
@@ -270,6 +342,12 @@ private struct HeaderLayout {
         append("RIFF")
         append(UInt32(0))  // patched: file size - 8
         append("WAVE")
+        if keepsRoomForDS64 {
+            append("JUNK")  // readers skip it; becomes "ds64" if the file outgrows RIFF
+            append(UInt32(Self.ds64BodyBytes))
+            ds64Offset = bytes.count
+            bytes += [UInt8](repeating: 0, count: Self.ds64BodyBytes)
+        }
         append("fmt ")
         append(UInt32(extensible ? 40 : 16))
         append(UInt16(extensible ? WAVCodec.extensible : code))
@@ -295,6 +373,13 @@ private struct HeaderLayout {
         append("data")
         dataSizeOffset = bytes.count
         append(UInt32(0))  // patched: data bytes
+    }
+
+    /// For a destination that cannot be patched: every size says 0xFFFFFFFF, "to the end of the stream".
+    mutating func markSizesUnknown() {
+        for offset in [4, dataSizeOffset] + (factLengthOffset.map { [$0] } ?? []) {
+            bytes.replaceSubrange(offset..<(offset + 4), with: [0xFF, 0xFF, 0xFF, 0xFF])
+        }
     }
 
     private mutating func append(_ id: String) { bytes += Array(id.utf8) }

@@ -9,6 +9,23 @@ import Darwin
 public struct BatchFile: Equatable, Sendable {
     public let input: URL
     public let output: URL
+    /// The input's path relative to the folder it was found in (its name, for a file given directly): the same
+    /// on every machine, so it decides the file's shard.
+    public let key: String
+
+    public init(input: URL, output: URL, key: String) {
+        self.input = input
+        self.output = output
+        self.key = key
+    }
+}
+
+/// How one file of a batch ended.
+public enum BatchOutcome {
+    case done(FileReport)
+    /// `skipExisting` and the output was already in place.
+    case skipped
+    case failed(Error)
 }
 
 public enum BatchJobError: Error, CustomStringConvertible, Equatable {
@@ -58,11 +75,14 @@ public enum BatchJob {
                     : outputDirectory.appendingPathComponent(input.standardizedFileURL.lastPathComponent)
                 for relative in try WAVFiles.relativePaths(under: input) {
                     items.append(BatchFile(input: input.appendingPathComponent(relative),
-                                            output: base.appendingPathComponent(renamed(relative, suffix: suffix))))
+                                           output: base.appendingPathComponent(renamed(relative, suffix: suffix)),
+                                           key: relative))
                 }
             } else {
                 items.append(BatchFile(input: input,
-                                        output: outputDirectory.appendingPathComponent(renamed(input.lastPathComponent, suffix: suffix))))
+                                       output: outputDirectory.appendingPathComponent(
+                                           renamed(input.lastPathComponent, suffix: suffix)),
+                                       key: input.lastPathComponent))
             }
         }
         guard !items.isEmpty else { throw BatchJobError.noWAVFiles(inputs.map(\.path)) }
@@ -101,12 +121,21 @@ public enum BatchJob {
         return relative[..<cut] + suffix + relative[cut...]
     }
 
+    /// Whether `output` is already complete: outputs appear only by a rename into place, so an existing regular
+    /// file at the final name is a finished one (a leftover temporary file has another name).
+    public static func isComplete(_ output: URL) -> Bool {
+        var info = stat()
+        return stat(output.path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+    }
+
     /// Processes `items` on `jobs` workers, each with its own copy of the model (networks keep
     /// per-call buffers) and one BLAS thread, so `jobs` workers use `jobs` cores and never oversubscribe.
-    /// `report` is called (serially) after each file with its outcome; returns the failures.
+    /// With `skipExisting`, an item whose output `isComplete` is skipped. `report` is called (serially) after
+    /// each file with its outcome; returns the failures.
     public static func run(items: [BatchFile], model file: SafeTensors, modelPath: String, jobs: Int,
-                           options: DenoiserOptions, force: Bool, shouldStop: @escaping () -> Bool,
-                           report: @escaping (Result<FileReport, Error>, BatchFile) -> Void) throws -> [(BatchFile, Error)] {
+                           options: DenoiserOptions, force: Bool, skipExisting: Bool = false,
+                           shouldStop: @escaping () -> Bool,
+                           report: @escaping (BatchOutcome, BatchFile) -> Void) throws -> [(BatchFile, Error)] {
         let workers = max(1, min(jobs, items.count))
         // The first copy checks the file; the others are built by their workers, at the same time.
         let first = try DenoiseModel(safeTensors: file, path: modelPath)
@@ -117,10 +146,10 @@ public enum BatchJob {
         let lock = NSLock()
         var next = 0
         var failures: [(BatchFile, Error)] = []
-        let finished = { (result: Result<FileReport, Error>, item: BatchFile) in
+        let finished = { (outcome: BatchOutcome, item: BatchFile) in
             lock.lock()
-            if case .failure(let error) = result { failures.append((item, error)) }
-            report(result, item)
+            if case .failed(let error) = outcome { failures.append((item, error)) }
+            report(outcome, item)
             lock.unlock()
         }
         // Outputs are flushed to disk and renamed into place on one more thread, so that a worker goes on to its
@@ -138,6 +167,10 @@ public enum BatchJob {
                 lock.unlock()
                 guard index < items.count, !shouldStop() else { return }
                 let item = items[index]
+                if skipExisting && isComplete(item.output) {
+                    finished(.skipped, item)
+                    continue
+                }
                 let result = Result {
                     try createFolder(item.output.deletingLastPathComponent())
                     return try FileEnhancer.enhanceUncommitted(input: item.input, output: item.output, model: model,
@@ -145,9 +178,16 @@ public enum BatchJob {
                 }
                 switch result {
                 case let .success((fileReport, writer)):
-                    commits.async { finished(Result { try writer.commit(); return fileReport }, item) }
+                    commits.async {
+                        do {
+                            try writer.commit()
+                            finished(.done(fileReport), item)
+                        } catch {
+                            finished(.failed(error), item)
+                        }
+                    }
                 case let .failure(error):
-                    finished(.failure(error), item)
+                    finished(.failed(error), item)
                 }
             }
         }

@@ -11,6 +11,9 @@ public enum EnhanceError: Error, CustomStringConvertible, Equatable {
     case notAFile(String)
     case interrupted(String)
     case notRegularFile(String)
+    /// The output path is a folder, FIFO, device or socket: not something to replace with a WAV file, even
+    /// with --force.
+    case outputNotRegularFile(path: String, kind: String)
 
     public var description: String {
         switch self {
@@ -19,6 +22,8 @@ public enum EnhanceError: Error, CustomStringConvertible, Equatable {
         case let .notAFile(path): return "\(path): no such file"
         case let .interrupted(path): return "\(path): interrupted; no output written"
         case let .notRegularFile(path): return "\(path): is a pipe or device, not a WAV file"
+        case let .outputNotRegularFile(path, kind):
+            return "\(path): is \(kind); only a regular file may be replaced by an output"
         }
     }
 }
@@ -33,6 +38,13 @@ public struct FileReport: Sendable {
     public let seconds: Double
     /// Output samples clamped to [-1, 1] before integer conversion.
     public let clippedSamples: Int
+    /// The input's format, and the output's: the same unless the input's cannot be written (G.711 → 16-bit PCM).
+    public let inputFormat: WAVFormat
+    public let outputFormat: WAVFormat
+    /// What was wrong with the input but did not stop it (e.g. a data chunk cut short).
+    public let warnings: [WAVWarning]
+    /// Whether the input's data chunk was cut short (fewer frames than its header claimed).
+    public var truncated: Bool { warnings.contains { if case .dataCutShort = $0 { true } else { false } } }
     public var realTimeFactor: Double { duration > 0 ? seconds / duration : 0 }
 }
 
@@ -56,16 +68,35 @@ public enum FileEnhancer {
     static func enhanceUncommitted(input: URL, output: URL, model: DenoiseModel, options: DenoiserOptions,
                                    force: Bool, shouldStop: () -> Bool) throws -> (FileReport, WAVWriter) {
         let started = Date()
-        if sameFile(input, output) { throw EnhanceError.outputIsInput(output.path) }
-        if FileManager.default.fileExists(atPath: output.path) && !force { throw EnhanceError.outputExists(output.path) }
+        try checkOutput(output, input: input, force: force)
         if isPipeOrDevice(input) { throw EnhanceError.notRegularFile(input.path) }
         let reader = try WAVReader(url: input)
+        let writer = try WAVWriter(url: output, format: reader.format, expectedFrames: reader.frameCount)
+        let report = try pump(reader, into: writer, model: model, options: options, started: started,
+                              shouldStop: shouldStop)
+        return (report, writer)
+    }
+
+    /// Denoises what `reader` reads into `writer`, and finishes the writer. For pipes (`WAVReader(fileDescriptor:)`,
+    /// `WAVWriter(fileDescriptor:)`): output is written as input arrives, one block of whatever has come at a time.
+    public static func enhance(reader: WAVReader, writer: WAVWriter, model: DenoiseModel,
+                               options: DenoiserOptions = .init(),
+                               shouldStop: () -> Bool = { false }) throws -> FileReport {
+        let report = try pump(reader, into: writer, model: model, options: options, started: Date(),
+                              shouldStop: shouldStop)
+        try writer.commit()
+        return report
+    }
+
+    /// Reads, denoises and writes block by block, up to the writer's `finishWriting`; cancels the writer on failure.
+    private static func pump(_ reader: WAVReader, into writer: WAVWriter, model: DenoiseModel,
+                             options: DenoiserOptions, started: Date, shouldStop: () -> Bool) throws -> FileReport {
         let format = reader.format
-        let denoiser = Denoiser(model: model, channelCount: format.channelCount, sampleRate: format.sampleRate, options: options)
-        let writer = try WAVWriter(url: output, format: format)
+        let denoiser = Denoiser(model: model, channelCount: format.channelCount, sampleRate: format.sampleRate,
+                                options: options)
         do {
             while let block = try reader.read(maxFrames: blockFrames) {
-                if shouldStop() { throw EnhanceError.interrupted(input.path) }
+                if shouldStop() { throw EnhanceError.interrupted(reader.url.relativePath) }
                 try writer.write(denoiser.process(block))
             }
             try writer.write(denoiser.finish())
@@ -74,10 +105,20 @@ public enum FileEnhancer {
             writer.cancel()
             throw error
         }
-        let report = FileReport(input: input, output: output,
-                                duration: Double(reader.frameCount) / Double(format.sampleRate),
-                                seconds: Date().timeIntervalSince(started), clippedSamples: writer.clippedSamples)
-        return (report, writer)
+        return FileReport(input: reader.url, output: writer.url,
+                          duration: Double(reader.framesRead) / Double(format.sampleRate),
+                          seconds: Date().timeIntervalSince(started), clippedSamples: writer.clippedSamples,
+                          inputFormat: format, outputFormat: writer.format, warnings: reader.warnings)
+    }
+
+    /// Refuses an output that is the input, is not a regular file (a folder, FIFO or device: never replaced), or
+    /// exists when `force` is off.
+    public static func checkOutput(_ output: URL, input: URL?, force: Bool) throws {
+        if let input, sameFile(input, output) { throw EnhanceError.outputIsInput(output.path) }
+        if let kind = nonRegularKind(output) { throw EnhanceError.outputNotRegularFile(path: output.path, kind: kind) }
+        if FileManager.default.fileExists(atPath: output.path) && !force {
+            throw EnhanceError.outputExists(output.path)
+        }
     }
 
     /// A FIFO would block `open` until some other process writes to it, and could not be read with
@@ -87,6 +128,20 @@ public enum FileEnhancer {
         guard stat(url.path, &info) == 0 else { return false }
         let type = info.st_mode & S_IFMT
         return type == S_IFIFO || type == S_IFCHR || type == S_IFBLK || type == S_IFSOCK
+    }
+
+    /// What the path is when it exists as something other than a regular file (or a link, which a rename
+    /// replaces without touching what it points to); nil otherwise.
+    static func nonRegularKind(_ url: URL) -> String? {
+        var info = stat()
+        guard lstat(url.path, &info) == 0 else { return nil }
+        switch info.st_mode & S_IFMT {
+        case S_IFDIR: return "a folder"
+        case S_IFIFO: return "a named pipe (FIFO)"
+        case S_IFCHR, S_IFBLK: return "a device"
+        case S_IFSOCK: return "a socket"
+        default: return nil
+        }
     }
 
     /// True when both paths name the same existing file (through links or different spellings).

@@ -14,16 +14,78 @@ public enum EvaluationError: Error, CustomStringConvertible, Equatable {
     case noCommonFiles(clean: String, enhanced: String)
     public var description: String {
         switch self {
-        case let .noCommonFiles(clean, enhanced): return "no WAV file name is in both \(clean) and \(enhanced)"
+        case let .noCommonFiles(clean, enhanced):
+            return "no pair to score: no WAV file of \(clean) has a matching one in \(enhanced)"
         }
     }
 }
 
+/// Why a clean/enhanced pair cannot be scored as it stands; `name` is the path relative to both folders.
+public enum PairProblem: CustomStringConvertible, Equatable, Sendable {
+    /// In the clean folder only.
+    case missingEnhanced(name: String)
+    /// In the enhanced folder only.
+    case extraEnhanced(name: String)
+    case rateMismatch(name: String, clean: Int, enhanced: Int)
+    /// Frames of each at the same rate.
+    case lengthMismatch(name: String, clean: Int, enhanced: Int)
+
+    public var description: String {
+        switch self {
+        case let .missingEnhanced(name): return "\(name): has no enhanced file"
+        case let .extraEnhanced(name): return "\(name): enhanced file has no clean reference"
+        case let .rateMismatch(name, clean, enhanced):
+            return "\(name): clean is \(clean) Hz but enhanced is \(enhanced) Hz"
+        case let .lengthMismatch(name, clean, enhanced):
+            return "\(name): clean has \(clean) frames but enhanced has \(enhanced)"
+        }
+    }
+}
+
+/// Which pairs of a clean and an enhanced folder can be scored, found from the file names and headers alone.
+public struct EvaluationPlan {
+    /// Pairs with the same rate and length, to score.
+    public let names: [String]
+    public let problems: [PairProblem]
+    /// Pairs whose header could not be read, with the reason.
+    public let unreadable: [(name: String, error: Error)]
+}
+
 /// Scores enhanced files against clean references matched by relative path.
 public enum Evaluation {
-    public static func score(clean: URL, enhanced: URL, noisy: URL?) throws -> (scores: [FileScores], warnings: [String]) {
-        let enhancedFiles = Set(try WAVFiles.relativePaths(under: enhanced))
-        let names = try WAVFiles.relativePaths(under: clean).filter { enhancedFiles.contains($0) }
+    /// Pairs the folders' WAV files by relative path and checks each pair's rate and length from its headers,
+    /// so that a mismatch is found before any scoring and a mean is never taken over fewer files than expected
+    /// without saying so.
+    public static func plan(clean: URL, enhanced: URL) throws -> EvaluationPlan {
+        let cleanFiles = try WAVFiles.relativePaths(under: clean)
+        let enhancedFiles = try WAVFiles.relativePaths(under: enhanced)
+        let cleanSet = Set(cleanFiles), enhancedSet = Set(enhancedFiles)
+        var problems = cleanFiles.filter { !enhancedSet.contains($0) }.map { PairProblem.missingEnhanced(name: $0) }
+        problems += enhancedFiles.filter { !cleanSet.contains($0) }.map { PairProblem.extraEnhanced(name: $0) }
+        var names: [String] = [], unreadable: [(name: String, error: Error)] = []
+        for name in cleanFiles where enhancedSet.contains(name) {
+            do {
+                let reference = try WAVReader(url: clean.appendingPathComponent(name))
+                let estimate = try WAVReader(url: enhanced.appendingPathComponent(name))
+                let (rates, lengths) = ((reference.format.sampleRate, estimate.format.sampleRate),
+                                        (reference.frameCount, estimate.frameCount))
+                if rates.0 != rates.1 {
+                    problems.append(.rateMismatch(name: name, clean: rates.0, enhanced: rates.1))
+                } else if lengths.0 != lengths.1 {
+                    problems.append(.lengthMismatch(name: name, clean: lengths.0, enhanced: lengths.1))
+                } else {
+                    names.append(name)
+                }
+            } catch {
+                unreadable.append((name, error))
+            }
+        }
+        return EvaluationPlan(names: names, problems: problems, unreadable: unreadable)
+    }
+
+    /// Scores the pairs `names`; a pair that fails to load is left out with a warning naming it.
+    public static func score(names: [String], clean: URL, enhanced: URL,
+                             noisy: URL?) throws -> (scores: [FileScores], warnings: [String]) {
         guard !names.isEmpty else { throw EvaluationError.noCommonFiles(clean: clean.path, enhanced: enhanced.path) }
         var results = [Result<FileScores, Error>?](repeating: nil, count: names.count)
         let lock = NSLock()

@@ -56,6 +56,15 @@ public final class AtomicFile {
     public let handle: FileHandle
     private var isOpen = true
 
+    /// Temporary files not yet committed or discarded, so that a process ended abruptly (a second Ctrl-C)
+    /// can still remove them on its way out.
+    private static let unfinished = UnfinishedFiles()
+
+    /// Removes every temporary file this process has open; for a process about to exit without unwinding.
+    public static func removeUnfinishedTemporaryFiles() {
+        for path in unfinished.removeAll() { unlink(path) }
+    }
+
     public init(destination: URL) throws {
         self.destination = destination
         let path = destination.relativePath
@@ -71,6 +80,7 @@ public final class AtomicFile {
             if fd >= 0 {
                 temporaryURL = candidate
                 handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+                Self.unfinished.insert(candidate.path)
                 return
             }
             let code = errno
@@ -136,6 +146,7 @@ public final class AtomicFile {
         }
         try? handle.close()
         isOpen = false
+        defer { Self.unfinished.remove(temporaryURL.path) }
         if rename(temporaryURL.path, destination.path) != 0 {
             let reason = Self.message(errno)
             unlink(temporaryURL.path)
@@ -149,6 +160,7 @@ public final class AtomicFile {
         isOpen = false
         try? handle.close()
         unlink(temporaryURL.path)
+        Self.unfinished.remove(temporaryURL.path)
     }
 
     /// Writes `data` to `url` atomically.
@@ -173,5 +185,31 @@ public final class AtomicFile {
             result.append(character)
         }
         return result
+    }
+}
+
+/// The paths of open temporary files, shared by all threads.
+private final class UnfinishedFiles: @unchecked Sendable {
+    private let lock = NSLock()
+    private var paths = Set<String>()
+
+    func insert(_ path: String) {
+        lock.lock()
+        paths.insert(path)
+        lock.unlock()
+    }
+
+    func remove(_ path: String) {
+        lock.lock()
+        paths.remove(path)
+        lock.unlock()
+    }
+
+    func removeAll() -> Set<String> {
+        lock.lock()
+        defer { lock.unlock() }
+        let all = paths
+        paths = []
+        return all
     }
 }

@@ -1,0 +1,73 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+private let systemWrite = Glibc.write
+#elseif canImport(Darwin)
+import Darwin
+private let systemWrite = Darwin.write
+#endif
+
+/// Where a `WAVWriter`'s bytes go: an `AtomicFile` (renamed into place when complete), or a descriptor that is
+/// already open, such as standard output.
+protocol WAVDestination: AnyObject {
+    func write(_ bytes: UnsafeRawBufferPointer) throws
+    /// Only when `canPatch`.
+    func write(_ bytes: UnsafeRawBufferPointer, atOffset offset: Int) throws
+    func commit() throws
+    func discard()
+    /// Whether header sizes can be patched once known; a pipe cannot go back.
+    var canPatch: Bool { get }
+    /// Whether someone may be listening as it is written (a pipe): then every write goes out at once.
+    var isLive: Bool { get }
+}
+
+extension AtomicFile: WAVDestination {
+    var canPatch: Bool { true }
+    var isLive: Bool { false }
+}
+
+/// An open descriptor, e.g. standard output, written from its current position. A regular file at offset 0 can
+/// have its header patched; anything else (a pipe, a terminal, a socket) is written once, front to back.
+/// Nothing is removed on `discard`: what went out is gone.
+final class DescriptorDestination: WAVDestination {
+    let path: String
+    let canPatch: Bool
+    var isLive: Bool { !canPatch }
+    private let fd: Int32
+
+    init(fileDescriptor: Int32, path: String) {
+        fd = fileDescriptor
+        self.path = path
+        var info = stat()
+        canPatch = fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG && lseek(fd, 0, SEEK_CUR) == 0
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        guard let base = bytes.baseAddress else { return }
+        var done = 0
+        while done < bytes.count {
+            let n = systemWrite(fd, base + done, bytes.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw WAVError.writeFailed(path: path, reason: String(cString: strerror(errno)))
+            }
+            done += n
+        }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer, atOffset offset: Int) throws {
+        guard let base = bytes.baseAddress else { return }
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, base + done, bytes.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw WAVError.writeFailed(path: path, reason: String(cString: strerror(errno)))
+            }
+            done += n
+        }
+    }
+
+    func commit() throws {}
+    func discard() {}
+}

@@ -1,0 +1,113 @@
+import DenoiseKit
+import Foundation
+import XCTest
+
+/// `denoise apply - -`: WAV from standard input to standard output, denoised as it arrives.
+final class PipeTests: XCTestCase {
+    private var folder: URL!
+    private var model: URL!
+
+    override func setUpWithError() throws {
+        folder = try makeTemporaryDirectory()
+        model = folder.appendingPathComponent("tiny.safetensors")
+        try Fixtures.writeTinyModel(to: model)
+    }
+
+    /// A 16 kHz mono 16-bit header with the sizes a streaming writer leaves: 0xFFFFFFFF.
+    private func streamHeader() -> Data {
+        var header = wav16(sampleRate: 16000, channels: [[]])
+        header.replaceSubrange(4..<8, with: [0xFF, 0xFF, 0xFF, 0xFF])
+        header.replaceSubrange(40..<44, with: [0xFF, 0xFF, 0xFF, 0xFF])
+        return header
+    }
+
+    /// Bytes of one second of 16-bit speech-like signal (seeded, so each second differs).
+    private func second(_ seed: UInt64) -> Data {
+        let samples = Fixtures.speechLike(seconds: 1, sampleRate: 16000, seed: seed).channels[0]
+        return wav16(sampleRate: 16000, channels: [samples.map { Int16(($0 * 32767).rounded()) }]).dropFirst(44)
+    }
+
+    func testOutputArrivesWhileTheInputIsStillComing() throws {
+        guard let executable = DenoiseRunner.executable else { throw ExecutableNotFound() }
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = ["apply", "-m", model.path, "-", "-"]
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        let received = ReceivedBytes()
+        let reading = output.fileHandleForReading
+        try process.run()
+        let drained = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            // availableData blocks until some bytes come, and is empty at the end.
+            while case let data = reading.availableData, !data.isEmpty { received.append(data) }
+            drained.signal()
+        }
+
+        try input.fileHandleForWriting.write(contentsOf: streamHeader() + second(1))
+        // After 1 s of input, at least 0.5 s of output (the tiny model's latency is 4 ms), input still open.
+        let deadline = Date().addingTimeInterval(30)
+        while received.count < 44 + 16000 && Date() < deadline { usleep(2000) }
+        XCTAssertGreaterThanOrEqual(received.count, 44 + 16000, "no output before the input ended")
+        XCTAssertTrue(process.isRunning)
+
+        try input.fileHandleForWriting.write(contentsOf: second(2))
+        try input.fileHandleForWriting.close()
+        process.waitUntilExit()
+        drained.wait()
+        XCTAssertEqual(process.terminationStatus, 0)
+
+        let bytes = [UInt8](received.data)
+        XCTAssertEqual(bytes.count, 44 + 2 * 32000, "as long as the input")
+        XCTAssertEqual(Array(bytes[0..<4]), Array("RIFF".utf8))
+        XCTAssertEqual(Array(bytes[4..<8]), [0xFF, 0xFF, 0xFF, 0xFF], "a pipe cannot go back to patch sizes")
+        XCTAssertEqual(Array(bytes[40..<44]), [0xFF, 0xFF, 0xFF, 0xFF])
+    }
+
+    func testPipeGivesTheSameAudioAsFiles() throws {
+        let source = folder.appendingPathComponent("in.wav"), direct = folder.appendingPathComponent("direct.wav")
+        let dataSize = Data([0x00, 0x7D, 0x00, 0x00])  // 32000 bytes
+        try (wav16(sampleRate: 16000, channels: [[]]).prefix(40) + dataSize + second(3)).write(to: source)
+        XCTAssertEqual(try DenoiseRunner.run(["apply", "-m", model.path, source.path, direct.path]).status, 0)
+        let piped = folder.appendingPathComponent("piped.wav")
+        let shell = URL(fileURLWithPath: "/bin/sh")
+        let result = try DenoiseRunner.run(["-c", "cat \"$1\" | \"$2\" apply -m \"$3\" - - > \"$4\"", "sh",
+                                            source.path, DenoiseRunner.executable?.path ?? "denoise", model.path,
+                                            piped.path], program: shell)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(try Fixtures.pcm16Samples(piped), try Fixtures.pcm16Samples(direct))
+    }
+
+    func testDashWithAFolderBatchOrBatchOptionsIsAUsageError() throws {
+        let input = folder.appendingPathComponent("in.wav")
+        try (streamHeader() + second(1)).write(to: input)
+        for arguments in [["-o", "-", input.path], ["-o", folder.appendingPathComponent("out").path, "-"],
+                          ["--skip-existing", input.path, "-"], ["--report", "r.jsonl", "-", "-"]] {
+            let result = try DenoiseRunner.run(["apply", "-m", model.path] + arguments)
+            XCTAssertEqual(result.status, 64, "\(arguments): \(result.stderr)")
+            XCTAssertTrue(result.stderr.contains("usage: denoise apply"), result.stderr)
+        }
+    }
+}
+
+/// Bytes collected from a pipe on another thread.
+private final class ReceivedBytes: @unchecked Sendable {
+    private let lock = NSLock()
+    private var bytes = Data()
+
+    func append(_ data: Data) {
+        lock.lock()
+        bytes += data
+        lock.unlock()
+    }
+
+    var data: Data {
+        lock.lock()
+        defer { lock.unlock() }
+        return bytes
+    }
+
+    var count: Int { data.count }
+}
