@@ -1,0 +1,38 @@
+/// Training pairs as the trainer sees them: every pair's name and length up front, its samples on request.
+///
+/// `PairDataset` holds the samples in memory; `PairFiles` reads them from disk when a batch needs them, so
+/// memory does not grow with the corpus. Both give the same samples for the same pairs, so a run does not
+/// depend on which one feeds it.
+public protocol PairSource: Sendable {
+    /// One name per pair (its relative path), in pair order.
+    var names: [String] { get }
+    /// Samples of each pair at the model's rate; noisy and clean have this length.
+    var lengths: [Int] { get }
+    /// The (noisy, clean) samples of pair `index`, each `lengths[index]` long.
+    func pair(_ index: Int) throws -> (noisy: [Float], clean: [Float])
+}
+
+extension PairSource {
+    public var count: Int { lengths.count }
+    public var totalSamples: Int { lengths.reduce(0, +) }
+
+    /// Pairs whose samples serve as augmentation material (their noise, their speech for babble): all of them
+    /// while they total at most `maxSamples`, else a random choice of whole pairs drawn with `seed` up to that
+    /// total, so the material takes bounded memory whatever the size of the corpus. In pair order.
+    public func augmentationMaterial(maxSamples: Int, seed: UInt64) throws -> [(noisy: [Float], clean: [Float])] {
+        let lengths = self.lengths
+        var chosen = Array(lengths.indices)
+        if lengths.reduce(0, +) > maxSamples {
+            // A generator of its own: drawing from the trainer's would change every batch after it.
+            var rng = RandomGenerator(seed: seed ^ 0x6D61_7465_7269_616C)
+            chosen.shuffle(using: &rng)
+            var total = 0
+            chosen = chosen.prefix { index in
+                total += lengths[index]
+                return total <= maxSamples
+            }
+            chosen.sort()
+        }
+        return try chosen.map { try pair($0) }
+    }
+}
