@@ -300,8 +300,9 @@ final class TrainEvalTests: XCTestCase {
     func testBadManifestsAreOneClearErrorNamingTheFileAndLine() throws {
         func run(_ text: String) throws -> RunResult {
             let manifest = try writeManifest(text)
-            return try DenoiseRunner.run(["train", "--pairs", manifest.path, "-o", folder.appendingPathComponent("r").path,
-                                          "--epochs", "1", "--quiet"], timeout: 60)
+            return try DenoiseRunner.run(["train", "--pairs", manifest.path, "-o",
+                                          folder.appendingPathComponent("r").path, "--epochs", "1", "--quiet"],
+                                         timeout: 60)
         }
         let path = folder.appendingPathComponent("pairs.csv").path
         let missingColumn = try run("noisy,target\nnoisy/u0.wav,clean/u0.wav\n")

@@ -58,7 +58,8 @@ final class StreamingPairsTests: XCTestCase {
         let corpus = try makeCorpus(count: 4)
         // A pair whose files differ in length is trimmed to the shorter, as the in-memory loader does.
         try TestSignals.writeWAV(TestSignals.speechLike(seconds: 0.2), to: corpus.noisy.appendingPathComponent("v.wav"))
-        try TestSignals.writeWAV(TestSignals.speechLike(seconds: 0.25), to: corpus.clean.appendingPathComponent("v.wav"))
+        try TestSignals.writeWAV(TestSignals.speechLike(seconds: 0.25),
+                                 to: corpus.clean.appendingPathComponent("v.wav"))
         let files = try PairFiles.scan(noisy: corpus.noisy, clean: corpus.clean, sampleRate: 16000)
         XCTAssertTrue(files.warnings.contains { $0.hasPrefix("v.wav") && $0.contains("trimmed to 3200") })
         let loaded = try files.loaded()

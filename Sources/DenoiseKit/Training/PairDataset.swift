@@ -44,9 +44,8 @@ public struct PairDataset: PairSource {
     public var names: [String] { utterances.map(\.name) }
     public var lengths: [Int] { utterances.map(\.count) }
 
-    public func pair(_ index: Int) throws -> (noisy: [Float], clean: [Float]) {
-        (utterances[index].noisy, utterances[index].clean)
-    }
+    public func noisy(_ index: Int) throws -> [Float] { utterances[index].noisy }
+    public func clean(_ index: Int) throws -> [Float] { utterances[index].clean }
 
     /// Loads every pair, downmixed to mono and resampled to `sampleRate`; a pair whose lengths differ
     /// is trimmed to the shorter with a warning, an unreadable one is skipped with a warning.

@@ -28,17 +28,16 @@ public struct PairFiles: PairSource {
     public var names: [String] { entries.map(\.name) }
     public var lengths: [Int] { entries.map(\.length) }
 
-    public func pair(_ index: Int) throws -> (noisy: [Float], clean: [Float]) {
-        let entry = entries[index]
-        func read(_ url: URL) throws -> [Float] {
-            var samples = try WAVFiles.readMono(url, sampleRate: sampleRate).samples
-            guard samples.count >= entry.length else {
-                throw DatasetError.shorterThanScanned(path: url.path, samples: samples.count, expected: entry.length)
-            }
-            samples.removeLast(samples.count - entry.length)
-            return samples
+    public func noisy(_ index: Int) throws -> [Float] { try read(entries[index].noisy, length: entries[index].length) }
+    public func clean(_ index: Int) throws -> [Float] { try read(entries[index].clean, length: entries[index].length) }
+
+    private func read(_ url: URL, length: Int) throws -> [Float] {
+        var samples = try WAVFiles.readMono(url, sampleRate: sampleRate).samples
+        guard samples.count >= length else {
+            throw DatasetError.shorterThanScanned(path: url.path, samples: samples.count, expected: length)
         }
-        return (try read(entry.noisy), try read(entry.clean))
+        samples.removeLast(samples.count - length)
+        return samples
     }
 
     /// The pairs of two folders, matched by relative path. A pair whose lengths differ is trimmed to the
@@ -96,7 +95,8 @@ public struct PairFiles: PairSource {
                     warnings.append("\(candidate.name): noisy has \(noisy) samples and clean \(clean); trimmed to \(n)")
                 }
                 if n > 0 {
-                    entries.append(Entry(name: candidate.name, noisy: candidate.noisy, clean: candidate.clean, length: n))
+                    entries.append(Entry(name: candidate.name, noisy: candidate.noisy, clean: candidate.clean,
+                                         length: n))
                 }
             case .failure(let error):
                 warnings.append("skipped \(candidate.name): \(error)")

@@ -58,14 +58,17 @@ public struct PairManifest: Sendable {
         let rows = try records.dropFirst().map { record -> Row in
             func value(_ index: Int, _ name: String) throws -> String {
                 let field = index < record.fields.count ? record.fields[index].trimmingCharacters(in: .whitespaces) : ""
-                guard !field.isEmpty else { throw ManifestError.shortRow(path: url.path, line: record.line, column: name) }
+                guard !field.isEmpty else {
+                    throw ManifestError.shortRow(path: url.path, line: record.line, column: name)
+                }
                 let file = resolve(field, in: folder)
                 guard FileManager.default.fileExists(atPath: file.path) else {
                     throw ManifestError.missingFile(path: url.path, line: record.line, column: name, file: file.path)
                 }
                 return field
             }
-            return Row(line: record.line, noisy: try value(noisyColumn, "noisy"), clean: try value(cleanColumn, "clean"))
+            return Row(line: record.line, noisy: try value(noisyColumn, "noisy"),
+                       clean: try value(cleanColumn, "clean"))
         }
         guard !rows.isEmpty else { throw ManifestError.empty(path: url.path) }
         return PairManifest(url: url, rows: rows)
@@ -106,7 +109,13 @@ enum CSVRecords {
             pending = characters.next()
             if quoted {
                 if c == "\"" {
-                    if pending == "\"" { field.unicodeScalars.append(c); pending = characters.next() } else { quoted = false }
+                    // A doubled quote inside quotes stands for one quote; a single one closes the field.
+                    if pending == "\"" {
+                        field.unicodeScalars.append(c)
+                        pending = characters.next()
+                    } else {
+                        quoted = false
+                    }
                 } else {
                     if c == "\n" { line += 1 }
                     field.unicodeScalars.append(c)

@@ -8,13 +8,19 @@ public protocol PairSource: Sendable {
     var names: [String] { get }
     /// Samples of each pair at the model's rate; noisy and clean have this length.
     var lengths: [Int] { get }
-    /// The (noisy, clean) samples of pair `index`, each `lengths[index]` long.
-    func pair(_ index: Int) throws -> (noisy: [Float], clean: [Float])
+    /// The noisy samples of pair `index`, `lengths[index]` of them.
+    func noisy(_ index: Int) throws -> [Float]
+    /// The clean samples of pair `index`, `lengths[index]` of them.
+    func clean(_ index: Int) throws -> [Float]
 }
 
 extension PairSource {
     public var count: Int { lengths.count }
     public var totalSamples: Int { lengths.reduce(0, +) }
+
+    public func pair(_ index: Int) throws -> (noisy: [Float], clean: [Float]) {
+        (try noisy(index), try clean(index))
+    }
 
     /// Pairs whose samples serve as augmentation material (their noise, their speech for babble): all of them
     /// while they total at most `maxSamples`, else a random choice of whole pairs drawn with `seed` up to that

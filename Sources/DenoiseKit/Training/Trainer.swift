@@ -207,17 +207,17 @@ public final class Trainer {
         return loss
     }
 
-    /// Builds a batch: its pairs read, cropped and remixed by augmentation with the batch's own generator.
+    /// Builds a batch: its pairs read, cropped and remixed by augmentation with the batch's own generator. A
+    /// remixed pair's noisy recording is not read.
     private func prepare(_ items: [BatchItem], seed: UInt64) throws -> SpectralBatch {
         var batchRNG = RandomGenerator(seed: seed)
         let pairs: [(noisy: [Float], clean: [Float])] = try items.map { item in
-            let utterance = try train.pair(item.utterance)
             let range = item.start ..< item.start + item.length
-            let clean = Array(utterance.clean[range])
+            let clean = Array(try train.clean(item.utterance)[range])
             if let augmentation, batchRNG.uniform() < options.remixProbability {
                 return augmentation.remix(clean: clean, rng: &batchRNG)
             }
-            return (Array(utterance.noisy[range]), clean)
+            return (Array(try train.noisy(item.utterance)[range]), clean)
         }
         let batch = SpectralBatch()
         batch.fill(pairs: pairs, stft: stft, phase: options.phaseWeight > 0)
