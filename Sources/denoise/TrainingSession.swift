@@ -174,8 +174,9 @@ struct TrainingSession {
             }
         }
         if settings.noise.isEmpty == false { say("noise: \(clips.count) clips from \(settings.noise.map(\.path).joined(separator: ", "))") }
-        // At most 20 minutes of pairs, so that memory stays flat in the size of the corpus.
-        let material = try train.augmentationMaterial(maxSamples: 20 * 60 * sampleRate, seed: UInt64(settings.seed))
+        // A bounded share of the pairs, so that memory stays flat in the size of the corpus.
+        let material = try train.augmentationMaterial(maxSamples: AugmentationMaterial.maxSeconds * sampleRate,
+                                                      seed: UInt64(settings.seed))
         if material.count < train.count { say("augmentation: noise and babble from \(material.count) of the pairs") }
         if !settings.remixOnly {
             clips += material.map { pair in zip(pair.noisy, pair.clean).map { $0 - $1 } }

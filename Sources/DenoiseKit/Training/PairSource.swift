@@ -14,6 +14,12 @@ public protocol PairSource: Sendable {
     func clean(_ index: Int) throws -> [Float]
 }
 
+/// How much of the training pairs augmentation takes its noise and babble from.
+public enum AugmentationMaterial {
+    /// 20 minutes: at 16 kHz, about 150 MB for the noise and the speech together, whatever the corpus.
+    public static let maxSeconds = 1200
+}
+
 extension PairSource {
     public var count: Int { lengths.count }
     public var totalSamples: Int { lengths.reduce(0, +) }
