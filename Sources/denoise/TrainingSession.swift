@@ -176,14 +176,14 @@ struct TrainingSession {
         if settings.noise.isEmpty == false { say("noise: \(clips.count) clips from \(settings.noise.map(\.path).joined(separator: ", "))") }
         // A bounded share of the pairs, so that memory stays flat in the size of the corpus.
         let material = try train.augmentationMaterial(maxSamples: AugmentationMaterial.maxSeconds * sampleRate,
-                                                      seed: UInt64(settings.seed))
-        if material.count < train.count { say("augmentation: noise and babble from \(material.count) of the pairs") }
-        if !settings.remixOnly {
-            clips += material.map { pair in zip(pair.noisy, pair.clean).map { $0 - $1 } }
+                                                      seed: UInt64(settings.seed), noise: !settings.remixOnly)
+        if material.speech.count < train.count {
+            say("augmentation: noise and babble from \(material.speech.count) of the pairs")
         }
+        clips += material.noise
         let snr = Float(settings.snrRange.lowerBound)...Float(settings.snrRange.upperBound)
         return Augmentation(kinds: settings.augment, snrRange: snr, noiseClips: clips,
-                            speech: material.map(\.clean), sampleRate: sampleRate)
+                            speech: material.speech, sampleRate: sampleRate)
     }
 
     private func maskNetConfig() -> MaskNetConfig {

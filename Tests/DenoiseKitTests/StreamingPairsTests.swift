@@ -31,8 +31,7 @@ final class StreamingPairsTests: XCTestCase {
 
     private func makeTrainer(train: any PairSource, validation: any PairSource, epochs: Int) throws -> Trainer {
         let material = try train.augmentationMaterial(maxSamples: 16000, seed: 3)
-        let augmentation = Augmentation(noiseClips: material.map { zip($0.noisy, $0.clean).map { $0 - $1 } },
-                                        speech: material.map(\.clean), sampleRate: 16000)
+        let augmentation = Augmentation(noiseClips: material.noise, speech: material.speech, sampleRate: 16000)
         return try Trainer(model: try TestSignals.tinyModel(.cnn, dropout: 0.1, seed: 5), train: train,
                            validation: validation, options: options(epochs: epochs), augmentation: augmentation)
     }
@@ -98,15 +97,17 @@ final class StreamingPairsTests: XCTestCase {
             Utterance(name: "u\($0)", noisy: [Float](repeating: Float($0), count: 100 + $0),
                       clean: [Float](repeating: 0, count: 100 + $0))
         })
-        XCTAssertEqual(try pairs.augmentationMaterial(maxSamples: pairs.totalSamples, seed: 1).map { $0.noisy[0] },
-                       (0..<50).map(Float.init))
-        let some = try pairs.augmentationMaterial(maxSamples: 1000, seed: 1).map { Int($0.noisy[0]) }
+        let all = try pairs.augmentationMaterial(maxSamples: pairs.totalSamples, seed: 1)
+        XCTAssertEqual(all.noise.map { $0[0] }, (0..<50).map(Float.init), "noisy − clean of every pair, in order")
+        XCTAssertEqual(all.speech.map(\.count), (0..<50).map { 100 + $0 })
+        XCTAssertEqual(try pairs.augmentationMaterial(maxSamples: 1000, seed: 1, noise: false).noise.count, 0)
+        let some = try pairs.augmentationMaterial(maxSamples: 1000, seed: 1).noise.map { Int($0[0]) }
         XCTAssertEqual(some, some.sorted(), "in pair order")
         XCTAssertLessThanOrEqual(some.reduce(0) { $0 + 100 + $1 }, 1000)
         XCTAssertGreaterThanOrEqual(some.count, 7, "fills the budget")
         XCTAssertNotEqual(some, Array(0..<some.count), "a random choice, not the first pairs")
-        XCTAssertEqual(try pairs.augmentationMaterial(maxSamples: 1000, seed: 1).map { Int($0.noisy[0]) }, some)
-        XCTAssertNotEqual(try pairs.augmentationMaterial(maxSamples: 1000, seed: 2).map { Int($0.noisy[0]) }, some)
+        XCTAssertEqual(try pairs.augmentationMaterial(maxSamples: 1000, seed: 1).noise.map { Int($0[0]) }, some)
+        XCTAssertNotEqual(try pairs.augmentationMaterial(maxSamples: 1000, seed: 2).noise.map { Int($0[0]) }, some)
     }
 
     // MARK: - Prefetcher
