@@ -8,12 +8,18 @@ struct TrainCommand: Command {
     let usage = [
         "train --noisy DIR --clean DIR -o RUN_DIR [<options>]",
         "train --clean DIR --noise DIR --remix-only -o RUN_DIR [<options>]",
+        "train --pairs FILE.csv -o RUN_DIR [<options>]",
     ]
     let options: [Option] = [
         // Data.
         .option("noisy", value: "DIR", kind: .path,
                 help: "Noisy recordings, paired with --clean by file name (not needed with --remix-only)."),
-        .option("clean", value: "DIR", kind: .path, help: "Clean recordings.", required: true),
+        .option("clean", value: "DIR", kind: .path, help: "Clean recordings."),
+        .option("pairs", value: "FILE.csv", kind: .path,
+                help: "The pairs as a manifest instead of --noisy/--clean: a CSV file with a header line and 'noisy' "
+                    + "and 'clean' columns, paths absolute or relative to the file's folder."),
+        .flag("preload", help: "Read every pair into memory before training (the corpus must fit in memory); by "
+                  + "default each batch's pairs are read from disk as the batch is prepared."),
         .option("output-dir", short: "o", value: "RUN_DIR", kind: .path,
                 help: "Where model.safetensors, checkpoint.safetensors, metrics.csv and loss.svg are written.",
                 required: true),
@@ -111,7 +117,12 @@ struct TrainSettings {
     }
 
     var noisy: URL?
-    var clean: URL
+    /// nil with `pairs`.
+    var clean: URL?
+    /// A CSV manifest of the pairs, instead of the folders.
+    var pairs: URL?
+    /// Hold every pair in memory rather than reading each batch's from disk.
+    var preload: Bool
     var runDirectory: URL
     var validation: Validation
     var noise: [URL]
@@ -152,15 +163,24 @@ struct TrainSettings {
 
     init(_ arguments: ParsedArguments) throws {
         // Required options are enforced by the parser.
-        guard let clean = arguments.path("clean"), let runDirectory = arguments.path("output-dir") else {
-            throw UsageError("missing required options --clean and --output-dir")
+        guard let runDirectory = arguments.path("output-dir") else {
+            throw UsageError("missing required option --output-dir")
         }
-        self.clean = clean
         self.runDirectory = runDirectory
+        clean = arguments.path("clean")
         noisy = arguments.path("noisy")
+        pairs = arguments.path("pairs")
+        preload = arguments.flag("preload")
         noise = arguments.list("noise").map(fileURL)
         remixOnly = arguments.flag("remix-only")
-        if remixOnly {
+        if pairs != nil {
+            if let folders = ["noisy", "clean"].first(where: arguments.has) {
+                throw UsageError("--pairs lists the pairs: give either --pairs or --noisy/--clean, not --\(folders)")
+            }
+            if remixOnly { throw UsageError("--remix-only trains on --clean DIR, not on --pairs") }
+        } else if clean == nil {
+            throw UsageError("missing the training pairs: give --noisy DIR --clean DIR, or --pairs FILE.csv")
+        } else if remixOnly {
             if noise.isEmpty { throw UsageError("--remix-only needs noise clips: give --noise DIR") }
             if noisy != nil { throw UsageError("--remix-only ignores --noisy: give one or the other") }
         } else if noisy == nil {

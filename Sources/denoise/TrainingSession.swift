@@ -34,12 +34,12 @@ struct TrainingSession {
         let (train, validation) = try loadData()
         // A resumed run that validated on other pairs would pick its best epoch on a different yardstick.
         if settings.resume, let recorded = try run.validationList(),
-           recorded != validation.utterances.map(\.name) {
+           recorded != validation.names {
             throw CommandError("\(run.validationListURL.path): the run validated on other pairs; resume with the "
                                + "--val-split and --val-seed (or --val-noisy/--val-clean) it started with")
         }
-        say("training on \(train.utterances.count) pairs (\(Format.duration(samples: train.totalSamples, rate: sampleRate))), "
-            + "validating on \(validation.utterances.count)")
+        say("training on \(train.count) pairs (\(Format.duration(samples: train.totalSamples, rate: sampleRate))), "
+            + "validating on \(validation.count)")
         let augmentation = try makeAugmentation(train)
 
         let model: DenoiseModel
@@ -96,7 +96,7 @@ struct TrainingSession {
             let best = trainer.history.first { $0.epoch == trainer.bestEpoch } ?? report
             try run.save(trainer: trainer, improved: improved, summary: TrainingSummary(
                 epochs: trainer.epoch, bestEpoch: best.epoch + 1, validationLoss: best.validationLoss,
-                validationSISDRGain: best.validationSISDRGain, trainingPairs: train.utterances.count,
+                validationSISDRGain: best.validationSISDRGain, trainingPairs: train.count,
                 trainingSeconds: trainer.history.reduce(0) { $0 + $1.seconds }, command: commandLine(),
                 earlierRuns: earlierRuns))
             say(String(format: "epoch %3d  train %.5f  val %.5f  SI-SDR gain %+.2f dB  lr %.3g  %.0f s  %.0f frames/s%@",
@@ -127,20 +127,34 @@ struct TrainingSession {
         }
     }
 
-    private func loadData() throws -> (PairDataset, PairDataset) {
-        say("reading \(settings.remixOnly ? settings.clean.path : (settings.noisy?.path ?? "")) …")
-        let all: PairDataset
-        if let noisy = settings.noisy, !settings.remixOnly {
-            all = try PairDataset.load(noisy: noisy, clean: settings.clean, sampleRate: sampleRate)
+    /// The training and validation pairs: read from disk a batch at a time, or all at once with --preload.
+    private func loadData() throws -> (any PairSource, any PairSource) {
+        let (train, validation) = try scanData()
+        guard settings.preload else { return (train, validation) }
+        say("reading \(train.count + validation.count) pairs into memory …")
+        return (try train.loaded(), try validation.loaded())
+    }
+
+    private func scanData() throws -> (PairFiles, PairFiles) {
+        let all: PairFiles
+        if let manifest = settings.pairs {
+            say("reading \(manifest.path) …")
+            all = try PairFiles.scan(manifest: PairManifest.read(manifest), sampleRate: sampleRate)
+        } else if let noisy = settings.noisy, let clean = settings.clean, !settings.remixOnly {
+            say("reading \(noisy.path) …")
+            all = try PairFiles.scan(noisy: noisy, clean: clean, sampleRate: sampleRate)
+        } else if let clean = settings.clean {
+            say("reading \(clean.path) …")
+            all = try PairFiles.scan(noisy: clean, clean: clean, sampleRate: sampleRate)
         } else {
-            all = try PairDataset.load(noisy: settings.clean, clean: settings.clean, sampleRate: sampleRate)
+            throw CommandError("no training pairs given")
         }
         for warning in all.warnings { say("warning: \(warning)") }
         switch settings.validation {
         case let .split(fraction, seed):
             return try all.split(validationFraction: fraction, seed: seed)
         case .folders(let noisy, let clean):
-            let validation = try PairDataset.load(noisy: noisy, clean: clean, sampleRate: sampleRate)
+            let validation = try PairFiles.scan(noisy: noisy, clean: clean, sampleRate: sampleRate)
             for warning in validation.warnings { say("warning (validation): \(warning)") }
             return (all, validation)
         }
@@ -148,7 +162,7 @@ struct TrainingSession {
 
     /// Noise material: clips from --noise folders and, unless training on remixes only, the noise
     /// left in each training pair (noisy − clean), which carries the corpus's own noise types.
-    private func makeAugmentation(_ train: PairDataset) throws -> Augmentation? {
+    private func makeAugmentation(_ train: any PairSource) throws -> Augmentation? {
         guard !settings.augment.isEmpty else {
             if settings.remixOnly { throw CommandError("--remix-only needs augmentation; --augment none leaves nothing to train on") }
             return nil
@@ -160,12 +174,16 @@ struct TrainingSession {
             }
         }
         if settings.noise.isEmpty == false { say("noise: \(clips.count) clips from \(settings.noise.map(\.path).joined(separator: ", "))") }
-        if !settings.remixOnly {
-            clips += train.utterances.map { u in zip(u.noisy, u.clean).map { $0 - $1 } }
+        // A bounded share of the pairs, so that memory stays flat in the size of the corpus.
+        let material = try train.augmentationMaterial(maxSamples: AugmentationMaterial.maxSeconds * sampleRate,
+                                                      seed: UInt64(settings.seed), noise: !settings.remixOnly)
+        if material.speech.count < train.count {
+            say("augmentation: noise and babble from \(material.speech.count) of the pairs")
         }
+        clips += material.noise
         let snr = Float(settings.snrRange.lowerBound)...Float(settings.snrRange.upperBound)
         return Augmentation(kinds: settings.augment, snrRange: snr, noiseClips: clips,
-                            speech: train.utterances.map(\.clean), sampleRate: sampleRate)
+                            speech: material.speech, sampleRate: sampleRate)
     }
 
     private func maskNetConfig() -> MaskNetConfig {

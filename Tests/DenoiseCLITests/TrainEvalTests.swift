@@ -287,6 +287,59 @@ final class TrainEvalTests: XCTestCase {
         XCTAssertTrue(result.stderr.contains(run.appendingPathComponent("model.safetensors").path), result.stderr)
     }
 
+    // MARK: - train from a manifest, streaming or preloaded
+
+    /// A manifest in `folder` listing the six pairs in file-name order, as the folders pair them.
+    private func writeManifest(_ text: String? = nil) throws -> URL {
+        let url = folder.appendingPathComponent("pairs.csv")
+        let rows = (0..<6).map { "speaker\($0),noisy/u\($0).wav,\(clean.path)/u\($0).wav\n" }.joined()
+        try Data((text ?? "speaker,noisy,clean\n" + rows).utf8).write(to: url)
+        return url
+    }
+
+    /// Folders or a manifest, streamed from disk or read into memory first: the same pairs give the same run.
+    func testManifestAndPreloadTrainExactlyAsFoldersStreamed() throws {
+        let manifest = try writeManifest()
+        let common = ["--epochs", "2", "--batch-size", "2", "--schedule", "none", "--quiet", "--arch", "mlp"]
+        var rows: [String: [[String]]] = [:]
+        for (label, data) in [("folders", ["--noisy", noisy.path, "--clean", clean.path]),
+                              ("preloaded", ["--noisy", noisy.path, "--clean", clean.path, "--preload"]),
+                              ("manifest", ["--pairs", manifest.path])] {
+            let run = folder.appendingPathComponent(label)
+            let result = try DenoiseRunner.run(["train"] + data + ["-o", run.path] + common, timeout: 120)
+            XCTAssertEqual(result.status, 0, "\(label): \(result.stderr)")
+            rows[label] = try metricRows(run)
+        }
+        XCTAssertEqual(rows["folders"]?.count, 2)
+        XCTAssertEqual(rows["preloaded"], rows["folders"])
+        XCTAssertEqual(rows["manifest"], rows["folders"])
+        let listed = try String(contentsOf: folder.appendingPathComponent("manifest/validation.txt"), encoding: .utf8)
+        XCTAssertTrue(listed.hasPrefix("noisy/u"), "pairs of a manifest are named by their noisy path: \(listed)")
+    }
+
+    func testBadManifestsAreOneClearErrorNamingTheFileAndLine() throws {
+        func run(_ text: String) throws -> RunResult {
+            let manifest = try writeManifest(text)
+            return try DenoiseRunner.run(["train", "--pairs", manifest.path, "-o",
+                                          folder.appendingPathComponent("r").path, "--epochs", "1", "--quiet"],
+                                         timeout: 60)
+        }
+        let path = folder.appendingPathComponent("pairs.csv").path
+        let missingColumn = try run("noisy,target\nnoisy/u0.wav,clean/u0.wav\n")
+        XCTAssertEqual(missingColumn.status, 1)
+        XCTAssertTrue(missingColumn.stderr.contains(path) && missingColumn.stderr.contains("'clean' column"),
+                      missingColumn.stderr)
+        let missingFile = try run("noisy,clean\nnoisy/u0.wav,clean/u0.wav\nnoisy/u9.wav,clean/u1.wav\n")
+        XCTAssertEqual(missingFile.status, 1)
+        XCTAssertTrue(missingFile.stderr.contains("line 3") && missingFile.stderr.contains("noisy/u9.wav"),
+                      missingFile.stderr)
+        let empty = try run("noisy,clean\n")
+        XCTAssertEqual(empty.status, 1)
+        XCTAssertTrue(empty.stderr.contains(path) && empty.stderr.contains("no pairs"), empty.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("r").path),
+                       "nothing is written for a bad manifest")
+    }
+
     // MARK: - eval
 
     /// Enhanced = clean + a quarter of the noise, so the SNR must improve by 20·log10(4) = 12.04 dB on every

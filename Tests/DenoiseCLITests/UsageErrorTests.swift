@@ -114,6 +114,14 @@ final class UsageErrorTests: XCTestCase {
         try expectUsageError(["train", "--clean", "c", "-o", "run"], usage: usage, mentioning: ["--noisy"])
         try expectUsageError(["train", "--clean", "c", "-o", "run", "--remix-only"], usage: usage,
                              mentioning: ["--noise"])
+        // The pairs come from folders or from a manifest: one of the two, never both, never neither.
+        try expectUsageError(["train", "-o", "run"], usage: usage, mentioning: ["--noisy", "--pairs"])
+        try expectUsageError(["train", "--pairs", "p.csv", "--noisy", "n", "-o", "run"], usage: usage,
+                             mentioning: ["--pairs", "--noisy"])
+        try expectUsageError(["train", "--pairs", "p.csv", "--clean", "c", "-o", "run"], usage: usage,
+                             mentioning: ["--pairs", "--clean"])
+        try expectUsageError(["train", "--pairs", "p.csv", "--noise", "x", "--remix-only", "-o", "run"], usage: usage,
+                             mentioning: ["--remix-only", "--pairs"])
         try expectUsageError(base + ["--val-noisy", "vn"], usage: usage, mentioning: ["--val-clean"])
         try expectUsageError(base + ["--val-split", "0.2", "--val-noisy", "vn", "--val-clean", "vc"], usage: usage,
                              mentioning: ["--val-split"])

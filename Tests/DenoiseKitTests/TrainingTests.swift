@@ -167,7 +167,7 @@ final class TrainingTests: XCTestCase {
     func testTrainingWithTheIntelligibilityTermLowersTheLoss() throws {
         let spectralOnly = try makeTrainer(epochs: 8, extraSeconds: 0.5).evaluate().loss
         let trainer = try makeTrainer(epochs: 8, stoiWeight: 0.5, extraSeconds: 0.5)
-        let before = trainer.evaluate().loss
+        let before = try trainer.evaluate().loss
         XCTAssertGreaterThan(before, spectralOnly + 0.01)
         var reports: [EpochReport] = []
         while !trainer.isFinished { reports.append(try XCTUnwrap(trainer.runEpoch())) }
@@ -226,9 +226,9 @@ final class TrainingTests: XCTestCase {
         let averaged = trainer.withAveragedWeights { Array(store.valueBuffer) }
         for (a, s) in zip(averaged, start) { XCTAssertEqual(a, s, accuracy: 1e-4) }
         XCTAssertEqual(Array(store.valueBuffer), trained)
-        let onAverage = trainer.withAveragedWeights { trainer.evaluate().loss }
+        let onAverage = try trainer.withAveragedWeights { try trainer.evaluate().loss }
         XCTAssertEqual(trainer.history.last!.validationLoss, onAverage)
-        XCTAssertNotEqual(trainer.evaluate().loss, onAverage)
+        XCTAssertNotEqual(try trainer.evaluate().loss, onAverage)
     }
 
     func testEarlyStoppingEndsARun() throws {

@@ -4,6 +4,7 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
     case noPairs(noisy: String, clean: String, noisyFiles: Int, cleanFiles: Int)
     case emptyValidation(Int)
     case noUsablePairs(pairs: Int, reasons: [String])
+    case shorterThanScanned(path: String, samples: Int, expected: Int)
 
     public var description: String {
         switch self {
@@ -12,6 +13,9 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable {
         case let .noUsablePairs(pairs, reasons):
             return "none of the \(pairs) pairs could be used: " + reasons.prefix(3).joined(separator: "; ")
                 + (reasons.count > 3 ? "; …" : "")
+        case let .shorterThanScanned(path, samples, expected):
+            return "\(path): holds \(samples) samples at the model's rate, but its header promised \(expected); "
+                + "was it changed during training?"
         case let .emptyValidation(count):
             return "a validation split of \(count) pairs leaves no pair for validation or none for training"
         }
@@ -26,8 +30,8 @@ public struct Utterance: Sendable {
     public var count: Int { clean.count }
 }
 
-/// Noisy/clean WAV pairs matched by relative path under two folders.
-public struct PairDataset: Sendable {
+/// Noisy/clean pairs held in memory (see `PairFiles` for pairs read from disk as needed).
+public struct PairDataset: PairSource {
     public var utterances: [Utterance]
     /// Things the user should hear about: unmatched files, trimmed lengths, unreadable files.
     public var warnings: [String]
@@ -37,69 +41,36 @@ public struct PairDataset: Sendable {
         self.warnings = warnings
     }
 
-    public var totalSamples: Int { utterances.reduce(0) { $0 + $1.count } }
+    public var names: [String] { utterances.map(\.name) }
+    public var lengths: [Int] { utterances.map(\.count) }
+
+    public func noisy(_ index: Int) throws -> [Float] { utterances[index].noisy }
+    public func clean(_ index: Int) throws -> [Float] { utterances[index].clean }
 
     /// Loads every pair, downmixed to mono and resampled to `sampleRate`; a pair whose lengths differ
     /// is trimmed to the shorter with a warning, an unreadable one is skipped with a warning.
     public static func load(noisy: URL, clean: URL, sampleRate: Int) throws -> PairDataset {
-        let noisyFiles = try WAVFiles.relativePaths(under: noisy), cleanFiles = try WAVFiles.relativePaths(under: clean)
-        let cleanSet = Set(cleanFiles), noisySet = Set(noisyFiles)
-        let names = noisyFiles.filter { cleanSet.contains($0) }
-        guard !names.isEmpty else {
-            throw DatasetError.noPairs(noisy: noisy.path, clean: clean.path, noisyFiles: noisyFiles.count,
-                                       cleanFiles: cleanFiles.count)
-        }
-        var warnings: [String] = []
-        let unmatched = noisyFiles.filter { !cleanSet.contains($0) } + cleanFiles.filter { !noisySet.contains($0) }
-        if !unmatched.isEmpty {
-            let shown = unmatched.prefix(10).joined(separator: ", ")
-            warnings.append("\(unmatched.count) files have no partner and are ignored: \(shown)\(unmatched.count > 10 ? ", …" : "")")
-        }
-        // Reading and resampling dominate; spread them over the cores.
-        var loaded = [Result<Utterance, Error>?](repeating: nil, count: names.count)
-        let lock = NSLock()
-        DispatchQueue.concurrentPerform(iterations: names.count) { i in
-            let result = Result { try loadPair(name: names[i], noisy: noisy, clean: clean, sampleRate: sampleRate) }
-            lock.lock()
-            loaded[i] = result
-            lock.unlock()
-        }
-        var utterances: [Utterance] = []
-        for (name, result) in zip(names, loaded) {
-            switch result! {
-            case .success(let pair):
-                var pair = pair
-                if pair.noisy.count != pair.clean.count {
-                    let n = min(pair.noisy.count, pair.clean.count)
-                    warnings.append("\(name): noisy has \(pair.noisy.count) samples and clean \(pair.clean.count); trimmed to \(n)")
-                    pair.noisy.removeLast(pair.noisy.count - n)
-                    pair.clean.removeLast(pair.clean.count - n)
-                }
-                if pair.count > 0 { utterances.append(pair) }
-            case .failure(let error):
-                warnings.append("skipped \(name): \(error)")
-            }
-        }
-        guard !utterances.isEmpty else { throw DatasetError.noUsablePairs(pairs: names.count, reasons: warnings) }
-        return PairDataset(utterances: utterances, warnings: warnings)
-    }
-
-    private static func loadPair(name: String, noisy: URL, clean: URL, sampleRate: Int) throws -> Utterance {
-        func read(_ folder: URL) throws -> [Float] {
-            try WAVFiles.readMono(folder.appendingPathComponent(name), sampleRate: sampleRate).samples
-        }
-        return Utterance(name: name, noisy: try read(noisy), clean: try read(clean))
+        try PairFiles.scan(noisy: noisy, clean: clean, sampleRate: sampleRate).loaded()
     }
 
     /// Splits off a validation set of `fraction` of the pairs, chosen by a seeded shuffle of files.
     public func split(validationFraction fraction: Double, seed: UInt64) throws -> (train: PairDataset, validation: PairDataset) {
-        let count = Int((Double(utterances.count) * fraction).rounded())
-        guard count >= 1 && count < utterances.count else { throw DatasetError.emptyValidation(count) }
+        let (train, validation) = try splitIndices(validationFraction: fraction, seed: seed)
+        return (PairDataset(utterances: train.map { utterances[$0] }, warnings: warnings),
+                PairDataset(utterances: validation.map { utterances[$0] }))
+    }
+}
+
+extension PairSource {
+    /// The pairs of a validation split of `fraction` of them, chosen by a seeded shuffle, and the rest, both in
+    /// pair order.
+    func splitIndices(validationFraction fraction: Double, seed: UInt64) throws -> (train: [Int], validation: [Int]) {
+        let total = count
+        let count = Int((Double(total) * fraction).rounded())
+        guard count >= 1 && count < total else { throw DatasetError.emptyValidation(count) }
         var rng = RandomGenerator(seed: seed)
-        var order = Array(utterances.indices)
+        var order = Array(0..<total)
         order.shuffle(using: &rng)
-        let validation = order.prefix(count).sorted().map { utterances[$0] }
-        let train = order.dropFirst(count).sorted().map { utterances[$0] }
-        return (PairDataset(utterances: train, warnings: warnings), PairDataset(utterances: validation))
+        return (order.dropFirst(count).sorted(), order.prefix(count).sorted())
     }
 }

@@ -67,8 +67,9 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
 public final class Trainer {
     public let model: DenoiseModel
     public let options: TrainingOptions
-    public let train: PairDataset
-    public let validation: PairDataset
+    /// Read a batch at a time (from disk with `PairFiles`), so memory holds only the batches in flight.
+    public let train: any PairSource
+    public let validation: any PairSource
     public let augmentation: Augmentation?
     public let optimizer: Optimizer
     public let schedule: LearningRateSchedule
@@ -86,9 +87,10 @@ public final class Trainer {
     private let gradient = Matrix(rows: 0, cols: 0)
     /// The moving average of the weights (with `averageDecay`), one value per scalar parameter.
     private var average: [Float]?
-    private var validationNoisySISDR: [Double]?
+    /// Batches prepared ahead of the one in use: enough to hide a slow read, few enough to keep memory flat.
+    private static let batchesReadAhead = 2
 
-    public init(model: DenoiseModel, train: PairDataset, validation: PairDataset, options: TrainingOptions,
+    public init(model: DenoiseModel, train: any PairSource, validation: any PairSource, options: TrainingOptions,
                 augmentation: Augmentation? = nil) throws {
         guard options.epochs >= 1 else { throw TrainingError.badOption("--epochs must be at least 1") }
         guard options.batchSize >= 1 else { throw TrainingError.badOption("--batch-size must be at least 1") }
@@ -139,29 +141,27 @@ public final class Trainer {
         optimizer.learningRate = lr
         var epochRNG = RandomGenerator(seed: rng.next())
         let cropSamples = Int(options.cropSeconds * Double(model.sampleRate))
-        let plan = BatchPlanner.plan(lengths: train.utterances.map(\.count), batchSize: options.batchSize,
+        let plan = BatchPlanner.plan(lengths: train.lengths, batchSize: options.batchSize,
                                      cropSamples: cropSamples, rng: &epochRNG)
         let totalFrames = plan.joined().reduce(0) { $0 + STFT.frameCount(forSamples: $1.length, config: model.stft) }
         let batchSeeds = plan.map { _ in epochRNG.next() }
 
-        // Batches are prepared on another core while this one does the math.
-        let prefetch = BatchPrefetcher { [unowned self] index in self.prepare(plan[index], seed: batchSeeds[index]) }
-        prefetch.request(0)
+        // Batches are read and prepared on another core while this one does the math.
+        let prefetch = BatchPrefetcher(count: plan.count, depth: Self.batchesReadAhead) { [unowned self] index in
+            try self.prepare(plan[index], seed: batchSeeds[index])
+        }
+        defer { prefetch.finish() }
         var lossSum = 0.0, frames = 0
         for index in plan.indices {
-            let batch = prefetch.take()
-            if index + 1 < plan.count { prefetch.request(index + 1) }
-            if shouldStop() {
-                _ = index + 1 < plan.count ? prefetch.take() : nil
-                return nil
-            }
+            let batch = try prefetch.take(index)
+            if shouldStop() { return nil }
             let loss = try step(batch)
             lossSum += Double(loss) * Double(batch.layout.realFrames)
             frames += batch.layout.realFrames
             progress(frames, totalFrames)
         }
         let trainSeconds = Date().timeIntervalSince(started)
-        let (validationLoss, gain) = withAveragedWeights { evaluate() }
+        let (validationLoss, gain) = try withAveragedWeights { try evaluate() }
         let report = EpochReport(epoch: epoch, trainLoss: Float(lossSum / Double(max(frames, 1))),
                                  validationLoss: validationLoss, validationSISDRGain: gain, learningRate: lr,
                                  seconds: Date().timeIntervalSince(started),
@@ -207,53 +207,71 @@ public final class Trainer {
         return loss
     }
 
-    /// Builds a batch: crops, remixed by augmentation with the batch's own generator.
-    private func prepare(_ items: [BatchItem], seed: UInt64) -> SpectralBatch {
+    /// Builds a batch: its pairs read, cropped and remixed by augmentation with the batch's own generator. A
+    /// remixed pair's noisy recording is not read.
+    private func prepare(_ items: [BatchItem], seed: UInt64) throws -> SpectralBatch {
         var batchRNG = RandomGenerator(seed: seed)
-        let pairs: [(noisy: [Float], clean: [Float])] = items.map { item in
-            let utterance = train.utterances[item.utterance]
+        let pairs: [(noisy: [Float], clean: [Float])] = try items.map { item in
             let range = item.start ..< item.start + item.length
-            let clean = Array(utterance.clean[range])
+            let clean = Array(try train.clean(item.utterance)[range])
             if let augmentation, batchRNG.uniform() < options.remixProbability {
                 return augmentation.remix(clean: clean, rng: &batchRNG)
             }
-            return (Array(utterance.noisy[range]), clean)
+            return (Array(try train.noisy(item.utterance)[range]), clean)
         }
         let batch = SpectralBatch()
         batch.fill(pairs: pairs, stft: stft, phase: options.phaseWeight > 0)
         return batch
     }
 
-    /// Mean validation loss per real frame, and mean SI-SDR gain (dB) of the enhanced validation set.
-    public func evaluate() -> (loss: Float, sisdrGain: Float) {
-        let utterances = validation.utterances
-        guard !utterances.isEmpty else { return (.nan, .nan) }
-        if validationNoisySISDR == nil {
-            validationNoisySISDR = utterances.map { SignalMetrics.siSDR(reference: $0.clean, estimate: $0.noisy) }
+    /// Validation inputs for one batch: the spectra, and per utterance the clean samples and the SI-SDR (dB) of
+    /// the noisy ones, which the enhanced ones are scored against.
+    private struct ValidationBatch {
+        let spectra: SpectralBatch
+        let clean: [[Float]]
+        let noisySISDR: [Double]
+    }
+
+    /// Mean validation loss per real frame, and mean SI-SDR gain (dB) of the enhanced validation set. Pairs are
+    /// read a batch at a time, like the training pairs.
+    public func evaluate() throws -> (loss: Float, sisdrGain: Float) {
+        let lengths = validation.lengths
+        guard !lengths.isEmpty else { return (.nan, .nan) }
+        let order = lengths.indices.sorted { lengths[$0] < lengths[$1] }
+        let batches = stride(from: 0, to: order.count, by: options.batchSize).map {
+            Array(order[$0 ..< min($0 + options.batchSize, order.count)])
         }
+        let prefetch = BatchPrefetcher(count: batches.count, depth: Self.batchesReadAhead) { [unowned self] index in
+            try self.prepareValidation(batches[index])
+        }
+        defer { prefetch.finish() }
         var lossSum = 0.0, frames = 0, gainSum = 0.0
-        let order = utterances.indices.sorted { utterances[$0].count < utterances[$1].count }
         let batchGradient = Matrix(rows: 0, cols: 0)
-        for start in stride(from: 0, to: order.count, by: options.batchSize) {
-            let indices = Array(order[start ..< min(start + options.batchSize, order.count)])
-            let batch = SpectralBatch()
-            batch.fill(pairs: indices.map { (utterances[$0].noisy, utterances[$0].clean) }, stft: stft, keepSpectra: true,
-                       phase: options.phaseWeight > 0)
+        for index in batches.indices {
+            let input = try prefetch.take(index)
+            let batch = input.spectra
             let mask = model.net.forward(batch.features, layout: batch.layout, training: false)
             let loss = objective(mask: mask, batch: batch, gradient: batchGradient)
             lossSum += Double(loss) * Double(batch.layout.realFrames)
             frames += batch.layout.realFrames
-            for (b, index) in indices.enumerated() {
+            for (b, clean) in input.clean.enumerated() {
                 var spectrum = batch.noisySpectra[b]
                 for t in 0..<spectrum.frames {
                     Features.applyMask(mask.row(b * batch.layout.frames + t), to: &spectrum, frame: t)
                 }
-                let enhanced = stft.synthesize(spectrum, length: utterances[index].count)
-                gainSum += SignalMetrics.siSDR(reference: utterances[index].clean, estimate: enhanced)
-                    - validationNoisySISDR![index]
+                let enhanced = stft.synthesize(spectrum, length: clean.count)
+                gainSum += SignalMetrics.siSDR(reference: clean, estimate: enhanced) - input.noisySISDR[b]
             }
         }
-        return (Float(lossSum / Double(max(frames, 1))), Float(gainSum / Double(utterances.count)))
+        return (Float(lossSum / Double(max(frames, 1))), Float(gainSum / Double(lengths.count)))
+    }
+
+    private func prepareValidation(_ indices: [Int]) throws -> ValidationBatch {
+        let pairs = try indices.map { try validation.pair($0) }
+        let batch = SpectralBatch()
+        batch.fill(pairs: pairs, stft: stft, keepSpectra: true, phase: options.phaseWeight > 0)
+        return ValidationBatch(spectra: batch, clean: pairs.map(\.clean),
+                               noisySISDR: pairs.map { SignalMetrics.siSDR(reference: $0.clean, estimate: $0.noisy) })
     }
 
     // MARK: - Weight average
@@ -340,26 +358,4 @@ struct CheckpointState: Codable {
     var history: [EpochReport]
     var earlyStopping: String?
     var options: TrainingOptions
-}
-
-/// Prepares one batch at a time on a background queue.
-final class BatchPrefetcher {
-    private let make: (Int) -> SpectralBatch
-    private let queue = DispatchQueue(label: "denoise.batch-prefetch")
-    private let ready = DispatchSemaphore(value: 0)
-    private var next: SpectralBatch?
-
-    init(make: @escaping (Int) -> SpectralBatch) { self.make = make }
-
-    func request(_ index: Int) {
-        queue.async { [self] in
-            next = make(index)
-            ready.signal()
-        }
-    }
-
-    func take() -> SpectralBatch {
-        ready.wait()
-        return queue.sync { next! }
-    }
 }

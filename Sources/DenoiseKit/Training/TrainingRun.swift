@@ -40,8 +40,8 @@ public struct TrainingRun {
         try AtomicFile.write(Data(text.utf8), to: configURL)
     }
 
-    public func saveValidationList(_ validation: PairDataset) throws {
-        let text = validation.utterances.map { $0.name + "\n" }.joined()
+    public func saveValidationList(_ validation: any PairSource) throws {
+        let text = validation.names.map { $0 + "\n" }.joined()
         try AtomicFile.write(Data(text.utf8), to: validationListURL)
     }
 
