@@ -47,7 +47,8 @@ struct Bench {
     private var repeats: Int { quick ? 3 : 5 }
 
     func runAll() throws -> [Result] {
-        if ProcessInfo.processInfo.environment[Self.onlyLongTrainingVariable] == Self.onlyLongTrainingValue {
+        let only = ProcessInfo.processInfo.environment[Self.onlyLongTrainingVariable]
+        if only == Self.onlyLongTrainingValue {
             return try withTemporaryFolder { try longTrainingResults(in: $0) }
         }
         var results: [Result] = []
@@ -56,6 +57,10 @@ struct Bench {
         }
         let saved = BLAS.threads
         defer { BLAS.threads = saved }
+        if only == Self.onlyInferenceValue {
+            try addInference(add)
+            return results
+        }
 
         log("stft …\n")
         add("stft_istft_realtime_x", "STFT + inverse STFT throughput", stftThroughput(), "× real time")
@@ -88,15 +93,7 @@ struct Bench {
             }
         }
 
-        BLAS.threads = 1
-        for kind in MaskNetKind.allCases {
-            log("inference \(kind.rawValue) …\n")
-            add("rtf_\(kind.rawValue)_1t", "apply \(kind.rawValue), 60 s file, 1 thread: real-time factor",
-                try realTimeFactor(kind), "")
-        }
-        log("inference on a 48 kHz stereo file …\n")
-        add("rtf_48k_stereo_1t", "apply cnn, 60 s 48 kHz stereo file, 1 thread: real-time factor",
-            try fullBandFileRealTimeFactor(), "")
+        try addInference(add)
 
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("denoise-bench-\(getpid())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -141,6 +138,23 @@ struct Bench {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         return try body(folder)
+    }
+
+    /// Inference speed on one thread: 16 kHz mono files, a 48 kHz stereo file and the live, hop-by-hop path.
+    private func addInference(_ add: (String, String, Double, String) -> Void) throws {
+        BLAS.threads = 1
+        for kind in MaskNetKind.allCases {
+            log("inference \(kind.rawValue) …\n")
+            add("rtf_\(kind.rawValue)_1t", "apply \(kind.rawValue), 60 s file, 1 thread: real-time factor",
+                try realTimeFactor(kind), "")
+        }
+        log("inference on a 48 kHz stereo file …\n")
+        add("rtf_48k_stereo_1t", "apply cnn, 60 s 48 kHz stereo file, 1 thread: real-time factor",
+            try fullBandFileRealTimeFactor(), "")
+        log("real-time path, one hop at a time …\n")
+        let (p99, latency) = try streamBlockTimes()
+        add("stream_block_p99_ms", "causal cnn at 48 kHz, one 16 ms hop per call, 1 thread: 99th percentile", p99, "ms")
+        add("latency_ms", "causal cnn: algorithmic latency (one frame, no look-ahead)", latency, "ms")
     }
 
     // MARK: - Measurements
@@ -211,6 +225,28 @@ struct Bench {
         let seconds = quick ? 20.0 : 60.0
         let input = AudioBuffer(mono: (0..<Int(seconds * 16000)).map { _ in 0.1 * rng.normal() }, sampleRate: 16000)
         return time { _ = Denoiser.enhance(input, model: model) } / seconds
+    }
+
+    /// The live path: a causal CNN of the default size (random weights) fed one hop of 48 kHz mono at a time, as a
+    /// plugin host would; the 99th percentile of the per-call times after a second of warm-up, in ms, and the
+    /// model's latency in ms.
+    private func streamBlockTimes() throws -> (Double, Double) {
+        let config = MaskNetConfig(kind: .cnn, kernelSize: 3, dilations: [1, 2, 4, 8, 16], residual: true,
+                                   causal: true)
+        let model = try DenoiseModel(config: config)
+        let rate = 48000, hop = model.stft.hop * rate / model.sampleRate
+        let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: rate, options: DenoiserOptions(chunkFrames: 1))
+        var rng = RandomGenerator(seed: 4)
+        let warmUp = rate / hop, calls = warmUp + (quick ? 1000 : 4000)
+        var times: [Double] = []
+        for call in 0..<calls {
+            let block = AudioBuffer(mono: (0..<hop).map { _ in 0.1 * rng.normal() }, sampleRate: rate)
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = denoiser.process(block)
+            if call >= warmUp { times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6) }
+        }
+        times.sort()
+        return (times[times.count * 99 / 100], 1000 * model.latencySeconds)
     }
 
     /// `apply`'s whole file path (read, split band, network, write) on a 60 s 48 kHz stereo 16-bit WAV file.

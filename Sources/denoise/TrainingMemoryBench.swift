@@ -7,6 +7,8 @@ extension Bench {
     /// Set to this in the environment, `denoise bench` measures only these figures (they take minutes).
     static let onlyLongTrainingVariable = "DENOISE_BENCH_ONLY"
     static let onlyLongTrainingValue = "train-8h"
+    /// The same variable set to this runs the inference figures alone.
+    static let onlyInferenceValue = "inference"
 
     /// Pairs whose repetitions make up the corpus, when run from the repository beside the shared data.
     private static let sharedPairs = URL(fileURLWithPath: "../shared/data/test")
