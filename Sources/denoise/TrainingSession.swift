@@ -71,6 +71,7 @@ struct TrainingSession {
         try Self.createFolder(settings.runDirectory)
         try run.saveConfig(model: model, options: trainer.options)
         try run.saveValidationList(validation)
+        if settings.saveValidation { try saveValidationPairs(validation) }
         say("model: \(model.net.config.kind.rawValue), \(model.net.config.norm.rawValue) norm, "
             + "\(model.net.parameterCount) parameters; \(settings.optimizer), lr \(settings.learningRate)")
 
@@ -136,13 +137,43 @@ struct TrainingSession {
             all = try PairDataset.load(noisy: settings.clean, clean: settings.clean, sampleRate: sampleRate)
         }
         for warning in all.warnings { say("warning: \(warning)") }
+        var (train, validation): (PairDataset, PairDataset)
         switch settings.validation {
         case let .split(fraction, seed):
-            return try all.split(validationFraction: fraction, seed: seed)
+            (train, validation) = try all.split(validationFraction: fraction, seed: seed)
         case .folders(let noisy, let clean):
-            let validation = try PairDataset.load(noisy: noisy, clean: clean, sampleRate: sampleRate)
+            validation = try PairDataset.load(noisy: noisy, clean: clean, sampleRate: sampleRate)
             for warning in validation.warnings { say("warning (validation): \(warning)") }
-            return (all, validation)
+            train = all
+        case .speakers(let speakers):
+            (train, validation) = try ValidationSplit.holdOut(speakers: speakers, from: all)
+        }
+        if !settings.validationNoise.isEmpty {
+            var clips: [NoiseClip] = []
+            for folder in settings.validationNoise {
+                clips += try ValidationSplit.loadNoise(from: folder, sampleRate: sampleRate)
+            }
+            let categories = Set(clips.map(\.category)).sorted()
+            say("validation noise: \(clips.count) clips in \(categories.count) categories "
+                + "(\(categories.joined(separator: ", ")))")
+            validation = try ValidationSplit.mixed(validation, noise: clips, snrs: settings.validationSNRs,
+                                                   seed: settings.validationSeed).data
+        }
+        return (train, validation)
+    }
+
+    /// The validation pairs as WAV files, so that they can be enhanced and scored by other tools.
+    private func saveValidationPairs(_ validation: PairDataset) throws {
+        let folder = settings.runDirectory.appendingPathComponent("validation")
+        for utterance in validation.utterances {
+            for (side, samples) in [("noisy", utterance.noisy), ("clean", utterance.clean)] {
+                let url = folder.appendingPathComponent(side).appendingPathComponent(utterance.name)
+                try Self.createFolder(url.deletingLastPathComponent())
+                let format = WAVFormat(sampleFormat: .float32, channelCount: 1, sampleRate: sampleRate)
+                let writer = try WAVWriter(url: url, format: format)
+                try writer.write(AudioBuffer(mono: samples, sampleRate: sampleRate))
+                try writer.finish()
+            }
         }
     }
 
@@ -163,9 +194,15 @@ struct TrainingSession {
         if !settings.remixOnly {
             clips += train.utterances.map { u in zip(u.noisy, u.clean).map { $0 - $1 } }
         }
+        var responses: [RoomImpulseResponse] = []
+        for folder in settings.responseFolders {
+            responses += try RoomImpulseResponse.load(from: folder, sampleRate: sampleRate)
+        }
+        if !responses.isEmpty { say("rooms: \(responses.count) measured impulse responses, and synthetic ones") }
         let snr = Float(settings.snrRange.lowerBound)...Float(settings.snrRange.upperBound)
         return Augmentation(kinds: settings.augment, snrRange: snr, noiseClips: clips,
-                            speech: train.utterances.map(\.clean), sampleRate: sampleRate)
+                            speech: train.utterances.map(\.clean), sampleRate: sampleRate,
+                            conditions: settings.conditions, responses: responses)
     }
 
     private func maskNetConfig() -> MaskNetConfig {
