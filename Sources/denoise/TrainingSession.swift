@@ -151,7 +151,7 @@ struct TrainingSession {
         if !settings.validationNoise.isEmpty {
             var clips: [NoiseClip] = []
             for folder in settings.validationNoise {
-                clips += try ValidationSplit.loadNoise(from: folder, sampleRate: sampleRate)
+                clips += try NoiseClip.load(from: folder, sampleRate: sampleRate)
             }
             let categories = Set(clips.map(\.category)).sorted()
             say("validation noise: \(clips.count) clips in \(categories.count) categories "
@@ -184,15 +184,19 @@ struct TrainingSession {
             if settings.remixOnly { throw CommandError("--remix-only needs augmentation; --augment none leaves nothing to train on") }
             return nil
         }
-        var clips: [[Float]] = []
-        for folder in settings.noise {
-            for name in try WAVFiles.relativePaths(under: folder) {
-                clips.append(try WAVFiles.readMono(folder.appendingPathComponent(name), sampleRate: sampleRate).samples)
-            }
+        var clips: [NoiseClip] = []
+        for folder in settings.noise { clips += try NoiseClip.load(from: folder, sampleRate: sampleRate) }
+        if !settings.noise.isEmpty {
+            let categories = Set(clips.map { $0.source + "/" + $0.category }).count
+            say("noise: \(clips.count) clips in \(categories) categories from "
+                + settings.noise.map(\.path).joined(separator: ", "))
         }
-        if settings.noise.isEmpty == false { say("noise: \(clips.count) clips from \(settings.noise.map(\.path).joined(separator: ", "))") }
         if !settings.remixOnly {
-            clips += train.utterances.map { u in zip(u.noisy, u.clean).map { $0 - $1 } }
+            // The pairs' own noise is one more source, as likely to be drawn as each --noise folder.
+            clips += train.utterances.map { u in
+                NoiseClip(name: u.name, samples: zip(u.noisy, u.clean).map { $0 - $1 }, category: "pairs",
+                          source: "training pairs")
+            }
         }
         var responses: [RoomImpulseResponse] = []
         for folder in settings.responseFolders {
@@ -200,7 +204,7 @@ struct TrainingSession {
         }
         if !responses.isEmpty { say("rooms: \(responses.count) measured impulse responses, and synthetic ones") }
         let snr = Float(settings.snrRange.lowerBound)...Float(settings.snrRange.upperBound)
-        return Augmentation(kinds: settings.augment, snrRange: snr, noiseClips: clips,
+        return Augmentation(kinds: settings.augment, snrRange: snr, noiseClips: [], recordedNoise: clips,
                             speech: train.utterances.map(\.clean), sampleRate: sampleRate,
                             conditions: settings.conditions, responses: responses)
     }

@@ -178,8 +178,10 @@ final class TrainEvalTests: XCTestCase {
     func testValSpeakersAndValNoiseValidateOnHeldOutSpeakersAndNoise() throws {
         let corpus = folder.appendingPathComponent("speakers")
         let speakers = ["anna", "bert", "carl"]
-        let heldOutNoise = folder.appendingPathComponent("heldout-noise"), rooms = folder.appendingPathComponent("rooms")
-        for sub in [corpus.appendingPathComponent("clean"), corpus.appendingPathComponent("noisy"), heldOutNoise, rooms] {
+        let heldOutNoise = folder.appendingPathComponent("heldout-noise")
+        let rooms = folder.appendingPathComponent("rooms")
+        for sub in [corpus.appendingPathComponent("clean"), corpus.appendingPathComponent("noisy"), heldOutNoise,
+                    rooms] {
             try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true)
         }
         for (s, speaker) in speakers.enumerated() {

@@ -17,6 +17,29 @@ final class AugmentationTests: XCTestCase {
         10 * log10(Mixing.meanSquare(target) / Mixing.meanSquare(zip(noisy, target).map { $0 - $1 }))
     }
 
+    // MARK: - Recorded noise
+
+    func testNoisePoolDrawsSourcesThenCategoriesEquallyOften() {
+        // Source "a": one clip. Source "b": three categories with 1, 2 and 6 clips. Clips are told apart by value.
+        var clips = [NoiseClip(name: "x.wav", samples: [0], source: "a")]
+        for (value, (category, count)) in [("p", 1), ("q", 2), ("r", 6)].enumerated() {
+            for i in 0..<count {
+                clips.append(NoiseClip(name: "\(category)_0\(i).wav", samples: [Float(value + 1)], source: "b"))
+            }
+        }
+        let pool = NoisePool(clips)
+        var rng = RandomGenerator(seed: 1)
+        var counts = [Float: Int]()
+        let draws = 12000
+        for _ in 0..<draws { counts[pool.draw(rng: &rng)[0], default: 0] += 1 }
+        XCTAssertEqual(Double(counts[0] ?? 0) / Double(draws), 0.5, accuracy: 0.02, "each source half the time")
+        for value: Float in [1, 2, 3] {
+            XCTAssertEqual(Double(counts[value] ?? 0) / Double(draws), 1.0 / 6, accuracy: 0.02,
+                           "each of b's categories a third of b's draws, however many clips it has")
+        }
+        XCTAssertTrue(NoisePool([]).isEmpty)
+    }
+
     // MARK: - Rooms
 
     func testFFTConvolutionMatchesDirectConvolution() {
@@ -124,7 +147,8 @@ final class AugmentationTests: XCTestCase {
             }
             var below = 0.0, above = 0.0
             for bin in 0..<fft.bins {   // 1 Hz per bin
-                let power = Double(spectrum[2 * bin] * spectrum[2 * bin] + spectrum[2 * bin + 1] * spectrum[2 * bin + 1])
+                let (re, im) = (spectrum[2 * bin], spectrum[2 * bin + 1])
+                let power = Double(re * re + im * im)
                 if bin >= 4000 { above += power } else if bin >= 100 && bin < 3500 { below += power }
             }
             return (below, above)

@@ -20,8 +20,8 @@ public struct Augmentation: Sendable {
     public var kinds: Set<Kind>
     /// Uniform SNR range in dB.
     public var snrRange: ClosedRange<Float>
-    /// Recorded noise clips at the model rate (from `--noise DIR`, plus noise left over in stored pairs).
-    public var noiseClips: [[Float]]
+    /// Recorded noise at the model rate (from `--noise DIR`, plus noise left over in stored pairs).
+    public var recordedNoise: NoisePool
     /// Clean utterances babble is drawn from.
     public var speech: [[Float]]
     public let sampleRate: Int
@@ -30,12 +30,15 @@ public struct Augmentation: Sendable {
     /// Measured room impulse responses (from `--rir DIR`); synthetic ones are used when there are none.
     public var responses: [RoomImpulseResponse]
 
+    /// `noiseClips` are drawn uniformly among themselves, as one source and category; `recordedNoise` adds clips
+    /// drawn by source and category (see `NoisePool`).
     public init(kinds: Set<Kind> = Set(Kind.allCases), snrRange: ClosedRange<Float> = -5...20, noiseClips: [[Float]],
-                speech: [[Float]], sampleRate: Int, conditions: AugmentationOptions = AugmentationOptions(),
-                responses: [RoomImpulseResponse] = []) {
+                recordedNoise: [NoiseClip] = [], speech: [[Float]], sampleRate: Int,
+                conditions: AugmentationOptions = AugmentationOptions(), responses: [RoomImpulseResponse] = []) {
         self.kinds = kinds
         self.snrRange = snrRange
-        self.noiseClips = noiseClips.filter { !$0.isEmpty }
+        let uniform = noiseClips.map { NoiseClip(name: "", samples: $0, category: "") }
+        self.recordedNoise = NoisePool(uniform + recordedNoise)
         self.speech = speech.filter { !$0.isEmpty }
         self.sampleRate = sampleRate
         self.conditions = conditions
@@ -65,7 +68,7 @@ public struct Augmentation: Sendable {
         Kind.noises.filter { kind in
             guard kinds.contains(kind) else { return false }
             switch kind {
-            case .recorded: return !noiseClips.isEmpty
+            case .recorded: return !recordedNoise.isEmpty
             case .babble: return speech.count >= 3
             default: return true
             }
@@ -139,7 +142,7 @@ public struct Augmentation: Sendable {
     public func makeNoise(_ kind: Kind, count: Int, rng: inout RandomGenerator) -> [Float] {
         switch kind {
         case .recorded:
-            return loopedCrop(noiseClips[Int(rng.next() % UInt64(noiseClips.count))], count: count, rng: &rng)
+            return loopedCrop(recordedNoise.draw(rng: &rng), count: count, rng: &rng)
         case .babble:
             var sum = [Float](repeating: 0, count: count)
             let talkers = 3 + Int(rng.next() % 6)

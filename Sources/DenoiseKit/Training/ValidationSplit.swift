@@ -20,28 +20,6 @@ public enum ValidationSplitError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// A noise recording, with the category its file name gives (`vehicle-bus_02.wav` is a `vehicle-bus`).
-public struct NoiseClip: Sendable {
-    public let name: String
-    public let category: String
-    public let samples: [Float]
-
-    public init(name: String, samples: [Float], category: String? = nil) {
-        self.name = name
-        self.samples = samples
-        self.category = category ?? NoiseClip.category(ofFileName: name)
-    }
-
-    /// The file's stem without a trailing `_<digits>`: the naming of `../shared/data/noise_extra`.
-    public static func category(ofFileName name: String) -> String {
-        let stem = ((name as NSString).lastPathComponent as NSString).deletingPathExtension
-        guard let underscore = stem.lastIndex(of: "_") else { return stem }
-        let suffix = stem[stem.index(after: underscore)...]
-        guard !suffix.isEmpty, suffix.allSatisfy(\.isNumber) else { return stem }
-        return String(stem[..<underscore])
-    }
-}
-
 /// What validation measures on recordings the model never trained on: held-out speakers (whole speakers, so that
 /// the model cannot have learnt their voices) and held-out noise (whole categories, mixed at fixed SNRs).
 public enum ValidationSplit {
@@ -113,13 +91,5 @@ public enum ValidationSplit {
             mixes[index] = Mix(utterance: utterances[index].name, noise: clip.name, offset: offset, snr: snr)
         }
         return (PairDataset(utterances: utterances, warnings: validation.warnings), mixes.compactMap { $0 })
-    }
-
-    /// The WAV files under `folder` (recursively) at `sampleRate`, mono, named by their relative paths.
-    public static func loadNoise(from folder: URL, sampleRate: Int) throws -> [NoiseClip] {
-        try WAVFiles.relativePaths(under: folder).map { name in
-            let samples = try WAVFiles.readMono(folder.appendingPathComponent(name), sampleRate: sampleRate).samples
-            return NoiseClip(name: name, samples: samples)
-        }
     }
 }
