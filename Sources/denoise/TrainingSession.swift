@@ -31,7 +31,7 @@ struct TrainingSession {
                                + "continue it with --resume or choose another -o")
         }
 
-        let (train, validation) = try loadData()
+        let (train, validation, mixes) = try loadData()
         // A resumed run that validated on other pairs would pick its best epoch on a different yardstick.
         if settings.resume, let recorded = try run.validationList(),
            recorded != validation.utterances.map(\.name) {
@@ -71,6 +71,7 @@ struct TrainingSession {
         try Self.createFolder(settings.runDirectory)
         try run.saveConfig(model: model, options: trainer.options)
         try run.saveValidationList(validation)
+        if !mixes.isEmpty { try saveValidationMixes(mixes) }
         if settings.saveValidation { try saveValidationPairs(validation) }
         say("model: \(model.net.config.kind.rawValue), \(model.net.config.norm.rawValue) norm, "
             + "\(model.net.parameterCount) parameters; \(settings.optimizer), lr \(settings.learningRate)")
@@ -128,7 +129,8 @@ struct TrainingSession {
         }
     }
 
-    private func loadData() throws -> (PairDataset, PairDataset) {
+    /// The training pairs, the validation pairs, and how held-out noise was mixed into the latter (if it was).
+    private func loadData() throws -> (PairDataset, PairDataset, [ValidationSplit.Mix]) {
         say("reading \(settings.remixOnly ? settings.clean.path : (settings.noisy?.path ?? "")) …")
         let all: PairDataset
         if let noisy = settings.noisy, !settings.remixOnly {
@@ -156,10 +158,22 @@ struct TrainingSession {
             let categories = Set(clips.map(\.category)).sorted()
             say("validation noise: \(clips.count) clips in \(categories.count) categories "
                 + "(\(categories.joined(separator: ", ")))")
-            validation = try ValidationSplit.mixed(validation, noise: clips, snrs: settings.validationSNRs,
-                                                   seed: settings.validationSeed).data
+            let mixed = try ValidationSplit.mixed(validation, noise: clips, snrs: settings.validationSNRs,
+                                                  seed: settings.validationSeed)
+            return (train, mixed.data, mixed.mixes)
         }
-        return (train, validation)
+        return (train, validation, [])
+    }
+
+    /// RUN_DIR/validation-noise.csv: the noise clip, starting sample and SNR of each validation pair, so that
+    /// scores can be broken down by noise category and SNR.
+    private func saveValidationMixes(_ mixes: [ValidationSplit.Mix]) throws {
+        var text = "file,noise,category,offset_samples,snr_db\n"
+        for mix in mixes {
+            text += "\(mix.utterance),\(mix.noise),\(NoiseClip.category(ofFileName: mix.noise)),\(mix.offset),"
+                + "\(Format.number(mix.snr))\n"
+        }
+        try AtomicFile.write(Data(text.utf8), to: settings.runDirectory.appendingPathComponent("validation-noise.csv"))
     }
 
     /// The validation pairs as WAV files, so that they can be enhanced and scored by other tools.

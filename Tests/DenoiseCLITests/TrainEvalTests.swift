@@ -215,6 +215,10 @@ final class TrainEvalTests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("training on 4 pairs") && result.stderr.contains("validating on 2"),
                       result.stderr)
         XCTAssertTrue(result.stderr.contains("2 categories (hiss, rumble)"), result.stderr)
+        let mixes = try String(contentsOf: run.appendingPathComponent("validation-noise.csv"), encoding: .utf8)
+            .split(separator: "\n")
+        XCTAssertEqual(mixes.first, "file,noise,category,offset_samples,snr_db")
+        XCTAssertEqual(mixes.dropFirst().map { $0.split(separator: ",")[0] }, ["bert_001.wav", "bert_002.wav"])
         let listed = try String(contentsOf: run.appendingPathComponent("validation.txt"), encoding: .utf8)
         XCTAssertEqual(listed.split(separator: "\n"), ["bert_001.wav", "bert_002.wav"])
         for name in ["bert_001.wav", "bert_002.wav"] {
