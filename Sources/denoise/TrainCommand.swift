@@ -90,6 +90,10 @@ struct TrainCommand: Command {
         .option("norm", value: "KIND", kind: .choice(["layer", "group", "batch", "instance"]),
                 help: "Hidden-layer normalisation: layer (per frame, streams), group or instance (per utterance: apply "
                     + "then holds the whole file), batch.", default: "layer"),
+        .option("input-norm", value: "KIND", kind: .choice(["batch", "layer"]),
+                help: "Normalisation of the log-power input: batch (each bin by the training data's statistics) or "
+                    + "layer (each frame by its own, so no corpus statistics are carried into use).",
+                default: MaskNetConfig(kind: .cnn).inputNorm.rawValue),
         .option("dropout", value: "P", kind: .float, help: "Dropout probability.", default: "0.1"),
         // Loss.
         .option("phase-weight", value: "A", kind: .float,
@@ -127,7 +131,7 @@ struct TrainCommand: Command {
                 + "training options given now."),
         .option("init", value: "MODEL", help: "Start from this model's weights (fine-tuning, e.g. the default model "
                 + "on your own recordings); its architecture replaces --arch, --context, --width, --dilations, "
-                + "--kernel, --residual, --norm and --dropout."),
+                + "--kernel, --residual, --norm, --input-norm and --dropout."),
         .option("seed", value: "N", kind: .int, help: "Seed for initialisation, shuffling and mixing.", default: "1"),
         .flag("quiet", help: "Print no progress, only errors."),
     ]
@@ -178,6 +182,7 @@ struct TrainSettings {
     var kernelSize: Int
     var residual: Bool
     var norm: String
+    var inputNorm: String
     var dropout: Double
     var phaseWeight: Double
     var stoiWeight: Double
@@ -300,6 +305,7 @@ struct TrainSettings {
         } ?? 5
         residual = arguments.flag("residual")
         norm = arguments.defaultedString("norm")
+        inputNorm = arguments.defaultedString("input-norm")
         dropout = try arguments.defaultedDouble("dropout", expected: "a probability in [0, 1)") { $0 >= 0 && $0 < 1 }
         phaseWeight = try arguments.defaultedDouble("phase-weight", expected: "a weight in [0, 1]") {
             $0 >= 0 && $0 <= 1
@@ -328,7 +334,8 @@ struct TrainSettings {
             throw UsageError("--init starts a new run and --resume continues one: give one or the other")
         }
         // A model file or a checkpoint fixes the architecture; options that would change it are refused, not ignored.
-        let architecture = ["arch", "context", "width", "dilations", "kernel", "residual", "norm", "dropout"]
+        let architecture = ["arch", "context", "width", "dilations", "kernel", "residual", "norm", "input-norm",
+                            "dropout"]
         if let first = architecture.first(where: arguments.has), initialModel != nil || resume {
             let source = resume ? "--resume: the architecture comes from the checkpoint"
                 : "--init: the architecture comes from the model"

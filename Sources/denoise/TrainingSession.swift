@@ -227,7 +227,8 @@ struct TrainingSession {
         MaskNetConfig(kind: MaskNetKind(rawValue: settings.arch) ?? .cnn, context: settings.context,
                       hidden: settings.width, kernelSize: settings.kernelSize, dilations: settings.dilations,
                       residual: settings.residual,
-                      norm: NormKind(rawValue: settings.norm) ?? .layer, dropout: Float(settings.dropout))
+                      norm: NormKind(rawValue: settings.norm) ?? .layer,
+                      inputNorm: NormKind(rawValue: settings.inputNorm) ?? .batch, dropout: Float(settings.dropout))
     }
 
     private func trainingOptions() -> TrainingOptions {

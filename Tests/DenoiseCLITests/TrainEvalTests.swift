@@ -288,13 +288,15 @@ final class TrainEvalTests: XCTestCase {
         let run = folder.appendingPathComponent("shaped")
         let result = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", run.path,
                                             "--epochs", "1", "--batch-size", "2", "--quiet", "--width", "8",
-                                            "--dilations", "1,3,2", "--kernel", "3"], timeout: 120)
+                                            "--dilations", "1,3,2", "--kernel", "3", "--input-norm", "layer"],
+                                           timeout: 120)
         XCTAssertEqual(result.status, 0, result.stderr)
         let config = try DenoiseModel.load(url: run.appendingPathComponent("model.safetensors")).net.config
         XCTAssertEqual(config.kind, .cnn)
         XCTAssertEqual(config.hidden, 8)
         XCTAssertEqual(config.dilations, [1, 3, 2])
         XCTAssertEqual(config.kernelSize, 3)
+        XCTAssertEqual(config.inputNorm, .layer)
     }
 
     func testResumeWithoutACheckpointIsRefused() throws {
