@@ -250,6 +250,10 @@ struct TrainSettings {
         case (nil, nil):
             if !speakers.isEmpty {
                 if arguments.has("val-split") { throw UsageError("give either --val-split or --val-speakers") }
+                // Held-out speakers are named, not drawn: the seed would only draw the --val-noise mixing.
+                if arguments.has("val-seed") && validationNoise.isEmpty {
+                    throw UsageError("--val-seed draws nothing with --val-speakers unless --val-noise is given")
+                }
                 validation = .speakers(speakers)
             } else {
                 let fraction = try arguments.defaultedDouble("val-split",

@@ -116,6 +116,8 @@ final class UsageErrorTests: XCTestCase {
         try expectUsageError(base + ["--val-speakers", "a", "--val-noisy", "vn", "--val-clean", "vc"], usage: usage,
                              mentioning: ["--val-speakers"])
         try expectUsageError(base + ["--val-snrs", "0,5"], usage: usage, mentioning: ["--val-snrs", "--val-noise"])
+        try expectUsageError(base + ["--val-speakers", "a", "--val-seed", "2"], usage: usage,
+                             mentioning: ["--val-seed", "--val-noise"])
         try expectUsageError(base + ["--val-noise", "vn", "--val-snrs", "0,x"], usage: usage,
                              mentioning: ["--val-snrs"])
         for share in ["reverb", "narrowband", "mulaw", "low-snr", "level", "clipping"] {
