@@ -57,6 +57,11 @@ enum Format {
         return hours > 0 ? "\(hours):\(pad(minutes, 2)):\(pad(secs, 2))" : "\(minutes):\(pad(secs, 2))"
     }
 
+    /// A library default as help shows it: `0.5`, `-5`, `1e-05` (shortest round-trip form, no trailing `.0`).
+    static func number(_ value: Float) -> String {
+        value == value.rounded() && abs(value) < 1e6 ? String(Int(value)) : "\(value)"
+    }
+
     /// A level in dB with two decimals, `-inf` for silence.
     static func decibels(_ value: Double) -> String {
         value.isFinite ? String(format: "%.2f", value) : (value < 0 ? "-inf" : "inf")

@@ -31,14 +31,52 @@ struct TrainCommand: Command {
                 default: "1"),
         .option("val-noisy", value: "DIR", kind: .path, help: "Validation noisy recordings (instead of --val-split)."),
         .option("val-clean", value: "DIR", kind: .path, help: "Validation clean recordings, with --val-noisy."),
+        .option("val-speakers", value: "LIST", kind: .list,
+                help: "Hold out every pair of these speakers for validation (instead of --val-split): a speaker "
+                    + "is the start of a file name up to an underscore, e.g. libri_5703 for libri_5703_001.wav."),
+        .option("val-noise", value: "DIR", kind: .list,
+                help: "Leave-noise-out validation: mix the clean side of the validation pairs with these noise "
+                    + "clips instead of using their noisy side, each category (file name up to _NN) taking its "
+                    + "turn, at --val-snrs, drawn by --val-seed. Give noise that training never uses; may be "
+                    + "repeated."),
+        .option("val-snrs", value: "LIST", kind: .list, help: "SNRs in dB that --val-noise is mixed at, in turn.",
+                default: ValidationSplit.defaultSNRs.map(Format.number).joined(separator: ",")),
+        .flag("save-validation", help: "Also write the validation pairs as they are scored to "
+                + "RUN_DIR/validation/noisy and RUN_DIR/validation/clean (to enhance and score them elsewhere)."),
         .option("noise", value: "DIR", kind: .list,
                 help: "Noise clips mixed with the clean speech on the fly; may be repeated."),
         .option("snr-range", value: "LO,HI", kind: .list,
                 help: "SNRs in dB drawn uniformly for on-the-fly mixing.", default: "-5,20"),
         .flag("remix-only", help: "Train only on clean speech mixed with --noise clips, ignoring --noisy."),
         .option("augment", value: "LIST", help: "On-the-fly augmentation kinds, comma-separated: recorded (noise "
-                + "clips and the noise of the training pairs), babble, colored, hum, band, gain, lowpass; or all, none.",
+                + "clips and the noise of the training pairs), babble, colored, hum, band, modulated (noise "
+                + "swelling and fading over seconds), transient (impacts), gain, lowpass; or all, none.",
                 default: "all"),
+        .option("rir", value: "DIR", kind: .list,
+                help: "Measured room impulse responses for --reverb (those at 16 kHz when the folder has them, "
+                    + "else all, resampled); may be repeated. Without it, rooms are synthetic only."),
+        .option("reverb", value: "P", kind: .float,
+                help: "Share of remixed examples in a room: the input hears the whole impulse response (measured "
+                    + "or synthetic, RT60 \(Self.range(Self.defaults.rt60Range)) s), the target only its direct path "
+                    + "and first 50 ms, which a mask cannot separate from the speech and listeners hear as part of "
+                    + "it.", default: Format.number(Self.defaults.reverbShare)),
+        .option("narrowband", value: "P", kind: .float,
+                help: "Share of remixed examples whose whole mixture passes through 8 kHz sampling, as telephone "
+                    + "and VoIP audio does (the target is band-limited too).",
+                default: Format.number(Self.defaults.narrowbandShare)),
+        .option("mulaw", value: "P", kind: .float, help: "Share of the narrowband examples also coded with G.711 "
+                + "mu-law.", default: Format.number(Self.defaults.muLawShare)),
+        .option("low-snr", value: "P", kind: .float,
+                help: "Share of remixed examples mixed at \(Self.range(Self.defaults.lowSNRRange)) dB instead of "
+                    + "--snr-range, where denoising is hardest.", default: Format.number(Self.defaults.lowSNRShare)),
+        .option("level", value: "P", kind: .float,
+                help: "Share of remixed examples made louder or quieter as a whole, by up to "
+                    + "\(Format.number(Self.defaults.levelRangeDB)) dB.",
+                default: Format.number(Self.defaults.levelShare)),
+        .option("clipping", value: "P", kind: .float,
+                help: "Share of remixed examples whose input (not target) is clipped at "
+                    + "\(Self.range(Self.defaults.clippingLevelRange)) of its peak.",
+                default: Format.number(Self.defaults.clippingShare)),
         .option("crop", value: "SECONDS", kind: .float,
                 help: "Train on random segments of this length.", default: "4"),
         // Model.
@@ -62,6 +100,10 @@ struct TrainCommand: Command {
         .option("norm", value: "KIND", kind: .choice(["layer", "group", "batch", "instance"]),
                 help: "Hidden-layer normalisation: layer (per frame, streams), group or instance (per utterance: apply "
                     + "then holds the whole file), batch.", default: "layer"),
+        .option("input-norm", value: "KIND", kind: .choice(["batch", "layer"]),
+                help: "Normalisation of the log-power input: batch (each bin by the training data's statistics) or "
+                    + "layer (each frame by its own, so no corpus statistics are carried into use).",
+                default: MaskNetConfig(kind: .cnn).inputNorm.rawValue),
         .option("dropout", value: "P", kind: .float, help: "Dropout probability.", default: "0.1"),
         // Loss.
         .option("phase-weight", value: "A", kind: .float,
@@ -99,13 +141,20 @@ struct TrainCommand: Command {
                 + "training options given now."),
         .option("init", value: "MODEL", help: "Start from this model's weights (fine-tuning, e.g. the default model "
                 + "on your own recordings); its architecture replaces --arch, --context, --width, --dilations, "
-                + "--kernel, --residual, --norm and --dropout."),
+                + "--kernel, --residual, --norm, --input-norm and --dropout."),
         .option("seed", value: "N", kind: .int, help: "Seed for initialisation, shuffling and mixing.", default: "1"),
         .flag("quiet", help: "Print no progress, only errors."),
     ]
 
     func run(_ arguments: ParsedArguments) throws -> Int32 {
         try TrainingSession(settings: TrainSettings(arguments)).run()
+    }
+
+    /// The library's augmentation defaults, which help shows.
+    private static let defaults = AugmentationOptions()
+
+    private static func range<T: BinaryFloatingPoint>(_ range: ClosedRange<T>) -> String {
+        Format.number(Float(range.lowerBound)) + "–" + Format.number(Float(range.upperBound))
     }
 }
 
@@ -114,6 +163,7 @@ struct TrainSettings {
     enum Validation {
         case split(fraction: Double, seed: UInt64)
         case folders(noisy: URL, clean: URL)
+        case speakers([String])
     }
 
     var noisy: URL?
@@ -125,11 +175,19 @@ struct TrainSettings {
     var preload: Bool
     var runDirectory: URL
     var validation: Validation
+    /// Held-out noise the validation pairs are remixed with (empty: their own noisy side).
+    var validationNoise: [URL]
+    var validationSNRs: [Float]
+    /// Draws the --val-split pairs and the --val-noise mixing.
+    var validationSeed: UInt64
+    var saveValidation: Bool
     var noise: [URL]
     /// SNR range in dB for on-the-fly mixing (equal bounds for a fixed SNR).
     var snrRange: ClosedRange<Double>
     var remixOnly: Bool
     var augment: Set<Augmentation.Kind>
+    var conditions: AugmentationOptions
+    var responseFolders: [URL]
     var cropSeconds: Double
     var arch: String
     var context: Int
@@ -140,6 +198,7 @@ struct TrainSettings {
     var residual: Bool
     var causal: Bool
     var norm: String
+    var inputNorm: String
     var dropout: Double
     var phaseWeight: Double
     var stoiWeight: Double
@@ -187,19 +246,47 @@ struct TrainSettings {
             throw UsageError("missing required option --noisy <DIR> (or train on remixed speech with --remix-only)")
         }
 
+        validationNoise = arguments.list("val-noise").map(fileURL)
+        let validationSNRList = arguments.list("val-snrs")
+        let parsedSNRs = validationSNRList.compactMap(parseDouble)
+        guard !parsedSNRs.isEmpty, parsedSNRs.count == validationSNRList.count, parsedSNRs.allSatisfy(\.isFinite) else {
+            throw arguments.invalidValue("val-snrs", expected: "comma-separated SNRs in dB")
+        }
+        if arguments.has("val-snrs") && validationNoise.isEmpty {
+            throw UsageError("--val-snrs applies only with --val-noise")
+        }
+        validationSNRs = parsedSNRs.map(Float.init)
+        validationSeed = UInt64(try arguments.defaultedInt("val-seed", expected: "an integer >= 0") { $0 >= 0 })
+        saveValidation = arguments.flag("save-validation")
+        let speakers = arguments.list("val-speakers").filter { !$0.isEmpty }
+        if arguments.has("val-speakers") && speakers.isEmpty {
+            throw arguments.invalidValue("val-speakers", expected: "comma-separated speaker names")
+        }
         switch (arguments.path("val-noisy"), arguments.path("val-clean")) {
         case let (noisy?, clean?):
-            for option in ["val-split", "val-seed"] where arguments.has(option) {
+            for option in ["val-split", "val-speakers"] where arguments.has(option) {
                 throw UsageError("give either --\(option) or --val-noisy/--val-clean")
+            }
+            // The seed draws nothing from given folders, only the mixing of --val-noise.
+            if arguments.has("val-seed") && validationNoise.isEmpty {
+                throw UsageError("give either --val-seed or --val-noisy/--val-clean (without --val-noise)")
             }
             validation = .folders(noisy: noisy, clean: clean)
         case (nil, nil):
-            let fraction = try arguments.defaultedDouble("val-split",
-                                                         expected: "a fraction between 0 and 1 (exclusive)") {
-                $0 > 0 && $0 < 1
+            if !speakers.isEmpty {
+                if arguments.has("val-split") { throw UsageError("give either --val-split or --val-speakers") }
+                // Held-out speakers are named, not drawn: the seed would only draw the --val-noise mixing.
+                if arguments.has("val-seed") && validationNoise.isEmpty {
+                    throw UsageError("--val-seed draws nothing with --val-speakers unless --val-noise is given")
+                }
+                validation = .speakers(speakers)
+            } else {
+                let fraction = try arguments.defaultedDouble("val-split",
+                                                             expected: "a fraction between 0 and 1 (exclusive)") {
+                    $0 > 0 && $0 < 1
+                }
+                validation = .split(fraction: fraction, seed: validationSeed)
             }
-            let seed = try arguments.defaultedInt("val-seed", expected: "an integer >= 0") { $0 >= 0 }
-            validation = .split(fraction: fraction, seed: UInt64(seed))
         case (_?, nil):
             throw UsageError("--val-noisy needs --val-clean")
         case (nil, _?):
@@ -214,6 +301,17 @@ struct TrainSettings {
         do { augment = try Augmentation.parseKinds(arguments.defaultedString("augment")) } catch {
             throw UsageError("invalid value for --augment: \(error)")
         }
+        conditions = AugmentationOptions()
+        let shares: [(String, WritableKeyPath<AugmentationOptions, Float>)] = [
+            ("reverb", \.reverbShare), ("narrowband", \.narrowbandShare), ("mulaw", \.muLawShare),
+            ("low-snr", \.lowSNRShare), ("level", \.levelShare), ("clipping", \.clippingShare),
+        ]
+        for (name, field) in shares {
+            conditions[keyPath: field] = Float(try arguments.defaultedDouble(name, expected: "a share in [0, 1]") {
+                (0...1).contains($0)
+            })
+        }
+        responseFolders = arguments.list("rir").map(fileURL)
         cropSeconds = try arguments.defaultedDouble("crop", expected: "a length in seconds > 0") { $0 > 0 }
 
         arch = arguments.defaultedString("arch")
@@ -243,6 +341,7 @@ struct TrainSettings {
                              + (norm == "batch" ? "the batch's frames" : "the whole utterance")
                              + ", later frames included, so it is not causal")
         }
+        inputNorm = arguments.defaultedString("input-norm")
         dropout = try arguments.defaultedDouble("dropout", expected: "a probability in [0, 1)") { $0 >= 0 && $0 < 1 }
         phaseWeight = try arguments.defaultedDouble("phase-weight", expected: "a weight in [0, 1]") {
             $0 >= 0 && $0 <= 1
@@ -271,7 +370,8 @@ struct TrainSettings {
             throw UsageError("--init starts a new run and --resume continues one: give one or the other")
         }
         // A model file or a checkpoint fixes the architecture; options that would change it are refused, not ignored.
-        let architecture = ["arch", "context", "width", "dilations", "kernel", "residual", "causal", "norm", "dropout"]
+        let architecture = ["arch", "context", "width", "dilations", "kernel", "residual", "causal", "norm",
+                            "input-norm", "dropout"]
         if let first = architecture.first(where: arguments.has), initialModel != nil || resume {
             let source = resume ? "--resume: the architecture comes from the checkpoint"
                 : "--init: the architecture comes from the model"

@@ -31,7 +31,7 @@ struct TrainingSession {
                                + "continue it with --resume or choose another -o")
         }
 
-        let (train, validation) = try loadData()
+        let (train, validation, mixes) = try loadData()
         // A resumed run that validated on other pairs would pick its best epoch on a different yardstick.
         if settings.resume, let recorded = try run.validationList(),
            recorded != validation.names {
@@ -71,6 +71,8 @@ struct TrainingSession {
         try Self.createFolder(settings.runDirectory)
         try run.saveConfig(model: model, options: trainer.options)
         try run.saveValidationList(validation)
+        if !mixes.isEmpty { try saveValidationMixes(mixes) }
+        if settings.saveValidation { try saveValidationPairs(validation) }
         say("model: \(model.net.config.kind.rawValue), \(model.net.config.norm.rawValue) norm, "
             + "\(model.net.parameterCount) parameters; \(settings.optimizer), lr \(settings.learningRate)")
 
@@ -127,12 +129,26 @@ struct TrainingSession {
         }
     }
 
-    /// The training and validation pairs: read from disk a batch at a time, or all at once with --preload.
-    private func loadData() throws -> (any PairSource, any PairSource) {
+    /// The training pairs, the validation pairs, and how held-out noise was mixed into the latter (if it was).
+    /// Training pairs are read from disk a batch at a time, or all at once with --preload; validation pairs mixed
+    /// with held-out noise are made once and kept in memory (a validation set is small).
+    private func loadData() throws -> (any PairSource, any PairSource, [ValidationSplit.Mix]) {
         let (train, validation) = try scanData()
-        guard settings.preload else { return (train, validation) }
+        var mixed: (data: PairDataset, mixes: [ValidationSplit.Mix])?
+        if !settings.validationNoise.isEmpty {
+            var clips: [NoiseClip] = []
+            for folder in settings.validationNoise {
+                clips += try NoiseClip.load(from: folder, sampleRate: sampleRate)
+            }
+            let categories = Set(clips.map(\.category)).sorted()
+            say("validation noise: \(clips.count) clips in \(categories.count) categories "
+                + "(\(categories.joined(separator: ", ")))")
+            mixed = try ValidationSplit.mixed(validation.loaded(), noise: clips, snrs: settings.validationSNRs,
+                                              seed: settings.validationSeed)
+        }
+        guard settings.preload else { return (train, mixed?.data ?? validation, mixed?.mixes ?? []) }
         say("reading \(train.count + validation.count) pairs into memory …")
-        return (try train.loaded(), try validation.loaded())
+        return (try train.loaded(), try mixed?.data ?? validation.loaded(), mixed?.mixes ?? [])
     }
 
     private func scanData() throws -> (PairFiles, PairFiles) {
@@ -157,6 +173,34 @@ struct TrainingSession {
             let validation = try PairFiles.scan(noisy: noisy, clean: clean, sampleRate: sampleRate)
             for warning in validation.warnings { say("warning (validation): \(warning)") }
             return (all, validation)
+        case .speakers(let speakers):
+            return try ValidationSplit.holdOut(speakers: speakers, from: all)
+        }
+    }
+
+    /// RUN_DIR/validation-noise.csv: the noise clip, starting sample and SNR of each validation pair, so that
+    /// scores can be broken down by noise category and SNR.
+    private func saveValidationMixes(_ mixes: [ValidationSplit.Mix]) throws {
+        var text = "file,noise,category,offset_samples,snr_db\n"
+        for mix in mixes {
+            text += "\(mix.utterance),\(mix.noise),\(NoiseClip.category(ofFileName: mix.noise)),\(mix.offset),"
+                + "\(Format.number(mix.snr))\n"
+        }
+        try AtomicFile.write(Data(text.utf8), to: settings.runDirectory.appendingPathComponent("validation-noise.csv"))
+    }
+
+    /// The validation pairs as WAV files, so that they can be enhanced and scored by other tools.
+    private func saveValidationPairs(_ validation: any PairSource) throws {
+        let folder = settings.runDirectory.appendingPathComponent("validation")
+        for (index, name) in validation.names.enumerated() {
+            for (side, samples) in [("noisy", try validation.noisy(index)), ("clean", try validation.clean(index))] {
+                let url = folder.appendingPathComponent(side).appendingPathComponent(name)
+                try Self.createFolder(url.deletingLastPathComponent())
+                let format = WAVFormat(sampleFormat: .float32, channelCount: 1, sampleRate: sampleRate)
+                let writer = try WAVWriter(url: url, format: format)
+                try writer.write(AudioBuffer(mono: samples, sampleRate: sampleRate))
+                try writer.finish()
+            }
         }
     }
 
@@ -167,30 +211,40 @@ struct TrainingSession {
             if settings.remixOnly { throw CommandError("--remix-only needs augmentation; --augment none leaves nothing to train on") }
             return nil
         }
-        var clips: [[Float]] = []
-        for folder in settings.noise {
-            for name in try WAVFiles.relativePaths(under: folder) {
-                clips.append(try WAVFiles.readMono(folder.appendingPathComponent(name), sampleRate: sampleRate).samples)
-            }
+        var clips: [NoiseClip] = []
+        for folder in settings.noise { clips += try NoiseClip.load(from: folder, sampleRate: sampleRate) }
+        if !settings.noise.isEmpty {
+            let categories = Set(clips.map { $0.source + "/" + $0.category }).count
+            say("noise: \(clips.count) clips in \(categories) categories from "
+                + settings.noise.map(\.path).joined(separator: ", "))
         }
-        if settings.noise.isEmpty == false { say("noise: \(clips.count) clips from \(settings.noise.map(\.path).joined(separator: ", "))") }
         // A bounded share of the pairs, so that memory stays flat in the size of the corpus.
         let material = try train.augmentationMaterial(maxSamples: AugmentationMaterial.maxSeconds * sampleRate,
                                                       seed: UInt64(settings.seed), noise: !settings.remixOnly)
         if material.speech.count < train.count {
             say("augmentation: noise and babble from \(material.speech.count) of the pairs")
         }
-        clips += material.noise
+        // The pairs' own noise is one more source, as likely to be drawn as each --noise folder.
+        clips += material.noise.enumerated().map { index, samples in
+            NoiseClip(name: "pair \(index + 1)", samples: samples, category: "pairs", source: "training pairs")
+        }
+        var responses: [RoomImpulseResponse] = []
+        for folder in settings.responseFolders {
+            responses += try RoomImpulseResponse.load(from: folder, sampleRate: sampleRate)
+        }
+        if !responses.isEmpty { say("rooms: \(responses.count) measured impulse responses, and synthetic ones") }
         let snr = Float(settings.snrRange.lowerBound)...Float(settings.snrRange.upperBound)
-        return Augmentation(kinds: settings.augment, snrRange: snr, noiseClips: clips,
-                            speech: material.speech, sampleRate: sampleRate)
+        return Augmentation(kinds: settings.augment, snrRange: snr, noiseClips: [], recordedNoise: clips,
+                            speech: material.speech, sampleRate: sampleRate,
+                            conditions: settings.conditions, responses: responses)
     }
 
     private func maskNetConfig() -> MaskNetConfig {
         MaskNetConfig(kind: MaskNetKind(rawValue: settings.arch) ?? .cnn, context: settings.context,
                       hidden: settings.width, kernelSize: settings.kernelSize, dilations: settings.dilations,
                       residual: settings.residual, causal: settings.causal,
-                      norm: NormKind(rawValue: settings.norm) ?? .layer, dropout: Float(settings.dropout))
+                      norm: NormKind(rawValue: settings.norm) ?? .layer,
+                      inputNorm: NormKind(rawValue: settings.inputNorm) ?? .batch, dropout: Float(settings.dropout))
     }
 
     private func trainingOptions() -> TrainingOptions {

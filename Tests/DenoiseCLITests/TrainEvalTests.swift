@@ -172,6 +172,73 @@ final class TrainEvalTests: XCTestCase {
         XCTAssertEqual(try validationList(seed1), first)
     }
 
+    /// Leave-noise-out validation: --val-speakers holds out whole speakers (by file name), --val-noise remixes their
+    /// clean side with held-out noise, and --save-validation writes the pairs as scored. The rooms, telephone,
+    /// level and clipping augmentations run alongside with measured responses from --rir.
+    func testValSpeakersAndValNoiseValidateOnHeldOutSpeakersAndNoise() throws {
+        let corpus = folder.appendingPathComponent("speakers")
+        let speakers = ["anna", "bert", "carl"]
+        let heldOutNoise = folder.appendingPathComponent("heldout-noise")
+        let rooms = folder.appendingPathComponent("rooms")
+        for sub in [corpus.appendingPathComponent("clean"), corpus.appendingPathComponent("noisy"), heldOutNoise,
+                    rooms] {
+            try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true)
+        }
+        for (s, speaker) in speakers.enumerated() {
+            for take in 1...2 {
+                let speech = Fixtures.speechLike(seconds: 0.5, sampleRate: 16000, seed: UInt64(10 * s + take), noise: 0)
+                var rng = SplitMix(seed: UInt64(100 * s + take))
+                let noisySpeech = speech.channels[0].map { $0 + Float(0.1 * rng.uniform()) }
+                let name = "\(speaker)_00\(take).wav"
+                try Fixtures.writeWAV(speech, to: corpus.appendingPathComponent("clean/" + name))
+                try Fixtures.writeWAV(AudioBuffer(mono: noisySpeech, sampleRate: 16000),
+                                      to: corpus.appendingPathComponent("noisy/" + name))
+            }
+        }
+        var rng = SplitMix(seed: 7)
+        for name in ["hiss_01.wav", "hiss_02.wav", "rumble_01.wav"] {
+            let samples = (0..<4000).map { _ in Float(0.2 * rng.uniform() - 0.1) }
+            try Fixtures.writeWAV(AudioBuffer(mono: samples, sampleRate: 16000),
+                                  to: heldOutNoise.appendingPathComponent(name))
+        }
+        try Fixtures.writeWAV(AudioBuffer(mono: [0, 0, 1, 0.5, -0.3, 0.2, 0.1, -0.05], sampleRate: 16000),
+                              to: rooms.appendingPathComponent("room.wav"))
+
+        let run = folder.appendingPathComponent("leave-out")
+        let result = try DenoiseRunner.run(
+            ["train", "--noisy", corpus.appendingPathComponent("noisy").path,
+             "--clean", corpus.appendingPathComponent("clean").path, "-o", run.path, "--arch", "mlp", "--epochs", "1",
+             "--batch-size", "2", "--val-speakers", "bert", "--val-noise", heldOutNoise.path, "--save-validation",
+             "--rir", rooms.path, "--reverb", "1", "--narrowband", "0.5", "--level", "1", "--clipping", "0.5"],
+            timeout: 120)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("training on 4 pairs") && result.stderr.contains("validating on 2"),
+                      result.stderr)
+        XCTAssertTrue(result.stderr.contains("2 categories (hiss, rumble)"), result.stderr)
+        let mixes = try String(contentsOf: run.appendingPathComponent("validation-noise.csv"), encoding: .utf8)
+            .split(separator: "\n")
+        XCTAssertEqual(mixes.first, "file,noise,category,offset_samples,snr_db")
+        XCTAssertEqual(mixes.dropFirst().map { $0.split(separator: ",")[0] }, ["bert_001.wav", "bert_002.wav"])
+        let listed = try String(contentsOf: run.appendingPathComponent("validation.txt"), encoding: .utf8)
+        XCTAssertEqual(listed.split(separator: "\n"), ["bert_001.wav", "bert_002.wav"])
+        for name in ["bert_001.wav", "bert_002.wav"] {
+            let (noisy, _) = try WAVReader.read(url: run.appendingPathComponent("validation/noisy/" + name))
+            let (clean, _) = try WAVReader.read(url: run.appendingPathComponent("validation/clean/" + name))
+            let (original, _) = try WAVReader.read(url: corpus.appendingPathComponent("noisy/" + name))
+            XCTAssertEqual(noisy.frameCount, clean.frameCount)
+            XCTAssertNotEqual(noisy.channels[0], clean.channels[0], "held-out noise is mixed in")
+            XCTAssertNotEqual(noisy.channels[0].map { ($0 * 32768).rounded() / 32768 }, original.channels[0],
+                              "the pair's own noisy side is not used")
+        }
+
+        let unknown = try DenoiseRunner.run(
+            ["train", "--noisy", corpus.appendingPathComponent("noisy").path,
+             "--clean", corpus.appendingPathComponent("clean").path, "-o", folder.appendingPathComponent("x").path,
+             "--val-speakers", "dora", "--quiet"], timeout: 60)
+        XCTAssertEqual(unknown.status, 1)
+        XCTAssertTrue(unknown.stderr.contains("'dora_'"), unknown.stderr)
+    }
+
     /// --init starts a new run from a model's weights and architecture: with a vanishing learning rate the weights
     /// come out as they went in (a fresh model with the same seed would not match), and the architecture options
     /// are refused with it.
@@ -221,13 +288,15 @@ final class TrainEvalTests: XCTestCase {
         let run = folder.appendingPathComponent("shaped")
         let result = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", run.path,
                                             "--epochs", "1", "--batch-size", "2", "--quiet", "--width", "8",
-                                            "--dilations", "1,3,2", "--kernel", "3"], timeout: 120)
+                                            "--dilations", "1,3,2", "--kernel", "3", "--input-norm", "layer"],
+                                           timeout: 120)
         XCTAssertEqual(result.status, 0, result.stderr)
         let config = try DenoiseModel.load(url: run.appendingPathComponent("model.safetensors")).net.config
         XCTAssertEqual(config.kind, .cnn)
         XCTAssertEqual(config.hidden, 8)
         XCTAssertEqual(config.dilations, [1, 3, 2])
         XCTAssertEqual(config.kernelSize, 3)
+        XCTAssertEqual(config.inputNorm, .layer)
     }
 
     /// Pairs recorded at 48 kHz are resampled to the model's 16 kHz on loading.

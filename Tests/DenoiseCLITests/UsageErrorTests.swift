@@ -129,6 +129,18 @@ final class UsageErrorTests: XCTestCase {
         try expectUsageError(base + ["--val-seed", "2", "--val-noisy", "vn", "--val-clean", "vc"], usage: usage,
                              mentioning: ["--val-seed"])
         try expectUsageError(base + ["--val-seed", "-1"], usage: usage, mentioning: ["--val-seed"])
+        try expectUsageError(base + ["--val-speakers", "a", "--val-split", "0.2"], usage: usage,
+                             mentioning: ["--val-split", "--val-speakers"])
+        try expectUsageError(base + ["--val-speakers", "a", "--val-noisy", "vn", "--val-clean", "vc"], usage: usage,
+                             mentioning: ["--val-speakers"])
+        try expectUsageError(base + ["--val-snrs", "0,5"], usage: usage, mentioning: ["--val-snrs", "--val-noise"])
+        try expectUsageError(base + ["--val-speakers", "a", "--val-seed", "2"], usage: usage,
+                             mentioning: ["--val-seed", "--val-noise"])
+        try expectUsageError(base + ["--val-noise", "vn", "--val-snrs", "0,x"], usage: usage,
+                             mentioning: ["--val-snrs"])
+        for share in ["reverb", "narrowband", "mulaw", "low-snr", "level", "clipping"] {
+            try expectUsageError(base + ["--\(share)", "1.5"], usage: usage, mentioning: ["--\(share)"])
+        }
         try expectUsageError(base + ["--snr-range", "20,-5"], usage: usage, mentioning: ["--snr-range"])
         try expectUsageError(base + ["--arch", "rnn"], usage: usage, mentioning: ["'rnn'", "mlp, cnn"])
         try expectUsageError(base + ["--context", "3"], usage: usage, mentioning: ["--context", "mlp"])

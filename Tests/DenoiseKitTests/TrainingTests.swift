@@ -96,7 +96,7 @@ final class TrainingTests: XCTestCase {
         for kind in Augmentation.Kind.noises {
             let augmentation = Augmentation(kinds: [kind], snrRange: 7...7, noiseClips: clips,
                                             speech: (0..<4).map { TestSignals.speechLike(seconds: 0.5, seed: UInt64($0 + 20)) },
-                                            sampleRate: 16000)
+                                            sampleRate: 16000, conditions: .none)
             let (noisy, target) = augmentation.remix(clean: clean, rng: &rng)
             XCTAssertEqual(target, clean, "\(kind) must not change the speech")
             let noise = zip(noisy, target).map { $0 - $1 }
@@ -108,7 +108,7 @@ final class TrainingTests: XCTestCase {
     func testSpeechVariationsApplyToTargetAndInputAlike() {
         var rng = RandomGenerator(seed: 2)
         let augmentation = Augmentation(kinds: [.gain, .lowpass, .colored], snrRange: 100...100, noiseClips: [], speech: [],
-                                        sampleRate: 16000)
+                                        sampleRate: 16000, conditions: .none)
         let clean = TestSignals.speechLike(seconds: 0.5)
         let (noisy, target) = augmentation.remix(clean: clean, rng: &rng)
         XCTAssertNotEqual(target, clean)

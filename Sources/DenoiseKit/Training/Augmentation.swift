@@ -3,32 +3,46 @@ import Foundation
 /// On-the-fly remixing of training pairs, so that a small corpus stands for many recordings.
 ///
 /// Each call draws a fresh noisy version of a clean crop: a noise of a random kind (recorded clips,
-/// babble of other utterances, coloured noise, mains hum, band-limited noise) at a random SNR, with
-/// the speech itself varied (gain, recording bandwidth). The clean target gets the same speech
+/// babble of other utterances, coloured noise, mains hum, band-limited noise, slowly varying noise, impacts) at a
+/// random SNR, with the speech itself varied (gain, recording bandwidth). The clean target gets the same speech
 /// variation, so the network learns to remove noise, never to restore what a recording lacks.
+///
+/// `conditions` then adds, each with its own share: a room (`Reverberation`: the target is the early-reverberant
+/// speech), more low SNRs, a telephone channel for the whole mixture (`Narrowband`, the target band-limited
+/// likewise), a level change of the whole example, and clipping of the input only.
 public struct Augmentation: Sendable {
     public enum Kind: String, CaseIterable, Sendable {
-        case recorded, babble, colored, hum, band, gain, lowpass
+        case recorded, babble, colored, hum, band, modulated, transient, gain, lowpass
         /// The kinds that add noise (the rest change the speech).
-        static let noises: [Kind] = [.recorded, .babble, .colored, .hum, .band]
+        static let noises: [Kind] = [.recorded, .babble, .colored, .hum, .band, .modulated, .transient]
     }
 
     public var kinds: Set<Kind>
     /// Uniform SNR range in dB.
     public var snrRange: ClosedRange<Float>
-    /// Recorded noise clips at the model rate (from `--noise DIR`, plus noise left over in stored pairs).
-    public var noiseClips: [[Float]]
+    /// Recorded noise at the model rate (from `--noise DIR`, plus noise left over in stored pairs).
+    public var recordedNoise: NoisePool
     /// Clean utterances babble is drawn from.
     public var speech: [[Float]]
     public let sampleRate: Int
+    /// Shares of reverberation, low SNR, narrowband, level changes and clipping.
+    public var conditions: AugmentationOptions
+    /// Measured room impulse responses (from `--rir DIR`); synthetic ones are used when there are none.
+    public var responses: [RoomImpulseResponse]
 
+    /// `noiseClips` are drawn uniformly among themselves, as one source and category; `recordedNoise` adds clips
+    /// drawn by source and category (see `NoisePool`).
     public init(kinds: Set<Kind> = Set(Kind.allCases), snrRange: ClosedRange<Float> = -5...20, noiseClips: [[Float]],
-                speech: [[Float]], sampleRate: Int) {
+                recordedNoise: [NoiseClip] = [], speech: [[Float]], sampleRate: Int,
+                conditions: AugmentationOptions = AugmentationOptions(), responses: [RoomImpulseResponse] = []) {
         self.kinds = kinds
         self.snrRange = snrRange
-        self.noiseClips = noiseClips.filter { !$0.isEmpty }
+        let uniform = noiseClips.map { NoiseClip(name: "", samples: $0, category: "") }
+        self.recordedNoise = NoisePool(uniform + recordedNoise)
         self.speech = speech.filter { !$0.isEmpty }
         self.sampleRate = sampleRate
+        self.conditions = conditions
+        self.responses = responses.filter { !$0.samples.isEmpty }
     }
 
     /// Parses "recorded,babble,…", "all" or "none".
@@ -54,14 +68,15 @@ public struct Augmentation: Sendable {
         Kind.noises.filter { kind in
             guard kinds.contains(kind) else { return false }
             switch kind {
-            case .recorded: return !noiseClips.isEmpty
+            case .recorded: return !recordedNoise.isEmpty
             case .babble: return speech.count >= 3
             default: return true
             }
         }
     }
 
-    /// A fresh (noisy, clean) pair built from `clean`. The SNR is measured against the varied speech.
+    /// A fresh (noisy, clean) pair built from `clean`. The SNR is measured against the varied (and, in a room,
+    /// reverberant) speech.
     public func remix(clean original: [Float], rng: inout RandomGenerator) -> (noisy: [Float], clean: [Float]) {
         var clean = original
         if kinds.contains(.lowpass) && rng.uniform() < 0.5 {
@@ -74,22 +89,60 @@ public struct Augmentation: Sendable {
             let gain = Float(pow(10, Double(rng.uniform(-20, 6)) / 20))
             for i in clean.indices { clean[i] *= gain }
         }
+        guard !clean.isEmpty else { return (clean, clean) }
+        // What the microphone picks up of the speech; the target stays `clean`.
+        var speech = clean
+        if rng.uniform() < conditions.reverbShare {
+            (speech, clean) = Reverberation.apply(drawResponse(rng: &rng), to: clean)
+        }
+        var noisy = speech
         let options = availableNoiseKinds
-        guard !options.isEmpty, !clean.isEmpty else { return (clean, clean) }
-        let kind = options[Int(rng.next() % UInt64(options.count))]
-        let noise = makeNoise(kind, count: clean.count, rng: &rng)
-        let snr = rng.uniform(snrRange.lowerBound, snrRange.upperBound)
-        let scaled = Mixing.scaleNoise(noise, toSNR: snr, against: clean)
-        var noisy = clean
-        for i in noisy.indices { noisy[i] += scaled[i] }
+        if !options.isEmpty {
+            let kind = options[Int(rng.next() % UInt64(options.count))]
+            let noise = makeNoise(kind, count: clean.count, rng: &rng)
+            let range = rng.uniform() < conditions.lowSNRShare ? conditions.lowSNRRange : snrRange
+            let snr = rng.uniform(range.lowerBound, range.upperBound)
+            let scaled = Mixing.scaleNoise(noise, toSNR: snr, against: speech)
+            for i in noisy.indices { noisy[i] += scaled[i] }
+        }
+        if rng.uniform() < conditions.narrowbandShare {
+            let coded = rng.uniform() < conditions.muLawShare
+            noisy = Narrowband.telephone(noisy, sampleRate: sampleRate, muLaw: coded)
+            clean = Narrowband.telephone(clean, sampleRate: sampleRate)
+        }
+        if rng.uniform() < conditions.levelShare {
+            let gain = Float(pow(10, Double(rng.uniform(-conditions.levelRangeDB, conditions.levelRangeDB)) / 20))
+            for i in noisy.indices {
+                noisy[i] *= gain
+                clean[i] *= gain
+            }
+        }
+        if rng.uniform() < conditions.clippingShare {
+            let peak = noisy.reduce(0) { max($0, abs($1)) }
+            let range = conditions.clippingLevelRange
+            let limit = peak * rng.uniform(range.lowerBound, range.upperBound)
+            for i in noisy.indices { noisy[i] = min(max(noisy[i], -limit), limit) }
+        }
         return (noisy, clean)
+    }
+
+    /// A measured response (when there are any) or a synthetic one, in the shares of `conditions`.
+    private func drawResponse(rng: inout RandomGenerator) -> RoomImpulseResponse {
+        if !responses.isEmpty && rng.uniform() < conditions.measuredResponseShare {
+            return responses[Int(rng.next() % UInt64(responses.count))]
+        }
+        let rt60 = conditions.rt60Range, ratio = conditions.directToReverberantRange
+        return RoomImpulseResponse.synthetic(
+            rt60: Double(rng.uniform(Float(rt60.lowerBound), Float(rt60.upperBound))),
+            directToReverberantDB: Double(rng.uniform(Float(ratio.lowerBound), Float(ratio.upperBound))),
+            sampleRate: sampleRate, rng: &rng)
     }
 
     /// `count` samples of noise of `kind`, unscaled.
     public func makeNoise(_ kind: Kind, count: Int, rng: inout RandomGenerator) -> [Float] {
         switch kind {
         case .recorded:
-            return loopedCrop(noiseClips[Int(rng.next() % UInt64(noiseClips.count))], count: count, rng: &rng)
+            return loopedCrop(recordedNoise.draw(rng: &rng), count: count, rng: &rng)
         case .babble:
             var sum = [Float](repeating: 0, count: count)
             let talkers = 3 + Int(rng.next() % 6)
@@ -128,6 +181,34 @@ public struct Augmentation: Sendable {
             var noise = (0..<count).map { _ in rng.normal() }
             Biquad.bandPass(centre: centre, q: rng.uniform(0.5, 8), sampleRate: sampleRate).apply(&noise, passes: 2)
             return noise
+        case .modulated:
+            // Noise that swells and fades over seconds (passing traffic, wind, a fan changing speed): coloured
+            // noise under a level that wanders by ±3…10 dB at 0.1–1 Hz.
+            var noise = makeNoise(.colored, count: count, rng: &rng)
+            let depthDB = rng.uniform(3, 10), rate = rng.uniform(0.1, 1), phase = rng.uniform(0, 2 * .pi)
+            let step = 2 * Float.pi * rate / Float(sampleRate)
+            for i in noise.indices {
+                noise[i] *= Float(pow(10, Double(depthDB * sin(step * Float(i) + phase)) / 20))
+            }
+            return noise
+        case .transient:
+            // Impacts (steps, doors, knocks, dropped things): band-limited noise bursts that decay in 5–80 ms,
+            // 0.5–3 a second at random times and levels, over a faint floor so the gaps are not digital silence.
+            var out = (0..<count).map { _ in 0.001 * rng.normal() }
+            let seconds = Float(count) / Float(sampleRate)
+            let impacts = max(1, Int((seconds * rng.uniform(0.5, 3)).rounded()))
+            for _ in 0..<impacts {
+                let start = Int(rng.next() % UInt64(count))
+                let decay = rng.uniform(0.005, 0.08) * Float(sampleRate)
+                let length = min(count - start, Int(5 * decay))
+                guard length > 1 else { continue }
+                var burst = (0..<length).map { _ in rng.normal() }
+                let centre = Float(exp(Double(rng.uniform(log(150), log(0.4 * Float(sampleRate))))))
+                Biquad.bandPass(centre: centre, q: rng.uniform(0.5, 3), sampleRate: sampleRate).apply(&burst)
+                let level = Float(pow(10, Double(rng.uniform(-20, 0)) / 20))
+                for i in 0..<length { out[start + i] += level * exp(-Float(i) / decay) * burst[i] }
+            }
+            return out
         case .gain, .lowpass:
             return [Float](repeating: 0, count: count)
         }

@@ -1,0 +1,279 @@
+import XCTest
+@testable import DenoiseKit
+
+/// The real-world conditions of `Augmentation`: rooms, telephone channels, low SNRs, level changes, clipping and
+/// the noises that vary in time. Each test checks that a condition does what its documentation says.
+final class AugmentationTests: XCTestCase {
+    private func energy(_ x: ArraySlice<Float>) -> Double { x.reduce(0) { $0 + Double($1) * Double($1) } }
+
+    /// Only the listed conditions on, each at share 1.
+    private func conditions(_ set: (inout AugmentationOptions) -> Void) -> AugmentationOptions {
+        var options = AugmentationOptions.none
+        set(&options)
+        return options
+    }
+
+    private func snr(noisy: [Float], target: [Float]) -> Float {
+        10 * log10(Mixing.meanSquare(target) / Mixing.meanSquare(zip(noisy, target).map { $0 - $1 }))
+    }
+
+    // MARK: - Recorded noise
+
+    func testNoisePoolDrawsSourcesThenCategoriesEquallyOften() {
+        // Source "a": one clip. Source "b": three categories with 1, 2 and 6 clips. Clips are told apart by value.
+        var clips = [NoiseClip(name: "x.wav", samples: [0], source: "a")]
+        for (value, (category, count)) in [("p", 1), ("q", 2), ("r", 6)].enumerated() {
+            for i in 0..<count {
+                clips.append(NoiseClip(name: "\(category)_0\(i).wav", samples: [Float(value + 1)], source: "b"))
+            }
+        }
+        let pool = NoisePool(clips)
+        var rng = RandomGenerator(seed: 1)
+        var counts = [Float: Int]()
+        let draws = 12000
+        for _ in 0..<draws { counts[pool.draw(rng: &rng)[0], default: 0] += 1 }
+        XCTAssertEqual(Double(counts[0] ?? 0) / Double(draws), 0.5, accuracy: 0.02, "each source half the time")
+        for value: Float in [1, 2, 3] {
+            XCTAssertEqual(Double(counts[value] ?? 0) / Double(draws), 1.0 / 6, accuracy: 0.02,
+                           "each of b's categories a third of b's draws, however many clips it has")
+        }
+        XCTAssertTrue(NoisePool([]).isEmpty)
+    }
+
+    // MARK: - Rooms
+
+    func testFFTConvolutionMatchesDirectConvolution() {
+        var rng = RandomGenerator(seed: 3)
+        let x = (0..<1000).map { _ in rng.normal() }, h = (0..<300).map { _ in rng.normal() * 0.1 }
+        let fast = FFTConvolution.convolve(x, with: [h, [2]])
+        XCTAssertEqual(fast[0].count, x.count)
+        for n in stride(from: 0, to: x.count, by: 37) {
+            var direct: Float = 0
+            for k in 0...min(n, h.count - 1) { direct += h[k] * x[n - k] }
+            XCTAssertEqual(fast[0][n], direct, accuracy: 1e-4, "sample \(n)")
+            XCTAssertEqual(fast[1][n], 2 * x[n], accuracy: 1e-4)
+        }
+    }
+
+    func testSyntheticResponseDecaysAtTheRequestedRT60() throws {
+        var rng = RandomGenerator(seed: 11)
+        for rt60 in [0.2, 0.5, 1.0] {
+            let response = RoomImpulseResponse.synthetic(rt60: rt60, directToReverberantDB: 0, sampleRate: 16000,
+                                                         rng: &rng)
+            let measured = try XCTUnwrap(response.decayTime, "RT60 \(rt60)")
+            XCTAssertEqual(measured, rt60, accuracy: 0.1 * rt60, "asked for \(rt60) s")
+            XCTAssertEqual(response.samples[0], 1, "the direct path comes first")
+            // The tail carries the energy asked for: 0 dB direct-to-reverberant ratio.
+            XCTAssertEqual(energy(response.samples.dropFirst()), 1, accuracy: 1e-3)
+        }
+    }
+
+    func testMeasuredResponseStartsAtItsDirectPath() {
+        // 20 samples of silence, a direct path, then a reflection larger than 6 dB below it.
+        var samples = [Float](repeating: 0, count: 2000)
+        samples[20] = -0.8
+        samples[60] = 1
+        for i in 61..<2000 { samples[i] = 0.3 * Float(exp(-Double(i - 60) / 50)) }
+        let response = RoomImpulseResponse(measured: samples, sampleRate: 16000)
+        XCTAssertEqual(response.directPathIndex, 16, "1 ms of lead kept")
+        XCTAssertEqual(response.samples[response.directPathIndex], -0.8)
+        XCTAssertEqual(response.samples.count, 2000 - 4)
+        XCTAssertEqual(response.early.count, 16 + 800 + 1, "up to 50 ms after the direct path")
+    }
+
+    func testEarlyReverberantTargetKeepsTheDirectPathAndDropsTheLateTail() {
+        var rng = RandomGenerator(seed: 5)
+        let response = RoomImpulseResponse.synthetic(rt60: 0.6, directToReverberantDB: 0, sampleRate: 16000,
+                                                     rng: &rng)
+        var click = [Float](repeating: 0, count: 16000)
+        click[1000] = 1
+        let (reverberant, target) = Reverberation.apply(response, to: click)
+        XCTAssertEqual(target.count, click.count)
+        // The direct path stays where the click was, in input and target alike, and is the target's largest sample.
+        let largest = target.indices.max { abs(target[$0]) < abs(target[$1]) }
+        XCTAssertEqual(largest, 1000)
+        XCTAssertEqual(reverberant[1000], target[1000], accuracy: 1e-5)
+        XCTAssertTrue(target[..<1000].allSatisfy { abs($0) < 1e-4 }, "nothing before the direct sound")
+        // 50 ms after the direct sound the target is silent; the input still rings.
+        let lateStart = 1000 + Int(RoomImpulseResponse.earlyDuration * 16000) + 2
+        XCTAssertLessThan(energy(target[lateStart...]), 1e-7)
+        XCTAssertGreaterThan(energy(reverberant[lateStart...]), 0.05 * energy(reverberant[...]))
+        // The target has the energy of the dry signal.
+        XCTAssertEqual(energy(target[...]), 1, accuracy: 1e-3)
+    }
+
+    func testReverberationInRemixReverberatesTheInputAndNotTheTargetTail() {
+        var rng = RandomGenerator(seed: 9)
+        var click = [Float](repeating: 0, count: 16000)
+        click[100] = 1
+        let augmentation = Augmentation(kinds: [], noiseClips: [], speech: [], sampleRate: 16000,
+                                        conditions: conditions { $0.reverbShare = 1 })
+        for _ in 0..<5 {
+            let (noisy, target) = augmentation.remix(clean: click, rng: &rng)
+            let lateStart = 100 + Int(RoomImpulseResponse.earlyDuration * 16000) + 2
+            XCTAssertLessThan(energy(target[lateStart...]), 1e-7, "the target ends 50 ms after the direct sound")
+            XCTAssertGreaterThan(energy(noisy[lateStart...]), 1e-3, "the input goes on ringing")
+        }
+    }
+
+    func testMeasuredResponsesReadTheModelRateFilesWhenPresent() throws {
+        guard let data = TestSignals.sharedData else {
+            throw XCTSkip("../shared/data is absent: cannot read the measured room impulse responses")
+        }
+        let folder = data.appendingPathComponent("rir")
+        guard FileManager.default.fileExists(atPath: folder.path) else { throw XCTSkip("\(folder.path) is absent") }
+        let responses = try RoomImpulseResponse.load(from: folder, sampleRate: 16000)
+        XCTAssertEqual(responses.count, 7, "one of each room, the 16 kHz file")
+        for response in responses {
+            // These files put their direct path, scaled to +1, 1 ms from their start.
+            XCTAssertEqual(response.samples.prefix(32).max() ?? 0, 1, accuracy: 1e-3, "starts by its direct path")
+            XCTAssertLessThanOrEqual(response.directPathIndex, 16)
+            XCTAssertLessThanOrEqual(response.samples.count, Int(RoomImpulseResponse.maximumDuration * 16000))
+        }
+    }
+
+    // MARK: - Telephone channel
+
+    func testNarrowbandRemovesEverythingAbove4kHzAndKeepsTheBandBelow() {
+        var rng = RandomGenerator(seed: 1)
+        let white = (0..<16000).map { _ in 0.1 * rng.normal() }
+        let phone = Narrowband.telephone(white, sampleRate: 16000)
+        XCTAssertEqual(phone.count, white.count)
+        let fft = RealFFT(size: 16000)
+        func bandEnergies(_ x: [Float]) -> (below: Double, above: Double) {
+            var spectrum = [Float](repeating: 0, count: 2 * fft.bins)
+            x.withUnsafeBufferPointer { p in
+                spectrum.withUnsafeMutableBufferPointer { fft.forward(p.baseAddress!, $0.baseAddress!) }
+            }
+            var below = 0.0, above = 0.0
+            for bin in 0..<fft.bins {   // 1 Hz per bin
+                let (re, im) = (spectrum[2 * bin], spectrum[2 * bin + 1])
+                let power = Double(re * re + im * im)
+                if bin >= 4000 { above += power } else if bin >= 100 && bin < 3500 { below += power }
+            }
+            return (below, above)
+        }
+        let before = bandEnergies(white), after = bandEnergies(phone)
+        XCTAssertLessThan(after.above / before.above, 1e-5, "more than 50 dB down above 4 kHz")
+        XCTAssertEqual(10 * log10(after.below / before.below), 0, accuracy: 0.1, "0.1–3.5 kHz kept")
+    }
+
+    func testMuLawRoundTripErrorIsBoundedByHalfAStep() {
+        // Half a step of the compressed value, 1/254, mapped back through the expansion: the error bound grows with
+        // the level, |e| ≤ (1/µ + |x|)·((1 + µ)^(1/254) − 1), about 2.2% of the level plus 1e-4 of full scale.
+        let mu = Double(Narrowband.mu)
+        let stepFactor = pow(1 + mu, 1 / (2 * Double(Narrowband.levelsPerPolarity))) - 1
+        var worst = 0.0
+        var outputs = Set<Float>()
+        for i in -20000...20000 {
+            let x = Float(i) / 20000
+            let y = Narrowband.muLawRoundTrip(x)
+            outputs.insert(y)
+            let error = Double(abs(y - x)), bound = (1 / mu + Double(abs(x))) * stepFactor + 1e-6
+            XCTAssertLessThanOrEqual(error, bound, "x = \(x)")
+            worst = max(worst, error)
+        }
+        XCTAssertGreaterThan(worst, 1e-3, "the code quantises")
+        XCTAssertLessThanOrEqual(outputs.count, 255, "8 bits: 2 × 127 levels and zero")
+        XCTAssertEqual(Narrowband.muLawRoundTrip(1.5), 1, accuracy: 1e-6, "beyond full scale is clipped")
+        XCTAssertEqual(Narrowband.muLawRoundTrip(-0.3), -Narrowband.muLawRoundTrip(0.3), "odd symmetric")
+    }
+
+    func testNarrowbandRemixBandLimitsInputAndTarget() {
+        var rng = RandomGenerator(seed: 4)
+        let augmentation = Augmentation(kinds: [.colored], snrRange: 10...10, noiseClips: [], speech: [],
+                                        sampleRate: 16000, conditions: conditions { $0.narrowbandShare = 1 })
+        let white = (0..<8000).map { _ in 0.1 * rng.normal() }
+        let (noisy, target) = augmentation.remix(clean: white, rng: &rng)
+        XCTAssertEqual(target, Narrowband.telephone(white, sampleRate: 16000))
+        XCTAssertNotEqual(noisy, target)
+    }
+
+    // MARK: - SNR, level, clipping
+
+    func testLowSNRShareMixesInTheLowRange() {
+        var rng = RandomGenerator(seed: 6)
+        let clean = TestSignals.speechLike(seconds: 0.5)
+        let low = Augmentation(kinds: [.colored], snrRange: 20...20, noiseClips: [], speech: [], sampleRate: 16000,
+                               conditions: conditions { $0.lowSNRShare = 1 })
+        var seen: [Float] = []
+        for _ in 0..<20 {
+            let (noisy, target) = low.remix(clean: clean, rng: &rng)
+            seen.append(snr(noisy: noisy, target: target))
+        }
+        XCTAssertTrue(seen.allSatisfy { (-5.05...5.05).contains($0) }, "\(seen)")
+        XCTAssertGreaterThan((seen.max() ?? 0) - (seen.min() ?? 0), 5, "drawn across the range")
+        let usual = Augmentation(kinds: [.colored], snrRange: 20...20, noiseClips: [], speech: [], sampleRate: 16000,
+                                 conditions: .none)
+        let (noisy, target) = usual.remix(clean: clean, rng: &rng)
+        XCTAssertEqual(snr(noisy: noisy, target: target), 20, accuracy: 0.05)
+    }
+
+    func testLevelChangeScalesInputAndTargetAlikeWithinTwentyDecibels() {
+        var rng = RandomGenerator(seed: 7)
+        let clean = TestSignals.speechLike(seconds: 0.5)
+        let augmentation = Augmentation(kinds: [.colored], snrRange: 7...7, noiseClips: [], speech: [],
+                                        sampleRate: 16000, conditions: conditions { $0.levelShare = 1 })
+        var gains: [Float] = []
+        for _ in 0..<30 {
+            let (noisy, target) = augmentation.remix(clean: clean, rng: &rng)
+            let gainDB = 10 * log10(Mixing.meanSquare(target) / Mixing.meanSquare(clean))
+            XCTAssertLessThanOrEqual(abs(gainDB), 20.01)
+            XCTAssertEqual(snr(noisy: noisy, target: target), 7, accuracy: 0.05, "the SNR is kept")
+            gains.append(gainDB)
+        }
+        XCTAssertGreaterThan((gains.max() ?? 0) - (gains.min() ?? 0), 20, "louder and quieter: \(gains)")
+    }
+
+    func testClippingCutsTheInputButNotTheTarget() {
+        var rng = RandomGenerator(seed: 8)
+        let clean = TestSignals.speechLike(seconds: 0.5)
+        let augmentation = Augmentation(kinds: [.colored], snrRange: 10...10, noiseClips: [], speech: [],
+                                        sampleRate: 16000, conditions: conditions { $0.clippingShare = 1 })
+        let (noisy, target) = augmentation.remix(clean: clean, rng: &rng)
+        XCTAssertEqual(target, clean)
+        let limit = noisy.reduce(0) { max($0, abs($1)) }
+        let unclippedPeak = zip(clean, noisy).reduce(Float(0)) { max($0, abs($1.0)) }
+        XCTAssertLessThan(limit, 0.71 * unclippedPeak * 1.5, "well below where the speech alone peaks")
+        let atLimit = noisy.filter { abs($0) == limit }.count
+        XCTAssertGreaterThan(atLimit, 10, "a flat top, not one peak")
+    }
+
+    // MARK: - Noises that change in time
+
+    /// Frame levels in dB over 50 ms frames.
+    private func frameLevels(_ x: [Float]) -> [Float] {
+        stride(from: 0, to: x.count - 800, by: 800).map { start in
+            10 * log10(Mixing.meanSquare(Array(x[start..<start + 800])) + 1e-12)
+        }
+    }
+
+    func testTransientNoiseIsImpactsOverAQuietFloor() {
+        var rng = RandomGenerator(seed: 12)
+        let augmentation = Augmentation(kinds: [.transient], noiseClips: [], speech: [], sampleRate: 16000)
+        let levels = frameLevels(augmentation.makeNoise(.transient, count: 160000, rng: &rng)).sorted()
+        let median = levels[levels.count / 2], loudest = levels[levels.count - 1]
+        XCTAssertGreaterThan(loudest - median, 20, "impacts stand far above the floor")
+    }
+
+    func testModulatedNoiseIsColoredNoiseUnderASlowlyWanderingLevel() {
+        var rng = RandomGenerator(seed: 13)
+        let augmentation = Augmentation(kinds: [.modulated], noiseClips: [], speech: [], sampleRate: 16000)
+        for _ in 0..<5 {
+            // The modulated noise starts from the coloured noise the same generator state draws, so their ratio is
+            // the level curve itself.
+            var same = rng
+            let colored = augmentation.makeNoise(.colored, count: 160000, rng: &same)
+            let modulated = augmentation.makeNoise(.modulated, count: 160000, rng: &rng)
+            let levelsDB = stride(from: 0, to: colored.count, by: 160).compactMap { i -> Float? in
+                abs(colored[i]) > 1e-6 ? 20 * log10(abs(modulated[i] / colored[i])) : nil
+            }
+            // 10 s hold at least one period (0.1–1 Hz), so the curve spans twice its 3–10 dB depth.
+            let span = (levelsDB.max() ?? 0) - (levelsDB.min() ?? 0)
+            XCTAssertGreaterThanOrEqual(span, 5.9)
+            XCTAssertLessThanOrEqual(span, 20.1)
+            // Slowly: at most 2π·10 dB·1 Hz = 63 dB/s, 0.63 dB per 10 ms.
+            for (a, b) in zip(levelsDB, levelsDB.dropFirst()) { XCTAssertLessThan(abs(b - a), 0.7) }
+        }
+    }
+}
