@@ -1,10 +1,8 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
-private let systemWrite = Glibc.write
 #elseif canImport(Darwin)
 import Darwin
-private let systemWrite = Darwin.write
 #endif
 
 /// Where a `WAVWriter`'s bytes go: an `AtomicFile` (renamed into place when complete), or a descriptor that is
@@ -43,28 +41,14 @@ final class DescriptorDestination: WAVDestination {
     }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
-        guard let base = bytes.baseAddress else { return }
-        var done = 0
-        while done < bytes.count {
-            let n = systemWrite(fd, base + done, bytes.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw WAVError.writeFailed(path: path, reason: String(cString: strerror(errno)))
-            }
-            done += n
+        if let error = writeAll(bytes, to: fd) {
+            throw WAVError.writeFailed(path: path, reason: String(cString: strerror(error)))
         }
     }
 
     func write(_ bytes: UnsafeRawBufferPointer, atOffset offset: Int) throws {
-        guard let base = bytes.baseAddress else { return }
-        var done = 0
-        while done < bytes.count {
-            let n = pwrite(fd, base + done, bytes.count - done, off_t(offset + done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw WAVError.writeFailed(path: path, reason: String(cString: strerror(errno)))
-            }
-            done += n
+        if let error = writeAll(bytes, to: fd, atOffset: offset) {
+            throw WAVError.writeFailed(path: path, reason: String(cString: strerror(error)))
         }
     }
 

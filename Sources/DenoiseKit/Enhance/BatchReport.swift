@@ -42,17 +42,8 @@ public final class BatchReport {
     /// Appends the line for `item`.
     public func append(_ outcome: BatchOutcome, for item: BatchFile) throws {
         let bytes = Array((Self.line(outcome, for: item) + "\n").utf8)
-        try bytes.withUnsafeBytes { buffer in
-            guard let base = buffer.baseAddress else { return }
-            var done = 0
-            while done < buffer.count {
-                let n = write(handle.fileDescriptor, base + done, buffer.count - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw BatchReportError.writeFailed(path: url.relativePath, reason: String(cString: strerror(errno)))
-                }
-                done += n
-            }
+        if let error = bytes.withUnsafeBytes({ writeAll($0, to: handle.fileDescriptor) }) {
+            throw BatchReportError.writeFailed(path: url.relativePath, reason: String(cString: strerror(error)))
         }
     }
 

@@ -1,10 +1,8 @@
 import Foundation
 #if canImport(Glibc)
 import Glibc
-private let systemWrite = Glibc.write
 #elseif canImport(Darwin)
 import Darwin
-private let systemWrite = Darwin.write
 #endif
 
 /// What went wrong creating, writing or committing an `AtomicFile`; every case names the destination path.
@@ -101,15 +99,8 @@ public final class AtomicFile {
     /// Appends `bytes` at the current end of the temporary file.
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard isOpen else { throw AtomicFileError.closed(path: destination.relativePath) }
-        guard let base = bytes.baseAddress else { return }
-        var done = 0
-        while done < bytes.count {
-            let n = systemWrite(handle.fileDescriptor, base + done, bytes.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw AtomicFileError.writeFailed(path: destination.relativePath, reason: Self.message(errno))
-            }
-            done += n
+        if let error = writeAll(bytes, to: handle.fileDescriptor) {
+            throw AtomicFileError.writeFailed(path: destination.relativePath, reason: Self.message(error))
         }
     }
 
@@ -120,16 +111,8 @@ public final class AtomicFile {
     /// Overwrites bytes at `offset` (e.g. to patch a header once sizes are known) without moving the end.
     public func write(_ bytes: UnsafeRawBufferPointer, atOffset offset: Int) throws {
         guard isOpen else { throw AtomicFileError.closed(path: destination.relativePath) }
-        guard let base = bytes.baseAddress else { return }
-        var done = 0
-        while done < bytes.count {
-            let n = pwrite(handle.fileDescriptor, base + done, bytes.count - done,
-                           off_t(offset + done))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw AtomicFileError.writeFailed(path: destination.relativePath, reason: Self.message(errno))
-            }
-            done += n
+        if let error = writeAll(bytes, to: handle.fileDescriptor, atOffset: offset) {
+            throw AtomicFileError.writeFailed(path: destination.relativePath, reason: Self.message(error))
         }
     }
 
