@@ -66,6 +66,32 @@ final class PipeTests: XCTestCase {
         XCTAssertEqual(Array(bytes[40..<44]), [0xFF, 0xFF, 0xFF, 0xFF])
     }
 
+    /// Standard output redirected to a file is written as the input comes too, and its sizes are patched at the end.
+    func testOutputRedirectedToAFileGrowsWhileTheInputIsStillComing() throws {
+        guard let executable = DenoiseRunner.executable else { throw ExecutableNotFound() }
+        let target = folder.appendingPathComponent("out.wav")
+        FileManager.default.createFile(atPath: target.path, contents: nil)
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = ["apply", "-m", model.path, "-", "-"]
+        let input = Pipe()
+        process.standardInput = input
+        process.standardOutput = try FileHandle(forWritingTo: target)
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        try input.fileHandleForWriting.write(contentsOf: streamHeader() + second(1))
+        let size = { ((try? FileManager.default.attributesOfItem(atPath: target.path))?[.size] as? Int) ?? 0 }
+        let deadline = Date().addingTimeInterval(30)
+        while size() < 44 + 16000 && Date() < deadline { usleep(2000) }
+        XCTAssertGreaterThanOrEqual(size(), 44 + 16000, "nothing in the file before the input ended")
+        XCTAssertTrue(process.isRunning)
+        try input.fileHandleForWriting.write(contentsOf: second(2))
+        try input.fileHandleForWriting.close()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        XCTAssertEqual(try WAVReader(url: target).frameCount, 32000, "sizes patched to the whole stream")
+    }
+
     func testPipeGivesTheSameAudioAsFiles() throws {
         let source = folder.appendingPathComponent("in.wav"), direct = folder.appendingPathComponent("direct.wav")
         let dataSize = Data([0x00, 0x7D, 0x00, 0x00])  // 32000 bytes

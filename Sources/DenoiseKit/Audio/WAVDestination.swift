@@ -15,7 +15,7 @@ protocol WAVDestination: AnyObject {
     func discard()
     /// Whether header sizes can be patched once known; a pipe cannot go back.
     var canPatch: Bool { get }
-    /// Whether someone may be listening as it is written (a pipe): then every write goes out at once.
+    /// Whether someone may be listening as it is written (standard output): then every write goes out at once.
     var isLive: Bool { get }
 }
 
@@ -26,11 +26,12 @@ extension AtomicFile: WAVDestination {
 
 /// An open descriptor, e.g. standard output, written from its current position. A regular file at offset 0 can
 /// have its header patched; anything else (a pipe, a terminal, a socket) is written once, front to back.
-/// Nothing is removed on `discard`: what went out is gone.
+/// Nothing is removed on `discard`: what went out is gone. Every write goes out at once, to a file too: a reader
+/// may follow a file as it grows, and `apply - - > out.wav` should leave as much behind as `apply - - | cat`.
 final class DescriptorDestination: WAVDestination {
     let path: String
     let canPatch: Bool
-    var isLive: Bool { !canPatch }
+    var isLive: Bool { true }
     private let fd: Int32
 
     init(fileDescriptor: Int32, path: String) {
