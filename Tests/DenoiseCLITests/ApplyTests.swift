@@ -8,9 +8,7 @@ final class ApplyTests: XCTestCase {
     private var model: URL!
 
     override func setUpWithError() throws {
-        folder = try makeTemporaryDirectory()
-        model = folder.appendingPathComponent("tiny.safetensors")
-        try Fixtures.writeTinyModel(to: model)
+        (folder, model) = try makeFolderWithTinyModel()
     }
 
     private func apply(_ arguments: [String], environment: [String: String] = [:],

@@ -56,9 +56,7 @@ final class BadInputTests: XCTestCase {
     private var outputs: URL!
 
     override func setUpWithError() throws {
-        folder = try makeTemporaryDirectory()
-        model = folder.appendingPathComponent("tiny.safetensors")
-        try Fixtures.writeTinyModel(to: model)
+        (folder, model) = try makeFolderWithTinyModel()
         outputs = folder.appendingPathComponent("out")
         try FileManager.default.createDirectory(at: outputs, withIntermediateDirectories: true)
     }

@@ -10,9 +10,7 @@ final class BatchTests: XCTestCase {
     private var inputs: URL!
 
     override func setUpWithError() throws {
-        folder = try makeTemporaryDirectory()
-        model = folder.appendingPathComponent("tiny.safetensors")
-        try Fixtures.writeTinyModel(to: model)
+        (folder, model) = try makeFolderWithTinyModel()
         inputs = folder.appendingPathComponent("in")
     }
 

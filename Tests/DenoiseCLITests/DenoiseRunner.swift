@@ -83,4 +83,12 @@ extension XCTestCase {
         addTeardownBlock { try? FileManager.default.removeItem(at: url) }
         return url
     }
+
+    /// A fresh temporary folder holding a tiny model, `tiny.safetensors`: what most end-to-end tests start from.
+    func makeFolderWithTinyModel() throws -> (folder: URL, model: URL) {
+        let folder = try makeTemporaryDirectory()
+        let model = folder.appendingPathComponent("tiny.safetensors")
+        try Fixtures.writeTinyModel(to: model)
+        return (folder, model)
+    }
 }

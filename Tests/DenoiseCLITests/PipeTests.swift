@@ -8,9 +8,7 @@ final class PipeTests: XCTestCase {
     private var model: URL!
 
     override func setUpWithError() throws {
-        folder = try makeTemporaryDirectory()
-        model = folder.appendingPathComponent("tiny.safetensors")
-        try Fixtures.writeTinyModel(to: model)
+        (folder, model) = try makeFolderWithTinyModel()
     }
 
     /// A 16 kHz mono 16-bit header with the sizes a streaming writer leaves: 0xFFFFFFFF.
@@ -70,7 +68,7 @@ final class PipeTests: XCTestCase {
     func testOutputRedirectedToAFileGrowsWhileTheInputIsStillComing() throws {
         guard let executable = DenoiseRunner.executable else { throw ExecutableNotFound() }
         let target = folder.appendingPathComponent("out.wav")
-        FileManager.default.createFile(atPath: target.path, contents: nil)
+        XCTAssertTrue(FileManager.default.createFile(atPath: target.path, contents: nil))
         let process = Process()
         process.executableURL = executable
         process.arguments = ["apply", "-m", model.path, "-", "-"]

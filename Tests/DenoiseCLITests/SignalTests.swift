@@ -9,9 +9,7 @@ final class SignalTests: XCTestCase {
     private var model: URL!
 
     override func setUpWithError() throws {
-        folder = try makeTemporaryDirectory()
-        model = folder.appendingPathComponent("tiny.safetensors")
-        try Fixtures.writeTinyModel(to: model)
+        (folder, model) = try makeFolderWithTinyModel()
     }
 
     func testTerminateCleansUpAndARerunWithSkipExistingFinishes() throws {
