@@ -123,6 +123,12 @@ public struct Spectrogram: Equatable, Sendable {
         frames += 1
     }
 
+    /// Calls `body` with both parts at once, so that per-bin loops index raw buffers (one closure, not two nested).
+    public func withUnsafeParts<R>(_ body: (UnsafeBufferPointer<Float>, UnsafeBufferPointer<Float>) throws -> R)
+        rethrows -> R {
+        try real.withUnsafeBufferPointer { re in try imag.withUnsafeBufferPointer { im in try body(re, im) } }
+    }
+
     /// Drops all frames; by default keeps the storage, so a streaming caller can reuse one spectrogram
     /// per chunk without allocating.
     public mutating func removeAllFrames(keepingCapacity: Bool = true) {

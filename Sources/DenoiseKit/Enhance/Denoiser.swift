@@ -197,30 +197,27 @@ public final class Denoiser {
         features.zero()
         let share = 1 / Float(group.count), first = (window.lowerBound - pendingStart) * bins
         for ch in group {
-            let spec = pending[ch], features = self.features, scale = plan.featureScale
-            spec.real.withUnsafeBufferPointer { re in
-                spec.imag.withUnsafeBufferPointer { im in
-                    frameScratch.withUnsafeMutableBufferPointer { scratch in
-                        scaledReal.withUnsafeMutableBufferPointer { scaledRe in
-                            scaledImag.withUnsafeMutableBufferPointer { scaledIm in
-                                guard let logPower = scratch.baseAddress, let inRe = re.baseAddress,
-                                      let inIm = im.baseAddress, let sRe = scaledRe.baseAddress,
-                                      let sIm = scaledIm.baseAddress else { return }
-                                for row in 0..<window.count {
-                                    var frameRe = UnsafePointer(inRe + first + row * bins)
-                                    var frameIm = UnsafePointer(inIm + first + row * bins)
-                                    if let scale {
-                                        for k in 0..<modelBins {
-                                            sRe[k] = frameRe[k] * scale
-                                            sIm[k] = frameIm[k] * scale
-                                        }
-                                        frameRe = UnsafePointer(sRe)
-                                        frameIm = UnsafePointer(sIm)
+            let features = self.features, scale = plan.featureScale
+            pending[ch].withUnsafeParts { re, im in
+                frameScratch.withUnsafeMutableBufferPointer { scratch in
+                    scaledReal.withUnsafeMutableBufferPointer { scaledRe in
+                        scaledImag.withUnsafeMutableBufferPointer { scaledIm in
+                            guard let logPower = scratch.baseAddress, let inRe = re.baseAddress,
+                                  let inIm = im.baseAddress, let sRe = scaledRe.baseAddress,
+                                  let sIm = scaledIm.baseAddress else { return }
+                            for row in 0..<window.count {
+                                var frameRe = inRe + first + row * bins, frameIm = inIm + first + row * bins
+                                if let scale {
+                                    for k in 0..<modelBins {
+                                        sRe[k] = frameRe[k] * scale
+                                        sIm[k] = frameIm[k] * scale
                                     }
-                                    Features.logPower(real: frameRe, imag: frameIm, bins: modelBins, into: logPower)
-                                    let dst = features.row(row)
-                                    for k in 0..<modelBins { dst[k] += share * logPower[k] }
+                                    frameRe = UnsafePointer(sRe)
+                                    frameIm = UnsafePointer(sIm)
                                 }
+                                Features.logPower(real: frameRe, imag: frameIm, bins: modelBins, into: logPower)
+                                let dst = features.row(row)
+                                for k in 0..<modelBins { dst[k] += share * logPower[k] }
                             }
                         }
                     }
@@ -260,13 +257,11 @@ public final class Denoiser {
         let reference = plan.referenceBins, offset = (frame - pendingStart) * stft.bins
         var kept: Float = 0, total: Float = 0
         for ch in group {
-            pending[ch].real.withUnsafeBufferPointer { re in
-                pending[ch].imag.withUnsafeBufferPointer { im in
-                    for k in reference {
-                        let power = re[offset + k] * re[offset + k] + im[offset + k] * im[offset + k]
-                        kept += row[k] * row[k] * power
-                        total += power
-                    }
+            pending[ch].withUnsafeParts { re, im in
+                for k in reference {
+                    let power = re[offset + k] * re[offset + k] + im[offset + k] * im[offset + k]
+                    kept += row[k] * row[k] * power
+                    total += power
                 }
             }
         }
@@ -279,27 +274,25 @@ public final class Denoiser {
     /// Multiplies the kept frames of one channel by their gains and resynthesises them.
     private func applyGains(channel ch: Int, keep: Range<Int>) {
         let bins = stft.bins
-        let spec = pending[ch], synthesizer = synthesizers[ch]
+        let synthesizer = synthesizers[ch]
         var output: [Float] = []
         swap(&output, &synthesized[ch])  // appended to in place, not copied
-        spec.real.withUnsafeBufferPointer { re in
-            spec.imag.withUnsafeBufferPointer { im in
-                gains.withUnsafeBufferPointer { gainBuffer in
-                    maskedReal.withUnsafeMutableBufferPointer { maskedRe in
-                        maskedImag.withUnsafeMutableBufferPointer { maskedIm in
-                            guard let outRe = maskedRe.baseAddress, let outIm = maskedIm.baseAddress,
-                                  let inReAll = re.baseAddress, let inImAll = im.baseAddress,
-                                  let all = gainBuffer.baseAddress else { return }
-                            for frame in keep {
-                                let gain = all + (frame - keep.lowerBound) * bins
-                                let inRe = inReAll + (frame - pendingStart) * bins
-                                let inIm = inImAll + (frame - pendingStart) * bins
-                                for k in 0..<bins {
-                                    outRe[k] = inRe[k] * gain[k]
-                                    outIm[k] = inIm[k] * gain[k]
-                                }
-                                synthesizer.push(real: outRe, imag: outIm, into: &output)
+        pending[ch].withUnsafeParts { re, im in
+            gains.withUnsafeBufferPointer { gainBuffer in
+                maskedReal.withUnsafeMutableBufferPointer { maskedRe in
+                    maskedImag.withUnsafeMutableBufferPointer { maskedIm in
+                        guard let outRe = maskedRe.baseAddress, let outIm = maskedIm.baseAddress,
+                              let inReAll = re.baseAddress, let inImAll = im.baseAddress,
+                              let all = gainBuffer.baseAddress else { return }
+                        for frame in keep {
+                            let gain = all + (frame - keep.lowerBound) * bins
+                            let inRe = inReAll + (frame - pendingStart) * bins
+                            let inIm = inImAll + (frame - pendingStart) * bins
+                            for k in 0..<bins {
+                                outRe[k] = inRe[k] * gain[k]
+                                outIm[k] = inIm[k] * gain[k]
                             }
+                            synthesizer.push(real: outRe, imag: outIm, into: &output)
                         }
                     }
                 }
