@@ -4,10 +4,15 @@
 /// and end with a sigmoid. Layout: features [rows × bins] (rows = utterances × padded frames, see `SequenceBatch`),
 /// mask [rows × bins]. The MLP first stacks ±`context` frames of each utterance into one row
 /// [rows × (2·context + 1)·bins]; frames outside an utterance's real frames read as silence.
+///
+/// With `config.speechHead`, a Linear on the last hidden layer's activations [rows × hidden] gives one speech logit
+/// per frame [rows × 1] (`speechLogits`); its gradient joins the mask's at that layer (joint training).
 public final class MaskNet {
     public let config: MaskNetConfig
     public let store: ParameterStore
     public let network: Sequential
+    /// The speech-probability head: last hidden activations → one logit per frame (nil without the head).
+    public let speechHead: Linear?
     /// Dropout layers in graph order (their generators are part of a training checkpoint).
     public let dropouts: [Dropout]
     /// BatchNorm layers by parameter-name prefix (their running statistics are saved with the model).
@@ -18,6 +23,11 @@ public final class MaskNet {
     private let paddedMask = Matrix(rows: 0, cols: 0)
     private let packedGradient = Matrix(rows: 0, cols: 0)
     private var packedLayout: SequenceBatch?
+    private let paddedSpeechLogits = Matrix(rows: 0, cols: 0)
+    private let packedSpeechGradient = Matrix(rows: 0, cols: 0)
+    /// Speech logits [rows × 1] of the last forward, in the caller's rows (nil without the head). They belong to
+    /// the network, like the mask.
+    public private(set) var speechLogits: Matrix?
 
     /// Log-power of digital silence (ln 1e-10, as `Features.logPower`): what context frames
     /// outside an utterance read as.
@@ -94,6 +104,8 @@ public final class MaskNet {
             layers.append(Conv1d(channels, config.bins, kernelSize: 1, store: store, name: "output.conv", rng: &rng))
         }
         layers.append(Sigmoid())
+        // Created last, so the other layers draw the same initial weights with or without it.
+        speechHead = config.speechHead ? Linear(width, 1, store: store, name: "speech.linear", rng: &rng) : nil
         self.network = Sequential(layers)
         self.dropouts = dropouts
         self.batchNorms = batchNorms
@@ -115,42 +127,89 @@ public final class MaskNet {
         switch config.kind {
         case .mlp where config.norm.isFrameLocal:
             stackContext(features, layout: layout, packed: true)
-            let mask = network.forward(stacked, layout: .flat(rows: layout.realFrames), training: training)
+            let mask = runNetwork(stacked, layout: .flat(rows: layout.realFrames), training: training)
             // Without padding (one utterance, as in `Denoiser`) the packed rows are the caller's rows.
             if layout.realFrames == layout.rows { return mask }
             packedLayout = layout
             paddedMask.resize(rows: layout.rows, cols: config.bins)
             movePackedRows(from: mask, to: paddedMask, layout: layout, toPadded: true)
+            if let logits = speechLogits {
+                paddedSpeechLogits.resize(rows: layout.rows, cols: 1)
+                movePackedRows(from: logits, to: paddedSpeechLogits, layout: layout, toPadded: true)
+                speechLogits = paddedSpeechLogits
+            }
             return paddedMask
         case .mlp:
             stackContext(features, layout: layout, packed: false)
-            return network.forward(stacked, layout: layout, training: training)
+            return runNetwork(stacked, layout: layout, training: training)
         case .cnn:
-            return network.forward(features, layout: layout, training: training)
+            return runNetwork(features, layout: layout, training: training)
         }
     }
 
-    /// Accumulates parameter gradients for the last forward, given dLoss/dMask.
+    /// Index in `network.layers` of the mask's output projection (followed by its sigmoid): its input is the last
+    /// hidden layer's activations, which the speech head reads too.
+    private var outputStart: Int { network.layers.count - 2 }
+
+    /// The network's forward; with the head, also its logits from the last hidden activations into `speechLogits`.
+    private func runNetwork(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
+        guard let speechHead else {
+            speechLogits = nil
+            return network.forward(input, layout: layout, training: training)
+        }
+        var h = input
+        for (i, layer) in network.layers.enumerated() {
+            if i == outputStart { speechLogits = speechHead.forward(h, layout: layout, training: training) }
+            h = layer.forward(h, layout: layout, training: training)
+        }
+        return h
+    }
+
+    /// Accumulates parameter gradients for the last forward, given dLoss/dMask and, for a network with the speech
+    /// head, dLoss/dLogits [rows × 1] (nil: the head gets no gradient).
     ///
     /// Nothing needs the gradient with respect to the features, so the first projection (Linear or Conv1d)
     /// folds the input normalisation's backward into its own and skips its input gradient: for the default MLP
     /// that product is a fifth of the whole step (see `InputNormFolding`). `referenceBackward` is the plain path.
-    public func backward(_ gradMask: Matrix) {
-        let g = networkGradient(gradMask)
+    public func backward(_ gradMask: Matrix, gradSpeechLogits: Matrix? = nil) {
+        var h = hiddenGradient(gradMask, gradSpeechLogits: gradSpeechLogits)
         let layers = network.layers
-        guard layers.count > 2, let norm = layers[0] as? FoldableNormalization, let projection = layers[1] as? InputNormFolding
+        guard outputStart >= 2, let norm = layers[0] as? FoldableNormalization,
+              let projection = layers[1] as? InputNormFolding
         else {
-            _ = network.backward(g)
+            for layer in layers[..<outputStart].reversed() { h = layer.backward(h) }
             return
         }
-        var h = g
-        for layer in layers[2...].reversed() { h = layer.backward(h) }
+        for layer in layers[2..<outputStart].reversed() { h = layer.backward(h) }
         projection.backwardFoldingInputNorm(h, norm: norm)
     }
 
     /// Layer-by-layer backward through the whole network, down to the (unused) feature gradient.
-    func referenceBackward(_ gradMask: Matrix) {
-        _ = network.backward(networkGradient(gradMask))
+    func referenceBackward(_ gradMask: Matrix, gradSpeechLogits: Matrix? = nil) {
+        var h = hiddenGradient(gradMask, gradSpeechLogits: gradSpeechLogits)
+        for layer in network.layers[..<outputStart].reversed() { h = layer.backward(h) }
+    }
+
+    /// dLoss/d(last hidden activations): back through the mask's output, plus the speech head's share.
+    private func hiddenGradient(_ gradMask: Matrix, gradSpeechLogits: Matrix?) -> Matrix {
+        var h = networkGradient(gradMask)
+        for layer in network.layers[outputStart...].reversed() { h = layer.backward(h) }
+        if let speechHead, let gradSpeechLogits {
+            let fromHead = speechHead.backward(speechGradient(gradSpeechLogits))
+            RowKernel.accumulate(fromHead.data, into: h.data, h.rows * h.cols)
+        }
+        return h
+    }
+
+    /// dLoss/dLogits on the rows the network ran on, like `networkGradient`.
+    private func speechGradient(_ gradLogits: Matrix) -> Matrix {
+        guard let layout = packedLayout else { return gradLogits }
+        precondition(gradLogits.rows == layout.rows && gradLogits.cols == 1,
+                     "MaskNet.backward: speech gradient is \(gradLogits.rows)×\(gradLogits.cols), "
+                         + "expected \(layout.rows)×1")
+        packedSpeechGradient.resize(rows: layout.realFrames, cols: 1)
+        movePackedRows(from: gradLogits, to: packedSpeechGradient, layout: layout, toPadded: false)
+        return packedSpeechGradient
     }
 
     /// dLoss/dMask on the rows the network ran on: `gradMask` itself, or its real rows packed.

@@ -54,10 +54,16 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
     /// GroupNorm groups (used when `norm == .group`).
     public var groups: Int
     public var dropout: Float
+    /// A second output: one speech probability per frame, a Linear from the last hidden layer's activations to one
+    /// logit (sigmoid at inference), trained jointly with the mask (`Loss.binaryCrossEntropy` against
+    /// `SpeechActivity`). It sees what the mask sees, so it is causal when the network is. Absent from files
+    /// written before it existed, which read as false, and left out of the file's JSON when false.
+    public var speechHead: Bool
 
     public init(kind: MaskNetKind, bins: Int = 257, context: Int = 2, hidden: Int? = nil, hiddenLayers: Int = 2,
                 kernelSize: Int = 5, dilations: [Int] = [1, 2, 4], residual: Bool = false, causal: Bool = false,
-                norm: NormKind = .layer, inputNorm: NormKind = .batch, groups: Int = 8, dropout: Float = 0.2) {
+                norm: NormKind = .layer, inputNorm: NormKind = .batch, groups: Int = 8, dropout: Float = 0.2,
+                speechHead: Bool = false) {
         self.kind = kind
         self.bins = bins
         self.context = context
@@ -71,11 +77,12 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
         self.inputNorm = inputNorm
         self.groups = groups
         self.dropout = dropout
+        self.speechHead = speechHead
     }
 
     private enum CodingKeys: String, CodingKey {
         case kind, bins, context, hidden, hiddenLayers, kernelSize, dilations, residual, causal, norm, inputNorm, groups
-        case dropout
+        case dropout, speechHead
     }
 
     public init(from decoder: Decoder) throws {
@@ -93,6 +100,27 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
         inputNorm = try c.decode(NormKind.self, forKey: .inputNorm)
         groups = try c.decode(Int.self, forKey: .groups)
         dropout = try c.decode(Float.self, forKey: .dropout)
+        speechHead = try c.decodeIfPresent(Bool.self, forKey: .speechHead) ?? false
+    }
+
+    /// Writes every field, `speechHead` only when true, so that a model without the head is described exactly as
+    /// before the head existed.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(kind, forKey: .kind)
+        try c.encode(bins, forKey: .bins)
+        try c.encode(context, forKey: .context)
+        try c.encode(hidden, forKey: .hidden)
+        try c.encode(hiddenLayers, forKey: .hiddenLayers)
+        try c.encode(kernelSize, forKey: .kernelSize)
+        try c.encode(dilations, forKey: .dilations)
+        try c.encode(residual, forKey: .residual)
+        try c.encode(causal, forKey: .causal)
+        try c.encode(norm, forKey: .norm)
+        try c.encode(inputNorm, forKey: .inputNorm)
+        try c.encode(groups, forKey: .groups)
+        try c.encode(dropout, forKey: .dropout)
+        if speechHead { try c.encode(speechHead, forKey: .speechHead) }
     }
 
     /// Frames after a frame that its mask depends on: what the denoiser must wait for.
@@ -111,6 +139,7 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
     public var parameterCount: Double {
         let bins = Double(self.bins), width = Double(hidden)
         let normParameters = 2.0  // gain and shift (or BatchNorm's weight and bias) per channel
+        let head = speechHead ? width + 1 : 0
         switch kind {
         case .mlp:
             var inputs = Double(2 * context + 1) * bins
@@ -119,7 +148,7 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
                 total += inputs * width + width + normParameters * width
                 inputs = width
             }
-            return total + inputs * bins + bins
+            return total + inputs * bins + bins + head
         case .cnn:
             var channels = bins
             var total = normParameters * bins
@@ -127,7 +156,7 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
                 total += channels * width * Double(kernelSize) + width + normParameters * width
                 channels = width
             }
-            return total + channels * bins + bins
+            return total + channels * bins + bins + head
         }
     }
 

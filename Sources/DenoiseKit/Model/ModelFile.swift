@@ -61,8 +61,9 @@ public struct TrainingSummary: Codable, Equatable, Sendable {
 public final class DenoiseModel {
     /// File format versions this build reads, oldest first. Version 2 added CNN skip connections
     /// (`MaskNetConfig.residual`), which a version-1 reader would silently leave out; version 3 causal
-    /// convolutions, which an earlier reader would run centred.
-    public static let formatVersions = ["denoise-model-1", "denoise-model-2", "denoise-model-3"]
+    /// convolutions, which an earlier reader would run centred; version 4 the speech-probability head, whose tensors
+    /// an earlier reader would find too many for the configuration it reads.
+    public static let formatVersions = ["denoise-model-1", "denoise-model-2", "denoise-model-3", "denoise-model-4"]
     /// Largest FFT size a model may ask for (1 s at 16 kHz is 16384 samples).
     static let largestFFT = 1 << 16
 
@@ -127,7 +128,35 @@ public final class DenoiseModel {
     /// The version this model is written as: the oldest that describes it, so that older builds still read the
     /// models they can run and refuse the others instead of misreading them.
     public var formatVersion: String {
-        DenoiseModel.formatVersions[net.config.causal ? 2 : net.config.residual ? 1 : 0]
+        DenoiseModel.formatVersions[net.config.speechHead ? 3 : net.config.causal ? 2 : net.config.residual ? 1 : 0]
+    }
+
+    /// Whether the model gives a speech probability per frame besides the mask.
+    public var hasSpeechHead: Bool { net.config.speechHead }
+
+    /// This model with a speech-probability head added (for fine-tuning a model trained without one): every other
+    /// tensor, the running statistics and the settings are copied; the head starts from its initialisation with
+    /// `seed`. A model that has the head already is returned as it is.
+    public func addingSpeechHead(seed: UInt64 = 0) throws -> DenoiseModel {
+        guard !hasSpeechHead else { return self }
+        var config = net.config
+        config.speechHead = true
+        let model = try DenoiseModel(config: config, stft: stft, sampleRate: sampleRate, seed: seed)
+        for entry in net.store.entries {
+            guard let target = model.net.store.entry(named: entry.name), target.count == entry.count else {
+                preconditionFailure("parameter \(entry.name) differs between a model and itself with a head")
+            }
+            (model.net.store.values + target.offset).update(from: net.store.values + entry.offset, count: entry.count)
+        }
+        model.net.store.markValuesChanged()
+        for ((_, from), (_, to)) in zip(net.batchNorms, model.net.batchNorms) {
+            to.runningMean = from.runningMean
+            to.runningVariance = from.runningVariance
+        }
+        model.training = training
+        model.maskExponent = maskExponent
+        model.highBand = highBand
+        return model
     }
 
     /// Input needed after a sample before its output is final: one analysis frame plus the network's look-ahead.
