@@ -15,14 +15,18 @@ public struct DenoiserOptions: Equatable, Sendable {
     public var perChannel: Bool
     /// Frames of output computed per network call; larger is faster, smaller uses less memory.
     public var chunkFrames: Int
+    /// Keep the speech probability of every masked frame for `takeSpeechProbabilities()` (models with the speech
+    /// head only). Off by default, so that a caller who never drains them does not grow a list.
+    public var recordsSpeechProbability: Bool
 
     public init(attenuationLimitDB: Float? = nil, mix: Float = 1, maskExponent: Float? = nil, perChannel: Bool = false,
-                chunkFrames: Int = 1024) {
+                chunkFrames: Int = 1024, recordsSpeechProbability: Bool = false) {
         self.attenuationLimitDB = attenuationLimitDB
         self.mix = mix
         self.maskExponent = maskExponent
         self.perChannel = perChannel
         self.chunkFrames = chunkFrames
+        self.recordsSpeechProbability = recordsSpeechProbability
     }
 
     /// The smallest mask value allowed, as a linear gain.
@@ -82,6 +86,8 @@ public final class Denoiser {
     private var maskedReal: [Float]
     private var maskedImag: [Float]
     private var synthesized: [[Float]]
+    /// Speech probabilities of the frames masked since the last `takeSpeechProbabilities()`.
+    private var speechProbabilities: [Float] = []
 
     public init(model: DenoiseModel, channelCount: Int, sampleRate: Int, options: DenoiserOptions = .init()) {
         precondition(channelCount >= 1, "a Denoiser needs at least one channel")
@@ -111,6 +117,21 @@ public final class Denoiser {
         maskedReal = [Float](repeating: 0, count: stft.bins)
         maskedImag = maskedReal
         synthesized = Array(repeating: [], count: channelCount)
+    }
+
+    /// The STFT the network's frames come from: at the input's rate, or at the model's when the input is below it.
+    public var analysisSTFT: STFTConfig { stft }
+    /// The sample rate `analysisSTFT` runs at.
+    public var analysisRate: Int { plan.resampled ? model.sampleRate : sampleRate }
+    /// Seconds from one frame to the next: frame t (of `takeSpeechProbabilities()`) starts at t × this.
+    public var frameSeconds: Double { Double(stft.hop) / Double(analysisRate) }
+
+    /// The speech probability of each frame masked since the last call, in frame order, and forgets them; frames
+    /// are counted from the start of the input, `frameSeconds` apart. Empty unless the model has the speech head
+    /// and `recordsSpeechProbability` is on. With `perChannel`, the mean over the channels' probabilities.
+    public func takeSpeechProbabilities() -> [Float] {
+        defer { speechProbabilities.removeAll(keepingCapacity: true) }
+        return speechProbabilities
     }
 
     /// Denoises the next chunk of input; returns the output that is ready (possibly none yet).
@@ -179,9 +200,19 @@ public final class Denoiser {
     /// costs a dynamic exclusivity check per access, which took a tenth of `apply`'s time.
     private func runWindow(_ window: Range<Int>, keep: Range<Int>) {
         let groups = options.perChannel ? (0..<channelCount).map { [$0] } : [Array(0..<channelCount)]
+        let recordsSpeech = options.recordsSpeechProbability && model.hasSpeechHead
+        let firstRecorded = speechProbabilities.count
+        if recordsSpeech { speechProbabilities += repeatElement(0, count: keep.count) }
         for group in groups {
             computeFeatures(group, window: window)
             let mask = model.net.forward(features, layout: .single(frames: window.count), training: false)
+            if recordsSpeech, let logits = model.net.speechLogits {
+                let share = 1 / Float(groups.count)
+                for frame in keep {
+                    let probability = 1 / (1 + exp(-logits[frame - window.lowerBound, 0]))
+                    speechProbabilities[firstRecorded + frame - keep.lowerBound] += share * probability
+                }
+            }
             if maskExponent != 1 {
                 for frame in keep { RowKernel.raise(mask.row(frame - window.lowerBound), plan.modelBins, to: maskExponent) }
             }

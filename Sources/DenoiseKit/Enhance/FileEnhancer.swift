@@ -55,10 +55,16 @@ public enum FileEnhancer {
     /// Frames read per block (about 1 s at 48 kHz).
     static let blockFrames = 1 << 16
 
+    /// Receives the speech probabilities of the frames denoised so far, as they come, and the seconds between
+    /// frames (`Denoiser.takeSpeechProbabilities()`).
+    public typealias SpeechProbabilitySink = (_ probabilities: [Float], _ frameSeconds: Double) -> Void
+
     public static func enhance(input: URL, output: URL, model: DenoiseModel, options: DenoiserOptions = .init(),
-                               force: Bool = false, shouldStop: () -> Bool = { false }) throws -> FileReport {
+                               force: Bool = false, shouldStop: () -> Bool = { false },
+                               speechProbability: SpeechProbabilitySink? = nil) throws -> FileReport {
         let (report, writer) = try enhanceUncommitted(input: input, output: output, model: model, options: options,
-                                                      force: force, shouldStop: shouldStop)
+                                                      force: force, shouldStop: shouldStop,
+                                                      speechProbability: speechProbability)
         try writer.commit()
         return report
     }
@@ -66,40 +72,49 @@ public enum FileEnhancer {
     /// `enhance` up to the output's commit: the output is complete in its temporary file, and `commit()` on the
     /// returned writer puts it in place (or `cancel()` drops it).
     static func enhanceUncommitted(input: URL, output: URL, model: DenoiseModel, options: DenoiserOptions,
-                                   force: Bool, shouldStop: () -> Bool) throws -> (FileReport, WAVWriter) {
+                                   force: Bool, shouldStop: () -> Bool,
+                                   speechProbability: SpeechProbabilitySink? = nil) throws -> (FileReport, WAVWriter) {
         let started = Date()
         try checkOutput(output, input: input, force: force)
         if isPipeOrDevice(input) { throw EnhanceError.notRegularFile(input.path) }
         let reader = try WAVReader(url: input)
         let writer = try WAVWriter(url: output, format: reader.format, expectedFrames: reader.frameCount)
         let report = try pump(reader, into: writer, model: model, options: options, started: started,
-                              shouldStop: shouldStop)
+                              shouldStop: shouldStop, speechProbability: speechProbability)
         return (report, writer)
     }
 
     /// Denoises what `reader` reads into `writer`, and finishes the writer. For pipes (`WAVReader(fileDescriptor:)`,
     /// `WAVWriter(fileDescriptor:)`): output is written as input arrives, one block of whatever has come at a time.
     public static func enhance(reader: WAVReader, writer: WAVWriter, model: DenoiseModel,
-                               options: DenoiserOptions = .init(),
-                               shouldStop: () -> Bool = { false }) throws -> FileReport {
+                               options: DenoiserOptions = .init(), shouldStop: () -> Bool = { false },
+                               speechProbability: SpeechProbabilitySink? = nil) throws -> FileReport {
         let report = try pump(reader, into: writer, model: model, options: options, started: Date(),
-                              shouldStop: shouldStop)
+                              shouldStop: shouldStop, speechProbability: speechProbability)
         try writer.commit()
         return report
     }
 
     /// Reads, denoises and writes block by block, up to the writer's `finishWriting`; cancels the writer on failure.
     private static func pump(_ reader: WAVReader, into writer: WAVWriter, model: DenoiseModel,
-                             options: DenoiserOptions, started: Date, shouldStop: () -> Bool) throws -> FileReport {
+                             options: DenoiserOptions, started: Date, shouldStop: () -> Bool,
+                             speechProbability: SpeechProbabilitySink?) throws -> FileReport {
         let format = reader.format
+        var options = options
+        if speechProbability != nil { options.recordsSpeechProbability = true }
         let denoiser = Denoiser(model: model, channelCount: format.channelCount, sampleRate: format.sampleRate,
                                 options: options)
+        func passSpeechProbabilities() {
+            speechProbability?(denoiser.takeSpeechProbabilities(), denoiser.frameSeconds)
+        }
         do {
             while let block = try reader.read(maxFrames: blockFrames) {
                 if shouldStop() { throw EnhanceError.interrupted(reader.url.relativePath) }
                 try writer.write(denoiser.process(block))
+                passSpeechProbabilities()
             }
             try writer.write(denoiser.finish())
+            passSpeechProbabilities()
             try writer.finishWriting()
         } catch {
             writer.cancel()

@@ -127,3 +127,28 @@ public enum Evaluation {
                           noisy: n.map { (siSDR: $0.0, snr: $0.1, segmentalSNR: $0.2, stoi: $0.3) })
     }
 }
+
+extension Evaluation {
+    /// ROC AUC of `model`'s speech probabilities on the noisy files `names` against the frame activity of their
+    /// clean references (`SpeechActivity`), over the frames of all files together; nil when the frames hold only
+    /// one class. Each noisy file goes through the `Denoiser` as `apply` runs it (channels mixed to mono), and its
+    /// clean reference is labelled on the same frames.
+    public static func speechAUC(model: DenoiseModel, names: [String], clean: URL,
+                                 noisy: URL) throws -> (auc: Double?, frames: Int) {
+        var scores: [Float] = [], labels: [Float] = []
+        for name in names {
+            let (samples, rate) = try WAVFiles.readMono(noisy.appendingPathComponent(name), sampleRate: nil)
+            let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: rate,
+                                    options: DenoiserOptions(recordsSpeechProbability: true))
+            _ = denoiser.process(AudioBuffer(mono: samples, sampleRate: rate))
+            _ = denoiser.finish()
+            let probabilities = denoiser.takeSpeechProbabilities()
+            let reference = try WAVFiles.readMono(clean.appendingPathComponent(name), sampleRate: denoiser.analysisRate)
+            let activity = SpeechActivity.labels(clean: reference.samples, config: denoiser.analysisSTFT)
+            let frames = min(probabilities.count, activity.count)
+            scores += probabilities.prefix(frames)
+            labels += activity.prefix(frames)
+        }
+        return (ROC.areaUnderCurve(scores: scores, labels: labels), scores.count)
+    }
+}

@@ -34,6 +34,8 @@ public final class SpectralBatch {
     public let cleanMagnitude = Matrix(rows: 0, cols: 0)
     /// cos(θX − θS) per bin, for the phase-aware part of the loss; filled only when asked (else empty).
     public let phaseCosine = Matrix(rows: 0, cols: 0)
+    /// Frame activity of the clean signal [rows × 1], 1 for speech (`SpeechActivity`): the speech head's target.
+    public let speechLabels = Matrix(rows: 0, cols: 0)
     /// Complex noisy spectra per utterance, kept only when asked (validation rebuilds the waveform).
     public var noisySpectra: [Spectrogram] = []
 
@@ -51,6 +53,8 @@ public final class SpectralBatch {
             m.zero()
         }
         if !phase { phaseCosine.resize(rows: 0, cols: bins) }
+        speechLabels.resize(rows: layout.rows, cols: 1)
+        speechLabels.zero()
         for (b, (noisy, clean)) in spectra.enumerated() {
             let count = noisy.frames * bins, offset = b * frames * bins
             let logPower = Features.logPower(noisy), noisyMag = Features.magnitude(noisy), cleanMag = Features.magnitude(clean)
@@ -58,6 +62,8 @@ public final class SpectralBatch {
             (noisyMagnitude.data + offset).update(from: noisyMag, count: count)
             (cleanMagnitude.data + offset).update(from: cleanMag, count: count)
             if phase { (phaseCosine.data + offset).update(from: Features.phaseCosine(noisy, clean), count: count) }
+            (speechLabels.data + b * frames).update(from: SpeechActivity.labels(clean, config: stft.config),
+                                                    count: clean.frames)
         }
         noisySpectra = keepSpectra ? spectra.map(\.0) : []
     }

@@ -32,8 +32,40 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// Decay of an exponential moving average of the weights, updated after every step; validation and the saved
     /// model use the average (nil: the weights as trained).
     public var averageDecay: Float?
+    /// Weight of the speech head's binary cross-entropy (against `SpeechActivity`) added to the loss; 0 trains no
+    /// head. At 0.1 the term (ln 2 ≈ 0.69 per frame at chance, about 0.2 once the head has learned) is as large as
+    /// the spectral loss (0.01–0.03) while the head learns and smaller after, so the shared layers serve the mask
+    /// first. Used only when the model has the head.
+    public var vadWeight: Float = 0.1
 
     public init() {}
+
+    private enum CodingKeys: String, CodingKey {
+        case epochs, batchSize, optimizer, learningRate, weightDecay, l1, schedule, clipGradient, earlyStopPatience
+        case earlyStopMinDelta, seed, cropSeconds, remixProbability, phaseWeight, stoiWeight, averageDecay, vadWeight
+    }
+
+    /// Options saved before `vadWeight` existed read with no speech term, as they were trained.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        epochs = try c.decode(Int.self, forKey: .epochs)
+        batchSize = try c.decode(Int.self, forKey: .batchSize)
+        optimizer = try c.decode(String.self, forKey: .optimizer)
+        learningRate = try c.decode(Float.self, forKey: .learningRate)
+        weightDecay = try c.decode(Float.self, forKey: .weightDecay)
+        l1 = try c.decode(Float.self, forKey: .l1)
+        schedule = try c.decode(String.self, forKey: .schedule)
+        clipGradient = try c.decodeIfPresent(Float.self, forKey: .clipGradient)
+        earlyStopPatience = try c.decodeIfPresent(Int.self, forKey: .earlyStopPatience)
+        earlyStopMinDelta = try c.decode(Float.self, forKey: .earlyStopMinDelta)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        cropSeconds = try c.decode(Double.self, forKey: .cropSeconds)
+        remixProbability = try c.decode(Float.self, forKey: .remixProbability)
+        phaseWeight = try c.decode(Float.self, forKey: .phaseWeight)
+        stoiWeight = try c.decode(Float.self, forKey: .stoiWeight)
+        averageDecay = try c.decodeIfPresent(Float.self, forKey: .averageDecay)
+        vadWeight = try c.decodeIfPresent(Float.self, forKey: .vadWeight) ?? 0
+    }
 }
 
 /// One line of the training history.
@@ -47,6 +79,8 @@ public struct EpochReport: Codable, Equatable, Sendable {
     public var seconds: Double
     /// Real (unpadded) frames trained per second.
     public var framesPerSecond: Double
+    /// ROC AUC of the speech head on the validation frames (nil without the head, or without both classes).
+    public var validationSpeechAUC: Float?
 }
 
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
@@ -85,6 +119,7 @@ public final class Trainer {
     private let envelopeBands: [Range<Int>]
     private let envelopeSegmentFrames: Int
     private let gradient = Matrix(rows: 0, cols: 0)
+    private let speechGradient = Matrix(rows: 0, cols: 0)
     /// The moving average of the weights (with `averageDecay`), one value per scalar parameter.
     private var average: [Float]?
     /// Batches prepared ahead of the one in use: enough to hide a slow read, few enough to keep memory flat.
@@ -103,6 +138,9 @@ public final class Trainer {
         }
         guard options.stoiWeight >= 0 && options.stoiWeight.isFinite else {
             throw TrainingError.badOption("--stoi-weight must be a number ≥ 0")
+        }
+        guard options.vadWeight >= 0 && options.vadWeight.isFinite else {
+            throw TrainingError.badOption("--vad-weight must be a number ≥ 0")
         }
         if let decay = options.averageDecay, !(0..<1).contains(decay) {
             throw TrainingError.badOption("--average must lie in [0, 1)")
@@ -161,11 +199,13 @@ public final class Trainer {
             progress(frames, totalFrames)
         }
         let trainSeconds = Date().timeIntervalSince(started)
-        let (validationLoss, gain) = try withAveragedWeights { try evaluate() }
+        let validation = try withAveragedWeights { try evaluate() }
+        let validationLoss = validation.loss
         let report = EpochReport(epoch: epoch, trainLoss: Float(lossSum / Double(max(frames, 1))),
-                                 validationLoss: validationLoss, validationSISDRGain: gain, learningRate: lr,
-                                 seconds: Date().timeIntervalSince(started),
-                                 framesPerSecond: Double(frames) / max(trainSeconds, 1e-9))
+                                 validationLoss: validationLoss, validationSISDRGain: validation.sisdrGain,
+                                 learningRate: lr, seconds: Date().timeIntervalSince(started),
+                                 framesPerSecond: Double(frames) / max(trainSeconds, 1e-9),
+                                 validationSpeechAUC: validation.speechAUC)
         _ = earlyStopping?.update(epoch: epoch, score: validationLoss)
         history.append(report)
         epoch += 1
@@ -178,9 +218,9 @@ public final class Trainer {
         for attempt in 0..<2 {
             store.zeroGradients()
             let mask = model.net.forward(batch.features, layout: batch.layout, training: true)
-            let loss = objective(mask: mask, batch: batch, gradient: gradient)
+            let loss = objective(mask: mask, batch: batch, gradient: gradient, speechGradient: speechGradient)
             if loss.isFinite {
-                model.net.backward(gradient)
+                model.net.backward(gradient, gradSpeechLogits: trainsSpeechHead ? speechGradient : nil)
                 if let maxNorm = options.clipGradient { _ = GradientClipping.clipNorm(store, maxNorm: maxNorm) }
                 optimizer.step(store)
                 updateAverage()
@@ -191,9 +231,13 @@ public final class Trainer {
         throw TrainingError.diverged(epoch: epoch)
     }
 
-    /// The training loss of `mask` on `batch`: the spectral loss plus the weighted intelligibility term; writes
-    /// its gradient w.r.t. the mask into `gradient`.
-    private func objective(mask: Matrix, batch: SpectralBatch, gradient: Matrix) -> Float {
+    /// Whether the speech head is in the loss.
+    private var trainsSpeechHead: Bool { model.net.speechHead != nil && options.vadWeight > 0 }
+
+    /// The training loss of `mask` on `batch`: the spectral loss plus the weighted intelligibility term and the
+    /// weighted speech head's cross-entropy; writes its gradient w.r.t. the mask into `gradient`, and w.r.t. the
+    /// speech logits into `speechGradient`.
+    private func objective(mask: Matrix, batch: SpectralBatch, gradient: Matrix, speechGradient: Matrix) -> Float {
         var loss = Loss.spectral(mask: mask, noisyMagnitude: batch.noisyMagnitude, cleanMagnitude: batch.cleanMagnitude,
                                  layout: batch.layout, phaseCosine: batch.phaseCosine,
                                  phaseWeight: options.phaseWeight, gradient: gradient)
@@ -203,6 +247,11 @@ public final class Trainer {
                                            cleanMagnitude: batch.cleanMagnitude, layout: batch.layout,
                                            bands: envelopeBands, segmentFrames: envelopeSegmentFrames,
                                            weight: options.stoiWeight, gradient: gradient)
+        }
+        if trainsSpeechHead, let logits = model.net.speechLogits {
+            loss += options.vadWeight
+                * Loss.binaryCrossEntropy(logits: logits, targets: batch.speechLabels, layout: batch.layout,
+                                          weight: options.vadWeight, gradient: speechGradient)
         }
         return loss
     }
@@ -232,11 +281,12 @@ public final class Trainer {
         let noisySISDR: [Double]
     }
 
-    /// Mean validation loss per real frame, and mean SI-SDR gain (dB) of the enhanced validation set. Pairs are
-    /// read a batch at a time, like the training pairs.
-    public func evaluate() throws -> (loss: Float, sisdrGain: Float) {
+    /// Mean validation loss per real frame, mean SI-SDR gain (dB) of the enhanced validation set, and the speech
+    /// head's ROC AUC over all validation frames (nil without the head). Pairs are read a batch at a time, like
+    /// the training pairs.
+    public func evaluate() throws -> (loss: Float, sisdrGain: Float, speechAUC: Float?) {
         let lengths = validation.lengths
-        guard !lengths.isEmpty else { return (.nan, .nan) }
+        guard !lengths.isEmpty else { return (.nan, .nan, nil) }
         let order = lengths.indices.sorted { lengths[$0] < lengths[$1] }
         let batches = stride(from: 0, to: order.count, by: options.batchSize).map {
             Array(order[$0 ..< min($0 + options.batchSize, order.count)])
@@ -246,12 +296,19 @@ public final class Trainer {
         }
         defer { prefetch.finish() }
         var lossSum = 0.0, frames = 0, gainSum = 0.0
-        let batchGradient = Matrix(rows: 0, cols: 0)
+        var speechScores: [Float] = [], speechLabels: [Float] = []
+        let batchGradient = Matrix(rows: 0, cols: 0), batchSpeechGradient = Matrix(rows: 0, cols: 0)
         for index in batches.indices {
             let input = try prefetch.take(index)
             let batch = input.spectra
             let mask = model.net.forward(batch.features, layout: batch.layout, training: false)
-            let loss = objective(mask: mask, batch: batch, gradient: batchGradient)
+            let loss = objective(mask: mask, batch: batch, gradient: batchGradient, speechGradient: batchSpeechGradient)
+            if let logits = model.net.speechLogits {
+                for row in 0..<batch.layout.rows where batch.layout.isReal(row: row) {
+                    speechScores.append(logits[row, 0])  // the AUC depends only on the order: logits will do
+                    speechLabels.append(batch.speechLabels[row, 0])
+                }
+            }
             lossSum += Double(loss) * Double(batch.layout.realFrames)
             frames += batch.layout.realFrames
             for (b, clean) in input.clean.enumerated() {
@@ -263,7 +320,8 @@ public final class Trainer {
                 gainSum += SignalMetrics.siSDR(reference: clean, estimate: enhanced) - input.noisySISDR[b]
             }
         }
-        return (Float(lossSum / Double(max(frames, 1))), Float(gainSum / Double(lengths.count)))
+        let auc = ROC.areaUnderCurve(scores: speechScores, labels: speechLabels).map(Float.init)
+        return (Float(lossSum / Double(max(frames, 1))), Float(gainSum / Double(lengths.count)), auc)
     }
 
     private func prepareValidation(_ indices: [Int]) throws -> ValidationBatch {

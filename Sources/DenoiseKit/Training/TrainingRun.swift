@@ -52,10 +52,12 @@ public struct TrainingRun {
     }
 
     public static func csv(_ history: [EpochReport]) -> String {
-        var text = "epoch,train_loss,val_loss,val_sisdr_gain_db,lr,seconds,frames_per_second\n"
+        var text = "epoch,train_loss,val_loss,val_sisdr_gain_db,lr,seconds,frames_per_second,val_speech_auc\n"
         for r in history {
-            text += String(format: "%d,%.6f,%.6f,%.3f,%.6g,%.2f,%.0f\n", r.epoch + 1, r.trainLoss, r.validationLoss,
-                           r.validationSISDRGain, r.learningRate, r.seconds, r.framesPerSecond)
+            // The AUC column stays empty for a model without the speech head.
+            let auc = r.validationSpeechAUC.map { String(format: "%.4f", $0) } ?? ""
+            text += String(format: "%d,%.6f,%.6f,%.3f,%.6g,%.2f,%.0f,", r.epoch + 1, r.trainLoss, r.validationLoss,
+                           r.validationSISDRGain, r.learningRate, r.seconds, r.framesPerSecond) + auc + "\n"
         }
         return text
     }
