@@ -39,6 +39,11 @@ struct ApplyCommand: Command {
         .option("report", value: "FILE", kind: .path,
                 help: "Append one JSON line per input to FILE as it finishes: input, output, status "
                     + "(done/skipped/failed), error, duration_s, seconds, clipped, truncated."),
+        .option("vad", value: "FILE.csv", kind: .path,
+                help: "Also write the model's speech probability of each frame to FILE.csv (header "
+                    + "time_s,speech_probability; time_s is the frame's index times the hop). One input only, and a "
+                    + "model with a speech-probability head (see `denoise info`); with --per-channel, the mean over "
+                    + "the channels."),
         .flag("force", help: "Overwrite existing output files (inputs are never overwritten; folders, pipes and "
                   + "devices never are)."),
         .flag("verbose", short: "v", help: "Print the file names, durations and speed of each file."),
@@ -68,6 +73,14 @@ struct ApplyCommand: Command {
         defer { interrupt.uninstall() }
 
         let report = try settings.report.map { try BatchReport(url: $0) }
+        if let vad = settings.vad {
+            guard model.hasSpeechHead else {
+                throw UsageError("--vad: \(located.url.path) has no speech-probability head "
+                                 + "(train one with --vad-weight, or fine-tune this one with --init)")
+            }
+            try FileEnhancer.checkOutput(vad, input: settings.singleInput, force: settings.force)
+        }
+        let speechTable = settings.vad.map { _ in SpeechProbabilityTable() }
 
         switch settings.mode {
         case let .pipe(input, output):
@@ -84,10 +97,12 @@ struct ApplyCommand: Command {
             let fileReport: FileReport
             do {
                 fileReport = try FileEnhancer.enhance(reader: reader, writer: writer, model: model, options: options,
-                                                      shouldStop: { interrupt.isRequested })
+                                                      shouldStop: { interrupt.isRequested },
+                                                      speechProbability: speechTable?.append)
             } catch where interrupt.isRequested {
                 return interrupt.exitStatus  // e.g. the reader of stdout went away (SIGPIPE): nothing more to say
             }
+            if let speechTable, let vad = settings.vad { try AtomicFile.write(speechTable.data, to: vad) }
             Self.warn(about: fileReport)
             if settings.verbose { Terminal.writeError(Self.describe(fileReport) + "\n") }
             return ExitStatus.success
@@ -102,7 +117,9 @@ struct ApplyCommand: Command {
             let fileReport: FileReport
             do {
                 fileReport = try FileEnhancer.enhance(input: input, output: output, model: model, options: options,
-                                                      force: settings.force, shouldStop: { interrupt.isRequested })
+                                                      force: settings.force, shouldStop: { interrupt.isRequested },
+                                                      speechProbability: speechTable?.append)
+                if let speechTable, let vad = settings.vad { try AtomicFile.write(speechTable.data, to: vad) }
             } catch EnhanceError.interrupted {
                 return interrupt.exitStatus
             } catch {
@@ -190,6 +207,21 @@ struct ApplyCommand: Command {
     }
 }
 
+/// The rows of `apply --vad`, kept until the input is done so that a failed run leaves no partial CSV.
+final class SpeechProbabilityTable {
+    private var text = "time_s,speech_probability\n"
+    private var frames = 0
+
+    func append(_ probabilities: [Float], frameSeconds: Double) {
+        for probability in probabilities {
+            text += String(format: "%.3f,%.3f\n", Double(frames) * frameSeconds, probability)
+            frames += 1
+        }
+    }
+
+    var data: Data { Data(text.utf8) }
+}
+
 /// The checked settings of `apply`.
 struct ApplySettings {
     enum Mode {
@@ -216,10 +248,29 @@ struct ApplySettings {
     var shard: Shard?
     var skipExisting: Bool
     var report: URL?
+    /// Where `--vad` writes the speech probabilities (one input only).
+    var vad: URL?
+
+    /// The input file of a one-file run (nil for a batch or standard input).
+    var singleInput: URL? {
+        switch mode {
+        case let .single(input, _): return input
+        case let .pipe(input, _): return input
+        case .batch: return nil
+        }
+    }
 
     init(_ arguments: ParsedArguments) throws {
         let inputs = arguments.positionals("inputs")
+        vad = arguments.path("vad")
+        if arguments.string("vad") == "-" {
+            throw UsageError("--vad needs a file name: standard output carries the audio or nothing")
+        }
         if let directory = arguments.path("output-dir") {
+            if arguments.has("vad") {
+                throw UsageError("--vad writes the speech probabilities of one input: it does not apply to a batch "
+                                 + "(-o OUT_DIR); give IN.wav OUT.wav")
+            }
             guard !inputs.isEmpty else {
                 throw UsageError("missing input: give the WAV files or folders to denoise after -o OUT_DIR")
             }

@@ -5,7 +5,8 @@ import Foundation
 struct EvalCommand: Command {
     let name = "eval"
     let abstract = "Score enhanced recordings against clean references (SI-SDR, SNR, STOI)."
-    let usage = ["eval --clean DIR --enhanced DIR [--noisy DIR] [--csv FILE]"]
+    let usage = ["eval --clean DIR --enhanced DIR [--noisy DIR] [--csv FILE]",
+                 "eval --clean DIR --enhanced DIR --noisy DIR --vad-model MODEL ..."]
     let options: [Option] = [
         .option("clean", value: "DIR", kind: .path, help: "Clean reference recordings.", required: true),
         .option("enhanced", value: "DIR", kind: .path,
@@ -13,6 +14,11 @@ struct EvalCommand: Command {
         .option("noisy", value: "DIR", kind: .path,
                 help: "The unprocessed noisy recordings: score them too and report the improvement."),
         .option("csv", value: "FILE", kind: .path, help: "Also write the scores of each file to FILE."),
+        .option("vad-model", value: "MODEL", kind: .path,
+                help: "Run MODEL (repeatable) on the --noisy recordings and report the ROC AUC of its speech "
+                    + "probabilities against the clean recordings' frame activity (a frame is speech within 40 dB "
+                    + "of the recording's 99th-percentile frame level and above -60 dBFS), over all frames of the "
+                    + "scored files. Models without a speech-probability head are listed as such."),
         .flag("allow-missing",
               help: "Score the pairs that match and warn about the rest. Without it, a clean file with no enhanced "
                   + "one (or the reverse), or a pair whose rates or lengths differ, fails the run with a list."),
@@ -41,6 +47,23 @@ struct EvalCommand: Command {
         for warning in warnings { Terminal.writeError("warning: \(warning)\n") }
         guard !scores.isEmpty else { throw CommandError("no file could be scored") }
         Terminal.writeOut(Self.table(scores))
+        if let noisy = settings.noisy, !settings.vadModels.isEmpty {
+            let scored = scores.map(\.name).filter {
+                FileManager.default.fileExists(atPath: noisy.appendingPathComponent($0).path)
+            }
+            Terminal.writeOut("\n")
+            for url in settings.vadModels {
+                let model = try DenoiseModel.load(url: url)
+                guard model.hasSpeechHead else {
+                    Terminal.writeOut("speech AUC  \(url.path): no speech-probability head\n")
+                    continue
+                }
+                let result = try Evaluation.speechAUC(model: model, names: scored, clean: settings.clean, noisy: noisy)
+                let auc = result.auc.map { String(format: "%.4f", $0) } ?? "undefined (one class only)"
+                Terminal.writeOut("speech AUC  \(url.path): \(auc) over \(result.frames) frames of "
+                                  + "\(scored.count) files\n")
+            }
+        }
         if let csv = settings.csv {
             try AtomicFile.write(Data(Self.csv(scores).utf8), to: csv)
         }
@@ -104,6 +127,8 @@ struct EvalSettings {
     var noisy: URL?
     var csv: URL?
     var allowMissing: Bool
+    /// Models whose speech probabilities are scored.
+    var vadModels: [URL]
 
     init(_ arguments: ParsedArguments) throws {
         guard let clean = arguments.path("clean"), let enhanced = arguments.path("enhanced") else {
@@ -117,5 +142,9 @@ struct EvalSettings {
         noisy = arguments.path("noisy")
         csv = arguments.path("csv")
         allowMissing = arguments.flag("allow-missing")
+        vadModels = arguments.list("vad-model").map(fileURL)
+        if !vadModels.isEmpty && noisy == nil {
+            throw UsageError("--vad-model runs the model on the noisy recordings: give --noisy DIR")
+        }
     }
 }

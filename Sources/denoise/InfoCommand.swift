@@ -86,7 +86,7 @@ struct InfoCommand: Command {
                 "n_fft": model.stft.nFFT, "hop": model.stft.hop, "band_hz": [0, model.sampleRate / 2],
                 "high_band_reference_hz": [model.highBand.referenceLowHz,
                                            model.highBand.crossoverHz(sampleRate: model.sampleRate)],
-                "mask_exponent": Double(model.maskExponent),
+                "mask_exponent": Double(model.maskExponent), "speech_probability": model.hasSpeechHead,
             ]
             if let training = model.training {
                 object["training"] = ["epochs": training.epochs, "best_epoch": training.bestEpoch,
@@ -119,6 +119,7 @@ struct InfoCommand: Command {
                                1000 * Double(model.stft.nFFT) / Double(model.sampleRate))),
             ("band", "0-\(model.sampleRate / 2) Hz, masked by the network"),
             ("above it", Self.describeHighBand(model)),
+            ("speech head", model.hasSpeechHead ? "yes: a speech probability per frame (apply --vad FILE.csv)" : "no"),
         ]
         if model.maskExponent != 1 {
             rows.append(("mask exponent", String(format: "%g (apply's default)", model.maskExponent)))

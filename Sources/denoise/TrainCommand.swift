@@ -113,6 +113,13 @@ struct TrainCommand: Command {
                 help: "Weight of an intelligibility term added to the spectral loss: 1 minus the mean correlation "
                     + "of clean and enhanced one-third-octave band envelopes over 384 ms (STOI's measure, without "
                     + "its clipping); 0 for none.", default: "0.3"),
+        .option("vad-weight", value: "W", kind: .float,
+                help: "Weight of the speech-probability head's binary cross-entropy added to the loss; 0 builds no "
+                    + "head. The head (one sigmoid unit per frame on the last hidden layer, trained jointly with the "
+                    + "mask) learns the clean signal's frame activity: a frame is speech when its level is within "
+                    + "40 dB of the clean recording's 99th-percentile frame level and above -60 dBFS. With --init "
+                    + "from a model without the head, the head is added and trained from scratch.",
+                default: String(TrainingOptions().vadWeight)),
         .option("mask-exponent", value: "G", kind: .float,
                 help: "The mask exponent apply uses with the saved model unless told otherwise (see apply "
                     + "--mask-exponent); training itself is unaffected (default: the --init model's, else 1)."),
@@ -202,6 +209,8 @@ struct TrainSettings {
     var dropout: Double
     var phaseWeight: Double
     var stoiWeight: Double
+    /// 0: no speech-probability head.
+    var vadWeight: Double
     /// nil: the starting model's (1 for a new one).
     var maskExponent: Double?
     var averageDecay: Double?
@@ -347,6 +356,7 @@ struct TrainSettings {
             $0 >= 0 && $0 <= 1
         }
         stoiWeight = try arguments.defaultedDouble("stoi-weight", expected: "a weight >= 0") { $0 >= 0 }
+        vadWeight = try arguments.defaultedDouble("vad-weight", expected: "a weight >= 0") { $0 >= 0 }
         maskExponent = try arguments.maskExponent()
 
         epochs = try arguments.defaultedInt("epochs", expected: "at least 1") { $0 >= 1 }

@@ -52,12 +52,18 @@ struct TrainingSession {
             checkpoint = file
             earlierRuns = model.training?.earlierRuns
         } else if let initial = settings.initialModel {
-            model = try DenoiseModel.load(url: initial)
-            guard model.sampleRate == sampleRate else {
-                throw CommandError("\(initial.path): a \(model.sampleRate) Hz model; training runs at \(sampleRate) Hz")
+            let loaded = try DenoiseModel.load(url: initial)
+            guard loaded.sampleRate == sampleRate else {
+                throw CommandError("\(initial.path): a \(loaded.sampleRate) Hz model; training runs at \(sampleRate) Hz")
             }
-            earlierRuns = model.training?.lineage
+            earlierRuns = loaded.training?.lineage
             say("starting from \(initial.path)")
+            if settings.vadWeight > 0 && !loaded.hasSpeechHead {
+                say("adding a speech-probability head (--vad-weight \(settings.vadWeight)), trained from scratch")
+                model = try loaded.addingSpeechHead(seed: UInt64(settings.seed))
+            } else {
+                model = loaded
+            }
         } else {
             model = try DenoiseModel(config: maskNetConfig(), sampleRate: sampleRate, seed: UInt64(settings.seed))
         }
@@ -101,8 +107,9 @@ struct TrainingSession {
                 validationSISDRGain: best.validationSISDRGain, trainingPairs: train.count,
                 trainingSeconds: trainer.history.reduce(0) { $0 + $1.seconds }, command: commandLine(),
                 earlierRuns: earlierRuns))
-            say(String(format: "epoch %3d  train %.5f  val %.5f  SI-SDR gain %+.2f dB  lr %.3g  %.0f s  %.0f frames/s%@",
-                       report.epoch + 1, report.trainLoss, report.validationLoss, report.validationSISDRGain,
+            let auc = report.validationSpeechAUC.map { String(format: "  speech AUC %.3f", $0) } ?? ""
+            say(String(format: "epoch %3d  train %.5f  val %.5f  SI-SDR gain %+.2f dB%@  lr %.3g  %.0f s  %.0f frames/s%@",
+                       report.epoch + 1, report.trainLoss, report.validationLoss, report.validationSISDRGain, auc,
                        report.learningRate, report.seconds, report.framesPerSecond, improved ? "  *" : ""))
         }
         let best = trainer.history.first { $0.epoch == trainer.bestEpoch }
@@ -244,7 +251,8 @@ struct TrainingSession {
                       hidden: settings.width, kernelSize: settings.kernelSize, dilations: settings.dilations,
                       residual: settings.residual, causal: settings.causal,
                       norm: NormKind(rawValue: settings.norm) ?? .layer,
-                      inputNorm: NormKind(rawValue: settings.inputNorm) ?? .batch, dropout: Float(settings.dropout))
+                      inputNorm: NormKind(rawValue: settings.inputNorm) ?? .batch, dropout: Float(settings.dropout),
+                      speechHead: settings.vadWeight > 0)
     }
 
     private func trainingOptions() -> TrainingOptions {
@@ -262,6 +270,7 @@ struct TrainingSession {
         options.cropSeconds = settings.cropSeconds
         options.phaseWeight = Float(settings.phaseWeight)
         options.stoiWeight = Float(settings.stoiWeight)
+        options.vadWeight = Float(settings.vadWeight)
         options.averageDecay = settings.averageDecay.map(Float.init)
         options.remixProbability = settings.remixOnly ? 1 : 0.5
         return options

@@ -9,14 +9,15 @@ enum Fixtures {
     /// n_fft 64, hop 32 at 16 kHz: 33 bins, 2 ms frames.
     static let stft = STFTConfig(nFFT: 64, hop: 32)
 
-    static func tinyConfig() -> MaskNetConfig {
-        MaskNetConfig(kind: .mlp, bins: 33, context: 1, hidden: 8, hiddenLayers: 1)
+    static func tinyConfig(speechHead: Bool = false) -> MaskNetConfig {
+        MaskNetConfig(kind: .mlp, bins: 33, context: 1, hidden: 8, hiddenLayers: 1, speechHead: speechHead)
     }
 
     /// Writes a freshly initialised tiny MLP model to `url` and returns it.
     @discardableResult
-    static func writeTinyModel(to url: URL, seed: UInt64 = 3) throws -> DenoiseModel {
-        let model = try DenoiseModel(config: tinyConfig(), stft: stft, sampleRate: 16000, seed: seed)
+    static func writeTinyModel(to url: URL, seed: UInt64 = 3, speechHead: Bool = false) throws -> DenoiseModel {
+        let model = try DenoiseModel(config: tinyConfig(speechHead: speechHead), stft: stft, sampleRate: 16000,
+                                     seed: seed)
         try model.save(to: url)
         return model
     }

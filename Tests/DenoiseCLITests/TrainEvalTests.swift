@@ -85,10 +85,13 @@ final class TrainEvalTests: XCTestCase {
         let csv = try String(contentsOf: run.appendingPathComponent("metrics.csv"), encoding: .utf8)
         let lines = csv.split(separator: "\n")
         XCTAssertEqual(lines.count, 3, csv)
-        XCTAssertEqual(lines.first, "epoch,train_loss,val_loss,val_sisdr_gain_db,lr,seconds,frames_per_second")
+        XCTAssertEqual(lines.first,
+                       "epoch,train_loss,val_loss,val_sisdr_gain_db,lr,seconds,frames_per_second,val_speech_auc")
         for (index, line) in lines.dropFirst().enumerated() {
             let fields = line.split(separator: ",").map(String.init)
+            // The tones are speech in every frame: with one class only, the speech AUC column stays empty.
             XCTAssertEqual(fields.count, 7, String(line))
+            XCTAssertTrue(line.hasSuffix(","), String(line))
             XCTAssertEqual(fields.first, "\(index + 1)")
             for field in fields { XCTAssertNotNil(Double(field), "not a number: \(field) in \(line)") }
             XCTAssertTrue(Double(fields[1]).map { $0.isFinite && $0 > 0 } ?? false, "train loss \(fields[1])")
