@@ -330,6 +330,10 @@ struct ApplySettings {
             mode = .single(input: input, output: output)
             shard = nil
         }
+        if let vad, case let .single(input, output) = mode,
+           [input, output].contains(where: { $0.standardizedFileURL.path == vad.standardizedFileURL.path }) {
+            throw UsageError("--vad FILE.csv names the input or the output WAV: give the CSV a name of its own")
+        }
         model = arguments.path("model")
         attenuationLimit = try arguments.double("atten-limit", expected: "a level in dB >= 0") { $0 >= 0 }
         maskExponent = try arguments.maskExponent()

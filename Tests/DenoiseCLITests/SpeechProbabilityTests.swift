@@ -59,6 +59,9 @@ final class SpeechProbabilityTests: XCTestCase {
                                            folder.appendingPathComponent("out").path, source.path])
         XCTAssertEqual(batch.status, 64, batch.stderr)
         XCTAssertTrue(batch.stderr.contains("--vad") && batch.stderr.contains("batch"), batch.stderr)
+        let onOutput = try DenoiseRunner.run(["apply", "-m", headed.path, "--vad", output.path, source.path,
+                                              output.path])
+        XCTAssertEqual(onOutput.status, 64, onOutput.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: csv.path))
         XCTAssertFalse(FileManager.default.fileExists(atPath: output.path))
     }
