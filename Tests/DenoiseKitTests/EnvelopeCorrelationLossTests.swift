@@ -125,6 +125,6 @@ final class EnvelopeCorrelationLossTests: XCTestCase {
         XCTAssertEqual(bands.first, 4..<5)                  // 133.6 ... 168.4 Hz
         XCTAssertEqual(bands.last, 109..<137)               // 3394 ... 4277 Hz
         for (a, b) in zip(bands, bands.dropFirst()) { XCTAssertEqual(a.upperBound, b.lowerBound) }
-        XCTAssertEqual(STOI.segmentDuration, 0.384, accuracy: 1e-12)
+        XCTAssertEqual(STOIConstants.segmentDuration, 0.384, accuracy: 1e-12)
     }
 }

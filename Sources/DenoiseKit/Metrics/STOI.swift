@@ -22,21 +22,18 @@ import Foundation
 /// accumulations are in Double; the FFT is single precision.
 public enum STOI {
     /// The rate STOI is defined at.
-    public static let sampleRate = 10_000
+    public static let sampleRate = STOIConstants.sampleRate
     /// Returned when fewer than N = 30 STFT frames remain after silence removal (less than about 0.4 s of
     /// speech): the measure is undefined there. 1e-5, as `pystoi`, so that averages stay finite.
     public static let tooShortScore = 1e-5
 
     private static let frameLength = 256          // 25.6 ms at 10 kHz
-    private static let hop = 128                  // 50% overlap
+    private static let hop = STOIConstants.hop    // 50% overlap
     private static let fftSize = 512
     private static let bandCount = 15
     private static let lowestCentre = 150.0       // Hz
-    private static let segmentFrames = 30         // N: 384 ms
-    /// The length of the segments whose envelopes are correlated, seconds.
-    static var segmentDuration: Double { Double(segmentFrames * hop) / Double(sampleRate) }
+    private static let segmentFrames = STOIConstants.segmentFrames
     private static let beta = -15.0               // lower SDR bound, dB
-    static let dynamicRange = 40.0                // dB below the loudest clean frame counted as silence
     private static let eps = Double.ulpOfOne
 
     /// STOI of `processed` against `clean`, both at `sampleRate` Hz (compared over the shorter length).
@@ -80,7 +77,7 @@ public enum STOI {
             }
             return 20 * log10(sum.squareRoot() + eps)
         }
-        let threshold = (energies.max() ?? 0) - dynamicRange
+        let threshold = (energies.max() ?? 0) - STOIConstants.dynamicRange
         let kept = starts.indices.filter { energies[$0] > threshold }
         let length = (kept.count - 1) * hop + frameLength
         var xOut = [Double](repeating: 0, count: length)

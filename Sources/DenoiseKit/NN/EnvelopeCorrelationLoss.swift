@@ -74,7 +74,7 @@ extension Loss {
         let energies = rows.map { row in
             (0..<clean.cols).reduce(0.0) { sum, bin in sum + Double(clean[row, bin]) * Double(clean[row, bin]) }
         }
-        let floor = (energies.max() ?? 0) * pow(10, -STOI.dynamicRange / 10)
+        let floor = (energies.max() ?? 0) * pow(10, -STOIConstants.dynamicRange / 10)
         return zip(rows, energies).filter { $0.1 > floor }.map(\.0)
     }
 

@@ -161,7 +161,7 @@ public final class Trainer {
         self.rng = RandomGenerator(seed: options.seed)
         self.stft = STFT(config: model.stft)
         self.envelopeBands = STOI.bandEdges(sampleRate: model.sampleRate, fftSize: model.stft.nFFT)
-        self.envelopeSegmentFrames = max(2, Int((STOI.segmentDuration * Double(model.sampleRate)
+        self.envelopeSegmentFrames = max(2, Int((STOIConstants.segmentDuration * Double(model.sampleRate)
                                                   / Double(model.stft.hop)).rounded()))
         if options.averageDecay != nil { average = Array(model.net.store.valueBuffer) }
     }
