@@ -25,6 +25,9 @@ let package = Package(
         .testTarget(name: "DenoiseKitTests", dependencies: ["DenoiseKit"]),
         // End-to-end tests run the built `denoise` executable; the dependency makes sure it is built first.
         .testTarget(name: "DenoiseCLITests", dependencies: ["denoise", "DenoiseKit"], exclude: ["Snapshots"]),
+        // The plugin through its C entry points in process, and the built .so hosted by sox (with `denoise apply`
+        // to compare); `swift build` makes the .so, which a test target cannot name as a dependency.
+        .testTarget(name: "DenoiseLADSPATests", dependencies: ["DenoiseLADSPA", "DenoiseKit", "CLADSPA", "denoise"]),
     ],
     swiftLanguageModes: [.v5]
 )
