@@ -91,11 +91,11 @@ private func makeDescriptor() -> UnsafeMutablePointer<LADSPA_Descriptor> {
     let ports: [(name: String, kind: Int32, hint: LADSPA_PortRangeHint)] = [
         ("Input", LADSPA_PORT_INPUT | LADSPA_PORT_AUDIO, LADSPA_PortRangeHint()),
         ("Output", LADSPA_PORT_OUTPUT | LADSPA_PORT_AUDIO, LADSPA_PortRangeHint()),
-        ("Attenuation limit (dB, 100 = none)", LADSPA_PORT_INPUT | LADSPA_PORT_CONTROL,
+        ("Attenuation limit (dB)", LADSPA_PORT_INPUT | LADSPA_PORT_CONTROL,
          LADSPA_PortRangeHint(HintDescriptor: LADSPA_HINT_BOUNDED_BELOW | LADSPA_HINT_BOUNDED_ABOVE
                                   | LADSPA_HINT_DEFAULT_MAXIMUM,
                               LowerBound: 0, UpperBound: ControlRange.noAttenuationLimitDB)),
-        ("Mix (0 = dry, 1 = denoised)", LADSPA_PORT_INPUT | LADSPA_PORT_CONTROL,
+        ("Mix", LADSPA_PORT_INPUT | LADSPA_PORT_CONTROL,
          LADSPA_PortRangeHint(HintDescriptor: LADSPA_HINT_BOUNDED_BELOW | LADSPA_HINT_BOUNDED_ABOVE
                                   | LADSPA_HINT_DEFAULT_1,
                               LowerBound: 0, UpperBound: 1)),

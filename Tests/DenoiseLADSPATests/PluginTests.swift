@@ -20,7 +20,9 @@ final class PluginTests: XCTestCase {
         XCTAssertEqual(kind(Port.mix), LADSPA_PORT_INPUT | LADSPA_PORT_CONTROL)
         XCTAssertEqual(kind(Port.latency), LADSPA_PORT_OUTPUT | LADSPA_PORT_CONTROL)
         XCTAssertEqual(name(Port.latency), "latency", "hosts and sox -l look for this exact name")
-        XCTAssertTrue(name(Port.attenuationLimit).contains("dB"))
+        // PipeWire's filter-chain and the README's examples set controls by these names.
+        XCTAssertEqual(name(Port.attenuationLimit), "Attenuation limit (dB)")
+        XCTAssertEqual(name(Port.mix), "Mix")
         let limit = descriptor.PortRangeHints[Int(Port.attenuationLimit)]
         XCTAssertEqual(limit.HintDescriptor & LADSPA_HINT_DEFAULT_MASK, LADSPA_HINT_DEFAULT_MAXIMUM)
         XCTAssertEqual(limit.LowerBound, 0)
