@@ -73,14 +73,20 @@ final class FixedLatencyDenoiser {
     }
 
     /// The denoiser's largest output lag, max over n of (n − output after n input samples), found by feeding a
-    /// spare one silence a sample at a time. The lag repeats with the STFT hop (and, below the model's rate,
-    /// with the resampler's phase), so twice the model's nominal latency plus one resampler period covers the
-    /// priming and at least one full period.
+    /// spare one silence a sample at a time. Twice the model's nominal latency covers the priming; after it the
+    /// lag repeats with the STFT hop at the input's rate (shorter than that latency), or, when the input is
+    /// resampled, once both the hop and the resamplers' phases come round again: every lcm(hop, R/g) samples at
+    /// the model's rate R (g = gcd(r, R), r the input's rate), so one such period more is measured.
     private static func measureLag(model: DenoiseModel, sampleRate: Int, options: DenoiserOptions) -> Int {
         let probe = Denoiser(model: model, channelCount: 1, sampleRate: sampleRate, options: options)
         let nominal = Int((model.latencySeconds * Double(sampleRate)).rounded(.up))
-        let resamplerPeriod = sampleRate < model.sampleRate ? sampleRate / gcd(sampleRate, model.sampleRate) : 0
-        let span = 2 * nominal + resamplerPeriod + 64
+        var resampledPeriod = 0
+        if sampleRate < model.sampleRate {
+            let phases = model.sampleRate / gcd(sampleRate, model.sampleRate)
+            let modelSamples = model.stft.hop / gcd(model.stft.hop, phases) * phases
+            resampledPeriod = modelSamples / phases * (sampleRate / gcd(sampleRate, model.sampleRate))
+        }
+        let span = 2 * nominal + resampledPeriod + 64
         let silence = AudioBuffer(mono: [0], sampleRate: sampleRate)
         var produced = 0, lag = 0
         for n in 1...span {

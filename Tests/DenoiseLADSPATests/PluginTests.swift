@@ -47,7 +47,7 @@ final class PluginTests: XCTestCase {
 
     func testOutputIsDenoiserOutputDelayedByTheLatencyForAnyBlockSizes() throws {
         let model = try DenoiseModel.load(url: PluginFixtures.realtimeModelURL)
-        for (rate, seed) in [(16000, UInt64(1)), (48000, 2), (8000, 3)] {
+        for (rate, seed) in [(16000, UInt64(1)), (48000, 2), (8000, 3), (11025, 4)] {
             let input = PluginFixtures.noisySpeech(seconds: 1.2, sampleRate: rate)
             let expected = Denoiser.enhance(AudioBuffer(mono: input, sampleRate: rate), model: model).channels[0]
             // Random sizes, and single samples, which meet the denoiser at every phase of its hop: a latency one
