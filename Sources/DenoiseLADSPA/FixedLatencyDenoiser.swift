@@ -6,7 +6,7 @@ import DenoiseKit
 /// make `PluginInstance` hold a `Denoiser`.
 ///
 /// Output sample n is the denoiser's output for input sample n − `latencySamples` (zeros before that), blended
-/// with the input of the same instant by `mix`. The denoiser's own output lags its input by a varying amount
+/// by `mix` with that input sample itself. The denoiser's own output lags its input by a varying amount
 /// (it emits a hop at a time, once a frame and the network's look-ahead are complete); a FIFO absorbs the
 /// variation, so the latency is the largest lag, measured once at construction.
 ///
