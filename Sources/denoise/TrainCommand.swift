@@ -78,19 +78,22 @@ struct TrainCommand: Command {
                     + "\(Self.range(Self.defaults.clippingLevelRange)) of its peak.",
                 default: Format.number(Self.defaults.clippingShare)),
         .option("crop", value: "SECONDS", kind: .float,
-                help: "Train on random segments of this length.", default: "4"),
+                help: "Train on random segments of this length.", default: Format.number(Float(Self.training.cropSeconds))),
         // Model.
         .option("arch", value: "mlp|cnn", kind: .choice(["mlp", "cnn"]),
                 help: "mlp: per frame with context frames; cnn: dilated 1-D convolutions over time.",
                 default: "cnn"),
         .option("context", value: "K", kind: .int,
-                help: "With --arch mlp: frames of context on each side (default: 2)."),
+                help: "With --arch mlp: frames of context on each side (default: \(MaskNetConfig(kind: .mlp).context))."),
         .option("width", value: "N", kind: .int,
-                help: "Hidden width: MLP units or CNN channels (default: 512 for mlp, 256 for cnn)."),
+                help: "Hidden width: MLP units or CNN channels (default: \(MaskNetConfig(kind: .mlp).hidden) for mlp, "
+                    + "\(MaskNetConfig(kind: .cnn).hidden) for cnn)."),
         .option("dilations", value: "LIST", kind: .list,
-                help: "With --arch cnn: one dilated convolution block per entry (default: 1,2,4)."),
+                help: "With --arch cnn: one dilated convolution block per entry (default: "
+                    + "\(MaskNetConfig(kind: .cnn).dilations.map(String.init).joined(separator: ",")))."),
         .option("kernel", value: "K", kind: .int,
-                help: "With --arch cnn: odd kernel size of the dilated convolutions (default: 5)."),
+                help: "With --arch cnn: odd kernel size of the dilated convolutions (default: "
+                    + "\(MaskNetConfig(kind: .cnn).kernelSize))."),
         .flag("residual", help: "With --arch cnn: blocks after the first add their input to their output (skip "
                   + "connections, for deeper stacks)."),
         .flag("causal", help: "With --arch cnn: convolutions see only the current and earlier frames, so the model "
@@ -104,36 +107,40 @@ struct TrainCommand: Command {
                 help: "Normalisation of the log-power input: batch (each bin by the training data's statistics) or "
                     + "layer (each frame by its own, so no corpus statistics are carried into use).",
                 default: MaskNetConfig(kind: .cnn).inputNorm.rawValue),
-        .option("dropout", value: "P", kind: .float, help: "Dropout probability.", default: "0.1"),
+        .option("dropout", value: "P", kind: .float, help: "Dropout probability.",
+                default: Format.number(MaskNetConfig(kind: .cnn).dropout)),
         // Loss.
         .option("phase-weight", value: "A", kind: .float,
                 help: "Share of the phase-aware (complex) distance in the compressed spectral loss; 0 compares "
-                    + "magnitudes only.", default: "0"),
+                    + "magnitudes only.", default: Format.number(Self.training.phaseWeight)),
         .option("stoi-weight", value: "B", kind: .float,
                 help: "Weight of an intelligibility term added to the spectral loss: 1 minus the mean correlation "
                     + "of clean and enhanced one-third-octave band envelopes over 384 ms (STOI's measure, without "
-                    + "its clipping); 0 for none.", default: "0.3"),
+                    + "its clipping); 0 for none.", default: Format.number(Self.training.stoiWeight)),
         .option("vad-weight", value: "W", kind: .float,
                 help: "Weight of the speech-probability head's binary cross-entropy added to the loss; 0 builds no "
                     + "head. The head (one sigmoid unit per frame on the last hidden layer, trained jointly with the "
                     + "mask) learns the clean signal's frame activity: a frame is speech when its level is within "
                     + "40 dB of the clean recording's 99th-percentile frame level and above -60 dBFS. With --init "
                     + "from a model without the head, the head is added and trained from scratch.",
-                default: String(TrainingOptions().vadWeight)),
+                default: Format.number(Self.training.vadWeight)),
         .option("mask-exponent", value: "G", kind: .float,
                 help: "The mask exponent apply uses with the saved model unless told otherwise (see apply "
                     + "--mask-exponent); training itself is unaffected (default: the --init model's, else 1)."),
         // Optimisation.
-        .option("epochs", value: "N", kind: .int, help: "Passes over the training data.", default: "100"),
-        .option("batch-size", value: "N", kind: .int, help: "Utterances per batch.", default: "8"),
-        .option("lr", value: "X", kind: .float, help: "Learning rate.", default: "0.001"),
+        .option("epochs", value: "N", kind: .int, help: "Passes over the training data.",
+                default: String(Self.training.epochs)),
+        .option("batch-size", value: "N", kind: .int, help: "Utterances per batch.",
+                default: String(Self.training.batchSize)),
+        .option("lr", value: "X", kind: .float, help: "Learning rate.",
+                default: Format.number(Self.training.learningRate)),
         .option("optimizer", value: "NAME", kind: .choice(["adamw", "adam", "sgd", "rmsprop", "adagrad"]),
-                help: "adamw, adam, sgd (momentum 0.9), rmsprop or adagrad.", default: "adamw"),
+                help: "adamw, adam, sgd (momentum 0.9), rmsprop or adagrad.", default: Self.training.optimizer),
         .option("weight-decay", value: "X", kind: .float,
                 help: "Weight decay on weights (not biases or norms): decoupled for adamw, L2 otherwise.",
-                default: "0.01"),
+                default: Format.number(Self.training.weightDecay)),
         .option("l1", value: "X", kind: .float, help: "L1 penalty on weights: adds X sign(w) to the gradient.",
-                default: "0"),
+                default: Format.number(Self.training.l1)),
         .option("clip-grad", value: "NORM", kind: .float,
                 help: "Scale the gradient down when its global L2 norm exceeds NORM (default: off)."),
         .option("schedule", value: "SPEC", help: "Learning-rate schedule, stepped per epoch: none, step:STEP:GAMMA, "
@@ -149,13 +156,17 @@ struct TrainCommand: Command {
         .option("init", value: "MODEL", help: "Start from this model's weights (fine-tuning, e.g. the default model "
                 + "on your own recordings); its architecture replaces --arch, --context, --width, --dilations, "
                 + "--kernel, --residual, --norm, --input-norm and --dropout."),
-        .option("seed", value: "N", kind: .int, help: "Seed for initialisation, shuffling and mixing.", default: "1"),
+        .option("seed", value: "N", kind: .int, help: "Seed for initialisation, shuffling and mixing.",
+                default: String(Self.training.seed)),
         .flag("quiet", help: "Print no progress, only errors."),
     ]
 
     func run(_ arguments: ParsedArguments) throws -> Int32 {
         try TrainingSession(settings: TrainSettings(arguments)).run()
     }
+
+    /// The library's training defaults, which help shows and parsing falls back to.
+    private static let training = TrainingOptions()
 
     /// The library's augmentation defaults, which help shows.
     private static let defaults = AugmentationOptions()

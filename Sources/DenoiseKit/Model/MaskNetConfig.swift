@@ -62,7 +62,7 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
 
     public init(kind: MaskNetKind, bins: Int = 257, context: Int = 2, hidden: Int? = nil, hiddenLayers: Int = 2,
                 kernelSize: Int = 5, dilations: [Int] = [1, 2, 4], residual: Bool = false, causal: Bool = false,
-                norm: NormKind = .layer, inputNorm: NormKind = .batch, groups: Int = 8, dropout: Float = 0.2,
+                norm: NormKind = .layer, inputNorm: NormKind = .batch, groups: Int = 8, dropout: Float = 0.1,
                 speechHead: Bool = false) {
         self.kind = kind
         self.bins = bins

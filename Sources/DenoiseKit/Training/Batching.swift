@@ -36,14 +36,11 @@ public final class SpectralBatch {
     public let phaseCosine = Matrix(rows: 0, cols: 0)
     /// Frame activity of the clean signal [rows × 1], 1 for speech (`SpeechActivity`): the speech head's target.
     public let speechLabels = Matrix(rows: 0, cols: 0)
-    /// Complex noisy spectra per utterance, kept only when asked (validation rebuilds the waveform).
-    public var noisySpectra: [Spectrogram] = []
 
     public init() {}
 
     /// Fills the batch from `pairs` (noisy, clean) of samples.
-    public func fill(pairs: [(noisy: [Float], clean: [Float])], stft: STFT, keepSpectra: Bool = false,
-                     phase: Bool = false) {
+    public func fill(pairs: [(noisy: [Float], clean: [Float])], stft: STFT, phase: Bool = false) {
         let spectra = pairs.map { (stft.analyze($0.noisy), stft.analyze($0.clean)) }
         let bins = stft.config.bins
         let frames = spectra.map { $0.0.frames }.max() ?? 0
@@ -65,6 +62,5 @@ public final class SpectralBatch {
             (speechLabels.data + b * frames).update(from: SpeechActivity.labels(clean, config: stft.config),
                                                     count: clean.frames)
         }
-        noisySpectra = keepSpectra ? spectra.map(\.0) : []
     }
 }

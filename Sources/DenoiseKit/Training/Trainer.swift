@@ -13,12 +13,12 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// "cosine:3" (plain "cosine" for runs of 3 epochs or fewer, which a warm-up would not fit).
     public var schedule = "none"
     /// Largest gradient L2 norm; nil for no clipping.
-    public var clipGradient: Float? = 5
+    public var clipGradient: Float?
     /// Stop after this many epochs without a better validation loss; nil to run all epochs.
-    public var earlyStopPatience: Int? = 8
+    public var earlyStopPatience: Int?
     /// An epoch counts as better only if it lowers the validation loss by more than this.
     public var earlyStopMinDelta: Float = 0
-    public var seed: UInt64 = 0
+    public var seed: UInt64 = 1
     /// Long utterances are cut into random crops of this length each epoch.
     public var cropSeconds: Double = 4
     /// Share of training examples remixed by augmentation (when it has material); 1 with --remix-only.
@@ -193,7 +193,7 @@ public final class Trainer {
         for index in plan.indices {
             let batch = try prefetch.take(index)
             if shouldStop() { return nil }
-            let loss = try step(batch)
+            let loss = try step(on: batch)
             lossSum += Double(loss) * Double(batch.layout.realFrames)
             frames += batch.layout.realFrames
             progress(frames, totalFrames)
@@ -212,8 +212,19 @@ public final class Trainer {
         return report
     }
 
-    /// One optimisation step; retries once with half the learning rate if the loss is not finite.
-    private func step(_ batch: SpectralBatch) throws -> Float {
+    /// A batch of `pairs` (noisy, clean) as training prepares it, without cropping or remixing: with the phase
+    /// term and speech labels the options need. `bench` times `step(on:)` on one.
+    public func batch(of pairs: [(noisy: [Float], clean: [Float])]) -> SpectralBatch {
+        let batch = SpectralBatch()
+        batch.fill(pairs: pairs, stft: stft, phase: options.phaseWeight > 0)
+        return batch
+    }
+
+    /// One optimisation step, the one every training batch takes: forward, the loss with its intelligibility and
+    /// speech terms, backward, clipping, the optimizer and the weight average. Retries once with half the learning
+    /// rate if the loss is not finite.
+    @discardableResult
+    public func step(on batch: SpectralBatch) throws -> Float {
         let store = model.net.store
         for attempt in 0..<2 {
             store.zeroGradients()
@@ -268,15 +279,14 @@ public final class Trainer {
             }
             return (Array(try train.noisy(item.utterance)[range]), clean)
         }
-        let batch = SpectralBatch()
-        batch.fill(pairs: pairs, stft: stft, phase: options.phaseWeight > 0)
-        return batch
+        return batch(of: pairs)
     }
 
     /// Validation inputs for one batch: the spectra, and per utterance the clean samples and the SI-SDR (dB) of
     /// the noisy ones, which the enhanced ones are scored against.
     private struct ValidationBatch {
         let spectra: SpectralBatch
+        let noisy: [[Float]]
         let clean: [[Float]]
         let noisySISDR: [Double]
     }
@@ -311,12 +321,10 @@ public final class Trainer {
             }
             lossSum += Double(loss) * Double(batch.layout.realFrames)
             frames += batch.layout.realFrames
+            // Scored on the path `apply` takes, not on this batch's masks: what validation reports is what users get.
             for (b, clean) in input.clean.enumerated() {
-                var spectrum = batch.noisySpectra[b]
-                for t in 0..<spectrum.frames {
-                    Features.applyMask(mask.row(b * batch.layout.frames + t), to: &spectrum, frame: t)
-                }
-                let enhanced = stft.synthesize(spectrum, length: clean.count)
+                let noisy = AudioBuffer(channels: [input.noisy[b]], sampleRate: model.sampleRate)
+                let enhanced = Denoiser.enhance(noisy, model: model).channels[0]
                 gainSum += SignalMetrics.siSDR(reference: clean, estimate: enhanced) - input.noisySISDR[b]
             }
         }
@@ -326,9 +334,7 @@ public final class Trainer {
 
     private func prepareValidation(_ indices: [Int]) throws -> ValidationBatch {
         let pairs = try indices.map { try validation.pair($0) }
-        let batch = SpectralBatch()
-        batch.fill(pairs: pairs, stft: stft, keepSpectra: true, phase: options.phaseWeight > 0)
-        return ValidationBatch(spectra: batch, clean: pairs.map(\.clean),
+        return ValidationBatch(spectra: batch(of: pairs), noisy: pairs.map(\.noisy), clean: pairs.map(\.clean),
                                noisySISDR: pairs.map { SignalMetrics.siSDR(reference: $0.clean, estimate: $0.noisy) })
     }
 
