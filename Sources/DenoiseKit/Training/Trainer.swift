@@ -90,7 +90,7 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .diverged(epoch):
             return "training diverged in epoch \(epoch + 1): the loss became NaN even after halving the learning rate; "
-                + "try a lower --lr or --clip-grad"
+                + "try a lower learning rate or clip the gradient"
         case let .badOption(message): return message
         }
     }
@@ -127,23 +127,23 @@ public final class Trainer {
 
     public init(model: DenoiseModel, train: any PairSource, validation: any PairSource, options: TrainingOptions,
                 augmentation: Augmentation? = nil) throws {
-        guard options.epochs >= 1 else { throw TrainingError.badOption("--epochs must be at least 1") }
-        guard options.batchSize >= 1 else { throw TrainingError.badOption("--batch-size must be at least 1") }
+        guard options.epochs >= 1 else { throw TrainingError.badOption("the number of epochs must be at least 1, not \(options.epochs)") }
+        guard options.batchSize >= 1 else { throw TrainingError.badOption("the batch size must be at least 1, not \(options.batchSize)") }
         guard options.learningRate > 0 && options.learningRate.isFinite else {
-            throw TrainingError.badOption("--lr must be a positive number")
+            throw TrainingError.badOption("the learning rate must be a positive number, not \(options.learningRate)")
         }
-        guard options.cropSeconds > 0 else { throw TrainingError.badOption("--crop must be positive") }
+        guard options.cropSeconds > 0 else { throw TrainingError.badOption("the crop length must be positive, not \(options.cropSeconds) s") }
         guard (0...1).contains(options.phaseWeight) else {
-            throw TrainingError.badOption("--phase-weight must lie in [0, 1]")
+            throw TrainingError.badOption("the phase weight must lie in [0, 1], not \(options.phaseWeight)")
         }
         guard options.stoiWeight >= 0 && options.stoiWeight.isFinite else {
-            throw TrainingError.badOption("--stoi-weight must be a number ≥ 0")
+            throw TrainingError.badOption("the intelligibility weight must be a number ≥ 0, not \(options.stoiWeight)")
         }
         guard options.vadWeight >= 0 && options.vadWeight.isFinite else {
-            throw TrainingError.badOption("--vad-weight must be a number ≥ 0")
+            throw TrainingError.badOption("the speech-head weight must be a number ≥ 0, not \(options.vadWeight)")
         }
         if let decay = options.averageDecay, !(0..<1).contains(decay) {
-            throw TrainingError.badOption("--average must lie in [0, 1)")
+            throw TrainingError.badOption("the weight-average decay must lie in [0, 1), not \(decay)")
         }
         guard let kind = OptimizerKind(rawValue: options.optimizer) else {
             let known = OptimizerKind.allCases.map(\.rawValue).joined(separator: ", ")
