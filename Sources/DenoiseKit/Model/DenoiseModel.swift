@@ -1,0 +1,184 @@
+import Foundation
+
+/// A trained denoiser: the mask network plus the signal settings it was trained with.
+public final class DenoiseModel {
+    /// File format versions this build reads, oldest first. Version 2 added CNN skip connections
+    /// (`MaskNetConfig.residual`), which a version-1 reader would silently leave out; version 3 causal
+    /// convolutions, which an earlier reader would run centred; version 4 the speech-probability head, whose tensors
+    /// an earlier reader would find too many for the configuration it reads.
+    public static let formatVersions = ["denoise-model-1", "denoise-model-2", "denoise-model-3", "denoise-model-4"]
+    /// Largest FFT size a model may ask for (1 s at 16 kHz is 16384 samples).
+    static let largestFFT = 1 << 16
+
+    public let net: MaskNet
+    public let stft: STFTConfig
+    public let sampleRate: Int
+    public var training: TrainingSummary?
+    /// The power the denoiser raises this model's mask to unless told otherwise: below 1 keeps more speech (and
+    /// noise), above 1 removes more of both. Chosen after training, on validation recordings.
+    public var maskExponent: Float = 1 {
+        didSet { precondition(DenoiseModel.maskExponents.contains(maskExponent), "mask exponent \(maskExponent)") }
+    }
+    /// Exponents a model file may carry, and how messages describe them.
+    public static let maskExponents: ClosedRange<Float> = 0.05...20
+    public static var maskExponentsDescription: String {
+        "a number in \(maskExponents.lowerBound)...\(maskExponents.upperBound)"
+    }
+    /// How inputs at higher rates keep the band above this model's Nyquist frequency.
+    public var highBand = HighBandSettings() {
+        didSet { precondition((try? highBand.validate(sampleRate: sampleRate)) != nil, "high band \(highBand)") }
+    }
+
+    /// `initializeWeights`: false leaves the weights zero, for a caller that loads them next.
+    public init(config: MaskNetConfig, stft: STFTConfig = STFTConfig(), sampleRate: Int = 16000, seed: UInt64 = 0,
+                initializeWeights: Bool = true) throws {
+        try stft.validate()
+        guard config.bins == stft.bins else {
+            throw ModelFileError.invalidConfig("network has \(config.bins) bins but n_fft \(stft.nFFT) gives \(stft.bins)")
+        }
+        guard (8000...96000).contains(sampleRate) else {
+            throw ModelFileError.invalidConfig("sample rate \(sampleRate) Hz is outside 8000...96000")
+        }
+        self.net = try MaskNet(config: config, seed: seed, initializeWeights: initializeWeights)
+        self.stft = stft
+        self.sampleRate = sampleRate
+    }
+
+    /// The model as safetensors: one tensor per parameter (and BatchNorm running statistics),
+    /// configuration in `__metadata__`.
+    public func safeTensors() -> SafeTensors {
+        var file = SafeTensors()
+        for entry in net.store.entries {
+            let values = Array(UnsafeBufferPointer(start: net.store.values + entry.offset, count: entry.count))
+            file.tensors[entry.name] = .init(shape: entry.shape, values: values)
+        }
+        for (name, bn) in net.batchNorms {
+            file.tensors[name + ".running_mean"] = .init(shape: [bn.runningMean.count], values: bn.runningMean)
+            file.tensors[name + ".running_var"] = .init(shape: [bn.runningVariance.count], values: bn.runningVariance)
+        }
+        file.metadata["format"] = formatVersion
+        file.metadata["masknet"] = DenoiseModel.json(net.config)
+        file.metadata["stft"] = DenoiseModel.json(stft)
+        file.metadata["sample_rate"] = String(sampleRate)
+        // The band the network was trained on, for readers of the file; it follows from the rate.
+        file.metadata["band_hz"] = "0-\(sampleRate / 2)"
+        file.metadata["high_band"] = DenoiseModel.json(highBand)
+        if let training { file.metadata["training"] = DenoiseModel.json(training) }
+        if maskExponent != 1 { file.metadata["mask_exponent"] = String(maskExponent) }
+        return file
+    }
+
+    /// The version this model is written as: the oldest that describes it, so that older builds still read the
+    /// models they can run and refuse the others instead of misreading them.
+    public var formatVersion: String {
+        DenoiseModel.formatVersions[net.config.speechHead ? 3 : net.config.causal ? 2 : net.config.residual ? 1 : 0]
+    }
+
+    /// Whether the model gives a speech probability per frame besides the mask.
+    public var hasSpeechHead: Bool { net.config.speechHead }
+
+    /// This model with a speech-probability head added (for fine-tuning a model trained without one): every other
+    /// tensor, the running statistics and the settings are copied; the head starts from its initialisation with
+    /// `seed`. A model that has the head already is returned as it is.
+    public func addingSpeechHead(seed: UInt64 = 0) throws -> DenoiseModel {
+        guard !hasSpeechHead else { return self }
+        var config = net.config
+        config.speechHead = true
+        let model = try DenoiseModel(config: config, stft: stft, sampleRate: sampleRate, seed: seed)
+        for entry in net.store.entries {
+            guard let target = model.net.store.entry(named: entry.name), target.count == entry.count else {
+                preconditionFailure("parameter \(entry.name) differs between a model and itself with a head")
+            }
+            (model.net.store.values + target.offset).update(from: net.store.values + entry.offset, count: entry.count)
+        }
+        model.net.store.markValuesChanged()
+        for ((_, from), (_, to)) in zip(net.batchNorms, model.net.batchNorms) {
+            to.runningMean = from.runningMean
+            to.runningVariance = from.runningVariance
+        }
+        model.training = training
+        model.maskExponent = maskExponent
+        model.highBand = highBand
+        return model
+    }
+
+    /// Input needed after a sample before its output is final: one analysis frame plus the network's look-ahead.
+    public var latencySeconds: Double {
+        Double(stft.nFFT + net.config.lookAheadFrames * stft.hop) / Double(sampleRate)
+    }
+
+    public func save(to url: URL) throws { try safeTensors().write(to: url) }
+
+    public static func load(url: URL) throws -> DenoiseModel {
+        try DenoiseModel(safeTensors: SafeTensors.read(url: url), path: url.path)
+    }
+
+    /// Rebuilds a model from a decoded file, checking version, shapes and finiteness of every tensor.
+    public convenience init(safeTensors file: SafeTensors, path: String) throws {
+        let meta = file.metadata
+        guard let format = meta["format"] else { throw ModelFileError.malformed(path: path, reason: "no 'format' in metadata") }
+        guard DenoiseModel.formatVersions.contains(format) else {
+            throw ModelFileError.unsupportedVersion(path: path, found: format)
+        }
+        guard let config: MaskNetConfig = DenoiseModel.decode(meta["masknet"]),
+              let stft: STFTConfig = DenoiseModel.decode(meta["stft"]),
+              let rate = meta["sample_rate"].flatMap(Int.init)
+        else { throw ModelFileError.malformed(path: path, reason: "metadata lacks a readable masknet, stft or sample_rate") }
+        // The configuration decides what gets allocated: check it against the data actually present first
+        // (with some slack, so that a file short of a tensor or two is reported by the tensor's name below).
+        let floats = Double(file.tensors.values.reduce(0) { $0 + $1.values.count })
+        guard config.parameterCount <= floats + Double(1 << 24), stft.nFFT <= DenoiseModel.largestFFT else {
+            throw ModelFileError.malformed(path: path, reason: "its configuration needs \(config.parameterCount) parameters "
+                                           + "(n_fft \(stft.nFFT)) but the file holds \(Int(floats)) values")
+        }
+        do {
+            try self.init(config: config, stft: stft, sampleRate: rate, initializeWeights: false)
+        } catch let error as ModelFileError {
+            throw ModelFileError.malformed(path: path, reason: error.description)
+        }
+        training = DenoiseModel.decode(meta["training"])
+        if let text = meta["mask_exponent"] {
+            guard let exponent = Float(text), DenoiseModel.maskExponents.contains(exponent) else {
+                throw ModelFileError.malformed(path: path, reason: "mask_exponent '\(text)' is not "
+                                               + DenoiseModel.maskExponentsDescription)
+            }
+            maskExponent = exponent
+        }
+        if let text = meta["high_band"] {
+            guard let settings: HighBandSettings = DenoiseModel.decode(text),
+                  (try? settings.validate(sampleRate: rate)) != nil else {
+                throw ModelFileError.malformed(path: path, reason: "high_band '\(text)' is not a band below "
+                                               + "\(rate / 2) Hz")
+            }
+            highBand = settings
+        }
+        func tensor(_ name: String, shape: [Int]) throws -> [Float] {
+            guard let t = file.tensors[name] else { throw ModelFileError.missingTensor(path: path, name: name) }
+            guard t.shape == shape else {
+                throw ModelFileError.shapeMismatch(path: path, name: name, expected: shape, found: t.shape)
+            }
+            guard t.values.allSatisfy({ $0.isFinite }) else { throw ModelFileError.nonFinite(path: path, name: name) }
+            return t.values
+        }
+        for entry in net.store.entries {
+            let values = try tensor(entry.name, shape: entry.shape)
+            (net.store.values + entry.offset).update(from: values, count: entry.count)
+        }
+        net.store.markValuesChanged()
+        for (name, bn) in net.batchNorms {
+            bn.runningMean = try tensor(name + ".running_mean", shape: [bn.runningMean.count])
+            bn.runningVariance = try tensor(name + ".running_var", shape: [bn.runningVariance.count])
+        }
+    }
+
+    static func json<T: Encodable>(_ value: T) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(value)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}"
+    }
+
+    static func decode<T: Decodable>(_ text: String?) -> T? {
+        guard let text else { return nil }
+        return try? JSONDecoder().decode(T.self, from: Data(text.utf8))
+    }
+}
