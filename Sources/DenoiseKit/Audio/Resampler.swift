@@ -115,6 +115,14 @@ public final class Resampler {
         return (n * up + down - 1) / down
     }
 
+    /// Output samples `process` has emitted in all once `n` input samples have gone in: those whose input
+    /// support (K samples past their centre) has arrived. A function of n alone, however the input was chunked.
+    public func readyOutputCount(afterInput n: Int) -> Int {
+        if up == down { return n }
+        let lastCenter = n - 1 - halfWidth
+        return lastCenter < 0 ? 0 : ((lastCenter + 1) * up + down - 1) / down
+    }
+
     /// Resamples `input`, continuing the stream from the previous calls. Returns the output samples whose input
     /// support is complete (about K input samples of latency); allocates only the result and, when a chunk is
     /// larger than any before, a bigger history buffer.
@@ -123,9 +131,7 @@ public final class Resampler {
         append(input)
         inputCount += input.count
         // Output j can be computed once x[n_j + K] has arrived: n_j ≤ inputCount − 1 − K.
-        let lastCenter = inputCount - 1 - halfWidth
-        let available = lastCenter < 0 ? 0 : ((lastCenter + 1) * up + down - 1) / down
-        let result = emit(count: max(0, available - outputCount))
+        let result = emit(count: max(0, readyOutputCount(afterInput: inputCount) - outputCount))
         discardConsumed()
         return result
     }

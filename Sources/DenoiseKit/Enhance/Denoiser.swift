@@ -36,20 +36,37 @@ public struct DenoiserOptions: Equatable, Sendable {
 /// (`BandPlan`, `HighBandSettings`). Below the model's rate it is resampled up to it and back. `mix` blends with
 /// the input as it came.
 ///
-/// State carried between calls: resampler history, STFT overlap, the dry input still to be blended, and the last
-/// `historyFrames` frames of spectrum (the network's left context). The network runs on windows of
-/// `chunkFrames` frames plus margins of `historyFrames` before and `lookAheadFrames` after, whose outputs are
-/// discarded, so every kept frame sees exactly the inputs it would see in a whole-file pass and
-/// memory stays bounded whatever the file length. Models whose normalisation needs the whole
-/// utterance (GroupNorm, InstanceNorm) are run once at `finish()` instead.
+/// State carried between calls: resampler history, STFT overlap, the dry input still to be blended, and the
+/// network's memory of earlier frames. A causal model (`MaskNetStream.canStream`) runs one frame at a time as
+/// each frame is complete, its convolutions keeping their own past. Other models run on windows of `chunkFrames`
+/// frames plus margins of `historyFrames` before and `lookAheadFrames` after, whose outputs are discarded, so
+/// every kept frame sees exactly the inputs it would see in a whole-file pass and memory stays bounded whatever
+/// the file length. Models whose normalisation needs the whole utterance (GroupNorm, InstanceNorm) are run once
+/// at `finish()` instead.
 ///
-/// Output is sample-aligned with the input; over all `process` calls plus `finish` it has exactly
-/// as many frames as went in (it lags by the STFT and network look-ahead while streaming).
+/// Two ways to feed it, one per denoiser:
+/// - `process(AudioBuffer)` then `finish()`: output is sample-aligned with the input; over all calls it has
+///   exactly as many frames as went in (it lags by the STFT and network look-ahead while streaming).
+/// - `process(_:into:)`: as many samples out as in, delayed by exactly `latencySamples`, for hosts that run in
+///   fixed blocks (plugins). See there.
 public final class Denoiser {
     public let model: DenoiseModel
     public let channelCount: Int
     public let sampleRate: Int
-    public let options: DenoiserOptions
+    public private(set) var options: DenoiserOptions
+
+    /// Live control: the attenuation limit for frames analysed from now on (nil: none). Changing it allocates
+    /// nothing.
+    public var attenuationLimitDB: Float? {
+        get { options.attenuationLimitDB }
+        set { options.attenuationLimitDB = newValue }
+    }
+
+    /// Live control: the dry/wet mix for samples handed out from now on. Changing it allocates nothing.
+    public var mix: Float {
+        get { options.mix }
+        set { options.mix = newValue }
+    }
 
     private let plan: BandPlan
     private let stft: STFTConfig
@@ -57,6 +74,12 @@ public final class Denoiser {
     private let lookAhead: Int
     private let chunk: Int
     private let maskExponent: Float
+    /// Channels that share one mask: all together, or each alone with `perChannel`.
+    private let groups: [[Int]]
+    /// One per group when the model runs frame by frame; empty on the windowed path.
+    private let streams: [MaskNetStream]
+    /// The step path's mask of one frame [1 × modelBins].
+    private let stepMask: Matrix
     private var inputResamplers: [Resampler]
     private var outputResamplers: [Resampler]
     private var analyzers: [STFTAnalyzer]
@@ -66,7 +89,7 @@ public final class Denoiser {
     private var pendingStart = 0
     /// Absolute index of the first frame whose mask is not yet applied.
     private var nextFrame = 0
-    /// Per channel, when `mix` < 1: input samples not yet matched by output.
+    /// Per channel: input samples not yet matched by output (kept whatever the mix, which may change).
     private var dry: [[Float]]
     private var analysedSamples = 0
     private var framesIn = 0
@@ -82,8 +105,35 @@ public final class Denoiser {
     private var maskedReal: [Float]
     private var maskedImag: [Float]
     private var synthesized: [[Float]]
+    private var mode = Mode.fresh
+    /// Fixed-latency path, per channel: denoised samples waiting to be handed out, and the input delayed by
+    /// `latencySamples` to blend with them. Empty until its first call.
+    private var wet: [SampleRing] = []
+    private var delayedDry: [SampleRing] = []
+    /// Fixed-latency path: input samples per internal step, at most one hop's worth, so that each step completes
+    /// at most about one frame and every buffer keeps a fixed size whatever the host's block size.
+    private let fixedStep: Int
 
-    public init(model: DenoiseModel, channelCount: Int, sampleRate: Int, options: DenoiserOptions = .init()) {
+    /// Output is delayed by exactly this many samples at the input's rate on the fixed-latency path
+    /// (`process(_:into:)`): output[n + latencySamples] is the denoised input[n]. The analysis frame (nFFT − 1
+    /// samples: a sample's last frame is complete nFFT − 1 samples after its first sample, when it can
+    /// come first in a frame), the network's look-ahead and windowing, and below the model's rate the two
+    /// resamplers' filter support. Nil for models that normalise over the whole utterance, which have no
+    /// fixed latency.
+    public let latencySamples: Int?
+
+    private enum Mode {
+        case fresh, buffered, fixedLatency
+    }
+
+    public convenience init(model: DenoiseModel, channelCount: Int, sampleRate: Int,
+                            options: DenoiserOptions = .init()) {
+        self.init(model: model, channelCount: channelCount, sampleRate: sampleRate, options: options,
+                  stepsFrames: true)
+    }
+
+    /// `stepsFrames`: false runs even a causal model on windows (the tests compare the two paths).
+    init(model: DenoiseModel, channelCount: Int, sampleRate: Int, options: DenoiserOptions, stepsFrames: Bool) {
         precondition(channelCount >= 1, "a Denoiser needs at least one channel")
         precondition(options.chunkFrames >= 1, "chunkFrames must be positive")
         precondition(options.maskExponent.map(DenoiseModel.maskExponents.contains) ?? true,
@@ -94,7 +144,12 @@ public final class Denoiser {
         self.options = options
         plan = BandPlan(model: model, inputRate: sampleRate)
         stft = plan.stft
-        history = model.net.config.historyFrames
+        groups = options.perChannel ? (0..<channelCount).map { [$0] } : [Array(0..<channelCount)]
+        // A network that cannot stream is the windowed path's job; `canStream` is the whole condition.
+        streams = stepsFrames && MaskNetStream.canStream(model.net.config)
+            ? (try? groups.map { _ in try MaskNetStream(model.net) }) ?? [] : []
+        stepMask = Matrix(rows: 1, cols: plan.modelBins)
+        history = streams.isEmpty ? model.net.config.historyFrames : 0
         lookAhead = model.net.config.lookAheadFrames
         chunk = model.net.config.norm.isFrameLocal ? options.chunkFrames : Int.max / 4
         maskExponent = options.maskExponent ?? model.maskExponent
@@ -111,20 +166,34 @@ public final class Denoiser {
         maskedReal = [Float](repeating: 0, count: stft.bins)
         maskedImag = maskedReal
         synthesized = Array(repeating: [], count: channelCount)
+        fixedStep = max(1, plan.resampled ? stft.hop * sampleRate / model.sampleRate : stft.hop)
+        latencySamples = Denoiser.fixedLatency(plan: plan, model: model, inputRate: sampleRate, chunk: chunk,
+                                               streaming: !streams.isEmpty,
+                                               resamplers: (inputResamplers.first, outputResamplers.first))
+        if let latency = latencySamples {
+            // Everything the fixed-latency path touches, sized once: it must not allocate while running.
+            let room = latency + 2 * fixedStep + 1
+            wet = (0..<channelCount).map { _ in SampleRing(capacity: room) }
+            delayedDry = (0..<channelCount).map { _ in SampleRing(capacity: room) }
+            for ch in 0..<channelCount {
+                pending[ch].reserveFrames(8)
+                synthesized[ch].reserveCapacity(8 * stft.hop)
+            }
+            features.resize(rows: 1, cols: plan.modelBins)
+            if gains.count < stft.bins { gains = [Float](repeating: 0, count: stft.bins) }
+        }
     }
 
     /// Denoises the next chunk of input; returns the output that is ready (possibly none yet).
     public func process(_ input: AudioBuffer) -> AudioBuffer {
         precondition(!finished, "Denoiser.process called after finish()")
         precondition(input.channelCount == channelCount, "expected \(channelCount) channels, got \(input.channelCount)")
+        precondition(mode != .fixedLatency, "Denoiser: process(AudioBuffer) after process(_:into:)")
+        mode = .buffered
         framesIn += input.frameCount
         for ch in 0..<channelCount {
-            if options.mix != 1 { dry[ch].append(contentsOf: input.channels[ch]) }
-            let samples = inputResamplers.isEmpty ? input.channels[ch] : inputResamplers[ch].process(input.channels[ch])
-            if ch == 0 { analysedSamples += samples.count }
-            // Room for every frame these samples complete, so the spectrum grows by one allocation, not by doubling.
-            pending[ch].reserveFrames(pending[ch].frames + samples.count / stft.hop + 1)
-            samples.withUnsafeBufferPointer { analyzers[ch].push($0, into: &pending[ch]) }
+            dry[ch].append(contentsOf: input.channels[ch])
+            input.channels[ch].withUnsafeBufferPointer { analyse($0, channel: ch) }
         }
         runReadyWindows(final: false)
         return collectOutput(final: false)
@@ -133,6 +202,7 @@ public final class Denoiser {
     /// Flushes everything still inside the denoiser; the output then totals the input's length.
     public func finish() -> AudioBuffer {
         precondition(!finished, "Denoiser.finish called twice")
+        precondition(mode != .fixedLatency, "Denoiser: finish() after process(_:into:), which never ends")
         finished = true
         for ch in 0..<channelCount {
             if !inputResamplers.isEmpty {
@@ -159,6 +229,15 @@ public final class Denoiser {
     private var availableFrames: Int { pendingStart + pending[0].frames }
 
     private func runReadyWindows(final: Bool) {
+        if !streams.isEmpty {
+            // Causal: every complete frame is final, one at a time.
+            while nextFrame < availableFrames {
+                runFrame(nextFrame)
+                nextFrame += 1
+            }
+            dropHistory()
+            return
+        }
         while nextFrame < availableFrames {
             let keepEnd = min(nextFrame + chunk, availableFrames)
             // Without the full right margin, wait for more input unless this is the end.
@@ -178,7 +257,6 @@ public final class Denoiser {
     /// The per-bin loops run on buffer pointers taken once per channel: indexing the stored arrays bin by bin
     /// costs a dynamic exclusivity check per access, which took a tenth of `apply`'s time.
     private func runWindow(_ window: Range<Int>, keep: Range<Int>) {
-        let groups = options.perChannel ? (0..<channelCount).map { [$0] } : [Array(0..<channelCount)]
         for group in groups {
             computeFeatures(group, window: window)
             let mask = model.net.forward(features, layout: .single(frames: window.count), training: false)
@@ -187,6 +265,18 @@ public final class Denoiser {
             }
             computeGains(mask, group: group, window: window, keep: keep)
             for ch in group { applyGains(channel: ch, keep: keep) }
+        }
+    }
+
+    /// Runs each group's stream on absolute frame `t` and applies its gains.
+    private func runFrame(_ t: Int) {
+        let frame = t..<(t + 1), bins = plan.modelBins
+        for (g, group) in groups.enumerated() {
+            computeFeatures(group, window: frame)
+            streams[g].step(features.row(0), mask: stepMask.data)
+            if maskExponent != 1 { RowKernel.raise(stepMask.data, bins, to: maskExponent) }
+            computeGains(stepMask, group: group, window: frame, keep: frame)
+            for ch in group { applyGains(channel: ch, keep: frame) }
         }
     }
 
@@ -336,7 +426,7 @@ public final class Denoiser {
         for ch in 0..<channelCount {
             if channels[ch].count > count { channels[ch].removeLast(channels[ch].count - count) }
             if channels[ch].count < count { channels[ch] += [Float](repeating: 0, count: count - channels[ch].count) }
-            if options.mix != 1 { blendDry(&channels[ch], channel: ch) }
+            blendDry(&channels[ch], channel: ch)
         }
         framesOut += count
         return AudioBuffer(channels: channels, sampleRate: sampleRate)
@@ -345,11 +435,141 @@ public final class Denoiser {
     /// out = mix · denoised + (1 − mix) · input, with the input as it came: a mix of 0 returns it exactly.
     private func blendDry(_ out: inout [Float], channel ch: Int) {
         let wet = options.mix, count = out.count
-        dry[ch].withUnsafeBufferPointer { input in
-            out.withUnsafeMutableBufferPointer { output in
-                for i in 0..<count { output[i] = wet * output[i] + (1 - wet) * input[i] }
+        if wet != 1 {
+            dry[ch].withUnsafeBufferPointer { input in
+                out.withUnsafeMutableBufferPointer { output in
+                    for i in 0..<count { output[i] = wet * output[i] + (1 - wet) * input[i] }
+                }
             }
         }
         dry[ch].removeFirst(count)
     }
+
+    // MARK: - Fixed latency
+
+    /// Mono, fixed latency: denoises `input` and writes exactly `input.count` samples to `output`, which is the
+    /// denoised signal delayed by `latencySamples` (zeros until the pipeline is primed). Blocks of any size, one
+    /// sample included; `output` may be `input` (in place). The mix and attenuation limit may change between
+    /// calls. At or above the model's rate, allocates nothing after `init` for a model that runs frame by
+    /// frame; below it the resamplers still allocate small arrays per call.
+    ///
+    /// Needs a model with a fixed latency (`latencySamples` not nil), and cannot be mixed with
+    /// `process(AudioBuffer)`/`finish()` on one denoiser. The stream never ends: a host that stops simply stops
+    /// calling; the last `latencySamples` of input are not flushed.
+    public func process(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) {
+        precondition(channelCount == 1, "Denoiser: mono process(_:into:) on \(channelCount) channels")
+        precondition(input.count == output.count, "Denoiser: \(input.count) samples in, room for \(output.count) out")
+        processFixedLatency(count: input.count, input: { _ in input }, output: { _ in output })
+    }
+
+    /// Planar, fixed latency: as the mono form, one buffer per channel, all of the same length. The arrays are
+    /// the caller's; reusing them (assigning their elements) keeps a call free of allocation.
+    public func process(_ input: [UnsafeBufferPointer<Float>], into output: [UnsafeMutableBufferPointer<Float>]) {
+        precondition(input.count == channelCount && output.count == channelCount,
+                     "Denoiser: \(input.count) input and \(output.count) output channels, expected \(channelCount)")
+        let count = input.first?.count ?? 0
+        precondition(input.allSatisfy { $0.count == count } && output.allSatisfy { $0.count == count },
+                     "Denoiser: planar buffers of different lengths")
+        processFixedLatency(count: count, input: { input[$0] }, output: { output[$0] })
+    }
+
+    private func processFixedLatency(count n: Int, input: (Int) -> UnsafeBufferPointer<Float>,
+                                     output: (Int) -> UnsafeMutableBufferPointer<Float>) {
+        guard latencySamples != nil else {
+            preconditionFailure("Denoiser: a model that normalises over the whole utterance has no fixed latency")
+        }
+        precondition(mode != .buffered, "Denoiser: process(_:into:) after process(AudioBuffer)")
+        if mode == .fresh {
+            mode = .fixedLatency
+            // The delay: both lines start with latencySamples of zeros.
+            for ch in 0..<channelCount {
+                wet[ch].push(nil, count: latencySamples ?? 0)
+                delayedDry[ch].push(nil, count: latencySamples ?? 0)
+            }
+        }
+        var done = 0
+        while done < n {
+            let count = min(fixedStep, n - done)
+            framesIn += count
+            for ch in 0..<channelCount {
+                let piece = UnsafeBufferPointer(rebasing: input(ch)[done ..< done + count])
+                analyse(piece, channel: ch)
+                if let base = piece.baseAddress { delayedDry[ch].push(base, count: count) }
+            }
+            runReadyWindows(final: false)
+            let wetness = options.mix
+            for ch in 0..<channelCount {
+                moveSynthesizedToWet(channel: ch)
+                let out = output(ch), wetLine = wet[ch], dryLine = delayedDry[ch]
+                for i in done ..< done + count {
+                    let w = wetLine.pop(), d = dryLine.pop()
+                    // As `blendDry`: a mix of 0 gives the delayed input exactly.
+                    out[i] = wetness == 1 ? w : wetness * w + (1 - wetness) * d
+                }
+            }
+            done += count
+        }
+    }
+
+    /// Pushes input samples of one channel into its analysis (through the resampler below the model's rate).
+    /// Room is made first for every frame they complete, so the spectrum grows by one allocation, not by doubling
+    /// (and not at all once it is large enough).
+    private func analyse(_ samples: UnsafeBufferPointer<Float>, channel ch: Int) {
+        if inputResamplers.isEmpty {
+            if ch == 0 { analysedSamples += samples.count }
+            pending[ch].reserveFrames(pending[ch].frames + samples.count / stft.hop + 1)
+            analyzers[ch].push(samples, into: &pending[ch])
+        } else {
+            let resampled = inputResamplers[ch].process(Array(samples))
+            if ch == 0 { analysedSamples += resampled.count }
+            pending[ch].reserveFrames(pending[ch].frames + resampled.count / stft.hop + 1)
+            resampled.withUnsafeBufferPointer { analyzers[ch].push($0, into: &pending[ch]) }
+        }
+    }
+
+    /// Hands what the synthesizer made (back at the input's rate) to the channel's wet line.
+    private func moveSynthesizedToWet(channel ch: Int) {
+        if outputResamplers.isEmpty {
+            synthesized[ch].withUnsafeBufferPointer { wet[ch].push($0.baseAddress, count: $0.count) }
+        } else {
+            let resampled = outputResamplers[ch].process(synthesized[ch])
+            resampled.withUnsafeBufferPointer { wet[ch].push($0.baseAddress, count: $0.count) }
+        }
+        synthesized[ch].removeAll(keepingCapacity: true)
+    }
+
+    /// The least delay D for which, after any number c of input samples fed one at a time, the pipeline has put
+    /// out at least c − D samples; nil when output waits for the whole utterance. Each stage's output count is a
+    /// function of its input count alone (resampler: `readyOutputCount`; analysis: a frame per hop; network:
+    /// every frame, or whole chunks once the look-ahead is in; synthesis: a hop per frame after the leading
+    /// padding), so the lag is periodic after a start-up transient, and a scan over the transient and two
+    /// periods finds its maximum exactly.
+    private static func fixedLatency(plan: BandPlan, model: DenoiseModel, inputRate: Int, chunk: Int,
+                                     streaming: Bool, resamplers: (Resampler?, Resampler?)) -> Int? {
+        let config = model.net.config
+        guard config.norm.isFrameLocal else { return nil }
+        let hop = plan.stft.hop, lead = plan.stft.leadingPadding, lookAhead = config.lookAheadFrames
+        let batch = streaming || lookAhead == 0 ? 1 : chunk
+        func produced(_ c: Int) -> Int {
+            let analysed = resamplers.0?.readyOutputCount(afterInput: c) ?? c
+            let networked = batch * (max(0, analysed / hop - lookAhead) / batch)
+            let synthesized = max(0, networked * hop - lead)
+            return min(c, resamplers.1?.readyOutputCount(afterInput: synthesized) ?? synthesized)
+        }
+        var period = batch * hop
+        var transient = (lookAhead + batch + plan.stft.overlap + 2) * hop
+        if plan.resampled {
+            // Model-rate samples repeat their pattern every lcm(batch·hop, R/g); that many are input·R/r.
+            let g = gcd(inputRate, model.sampleRate)
+            let modelPeriod = lcm(period, model.sampleRate / g)
+            period = modelPeriod / (model.sampleRate / g) * (inputRate / g)
+            transient += 4096  // the two resamplers' filter support, a few hundred samples
+        }
+        var latency = 0
+        for c in 1...(transient + 2 * period) { latency = max(latency, c - produced(c)) }
+        return latency
+    }
+
+    private static func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
+    private static func lcm(_ a: Int, _ b: Int) -> Int { a / gcd(a, b) * b }
 }

@@ -24,7 +24,8 @@ public final class MaskNetStream {
         }
         config = net.config
         network = try FrameSteps.make(net.network, inputWidth: net.config.bins).get()
-        precondition(network.outputWidth == config.bins, "MaskNetStream: the network makes \(network.outputWidth) bins")
+        precondition(network.outputWidth == config.bins,
+                     "MaskNetStream: the network makes \(network.outputWidth) bins, not \(config.bins)")
     }
 
     /// The mask [bins] of the next frame, from its log-power features [bins].
