@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import DenoiseKit
 
@@ -161,5 +162,42 @@ final class FixedLatencyTests: XCTestCase {
         let n = left.count - latency
         XCTAssertLessThan(maxDifference(outLeft[latency...], expected.channels[0][..<n]), 1e-5)
         XCTAssertLessThan(maxDifference(outRight[latency...], expected.channels[1][..<n]), 1e-5)
+    }
+
+    /// Once running, `process(_:into:)` allocates nothing at or above the model's rate, whatever the block size.
+    /// Needs the allocation counter of .ci/alloc-count.c preloaded (see there); skips otherwise.
+    func testFixedLatencyProcessAllocatesNothingOnceRunning() throws {
+        guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "denoise_thread_allocations") else {
+            throw XCTSkip("the allocation counter is not preloaded (.ci/alloc-count.c)")
+        }
+        let allocations = unsafeBitCast(symbol, to: (@convention(c) () -> Int).self)
+        let models = [try tinyCausalModel()] + ((try? bundledRealTimeModel()).map { [$0] } ?? [])
+        for model in models {
+            for rate in [16000, 48000] {
+                let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: rate,
+                                        options: DenoiserOptions(attenuationLimitDB: 12, mix: 0.8))
+                let input = noisySpeech(seconds: 1, rate: rate)
+                var output = [Float](repeating: 0, count: input.count)
+                input.withUnsafeBufferPointer { x in
+                    output.withUnsafeMutableBufferPointer { y in
+                        var position = 0
+                        func run(_ n: Int) {
+                            denoiser.process(UnsafeBufferPointer(rebasing: x[position ..< position + n]),
+                                             into: UnsafeMutableBufferPointer(rebasing: y[position ..< position + n]))
+                            position += n
+                        }
+                        let sizes = [1, 767, 768, 5000, 3, 1536]
+                        run(2000)  // warm-up: first products, first frames
+                        let before = allocations()
+                        for i in 0..<sizes.count { run(sizes[i]) }
+                        denoiser.mix = 0.5
+                        denoiser.attenuationLimitDB = nil
+                        run(800)
+                        let used = allocations() - before
+                        XCTAssertEqual(used, 0, "\(rate) Hz, \(model.net.config.hidden) channels")
+                    }
+                }
+            }
+        }
     }
 }

@@ -271,12 +271,15 @@ public final class Denoiser {
     /// Runs each group's stream on absolute frame `t` and applies its gains.
     private func runFrame(_ t: Int) {
         let frame = t..<(t + 1), bins = plan.modelBins
-        for (g, group) in groups.enumerated() {
+        // Loops by index here and in the helpers: iterating an array allocated an iterator per frame in debug
+        // builds, and this path must not allocate.
+        for g in 0..<groups.count {
+            let group = groups[g]
             computeFeatures(group, window: frame)
             streams[g].step(features.row(0), mask: stepMask.data)
             if maskExponent != 1 { RowKernel.raise(stepMask.data, bins, to: maskExponent) }
             computeGains(stepMask, group: group, window: frame, keep: frame)
-            for ch in group { applyGains(channel: ch, keep: frame) }
+            for i in 0..<group.count { applyGains(channel: group[i], keep: frame) }
         }
     }
 
@@ -286,7 +289,8 @@ public final class Denoiser {
         features.resize(rows: window.count, cols: modelBins)
         features.zero()
         let share = 1 / Float(group.count), first = (window.lowerBound - pendingStart) * bins
-        for ch in group {
+        for i in 0..<group.count {
+            let ch = group[i]
             let features = self.features, scale = plan.featureScale
             pending[ch].withUnsafeParts { re, im in
                 frameScratch.withUnsafeMutableBufferPointer { scratch in
@@ -346,8 +350,8 @@ public final class Denoiser {
     private func highBandGain(mask row: UnsafeMutablePointer<Float>, group: [Int], frame: Int) -> Float {
         let reference = plan.referenceBins, offset = (frame - pendingStart) * stft.bins
         var kept: Float = 0, total: Float = 0
-        for ch in group {
-            pending[ch].withUnsafeParts { re, im in
+        for i in 0..<group.count {
+            pending[group[i]].withUnsafeParts { re, im in
                 for k in reference {
                     let power = re[offset + k] * re[offset + k] + im[offset + k] * im[offset + k]
                     kept += row[k] * row[k] * power

@@ -131,7 +131,8 @@ private final class ChainStep: FrameStep {
 
     func step(_ x: UnsafePointer<Float>) -> UnsafePointer<Float> {
         var h = x
-        for step in steps { h = step.step(h) }
+        // By index: iterating the array of existentials allocated an iterator per call in debug builds.
+        for i in 0..<steps.count { h = steps[i].step(h) }
         return h
     }
 
