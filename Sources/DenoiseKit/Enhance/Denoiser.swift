@@ -110,6 +110,8 @@ public final class Denoiser {
     /// `latencySamples` to blend with them. Empty until its first call.
     private var wet: [SampleRing] = []
     private var delayedDry: [SampleRing] = []
+    /// Fixed-latency path below the model's rate: one step's resampler output, either way.
+    private var resampled: [Float] = []
     /// Fixed-latency path: input samples per internal step, at most one hop's worth, so that each step completes
     /// at most about one frame and every buffer keeps a fixed size whatever the host's block size.
     private let fixedStep: Int
@@ -181,6 +183,14 @@ public final class Denoiser {
             }
             features.resize(rows: 1, cols: plan.modelBins)
             if gains.count < stft.bins { gains = [Float](repeating: 0, count: stft.bins) }
+            if plan.resampled {
+                // A step is at most a hop at the model's rate coming in, and the hops it completes going out.
+                for ch in 0..<channelCount {
+                    inputResamplers[ch].reserve(chunk: fixedStep)
+                    outputResamplers[ch].reserve(chunk: 8 * stft.hop)
+                }
+                resampled = [Float](repeating: 0, count: 8 * stft.hop + 16)
+            }
         }
     }
 
@@ -454,8 +464,9 @@ public final class Denoiser {
     /// Mono, fixed latency: denoises `input` and writes exactly `input.count` samples to `output`, which is the
     /// denoised signal delayed by `latencySamples` (zeros until the pipeline is primed). Blocks of any size, one
     /// sample included; `output` may be `input` (in place). The mix and attenuation limit may change between
-    /// calls. At or above the model's rate, allocates nothing after `init` for a model that runs frame by
-    /// frame; below it the resamplers still allocate small arrays per call.
+    /// calls. Allocates nothing after `init` for a model that runs frame by frame, at any rate whose frame length
+    /// FFTW transforms without scratch memory: at 44.1 and 22.05 kHz (frames of 1412 and 706 samples for a 16 kHz
+    /// model, both holding the prime 353) FFTW's Rader transform allocates a small buffer per frame.
     ///
     /// Needs a model with a fixed latency (`latencySamples` not nil), and cannot be mixed with
     /// `process(AudioBuffer)`/`finish()` on one denoiser. The stream never ends: a host that stops simply stops
@@ -523,11 +534,17 @@ public final class Denoiser {
             if ch == 0 { analysedSamples += samples.count }
             pending[ch].reserveFrames(pending[ch].frames + samples.count / stft.hop + 1)
             analyzers[ch].push(samples, into: &pending[ch])
+        } else if mode == .fixedLatency {
+            let count = resampled.withUnsafeMutableBufferPointer { inputResamplers[ch].process(samples, into: $0) }
+            if ch == 0 { analysedSamples += count }
+            pending[ch].reserveFrames(pending[ch].frames + count / stft.hop + 1)
+            resampled.withUnsafeBufferPointer { analyzers[ch].push(UnsafeBufferPointer(rebasing: $0[..<count]),
+                                                                   into: &pending[ch]) }
         } else {
-            let resampled = inputResamplers[ch].process(Array(samples))
-            if ch == 0 { analysedSamples += resampled.count }
-            pending[ch].reserveFrames(pending[ch].frames + resampled.count / stft.hop + 1)
-            resampled.withUnsafeBufferPointer { analyzers[ch].push($0, into: &pending[ch]) }
+            let samples = inputResamplers[ch].process(Array(samples))
+            if ch == 0 { analysedSamples += samples.count }
+            pending[ch].reserveFrames(pending[ch].frames + samples.count / stft.hop + 1)
+            samples.withUnsafeBufferPointer { analyzers[ch].push($0, into: &pending[ch]) }
         }
     }
 
@@ -536,8 +553,10 @@ public final class Denoiser {
         if outputResamplers.isEmpty {
             synthesized[ch].withUnsafeBufferPointer { wet[ch].push($0.baseAddress, count: $0.count) }
         } else {
-            let resampled = outputResamplers[ch].process(synthesized[ch])
-            resampled.withUnsafeBufferPointer { wet[ch].push($0.baseAddress, count: $0.count) }
+            let count = synthesized[ch].withUnsafeBufferPointer { input in
+                resampled.withUnsafeMutableBufferPointer { outputResamplers[ch].process(input, into: $0) }
+            }
+            resampled.withUnsafeBufferPointer { wet[ch].push($0.baseAddress, count: count) }
         }
         synthesized[ch].removeAll(keepingCapacity: true)
     }
