@@ -107,7 +107,7 @@ public final class Denoiser {
     private var synthesized: [[Float]]
     private var mode = Mode.fresh
     /// Fixed-latency path, per channel: denoised samples waiting to be handed out, and the input delayed by
-    /// `latencySamples` to blend with them. Empty until its first call.
+    /// `latencySamples` to blend with them. Made at init (empty for models without a fixed latency).
     private var wet: [SampleRing] = []
     private var delayedDry: [SampleRing] = []
     /// Fixed-latency path below the model's rate: one step's resampler output, either way.
@@ -117,11 +117,11 @@ public final class Denoiser {
     private let fixedStep: Int
 
     /// Output is delayed by exactly this many samples at the input's rate on the fixed-latency path
-    /// (`process(_:into:)`): output[n + latencySamples] is the denoised input[n]. The analysis frame (nFFT − 1
-    /// samples: a sample's last frame is complete nFFT − 1 samples after its first sample, when it can
-    /// come first in a frame), the network's look-ahead and windowing, and below the model's rate the two
-    /// resamplers' filter support. Nil for models that normalise over the whole utterance, which have no
-    /// fixed latency.
+    /// (`process(_:into:)`): output[n + latencySamples] is the denoised input[n]. It is the analysis frame less
+    /// one sample (a sample that opens a frame waits for the nFFT − 1 after it), plus the network's look-ahead
+    /// and chunking for non-causal models, plus below the model's rate the two resamplers' filter support: 511
+    /// samples at 16 kHz and 1535 at 48 kHz for a causal 512/256 model. Nil for models that normalise over the
+    /// whole utterance, which have no fixed latency.
     public let latencySamples: Int?
 
     private enum Mode {
@@ -565,31 +565,41 @@ public final class Denoiser {
     /// out at least c − D samples; nil when output waits for the whole utterance. Each stage's output count is a
     /// function of its input count alone (resampler: `readyOutputCount`; analysis: a frame per hop; network:
     /// every frame, or whole chunks once the look-ahead is in; synthesis: a hop per frame after the leading
-    /// padding), so the lag is periodic after a start-up transient, and a scan over the transient and two
-    /// periods finds its maximum exactly.
+    /// padding). Everything after the analysis moves only when a frame completes, so the lag c − output(c) grows
+    /// a sample per sample in between and peaks just before some frame completes; the pattern repeats after a
+    /// start-up transient, so the frames of the transient and two periods give the maximum exactly.
     private static func fixedLatency(plan: BandPlan, model: DenoiseModel, inputRate: Int, chunk: Int,
                                      streaming: Bool, resamplers: (Resampler?, Resampler?)) -> Int? {
         let config = model.net.config
         guard config.norm.isFrameLocal else { return nil }
         let hop = plan.stft.hop, lead = plan.stft.leadingPadding, lookAhead = config.lookAheadFrames
         let batch = streaming || lookAhead == 0 ? 1 : chunk
+        func framesAnalysed(_ c: Int) -> Int { (resamplers.0?.readyOutputCount(afterInput: c) ?? c) / hop }
         func produced(_ c: Int) -> Int {
-            let analysed = resamplers.0?.readyOutputCount(afterInput: c) ?? c
-            let networked = batch * (max(0, analysed / hop - lookAhead) / batch)
+            let networked = batch * (max(0, framesAnalysed(c) - lookAhead) / batch)
             let synthesized = max(0, networked * hop - lead)
             return min(c, resamplers.1?.readyOutputCount(afterInput: synthesized) ?? synthesized)
         }
-        var period = batch * hop
-        var transient = (lookAhead + batch + plan.stft.overlap + 2) * hop
+        // Frames per period: the network's batch, and below the model's rate also whole resampler cycles
+        // (R/g model samples each).
+        var periodFrames = batch
+        var transientFrames = lookAhead + batch + plan.stft.overlap + 2
         if plan.resampled {
-            // Model-rate samples repeat their pattern every lcm(batch·hop, R/g); that many are input·R/r.
-            let g = gcd(inputRate, model.sampleRate)
-            let modelPeriod = lcm(period, model.sampleRate / g)
-            period = modelPeriod / (model.sampleRate / g) * (inputRate / g)
-            transient += 4096  // the two resamplers' filter support, a few hundred samples
+            let cycle = model.sampleRate / gcd(inputRate, model.sampleRate)
+            periodFrames = lcm(batch * hop, cycle) / hop
+            transientFrames += 4096 / hop + 1  // the two resamplers' filter support, a few hundred samples
         }
-        var latency = 0
-        for c in 1...(transient + 2 * period) { latency = max(latency, c - produced(c)) }
+        var latency = 0, before = 0  // `before`: an input count that has not completed the frame sought
+        for frame in 1...(transientFrames + 2 * periodFrames) {
+            // The first input count completing `frame`: gallop, then bisect (framesAnalysed is monotone).
+            var after = before + 1
+            while framesAnalysed(after) < frame { after = before + 2 * (after - before) }
+            while after - before > 1 {
+                let middle = (before + after) / 2
+                if framesAnalysed(middle) < frame { before = middle } else { after = middle }
+            }
+            latency = max(latency, before - produced(before))
+        }
         return latency
     }
 
