@@ -63,6 +63,23 @@ final class FixedLatencyTests: XCTestCase {
         }
     }
 
+    /// With one mask per channel each channel has its own stream; the two paths still agree.
+    func testFrameByFramePathKeepsOneStreamPerChannelWhenMasksArePerChannel() throws {
+        let model = try tinyCausalModel()
+        let left = noisySpeech(seconds: 0.5, rate: 48000), right = TestSignals.whiteNoise(count: left.count, seed: 4)
+        let input = AudioBuffer(channels: [left, right], sampleRate: 48000)
+        let options = DenoiserOptions(perChannel: true)
+        let stepped = Denoiser.enhance(input, model: model, options: options)
+        let windowed = Denoiser(model: model, channelCount: 2, sampleRate: 48000, options: options, stepsFrames: false)
+        let head = windowed.process(input), tail = windowed.finish()
+        for ch in 0..<2 {
+            let reference = head.channels[ch] + tail.channels[ch]
+            XCTAssertLessThan(maxDifference(stepped.channels[ch][...], reference[...]), 1e-5, "channel \(ch)")
+        }
+        let shared = Denoiser.enhance(input, model: model)
+        XCTAssertGreaterThan(maxDifference(shared.channels[0][...], stepped.channels[0][...]), 1e-4)
+    }
+
     /// output[n + latencySamples] = enhance(input)[n], at the model's rate, above it (a native-rate STFT) and below
     /// it (resampled), in blocks from one sample to several hops; zeros before.
     func testFixedLatencyOutputIsTheEnhancedSignalDelayedByLatencySamples() throws {
