@@ -25,12 +25,20 @@ enum ModelLocator {
         let executable = executableURL().resolvingSymlinksInPath()
         let beside = executable.deletingLastPathComponent().appendingPathComponent(defaultFileName)
         if FileManager.default.fileExists(atPath: beside.path) { return Located(url: beside, source: "beside the executable") }
-        // Sources/denoise/ModelLocator.swift → package root → samples/.
-        let bundled = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("samples").appendingPathComponent(defaultFileName)
-        if FileManager.default.fileExists(atPath: bundled.path) { return Located(url: bundled, source: "bundled default") }
+        if let bundled = bundled(defaultFileName) { return Located(url: bundled, source: "bundled default") }
         throw CommandError("no model found: give --model MODEL.safetensors, set DENOISE_MODEL, or put "
                            + "\(defaultFileName) beside the denoise executable")
+    }
+
+    /// The real-time (causal) model bundled in `samples/`.
+    static let realTimeFileName = "denoise-realtime.safetensors"
+
+    /// A model bundled in the package's `samples/`, if this build's source tree is still there.
+    static func bundled(_ fileName: String) -> URL? {
+        // Sources/denoise/ModelLocator.swift → package root → samples/.
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("samples").appendingPathComponent(fileName)
+        return FileManager.default.fileExists(atPath: url.path) ? url : nil
     }
 
     /// The running executable. Not `CommandLine.arguments[0]`: run through PATH it is just "denoise",

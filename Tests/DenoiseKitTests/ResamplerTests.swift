@@ -205,4 +205,27 @@ final class ResamplerTests: XCTestCase {
         XCTAssertEqual(converted.channels[1], Resampler.resample(right, from: 48000, to: 16000))
         XCTAssertEqual(converted.frameCount, 1600)
     }
+
+    /// The real-time form writes into the caller's buffer exactly what the array form returns, and its ready count
+    /// is `readyOutputCount` of the input so far.
+    func testBufferFormEqualsArrayFormAndReadyCount() {
+        for (from, to) in [(8000, 16000), (16000, 8000), (11025, 16000), (16000, 16000)] {
+            let x = TestSignals.speechLike(seconds: 0.2, sampleRate: from)
+            let arrays = Resampler(from: from, to: to), buffers = Resampler(from: from, to: to)
+            buffers.reserve(chunk: 100)
+            var expected: [Float] = [], got: [Float] = [], room = [Float](repeating: 0, count: 400)
+            var fed = 0
+            for start in stride(from: 0, to: x.count, by: 100) {
+                let piece = Array(x[start ..< min(start + 100, x.count)])
+                expected += arrays.process(piece)
+                let n = piece.withUnsafeBufferPointer { p in
+                    room.withUnsafeMutableBufferPointer { buffers.process(p, into: $0) }
+                }
+                got += room[..<n]
+                fed += piece.count
+                XCTAssertEqual(got.count, buffers.readyOutputCount(afterInput: fed), "\(from) → \(to)")
+            }
+            XCTAssertEqual(got, expected, "\(from) → \(to)")
+        }
+    }
 }

@@ -115,19 +115,51 @@ public final class Resampler {
         return (n * up + down - 1) / down
     }
 
+    /// Output samples `process` has emitted in all once `n` input samples have gone in: those whose input
+    /// support (K samples past their centre) has arrived. A function of n alone, however the input was chunked.
+    public func readyOutputCount(afterInput n: Int) -> Int {
+        if up == down { return n }
+        let lastCenter = n - 1 - halfWidth
+        return lastCenter < 0 ? 0 : ((lastCenter + 1) * up + down - 1) / down
+    }
+
     /// Resamples `input`, continuing the stream from the previous calls. Returns the output samples whose input
     /// support is complete (about K input samples of latency); allocates only the result and, when a chunk is
     /// larger than any before, a bigger history buffer.
     public func process(_ input: [Float]) -> [Float] {
         if up == down { return input }
-        append(input)
+        input.withUnsafeBufferPointer { append($0) }
         inputCount += input.count
         // Output j can be computed once x[n_j + K] has arrived: n_j ≤ inputCount − 1 − K.
-        let lastCenter = inputCount - 1 - halfWidth
-        let available = lastCenter < 0 ? 0 : ((lastCenter + 1) * up + down - 1) / down
-        let result = emit(count: max(0, available - outputCount))
+        let result = emit(count: max(0, readyOutputCount(afterInput: inputCount) - outputCount))
         discardConsumed()
         return result
+    }
+
+    /// Allocation-free form of `process` for real-time callers: resamples `input` and writes the ready output to
+    /// the start of `output`, returning how many samples that is (at most ⌈count·outputRate/inputRate⌉ + 1, which
+    /// `output` must have room for). Allocates nothing once `reserve(chunk:)` has been called for the largest
+    /// chunk.
+    public func process(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) -> Int {
+        if up == down {
+            precondition(output.count >= input.count,
+                         "Resampler: room for \(output.count) samples, \(input.count) ready")
+            guard let source = input.baseAddress, let target = output.baseAddress else { return 0 }
+            target.update(from: source, count: input.count)
+            return input.count
+        }
+        append(input)
+        inputCount += input.count
+        let count = max(0, readyOutputCount(afterInput: inputCount) - outputCount)
+        emit(count: count, into: output)
+        discardConsumed()
+        return count
+    }
+
+    /// Makes room for input chunks of up to `chunk` samples, so that `process` never grows its history.
+    public func reserve(chunk: Int) {
+        // What is kept between calls: the 2K + 1 samples of the next output's support, plus up to one input step.
+        reserveHistory(2 * halfWidth + 2 + down / up + chunk)
     }
 
     /// Emits the remaining output samples (the input is taken as zero past its end) and resets the resampler
@@ -190,13 +222,11 @@ public final class Resampler {
         }
     }
 
-    private func append(_ input: [Float]) {
+    private func append(_ input: UnsafeBufferPointer<Float>) {
         reserveHistory(input.count)
         history.withUnsafeMutableBufferPointer { dst in
-            input.withUnsafeBufferPointer { src in
-                guard let source = src.baseAddress, let target = dst.baseAddress else { return }
-                (target + historyCount).update(from: source, count: src.count)
-            }
+            guard let source = input.baseAddress, let target = dst.baseAddress else { return }
+            (target + historyCount).update(from: source, count: input.count)
         }
         historyCount += input.count
     }
@@ -223,29 +253,35 @@ public final class Resampler {
     /// Computes the next `count` output samples from the history; the caller guarantees their support is there.
     private func emit(count: Int) -> [Float] {
         guard count > 0 else { return [] }
-        let taps = tapCount
         let result = [Float](unsafeUninitializedCapacity: count) { output, initialized in
-            history.withUnsafeBufferPointer { historyBuffer in
-                phaseTable.withUnsafeBufferPointer { table in
-                    guard let samples = historyBuffer.baseAddress else { return }
-                    for j in 0..<count {
-                        let window = samples + (center - halfWidth - historyStart)
-                        // An empty array's baseAddress may be non-nil: test the count, not the pointer.
-                        if table.count > 0, let rows = table.baseAddress {
-                            output[j] = Resampler.dot(rows + phase * taps, window, taps)
-                        } else {
-                            output[j] = interpolatedOutput(window)
-                        }
-                        phase += down
-                        center += phase / up
-                        phase %= up
-                    }
-                }
-            }
+            emit(count: count, into: output)
             initialized = count
         }
-        outputCount += count
         return result
+    }
+
+    /// `emit(count:)` into the first `count` places of `output`.
+    private func emit(count: Int, into output: UnsafeMutableBufferPointer<Float>) {
+        precondition(output.count >= count, "Resampler: room for \(output.count) samples, \(count) ready")
+        let taps = tapCount
+        history.withUnsafeBufferPointer { historyBuffer in
+            phaseTable.withUnsafeBufferPointer { table in
+                guard let samples = historyBuffer.baseAddress else { return }
+                for j in 0..<count {
+                    let window = samples + (center - halfWidth - historyStart)
+                    // An empty array's baseAddress may be non-nil: test the count, not the pointer.
+                    if table.count > 0, let rows = table.baseAddress {
+                        output[j] = Resampler.dot(rows + phase * taps, window, taps)
+                    } else {
+                        output[j] = interpolatedOutput(window)
+                    }
+                    phase += down
+                    center += phase / up
+                    phase %= up
+                }
+            }
+        }
+        outputCount += count
     }
 
     /// One output sample on the interpolated-kernel path: taps for the current phase, normalised, then the dot.

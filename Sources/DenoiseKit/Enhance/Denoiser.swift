@@ -40,20 +40,37 @@ public struct DenoiserOptions: Equatable, Sendable {
 /// (`BandPlan`, `HighBandSettings`). Below the model's rate it is resampled up to it and back. `mix` blends with
 /// the input as it came.
 ///
-/// State carried between calls: resampler history, STFT overlap, the dry input still to be blended, and the last
-/// `historyFrames` frames of spectrum (the network's left context). The network runs on windows of
-/// `chunkFrames` frames plus margins of `historyFrames` before and `lookAheadFrames` after, whose outputs are
-/// discarded, so every kept frame sees exactly the inputs it would see in a whole-file pass and
-/// memory stays bounded whatever the file length. Models whose normalisation needs the whole
-/// utterance (GroupNorm, InstanceNorm) are run once at `finish()` instead.
+/// State carried between calls: resampler history, STFT overlap, the dry input still to be blended, and the
+/// network's memory of earlier frames. A causal model (`MaskNetStream.canStream`) runs one frame at a time as
+/// each frame is complete, its convolutions keeping their own past. Other models run on windows of `chunkFrames`
+/// frames plus margins of `historyFrames` before and `lookAheadFrames` after, whose outputs are discarded, so
+/// every kept frame sees exactly the inputs it would see in a whole-file pass and memory stays bounded whatever
+/// the file length. Models whose normalisation needs the whole utterance (GroupNorm, InstanceNorm) are run once
+/// at `finish()` instead.
 ///
-/// Output is sample-aligned with the input; over all `process` calls plus `finish` it has exactly
-/// as many frames as went in (it lags by the STFT and network look-ahead while streaming).
+/// Two ways to feed it, one per denoiser:
+/// - `process(AudioBuffer)` then `finish()`: output is sample-aligned with the input; over all calls it has
+///   exactly as many frames as went in (it lags by the STFT and network look-ahead while streaming).
+/// - `process(_:into:)`: as many samples out as in, delayed by exactly `latencySamples`, for hosts that run in
+///   fixed blocks (plugins). See there.
 public final class Denoiser {
     public let model: DenoiseModel
     public let channelCount: Int
     public let sampleRate: Int
-    public let options: DenoiserOptions
+    public private(set) var options: DenoiserOptions
+
+    /// Live control: the attenuation limit for frames analysed from now on (nil: none). Changing it allocates
+    /// nothing.
+    public var attenuationLimitDB: Float? {
+        get { options.attenuationLimitDB }
+        set { options.attenuationLimitDB = newValue }
+    }
+
+    /// Live control: the dry/wet mix for samples handed out from now on. Changing it allocates nothing.
+    public var mix: Float {
+        get { options.mix }
+        set { options.mix = newValue }
+    }
 
     private let plan: BandPlan
     private let stft: STFTConfig
@@ -61,6 +78,12 @@ public final class Denoiser {
     private let lookAhead: Int
     private let chunk: Int
     private let maskExponent: Float
+    /// Channels that share one mask: all together, or each alone with `perChannel`.
+    private let groups: [[Int]]
+    /// One per group when the model runs frame by frame; empty on the windowed path.
+    private let streams: [MaskNetStream]
+    /// The step path's mask of one frame [1 × modelBins].
+    private let stepMask: Matrix
     private var inputResamplers: [Resampler]
     private var outputResamplers: [Resampler]
     private var analyzers: [STFTAnalyzer]
@@ -70,7 +93,7 @@ public final class Denoiser {
     private var pendingStart = 0
     /// Absolute index of the first frame whose mask is not yet applied.
     private var nextFrame = 0
-    /// Per channel, when `mix` < 1: input samples not yet matched by output.
+    /// Per channel: input samples not yet matched by output (kept whatever the mix, which may change).
     private var dry: [[Float]]
     private var analysedSamples = 0
     private var framesIn = 0
@@ -88,8 +111,37 @@ public final class Denoiser {
     private var synthesized: [[Float]]
     /// Speech probabilities of the frames masked since the last `takeSpeechProbabilities()`.
     private var speechProbabilities: [Float] = []
+    private var mode = Mode.fresh
+    /// Fixed-latency path, per channel: denoised samples waiting to be handed out, and the input delayed by
+    /// `latencySamples` to blend with them. Made at init (empty for models without a fixed latency).
+    private var wet: [SampleRing] = []
+    private var delayedDry: [SampleRing] = []
+    /// Fixed-latency path below the model's rate: one step's resampler output, either way.
+    private var resampled: [Float] = []
+    /// Fixed-latency path: input samples per internal step, at most one hop's worth, so that each step completes
+    /// at most about one frame and every buffer keeps a fixed size whatever the host's block size.
+    private let fixedStep: Int
 
-    public init(model: DenoiseModel, channelCount: Int, sampleRate: Int, options: DenoiserOptions = .init()) {
+    /// Output is delayed by exactly this many samples at the input's rate on the fixed-latency path
+    /// (`process(_:into:)`): output[n + latencySamples] is the denoised input[n]. It is the analysis frame less
+    /// one sample (a sample that opens a frame waits for the nFFT − 1 after it), plus the network's look-ahead
+    /// and chunking for non-causal models, plus below the model's rate the two resamplers' filter support: 511
+    /// samples at 16 kHz and 1535 at 48 kHz for a causal 512/256 model. Nil for models that normalise over the
+    /// whole utterance, which have no fixed latency.
+    public let latencySamples: Int?
+
+    private enum Mode {
+        case fresh, buffered, fixedLatency
+    }
+
+    public convenience init(model: DenoiseModel, channelCount: Int, sampleRate: Int,
+                            options: DenoiserOptions = .init()) {
+        self.init(model: model, channelCount: channelCount, sampleRate: sampleRate, options: options,
+                  stepsFrames: true)
+    }
+
+    /// `stepsFrames`: false runs even a causal model on windows (the tests compare the two paths).
+    init(model: DenoiseModel, channelCount: Int, sampleRate: Int, options: DenoiserOptions, stepsFrames: Bool) {
         precondition(channelCount >= 1, "a Denoiser needs at least one channel")
         precondition(options.chunkFrames >= 1, "chunkFrames must be positive")
         precondition(options.maskExponent.map(DenoiseModel.maskExponents.contains) ?? true,
@@ -100,7 +152,12 @@ public final class Denoiser {
         self.options = options
         plan = BandPlan(model: model, inputRate: sampleRate)
         stft = plan.stft
-        history = model.net.config.historyFrames
+        groups = options.perChannel ? (0..<channelCount).map { [$0] } : [Array(0..<channelCount)]
+        // A network that cannot stream is the windowed path's job; `canStream` is the whole condition.
+        streams = stepsFrames && MaskNetStream.canStream(model.net.config)
+            ? (try? groups.map { _ in try MaskNetStream(model.net) }) ?? [] : []
+        stepMask = Matrix(rows: 1, cols: plan.modelBins)
+        history = streams.isEmpty ? model.net.config.historyFrames : 0
         lookAhead = model.net.config.lookAheadFrames
         chunk = model.net.config.norm.isFrameLocal ? options.chunkFrames : Int.max / 4
         maskExponent = options.maskExponent ?? model.maskExponent
@@ -117,6 +174,30 @@ public final class Denoiser {
         maskedReal = [Float](repeating: 0, count: stft.bins)
         maskedImag = maskedReal
         synthesized = Array(repeating: [], count: channelCount)
+        fixedStep = max(1, plan.resampled ? stft.hop * sampleRate / model.sampleRate : stft.hop)
+        latencySamples = Denoiser.fixedLatency(plan: plan, model: model, inputRate: sampleRate, chunk: chunk,
+                                               streaming: !streams.isEmpty,
+                                               resamplers: (inputResamplers.first, outputResamplers.first))
+        if let latency = latencySamples {
+            // Everything the fixed-latency path touches, sized once: it must not allocate while running.
+            let room = latency + 2 * fixedStep + 1
+            wet = (0..<channelCount).map { _ in SampleRing(capacity: room) }
+            delayedDry = (0..<channelCount).map { _ in SampleRing(capacity: room) }
+            for ch in 0..<channelCount {
+                pending[ch].reserveFrames(8)
+                synthesized[ch].reserveCapacity(8 * stft.hop)
+            }
+            features.resize(rows: 1, cols: plan.modelBins)
+            if gains.count < stft.bins { gains = [Float](repeating: 0, count: stft.bins) }
+            if plan.resampled {
+                // A step is at most a hop at the model's rate coming in, and the hops it completes going out.
+                for ch in 0..<channelCount {
+                    inputResamplers[ch].reserve(chunk: fixedStep)
+                    outputResamplers[ch].reserve(chunk: 8 * stft.hop)
+                }
+                resampled = [Float](repeating: 0, count: 8 * stft.hop + 16)
+            }
+        }
     }
 
     /// The STFT the network's frames come from: at the input's rate, or at the model's when the input is below it.
@@ -138,14 +219,12 @@ public final class Denoiser {
     public func process(_ input: AudioBuffer) -> AudioBuffer {
         precondition(!finished, "Denoiser.process called after finish()")
         precondition(input.channelCount == channelCount, "expected \(channelCount) channels, got \(input.channelCount)")
+        precondition(mode != .fixedLatency, "Denoiser: process(AudioBuffer) after process(_:into:)")
+        mode = .buffered
         framesIn += input.frameCount
         for ch in 0..<channelCount {
-            if options.mix != 1 { dry[ch].append(contentsOf: input.channels[ch]) }
-            let samples = inputResamplers.isEmpty ? input.channels[ch] : inputResamplers[ch].process(input.channels[ch])
-            if ch == 0 { analysedSamples += samples.count }
-            // Room for every frame these samples complete, so the spectrum grows by one allocation, not by doubling.
-            pending[ch].reserveFrames(pending[ch].frames + samples.count / stft.hop + 1)
-            samples.withUnsafeBufferPointer { analyzers[ch].push($0, into: &pending[ch]) }
+            dry[ch].append(contentsOf: input.channels[ch])
+            input.channels[ch].withUnsafeBufferPointer { analyse($0, channel: ch) }
         }
         runReadyWindows(final: false)
         return collectOutput(final: false)
@@ -154,6 +233,7 @@ public final class Denoiser {
     /// Flushes everything still inside the denoiser; the output then totals the input's length.
     public func finish() -> AudioBuffer {
         precondition(!finished, "Denoiser.finish called twice")
+        precondition(mode != .fixedLatency, "Denoiser: finish() after process(_:into:), which never ends")
         finished = true
         for ch in 0..<channelCount {
             if !inputResamplers.isEmpty {
@@ -180,6 +260,15 @@ public final class Denoiser {
     private var availableFrames: Int { pendingStart + pending[0].frames }
 
     private func runReadyWindows(final: Bool) {
+        if !streams.isEmpty {
+            // Causal: every complete frame is final, one at a time.
+            while nextFrame < availableFrames {
+                runFrame(nextFrame)
+                nextFrame += 1
+            }
+            dropHistory()
+            return
+        }
         while nextFrame < availableFrames {
             let keepEnd = min(nextFrame + chunk, availableFrames)
             // Without the full right margin, wait for more input unless this is the end.
@@ -199,7 +288,6 @@ public final class Denoiser {
     /// The per-bin loops run on buffer pointers taken once per channel: indexing the stored arrays bin by bin
     /// costs a dynamic exclusivity check per access, which took a tenth of `apply`'s time.
     private func runWindow(_ window: Range<Int>, keep: Range<Int>) {
-        let groups = options.perChannel ? (0..<channelCount).map { [$0] } : [Array(0..<channelCount)]
         let recordsSpeech = options.recordsSpeechProbability && model.hasSpeechHead
         let firstRecorded = speechProbabilities.count
         if recordsSpeech { speechProbabilities += repeatElement(0, count: keep.count) }
@@ -221,13 +309,35 @@ public final class Denoiser {
         }
     }
 
+    /// Runs each group's stream on absolute frame `t` and applies its gains.
+    private func runFrame(_ t: Int) {
+        let frame = t..<(t + 1), bins = plan.modelBins
+        // Loops by index here and in the helpers: iterating an array allocated an iterator per frame in debug
+        // builds, and this path must not allocate.
+        let recordsSpeech = options.recordsSpeechProbability && model.hasSpeechHead
+        if recordsSpeech { speechProbabilities.append(0) }
+        for g in 0..<groups.count {
+            let group = groups[g]
+            computeFeatures(group, window: frame)
+            streams[g].step(features.row(0), mask: stepMask.data)
+            if recordsSpeech {
+                speechProbabilities[speechProbabilities.count - 1] += (1 / (1 + exp(-streams[g].speechLogit)))
+                    / Float(groups.count)
+            }
+            if maskExponent != 1 { RowKernel.raise(stepMask.data, bins, to: maskExponent) }
+            computeGains(stepMask, group: group, window: frame, keep: frame)
+            for i in 0..<group.count { applyGains(channel: group[i], keep: frame) }
+        }
+    }
+
     /// Log-power of the model's band, averaged over the group's channels, into `features`.
     private func computeFeatures(_ group: [Int], window: Range<Int>) {
         let bins = stft.bins, modelBins = plan.modelBins
         features.resize(rows: window.count, cols: modelBins)
         features.zero()
         let share = 1 / Float(group.count), first = (window.lowerBound - pendingStart) * bins
-        for ch in group {
+        for i in 0..<group.count {
+            let ch = group[i]
             let features = self.features, scale = plan.featureScale
             pending[ch].withUnsafeParts { re, im in
                 frameScratch.withUnsafeMutableBufferPointer { scratch in
@@ -287,8 +397,8 @@ public final class Denoiser {
     private func highBandGain(mask row: UnsafeMutablePointer<Float>, group: [Int], frame: Int) -> Float {
         let reference = plan.referenceBins, offset = (frame - pendingStart) * stft.bins
         var kept: Float = 0, total: Float = 0
-        for ch in group {
-            pending[ch].withUnsafeParts { re, im in
+        for i in 0..<group.count {
+            pending[group[i]].withUnsafeParts { re, im in
                 for k in reference {
                     let power = re[offset + k] * re[offset + k] + im[offset + k] * im[offset + k]
                     kept += row[k] * row[k] * power
@@ -367,7 +477,7 @@ public final class Denoiser {
         for ch in 0..<channelCount {
             if channels[ch].count > count { channels[ch].removeLast(channels[ch].count - count) }
             if channels[ch].count < count { channels[ch] += [Float](repeating: 0, count: count - channels[ch].count) }
-            if options.mix != 1 { blendDry(&channels[ch], channel: ch) }
+            blendDry(&channels[ch], channel: ch)
         }
         framesOut += count
         return AudioBuffer(channels: channels, sampleRate: sampleRate)
@@ -376,11 +486,160 @@ public final class Denoiser {
     /// out = mix · denoised + (1 − mix) · input, with the input as it came: a mix of 0 returns it exactly.
     private func blendDry(_ out: inout [Float], channel ch: Int) {
         let wet = options.mix, count = out.count
-        dry[ch].withUnsafeBufferPointer { input in
-            out.withUnsafeMutableBufferPointer { output in
-                for i in 0..<count { output[i] = wet * output[i] + (1 - wet) * input[i] }
+        if wet != 1 {
+            dry[ch].withUnsafeBufferPointer { input in
+                out.withUnsafeMutableBufferPointer { output in
+                    for i in 0..<count { output[i] = wet * output[i] + (1 - wet) * input[i] }
+                }
             }
         }
         dry[ch].removeFirst(count)
     }
+
+    // MARK: - Fixed latency
+
+    /// Mono, fixed latency: denoises `input` and writes exactly `input.count` samples to `output`, which is the
+    /// denoised signal delayed by `latencySamples` (zeros until the pipeline is primed). Blocks of any size, one
+    /// sample included; `output` may be `input` (in place). The mix and attenuation limit may change between
+    /// calls. Allocates nothing after `init` for a model that runs frame by frame, at any rate whose frame length
+    /// FFTW transforms without scratch memory: at 44.1 and 22.05 kHz (frames of 1412 and 706 samples for a 16 kHz
+    /// model, both holding the prime 353) FFTW's Rader transform allocates a small buffer per frame.
+    ///
+    /// Needs a model with a fixed latency (`latencySamples` not nil), and cannot be mixed with
+    /// `process(AudioBuffer)`/`finish()` on one denoiser. The stream never ends: a host that stops simply stops
+    /// calling; the last `latencySamples` of input are not flushed.
+    public func process(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) {
+        precondition(channelCount == 1, "Denoiser: mono process(_:into:) on \(channelCount) channels")
+        precondition(input.count == output.count, "Denoiser: \(input.count) samples in, room for \(output.count) out")
+        processFixedLatency(count: input.count, input: { _ in input }, output: { _ in output })
+    }
+
+    /// Planar, fixed latency: as the mono form, one buffer per channel, all of the same length. The arrays are
+    /// the caller's; reusing them (assigning their elements) keeps a call free of allocation.
+    public func process(_ input: [UnsafeBufferPointer<Float>], into output: [UnsafeMutableBufferPointer<Float>]) {
+        precondition(input.count == channelCount && output.count == channelCount,
+                     "Denoiser: \(input.count) input and \(output.count) output channels, expected \(channelCount)")
+        let count = input.first?.count ?? 0
+        precondition(input.allSatisfy { $0.count == count } && output.allSatisfy { $0.count == count },
+                     "Denoiser: planar buffers of different lengths")
+        processFixedLatency(count: count, input: { input[$0] }, output: { output[$0] })
+    }
+
+    private func processFixedLatency(count n: Int, input: (Int) -> UnsafeBufferPointer<Float>,
+                                     output: (Int) -> UnsafeMutableBufferPointer<Float>) {
+        guard latencySamples != nil else {
+            preconditionFailure("Denoiser: a model that normalises over the whole utterance has no fixed latency")
+        }
+        precondition(mode != .buffered, "Denoiser: process(_:into:) after process(AudioBuffer)")
+        if mode == .fresh {
+            mode = .fixedLatency
+            // The delay: both lines start with latencySamples of zeros.
+            for ch in 0..<channelCount {
+                wet[ch].push(nil, count: latencySamples ?? 0)
+                delayedDry[ch].push(nil, count: latencySamples ?? 0)
+            }
+        }
+        var done = 0
+        while done < n {
+            let count = min(fixedStep, n - done)
+            framesIn += count
+            for ch in 0..<channelCount {
+                let piece = UnsafeBufferPointer(rebasing: input(ch)[done ..< done + count])
+                analyse(piece, channel: ch)
+                if let base = piece.baseAddress { delayedDry[ch].push(base, count: count) }
+            }
+            runReadyWindows(final: false)
+            let wetness = options.mix
+            for ch in 0..<channelCount {
+                moveSynthesizedToWet(channel: ch)
+                let out = output(ch), wetLine = wet[ch], dryLine = delayedDry[ch]
+                for i in done ..< done + count {
+                    let w = wetLine.pop(), d = dryLine.pop()
+                    // As `blendDry`: a mix of 0 gives the delayed input exactly.
+                    out[i] = wetness == 1 ? w : wetness * w + (1 - wetness) * d
+                }
+            }
+            done += count
+        }
+    }
+
+    /// Pushes input samples of one channel into its analysis (through the resampler below the model's rate).
+    /// Room is made first for every frame they complete, so the spectrum grows by one allocation, not by doubling
+    /// (and not at all once it is large enough).
+    private func analyse(_ samples: UnsafeBufferPointer<Float>, channel ch: Int) {
+        if inputResamplers.isEmpty {
+            if ch == 0 { analysedSamples += samples.count }
+            pending[ch].reserveFrames(pending[ch].frames + samples.count / stft.hop + 1)
+            analyzers[ch].push(samples, into: &pending[ch])
+        } else if mode == .fixedLatency {
+            let count = resampled.withUnsafeMutableBufferPointer { inputResamplers[ch].process(samples, into: $0) }
+            if ch == 0 { analysedSamples += count }
+            pending[ch].reserveFrames(pending[ch].frames + count / stft.hop + 1)
+            resampled.withUnsafeBufferPointer { analyzers[ch].push(UnsafeBufferPointer(rebasing: $0[..<count]),
+                                                                   into: &pending[ch]) }
+        } else {
+            let samples = inputResamplers[ch].process(Array(samples))
+            if ch == 0 { analysedSamples += samples.count }
+            pending[ch].reserveFrames(pending[ch].frames + samples.count / stft.hop + 1)
+            samples.withUnsafeBufferPointer { analyzers[ch].push($0, into: &pending[ch]) }
+        }
+    }
+
+    /// Hands what the synthesizer made (back at the input's rate) to the channel's wet line.
+    private func moveSynthesizedToWet(channel ch: Int) {
+        if outputResamplers.isEmpty {
+            synthesized[ch].withUnsafeBufferPointer { wet[ch].push($0.baseAddress, count: $0.count) }
+        } else {
+            let count = synthesized[ch].withUnsafeBufferPointer { input in
+                resampled.withUnsafeMutableBufferPointer { outputResamplers[ch].process(input, into: $0) }
+            }
+            resampled.withUnsafeBufferPointer { wet[ch].push($0.baseAddress, count: count) }
+        }
+        synthesized[ch].removeAll(keepingCapacity: true)
+    }
+
+    /// The least delay D for which, after any number c of input samples fed one at a time, the pipeline has put
+    /// out at least c − D samples; nil when output waits for the whole utterance. Each stage's output count is a
+    /// function of its input count alone (resampler: `readyOutputCount`; analysis: a frame per hop; network:
+    /// every frame, or whole chunks once the look-ahead is in; synthesis: a hop per frame after the leading
+    /// padding). Everything after the analysis moves only when a frame completes, so the lag c − output(c) grows
+    /// a sample per sample in between and peaks just before some frame completes; the pattern repeats after a
+    /// start-up transient, so the frames of the transient and two periods give the maximum exactly.
+    private static func fixedLatency(plan: BandPlan, model: DenoiseModel, inputRate: Int, chunk: Int,
+                                     streaming: Bool, resamplers: (Resampler?, Resampler?)) -> Int? {
+        let config = model.net.config
+        guard config.norm.isFrameLocal else { return nil }
+        let hop = plan.stft.hop, lead = plan.stft.leadingPadding, lookAhead = config.lookAheadFrames
+        let batch = streaming || lookAhead == 0 ? 1 : chunk
+        func framesAnalysed(_ c: Int) -> Int { (resamplers.0?.readyOutputCount(afterInput: c) ?? c) / hop }
+        func produced(_ c: Int) -> Int {
+            let networked = batch * (max(0, framesAnalysed(c) - lookAhead) / batch)
+            let synthesized = max(0, networked * hop - lead)
+            return min(c, resamplers.1?.readyOutputCount(afterInput: synthesized) ?? synthesized)
+        }
+        // Frames per period: the network's batch, and below the model's rate also whole resampler cycles
+        // (R/g model samples each).
+        var periodFrames = batch
+        var transientFrames = lookAhead + batch + plan.stft.overlap + 2
+        if plan.resampled {
+            let cycle = model.sampleRate / gcd(inputRate, model.sampleRate)
+            periodFrames = lcm(batch * hop, cycle) / hop
+            transientFrames += 4096 / hop + 1  // the two resamplers' filter support, a few hundred samples
+        }
+        var latency = 0, before = 0  // `before`: an input count that has not completed the frame sought
+        for frame in 1...(transientFrames + 2 * periodFrames) {
+            // The first input count completing `frame`: gallop, then bisect (framesAnalysed is monotone).
+            var after = before + 1
+            while framesAnalysed(after) < frame { after = before + 2 * (after - before) }
+            while after - before > 1 {
+                let middle = (before + after) / 2
+                if framesAnalysed(middle) < frame { before = middle } else { after = middle }
+            }
+            latency = max(latency, before - produced(before))
+        }
+        return latency
+    }
+
+    private static func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
+    private static func lcm(_ a: Int, _ b: Int) -> Int { a / gcd(a, b) * b }
 }

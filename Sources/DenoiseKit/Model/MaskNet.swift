@@ -149,7 +149,7 @@ public final class MaskNet {
 
     /// Index in `network.layers` of the mask's output projection (followed by its sigmoid): its input is the last
     /// hidden layer's activations, which the speech head reads too.
-    private var outputStart: Int { network.layers.count - 2 }
+    var outputStart: Int { network.layers.count - 2 }
 
     /// The network's forward; with the head, also its logits from the last hidden activations into `speechLogits`.
     private func runNetwork(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {

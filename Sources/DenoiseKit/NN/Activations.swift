@@ -95,26 +95,29 @@ public final class Sigmoid: Layer {
     public func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
         checkLayerInput(input, layout: layout, features: nil, layer: "Sigmoid")
         self.layout = layout
-        // 1/(1 + 2^(−x·log2 e)), eight at a time; the exponent is clamped to ±125, where the sigmoid is 0 or 1 to
-        // within 10⁻³⁷ (and exp(−x) itself would overflow for x < −88).
         output.resize(rows: input.rows, cols: input.cols)
         let n = input.cols
         layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * n)) { _, range in
-            let x = input.row(range.lowerBound), y = output.row(range.lowerBound), count = range.count * n
-            let low = SIMD8<Float>(repeating: -125), high = SIMD8<Float>(repeating: 125)
-            var i = 0
-            while i + 8 <= count {
-                let t = (-1.442_695_04 * load8(x + i)).clamped(lowerBound: low, upperBound: high)
-                store8(1 / (1 + RowKernel.exp2(t)), y + i)
-                i += 8
-            }
-            while i < count {
-                y[i] = 1 / (1 + Foundation.exp(-x[i]))
-                i += 1
-            }
+            Sigmoid.apply(input.row(range.lowerBound), output.row(range.lowerBound), range.count * n)
         }
         output.zeroPaddingRows(of: layout)
         return output
+    }
+
+    /// y[i] = sigmoid(x[i]), i < count: 1/(1 + 2^(−x·log2 e)), eight at a time; the exponent is clamped to ±125,
+    /// where the sigmoid is 0 or 1 to within 10⁻³⁷ (and exp(−x) itself would overflow for x < −88).
+    static func apply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
+        let low = SIMD8<Float>(repeating: -125), high = SIMD8<Float>(repeating: 125)
+        var i = 0
+        while i + 8 <= count {
+            let t = (-1.442_695_04 * load8(x + i)).clamped(lowerBound: low, upperBound: high)
+            store8(1 / (1 + RowKernel.exp2(t)), y + i)
+            i += 8
+        }
+        while i < count {
+            y[i] = 1 / (1 + Foundation.exp(-x[i]))
+            i += 1
+        }
     }
 
     public func backward(_ gradOutput: Matrix) -> Matrix {

@@ -132,6 +132,21 @@ public final class BatchNorm: Layer, FoldableNormalization {
     /// The output of the last forward (what the next layer received).
     var lastOutput: Matrix { output }
 
+    /// y = the inference forward of one row [channels] (running statistics), for running a network one frame at
+    /// a time. Rebuilds the per-channel affine each call, as `forward` does, so it follows the current weights.
+    func inferRow(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        let gamma = gain.value, beta = shift.value, a = scale, b = offset
+        runningMean.withUnsafeBufferPointer { mean in
+            runningVariance.withUnsafeBufferPointer { variance in
+                for c in 0..<channels {
+                    a[c] = Float(1 / (Double(variance[c]) + Double(eps)).squareRoot()) * gamma[c]
+                    b[c] = beta[c] - mean[c] * a[c]
+                }
+            }
+        }
+        RowKernel.affine(x, y, channels, scale: a, offset: b)
+    }
+
     /// x̂ = (x − μ)/√(σ² + ε) of the last forward, with the statistics it used, into `result` [rows × channels];
     /// zeros on padding rows.
     func normalizedInput(into result: Matrix) {

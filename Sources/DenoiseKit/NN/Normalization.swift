@@ -124,31 +124,53 @@ private final class GroupedNormalization {
                     inv[s] = 0
                     continue
                 }
-                let n = Double(rows.count * cpg)
-                // Two passes (mean, then centred squares): no cancellation. Each row segment is summed in
-                // Float lanes, rows are added in Double, so long groups (GroupNorm) stay accurate too.
-                var sum = 0.0
-                for r in rows { sum += Double(RowKernel.sum(xs + r * nc + c0, cpg)) }
-                let meanF = Float(sum / n)
-                var squares = 0.0
-                for r in rows { squares += Double(RowKernel.centredSquares(xs + r * nc + c0, cpg, mean: meanF)) }
-                let invF = Float(1 / (squares / n + eps).squareRoot())
+                let (meanF, invF) = Self.statistics(xs + c0, rows: rows, stride: nc, count: cpg, eps: eps)
                 mu[s] = meanF
                 inv[s] = invF
                 for r in rows {
                     let o = r * nc + c0
-                    if rectified {
-                        RowKernel.normalizeRectified(xs + o, ys + o, cpg, mean: meanF, inv: invF, gamma: gamma + c0,
-                                                     beta: beta + c0)
-                    } else {
-                        RowKernel.normalize(xs + o, ys + o, cpg, mean: meanF, inv: invF, gamma: gamma + c0,
-                                            beta: beta + c0)
-                    }
+                    Self.normalize(xs + o, ys + o, cpg, mean: meanF, inv: invF, gamma: gamma + c0, beta: beta + c0,
+                                   rectified: rectified)
                 }
             }
         }
         output.zeroPaddingRows(of: layout)
         return output
+    }
+
+    /// Mean and 1/√(σ² + ε) of `count` values in each of `rows`, `stride` apart. Two passes (mean, then centred
+    /// squares): no cancellation. Each row segment is summed in Float lanes, rows are added in Double, so long
+    /// groups (GroupNorm) stay accurate too.
+    @inline(__always)
+    private static func statistics(_ x: UnsafePointer<Float>, rows: Range<Int>, stride: Int, count: Int,
+                                   eps: Double) -> (mean: Float, inv: Float) {
+        let n = Double(rows.count * count)
+        var sum = 0.0
+        for r in rows { sum += Double(RowKernel.sum(x + r * stride, count)) }
+        let mean = Float(sum / n)
+        var squares = 0.0
+        for r in rows { squares += Double(RowKernel.centredSquares(x + r * stride, count, mean: mean)) }
+        return (mean, Float(1 / (squares / n + eps).squareRoot()))
+    }
+
+    @inline(__always)
+    private static func normalize(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, mean: Float,
+                                  inv: Float, gamma: UnsafePointer<Float>, beta: UnsafePointer<Float>,
+                                  rectified: Bool) {
+        if rectified {
+            RowKernel.normalizeRectified(x, y, n, mean: mean, inv: inv, gamma: gamma, beta: beta)
+        } else {
+            RowKernel.normalize(x, y, n, mean: mean, inv: inv, gamma: gamma, beta: beta)
+        }
+    }
+
+    /// One row normalised on its own, as `forward` normalises each row of a LayerNorm: for running a network one
+    /// frame at a time. Caches nothing for backward.
+    func normalizeRow(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        precondition(groups == 1 && blocks == .eachRealRow, "only a per-row norm can normalise a row on its own")
+        let (mean, inv) = Self.statistics(x, rows: 0..<1, stride: channels, count: channels, eps: Double(eps))
+        Self.normalize(x, y, channels, mean: mean, inv: inv, gamma: gain.value, beta: shift.value,
+                       rectified: rectified)
     }
 
     /// x̂ = (x − μ)·(1/√(σ² + ε)) of the last forward's real rows into `result` (resized); zeros on padding
@@ -271,6 +293,9 @@ public final class LayerNorm: Layer {
 
     /// The output of the last forward (what the next layer received).
     var lastOutput: Matrix { kernel.output }
+
+    /// y = the forward of one row [features] on its own (inference, frame by frame).
+    func inferRow(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) { kernel.normalizeRow(x, into: y) }
 
     /// x̂ of the last forward into `result` [rows × features]; zeros on padding rows.
     func normalizedInput(into result: Matrix) { kernel.normalizedInput(into: result, kind: "LayerNorm") }

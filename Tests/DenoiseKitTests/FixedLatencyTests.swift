@@ -1,0 +1,223 @@
+import Foundation
+import XCTest
+@testable import DenoiseKit
+
+/// The real-time side of `Denoiser`: the frame-by-frame path for causal models, and the fixed-latency entry point.
+final class FixedLatencyTests: XCTestCase {
+    private func bundledRealTimeModel() throws -> DenoiseModel {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let url = root.appendingPathComponent("samples/denoise-realtime.safetensors")
+        guard FileManager.default.fileExists(atPath: url.path) else { throw XCTSkip("no bundled model at \(url.path)") }
+        return try DenoiseModel.load(url: url)
+    }
+
+    private func tinyCausalModel(seed: UInt64 = 5) throws -> DenoiseModel {
+        let stft = STFTConfig(nFFT: 64, hop: 32)
+        let config = MaskNetConfig(kind: .cnn, bins: stft.bins, hidden: 8, kernelSize: 3, dilations: [1, 2, 4],
+                                   residual: true, causal: true)
+        return try DenoiseModel(config: config, stft: stft, sampleRate: 16000, seed: seed)
+    }
+
+    private func noisySpeech(seconds: Double, rate: Int) -> [Float] {
+        let speech = TestSignals.speechLike(seconds: seconds, sampleRate: rate)
+        return zip(speech, TestSignals.whiteNoise(count: speech.count)).map { $0 + $1 }
+    }
+
+    private func maxDifference(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Float {
+        zip(a, b).map { abs($0 - $1) }.max() ?? 0
+    }
+
+    /// Runs `input` through `process(_:into:)` in blocks cycling through `sizes`.
+    private func fixedLatencyOutput(_ denoiser: Denoiser, _ input: [Float], sizes: [Int]) -> [Float] {
+        var output = [Float](repeating: .nan, count: input.count)
+        var position = 0, i = 0
+        input.withUnsafeBufferPointer { x in
+            output.withUnsafeMutableBufferPointer { y in
+                while position < input.count {
+                    let n = min(sizes[i % sizes.count], input.count - position)
+                    denoiser.process(UnsafeBufferPointer(rebasing: x[position ..< position + n]),
+                                     into: UnsafeMutableBufferPointer(rebasing: y[position ..< position + n]))
+                    position += n
+                    i += 1
+                }
+            }
+        }
+        return output
+    }
+
+    func testFrameByFramePathGivesTheWindowedPathsOutputWithTheBundledModel() throws {
+        let model = try bundledRealTimeModel()
+        XCTAssertTrue(MaskNetStream.canStream(model.net.config))
+        for rate in [16000, 48000] {
+            let input = AudioBuffer(mono: noisySpeech(seconds: 3, rate: rate), sampleRate: rate)
+            let stepped = Denoiser.enhance(input, model: model).channels[0]
+            let windowed = Denoiser(model: model, channelCount: 1, sampleRate: rate, options: DenoiserOptions(),
+                                    stepsFrames: false)
+            let reference = windowed.process(input).channels[0] + windowed.finish().channels[0]
+            XCTAssertEqual(stepped.count, input.frameCount)
+            XCTAssertEqual(reference.count, input.frameCount)
+            XCTAssertLessThan(maxDifference(stepped[...], reference[...]), 1e-5, "\(rate) Hz")
+            // The model does something: the comparison is not between two copies of the input.
+            XCTAssertGreaterThan(maxDifference(stepped[...], input.channels[0][...]), 1e-2, "\(rate) Hz")
+        }
+    }
+
+    /// With one mask per channel each channel has its own stream; the two paths still agree.
+    func testFrameByFramePathKeepsOneStreamPerChannelWhenMasksArePerChannel() throws {
+        let model = try tinyCausalModel()
+        let left = noisySpeech(seconds: 0.5, rate: 48000), right = TestSignals.whiteNoise(count: left.count, seed: 4)
+        let input = AudioBuffer(channels: [left, right], sampleRate: 48000)
+        let options = DenoiserOptions(perChannel: true)
+        let stepped = Denoiser.enhance(input, model: model, options: options)
+        let windowed = Denoiser(model: model, channelCount: 2, sampleRate: 48000, options: options, stepsFrames: false)
+        let head = windowed.process(input), tail = windowed.finish()
+        for ch in 0..<2 {
+            let reference = head.channels[ch] + tail.channels[ch]
+            XCTAssertLessThan(maxDifference(stepped.channels[ch][...], reference[...]), 1e-5, "channel \(ch)")
+        }
+        let shared = Denoiser.enhance(input, model: model)
+        XCTAssertGreaterThan(maxDifference(shared.channels[0][...], stepped.channels[0][...]), 1e-4)
+    }
+
+    /// output[n + latencySamples] = enhance(input)[n], at the model's rate, above it (a native-rate STFT) and below
+    /// it (resampled), in blocks from one sample to several hops; zeros before.
+    func testFixedLatencyOutputIsTheEnhancedSignalDelayedByLatencySamples() throws {
+        let model = try tinyCausalModel()
+        let sizes = [1, 7, 500, 3, 64, 2000, 31]
+        for rate in [16000, 48000, 44100, 8000, 11025] {
+            for options in [DenoiserOptions(), DenoiserOptions(attenuationLimitDB: 6, mix: 0.7)] {
+                let input = noisySpeech(seconds: 0.5, rate: rate)
+                let expected = Denoiser.enhance(AudioBuffer(mono: input, sampleRate: rate), model: model,
+                                                options: options).channels[0]
+                let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: rate, options: options)
+                let latency = try XCTUnwrap(denoiser.latencySamples)
+                let output = fixedLatencyOutput(denoiser, input, sizes: sizes)
+                XCTAssertEqual(output[..<latency].filter { $0 != 0 }.count, 0, "\(rate) Hz")
+                let diff = maxDifference(output[latency...], expected[..<(input.count - latency)])
+                XCTAssertLessThan(diff, 1e-5, "\(rate) Hz, \(options)")
+            }
+        }
+        // At the model's rate and above: the analysis frame less one sample, no look-ahead.
+        XCTAssertEqual(Denoiser(model: model, channelCount: 1, sampleRate: 16000).latencySamples, 63)
+        XCTAssertEqual(Denoiser(model: model, channelCount: 1, sampleRate: 48000).latencySamples, 191)
+    }
+
+    /// The latency is the least that works: one sample less and some output would be needed before it is ready.
+    func testLatencyIsTheLeastThePipelineAllows() throws {
+        let model = try tinyCausalModel()
+        for rate in [16000, 8000, 11025] {
+            let input = noisySpeech(seconds: 0.2, rate: rate)
+            let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: rate)
+            let latency = try XCTUnwrap(denoiser.latencySamples)
+            var produced = 0, worst = 0
+            for n in 0..<input.count {
+                produced += denoiser.process(AudioBuffer(mono: [input[n]], sampleRate: rate)).frameCount
+                worst = max(worst, n + 1 - produced)
+            }
+            XCTAssertEqual(worst, latency, "\(rate) Hz")
+        }
+    }
+
+    /// A model with look-ahead (non-causal, frame-local) works too, its latency counting the look-ahead and the
+    /// chunk the network waits for.
+    func testNonCausalFrameLocalModelHasAFixedLatencyToo() throws {
+        let model = try TestSignals.tinyModel(.cnn, residual: true)
+        let rate = 16000, input = noisySpeech(seconds: 0.5, rate: rate)
+        let options = DenoiserOptions(chunkFrames: 3)
+        let expected = Denoiser.enhance(AudioBuffer(mono: input, sampleRate: rate), model: model, options: options)
+        let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: rate, options: options)
+        let latency = try XCTUnwrap(denoiser.latencySamples)
+        XCTAssertEqual(latency, 63 + (3 - 1 + model.net.config.lookAheadFrames) * 32)
+        let output = fixedLatencyOutput(denoiser, input, sizes: [5, 100, 1])
+        XCTAssertLessThan(maxDifference(output[latency...], expected.channels[0][..<(input.count - latency)]), 1e-5)
+        XCTAssertNil(Denoiser(model: try TestSignals.tinyModel(.cnn, norm: .group), channelCount: 1,
+                              sampleRate: rate).latencySamples)
+    }
+
+    /// Mix and attenuation limit are live: a mix of 0 set mid-stream gives the delayed input exactly from the next
+    /// sample on.
+    func testMixChangesBetweenCalls() throws {
+        let model = try tinyCausalModel()
+        let input = noisySpeech(seconds: 0.3, rate: 16000)
+        let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: 16000)
+        let latency = try XCTUnwrap(denoiser.latencySamples)
+        let half = input.count / 2
+        var output = fixedLatencyOutput(denoiser, Array(input[..<half]), sizes: [100])
+        denoiser.mix = 0
+        denoiser.attenuationLimitDB = 3
+        output += fixedLatencyOutput(denoiser, Array(input[half...]), sizes: [100])
+        XCTAssertEqual(Array(output[half...]), Array(input[(half - latency) ..< (input.count - latency)]))
+        XCTAssertNotEqual(Array(output[latency ..< half]), Array(input[..<(half - latency)]))
+    }
+
+    /// Planar stereo: each channel as the mono path would give it with a shared mask, i.e. as `enhance` does.
+    func testPlanarStereoMatchesEnhance() throws {
+        let model = try tinyCausalModel()
+        let rate = 48000
+        let left = noisySpeech(seconds: 0.3, rate: rate), right = TestSignals.whiteNoise(count: left.count, seed: 8)
+        let expected = Denoiser.enhance(AudioBuffer(channels: [left, right], sampleRate: rate), model: model)
+        let denoiser = Denoiser(model: model, channelCount: 2, sampleRate: rate)
+        let latency = try XCTUnwrap(denoiser.latencySamples)
+        var outLeft = [Float](repeating: 0, count: left.count), outRight = outLeft
+        let block = 333
+        for start in stride(from: 0, to: left.count, by: block) {
+            let end = min(start + block, left.count)
+            left.withUnsafeBufferPointer { l in
+                right.withUnsafeBufferPointer { r in
+                    outLeft.withUnsafeMutableBufferPointer { ol in
+                        outRight.withUnsafeMutableBufferPointer { or in
+                            denoiser.process([UnsafeBufferPointer(rebasing: l[start..<end]),
+                                              UnsafeBufferPointer(rebasing: r[start..<end])],
+                                             into: [UnsafeMutableBufferPointer(rebasing: ol[start..<end]),
+                                                    UnsafeMutableBufferPointer(rebasing: or[start..<end])])
+                        }
+                    }
+                }
+            }
+        }
+        let n = left.count - latency
+        XCTAssertLessThan(maxDifference(outLeft[latency...], expected.channels[0][..<n]), 1e-5)
+        XCTAssertLessThan(maxDifference(outRight[latency...], expected.channels[1][..<n]), 1e-5)
+    }
+
+    /// Once running, `process(_:into:)` allocates nothing, at the model's rate, above it and below it (resampled),
+    /// whatever the block size (FFTW permitting, see below).
+    /// Needs the allocation counter of .ci/alloc-count.c preloaded (see there); skips otherwise.
+    func testFixedLatencyProcessAllocatesNothingOnceRunning() throws {
+        guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "denoise_thread_allocations") else {
+            throw XCTSkip("the allocation counter is not preloaded (.ci/alloc-count.c)")
+        }
+        let allocations = unsafeBitCast(symbol, to: (@convention(c) () -> Int).self)
+        let models = [try tinyCausalModel()] + ((try? bundledRealTimeModel()).map { [$0] } ?? [])
+        for model in models {
+            // Not 44.1 or 22.05 kHz with the bundled model: their frames of 1412 and 706 samples hold the prime
+            // 353, for which FFTW's transform (Rader's algorithm) allocates a scratch buffer on every call.
+            for rate in [16000, 48000, 32000, 8000, 11025] {
+                let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: rate,
+                                        options: DenoiserOptions(attenuationLimitDB: 12, mix: 0.8))
+                let input = noisySpeech(seconds: 1.5, rate: rate)
+                var output = [Float](repeating: 0, count: input.count)
+                input.withUnsafeBufferPointer { x in
+                    output.withUnsafeMutableBufferPointer { y in
+                        var position = 0
+                        func run(_ n: Int) {
+                            denoiser.process(UnsafeBufferPointer(rebasing: x[position ..< position + n]),
+                                             into: UnsafeMutableBufferPointer(rebasing: y[position ..< position + n]))
+                            position += n
+                        }
+                        let sizes = [1, 767, 768, 5000, 3, 1536]
+                        run(2000)  // warm-up: first products, first frames
+                        let before = allocations()
+                        for i in 0..<sizes.count { run(sizes[i]) }
+                        denoiser.mix = 0.5
+                        denoiser.attenuationLimitDB = nil
+                        run(800)
+                        let used = allocations() - before
+                        XCTAssertEqual(used, 0, "\(rate) Hz, \(model.net.config.hidden) channels")
+                    }
+                }
+            }
+        }
+    }
+}
