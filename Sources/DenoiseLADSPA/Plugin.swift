@@ -22,11 +22,15 @@ enum ControlRange {
 }
 
 /// One plugin instance: the ports the host connected and the denoiser behind them.
+///
+/// `run` hands the host's buffers to `Denoiser.process(_:into:)`, the engine's fixed-latency entry point, which
+/// allocates nothing for streaming models (except at rates whose frame length has a large prime factor, 44.1 and
+/// 22.05 kHz, where FFTW allocates a small buffer per frame). The controls are read at every `run`.
 final class PluginInstance {
     let model: DenoiseModel
     let sampleRate: Int
-    private(set) var engine: FixedLatencyDenoiser
-    /// Whether `engine` has run since it was made (then `activate` must start a fresh one).
+    private(set) var engine: Denoiser
+    /// Whether `engine` has run since it was made (then `activate` starts a fresh one).
     private var engineUsed = false
     var input: UnsafeMutablePointer<Float>?
     var output: UnsafeMutablePointer<Float>?
@@ -36,35 +40,49 @@ final class PluginInstance {
         didSet { reportLatency() }
     }
 
-    init(model: DenoiseModel, sampleRate: Int) {
+    init(model: DenoiseModel, sampleRate: Int) throws {
         self.model = model
         self.sampleRate = sampleRate
-        // Made now with the defaults so the latency is known before `activate`.
-        engine = FixedLatencyDenoiser(model: model, sampleRate: sampleRate, options: PluginInstance.options(nil, nil))
+        // Made now so the latency is known before `activate`.
+        engine = try PluginInstance.makeEngine(model: model, sampleRate: sampleRate)
     }
 
-    /// Starts from silence with the current controls. The attenuation limit is read only here until the
-    /// engine can change it while running (see `FixedLatencyDenoiser`).
+    private static func makeEngine(model: DenoiseModel, sampleRate: Int) throws -> Denoiser {
+        let engine = Denoiser(model: model, channelCount: 1, sampleRate: sampleRate)
+        guard engine.latencySamples != nil else {
+            throw PluginError.wholeUtteranceModel(path: "the model", norm: model.net.config.norm.rawValue)
+        }
+        return engine
+    }
+
+    /// Starts from silence: a fresh engine once the old one has run (made here, where hosts allow allocation).
     func activate() {
-        let options = PluginInstance.options(attenuationLimit?.pointee, mix?.pointee)
-        if engineUsed || options.attenuationLimitDB != engine.attenuationLimitDB {
-            engine = FixedLatencyDenoiser(model: model, sampleRate: sampleRate, options: options)
+        // One BLAS thread: the host's audio thread is the only one the plugin should use.
+        BLAS.threads = 1
+        if engineUsed, let fresh = try? PluginInstance.makeEngine(model: model, sampleRate: sampleRate) {
+            engine = fresh
             engineUsed = false
         }
-        engine.mix = options.mix
+        applyControls()
         reportLatency()
     }
 
     func run(_ count: Int) {
         guard let input, let output else { return }
         engineUsed = true
-        if let mix { engine.mix = PluginInstance.sanitizedMix(mix.pointee) }
+        applyControls()
         engine.process(UnsafeBufferPointer(start: input, count: count),
                        into: UnsafeMutableBufferPointer(start: output, count: count))
-        reportLatency()
     }
 
-    private func reportLatency() { latency?.pointee = Float(engine.latencySamples) }
+    /// The control ports' values, live: both take effect from the next block on.
+    private func applyControls() {
+        let options = PluginInstance.options(attenuationLimit?.pointee, mix?.pointee)
+        engine.attenuationLimitDB = options.attenuationLimitDB
+        engine.mix = options.mix
+    }
+
+    private func reportLatency() { latency?.pointee = Float(engine.latencySamples ?? 0) }
 
     /// Denoiser options for the port values (nil: the port's default). Values outside the ports' ranges are
     /// clamped, and NaN is taken as the default: a host may send anything.
@@ -118,7 +136,7 @@ private func makeDescriptor() -> UnsafeMutablePointer<LADSPA_Descriptor> {
         // Not registered with ladspa.org; hosts here find the plugin by its label.
         UniqueID: 4_786_243,
         Label: permanentCString("denoise_mono"),
-        // Not hard real-time capable yet: the interim engine allocates in run (see FixedLatencyDenoiser).
+        // Not declared hard real-time capable: at 44.1 and 22.05 kHz FFTW allocates a little per frame.
         Properties: 0,
         Name: permanentCString("denoise: speech denoiser (mono)"),
         Maker: permanentCString("The denoise authors"),
@@ -155,7 +173,7 @@ private func pluginInstantiate(_ descriptor: UnsafePointer<LADSPA_Descriptor>?, 
     do {
         // Rates the resampler and STFT handle; 0 or a garbage value from a host is refused.
         guard rate >= 1000 && rate <= 768_000 else { throw PluginError.unsupportedRate(Int(clamping: rate)) }
-        let plugin = PluginInstance(model: try PluginModel.load(), sampleRate: Int(rate))
+        let plugin = try PluginInstance(model: try PluginModel.load(), sampleRate: Int(rate))
         return Unmanaged.passRetained(plugin).toOpaque()
     } catch {
         fputs("denoise-ladspa: \(error)\n", stderr)

@@ -39,8 +39,8 @@ final class HostedPlugin {
         set { controls[Int(Port.mix)] = newValue }
     }
 
-    /// The engine behind the handle, for what only the tests look at (underruns).
-    var engine: FixedLatencyDenoiser { Unmanaged<PluginInstance>.fromOpaque(handle).takeUnretainedValue().engine }
+    /// The engine behind the handle, for what only the tests look at.
+    var engine: Denoiser { Unmanaged<PluginInstance>.fromOpaque(handle).takeUnretainedValue().engine }
 
     /// Runs the plugin over `input` in blocks of the given sizes (cycled), in place when `inPlace`, as sox does.
     func run(_ input: [Float], blocks: [Int], inPlace: Bool = false) -> [Float] {
