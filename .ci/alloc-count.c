@@ -1,8 +1,8 @@
 // Counts heap allocations per thread, for the tests that check a hot path allocates nothing
 // (FixedLatencyTests.testFixedLatencyProcessAllocatesNothingOnceRunning). Those tests skip unless this is preloaded:
 //
-//   cc -shared -fPIC -O2 -o /tmp/alloc-count.so .ci/alloc-count.c
-//   LD_PRELOAD=/tmp/alloc-count.so swift test --skip-build --filter AllocatesNothing
+//   clang -shared -fPIC -O2 -o .build/alloc-count.so .ci/alloc-count.c   (as .ci/run does)
+//   LD_PRELOAD=$PWD/.build/alloc-count.so swift test --skip-build --filter AllocatesNothing
 //
 // glibc only: the wrappers forward to glibc's own entry points.
 #include <errno.h>
