@@ -71,12 +71,15 @@ final class EnvelopeCorrelationLossTests: XCTestCase {
         let mask = Matrix(rows: frames, cols: bins, values: values(frames * bins))
         let noisy = Matrix(rows: frames, cols: bins, values: values(frames * bins))
         let clean = Matrix(rows: frames, cols: bins, values: values(frames * bins))
-        let (_, plain) = loss(mask: mask, noisy: noisy, clean: clean, layout: .single(frames: frames),
-                              bands: singleBins, segment: 3)
+        let (plainValue, plain) = loss(mask: mask, noisy: noisy, clean: clean, layout: .single(frames: frames),
+                                       bands: singleBins, segment: 3)
         let start = Matrix(rows: frames, cols: bins, values: [Float](repeating: 1, count: frames * bins))
-        let (_, added) = loss(mask: mask, noisy: noisy, clean: clean, layout: .single(frames: frames),
-                              bands: singleBins, segment: 3, weight: 2.5, gradient: start)
+        let (addedValue, added) = loss(mask: mask, noisy: noisy, clean: clean, layout: .single(frames: frames),
+                                       bands: singleBins, segment: 3, weight: 2.5, gradient: start)
         XCTAssertTrue(plain.array.contains { abs($0) > 1e-4 })
+        // The value is weighted like the gradient: the term as it enters the loss.
+        XCTAssertGreaterThan(plainValue, 0.01)
+        XCTAssertEqual(addedValue, 2.5 * plainValue, accuracy: 1e-6)
         for (a, p) in zip(added.array, plain.array) { XCTAssertEqual(a, 1 + 2.5 * p, accuracy: 1e-5) }
     }
 

@@ -360,7 +360,7 @@ final class LayerTests: XCTestCase {
         let dropout = Dropout(p: 0.4, seed: 42)
         let x = Matrix(rows: n / 10, cols: 10)
         x.fill(1.8033)
-        let layout = SequenceBatch.flat(rows: n / 10)
+        let layout = SequenceBatch.single(frames: n / 10)
         let y = dropout.forward(x, layout: layout, training: true).array
         // Kept elements become 1.8033 / 0.6 = 3.0055, the others 0.
         XCTAssertTrue(y.allSatisfy { $0 == 0 || abs($0 - 3.0055) < 1e-4 })
@@ -375,7 +375,7 @@ final class LayerTests: XCTestCase {
 
         // Identity at inference, and its gradient too.
         let small = Matrix(rows: 2, cols: 3, values: [1, -2, 3, -4, 5, -6])
-        XCTAssertEqual(dropout.forward(small, layout: .flat(rows: 2), training: false).array, small.array)
+        XCTAssertEqual(dropout.forward(small, layout: .single(frames: 2), training: false).array, small.array)
         XCTAssertEqual(dropout.backward(small).array, small.array)
     }
 
@@ -462,7 +462,7 @@ final class LayerTests: XCTestCase {
             x[i, 1] = b + rng.uniform(-0.1, 0.1)
             target[i, 0] = a * b < 0 ? 1 : 0
         }
-        let layout = SequenceBatch.flat(rows: rows), gradient = Matrix(rows: 0, cols: 0)
+        let layout = SequenceBatch.single(frames: rows), gradient = Matrix(rows: 0, cols: 0)
         func loss(training: Bool) -> Float {
             Loss.maskedMSE(prediction: net.forward(x, layout: layout, training: training), target: target,
                            layout: layout, gradient: gradient)

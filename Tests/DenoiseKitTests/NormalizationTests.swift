@@ -85,7 +85,7 @@ final class NormalizationTests: XCTestCase {
         XCTAssertEqual(store.entry(named: "ln.bias")?.decays, false)
         let x = randomMatrix(3, 16, &rng, scale: 5)
         for c in 0..<16 { x[1, c] += 100 }  // an offset row: LayerNorm removes it
-        let y = norm.forward(x, layout: .flat(rows: 3), training: false)
+        let y = norm.forward(x, layout: .single(frames: 3), training: false)
         for r in 0..<3 {
             let row = (0..<16).map { Double(y[r, $0]) }
             let mean = row.reduce(0, +) / 16
@@ -280,7 +280,7 @@ final class NormalizationTests: XCTestCase {
         for r in 0..<12 { for c in 0..<2 { x[r, c] = input[c][r] } }
         let store = ParameterStore()
         let norm = BatchNorm(2, store: store, name: "bn")
-        let y = norm.forward(x, layout: .flat(rows: 12), training: true)
+        let y = norm.forward(x, layout: .single(frames: 12), training: true)
         for r in 0..<12 { for c in 0..<2 { XCTAssertEqual(y[r, c], expected[c][r], accuracy: 1.5e-4) } }
     }
 
@@ -319,7 +319,7 @@ final class NormalizationTests: XCTestCase {
         norm.runningMean = [0.3, -0.2]
         norm.runningVariance = [4, 0.25]
         let x = randomMatrix(4, 2, &rng)
-        let y = norm.forward(x, layout: .flat(rows: 4), training: false)
+        let y = norm.forward(x, layout: .single(frames: 4), training: false)
         XCTAssertEqual(norm.runningMean, [0.3, -0.2])
         XCTAssertEqual(norm.runningVariance, [4, 0.25])
         let gain: [Float] = [2, 0.5], shift: [Float] = [1, -1]

@@ -57,13 +57,13 @@ final class SpeechHeadTests: XCTestCase {
         let gradient = Matrix(rows: 0, cols: 0)
         let loss = Loss.binaryCrossEntropy(logits: logits, targets: targets, layout: layout, weight: 2,
                                            gradient: gradient)
-        XCTAssertEqual(loss, 1.1157135, accuracy: 1e-6)
+        XCTAssertEqual(loss, 2 * 1.1157135, accuracy: 2e-6)  // weighted, like its gradient
         let expected: [Float] = [-0.029800731, 0.067235355, 0.155614833, -0.238143532, 0, 0].map { 2 * $0 }
         for (g, e) in zip(gradient.array, expected) { XCTAssertEqual(g, e, accuracy: 1e-6) }
         // Far from zero the loss stays finite (no log of 0).
         let extreme = Loss.binaryCrossEntropy(logits: Matrix(rows: 2, cols: 1, values: [200, -200]),
                                               targets: Matrix(rows: 2, cols: 1, values: [0, 1]),
-                                              layout: .flat(rows: 2), gradient: gradient)
+                                              layout: .single(frames: 2), gradient: gradient)
         XCTAssertEqual(extreme, 200, accuracy: 1e-3)
     }
 
@@ -138,7 +138,7 @@ final class SpeechHeadTests: XCTestCase {
                 guard let logits = model.net.speechLogits else { return .nan }
                 return Loss.spectral(mask: mask, noisyMagnitude: noisy, cleanMagnitude: clean, layout: layout,
                                      gradient: maskGradient)
-                    + weight * Loss.binaryCrossEntropy(logits: logits, targets: labels, layout: layout, weight: weight,
+                    + Loss.binaryCrossEntropy(logits: logits, targets: labels, layout: layout, weight: weight,
                                                        gradient: speechGradient)
             }
             let store = model.net.store

@@ -127,7 +127,7 @@ public final class MaskNet {
         switch config.kind {
         case .mlp where config.norm.isFrameLocal:
             stackContext(features, layout: layout, packed: true)
-            let mask = runNetwork(stacked, layout: .flat(rows: layout.realFrames), training: training)
+            let mask = runNetwork(stacked, layout: .single(frames: layout.realFrames), training: training)
             // Without padding (one utterance, as in `Denoiser`) the packed rows are the caller's rows.
             if layout.realFrames == layout.rows { return mask }
             packedLayout = layout

@@ -1,9 +1,11 @@
 /// Which network estimates the mask.
 public enum MaskNetKind: String, Codable, CaseIterable, Sendable {
-    /// Per frame, on ±`context` stacked frames: LayerNorm → [Linear → Norm → ReLU → Dropout] × n → Linear → Sigmoid.
+    /// Per frame, on ±`context` stacked frames: input norm → [Linear → Norm → ReLU → Dropout] × n → Linear →
+    /// Sigmoid.
     case mlp
-    /// 1-D dilated convolutions over time: LayerNorm → [Conv1d → Norm → ReLU → Dropout] × n → Conv1d(k1) → Sigmoid;
-    /// with `residual`, blocks after the first add their input to their output.
+    /// 1-D dilated convolutions over time: input norm → [Conv1d → Norm → ReLU → Dropout] × n → Conv1d(k1) →
+    /// Sigmoid; with `residual`, blocks after the first add their input to their output. The input norm is
+    /// `MaskNetConfig.inputNorm`: per bin with the training data's statistics (BatchNorm) or per frame (LayerNorm).
     case cnn
 }
 

@@ -39,7 +39,7 @@ public final class ReLU: Layer {
     private let output = Matrix(rows: 0, cols: 0)
     private let inputGradient = Matrix(rows: 0, cols: 0)
     // Cached by forward: the layout (the output itself tells where x > 0).
-    private var layout = SequenceBatch.flat(rows: 0)
+    private var layout = SequenceBatch.single(frames: 0)
 
     public init() {}
 
@@ -63,7 +63,7 @@ public final class LeakyReLU: Layer {
     private let inputGradient = Matrix(rows: 0, cols: 0)
     // Cached by forward: the input (a reference; its sign picks the branch, whatever the slope's sign).
     private var input = Matrix(rows: 0, cols: 0)
-    private var layout = SequenceBatch.flat(rows: 0)
+    private var layout = SequenceBatch.single(frames: 0)
 
     public init(slope: Float = 0.01) { self.slope = slope }
 
@@ -88,7 +88,7 @@ public final class Sigmoid: Layer {
     private let output = Matrix(rows: 0, cols: 0)
     private let inputGradient = Matrix(rows: 0, cols: 0)
     // Cached by forward: the output y (backward needs only y) and the layout.
-    private var layout = SequenceBatch.flat(rows: 0)
+    private var layout = SequenceBatch.single(frames: 0)
 
     public init() {}
 
@@ -131,7 +131,7 @@ public final class Tanh: Layer {
     private let output = Matrix(rows: 0, cols: 0)
     private let inputGradient = Matrix(rows: 0, cols: 0)
     // Cached by forward: the output y and the layout.
-    private var layout = SequenceBatch.flat(rows: 0)
+    private var layout = SequenceBatch.single(frames: 0)
 
     public init() {}
 

@@ -23,7 +23,7 @@ public final class BatchNorm: Layer, FoldableNormalization {
     // Cached by forward for backward: the input (a reference), the layout, the mean and 1/√(σ² + ε) per
     // channel that were used, and whether they were batch statistics (then gradients flow through them).
     private var input: Matrix?
-    private var layout = SequenceBatch.flat(rows: 0)
+    private var layout = SequenceBatch.single(frames: 0)
     private let mean: UnsafeMutablePointer<Float>
     private let invStd: UnsafeMutablePointer<Float>
     private var usedBatchStatistics = false

@@ -6,8 +6,8 @@ extension Loss {
     ///
     ///     L = (1/N) Σ [max(z, 0) − z·y + ln(1 + e^(−|z|))],   dL/dz = (σ(z) − y)/N,   N = real rows × columns
     ///
-    /// `gradient` is resized to the logits' shape and receives `weight`·dL/dz (zero on padding rows); the
-    /// returned loss is unweighted.
+    /// `gradient` is resized to the logits' shape and receives `weight`·dL/dz (zero on padding rows). Returns
+    /// `weight`·L: the term as it enters the loss, matching its gradient.
     public static func binaryCrossEntropy(logits: Matrix, targets: Matrix, layout: SequenceBatch, weight: Float = 1,
                                           gradient: Matrix) -> Float {
         checkShapes(logits, targets, layout: layout, loss: "binaryCrossEntropy")
@@ -25,6 +25,6 @@ extension Loss {
                 gradient.data[i] = scale * (1 / (1 + exp(-z)) - y)
             }
         }
-        return Float(sum / Double(n))
+        return weight * Float(sum / Double(n))
     }
 }

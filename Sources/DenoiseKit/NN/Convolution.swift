@@ -37,7 +37,7 @@ public final class Conv1d: Layer {
     private var input: Matrix?
     private let tapMajorWeight: Matrix
     private var tapMajorGeneration: Int?
-    private var layout = SequenceBatch.flat(rows: 0)
+    private var layout = SequenceBatch.single(frames: 0)
     // Scratch for backward: dW in tap-major order; for `backwardFoldingInputNorm`, also s_j = Σ dy over the
     // frames each tap reaches [k × Cout].
     private let tapMajorWeightGradient: Matrix

@@ -14,7 +14,7 @@ public final class Dropout: Layer {
     // forward was the identity) and the layout.
     private let mask = Matrix(rows: 0, cols: 0)
     private var masked = false
-    private var layout = SequenceBatch.flat(rows: 0)
+    private var layout = SequenceBatch.single(frames: 0)
 
     public init(p: Float, seed: UInt64) {
         precondition(p >= 0 && p < 1, "Dropout probability must lie in [0, 1), got \(p)")

@@ -23,7 +23,8 @@ extension Loss {
     /// correlation and are left out; L is 0 when none is left (utterances shorter than N kept frames).
     ///
     /// `mask`, `noisyMagnitude` and `cleanMagnitude` are [rows × bins] as `layout` says. `weight`·dL/dm is *added*
-    /// to `gradient`, which must already have the mask's shape (the spectral loss writes it first). Returns L.
+    /// to `gradient`, which must already have the mask's shape (the spectral loss writes it first). Returns
+    /// `weight`·L: the term as it enters the loss, matching the gradient it adds.
     public static func envelopeCorrelation(mask: Matrix, noisyMagnitude: Matrix, cleanMagnitude: Matrix,
                                            layout: SequenceBatch, bands: [Range<Int>], segmentFrames: Int,
                                            weight: Float = 1, gradient: Matrix) -> Float {
@@ -66,7 +67,7 @@ extension Loss {
                 }
             }
         }
-        return Float(1 - correlationSum / Double(segments))
+        return weight * Float(1 - correlationSum / Double(segments))
     }
 
     /// The real rows of one utterance whose clean energy is within STOI's dynamic range (40 dB) of its loudest frame.

@@ -14,7 +14,7 @@ public final class Linear: Layer {
     // Cached by forward for backward: the input (a reference, not a copy: it belongs to the layer
     // below and stays unchanged until the next forward) and the layout.
     private var input: Matrix?
-    private var layout = SequenceBatch.flat(rows: 0)
+    private var layout = SequenceBatch.single(frames: 0)
     // Scratch for `backwardFoldingInputNorm`: G = dyᵀ·x̂ [out × in] and s = Σ dy [out].
     private let foldedGradient = Matrix(rows: 0, cols: 0)
     private let outputGradientSum = Matrix(rows: 0, cols: 0)

@@ -73,7 +73,7 @@ private final class GroupedNormalization {
     // layout, and the mean and inverse standard deviation 1/√(σ² + ε) of each group, block-major
     // [blocks × groups]. Backward recomputes x̂ from these rather than storing it.
     private var input: Matrix?
-    private var layout = SequenceBatch.flat(rows: 0)
+    private var layout = SequenceBatch.single(frames: 0)
     private let mean = Matrix(rows: 0, cols: 0)
     private let invStd = Matrix(rows: 0, cols: 0)
     // Per-channel sums for dγ and dβ, one set per chunk [chunks × channels]: vectorised Float partials over at

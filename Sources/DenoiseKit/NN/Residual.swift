@@ -6,7 +6,7 @@ public final class Residual: Layer {
     public let body: Layer
     private let output = Matrix(rows: 0, cols: 0)
     private let inputGradient = Matrix(rows: 0, cols: 0)
-    private var layout = SequenceBatch.flat(rows: 0)
+    private var layout = SequenceBatch.single(frames: 0)
 
     public init(_ body: Layer) {
         self.body = body

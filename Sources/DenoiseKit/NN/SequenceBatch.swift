@@ -16,11 +16,8 @@ public struct SequenceBatch: Equatable, Sendable {
         self.lengths = lengths
     }
 
-    /// One utterance with no padding.
+    /// One utterance with no padding; also a batch of independent frames, for layers that work per row.
     public static func single(frames: Int) -> SequenceBatch { SequenceBatch(frames: frames, lengths: [frames]) }
-
-    /// Every row a real, independent frame (e.g. a batch of frames for a per-frame model).
-    public static func flat(rows: Int) -> SequenceBatch { single(frames: rows) }
 
     public var batch: Int { lengths.count }
     public var rows: Int { frames * lengths.count }

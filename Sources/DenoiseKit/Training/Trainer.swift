@@ -4,8 +4,8 @@ public final class Trainer {
     public let model: DenoiseModel
     public let options: TrainingOptions
     /// Read a batch at a time (from disk with `PairFiles`), so memory holds only the batches in flight.
-    public let train: any PairSource
-    public let validation: any PairSource
+    public let trainingPairs: any PairSource
+    public let validationPairs: any PairSource
     public let augmentation: Augmentation?
     public let optimizer: Optimizer
     public let schedule: LearningRateSchedule
@@ -53,8 +53,8 @@ public final class Trainer {
         }
         self.model = model
         self.options = options
-        self.train = train
-        self.validation = validation
+        self.trainingPairs = train
+        self.validationPairs = validation
         self.augmentation = augmentation
         let regularization = Regularization(weightDecay: options.weightDecay, l1: options.l1)
         self.optimizer = kind.make(learningRate: options.learningRate, regularization: regularization, momentum: 0.9)
@@ -81,7 +81,7 @@ public final class Trainer {
         optimizer.learningRate = lr
         var epochRNG = RandomGenerator(seed: rng.next())
         let cropSamples = Int(options.cropSeconds * Double(model.sampleRate))
-        let plan = BatchPlanner.plan(lengths: train.lengths, batchSize: options.batchSize,
+        let plan = BatchPlanner.plan(lengths: trainingPairs.lengths, batchSize: options.batchSize,
                                      cropSamples: cropSamples, rng: &epochRNG)
         let totalFrames = plan.joined().reduce(0) { $0 + STFT.frameCount(forSamples: $1.length, config: model.stft) }
         let batchSeeds = plan.map { _ in epochRNG.next() }
@@ -155,16 +155,14 @@ public final class Trainer {
                                  layout: batch.layout, phaseCosine: batch.phaseCosine,
                                  phaseWeight: options.phaseWeight, gradient: gradient)
         if options.stoiWeight > 0 {
-            loss += options.stoiWeight
-                * Loss.envelopeCorrelation(mask: mask, noisyMagnitude: batch.noisyMagnitude,
-                                           cleanMagnitude: batch.cleanMagnitude, layout: batch.layout,
-                                           bands: envelopeBands, segmentFrames: envelopeSegmentFrames,
-                                           weight: options.stoiWeight, gradient: gradient)
+            loss += Loss.envelopeCorrelation(mask: mask, noisyMagnitude: batch.noisyMagnitude,
+                                             cleanMagnitude: batch.cleanMagnitude, layout: batch.layout,
+                                             bands: envelopeBands, segmentFrames: envelopeSegmentFrames,
+                                             weight: options.stoiWeight, gradient: gradient)
         }
         if trainsSpeechHead, let logits = model.net.speechLogits {
-            loss += options.vadWeight
-                * Loss.binaryCrossEntropy(logits: logits, targets: batch.speechLabels, layout: batch.layout,
-                                          weight: options.vadWeight, gradient: speechGradient)
+            loss += Loss.binaryCrossEntropy(logits: logits, targets: batch.speechLabels, layout: batch.layout,
+                                            weight: options.vadWeight, gradient: speechGradient)
         }
         return loss
     }
@@ -175,11 +173,11 @@ public final class Trainer {
         var batchRNG = RandomGenerator(seed: seed)
         let pairs: [(noisy: [Float], clean: [Float])] = try items.map { item in
             let range = item.start ..< item.start + item.length
-            let clean = Array(try train.clean(item.utterance)[range])
+            let clean = Array(try trainingPairs.clean(item.utterance)[range])
             if let augmentation, batchRNG.uniform() < options.remixProbability {
                 return augmentation.remix(clean: clean, rng: &batchRNG)
             }
-            return (Array(try train.noisy(item.utterance)[range]), clean)
+            return (Array(try trainingPairs.noisy(item.utterance)[range]), clean)
         }
         return batch(of: pairs)
     }
@@ -197,7 +195,7 @@ public final class Trainer {
     /// head's ROC AUC over all validation frames (nil without the head). Pairs are read a batch at a time, like
     /// the training pairs.
     public func evaluate() throws -> (loss: Float, sisdrGain: Float, speechAUC: Float?) {
-        let lengths = validation.lengths
+        let lengths = validationPairs.lengths
         guard !lengths.isEmpty else { return (.nan, .nan, nil) }
         let order = lengths.indices.sorted { lengths[$0] < lengths[$1] }
         let batches = stride(from: 0, to: order.count, by: options.batchSize).map {
@@ -235,7 +233,7 @@ public final class Trainer {
     }
 
     private func prepareValidation(_ indices: [Int]) throws -> ValidationBatch {
-        let pairs = try indices.map { try validation.pair($0) }
+        let pairs = try indices.map { try validationPairs.pair($0) }
         return ValidationBatch(spectra: batch(of: pairs), noisy: pairs.map(\.noisy), clean: pairs.map(\.clean),
                                noisySISDR: pairs.map { SignalMetrics.siSDR(reference: $0.clean, estimate: $0.noisy) })
     }
