@@ -237,3 +237,18 @@ func checkPaddingInvariance(
         for i in 0..<dpAlone.count { compare(dpAlone[i], dp[i], "parameter gradient[\(i)]") }
     }
 }
+
+/// (loss(w + h) − loss(w − h)) / 2h for parameter `index` of `store`, with every write announced (or inference
+/// would keep the convolutions' cached weights), and the value put back.
+func centralDifference(_ store: ParameterStore, index: Int, step h: Float, loss: () -> Float) -> Float {
+    let saved = store.values[index]
+    store.values[index] = saved + h
+    store.markValuesChanged()
+    let up = loss()
+    store.values[index] = saved - h
+    store.markValuesChanged()
+    let down = loss()
+    store.values[index] = saved
+    store.markValuesChanged()
+    return (up - down) / (2 * h)
+}

@@ -171,17 +171,7 @@ final class MaskNetTests: XCTestCase {
                 let analytic = Array(store.gradientBuffer)
                 // Sample parameters across the store; float32 differences need a generous step.
                 for i in stride(from: 0, to: store.count, by: max(1, store.count / 40)) {
-                    // Each write is announced, or inference would keep the convolutions' cached weights.
-                    let saved = store.values[i], h: Float = 1e-2
-                    store.values[i] = saved + h
-                    store.markValuesChanged()
-                    let up = loss()
-                    store.values[i] = saved - h
-                    store.markValuesChanged()
-                    let down = loss()
-                    store.values[i] = saved
-                    store.markValuesChanged()
-                    let numeric = (up - down) / (2 * h)
+                    let numeric = centralDifference(store, index: i, step: 1e-2, loss: loss)
                     XCTAssertEqual(analytic[i], numeric, accuracy: 2e-3 + 0.05 * abs(numeric),
                                    "\(kind) \(norm) residual \(residual) parameter \(i)")
                 }

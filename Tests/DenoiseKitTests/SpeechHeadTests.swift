@@ -156,16 +156,7 @@ final class SpeechHeadTests: XCTestCase {
                 + Array(head.offset..<store.count)
             for i in indices {
                 // A step of 1e-2 crosses a ReLU's kink at one of the sampled weights; 1e-3 stays on one side.
-                let saved = store.values[i], h: Float = 1e-3
-                store.values[i] = saved + h
-                store.markValuesChanged()
-                let up = loss()
-                store.values[i] = saved - h
-                store.markValuesChanged()
-                let down = loss()
-                store.values[i] = saved
-                store.markValuesChanged()
-                let numeric = (up - down) / (2 * h)
+                let numeric = centralDifference(store, index: i, step: 1e-3, loss: loss)
                 XCTAssertEqual(analytic[i], numeric, accuracy: 2e-3 + 0.05 * abs(numeric), "\(kind) parameter \(i)")
             }
             // The head's gradient reaches the shared layers: without it they get a different gradient.
