@@ -18,12 +18,21 @@ enum Parallel {
     }
 
     /// Runs `body(chunk)` for every chunk in 0..<count, concurrently when count > 1.
+    ///
+    /// `body` is not `@Sendable`: it captures the layer's matrices and pointers, which are shared mutable state.
+    /// What makes the concurrent calls safe is the split itself: chunk `c` reads shared inputs and writes only its
+    /// own rows (`part(c, …)`, `forEachRealRowPiece`) or its own slot of a per-chunk buffer, and every chunk has
+    /// finished when `run` returns. The compiler cannot see a partition of rows, so that promise is made here,
+    /// once, for every pass.
     @inline(__always)
     static func run(_ count: Int, _ body: (Int) -> Void) {
         if count <= 1 {
             body(0)
         } else {
-            DispatchQueue.concurrentPerform(iterations: count, execute: body)
+            withoutActuallyEscaping(body) { body in
+                nonisolated(unsafe) let body = body  // chunks touch disjoint rows; see above
+                DispatchQueue.concurrentPerform(iterations: count) { body($0) }
+            }
         }
     }
 
@@ -35,7 +44,7 @@ enum Parallel {
         let saved = BLAS.threads
         BLAS.threads = 1
         defer { BLAS.threads = saved }
-        DispatchQueue.concurrentPerform(iterations: count, execute: body)
+        run(count, body)
     }
 
     /// Rows `chunk · total / count ..< (chunk + 1) · total / count`: `count` nearly equal contiguous parts.
