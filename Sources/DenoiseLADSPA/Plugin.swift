@@ -57,8 +57,6 @@ final class PluginInstance {
 
     /// Starts from silence: a fresh engine once the old one has run (made here, where hosts allow allocation).
     func activate() {
-        // One BLAS thread: the host's audio thread is the only one the plugin should use.
-        BLAS.threads = 1
         if engineUsed, let fresh = try? PluginInstance.makeEngine(model: model, sampleRate: sampleRate) {
             engine = fresh
             engineUsed = false

@@ -85,7 +85,6 @@ struct ApplyCommand: Command {
 
         switch settings.mode {
         case let .pipe(input, output):
-            BLAS.threads = 1
             // A live stream wants its output soon: the engine's default chunk (1024 frames, 16 s at the default
             // hop) would hold it back that long. A quarter of a second costs a few more margin frames per chunk.
             var options = options
@@ -108,7 +107,6 @@ struct ApplyCommand: Command {
             if settings.verbose { Terminal.writeError(Self.describe(fileReport) + "\n") }
             return ExitStatus.success
         case let .single(input, output):
-            BLAS.threads = 1  // one stream of modest products: extra BLAS threads only add overhead
             let item = BatchFile(input: input, output: output, key: input.lastPathComponent)
             if settings.skipExisting && BatchJob.isComplete(output) {
                 try report?.append(.skipped, for: item)

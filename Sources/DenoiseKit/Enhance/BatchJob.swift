@@ -130,7 +130,8 @@ public enum BatchJob {
     }
 
     /// Processes `items` on `jobs` workers, each with its own copy of the model (networks keep
-    /// per-call buffers) and one BLAS thread, so `jobs` workers use `jobs` cores and never oversubscribe.
+    /// per-call buffers) and one thread (`options.threads` is set to 1), so `jobs` workers use `jobs` cores and
+    /// never oversubscribe.
     /// With `skipExisting`, an item whose output `isComplete` is skipped. `report` is called (serially) after
     /// each file with its outcome; returns the failures.
     public static func run(items: [BatchFile], model file: SafeTensors, modelPath: String, jobs: Int,
@@ -142,9 +143,9 @@ public enum BatchJob {
         // takes this one out of its box.
         let firstModel = Mutex<DenoiseModel?>(try DenoiseModel(safeTensors: file, path: modelPath))
         // Each worker is one core: -j N uses N cores, never more.
-        let savedThreads = BLAS.threads
-        BLAS.threads = 1
-        defer { BLAS.threads = savedThreads }
+        var oneThread = options
+        oneThread.threads = 1
+        let workerOptions = oneThread
         let progress = BatchProgress()
         let finished = { @Sendable (outcome: BatchOutcome, item: BatchFile) in
             progress.state.withLock { state in
@@ -174,7 +175,8 @@ public enum BatchJob {
                 let result = Result {
                     try createFolder(item.output.deletingLastPathComponent())
                     return try FileEnhancer.enhanceUncommitted(input: item.input, output: item.output, model: model,
-                                                               options: options, force: force, shouldStop: shouldStop)
+                                                               options: workerOptions, force: force,
+                                                               shouldStop: shouldStop)
                 }
                 switch result {
                 case let .success((fileReport, writer)):
