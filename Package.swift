@@ -3,6 +3,8 @@ import PackageDescription
 
 let package = Package(
     name: "denoise",
+    // Swift 6 language mode; Synchronization's Mutex and Atomic (the locks behind the Sendable types) need macOS 15.
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "denoise", targets: ["denoise"]),
         .library(name: "DenoiseKit", targets: ["DenoiseKit"]),
@@ -29,5 +31,5 @@ let package = Package(
         // to compare); `swift build` makes the .so, which a test target cannot name as a dependency.
         .testTarget(name: "DenoiseLADSPATests", dependencies: ["DenoiseLADSPA", "DenoiseKit", "CLADSPA", "denoise"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

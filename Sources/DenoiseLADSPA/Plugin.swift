@@ -57,8 +57,6 @@ final class PluginInstance {
 
     /// Starts from silence: a fresh engine once the old one has run (made here, where hosts allow allocation).
     func activate() {
-        // One BLAS thread: the host's audio thread is the only one the plugin should use.
-        BLAS.threads = 1
         if engineUsed, let fresh = try? PluginInstance.makeEngine(model: model, sampleRate: sampleRate) {
             engine = fresh
             engineUsed = false
@@ -100,7 +98,9 @@ final class PluginInstance {
 // MARK: - The descriptor, in memory that lives as long as the library
 
 /// Built once, on the first `ladspa_descriptor` call, and never freed: hosts keep pointers into it.
-let pluginDescriptor: UnsafeMutablePointer<LADSPA_Descriptor> = makeDescriptor()
+/// `nonisolated(unsafe)` because a pointer is not Sendable: the memory is written only while the global is
+/// initialised (once, under Swift's lazy-global lock) and only read after that, by any host thread.
+nonisolated(unsafe) let pluginDescriptor: UnsafeMutablePointer<LADSPA_Descriptor> = makeDescriptor()
 
 /// A C string that is never freed.
 private func permanentCString(_ text: String) -> UnsafePointer<CChar>? { UnsafePointer(strdup(text)) }
@@ -176,7 +176,7 @@ private func pluginInstantiate(_ descriptor: UnsafePointer<LADSPA_Descriptor>?, 
         let plugin = try PluginInstance(model: try PluginModel.load(), sampleRate: Int(rate))
         return Unmanaged.passRetained(plugin).toOpaque()
     } catch {
-        fputs("denoise-ladspa: \(error)\n", stderr)
+        FileHandle.standardError.write(Data("denoise-ladspa: \(error)\n".utf8))
         return nil
     }
 }

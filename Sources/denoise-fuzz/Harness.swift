@@ -37,7 +37,7 @@ enum FuzzOutcome: CustomStringConvertible {
 /// - WAV: the pieces returned by `read(maxFrames:)` add up to `frameCount`, each has the format's channel
 ///   count and rate, integer PCM samples lie in [-1, 1] and float samples are finite.
 /// - model: a decoded file encodes to bytes that decode and encode to the same bytes again.
-final class FuzzHarness {
+final class FuzzHarness: Sendable {
     let target: FuzzTarget
     /// One scratch file per process, rewritten for every input: WAVReader reads from a URL.
     private let scratchURL: URL

@@ -1,5 +1,6 @@
 import DenoiseKit
 import Foundation
+import Synchronization
 
 /// `denoise apply`: denoise one file (IN OUT) or many (-o DIR with files and folders).
 struct ApplyCommand: Command {
@@ -84,7 +85,6 @@ struct ApplyCommand: Command {
 
         switch settings.mode {
         case let .pipe(input, output):
-            BLAS.threads = 1
             // A live stream wants its output soon: the engine's default chunk (1024 frames, 16 s at the default
             // hop) would hold it back that long. A quarter of a second costs a few more margin frames per chunk.
             var options = options
@@ -107,7 +107,6 @@ struct ApplyCommand: Command {
             if settings.verbose { Terminal.writeError(Self.describe(fileReport) + "\n") }
             return ExitStatus.success
         case let .single(input, output):
-            BLAS.threads = 1  // one stream of modest products: extra BLAS threads only add overhead
             let item = BatchFile(input: input, output: output, key: input.lastPathComponent)
             if settings.skipExisting && BatchJob.isComplete(output) {
                 try report?.append(.skipped, for: item)
@@ -139,28 +138,34 @@ struct ApplyCommand: Command {
             let jobs = max(1, min(settings.jobs, items.count))
             let progress = ProgressReporter(label: "denoising", total: items.count, unit: "files")
             let started = Date()
-            var audioSeconds = 0.0
-            var skipped = 0
-            var reportError: Error?
+            let tally = BatchTally()
+            let verbose = settings.verbose
             let failures = try BatchJob.run(
                 items: items, model: file, modelPath: located.url.path, jobs: jobs, options: options,
                 force: settings.force, skipExisting: settings.skipExisting, shouldStop: { interrupt.isRequested }
             ) { outcome, item in
                 switch outcome {
                 case .done(let fileReport):
-                    audioSeconds += fileReport.duration
-                    if settings.verbose { Terminal.writeError(Self.describe(fileReport) + "\n") }
+                    tally.counts.withLock { $0.audioSeconds += fileReport.duration }
+                    if verbose { Terminal.writeError(Self.describe(fileReport) + "\n") }
                     Self.warn(about: fileReport)
                 case .skipped:
-                    skipped += 1
-                    if settings.verbose { Terminal.writeError("\(item.output.path): already exists; skipped\n") }
+                    tally.counts.withLock { $0.skipped += 1 }
+                    if verbose { Terminal.writeError("\(item.output.path): already exists; skipped\n") }
                 case .failed(let error):
                     Terminal.reportError(Self.describe(error, of: item))
                 }
-                do { try report?.append(outcome, for: item) } catch { reportError = reportError ?? error }
+                do {
+                    try report?.append(outcome, for: item)
+                } catch {
+                    tally.counts.withLock { $0.reportError = $0.reportError ?? error }
+                }
                 progress.advance()
             }
             progress.finish()
+            let (audioSeconds, skipped, reportError) = tally.counts.withLock {
+                ($0.audioSeconds, $0.skipped, $0.reportError)
+            }
             let seconds = Date().timeIntervalSince(started)
             let done = items.count - failures.count - skipped
             let skippedText = skipped > 0 ? ", \(skipped) skipped as already done" : ""
@@ -351,4 +356,9 @@ struct ApplySettings {
             throw UsageError("--skip-existing and --force contradict each other: keep outputs or replace them")
         }
     }
+}
+
+/// What the outcomes of a batch add up to, filled in from the workers' threads.
+private final class BatchTally: Sendable {
+    let counts = Mutex<(audioSeconds: Double, skipped: Int, reportError: Error?)>((0, 0, nil))
 }

@@ -55,8 +55,6 @@ struct Bench {
         func add(_ key: String, _ label: String, _ value: Double, _ unit: String) {
             results.append(Result(key: key, label: label, value: value, unit: unit))
         }
-        let saved = BLAS.threads
-        defer { BLAS.threads = saved }
         if only == Self.onlyInferenceValue {
             try addInference(add)
             return results
@@ -66,7 +64,7 @@ struct Bench {
         add("stft_istft_realtime_x", "STFT + inverse STFT throughput", stftThroughput(), "× real time")
 
         log("sgemm …\n")
-        BLAS.threads = 1
+        BLAS.useThreads(1)
         let peak = sgemmGFLOPs(m: 1024, n: 1024, k: 1024)
         add("sgemm_gflops_1t", "sgemm 1024³, 1 thread", peak, "GFLOP/s")
         // The largest products of a training step (MLP, 16 × 4 s batch): forward, input gradient, weight gradient.
@@ -77,8 +75,7 @@ struct Bench {
         for kind in MaskNetKind.allCases {
             for threads in [1, cores] where threads == 1 || cores > 1 {
                 log("training \(kind.rawValue), \(threads) thread\(threads > 1 ? "s" : "") …\n")
-                BLAS.threads = threads
-                let (fps, parameters) = try trainingFramesPerSecond(kind)
+                let (fps, parameters) = try trainingFramesPerSecond(kind, threads: threads)
                 add("train_\(kind.rawValue)_fps_\(threads)t", "training \(kind.rawValue), \(threads) thread(s)", fps, "frames/s")
                 if threads == 1 {
                     add("train_\(kind.rawValue)_peak_fraction_1t", "  model FLOP/s (6 × params × frames/s) / sgemm peak",
@@ -140,9 +137,9 @@ struct Bench {
         return try body(folder)
     }
 
-    /// Inference speed on one thread: 16 kHz mono files, a 48 kHz stereo file and the live, hop-by-hop path.
+    /// Inference speed on one thread (the denoiser's default): 16 kHz mono files, a 48 kHz stereo file and the live,
+    /// hop-by-hop path.
     private func addInference(_ add: (String, String, Double, String) -> Void) throws {
-        BLAS.threads = 1
         for kind in MaskNetKind.allCases {
             log("inference \(kind.rawValue) …\n")
             add("rtf_\(kind.rawValue)_1t", "apply \(kind.rawValue), 60 s file, 1 thread: real-time factor",
@@ -201,7 +198,7 @@ struct Bench {
 
     /// Real frames per second of `train`'s own step (forward, the loss with its default intelligibility and speech
     /// terms, backward, AdamW) on one batch of 16 utterances of 2–4 s, with the library's default options.
-    private func trainingFramesPerSecond(_ kind: MaskNetKind) throws -> (Double, Int) {
+    private func trainingFramesPerSecond(_ kind: MaskNetKind, threads: Int) throws -> (Double, Int) {
         let options = TrainingOptions()
         let model = try DenoiseModel(config: MaskNetConfig(kind: kind, speechHead: options.vadWeight > 0))
         var rng = RandomGenerator(seed: 2)
@@ -211,7 +208,7 @@ struct Bench {
             return (clean.map { $0 + 0.05 * rng.normal() }, clean)
         }
         let none = PairDataset(utterances: [])
-        let trainer = try Trainer(model: model, train: none, validation: none, options: options)
+        let trainer = try Trainer(model: model, train: none, validation: none, options: options, threads: threads)
         let batch = trainer.batch(of: pairs)
         let t = try time { _ = try trainer.step(on: batch) }
         return (Double(batch.layout.realFrames) / t, model.net.parameterCount)

@@ -23,7 +23,7 @@ struct CommandError: Error, CustomStringConvertible {
 
 /// A subcommand of `denoise`. It owns its options, abstract and usage; `denoise <name> --help` is generated
 /// from them.
-protocol Command {
+protocol Command: Sendable {
     var name: String { get }
     /// One line, shown in the overview.
     var abstract: String { get }

@@ -71,7 +71,7 @@ struct EvalCommand: Command {
         return warnings.isEmpty ? ExitStatus.success : ExitStatus.failure
     }
 
-    private static let metrics: [(String, (FileScores) -> Double, ((FileScores) -> Double?))] = [
+    private static let metrics: [(String, @Sendable (FileScores) -> Double, @Sendable (FileScores) -> Double?)] = [
         ("SI-SDR", { $0.siSDR }, { $0.noisy?.siSDR }),
         ("SNR", { $0.snr }, { $0.noisy?.snr }),
         ("segSNR", { $0.segmentalSNR }, { $0.noisy?.segmentalSNR }),

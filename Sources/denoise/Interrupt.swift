@@ -1,6 +1,7 @@
 import DenoiseKit
 import Dispatch
 import Foundation
+import Synchronization
 
 /// Ctrl-C, and the other ways a long command is asked to stop, for long commands. After `install`, the first
 /// SIGINT, SIGTERM (`kill`, `timeout`, a scheduler's preemption) or SIGHUP (a closed terminal) only sets
@@ -16,22 +17,25 @@ import Foundation
 /// does the rest on an ordinary queue. (`DispatchSource.makeSignalSource` is not used: on Linux it registers
 /// its own process-wide handler asynchronously and only once per process, so a signal right after `install`
 /// can be lost and SIGINT cannot be handed back to its default action.)
-final class InterruptMonitor {
+final class InterruptMonitor: Sendable {
     static let shared = InterruptMonitor()
 
-    private let lock = NSLock()
     private let queue = DispatchQueue(label: "denoise.interrupt")
-    private var source: DispatchSourceRead?
-    private var count = 0
-    /// The first signal since `install`; 0 for none.
-    private var firstSignal: Int32 = 0
-    private var notice = ""
-    private let exitNow: (Int32) -> Void
+    /// Everything `install`, `uninstall` and the drain change, behind one lock.
+    private struct State {
+        var source: DispatchSourceRead?
+        var count = 0
+        /// The first signal since `install`; 0 for none.
+        var firstSignal: Int32 = 0
+        var notice = ""
+    }
+    private let state = Mutex(State())
+    private let exitNow: @Sendable (Int32) -> Void
 
     /// - Parameter exitNow: how a second Ctrl-C ends the process (tests replace it).
-    init(exitNow: @escaping (Int32) -> Void = { status in
+    init(exitNow: @escaping @Sendable (Int32) -> Void = { status in
         AtomicFile.removeUnfinishedTemporaryFiles()
-        fflush(stdout)
+        fflush(nil)  // every output stream, stdout among them
         _exit(status)
     }) {
         self.exitNow = exitNow
@@ -39,16 +43,12 @@ final class InterruptMonitor {
 
     /// Whether Ctrl-C has been pressed (or another stop signal received) since `install`.
     var isRequested: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return firstSignal != 0
+        state.withLock { $0.firstSignal != 0 }
     }
 
     /// 128 + the first signal received (130 for Ctrl-C, 143 for SIGTERM); 130 when none was.
     var exitStatus: Int32 {
-        lock.lock()
-        defer { lock.unlock() }
-        return firstSignal == 0 ? ExitStatus.interrupted : 128 + firstSignal
+        state.withLock { $0.firstSignal == 0 ? ExitStatus.interrupted : 128 + $0.firstSignal }
     }
 
     /// The signals that ask a long command to stop.
@@ -57,12 +57,14 @@ final class InterruptMonitor {
     /// Starts catching SIGINT. `notice` is printed on stderr at the first Ctrl-C, e.g.
     /// "stopping after this epoch (Ctrl-C again to quit now)". One monitor at a time per process.
     func install(notice: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        self.notice = notice
-        count = 0
-        firstSignal = 0
-        guard source == nil else { return }
+        state.withLock { install(notice: notice, &$0) }
+    }
+
+    private func install(notice: String, _ state: inout State) {
+        state.notice = notice
+        state.count = 0
+        state.firstSignal = 0
+        guard state.source == nil else { return }
         var ends: [Int32] = [-1, -1]
         // Without a pipe, Ctrl-C simply keeps its default action.
         guard pipe(&ends) == 0 else { return }
@@ -79,21 +81,19 @@ final class InterruptMonitor {
             close(writeEnd)
         }
         source.resume()
-        self.source = source
-        interruptPipeWriteEnd = writeEnd
+        state.source = source
+        interruptPipeWriteEnd.store(writeEnd, ordering: .sequentiallyConsistent)
         for number in Self.signals { signal(number, interruptSignalHandler) }
     }
 
     /// Restores the default action of the signals and forgets earlier ones.
     func uninstall() {
-        lock.lock()
-        defer { lock.unlock() }
-        for number in Self.signals { signal(number, SIG_DFL) }
-        interruptPipeWriteEnd = -1
-        source?.cancel()
-        source = nil
-        count = 0
-        firstSignal = 0
+        state.withLock { state in
+            for number in Self.signals { signal(number, SIG_DFL) }
+            interruptPipeWriteEnd.store(-1, ordering: .sequentiallyConsistent)
+            state.source?.cancel()
+            state = State()
+        }
     }
 
     /// Reads the bytes the handler wrote, one signal number each, and counts the signals that may end the
@@ -107,14 +107,12 @@ final class InterruptMonitor {
             received += buffer[0..<got].map { Int32($0) }
         }
         guard let first = received.first else { return }
-        lock.lock()
-        let wasRequested = firstSignal != 0
-        if !wasRequested { firstSignal = first }
-        count += received.filter { $0 != SIGPIPE }.count
-        let after = count
-        let status = 128 + firstSignal
-        let notice = self.notice
-        lock.unlock()
+        let (wasRequested, after, status, notice) = state.withLock { state in
+            let wasRequested = state.firstSignal != 0
+            if !wasRequested { state.firstSignal = first }
+            state.count += received.filter { $0 != SIGPIPE }.count
+            return (wasRequested, state.count, 128 + state.firstSignal, state.notice)
+        }
         // After a SIGPIPE, stderr may be the closed pipe: say nothing.
         if !wasRequested && first != SIGPIPE { Terminal.writeError("\n\(notice)\n") }
         if after >= 2 {
@@ -125,11 +123,12 @@ final class InterruptMonitor {
 }
 
 /// The pipe the signal handler writes to; a global because a C handler can capture nothing. Set before
-/// the handler is installed and reset after it is removed.
-private var interruptPipeWriteEnd: Int32 = -1
+/// the handler is installed and reset after it is removed. Atomic, so the handler may read it on any thread
+/// (a lock-free load is async-signal-safe).
+private let interruptPipeWriteEnd = Atomic<Int32>(-1)
 
 /// Async-signal-safe: one `write(2)` of one byte, the signal's number.
 private let interruptSignalHandler: @convention(c) (Int32) -> Void = { number in
     var byte = UInt8(truncatingIfNeeded: number)
-    _ = write(interruptPipeWriteEnd, &byte, 1)
+    _ = write(interruptPipeWriteEnd.load(ordering: .sequentiallyConsistent), &byte, 1)
 }

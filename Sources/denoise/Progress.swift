@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Reports the progress of long work on stderr. Safe to call from several threads (batch jobs).
 ///
@@ -12,16 +13,14 @@ import Foundation
 ///
 /// `finish()` replaces both with one summary line: `denoising: 400 files in 0:32 (12.5 files/s)`.
 /// The rate is the mean since the start; the ETA is what remains at that rate.
-final class ProgressReporter {
-    enum Style {
+final class ProgressReporter: Sendable {
+    enum Style: Sendable {
         case bar
         case lines
         case silent
     }
 
     let label: String
-    /// Unknown totals show the count and rate without bar, percentage or ETA.
-    private(set) var total: Int?
     /// What is counted, plural: `files`, `frames`, `epochs`.
     let unit: String
     let style: Style
@@ -29,62 +28,73 @@ final class ProgressReporter {
     private let lineInterval: Double
     private let redrawInterval = 0.1
     private let barWidth = 24
-    private let write: (String) -> Void
-    private let now: () -> Double
-    private let lock = NSLock()
+    private let write: @Sendable (String) -> Void
+    private let now: @Sendable () -> Double
     private let start: Double
-    private var completed = 0
-    private var lastOutput: Double
-    private var isFinished = false
+
+    /// What changes as work is done, behind one lock: calls come from several threads.
+    private struct Counts {
+        /// Unknown totals show the count and rate without bar, percentage or ETA.
+        var total: Int?
+        var completed = 0
+        var lastOutput: Double
+        var isFinished = false
+    }
+    private let counts: Mutex<Counts>
+
+    /// Unknown totals show the count and rate without bar, percentage or ETA.
+    var total: Int? { counts.withLock { $0.total } }
 
     /// - Parameters:
     ///   - style: nil picks `.bar` when stderr is a terminal, `.lines` otherwise.
     ///   - write: where text goes (stderr by default; tests capture it).
     ///   - now: a monotonic clock in seconds (tests drive it by hand).
     init(label: String, total: Int?, unit: String, style: Style? = nil, lineInterval: Double = 5,
-         write: @escaping (String) -> Void = Terminal.writeError,
-         now: @escaping () -> Double = ProgressReporter.monotonicSeconds) {
+         write: @escaping @Sendable (String) -> Void = Terminal.writeError,
+         now: @escaping @Sendable () -> Double = ProgressReporter.monotonicSeconds) {
         self.label = label
-        self.total = total
         self.unit = unit
-        self.style = style ?? (Terminal.stderrIsTerminal ? .bar : .lines)
+        let style = style ?? (Terminal.stderrIsTerminal ? .bar : .lines)
+        self.style = style
         self.lineInterval = lineInterval
         self.write = write
         self.now = now
-        start = now()
+        let start = now()
+        self.start = start
         // A bar appears on the first step; a plain line only once a full interval has passed.
-        lastOutput = self.style == .bar ? -Double.infinity : start
+        counts = Mutex(Counts(total: total, lastOutput: style == .bar ? -Double.infinity : start))
     }
 
     static func monotonicSeconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
     /// Sets the total once it is known (e.g. after the first step of an epoch).
     func setTotal(_ newTotal: Int) {
-        lock.lock()
-        total = newTotal
-        lock.unlock()
+        counts.withLock { $0.total = newTotal }
     }
 
     func advance(by count: Int = 1) {
-        lock.lock()
-        defer { lock.unlock() }
-        completed += count
-        report()
+        counts.withLock { counts in
+            counts.completed += count
+            report(&counts)
+        }
     }
 
     func update(completed newValue: Int) {
-        lock.lock()
-        defer { lock.unlock() }
-        completed = newValue
-        report()
+        counts.withLock { counts in
+            counts.completed = newValue
+            report(&counts)
+        }
     }
 
     /// Prints the summary line; later calls to `advance`, `update` or `finish` print nothing.
     func finish() {
-        lock.lock()
-        defer { lock.unlock() }
-        guard !isFinished else { return }
-        isFinished = true
+        counts.withLock { finish(&$0) }
+    }
+
+    private func finish(_ counts: inout Counts) {
+        guard !counts.isFinished else { return }
+        counts.isFinished = true
+        let completed = counts.completed
         let elapsed = now() - start
         let noun = completed == 1 && unit.hasSuffix("s") ? String(unit.dropLast()) : unit
         var summary = "\(label): \(completed) \(noun) in \(Format.clock(seconds: elapsed))"
@@ -97,12 +107,13 @@ final class ProgressReporter {
     }
 
     /// Called with the lock held.
-    private func report() {
-        guard !isFinished, style != .silent else { return }
+    private func report(_ counts: inout Counts) {
+        guard !counts.isFinished, style != .silent else { return }
         let time = now()
         let interval = style == .bar ? redrawInterval : lineInterval
-        guard time - lastOutput >= interval else { return }
-        lastOutput = time
+        guard time - counts.lastOutput >= interval else { return }
+        counts.lastOutput = time
+        let (completed, total) = (counts.completed, counts.total)
         let elapsed = time - start
         let rate = elapsed > 0 ? Double(completed) / elapsed : 0
         var parts: [String] = []
@@ -117,7 +128,7 @@ final class ProgressReporter {
         }
         switch style {
         case .bar:
-            write("\r\(label)\(bar())  " + parts.joined(separator: "  ") + "\u{1B}[K")
+            write("\r\(label)\(bar(completed: completed, total: total))  " + parts.joined(separator: "  ") + "\u{1B}[K")
         case .lines:
             if let total, total > 0 { parts[0] += " (\(min(100, 100 * completed / total))%)" }
             write("\(label): " + parts.joined(separator: ", ") + "\n")
@@ -126,7 +137,7 @@ final class ProgressReporter {
         }
     }
 
-    private func bar() -> String {
+    private func bar(completed: Int, total: Int?) -> String {
         guard let total else { return "" }
         // Leading space so that an unknown total leaves no gap after the label.
         let fraction = total > 0 ? min(1, Double(completed) / Double(total)) : 1

@@ -1,21 +1,17 @@
+import Synchronization
 import XCTest
 @testable import denoise
 
 /// Ctrl-C handling, with real SIGINTs sent to the test process (the monitor has switched SIGINT's default
 /// action off, so they cannot end it) and the final exit replaced by a recorder.
 final class InterruptTests: XCTestCase {
-    private final class ExitRecorder {
-        private let lock = NSLock()
-        private var statuses: [Int32] = []
+    private final class ExitRecorder: Sendable {
+        private let statuses = Mutex<[Int32]>([])
         func record(_ status: Int32) {
-            lock.lock()
-            statuses.append(status)
-            lock.unlock()
+            statuses.withLock { $0.append(status) }
         }
         var recorded: [Int32] {
-            lock.lock()
-            defer { lock.unlock() }
-            return statuses
+            statuses.withLock { $0 }
         }
     }
 

@@ -1,5 +1,6 @@
 import DenoiseKit
 import Foundation
+import Synchronization
 import XCTest
 
 /// `denoise apply - -`: WAV from standard input to standard output, denoised as it arrives.
@@ -117,21 +118,14 @@ final class PipeTests: XCTestCase {
 }
 
 /// Bytes collected from a pipe on another thread.
-private final class ReceivedBytes: @unchecked Sendable {
-    private let lock = NSLock()
-    private var bytes = Data()
+private final class ReceivedBytes: Sendable {
+    private let bytes = Mutex(Data())
 
     func append(_ data: Data) {
-        lock.lock()
-        bytes += data
-        lock.unlock()
+        bytes.withLock { $0 += data }
     }
 
-    var data: Data {
-        lock.lock()
-        defer { lock.unlock() }
-        return bytes
-    }
+    var data: Data { bytes.withLock { $0 } }
 
     var count: Int { data.count }
 }

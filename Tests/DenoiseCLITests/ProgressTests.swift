@@ -1,16 +1,23 @@
+import Synchronization
 import XCTest
 @testable import denoise
 
 /// The progress reporter, driven by a hand-set clock and captured output.
 final class ProgressTests: XCTestCase {
-    private final class Capture {
-        var time = 0.0
-        var writes: [String] = []
+    /// The clock and the output; the reporter calls in from its lock, the test from its own thread.
+    private final class Capture: Sendable {
+        private let state = Mutex<(time: Double, writes: [String])>((0, []))
+        var time: Double {
+            get { state.withLock { $0.time } }
+            set { state.withLock { $0.time = newValue } }
+        }
+        var writes: [String] { state.withLock { $0.writes } }
+        func write(_ text: String) { state.withLock { $0.writes.append(text) } }
     }
 
     private func reporter(_ style: ProgressReporter.Style, total: Int?, _ capture: Capture) -> ProgressReporter {
         ProgressReporter(label: "denoising", total: total, unit: "files", style: style, lineInterval: 5,
-                         write: { capture.writes.append($0) }, now: { capture.time })
+                         write: { capture.write($0) }, now: { capture.time })
     }
 
     func testPlainLinesAppearAtMostOncePerIntervalWithRateAndETA() {

@@ -5,16 +5,12 @@ import XCTest
 // step gives the same results split as on one thread.
 
 final class ParallelTests: XCTestCase {
-    /// Runs `body` with every pass over more than one element split into `threads` chunks.
-    private func split<T>(threads: Int, _ body: () throws -> T) rethrows -> T {
-        let (savedThreads, savedMinimum) = (BLAS.threads, Parallel.minimumElements)
-        BLAS.threads = threads
-        Parallel.minimumElements = 1
-        defer {
-            BLAS.threads = savedThreads
-            Parallel.minimumElements = savedMinimum
-        }
-        return try body()
+    /// `threads` chunks for every pass over more than one element: a value handed to the code under test, so no
+    /// process-wide setting changes and the tests may run side by side.
+    private func split(threads: Int) -> Parallelism {
+        var parallelism = Parallelism(threads: threads)
+        parallelism.minimumElements = 1
+        return parallelism
     }
 
     func testRealRowPiecesCoverEachRealRowOnceInBatchOrderPerChunk() {
@@ -54,24 +50,22 @@ final class ParallelTests: XCTestCase {
         XCTAssertEqual(SequenceBatch(frames: 4, lengths: [0, 0]).utteranceGroups(2), [])
     }
 
-    func testChunkCountFollowsBLASThreadsAndSize() {
-        let saved = BLAS.threads
-        defer { BLAS.threads = saved }
-        BLAS.threads = 1
-        XCTAssertEqual(Parallel.chunks(elements: 10_000_000), 1)
-        BLAS.threads = 2
-        XCTAssertEqual(Parallel.chunks(elements: 10_000_000), 2)
-        XCTAssertEqual(Parallel.chunks(elements: Parallel.minimumElements), 1)
+    func testChunkCountFollowsThreadsAndSize() {
+        XCTAssertEqual(Parallelism(threads: 1).chunks(elements: 10_000_000), 1)
+        let two = Parallelism(threads: 2)
+        XCTAssertEqual(two.chunks(elements: 10_000_000), 2)
+        XCTAssertEqual(two.chunks(elements: two.minimumElements), 1)
     }
 
     /// Forward, spectral loss and backward of both MaskNets with several norms, split into 3 chunks, against one
     /// thread: same masks, loss and gradients (sums may differ in rounding only).
     func testSplitTrainingStepMatchesSingleThread() throws {
         for (kind, norm) in [(MaskNetKind.mlp, NormKind.layer), (.cnn, .layer), (.mlp, .group), (.cnn, .instance)] {
-            func step() throws -> (mask: [Float], loss: Float, gradients: [Float]) {
+            func step(_ parallelism: Parallelism) throws -> (mask: [Float], loss: Float, gradients: [Float]) {
                 let model = try TestSignals.tinyModel(kind, norm: norm, dropout: 0.2, seed: 12)
                 let bins = model.stft.bins
-                let layout = SequenceBatch(frames: 9, lengths: [9, 4, 0, 7])
+                var layout = SequenceBatch(frames: 9, lengths: [9, 4, 0, 7])
+                layout.parallelism = parallelism
                 var rng = RandomGenerator(seed: 13)
                 func random(_ low: Float, _ high: Float) -> Matrix {
                     Matrix(rows: layout.rows, cols: bins,
@@ -86,8 +80,8 @@ final class ParallelTests: XCTestCase {
                 model.net.backward(gradient)
                 return (mask.array, loss, Array(model.net.store.gradientBuffer))
             }
-            let single = try split(threads: 1) { try step() }
-            let parallel = try split(threads: 3) { try step() }
+            let single = try step(split(threads: 1))
+            let parallel = try step(split(threads: 3))
             let what = "\(kind) \(norm)"
             XCTAssertEqual(parallel.loss, single.loss, accuracy: 1e-6 * abs(single.loss), what)
             for (name, a, b) in [("mask", parallel.mask, single.mask), ("gradient", parallel.gradients, single.gradients)] {
@@ -102,7 +96,7 @@ final class ParallelTests: XCTestCase {
 
     /// Adam's update is element-wise, so splitting a large tensor across threads changes nothing, bit for bit.
     func testSplitAdamStepIsIdentical() {
-        func run() -> [Float] {
+        func run(_ parallelism: Parallelism) -> [Float] {
             var rng = RandomGenerator(seed: 31)
             let store = ParameterStore()
             store.add("w", shape: [300, 700], decays: true) { _ in rng.uniform(-1, 1) }
@@ -110,12 +104,12 @@ final class ParallelTests: XCTestCase {
             let optimizer = Adam.adamW(learningRate: 0.01)
             for _ in 0..<3 {
                 for i in 0..<store.count { store.gradients[i] = rng.uniform(-1, 1) }
-                optimizer.step(store)
+                optimizer.step(store, parallelism: parallelism)
             }
             return Array(store.valueBuffer)
         }
-        let single = split(threads: 1) { run() }
-        let parallel = split(threads: 3) { run() }
+        let single = run(split(threads: 1))
+        let parallel = run(split(threads: 3))
         XCTAssertTrue(single == parallel)
     }
 }

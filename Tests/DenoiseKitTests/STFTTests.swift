@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import XCTest
 @testable import DenoiseKit
 
@@ -257,7 +258,7 @@ final class STFTTests: XCTestCase {
         let signals = (0..<3).map { noise(1500 + 37 * $0, seed: UInt64(100 + $0)) }
         let shared = configs.map { STFT(config: $0) }
         let runs = 24
-        func job(_ i: Int, sharing: Bool) -> (Spectrogram, [Float]) {
+        @Sendable func job(_ i: Int, sharing: Bool) -> (Spectrogram, [Float]) {
             let c = i % configs.count
             // Half the runs make their own STFT, half use one shared between threads.
             let stft = sharing && i % 2 == 0 ? shared[c] : STFT(config: configs[c])
@@ -265,12 +266,13 @@ final class STFTTests: XCTestCase {
             let s = stft.analyze(x)
             return (s, stft.synthesize(s, length: x.count))
         }
-        var results = [(Spectrogram, [Float])?](repeating: nil, count: runs)
-        results.withUnsafeMutableBufferPointer { slots in
-            DispatchQueue.concurrentPerform(iterations: runs) { i in slots[i] = job(i, sharing: true) }
+        let results = Mutex([(Spectrogram, [Float])?](repeating: nil, count: runs))
+        DispatchQueue.concurrentPerform(iterations: runs) { i in
+            let result = job(i, sharing: true)
+            results.withLock { $0[i] = result }
         }
         for i in 0..<runs {
-            guard let (s, y) = results[i] else { return XCTFail("run \(i) produced nothing") }
+            guard let (s, y) = results.withLock({ $0[i] }) else { return XCTFail("run \(i) produced nothing") }
             let (expectedS, expectedY) = job(i, sharing: false)
             XCTAssertEqual(s, expectedS, "run \(i)")
             XCTAssertEqual(y, expectedY, "run \(i)")

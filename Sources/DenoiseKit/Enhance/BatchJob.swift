@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -21,7 +22,7 @@ public struct BatchFile: Equatable, Sendable {
 }
 
 /// How one file of a batch ended.
-public enum BatchOutcome {
+public enum BatchOutcome: Sendable {
     case done(FileReport)
     /// `skipExisting` and the output was already in place.
     case skipped
@@ -129,42 +130,42 @@ public enum BatchJob {
     }
 
     /// Processes `items` on `jobs` workers, each with its own copy of the model (networks keep
-    /// per-call buffers) and one BLAS thread, so `jobs` workers use `jobs` cores and never oversubscribe.
+    /// per-call buffers) and one thread (`options.threads` is set to 1), so `jobs` workers use `jobs` cores and
+    /// never oversubscribe.
     /// With `skipExisting`, an item whose output `isComplete` is skipped. `report` is called (serially) after
     /// each file with its outcome; returns the failures.
     public static func run(items: [BatchFile], model file: SafeTensors, modelPath: String, jobs: Int,
                            options: DenoiserOptions, force: Bool, skipExisting: Bool = false,
-                           shouldStop: @escaping () -> Bool,
-                           report: @escaping (BatchOutcome, BatchFile) -> Void) throws -> [(BatchFile, Error)] {
+                           shouldStop: @escaping @Sendable () -> Bool,
+                           report: @escaping @Sendable (BatchOutcome, BatchFile) -> Void) throws -> [(BatchFile, Error)] {
         let workers = max(1, min(jobs, items.count))
-        // The first copy checks the file; the others are built by their workers, at the same time.
-        let first = try DenoiseModel(safeTensors: file, path: modelPath)
+        // The first copy checks the file; the others are built by their workers, at the same time. Worker 0
+        // takes this one out of its box.
+        let firstModel = Mutex<DenoiseModel?>(try DenoiseModel(safeTensors: file, path: modelPath))
         // Each worker is one core: -j N uses N cores, never more.
-        let savedThreads = BLAS.threads
-        BLAS.threads = 1
-        defer { BLAS.threads = savedThreads }
-        let lock = NSLock()
-        var next = 0
-        var failures: [(BatchFile, Error)] = []
-        let finished = { (outcome: BatchOutcome, item: BatchFile) in
-            lock.lock()
-            if case .failed(let error) = outcome { failures.append((item, error)) }
-            report(outcome, item)
-            lock.unlock()
+        var oneThread = options
+        oneThread.threads = 1
+        let workerOptions = oneThread
+        let progress = BatchProgress()
+        let finished = { @Sendable (outcome: BatchOutcome, item: BatchFile) in
+            progress.state.withLock { state in
+                if case .failed(let error) = outcome { state.failures.append((item, error)) }
+                report(outcome, item)
+            }
         }
         // Outputs are flushed to disk and renamed into place on one more thread, so that a worker goes on to its
         // next file instead of waiting for the disk (with two workers, the flushes took 6% of each one's time).
         let commits = DispatchQueue(label: "denoise.batch-commits")
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             // The file already loaded once, so a copy cannot fail; if one did, the other workers take its files.
-            guard let model = worker == 0 ? first : try? DenoiseModel(safeTensors: file, path: modelPath) else {
-                return
-            }
+            let model = worker == 0 ? firstModel.withLock { $0.take() }
+                : try? DenoiseModel(safeTensors: file, path: modelPath)
+            guard let model else { return }
             while true {
-                lock.lock()
-                let index = next
-                next += 1
-                lock.unlock()
+                let index = progress.state.withLock { state in
+                    defer { state.next += 1 }
+                    return state.next
+                }
                 guard index < items.count, !shouldStop() else { return }
                 let item = items[index]
                 if skipExisting && isComplete(item.output) {
@@ -174,10 +175,14 @@ public enum BatchJob {
                 let result = Result {
                     try createFolder(item.output.deletingLastPathComponent())
                     return try FileEnhancer.enhanceUncommitted(input: item.input, output: item.output, model: model,
-                                                               options: options, force: force, shouldStop: shouldStop)
+                                                               options: workerOptions, force: force,
+                                                               shouldStop: shouldStop)
                 }
                 switch result {
                 case let .success((fileReport, writer)):
+                    // Handed over: this worker never touches the writer again, and the commit queue is its only
+                    // user from here on.
+                    nonisolated(unsafe) let writer = writer
                     commits.async {
                         do {
                             try writer.commit()
@@ -192,6 +197,12 @@ public enum BatchJob {
             }
         }
         commits.sync {}
+        let failures = progress.state.withLock { $0.failures }
         return failures.sorted { $0.0.input.path < $1.0.input.path }
     }
+}
+
+/// What a batch's workers share, behind one lock: the index of the next item to take and the failures so far.
+private final class BatchProgress: Sendable {
+    let state = Mutex<(next: Int, failures: [(BatchFile, Error)])>((0, []))
 }

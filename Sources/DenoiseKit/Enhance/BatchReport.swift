@@ -26,7 +26,7 @@ public enum BatchReportError: Error, CustomStringConvertible, Equatable {
 /// (both null unless done). The file is opened for appending and each line goes out in one write(2) as its
 /// file finishes, so a killed run leaves whole lines, and a rerun adds to them: for a merged view of many runs
 /// or shards, concatenate the files and keep the last line for each input.
-public final class BatchReport {
+public final class BatchReport: Sendable {
     public let url: URL
     private let handle: FileHandle
 

@@ -18,15 +18,20 @@ public struct DenoiserOptions: Equatable, Sendable {
     /// Keep the speech probability of every masked frame for `takeSpeechProbabilities()` (models with the speech
     /// head only). Off by default, so that a caller who never drains them does not grow a list.
     public var recordsSpeechProbability: Bool
+    /// Threads the network may use, for its matrix products and its passes. One by default: a file's modest
+    /// products gain nothing from more, and batch workers and a host's audio thread must not fan out. The trainer
+    /// validates on its own count.
+    public var threads: Int
 
     public init(attenuationLimitDB: Float? = nil, mix: Float = 1, maskExponent: Float? = nil, perChannel: Bool = false,
-                chunkFrames: Int = 1024, recordsSpeechProbability: Bool = false) {
+                chunkFrames: Int = 1024, recordsSpeechProbability: Bool = false, threads: Int = 1) {
         self.attenuationLimitDB = attenuationLimitDB
         self.mix = mix
         self.maskExponent = maskExponent
         self.perChannel = perChannel
         self.chunkFrames = chunkFrames
         self.recordsSpeechProbability = recordsSpeechProbability
+        self.threads = threads
     }
 
     /// The smallest mask value allowed, as a linear gain.
@@ -144,8 +149,12 @@ public final class Denoiser {
     init(model: DenoiseModel, channelCount: Int, sampleRate: Int, options: DenoiserOptions, stepsFrames: Bool) {
         precondition(channelCount >= 1, "a Denoiser needs at least one channel")
         precondition(options.chunkFrames >= 1, "chunkFrames must be positive")
+        precondition(options.threads >= 1, "threads must be positive")
         precondition(options.maskExponent.map(DenoiseModel.maskExponents.contains) ?? true,
                      "the mask exponent must be \(DenoiseModel.maskExponentsDescription)")
+        // Set once here too, where allocating is allowed: the first change of OpenBLAS's count starts its thread
+        // pool, which must not happen on a host's audio thread. `runReadyWindows` then finds it already set.
+        BLAS.useThreads(options.threads)
         self.model = model
         self.channelCount = channelCount
         self.sampleRate = sampleRate
@@ -260,6 +269,7 @@ public final class Denoiser {
     private var availableFrames: Int { pendingStart + pending[0].frames }
 
     private func runReadyWindows(final: Bool) {
+        BLAS.useThreads(options.threads)
         if !streams.isEmpty {
             // Causal: every complete frame is final, one at a time.
             while nextFrame < availableFrames {
@@ -293,7 +303,9 @@ public final class Denoiser {
         if recordsSpeech { speechProbabilities += repeatElement(0, count: keep.count) }
         for group in groups {
             computeFeatures(group, window: window)
-            let mask = model.net.forward(features, layout: .single(frames: window.count), training: false)
+            var layout = SequenceBatch.single(frames: window.count)
+            layout.parallelism = Parallelism(threads: options.threads)
+            let mask = model.net.forward(features, layout: layout, training: false)
             if recordsSpeech, let logits = model.net.speechLogits {
                 let share = 1 / Float(groups.count)
                 for frame in keep {

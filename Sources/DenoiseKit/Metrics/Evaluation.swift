@@ -87,17 +87,12 @@ public enum Evaluation {
     public static func score(names: [String], clean: URL, enhanced: URL,
                              noisy: URL?) throws -> (scores: [FileScores], warnings: [String]) {
         guard !names.isEmpty else { throw EvaluationError.noCommonFiles(clean: clean.path, enhanced: enhanced.path) }
-        var results = [Result<FileScores, Error>?](repeating: nil, count: names.count)
-        let lock = NSLock()
-        DispatchQueue.concurrentPerform(iterations: names.count) { i in
-            let result = Result { try scoreFile(names[i], clean: clean, enhanced: enhanced, noisy: noisy) }
-            lock.lock()
-            results[i] = result
-            lock.unlock()
+        let results = concurrentMap(names.count) { i in
+            Result { try scoreFile(names[i], clean: clean, enhanced: enhanced, noisy: noisy) }
         }
         var scores: [FileScores] = [], warnings: [String] = []
         for (name, result) in zip(names, results) {
-            switch result! {
+            switch result {
             case .success(let s): scores.append(s)
             case .failure(let error): warnings.append("skipped \(name): \(error)")
             }

@@ -127,7 +127,9 @@ public final class MaskNet {
         switch config.kind {
         case .mlp where config.norm.isFrameLocal:
             stackContext(features, layout: layout, packed: true)
-            let mask = runNetwork(stacked, layout: .single(frames: layout.realFrames), training: training)
+            var packed = SequenceBatch.single(frames: layout.realFrames)
+            packed.parallelism = layout.parallelism
+            let mask = runNetwork(stacked, layout: packed, training: training)
             // Without padding (one utterance, as in `Denoiser`) the packed rows are the caller's rows.
             if layout.realFrames == layout.rows { return mask }
             packedLayout = layout
@@ -227,7 +229,7 @@ public final class MaskNet {
     /// batch order), in the direction `toPadded` says; padding rows of a padded destination become zero.
     private func movePackedRows(from source: Matrix, to destination: Matrix, layout: SequenceBatch, toPadded: Bool) {
         let n = source.cols
-        layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * n)) { _, rows in
+        layout.forEachRealRowPiece(chunks: layout.parallelism.chunks(elements: layout.realFrames * n)) { _, rows in
             let packed = MaskNet.packedRow(of: rows.lowerBound, layout: layout)
             if toPadded {
                 destination.row(rows.lowerBound).update(from: source.row(packed), count: rows.count * n)
@@ -251,7 +253,7 @@ public final class MaskNet {
         let c = config.context, bins = config.bins, width = (2 * c + 1) * bins
         stacked.resize(rows: packed ? layout.realFrames : layout.rows, cols: width)
         let src = features.data, stacked = self.stacked
-        layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * width)) { _, rows in
+        layout.forEachRealRowPiece(chunks: layout.parallelism.chunks(elements: layout.realFrames * width)) { _, rows in
             let b = rows.lowerBound / layout.frames, base = b * layout.frames, length = layout.lengths[b]
             var out = stacked.row(packed ? MaskNet.packedRow(of: rows.lowerBound, layout: layout) : rows.lowerBound)
             for t in (rows.lowerBound - base) ..< (rows.upperBound - base) {

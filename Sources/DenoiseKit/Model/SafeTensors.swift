@@ -3,8 +3,8 @@ import Foundation
 /// The safetensors container: an 8-byte little-endian header length, a JSON header naming each
 /// tensor's dtype, shape and byte range, then the raw little-endian data. Python users open our
 /// model files with the `safetensors` package as they are. We store only float32 ("F32") tensors.
-public struct SafeTensors: Equatable {
-    public struct Tensor: Equatable {
+public struct SafeTensors: Equatable, Sendable {
+    public struct Tensor: Equatable, Sendable {
         public var shape: [Int]
         public var values: [Float]
         public init(shape: [Int], values: [Float]) {

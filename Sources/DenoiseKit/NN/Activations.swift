@@ -10,7 +10,7 @@ import Foundation
 private func mapRealRows(_ input: Matrix, into output: Matrix, layout: SequenceBatch, _ f: (Float) -> Float) {
     output.resize(rows: input.rows, cols: input.cols)
     let n = input.cols
-    layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * n)) { _, range in
+    layout.forEachRealRowPiece(chunks: layout.parallelism.chunks(elements: layout.realFrames * n)) { _, range in
         let x = input.row(range.lowerBound), y = output.row(range.lowerBound)
         for i in 0..<(range.count * n) { y[i] = f(x[i]) }
     }
@@ -26,7 +26,7 @@ private func mapRealRows(_ gradOutput: Matrix, _ cached: Matrix, into gradInput:
                      + "expected \(cached.rows)×\(cached.cols)")
     gradInput.resize(rows: cached.rows, cols: cached.cols)
     let n = cached.cols
-    layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * n)) { _, range in
+    layout.forEachRealRowPiece(chunks: layout.parallelism.chunks(elements: layout.realFrames * n)) { _, range in
         let dy = gradOutput.row(range.lowerBound), c = cached.row(range.lowerBound)
         let dx = gradInput.row(range.lowerBound)
         for i in 0..<(range.count * n) { dx[i] = g(dy[i], c[i]) }
@@ -97,7 +97,7 @@ public final class Sigmoid: Layer {
         self.layout = layout
         output.resize(rows: input.rows, cols: input.cols)
         let n = input.cols
-        layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * n)) { _, range in
+        layout.forEachRealRowPiece(chunks: layout.parallelism.chunks(elements: layout.realFrames * n)) { _, range in
             Sigmoid.apply(input.row(range.lowerBound), output.row(range.lowerBound), range.count * n)
         }
         output.zeroPaddingRows(of: layout)

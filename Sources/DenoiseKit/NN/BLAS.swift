@@ -42,13 +42,26 @@ public enum BLAS {
         }
     }
 
-    /// Threads OpenBLAS may use for one product. Parallel workers each set 1 to avoid oversubscription.
-    public static var threads: Int {
-        get { Int(openblas_get_num_threads()) }
-        set {
-            _ = threadPoolStarted
-            openblas_set_num_threads(Int32(max(1, newValue)))
-        }
+    /// Threads OpenBLAS uses for one product.
+    ///
+    /// OpenBLAS keeps this count in one C global for the whole process; it has no per-call or per-thread
+    /// setting. `useThreads` is the only code that changes it, and the callers set it from the thread count they
+    /// were given, where work starts: the trainer's step (its `threads`), the denoiser (one thread: its products
+    /// are modest, and batch workers or a host's audio thread must not fan out), and a convolution's per-utterance
+    /// groups (one per group, then back). Nothing reads it to decide how to split work: that is `Parallelism`.
+    /// Two models stepping at once on different counts in one process would share whichever count was set last.
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// OpenBLAS's count before this process changed it: the cores, or OPENBLAS_NUM_THREADS.
+    public static let defaultThreads = max(1, Int(openblas_get_num_threads()))
+
+    /// Sets the threads of every later product (see `threads`); does nothing when the count is already `count`.
+    public static func useThreads(_ count: Int) {
+        let count = max(1, count)
+        guard count != threads else { return }
+        _ = defaultThreads
+        _ = threadPoolStarted
+        openblas_set_num_threads(Int32(count))
     }
 
     /// OpenBLAS 0.3.21 runs sgemm about 3× slower on one thread for the rest of the process when the thread

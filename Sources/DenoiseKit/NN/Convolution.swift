@@ -88,10 +88,10 @@ public final class Conv1d: Layer {
         }
     }
 
-    /// The utterances split into runs, one per thread when several BLAS threads are allowed and the batch is large
+    /// The utterances split into runs, one per thread when the batch's parallelism allows several and it is large
     /// enough to share out; each thread then runs its utterances' products on one BLAS thread.
     private func threadGroups(_ layout: SequenceBatch) -> [Range<Int>] {
-        layout.utteranceGroups(min(Parallel.chunks(elements: layout.realFrames * outChannels), layout.batch))
+        layout.utteranceGroups(min(layout.parallelism.chunks(elements: layout.realFrames * outChannels), layout.batch))
     }
 
     /// Calls `body(group, b)` for every utterance b with real frames: the groups concurrently, each on one BLAS

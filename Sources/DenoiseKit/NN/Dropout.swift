@@ -47,7 +47,7 @@ public final class Dropout: Layer {
         } else if layout.realFrames == input.rows {
             return input  // the identity, with no padding rows to clear: nothing to copy
         } else {
-            layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * n)) { _, range in
+            layout.forEachRealRowPiece(chunks: layout.parallelism.chunks(elements: layout.realFrames * n)) { _, range in
                 output.row(range.lowerBound).update(from: input.row(range.lowerBound), count: range.count * n)
             }
         }
@@ -61,7 +61,7 @@ public final class Dropout: Layer {
                          + "expected \(output.rows)×\(output.cols)")
         let n = output.cols
         inputGradient.resize(rows: output.rows, cols: n)
-        layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * n)) { _, range in
+        layout.forEachRealRowPiece(chunks: layout.parallelism.chunks(elements: layout.realFrames * n)) { _, range in
             let dy = gradOutput.row(range.lowerBound), dx = inputGradient.row(range.lowerBound)
             if masked {
                 let m = mask.row(range.lowerBound)

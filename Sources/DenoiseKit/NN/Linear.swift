@@ -41,7 +41,7 @@ public final class Linear: Layer {
         // Per utterance, real rows only (padding is often a quarter of a batch): the bias is written
         // first and the product accumulated onto it (beta 1), one pass over the output instead of two.
         let b = bias.value, w = weight.value
-        layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * nOut)) { _, range in
+        layout.forEachRealRowPiece(chunks: layout.parallelism.chunks(elements: layout.realFrames * nOut)) { _, range in
             for r in range { output.row(r).update(from: b, count: nOut) }
         }
         layout.forEachRealRowRange { range in

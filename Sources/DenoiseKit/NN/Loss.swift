@@ -110,7 +110,7 @@ public enum Loss {
     /// split across threads for large batches (`Parallel`); chunk sums are added in chunk order.
     private static func sumOverRealRows(_ layout: SequenceBatch, columns: Int,
                                         _ body: (_ start: Int, _ count: Int) -> Double) -> Double {
-        let chunks = Parallel.chunks(elements: layout.realFrames * columns)
+        let chunks = layout.parallelism.chunks(elements: layout.realFrames * columns)
         return withUnsafeTemporaryAllocation(of: Double.self, capacity: chunks) { sums in
             sums.initialize(repeating: 0)
             layout.forEachRealRowPiece(chunks: chunks) { chunk, rows in

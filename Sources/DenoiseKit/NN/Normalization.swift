@@ -27,7 +27,7 @@ private enum RowBlocks {
 
     /// How many chunks to split a pass over `layout` with `channels` columns into (see `Parallel`).
     func chunks(_ layout: SequenceBatch, channels: Int) -> Int {
-        let chunks = Parallel.chunks(elements: layout.realFrames * channels)
+        let chunks = layout.parallelism.chunks(elements: layout.realFrames * channels)
         switch self {
         case .eachRealRow: return chunks
         case .eachUtterance: return max(1, min(chunks, layout.batch))
@@ -182,7 +182,7 @@ private final class GroupedNormalization {
         precondition(!rectified, "\(kind): a rectified norm's output is not x̂·γ + β")
         let nc = channels, mu = mean.data, inv = invStd.data
         result.resize(rows: x.rows, cols: nc)
-        layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * nc)) { _, range in
+        layout.forEachRealRowPiece(chunks: layout.parallelism.chunks(elements: layout.realFrames * nc)) { _, range in
             for r in range { RowKernel.standardize(x.row(r), result.row(r), nc, mean: mu[r], inv: inv[r]) }
         }
         result.zeroPaddingRows(of: layout)
@@ -199,7 +199,8 @@ private final class GroupedNormalization {
         if rectified {
             gatedGradient.resize(rows: x.rows, cols: nc)
             let gated = gatedGradient, y = output
-            layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * nc)) { _, range in
+            let chunks = layout.parallelism.chunks(elements: layout.realFrames * nc)
+            layout.forEachRealRowPiece(chunks: chunks) { _, range in
                 RowKernel.gate(gradOutput.row(range.lowerBound), by: y.row(range.lowerBound),
                                into: gated.row(range.lowerBound), range.count * nc)
             }

@@ -36,7 +36,7 @@ public final class Residual: Layer {
     private static func add(_ a: Matrix, _ b: Matrix, into result: Matrix, layout: SequenceBatch) {
         let n = a.cols
         result.resize(rows: a.rows, cols: n)
-        layout.forEachRealRowPiece(chunks: Parallel.chunks(elements: layout.realFrames * n)) { _, rows in
+        layout.forEachRealRowPiece(chunks: layout.parallelism.chunks(elements: layout.realFrames * n)) { _, rows in
             let count = rows.count * n
             let x = a.row(rows.lowerBound), y = b.row(rows.lowerBound), z = result.row(rows.lowerBound)
             RowKernel.add(x, y, into: z, count)

@@ -9,6 +9,8 @@ public struct SequenceBatch: Equatable, Sendable {
     public let frames: Int
     /// Real length of each utterance, in frames (each ≤ `frames`).
     public let lengths: [Int]
+    /// How many threads the layers' passes over this batch may share (`Parallel`); serial unless set.
+    public var parallelism = Parallelism.serial
 
     public init(frames: Int, lengths: [Int]) {
         precondition(lengths.allSatisfy { $0 >= 0 && $0 <= frames }, "utterance lengths must lie in 0...\(frames)")

@@ -24,7 +24,7 @@ public final class AdaGrad: Optimizer {
         self.regularization = regularization
     }
 
-    public func step(_ store: ParameterStore) {
+    public func step(_ store: ParameterStore, parallelism: Parallelism) {
         stepCount += 1
         prepareStateBuffer(&sum, count: store.count, name: Self.bufferKey)
         let lr = learningRate, eps = epsilon, regularization = regularization

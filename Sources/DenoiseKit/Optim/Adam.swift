@@ -51,7 +51,7 @@ public final class Adam: Optimizer {
              regularization: regularization)
     }
 
-    public func step(_ store: ParameterStore) {
+    public func step(_ store: ParameterStore, parallelism: Parallelism) {
         stepCount += 1
         prepareStateBuffer(&firstMoment, count: store.count, name: Self.firstKey)
         prepareStateBuffer(&secondMoment, count: store.count, name: Self.secondKey)
@@ -73,7 +73,7 @@ public final class Adam: Optimizer {
                     // The common case (no coupled L2, no L1) gets a loop without the sign branch, which the
                     // compiler vectorises; d = g exactly there, as g + 0·w + 0·sign(w) is for finite w.
                     // Large tensors are split across threads; every element's update is independent.
-                    let chunks = Parallel.chunks(elements: count)
+                    let chunks = parallelism.chunks(elements: count)
                     Parallel.run(chunks) { chunk in
                         let part = Parallel.part(chunk, of: chunks, total: count)
                         let o = first + part.lowerBound

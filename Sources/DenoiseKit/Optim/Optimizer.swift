@@ -53,8 +53,9 @@ func signum(_ x: Float) -> Float { x > 0 ? 1 : (x < 0 ? -1 : 0) }
 public protocol Optimizer: AnyObject {
     var learningRate: Float { get set }
     var regularization: Regularization { get set }
-    /// One update from `store.gradients`. The gradients are read, never changed (nor zeroed).
-    func step(_ store: ParameterStore)
+    /// One update from `store.gradients`. The gradients are read, never changed (nor zeroed). An update may split
+    /// large tensors across the threads `parallelism` allows.
+    func step(_ store: ParameterStore, parallelism: Parallelism)
     /// Everything needed to continue exactly: the step count under "step" (see `StepCounter`) and the
     /// state buffers (empty before the first step). Hyperparameters are configuration, not state.
     var state: [String: [Float]] { get }
@@ -62,6 +63,11 @@ public protocol Optimizer: AnyObject {
     func restore(_ state: [String: [Float]]) throws
     /// The `OptimizerKind` raw value: "sgd", "adagrad", "rmsprop", "adam", "adamw".
     var name: String { get }
+}
+
+extension Optimizer {
+    /// One update on the calling thread.
+    public func step(_ store: ParameterStore) { step(store, parallelism: .serial) }
 }
 
 public enum OptimizerError: Error, CustomStringConvertible, Equatable {

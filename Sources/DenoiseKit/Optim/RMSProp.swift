@@ -35,7 +35,7 @@ public final class RMSProp: Optimizer {
         self.regularization = regularization
     }
 
-    public func step(_ store: ParameterStore) {
+    public func step(_ store: ParameterStore, parallelism: Parallelism) {
         stepCount += 1
         prepareStateBuffer(&squareAverage, count: store.count, name: Self.averageKey)
         let lr = learningRate, a = alpha, eps = epsilon, mu = momentum, regularization = regularization

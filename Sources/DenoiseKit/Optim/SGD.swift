@@ -33,7 +33,7 @@ public final class SGD: Optimizer {
         self.regularization = regularization
     }
 
-    public func step(_ store: ParameterStore) {
+    public func step(_ store: ParameterStore, parallelism: Parallelism) {
         stepCount += 1
         let lr = learningRate, mu = momentum, keep = 1 - dampening, nesterov = nesterov
         store.markValuesChanged()

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -172,27 +173,21 @@ public final class AtomicFile {
 }
 
 /// The paths of open temporary files, shared by all threads.
-private final class UnfinishedFiles: @unchecked Sendable {
-    private let lock = NSLock()
-    private var paths = Set<String>()
+private final class UnfinishedFiles: Sendable {
+    private let paths = Mutex(Set<String>())
 
     func insert(_ path: String) {
-        lock.lock()
-        paths.insert(path)
-        lock.unlock()
+        _ = paths.withLock { $0.insert(path) }
     }
 
     func remove(_ path: String) {
-        lock.lock()
-        paths.remove(path)
-        lock.unlock()
+        _ = paths.withLock { $0.remove(path) }
     }
 
     func removeAll() -> Set<String> {
-        lock.lock()
-        defer { lock.unlock() }
-        let all = paths
-        paths = []
-        return all
+        paths.withLock { paths in
+            defer { paths = [] }
+            return paths
+        }
     }
 }

@@ -73,18 +73,13 @@ public struct PairFiles: PairSource {
 
     private static func measure(_ candidates: [(name: String, noisy: URL, clean: URL)], sampleRate: Int,
                                 warnings: [String]) throws -> PairFiles {
-        func length(_ url: URL) throws -> Int {
+        @Sendable func length(_ url: URL) throws -> Int {
             let reader = try WAVReader(url: url)
             return Resampler.outputLength(forInput: reader.frameCount, from: reader.format.sampleRate, to: sampleRate)
         }
         // Opening files dominates on a cold disk; spread it over the cores.
-        var measured = [Result<(Int, Int), Error>?](repeating: nil, count: candidates.count)
-        let lock = NSLock()
-        DispatchQueue.concurrentPerform(iterations: candidates.count) { i in
-            let result = Result { (try length(candidates[i].noisy), try length(candidates[i].clean)) }
-            lock.lock()
-            measured[i] = result
-            lock.unlock()
+        let measured = concurrentMap(candidates.count) { i in
+            Result { (try length(candidates[i].noisy), try length(candidates[i].clean)) }
         }
         var warnings = warnings, entries: [Entry] = []
         for (candidate, result) in zip(candidates, measured) {
@@ -100,8 +95,6 @@ public struct PairFiles: PairSource {
                 }
             case .failure(let error):
                 warnings.append("skipped \(candidate.name): \(error)")
-            case nil:
-                break
             }
         }
         guard !entries.isEmpty else {
@@ -120,24 +113,18 @@ public struct PairFiles: PairSource {
 
     /// Every pair read into memory. A pair that cannot be read is skipped with a warning.
     public func loaded() throws -> PairDataset {
-        var loaded = [Result<Utterance, Error>?](repeating: nil, count: entries.count)
-        let lock = NSLock()
         // Reading and resampling dominate; spread them over the cores.
-        DispatchQueue.concurrentPerform(iterations: entries.count) { i in
-            let result = Result { () throws -> Utterance in
+        let loaded = concurrentMap(entries.count) { i in
+            Result { () throws -> Utterance in
                 let (noisy, clean) = try pair(i)
                 return Utterance(name: entries[i].name, noisy: noisy, clean: clean)
             }
-            lock.lock()
-            loaded[i] = result
-            lock.unlock()
         }
         var utterances: [Utterance] = [], warnings = self.warnings
         for (entry, result) in zip(entries, loaded) {
             switch result {
             case .success(let utterance): utterances.append(utterance)
             case .failure(let error): warnings.append("skipped \(entry.name): \(error)")
-            case nil: break
             }
         }
         guard !utterances.isEmpty else { throw DatasetError.noUsablePairs(pairs: entries.count, reasons: warnings) }

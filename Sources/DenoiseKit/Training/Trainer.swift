@@ -8,6 +8,8 @@ public final class Trainer {
     public let validationPairs: any PairSource
     public let augmentation: Augmentation?
     public let optimizer: Optimizer
+    /// Threads a step may use: OpenBLAS's products and the layers' and optimizer's passes (`Parallelism`).
+    public let threads: Int
     public let schedule: LearningRateSchedule
     public private(set) var earlyStopping: EarlyStopping?
     /// Epochs completed so far.
@@ -27,8 +29,10 @@ public final class Trainer {
     /// Batches prepared ahead of the one in use: enough to hide a slow read, few enough to keep memory flat.
     private static let batchesReadAhead = 2
 
+    /// `threads` defaults to what OpenBLAS would use on its own (the cores, or OPENBLAS_NUM_THREADS).
     public init(model: DenoiseModel, train: any PairSource, validation: any PairSource, options: TrainingOptions,
-                augmentation: Augmentation? = nil) throws {
+                augmentation: Augmentation? = nil, threads: Int = BLAS.defaultThreads) throws {
+        guard threads >= 1 else { throw TrainingError.badOption("the thread count must be at least 1, not \(threads)") }
         guard options.epochs >= 1 else { throw TrainingError.badOption("the number of epochs must be at least 1, not \(options.epochs)") }
         guard options.batchSize >= 1 else { throw TrainingError.badOption("the batch size must be at least 1, not \(options.batchSize)") }
         guard options.learningRate > 0 && options.learningRate.isFinite else {
@@ -53,6 +57,7 @@ public final class Trainer {
         }
         self.model = model
         self.options = options
+        self.threads = threads
         self.trainingPairs = train
         self.validationPairs = validation
         self.augmentation = augmentation
@@ -119,6 +124,7 @@ public final class Trainer {
     public func batch(of pairs: [(noisy: [Float], clean: [Float])]) -> SpectralBatch {
         let batch = SpectralBatch()
         batch.fill(pairs: pairs, stft: stft, phase: options.phaseWeight > 0)
+        batch.layout.parallelism = parallelism
         return batch
     }
 
@@ -128,6 +134,8 @@ public final class Trainer {
     @discardableResult
     public func step(on batch: SpectralBatch) throws -> Float {
         let store = model.net.store
+        BLAS.useThreads(threads)
+        batch.layout.parallelism = parallelism
         for attempt in 0..<2 {
             store.zeroGradients()
             let mask = model.net.forward(batch.features, layout: batch.layout, training: true)
@@ -135,7 +143,7 @@ public final class Trainer {
             if loss.isFinite {
                 model.net.backward(gradient, gradSpeechLogits: trainsSpeechHead ? speechGradient : nil)
                 if let maxNorm = options.clipGradient { _ = GradientClipping.clipNorm(store, maxNorm: maxNorm) }
-                optimizer.step(store)
+                optimizer.step(store, parallelism: parallelism)
                 updateAverage()
                 return loss
             }
@@ -143,6 +151,8 @@ public final class Trainer {
         }
         throw TrainingError.diverged(epoch: epoch)
     }
+
+    private var parallelism: Parallelism { Parallelism(threads: threads) }
 
     /// Whether the speech head is in the loss.
     private var trainsSpeechHead: Bool { model.net.speechHead != nil && options.vadWeight > 0 }
@@ -224,7 +234,8 @@ public final class Trainer {
             // Scored on the path `apply` takes, not on this batch's masks: what validation reports is what users get.
             for (b, clean) in input.clean.enumerated() {
                 let noisy = AudioBuffer(channels: [input.noisy[b]], sampleRate: model.sampleRate)
-                let enhanced = Denoiser.enhance(noisy, model: model).channels[0]
+                let enhanced = Denoiser.enhance(noisy, model: model, options: DenoiserOptions(threads: threads))
+                    .channels[0]
                 gainSum += SignalMetrics.siSDR(reference: clean, estimate: enhanced) - input.noisySISDR[b]
             }
         }
