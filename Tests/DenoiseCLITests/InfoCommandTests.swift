@@ -1,5 +1,5 @@
 import Foundation
-import DenoiseKit
+@testable import DenoiseKit
 import XCTest
 
 /// `denoise info` on WAV files written by hand in the test.

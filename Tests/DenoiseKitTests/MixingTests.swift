@@ -1,4 +1,4 @@
-import DenoiseKit
+@testable import DenoiseKit
 import Foundation
 import XCTest
 

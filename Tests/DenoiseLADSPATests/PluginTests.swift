@@ -1,5 +1,5 @@
 import CLADSPA
-import DenoiseKit
+@testable import DenoiseKit
 @testable import DenoiseLADSPA
 import Foundation
 import XCTest

@@ -18,7 +18,7 @@ public struct AudioBuffer: Equatable, Sendable {
     public var duration: Double { Double(frameCount) / Double(sampleRate) }
 
     /// The mean of the channels (the channel itself when mono).
-    public var mixedDown: [Float] {
+    var mixedDown: [Float] {
         if channels.count == 1 { return channels[0] }
         var mix = [Float](repeating: 0, count: frameCount)
         let scale = 1 / Float(channels.count)

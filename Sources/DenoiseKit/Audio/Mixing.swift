@@ -3,9 +3,9 @@ import Foundation
 /// Mixing speech with noise at a chosen signal-to-noise ratio, the way the corpus in `../shared/data` was made:
 /// `noisy = clean + g · noise`, with g such that 10·log10(P_clean / P_{g·noise}) = snrDB, where P is the mean
 /// square over the whole clip.
-public enum Mixing {
+enum Mixing {
     /// P = (1/n) Σ x², accumulated in Double; 0 for an empty signal.
-    public static func meanSquare(_ x: [Float]) -> Float { Float(power(x)) }
+    static func meanSquare(_ x: [Float]) -> Float { Float(power(x)) }
 
     /// Mean square in Double, so that the gain is not rounded twice.
     private static func power(_ x: [Float]) -> Double {
@@ -23,7 +23,7 @@ public enum Mixing {
     ///
     /// Silent or empty noise, or silent clean speech, cannot reach a finite SNR: the result is then all zeros
     /// (never NaN).
-    public static func scaleNoise(_ noise: [Float], toSNR snrDB: Float, against clean: [Float]) -> [Float] {
+    static func scaleNoise(_ noise: [Float], toSNR snrDB: Float, against clean: [Float]) -> [Float] {
         let count = clean.count
         guard count > 0 else { return [] }
         guard !noise.isEmpty else { return [Float](repeating: 0, count: count) }

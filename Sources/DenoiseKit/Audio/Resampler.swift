@@ -32,7 +32,7 @@ import Foundation
 /// When L·(2K+1) taps would exceed `maxTableTaps` (rates whose reduced ratio is unusual, like 44100 → 44101), the
 /// kernel is tabulated at `kernelOversampling` points per input sample and each output's taps are interpolated
 /// linearly from it (error about 1e-6 of the peak, below the stopband), instead of one exact row per phase.
-public final class Resampler {
+final class Resampler {
     public let inputRate: Int
     public let outputRate: Int
 
@@ -108,7 +108,7 @@ public final class Resampler {
 
     /// Output length for n input samples: ceil(n · outputRate / inputRate), the number of output sample times
     /// j / outputRate that fall in [0, n / inputRate).
-    public static func outputLength(forInput n: Int, from: Int, to: Int) -> Int {
+    static func outputLength(forInput n: Int, from: Int, to: Int) -> Int {
         precondition(n >= 0 && from > 0 && to > 0, "invalid length or rates: \(n) samples, \(from) → \(to)")
         let divisor = gcd(from, to)
         let up = to / divisor, down = from / divisor
@@ -117,7 +117,7 @@ public final class Resampler {
 
     /// Output samples `process` has emitted in all once `n` input samples have gone in: those whose input
     /// support (K samples past their centre) has arrived. A function of n alone, however the input was chunked.
-    public func readyOutputCount(afterInput n: Int) -> Int {
+    func readyOutputCount(afterInput n: Int) -> Int {
         if up == down { return n }
         let lastCenter = n - 1 - halfWidth
         return lastCenter < 0 ? 0 : ((lastCenter + 1) * up + down - 1) / down
@@ -157,7 +157,7 @@ public final class Resampler {
     }
 
     /// Makes room for input chunks of up to `chunk` samples, so that `process` never grows its history.
-    public func reserve(chunk: Int) {
+    func reserve(chunk: Int) {
         // What is kept between calls: the 2K + 1 samples of the next output's support, plus up to one input step.
         reserveHistory(2 * halfWidth + 2 + down / up + chunk)
     }
@@ -186,7 +186,7 @@ public final class Resampler {
     }
 
     /// The whole signal resampled, `outputLength(forInput: x.count, ...)` samples; a copy when the rates are equal.
-    public static func resample(_ x: [Float], from: Int, to: Int) -> [Float] {
+    static func resample(_ x: [Float], from: Int, to: Int) -> [Float] {
         if from == to { return x }
         let resampler = Resampler(from: from, to: to)
         var y = resampler.process(x)
@@ -195,7 +195,7 @@ public final class Resampler {
     }
 
     /// Every channel resampled to `rate`.
-    public static func resample(_ buffer: AudioBuffer, to rate: Int) -> AudioBuffer {
+    static func resample(_ buffer: AudioBuffer, to rate: Int) -> AudioBuffer {
         if buffer.sampleRate == rate { return buffer }
         let resampler = Resampler(from: buffer.sampleRate, to: rate)
         let channels = buffer.channels.map { channel -> [Float] in

@@ -1,6 +1,6 @@
 import Foundation
 
-public enum FolderError: Error, CustomStringConvertible, Equatable {
+enum FolderError: Error, CustomStringConvertible, Equatable {
     case notAFolder(String)
 
     public var description: String {
@@ -34,7 +34,7 @@ public enum WAVFiles {
 
     /// The samples of a WAV file as one channel (the mean of its channels), resampled to `sampleRate`
     /// when one is given; returns the rate of the samples.
-    public static func readMono(_ url: URL, sampleRate: Int? = nil) throws -> (samples: [Float], sampleRate: Int) {
+    static func readMono(_ url: URL, sampleRate: Int? = nil) throws -> (samples: [Float], sampleRate: Int) {
         let (buffer, _) = try WAVReader.read(url: url)
         let rate = sampleRate ?? buffer.sampleRate
         return (Resampler.resample(buffer.mixedDown, from: buffer.sampleRate, to: rate), rate)

@@ -30,11 +30,11 @@ public enum WAVSampleFormat: Equatable, Sendable, CustomStringConvertible {
     public var isFloat: Bool { self == .float32 || self == .float64 }
 
     /// Bytes of one sample of one channel.
-    public var bytesPerSample: Int { self == .pcm24in32 ? 4 : bitsPerSample / 8 }
+    var bytesPerSample: Int { self == .pcm24in32 ? 4 : bitsPerSample / 8 }
 
     /// The format a `WAVWriter` writes for this one: itself, except that G.711 becomes 16-bit PCM (its samples
     /// are 16-bit values) and 24-in-32 becomes 32-bit PCM (the same bytes under a standard header).
-    public var writable: WAVSampleFormat {
+    var writable: WAVSampleFormat {
         switch self {
         case .muLaw, .aLaw: return .pcm16
         case .pcm24in32: return .pcm32
@@ -67,7 +67,7 @@ public struct WAVFormat: Equatable, Sendable, CustomStringConvertible {
     }
 
     /// Bytes of one frame (one sample of every channel): the fmt chunk's block align.
-    public var bytesPerFrame: Int { sampleFormat.bytesPerSample * channelCount }
+    var bytesPerFrame: Int { sampleFormat.bytesPerSample * channelCount }
 
     public var description: String {
         "\(sampleFormat), \(channelCount) channel\(channelCount == 1 ? "" : "s"), \(sampleRate) Hz"
@@ -107,7 +107,7 @@ enum WAVCodec {
 }
 
 /// What was wrong with a WAV file, or with a request to write one. Every case carries the file's path as given.
-public enum WAVError: Error, CustomStringConvertible, Equatable {
+enum WAVError: Error, CustomStringConvertible, Equatable {
     /// The path could not be opened (missing, no permission, ...); `reason` is the system's message.
     case cannotOpen(path: String, reason: String)
     case isDirectory(path: String)

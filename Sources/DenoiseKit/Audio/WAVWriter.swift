@@ -140,7 +140,7 @@ public final class WAVWriter {
 
     /// Writes what is staged, the pad byte and the final sizes: the file is complete, but not yet in place
     /// (`commit()` puts it there). Does nothing if already done. On failure the writer is cancelled.
-    public func finishWriting() throws {
+    func finishWriting() throws {
         switch state {
         case .written, .finished: return
         case .cancelled: throw WAVError.writerClosed(path: url.relativePath)

@@ -5,10 +5,10 @@ import Foundation
 /// A 4 s crop (64 000 samples at 16 kHz) with a 1 s room impulse response needs about 10⁹ multiply-adds directly,
 /// but three transforms of 2¹⁷ points by FFT. Sizes are powers of two, so crops of any length share a few cached
 /// FFTW plans. The signal's spectrum is computed once and reused for every filter.
-public enum FFTConvolution {
+enum FFTConvolution {
     /// `signal ⊛ filter` for each filter, each cut to `signal.count` samples (the convolution's first samples, so
     /// that a filter whose first tap is its direct path keeps the output aligned with the signal).
-    public static func convolve(_ signal: [Float], with filters: [[Float]]) -> [[Float]] {
+    static func convolve(_ signal: [Float], with filters: [[Float]]) -> [[Float]] {
         guard !signal.isEmpty else { return filters.map { _ in [] } }
         let longest = filters.map(\.count).max() ?? 0
         guard longest > 0 else { return filters.map { _ in [Float](repeating: 0, count: signal.count) } }

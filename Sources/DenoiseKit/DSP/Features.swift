@@ -3,23 +3,23 @@ import Foundation
 /// Per-bin features of STFT frames and masking. Whole-spectrogram functions return row-major
 /// `[frames × bins]` arrays; the pointer variants work on one frame of `bins` values into a caller
 /// buffer, so the streaming denoiser allocates nothing.
-public enum Features {
+enum Features {
     /// Added to the power before the logarithm, so that silent bins give ln(1e-10) ≈ −23 instead of −∞.
-    public static let logPowerFloor: Float = 1e-10
+    static let logPowerFloor: Float = 1e-10
 
     /// ln(re² + im² + 1e-10) per bin, `[frames × bins]`.
-    public static func logPower(_ s: Spectrogram) -> [Float] {
+    static func logPower(_ s: Spectrogram) -> [Float] {
         perBin(s) { re, im, out, count in logPower(real: re, imag: im, bins: count, into: out) }
     }
 
     /// √(re² + im²) per bin, `[frames × bins]`.
-    public static func magnitude(_ s: Spectrogram) -> [Float] {
+    static func magnitude(_ s: Spectrogram) -> [Float] {
         perBin(s) { re, im, out, count in magnitude(real: re, imag: im, bins: count, into: out) }
     }
 
     /// out[f] = ln(re[f]² + im[f]² + 1e-10) for f in 0..<bins, to within a few 10⁻⁷ relative. Call it per frame:
     /// the result for a bin depends (in the last ulp) on where it falls in the vector lanes.
-    public static func logPower(real: UnsafePointer<Float>, imag: UnsafePointer<Float>, bins: Int,
+    static func logPower(real: UnsafePointer<Float>, imag: UnsafePointer<Float>, bins: Int,
                                 into out: UnsafeMutablePointer<Float>) {
         // Eight at a time with the vector log2 (the power is ≥ 1e-10, always in its range; infinities and NaN
         // go to the scalar log), then the tail.
@@ -43,7 +43,7 @@ public enum Features {
     }
 
     /// out[f] = √(re[f]² + im[f]²) for f in 0..<bins.
-    public static func magnitude(real: UnsafePointer<Float>, imag: UnsafePointer<Float>, bins: Int,
+    static func magnitude(real: UnsafePointer<Float>, imag: UnsafePointer<Float>, bins: Int,
                                  into out: UnsafeMutablePointer<Float>) {
         for f in 0..<bins {
             let re = real[f], im = imag[f]
@@ -65,7 +65,7 @@ public enum Features {
     }
 
     /// Multiplies both parts of one frame by a real mask: X[f] ← M[f] · X[f] for f in 0..<bins.
-    public static func applyMask(_ mask: UnsafePointer<Float>, real: UnsafeMutablePointer<Float>,
+    static func applyMask(_ mask: UnsafePointer<Float>, real: UnsafeMutablePointer<Float>,
                                  imag: UnsafeMutablePointer<Float>, bins: Int) {
         for f in 0..<bins {
             real[f] *= mask[f]
@@ -74,7 +74,7 @@ public enum Features {
     }
 
     /// Multiplies frame `frame` of `s` by a real mask of `s.bins` values.
-    public static func applyMask(_ mask: UnsafePointer<Float>, to s: inout Spectrogram, frame: Int) {
+    static func applyMask(_ mask: UnsafePointer<Float>, to s: inout Spectrogram, frame: Int) {
         precondition(frame >= 0 && frame < s.frames, "frame \(frame) is outside 0..<\(s.frames)")
         let bins = s.bins, offset = frame * s.bins
         s.real.withUnsafeMutableBufferPointer { re in
@@ -86,7 +86,7 @@ public enum Features {
     }
 
     /// Multiplies every frame of `s` by a real mask laid out `[frames × bins]`.
-    public static func applyMask(_ mask: [Float], to s: inout Spectrogram) {
+    static func applyMask(_ mask: [Float], to s: inout Spectrogram) {
         precondition(mask.count == s.frames * s.bins,
                      "mask has \(mask.count) values, the spectrogram \(s.frames)×\(s.bins) needs \(s.frames * s.bins)")
         let count = mask.count

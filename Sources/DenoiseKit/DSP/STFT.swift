@@ -38,7 +38,7 @@ public struct STFTConfig: Codable, Equatable, Sendable {
     /// Frames covering each signal sample: nFFT / hop.
     public var overlap: Int { nFFT / hop }
     /// Zeros that precede the signal so that every sample is covered by `overlap` frames: nFFT − hop.
-    public var leadingPadding: Int { nFFT - hop }
+    var leadingPadding: Int { nFFT - hop }
 
     public init(nFFT: Int = 512, hop: Int = 256, window: WindowKind = .sqrtHann) {
         self.nFFT = nFFT
@@ -62,7 +62,7 @@ public struct STFTConfig: Codable, Equatable, Sendable {
     }
 }
 
-public enum STFTError: Error, CustomStringConvertible, Equatable {
+enum STFTError: Error, CustomStringConvertible, Equatable {
     case fftSizeNotPositiveEven(Int)
     case hopNotPositive(Int)
     case hopDoesNotDivideFFTSize(hop: Int, nFFT: Int)
@@ -111,27 +111,27 @@ public struct Spectrogram: Equatable, Sendable {
     }
 
     /// Makes room for `frames` frames in total, so that appending up to that many allocates nothing.
-    public mutating func reserveFrames(_ frames: Int) {
+    mutating func reserveFrames(_ frames: Int) {
         real.reserveCapacity(frames * bins)
         imag.reserveCapacity(frames * bins)
     }
 
     /// Appends one frame of `bins` values per part.
-    public mutating func appendFrame(real frameReal: UnsafePointer<Float>, imag frameImag: UnsafePointer<Float>) {
+    mutating func appendFrame(real frameReal: UnsafePointer<Float>, imag frameImag: UnsafePointer<Float>) {
         real.append(contentsOf: UnsafeBufferPointer(start: frameReal, count: bins))
         imag.append(contentsOf: UnsafeBufferPointer(start: frameImag, count: bins))
         frames += 1
     }
 
     /// Calls `body` with both parts at once, so that per-bin loops index raw buffers (one closure, not two nested).
-    public func withUnsafeParts<R>(_ body: (UnsafeBufferPointer<Float>, UnsafeBufferPointer<Float>) throws -> R)
+    func withUnsafeParts<R>(_ body: (UnsafeBufferPointer<Float>, UnsafeBufferPointer<Float>) throws -> R)
         rethrows -> R {
         try real.withUnsafeBufferPointer { re in try imag.withUnsafeBufferPointer { im in try body(re, im) } }
     }
 
     /// Drops all frames; by default keeps the storage, so a streaming caller can reuse one spectrogram
     /// per chunk without allocating.
-    public mutating func removeAllFrames(keepingCapacity: Bool = true) {
+    mutating func removeAllFrames(keepingCapacity: Bool = true) {
         real.removeAll(keepingCapacity: keepingCapacity)
         imag.removeAll(keepingCapacity: keepingCapacity)
         frames = 0
@@ -143,7 +143,7 @@ public struct Spectrogram: Equatable, Sendable {
 /// emits the frames that cover the tail; the frames are then exactly `STFT.analyze` of the whole signal.
 ///
 /// Not thread-safe: one analyzer per stream. Allocates nothing per frame (scratch buffers are its own).
-public final class STFTAnalyzer {
+final class STFTAnalyzer {
     public let config: STFTConfig
     /// Signal samples pushed since creation or the last `reset`.
     public private(set) var samplesPushed = 0
@@ -201,7 +201,7 @@ public final class STFTAnalyzer {
     }
 
     /// Appends to `spectrogram` the frames completed by `samples` (possibly none).
-    public func push(_ samples: UnsafeBufferPointer<Float>, into spectrogram: inout Spectrogram) {
+    func push(_ samples: UnsafeBufferPointer<Float>, into spectrogram: inout Spectrogram) {
         precondition(!finished, "STFTAnalyzer.push after finish: call reset() to start a new signal")
         precondition(spectrogram.bins == bins, "spectrogram has \(spectrogram.bins) bins, the STFT makes \(bins)")
         guard let source = samples.baseAddress else { return }
@@ -217,7 +217,7 @@ public final class STFTAnalyzer {
     }
 
     /// Convenience for arrays.
-    public func push(_ samples: [Float], into spectrogram: inout Spectrogram) {
+    func push(_ samples: [Float], into spectrogram: inout Spectrogram) {
         samples.withUnsafeBufferPointer { push($0, into: &spectrogram) }
     }
 
@@ -270,7 +270,7 @@ public final class STFTAnalyzer {
 /// Fed frame by frame from an `STFTAnalyzer`, the output lags the input by less than nFFT + hop samples.
 ///
 /// Not thread-safe: one synthesizer per stream. Allocates nothing per frame.
-public final class STFTSynthesizer {
+final class STFTSynthesizer {
     public let config: STFTConfig
     /// Frames pushed since creation or the last `reset`.
     public private(set) var framesPushed = 0
@@ -331,7 +331,7 @@ public final class STFTSynthesizer {
     /// Adds frame t (`bins` complex values) and appends the samples it made final: padded samples
     /// [t·hop, (t + 1)·hop), which no later frame reaches (hop samples, or none while the leading padding is
     /// still being discarded). Emitting them now, not a frame later, keeps the latency at one frame.
-    public func push(real: UnsafePointer<Float>, imag: UnsafePointer<Float>, into output: inout [Float]) {
+    func push(real: UnsafePointer<Float>, imag: UnsafePointer<Float>, into output: inout [Float]) {
         precondition(!finished, "STFTSynthesizer.push after finish: call reset() to start a new signal")
         for f in 0..<bins {
             spectrum[2 * f] = real[f]
@@ -351,7 +351,7 @@ public final class STFTSynthesizer {
     }
 
     /// Convenience: pushes frame `t` of a spectrogram.
-    public func push(_ spectrogram: Spectrogram, frame t: Int, into output: inout [Float]) {
+    func push(_ spectrogram: Spectrogram, frame t: Int, into output: inout [Float]) {
         precondition(spectrogram.bins == bins, "spectrogram has \(spectrogram.bins) bins, the STFT needs \(bins)")
         precondition(t >= 0 && t < spectrogram.frames, "frame \(t) is outside 0..<\(spectrogram.frames)")
         spectrogram.real.withUnsafeBufferPointer { re in

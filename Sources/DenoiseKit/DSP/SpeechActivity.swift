@@ -11,24 +11,24 @@ import Foundation
 public enum SpeechActivity {
     /// How far below the loud frames a frame still counts as speech, dB: quiet consonants and word endings are
     /// 20–35 dB below the vowels, the pauses of a clean recording farther down.
-    public static let rangeDB = 40.0
+    static let rangeDB = 40.0
     /// Frames quieter than this are never speech, dBFS.
-    public static let floorDBFS = -60.0
+    static let floorDBFS = -60.0
     /// The percentile of the frame levels taken as the recording's loud level.
-    public static let loudPercentile = 0.99
+    static let loudPercentile = 0.99
 
     /// 1 (speech) or 0 for each frame of `spectrum`, the STFT (`config`) of a clean recording.
-    public static func labels(_ spectrum: Spectrogram, config: STFTConfig) -> [Float] {
+    static func labels(_ spectrum: Spectrogram, config: STFTConfig) -> [Float] {
         labels(frameLevels: frameLevels(spectrum, config: config))
     }
 
     /// 1 (speech) or 0 for each STFT frame (`config`) of the clean recording `clean`.
-    public static func labels(clean: [Float], config: STFTConfig) -> [Float] {
+    static func labels(clean: [Float], config: STFTConfig) -> [Float] {
         labels(STFT(config: config).analyze(clean), config: config)
     }
 
     /// 1 (speech) or 0 per frame, from the frames' levels in dBFS.
-    public static func labels(frameLevels levels: [Double]) -> [Float] {
+    static func labels(frameLevels levels: [Double]) -> [Float] {
         guard !levels.isEmpty else { return [] }
         let sorted = levels.sorted()
         let rank = min(sorted.count - 1, max(0, Int((loudPercentile * Double(sorted.count)).rounded(.up)) - 1))
@@ -38,7 +38,7 @@ public enum SpeechActivity {
 
     /// Level of each frame, dBFS: 10·log10(2·Σ|X|² / (N·Σw²)) over the one-sided spectrum, which by Parseval is
     /// the frame's windowed mean square relative to the window's (silence gives −200).
-    public static func frameLevels(_ spectrum: Spectrogram, config: STFTConfig) -> [Double] {
+    static func frameLevels(_ spectrum: Spectrogram, config: STFTConfig) -> [Double] {
         let windowEnergy = Window.make(config.window, size: config.nFFT).reduce(0.0) { $0 + Double($1 * $1) }
         let scale = 2 / (Double(config.nFFT) * windowEnergy), bins = spectrum.bins
         return (0..<spectrum.frames).map { t in

@@ -11,7 +11,7 @@ public enum WindowKind: String, Codable, Sendable, CaseIterable {
 }
 
 /// Window functions.
-public enum Window {
+enum Window {
     /// A periodic window of `size` samples (the DFT-even form used for STFTs: the period is `size`,
     /// so w[0] = 0 and w[size/2] = 1 for Hann, and the window is not symmetric about its last sample).
     ///

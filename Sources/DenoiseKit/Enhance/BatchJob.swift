@@ -29,7 +29,7 @@ public enum BatchOutcome: Sendable {
     case failed(Error)
 }
 
-public enum BatchJobError: Error, CustomStringConvertible, Equatable {
+enum BatchJobError: Error, CustomStringConvertible, Equatable {
     case missingInput(String)
     case noWAVFiles([String])
     case outputInsideInput(String)

@@ -5,7 +5,7 @@ import Glibc
 import Darwin
 #endif
 
-public enum BatchReportError: Error, CustomStringConvertible, Equatable {
+enum BatchReportError: Error, CustomStringConvertible, Equatable {
     case cannotOpen(path: String, reason: String)
     case writeFailed(path: String, reason: String)
 

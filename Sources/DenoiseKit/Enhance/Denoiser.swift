@@ -210,7 +210,7 @@ public final class Denoiser {
     }
 
     /// The STFT the network's frames come from: at the input's rate, or at the model's when the input is below it.
-    public var analysisSTFT: STFTConfig { stft }
+    var analysisSTFT: STFTConfig { stft }
     /// The sample rate `analysisSTFT` runs at.
     public var analysisRate: Int { plan.resampled ? model.sampleRate : sampleRate }
     /// Seconds from one frame to the next: frame t (of `takeSpeechProbabilities()`) starts at t × this.

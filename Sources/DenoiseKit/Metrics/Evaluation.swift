@@ -10,7 +10,7 @@ public struct FileScores: Sendable {
     public let noisy: (siSDR: Double, snr: Double, segmentalSNR: Double, stoi: Double)?
 }
 
-public enum EvaluationError: Error, CustomStringConvertible, Equatable {
+enum EvaluationError: Error, CustomStringConvertible, Equatable {
     case noCommonFiles(clean: String, enhanced: String)
     public var description: String {
         switch self {

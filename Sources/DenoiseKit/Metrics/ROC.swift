@@ -3,7 +3,7 @@ public enum ROC {
     /// The probability that a random positive scores above a random negative (ties count one half), computed exactly
     /// from ranks (the Mann–Whitney U statistic): AUC = (Σ ranks of the positives − P(P + 1)/2) / (P·N), tied scores
     /// sharing their average rank. Labels are positive when ≥ 0.5. nil when either class is empty.
-    public static func areaUnderCurve(scores: [Float], labels: [Float]) -> Double? {
+    static func areaUnderCurve(scores: [Float], labels: [Float]) -> Double? {
         precondition(scores.count == labels.count, "ROC: \(scores.count) scores but \(labels.count) labels")
         let order = scores.indices.sorted { scores[$0] < scores[$1] }
         var positiveRankSum = 0.0, positives = 0.0

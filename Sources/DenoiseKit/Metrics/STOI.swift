@@ -37,7 +37,7 @@ public enum STOI {
     private static let eps = Double.ulpOfOne
 
     /// STOI of `processed` against `clean`, both at `sampleRate` Hz (compared over the shorter length).
-    public static func compute(clean: [Float], processed: [Float], sampleRate rate: Int) -> Double {
+    static func compute(clean: [Float], processed: [Float], sampleRate rate: Int) -> Double {
         let n = min(clean.count, processed.count)
         var x = Array(clean.prefix(n))
         var y = Array(processed.prefix(n))

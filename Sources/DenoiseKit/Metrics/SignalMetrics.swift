@@ -54,9 +54,9 @@ public enum SignalMetrics {
     }
 
     /// Frame length of the segmental SNR, seconds (Loizou's `comp_snr`, Hansen & Pellom 1998).
-    public static let segmentDuration = 0.030
+    static let segmentDuration = 0.030
     /// Per-frame SNRs are clamped to this range, dB, so that silent frames neither dominate nor vanish.
-    public static let segmentSNRRange: ClosedRange<Double> = -10...35
+    static let segmentSNRRange: ClosedRange<Double> = -10...35
 
     /// Segmental SNR as in Loizou's composite-measure toolbox (`comp_snr`): frames of 30 ms
     /// (round(0.030 · sampleRate) samples) every quarter frame (75% overlap), each multiplied by a Hann window

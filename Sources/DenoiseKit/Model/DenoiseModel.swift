@@ -6,7 +6,7 @@ public final class DenoiseModel {
     /// (`MaskNetConfig.residual`), which a version-1 reader would silently leave out; version 3 causal
     /// convolutions, which an earlier reader would run centred; version 4 the speech-probability head, whose tensors
     /// an earlier reader would find too many for the configuration it reads.
-    public static let formatVersions = ["denoise-model-1", "denoise-model-2", "denoise-model-3", "denoise-model-4"]
+    static let formatVersions = ["denoise-model-1", "denoise-model-2", "denoise-model-3", "denoise-model-4"]
     /// Largest FFT size a model may ask for (1 s at 16 kHz is 16384 samples).
     static let largestFFT = 1 << 16
 

@@ -27,7 +27,7 @@ public final class MaskNet {
     private let packedSpeechGradient = Matrix(rows: 0, cols: 0)
     /// Speech logits [rows × 1] of the last forward, in the caller's rows (nil without the head). They belong to
     /// the network, like the mask.
-    public private(set) var speechLogits: Matrix?
+    private(set) var speechLogits: Matrix?
 
     /// Log-power of digital silence (ln 1e-10, as `Features.logPower`): what context frames
     /// outside an utterance read as.

@@ -11,7 +11,7 @@
 ///
 /// With the speech head, each step also gives the frame's speech logit (`speechLogit`), from the same last hidden
 /// activations `MaskNet.forward` gives the head.
-public final class MaskNetStream {
+final class MaskNetStream {
     public let config: MaskNetConfig
     /// Up to the last hidden activations; the whole network without the speech head.
     private let trunk: FrameStep
@@ -19,10 +19,10 @@ public final class MaskNetStream {
     private let output: FrameStep?
     private let speechHead: Linear?
     /// The speech head's logit for the last frame stepped (0 without the head).
-    public private(set) var speechLogit: Float = 0
+    private(set) var speechLogit: Float = 0
 
     /// True when `config` describes a network that runs frame by frame.
-    public static func canStream(_ config: MaskNetConfig) -> Bool {
+    static func canStream(_ config: MaskNetConfig) -> Bool {
         config.kind == .cnn && config.causal && config.norm.isFrameLocal && config.inputNorm.isFrameLocal
     }
 

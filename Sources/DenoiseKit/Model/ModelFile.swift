@@ -1,6 +1,6 @@
 import Foundation
 
-public enum ModelFileError: Error, CustomStringConvertible, Equatable {
+enum ModelFileError: Error, CustomStringConvertible, Equatable {
     case unreadable(path: String, reason: String)
     case malformed(path: String, reason: String)
     case unsupportedVersion(path: String, found: String)

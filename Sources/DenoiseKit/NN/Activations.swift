@@ -35,7 +35,7 @@ private func mapRealRows(_ gradOutput: Matrix, _ cached: Matrix, into gradInput:
 }
 
 /// y = max(0, x); dy/dx = 1 for x > 0, else 0 (as PyTorch at x = 0).
-public final class ReLU: Layer {
+final class ReLU: Layer {
     private let output = Matrix(rows: 0, cols: 0)
     private let inputGradient = Matrix(rows: 0, cols: 0)
     // Cached by forward: the layout (the output itself tells where x > 0).
@@ -57,7 +57,7 @@ public final class ReLU: Layer {
 }
 
 /// y = x for x > 0, slope·x otherwise.
-public final class LeakyReLU: Layer {
+final class LeakyReLU: Layer {
     public let slope: Float
     private let output = Matrix(rows: 0, cols: 0)
     private let inputGradient = Matrix(rows: 0, cols: 0)
@@ -84,7 +84,7 @@ public final class LeakyReLU: Layer {
 }
 
 /// y = 1 / (1 + e^(−x)); dy/dx = y·(1 − y).
-public final class Sigmoid: Layer {
+final class Sigmoid: Layer {
     private let output = Matrix(rows: 0, cols: 0)
     private let inputGradient = Matrix(rows: 0, cols: 0)
     // Cached by forward: the output y (backward needs only y) and the layout.
@@ -127,7 +127,7 @@ public final class Sigmoid: Layer {
 }
 
 /// y = tanh(x); dy/dx = 1 − y².
-public final class Tanh: Layer {
+final class Tanh: Layer {
     private let output = Matrix(rows: 0, cols: 0)
     private let inputGradient = Matrix(rows: 0, cols: 0)
     // Cached by forward: the output y and the layout.

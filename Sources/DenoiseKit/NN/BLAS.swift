@@ -16,14 +16,14 @@ public enum BLAS {
     }
 
     /// y[m] = A[m×n] · x[n] + beta · y, A row-major with row stride `lda`: one frame through a layer.
-    public static func gemv(m: Int, n: Int, a: UnsafePointer<Float>, lda: Int, x: UnsafePointer<Float>,
+    static func gemv(m: Int, n: Int, a: UnsafePointer<Float>, lda: Int, x: UnsafePointer<Float>,
                             beta: Float = 0, y: UnsafeMutablePointer<Float>) {
         guard m > 0, n > 0 else { return }
         cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(m), Int32(n), 1, a, Int32(lda), x, 1, beta, y, 1)
     }
 
     /// The obviously-correct triple loop that `gemm` is tested against. Same contract.
-    public static func referenceGemm(
+    static func referenceGemm(
         transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int

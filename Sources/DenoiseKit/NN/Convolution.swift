@@ -18,7 +18,7 @@
 ///
 /// with W_j [Cout × Cin] the tap's weights (kept tap-major, [k × Cout × Cin]); frames outside that range
 /// would read outside the utterance (zeros), so they get nothing from that tap. Padding rows are never read.
-public final class Conv1d: Layer {
+final class Conv1d: Layer {
     public let inChannels: Int
     public let outChannels: Int
     public let kernelSize: Int

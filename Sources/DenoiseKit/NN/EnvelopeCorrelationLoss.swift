@@ -2,7 +2,7 @@ import Foundation
 
 extension Loss {
     /// Added to each band's power before the square root: keeps de/dm finite where the masked band is empty.
-    public static let envelopeEpsilon: Double = 1e-12
+    static let envelopeEpsilon: Double = 1e-12
 
     /// An intelligibility term shaped like STOI (see `STOI`), differentiable in the mask: 1 − the mean correlation
     /// between the clean and the enhanced (masked noisy) band envelopes over sliding segments of `segmentFrames`

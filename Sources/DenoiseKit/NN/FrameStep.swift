@@ -64,7 +64,7 @@ enum FrameSteps {
 }
 
 /// Why a network cannot run frame by frame.
-public enum StreamingError: Error, CustomStringConvertible, Equatable {
+enum StreamingError: Error, CustomStringConvertible, Equatable {
     case notStreamable(String)
 
     public var description: String {

@@ -7,12 +7,12 @@ public enum Loss {
     /// Added to magnitudes before compression in `spectral`: d(u^c)/du = c·u^(c−1) is infinite at u = 0
     /// for c < 1, while c·(u + ε)^(c−1) stays below c·ε^(c−1) (≈ 1.2·10⁵ for c = 0.3). 10⁻⁸ is far
     /// below any magnitude that matters in 16-bit or float audio, so it changes no loss visibly.
-    public static let spectralEpsilon: Float = 1e-8
+    static let spectralEpsilon: Float = 1e-8
 
     /// Mean of (p - t)² over real rows × columns; writes dL/dp into `gradient` (resized), zero on padded rows.
     ///
     ///     L = (1/N) Σ (p − t)²,   dL/dp = 2(p − t)/N,   N = real rows × columns
-    public static func maskedMSE(prediction: Matrix, target: Matrix, layout: SequenceBatch,
+    static func maskedMSE(prediction: Matrix, target: Matrix, layout: SequenceBatch,
                                  gradient: Matrix) -> Float {
         checkShapes(prediction, target, layout: layout, loss: "maskedMSE")
         let cols = prediction.cols

@@ -30,7 +30,7 @@ public final class Matrix {
 
     /// Changes the shape. Contents are kept only if the storage did not have to grow; callers
     /// that need zeros call `zero()` afterwards.
-    public func resize(rows: Int, cols: Int) {
+    func resize(rows: Int, cols: Int) {
         let needed = rows * cols
         if needed > capacity {
             data.deallocate()

@@ -64,15 +64,15 @@ public final class ParameterStore {
     /// copy) rebuild it when `generation` moves.
     public func markValuesChanged() { generation &+= 1 }
 
-    public func zeroGradients() { gradients.update(repeating: 0, count: count) }
+    func zeroGradients() { gradients.update(repeating: 0, count: count) }
 
     public func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
 
-    public var valueBuffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: values, count: count) }
-    public var gradientBuffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: gradients, count: count) }
+    var valueBuffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: values, count: count) }
+    var gradientBuffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: gradients, count: count) }
 
     /// 1 where weight decay applies, 0 elsewhere; one value per scalar parameter.
-    public var decayMask: [Float] {
+    var decayMask: [Float] {
         var mask = [Float](repeating: 0, count: count)
         for e in entries where e.decays { for i in e.offset..<(e.offset + e.count) { mask[i] = 1 } }
         return mask

@@ -37,10 +37,10 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable, Equatable {
     }
 
     /// Uniform in [0, 1), 24 bits of precision.
-    public mutating func uniform() -> Float { Float(next() >> 40) * (1.0 / 16_777_216.0) }
+    mutating func uniform() -> Float { Float(next() >> 40) * (1.0 / 16_777_216.0) }
 
     /// Uniform in [low, high).
-    public mutating func uniform(_ low: Float, _ high: Float) -> Float { low + (high - low) * uniform() }
+    mutating func uniform(_ low: Float, _ high: Float) -> Float { low + (high - low) * uniform() }
 
     /// Standard normal sample (Box–Muller).
     public mutating func normal() -> Float {

@@ -2,7 +2,7 @@
 ///
 /// The identity path lets a deep stack of blocks train as easily as a shallow one. input [rows × n] → output
 /// [rows × n]: the body must keep the width. Padding rows stay zero.
-public final class Residual: Layer {
+final class Residual: Layer {
     public let body: Layer
     private let output = Matrix(rows: 0, cols: 0)
     private let inputGradient = Matrix(rows: 0, cols: 0)

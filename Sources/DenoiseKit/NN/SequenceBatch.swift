@@ -26,9 +26,9 @@ public struct SequenceBatch: Equatable, Sendable {
     public var realFrames: Int { lengths.reduce(0, +) }
 
     /// Row range of the real frames of utterance `b`.
-    public func realRows(of b: Int) -> Range<Int> { b * frames ..< b * frames + lengths[b] }
+    func realRows(of b: Int) -> Range<Int> { b * frames ..< b * frames + lengths[b] }
 
-    public func isReal(row: Int) -> Bool { row % frames < lengths[row / frames] }
+    func isReal(row: Int) -> Bool { row % frames < lengths[row / frames] }
 
     /// 1 for real rows, 0 for padding, one value per row.
     public var mask: [Float] {

@@ -45,7 +45,7 @@ public final class Adam: Optimizer {
     }
 
     /// AdamW with PyTorch's default weight decay of 0.01 unless `regularization` says otherwise.
-    public static func adamW(learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
+    static func adamW(learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
                              regularization: Regularization = .init(weightDecay: 0.01)) -> Adam {
         Adam(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, decoupled: true,
              regularization: regularization)

@@ -7,13 +7,13 @@ public protocol LearningRateSchedule {
 }
 
 /// The base rate throughout (spec "none").
-public struct ConstantLR: LearningRateSchedule, Equatable, Sendable {
+struct ConstantLR: LearningRateSchedule, Equatable, Sendable {
     public init() {}
     public func learningRate(epoch: Int, base: Float) -> Float { base }
 }
 
 /// base·γ^⌊epoch / stepSize⌋, as `torch.optim.lr_scheduler.StepLR`.
-public struct StepLR: LearningRateSchedule, Equatable, Sendable {
+struct StepLR: LearningRateSchedule, Equatable, Sendable {
     public let stepSize: Int
     public let gamma: Float
 
@@ -30,7 +30,7 @@ public struct StepLR: LearningRateSchedule, Equatable, Sendable {
 }
 
 /// base·γ^(number of milestones ≤ epoch), as `torch.optim.lr_scheduler.MultiStepLR`.
-public struct MultiStepLR: LearningRateSchedule, Equatable, Sendable {
+struct MultiStepLR: LearningRateSchedule, Equatable, Sendable {
     public let milestones: [Int]
     public let gamma: Float
 
@@ -50,7 +50,7 @@ public struct MultiStepLR: LearningRateSchedule, Equatable, Sendable {
 }
 
 /// base·γ^epoch, as `torch.optim.lr_scheduler.ExponentialLR`.
-public struct ExponentialLR: LearningRateSchedule, Equatable, Sendable {
+struct ExponentialLR: LearningRateSchedule, Equatable, Sendable {
     public let gamma: Float
 
     public init(gamma: Float) {
@@ -73,7 +73,7 @@ public struct ExponentialLR: LearningRateSchedule, Equatable, Sendable {
 ///
 /// Without warm-up this is `CosineAnnealingLR(T_max: totalEpochs)`: base at epoch 0, and the last
 /// epoch (total − 1) still one step above the minimum, which it reaches at epoch `totalEpochs`.
-public struct CosineAnnealing: LearningRateSchedule, Equatable, Sendable {
+struct CosineAnnealing: LearningRateSchedule, Equatable, Sendable {
     public let totalEpochs: Int
     public let warmupEpochs: Int
     public let minimum: Float
@@ -98,7 +98,7 @@ public struct CosineAnnealing: LearningRateSchedule, Equatable, Sendable {
     }
 }
 
-public enum ScheduleError: Error, CustomStringConvertible, Equatable {
+enum ScheduleError: Error, CustomStringConvertible, Equatable {
     case invalidSpec(spec: String, reason: String)
 
     public var description: String {

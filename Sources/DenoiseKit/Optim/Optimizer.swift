@@ -70,7 +70,7 @@ extension Optimizer {
     public func step(_ store: ParameterStore) { step(store, parallelism: .serial) }
 }
 
-public enum OptimizerError: Error, CustomStringConvertible, Equatable {
+enum OptimizerError: Error, CustomStringConvertible, Equatable {
     case missingState(optimizer: String, key: String)
     case stateSizeMismatch(optimizer: String, key: String, count: Int, expected: Int)
     case invalidStepCount(optimizer: String, values: [Float])

@@ -7,7 +7,7 @@ import Darwin
 #endif
 
 /// What went wrong creating, writing or committing an `AtomicFile`; every case names the destination path.
-public enum AtomicFileError: Error, CustomStringConvertible, Equatable {
+enum AtomicFileError: Error, CustomStringConvertible, Equatable {
     /// The destination's folder does not exist.
     case folderMissing(path: String, folder: String)
     /// The temporary file could not be created (read-only folder, no permission, ...).

@@ -62,7 +62,7 @@ public struct Augmentation: Sendable {
     }
 
     /// Whether any noise can be generated with these kinds and this material.
-    public var canMakeNoise: Bool { !availableNoiseKinds.isEmpty }
+    var canMakeNoise: Bool { !availableNoiseKinds.isEmpty }
 
     private var availableNoiseKinds: [Kind] {
         Kind.noises.filter { kind in
@@ -139,7 +139,7 @@ public struct Augmentation: Sendable {
     }
 
     /// `count` samples of noise of `kind`, unscaled.
-    public func makeNoise(_ kind: Kind, count: Int, rng: inout RandomGenerator) -> [Float] {
+    func makeNoise(_ kind: Kind, count: Int, rng: inout RandomGenerator) -> [Float] {
         switch kind {
         case .recorded:
             return loopedCrop(recordedNoise.draw(rng: &rng), count: count, rng: &rng)
@@ -226,7 +226,7 @@ public struct Augmentation: Sendable {
     }
 }
 
-public enum AugmentationError: Error, CustomStringConvertible, Equatable {
+enum AugmentationError: Error, CustomStringConvertible, Equatable {
     case unknownKind(String, known: String)
     public var description: String {
         switch self {

@@ -7,7 +7,7 @@ public struct BatchItem: Equatable, Sendable {
 
 /// Plans an epoch: random crops, grouped by length so that little of each batch is padding,
 /// batches in random order. Fully determined by the generator passed in.
-public enum BatchPlanner {
+enum BatchPlanner {
     public static func plan(lengths: [Int], batchSize: Int, cropSamples: Int, rng: inout RandomGenerator) -> [[BatchItem]] {
         precondition(batchSize >= 1 && cropSamples >= 1, "batch size and crop length must be positive")
         var items: [BatchItem] = lengths.enumerated().compactMap { index, length in
@@ -35,7 +35,7 @@ public final class SpectralBatch {
     /// cos(θX − θS) per bin, for the phase-aware part of the loss; filled only when asked (else empty).
     public let phaseCosine = Matrix(rows: 0, cols: 0)
     /// Frame activity of the clean signal [rows × 1], 1 for speech (`SpeechActivity`): the speech head's target.
-    public let speechLabels = Matrix(rows: 0, cols: 0)
+    let speechLabels = Matrix(rows: 0, cols: 0)
 
     public init() {}
 

@@ -1,9 +1,9 @@
 import Foundation
 
 /// Telephone and VoIP audio: the whole signal passed through 8 kHz sampling and, optionally, G.711 µ-law coding.
-public enum Narrowband {
+enum Narrowband {
     /// The sampling rate of telephone speech; everything above its 4 kHz Nyquist frequency is lost.
-    public static let telephoneRate = 8000
+    static let telephoneRate = 8000
     /// µ of North American and Japanese G.711.
     public static let mu: Float = 255
     /// Quantisation steps per polarity of an 8-bit code.
@@ -25,7 +25,7 @@ public enum Narrowband {
     /// bits. G.711 approximates this curve by 8 linear segments; the smooth curve has the same step sizes to within
     /// a few per cent, which is what matters here: steps of about 3% of the level for loud samples, 0.02% of full
     /// scale near zero. Values beyond ±1 are clipped, as an 8-bit code cannot hold them.
-    public static func muLawRoundTrip(_ x: Float) -> Float {
+    static func muLawRoundTrip(_ x: Float) -> Float {
         let magnitude = min(abs(x), 1)
         let compressed = log1p(mu * magnitude) / log1p(mu)
         let quantised = (compressed * levelsPerPolarity).rounded() / levelsPerPolarity

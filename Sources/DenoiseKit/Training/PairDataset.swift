@@ -1,6 +1,6 @@
 import Foundation
 
-public enum DatasetError: Error, CustomStringConvertible, Equatable {
+enum DatasetError: Error, CustomStringConvertible, Equatable {
     case noPairs(noisy: String, clean: String, noisyFiles: Int, cleanFiles: Int)
     case emptyValidation(Int)
     case noUsablePairs(pairs: Int, reasons: [String])

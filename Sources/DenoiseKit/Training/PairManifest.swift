@@ -1,6 +1,6 @@
 import Foundation
 
-public enum ManifestError: Error, CustomStringConvertible, Equatable {
+enum ManifestError: Error, CustomStringConvertible, Equatable {
     case unreadable(path: String, reason: String)
     case empty(path: String)
     case missingColumn(path: String, column: String, header: [String])

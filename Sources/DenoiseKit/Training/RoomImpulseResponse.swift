@@ -1,6 +1,6 @@
 import Foundation
 
-public enum RoomImpulseResponseError: Error, CustomStringConvertible, Equatable {
+enum RoomImpulseResponseError: Error, CustomStringConvertible, Equatable {
     case noResponses(String)
     case silent(String)
 
@@ -77,7 +77,7 @@ public struct RoomImpulseResponse: Sendable {
 
     /// Broadband reverberation time in seconds from the Schroeder backward integral: a straight line fitted to
     /// the decay curve between −5 and −25 dB (T20), extended to 60 dB. nil if the decay never reaches −25 dB.
-    public var decayTime: Double? {
+    var decayTime: Double? {
         var remaining = samples.reduce(0.0) { $0 + Double($1) * Double($1) }
         let total = remaining
         guard total > 0 else { return nil }

@@ -204,7 +204,7 @@ public final class Trainer {
     /// Mean validation loss per real frame, mean SI-SDR gain (dB) of the enhanced validation set, and the speech
     /// head's ROC AUC over all validation frames (nil without the head). Pairs are read a batch at a time, like
     /// the training pairs.
-    public func evaluate() throws -> (loss: Float, sisdrGain: Float, speechAUC: Float?) {
+    func evaluate() throws -> (loss: Float, sisdrGain: Float, speechAUC: Float?) {
         let lengths = validationPairs.lengths
         guard !lengths.isEmpty else { return (.nan, .nan, nil) }
         let order = lengths.indices.sorted { lengths[$0] < lengths[$1] }
@@ -262,7 +262,7 @@ public final class Trainer {
 
     /// Runs `body` with the averaged weights in the model (the trained ones without averaging), then puts the
     /// trained weights back.
-    public func withAveragedWeights<T>(_ body: () throws -> T) rethrows -> T {
+    func withAveragedWeights<T>(_ body: () throws -> T) rethrows -> T {
         guard average != nil else { return try body() }
         swapAverage()
         defer { swapAverage() }

@@ -1,6 +1,6 @@
 import Foundation
 
-public enum TrainingError: Error, CustomStringConvertible, Equatable {
+enum TrainingError: Error, CustomStringConvertible, Equatable {
     case diverged(epoch: Int)
     case badOption(String)
     public var description: String {

@@ -12,8 +12,8 @@ public struct TrainingRun {
     public var modelURL: URL { directory.appendingPathComponent("model.safetensors") }
     public var checkpointURL: URL { directory.appendingPathComponent("checkpoint.safetensors") }
     public var metricsURL: URL { directory.appendingPathComponent("metrics.csv") }
-    public var plotURL: URL { directory.appendingPathComponent("loss.svg") }
-    public var configURL: URL { directory.appendingPathComponent("config.json") }
+    var plotURL: URL { directory.appendingPathComponent("loss.svg") }
+    var configURL: URL { directory.appendingPathComponent("config.json") }
     public var validationListURL: URL { directory.appendingPathComponent("validation.txt") }
 
     /// Writes everything an epoch changes. `improved` says whether this epoch is the best so far.

@@ -1,6 +1,6 @@
 import Foundation
 
-public enum ValidationSplitError: Error, CustomStringConvertible, Equatable {
+enum ValidationSplitError: Error, CustomStringConvertible, Equatable {
     case unknownSpeaker(String)
     case everyPairHeldOut(speakers: [String])
     case noNoiseClips
