@@ -9,3 +9,13 @@ public protocol Layer: AnyObject {
     func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix
     func backward(_ gradOutput: Matrix) -> Matrix
 }
+
+/// Stops with a message naming the layer when an input does not match the layout or the layer's width.
+@inline(__always)
+func checkLayerInput(_ input: Matrix, layout: SequenceBatch, features: Int?, layer: String) {
+    precondition(input.rows == layout.rows,
+                 "\(layer): input has \(input.rows) rows but the layout has \(layout.rows)")
+    if let features {
+        precondition(input.cols == features, "\(layer): input has \(input.cols) features, expected \(features)")
+    }
+}

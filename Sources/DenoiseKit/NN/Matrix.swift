@@ -71,3 +71,16 @@ public final class Matrix {
             .bindMemory(to: Float.self, capacity: count)
     }
 }
+
+extension Matrix {
+    /// Writes zeros to the padding rows that `layout` describes (every row past an utterance's length).
+    func zeroPaddingRows(of layout: SequenceBatch) {
+        precondition(rows == layout.rows, "matrix has \(rows) rows but the layout has \(layout.rows)")
+        let n = cols
+        for b in 0..<layout.batch where layout.lengths[b] < layout.frames {
+            let first = b * layout.frames + layout.lengths[b]
+            let count = (layout.frames - layout.lengths[b]) * n
+            (data + first * n).update(repeating: 0, count: count)
+        }
+    }
+}

@@ -68,48 +68,6 @@ enum Parallel {
     }
 }
 
-extension SequenceBatch {
-    /// Splits the real rows (in batch order) into `chunks` nearly equal parts and calls `body(chunk, rows)` for
-    /// each contiguous run of rows of a part within one utterance, the parts concurrently (see `Parallel.run`),
-    /// the runs of one part in order on one thread.
-    func forEachRealRowPiece(chunks: Int, _ body: (_ chunk: Int, _ rows: Range<Int>) -> Void) {
-        guard chunks > 1 else {
-            forEachRealRowRange { body(0, $0) }
-            return
-        }
-        let total = realFrames
-        Parallel.run(chunks) { chunk in
-            let wanted = Parallel.part(chunk, of: chunks, total: total)
-            var index = 0  // real rows before utterance b
-            for b in 0..<batch {
-                let length = lengths[b]
-                let first = max(wanted.lowerBound, index), end = min(wanted.upperBound, index + length)
-                if first < end { body(chunk, (b * frames + first - index) ..< (b * frames + end - index)) }
-                index += length
-                if index >= wanted.upperBound { break }
-            }
-        }
-    }
-
-    /// Contiguous runs of utterances with about `realFrames / count` real frames each (at most `count` runs, none
-    /// empty unless the batch has no real frames), for splitting per-utterance work across threads.
-    func utteranceGroups(_ count: Int) -> [Range<Int>] {
-        guard count > 1 else { return [0 ..< batch] }
-        let total = realFrames
-        var groups: [Range<Int>] = [], start = 0, done = 0
-        for b in 0..<batch {
-            done += lengths[b]
-            // Close a group once it reaches its share of the frames (the last group takes the rest).
-            if groups.count < count - 1 && done * count >= total * (groups.count + 1) {
-                groups.append(start ..< b + 1)
-                start = b + 1
-            }
-        }
-        if start < batch { groups.append(start ..< batch) }
-        return groups.filter { r in r.contains { lengths[$0] > 0 } }
-    }
-}
-
 /// Room for per-chunk partial results (sums, counters), kept from call to call: it grows only when more room
 /// is needed (a larger model or more threads), so a training step allocates nothing.
 final class ScratchBuffer<Element> {
