@@ -25,8 +25,8 @@ final class CoreTypesTests: XCTestCase {
         let store = ParameterStore()
         let w = store.add("w", shape: [2, 3], decays: true) { Float($0) }
         let b = store.add("b", shape: [1000], decays: false) { _ in 5 }
-        XCTAssertEqual(w.values, [0, 1, 2, 3, 4, 5])
-        XCTAssertEqual(b.values.count, 1000)
+        XCTAssertEqual(w.array, [0, 1, 2, 3, 4, 5])
+        XCTAssertEqual(b.array.count, 1000)
         XCTAssertEqual(store.count, 1006)
         XCTAssertEqual(store.decayMask.prefix(7), [1, 1, 1, 1, 1, 1, 0])
         w.gradient[1] = 3
@@ -44,12 +44,12 @@ final class CoreTypesTests: XCTestCase {
             return 7
         }
         XCTAssertEqual(calls, 0)
-        XCTAssertEqual(w.values, [0, 0, 0, 0])
+        XCTAssertEqual(w.array, [0, 0, 0, 0])
         let storage = store.values
         store.add("b", shape: [6], decays: false) { _ in 1 }
         XCTAssertEqual(store.values, storage, "10 scalars fit the reserved room")
         let initialized = ParameterStore()
-        XCTAssertEqual(initialized.add("x", shape: [2], decays: false) { _ in 3 }.values, [3, 3])
+        XCTAssertEqual(initialized.add("x", shape: [2], decays: false) { _ in 3 }.array, [3, 3])
     }
 
     func testRandomGeneratorIsReproducibleAndRestorable() {

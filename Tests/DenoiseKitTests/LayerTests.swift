@@ -96,12 +96,12 @@ final class LayerTests: XCTestCase {
         XCTAssertEqual(store.entry(named: "fc.weight")?.decays, true)
         XCTAssertEqual(store.entry(named: "fc.bias")?.shape, [30])
         XCTAssertEqual(store.entry(named: "fc.bias")?.decays, false)
-        let w = linear.weight.values
+        let w = linear.weight.array
         XCTAssertTrue(w.allSatisfy { abs($0) <= 0.1 })
         // Uniform on ±0.1: the extremes are nearly reached and the mean is near zero.
         XCTAssertGreaterThan(w.map(abs).max() ?? 0, 0.099)
         XCTAssertEqual(w.reduce(0, +) / Float(w.count), 0, accuracy: 0.005)
-        XCTAssertTrue(linear.bias.values.allSatisfy { abs($0) <= 0.1 })
+        XCTAssertTrue(linear.bias.array.allSatisfy { abs($0) <= 0.1 })
     }
 
     func testLinearIgnoresPaddedFrames() {
@@ -158,8 +158,8 @@ final class LayerTests: XCTestCase {
         var rng = RandomGenerator(seed: 6)
         let store = ParameterStore()
         let conv = Conv1d(1, 1, kernelSize: 3, dilation: 2, causal: true, store: store, name: "c", rng: &rng)
-        conv.weight.value.update(from: [1, 10, 100], count: 3)
-        conv.bias.value[0] = 0
+        conv.weight.values.update(from: [1, 10, 100], count: 3)
+        conv.bias.values[0] = 0
         store.markValuesChanged()
         let y = conv.forward(Matrix(rows: 5, cols: 1, values: [1, 2, 3, 4, 5]), layout: .single(frames: 5),
                              training: false)
@@ -172,8 +172,8 @@ final class LayerTests: XCTestCase {
         var rng = RandomGenerator(seed: 5)
         let store = ParameterStore()
         let conv = Conv1d(1, 1, kernelSize: 3, dilation: 2, store: store, name: "c", rng: &rng)
-        conv.weight.value.update(from: [1, 10, 100], count: 3)
-        conv.bias.value[0] = 0
+        conv.weight.values.update(from: [1, 10, 100], count: 3)
+        conv.bias.values[0] = 0
         store.markValuesChanged()
         let y = conv.forward(Matrix(rows: 5, cols: 1, values: [1, 2, 3, 4, 5]), layout: .single(frames: 5),
                              training: false)
@@ -186,8 +186,8 @@ final class LayerTests: XCTestCase {
         let x = randomMatrix(layout.rows, 3, &rng)
         let expected = convolutionReference(layout, inChannels: 3, outChannels: 4, kernelSize: 5, dilation: 3,
                                             name: "big")(x.array.map(Double.init),
-                                                         ["big.weight": big.weight.values.map(Double.init),
-                                                          "big.bias": big.bias.values.map(Double.init)])
+                                                         ["big.weight": big.weight.array.map(Double.init),
+                                                          "big.bias": big.bias.array.map(Double.init)])
         let out = big.forward(x, layout: layout, training: false).array
         for i in 0..<out.count { XCTAssertEqual(Double(out[i]), expected[i], accuracy: 1e-5) }
     }
@@ -203,10 +203,10 @@ final class LayerTests: XCTestCase {
         XCTAssertEqual(conv.forward(x, layout: layout, training: false).array, before)
 
         // By hand, announced: the output follows.
-        conv.weight.value.update(repeating: 0, count: conv.weight.count)
+        conv.weight.values.update(repeating: 0, count: conv.weight.count)
         store.markValuesChanged()
         let zeroed = conv.forward(x, layout: layout, training: false).array
-        for t in 0..<6 { for o in 0..<2 { XCTAssertEqual(zeroed[t * 2 + o], conv.bias.value[o]) } }
+        for t in 0..<6 { for o in 0..<2 { XCTAssertEqual(zeroed[t * 2 + o], conv.bias.values[o]) } }
 
         // An optimizer step: inference agrees with a training forward on the new weights.
         _ = conv.forward(x, layout: layout, training: true)
@@ -225,7 +225,7 @@ final class LayerTests: XCTestCase {
         XCTAssertEqual(store.entry(named: "conv.weight")?.decays, true)
         XCTAssertEqual(store.entry(named: "conv.bias")?.decays, false)
         let bound = 1 / Float(12).squareRoot()
-        XCTAssertTrue((conv.weight.values + conv.bias.values).allSatisfy { abs($0) <= bound })
+        XCTAssertTrue((conv.weight.array + conv.bias.array).allSatisfy { abs($0) <= bound })
     }
 
     func testConv1dIgnoresPaddedFramesAndNeighbouringUtterances() {

@@ -314,8 +314,8 @@ final class NormalizationTests: XCTestCase {
         var rng = RandomGenerator(seed: 12)
         let store = ParameterStore()
         let norm = BatchNorm(2, store: store, name: "bn")
-        norm.gain.value.update(from: [2, 0.5], count: 2)
-        norm.shift.value.update(from: [1, -1], count: 2)
+        norm.gain.values.update(from: [2, 0.5], count: 2)
+        norm.shift.values.update(from: [1, -1], count: 2)
         norm.runningMean = [0.3, -0.2]
         norm.runningVariance = [4, 0.25]
         let x = randomMatrix(4, 2, &rng)

@@ -8,9 +8,9 @@ final class OptimizerTests: XCTestCase {
         let w = store.add("w", shape: [1], decays: true) { _ in w0 }
         var trajectory: [Float] = []
         for _ in 0..<steps {
-            w.gradient[0] = w.value[0]
+            w.gradient[0] = w.values[0]
             optimizer.step(store)
-            trajectory.append(w.value[0])
+            trajectory.append(w.values[0])
         }
         return trajectory
     }
@@ -66,10 +66,10 @@ final class OptimizerTests: XCTestCase {
             let store = ParameterStore()
             let w = store.add("w", shape: [2], decays: true) { _ in 1 }
             for _ in 0..<steps {
-                for i in 0..<2 { w.gradient[i] = scales[i] * w.value[i] }
+                for i in 0..<2 { w.gradient[i] = scales[i] * w.values[i] }
                 optimizer.step(store)
             }
-            return w.values
+            return w.array
         }
         let plain = run(Adam(learningRate: lr))
         let coupled = run(Adam(learningRate: lr, regularization: .init(weightDecay: lambda)))
@@ -89,14 +89,14 @@ final class OptimizerTests: XCTestCase {
             let store = ParameterStore()
             let w = store.add("w", shape: [1], decays: true) { _ in w0 }
             Adam.adamW(learningRate: 0.1, regularization: .init(weightDecay: 0.5)).step(store)
-            XCTAssertEqual(w0 - w.value[0], 0.1 * 0.5 * w0, accuracy: 1e-7 * abs(w0))
+            XCTAssertEqual(w0 - w.values[0], 0.1 * 0.5 * w0, accuracy: 1e-7 * abs(w0))
         }
         // ...while Adam normalises the L2 gradient λ·w to a step of lr, whatever λ.
         for lambda: Float in [0.5, 0.001] {
             let store = ParameterStore()
             let w = store.add("w", shape: [1], decays: true) { _ in 2 }
             Adam(learningRate: 0.1, regularization: .init(weightDecay: lambda)).step(store)
-            XCTAssertEqual(2 - w.value[0], 0.1, accuracy: 1e-5)
+            XCTAssertEqual(2 - w.values[0], 0.1, accuracy: 1e-5)
         }
     }
 
@@ -112,11 +112,11 @@ final class OptimizerTests: XCTestCase {
                 // Zero data gradient: anything that moves comes from the penalties.
                 for _ in 0..<3 { optimizer.step(store) }
                 for i in 0..<2 {
-                    XCTAssertLessThan(abs(weight.value[i]), abs(initial[i]), "\(kind) weight \(i)")
+                    XCTAssertLessThan(abs(weight.values[i]), abs(initial[i]), "\(kind) weight \(i)")
                     if everything {
-                        XCTAssertLessThan(abs(bias.value[i]), abs(initial[i]), "\(kind) bias \(i), decayEverything")
+                        XCTAssertLessThan(abs(bias.values[i]), abs(initial[i]), "\(kind) bias \(i), decayEverything")
                     } else {
-                        XCTAssertEqual(bias.value[i], initial[i], "\(kind) bias \(i)")
+                        XCTAssertEqual(bias.values[i], initial[i], "\(kind) bias \(i)")
                     }
                 }
                 XCTAssertEqual(store.gradientBuffer.filter { $0 != 0 }.count, 0, "\(kind) must not write gradients")
@@ -134,7 +134,7 @@ final class OptimizerTests: XCTestCase {
             let w = store.add("w", shape: [2], decays: true) { initial[$0] }
             let optimizer = SGD(learningRate: lr, regularization: regularization)
             for _ in 0..<steps { optimizer.step(store) }
-            return w.values
+            return w.array
         }
         let l1Early = run(.init(l1: strength), steps: 10)
         XCTAssertEqual(l1Early[0], 0.05 - 10 * stepSize, accuracy: 1e-6)

@@ -61,8 +61,8 @@ final class MaskNetStream {
             return
         }
         // The head: weight [1 × hidden] · h + bias.
-        let w = speechHead.weight.value
-        var logit = speechHead.bias.value[0]
+        let w = speechHead.weight.values
+        var logit = speechHead.bias.values[0]
         for i in 0..<speechHead.inFeatures { logit += w[i] * hidden[i] }
         speechLogit = logit
         mask.update(from: output.step(hidden), count: config.bins)

@@ -117,7 +117,7 @@ public final class BatchNorm: Layer, FoldableNormalization {
 
         output.resize(rows: input.rows, cols: nc)
         // y = x·a + b with a = γ/√(σ² + ε) and b = β − μ·a per channel: one multiply-add per element.
-        let gamma = gain.value, beta = shift.value, ys = output.data, a = scale, b = offset
+        let gamma = gain.values, beta = shift.values, ys = output.data, a = scale, b = offset
         for c in 0..<nc {
             a[c] = invStd[c] * gamma[c]
             b[c] = beta[c] - mean[c] * a[c]
@@ -135,7 +135,7 @@ public final class BatchNorm: Layer, FoldableNormalization {
     /// y = the inference forward of one row [channels] (running statistics), for running a network one frame at
     /// a time. Rebuilds the per-channel affine each call, as `forward` does, so it follows the current weights.
     func inferRow(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
-        let gamma = gain.value, beta = shift.value, a = scale, b = offset
+        let gamma = gain.values, beta = shift.values, a = scale, b = offset
         runningMean.withUnsafeBufferPointer { mean in
             runningVariance.withUnsafeBufferPointer { variance in
                 for c in 0..<channels {
@@ -172,7 +172,7 @@ public final class BatchNorm: Layer, FoldableNormalization {
                          + "expected \(x.rows)×\(channels)")
         let nc = channels, xs = x.data, dys = gradOutput.data
         inputGradient.resize(rows: x.rows, cols: nc)
-        let dxs = inputGradient.data, gamma = gain.value, mu = mean, inv = invStd
+        let dxs = inputGradient.data, gamma = gain.values, mu = mean, inv = invStd
         let sumA = self.sumA, sumB = self.sumB
         sumA.update(repeating: 0, count: nc)
         sumB.update(repeating: 0, count: nc)

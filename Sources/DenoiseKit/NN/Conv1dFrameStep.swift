@@ -31,9 +31,9 @@ final class Conv1dFrameStep: FrameStep {
     func step(_ x: UnsafePointer<Float>) -> UnsafePointer<Float> {
         let cin = conv.inChannels, cout = conv.outChannels, k = conv.kernelSize, d = conv.dilation
         let y = output.data
-        y.update(from: conv.bias.value, count: cout)
+        y.update(from: conv.bias.values, count: cout)
         if k == 1 {
-            BLAS.gemv(m: cout, n: cin, a: conv.weight.value, lda: cin, x: x, beta: 1, y: y)
+            BLAS.gemv(m: cout, n: cin, a: conv.weight.values, lda: cin, x: x, beta: 1, y: y)
             return UnsafePointer(y)
         }
         ring.row(position).update(from: x, count: cin)
@@ -44,7 +44,7 @@ final class Conv1dFrameStep: FrameStep {
             let frame = ring.row(slot)
             for c in 0..<cin { taps[c * k + j] = frame[c] }
         }
-        BLAS.gemv(m: cout, n: cin * k, a: conv.weight.value, lda: cin * k, x: taps, beta: 1, y: y)
+        BLAS.gemv(m: cout, n: cin * k, a: conv.weight.values, lda: cin * k, x: taps, beta: 1, y: y)
         position = (position + 1) % span
         return UnsafePointer(y)
     }

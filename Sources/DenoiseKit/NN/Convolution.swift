@@ -144,7 +144,7 @@ final class Conv1d: Layer {
         let wt = tapMajorWeight.data
         let generation = weight.store.generation
         if training || tapMajorGeneration != generation {
-            let w = weight.value
+            let w = weight.values
             for i in 0..<tapSize {
                 let src = w + i * k
                 for j in 0..<k { wt[j * tapSize + i] = src[j] }
@@ -154,7 +154,7 @@ final class Conv1d: Layer {
 
         // Bias first on the real rows, then every tap's product accumulated onto it (beta 1).
         output.resize(rows: input.rows, cols: cout)
-        let bias = self.bias.value, frames = layout.frames, output = self.output
+        let bias = self.bias.values, frames = layout.frames, output = self.output
         forEachUtterance(in: threadGroups(layout), of: layout) { _, b in
             let base = b * frames
             let y = output.row(base)
@@ -258,8 +258,8 @@ extension Conv1d: InputNormFolding {
             let s = tapGradientSums.row(j)
             for o in 0..<cout {
                 let i = j * tapSize + o * cin
-                RowKernel.foldInputNorm(weight: wt + i, g: g + i, s: s[o], cin, gamma: norm.gain.value,
-                                        beta: norm.shift.value, dGamma: norm.gain.gradient, dBeta: norm.shift.gradient)
+                RowKernel.foldInputNorm(weight: wt + i, g: g + i, s: s[o], cin, gamma: norm.gain.values,
+                                        beta: norm.shift.values, dGamma: norm.gain.gradient, dBeta: norm.shift.gradient)
             }
         }
         RowKernel.accumulate(tapGradientSums.row(centreTap), into: bias.gradient, cout)

@@ -40,7 +40,7 @@ public final class Linear: Layer {
         output.resize(rows: input.rows, cols: nOut)
         // Per utterance, real rows only (padding is often a quarter of a batch): the bias is written
         // first and the product accumulated onto it (beta 1), one pass over the output instead of two.
-        let b = bias.value, w = weight.value
+        let b = bias.values, w = weight.values
         layout.forEachRealRowPiece(chunks: layout.parallelism.chunks(elements: layout.realFrames * nOut)) { _, range in
             for r in range { output.row(r).update(from: b, count: nOut) }
         }
@@ -74,7 +74,7 @@ public final class Linear: Layer {
         // dx = dy·W on real rows.
         inputGradient.resize(rows: x.rows, cols: nIn)
         layout.forEachRealRowRange { range in
-            BLAS.gemm(m: range.count, n: nIn, k: nOut, a: dy + range.lowerBound * nOut, lda: nOut, b: weight.value,
+            BLAS.gemm(m: range.count, n: nIn, k: nOut, a: dy + range.lowerBound * nOut, lda: nOut, b: weight.values,
                       ldb: nIn, c: inputGradient.row(range.lowerBound), ldc: nIn)
         }
         inputGradient.zeroPaddingRows(of: layout)
@@ -104,10 +104,10 @@ extension Linear: InputNormFolding {
                       b: xhat.row(range.lowerBound), ldb: nIn, beta: 1, c: g, ldc: nIn)
             for r in range { RowKernel.accumulate(dy + r * nOut, into: s, nOut) }
         }
-        let w = weight.value
+        let w = weight.values
         for o in 0..<nOut {
-            RowKernel.foldInputNorm(weight: w + o * nIn, g: g + o * nIn, s: s[o], nIn, gamma: norm.gain.value,
-                                    beta: norm.shift.value, dGamma: norm.gain.gradient, dBeta: norm.shift.gradient)
+            RowKernel.foldInputNorm(weight: w + o * nIn, g: g + o * nIn, s: s[o], nIn, gamma: norm.gain.values,
+                                    beta: norm.shift.values, dGamma: norm.gain.gradient, dBeta: norm.shift.gradient)
         }
         RowKernel.accumulate(g, into: weight.gradient, nOut * nIn)
         RowKernel.accumulate(s, into: bias.gradient, nOut)

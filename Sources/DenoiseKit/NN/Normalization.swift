@@ -114,7 +114,7 @@ private final class GroupedNormalization {
         invStd.resize(rows: statistics, cols: 1)
         output.resize(rows: x.rows, cols: nc)
         let xs = x.data, ys = output.data, mu = mean.data, inv = invStd.data
-        let gamma = gain.value, beta = shift.value, eps = Double(self.eps), rectified = self.rectified
+        let gamma = gain.values, beta = shift.values, eps = Double(self.eps), rectified = self.rectified
 
         blocks.forEach(layout, chunks: blocks.chunks(layout, channels: nc)) { _, block, rows in
             for g in 0..<groups {
@@ -169,7 +169,7 @@ private final class GroupedNormalization {
     func normalizeRow(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
         precondition(groups == 1 && blocks == .eachRealRow, "only a per-row norm can normalise a row on its own")
         let (mean, inv) = Self.statistics(x, rows: 0..<1, stride: channels, count: channels, eps: Double(eps))
-        Self.normalize(x, y, channels, mean: mean, inv: inv, gamma: gain.value, beta: shift.value,
+        Self.normalize(x, y, channels, mean: mean, inv: inv, gamma: gain.values, beta: shift.values,
                        rectified: rectified)
     }
 
@@ -207,7 +207,7 @@ private final class GroupedNormalization {
             dys = gated.data
         }
         let xs = x.data, dxs = inputGradient.data, mu = mean.data, inv = invStd.data
-        let gamma = gain.value
+        let gamma = gain.values
         let chunks = blocks.chunks(layout, channels: nc)
         let gainPartial = self.gainPartial.zeroed(chunks * nc), shiftPartial = self.shiftPartial.zeroed(chunks * nc)
         let gainSum = self.gainSum.zeroed(chunks * nc), shiftSum = self.shiftSum.zeroed(chunks * nc)

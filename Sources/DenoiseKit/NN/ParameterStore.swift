@@ -100,8 +100,10 @@ public struct Parameter {
     public let offset: Int
     public let count: Int
 
-    /// Writing through it outside an optimizer step or a model load needs `store.markValuesChanged()`.
-    public var value: UnsafeMutablePointer<Float> { store.values + offset }
+    /// The tensor's values in the store, as `store.values` holds them all. Writing through it outside an optimizer
+    /// step or a model load needs `store.markValuesChanged()`.
+    public var values: UnsafeMutablePointer<Float> { store.values + offset }
     public var gradient: UnsafeMutablePointer<Float> { store.gradients + offset }
-    public var values: [Float] { Array(UnsafeBufferPointer(start: value, count: count)) }
+    /// A copy of the values.
+    public var array: [Float] { Array(UnsafeBufferPointer(start: values, count: count)) }
 }
