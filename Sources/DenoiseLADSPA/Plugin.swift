@@ -24,8 +24,7 @@ enum ControlRange {
 /// One plugin instance: the ports the host connected and the denoiser behind them.
 ///
 /// `run` hands the host's buffers to `Denoiser.process(_:into:)`, the engine's fixed-latency entry point, which
-/// allocates nothing for streaming models (except at rates whose frame length has a large prime factor, 44.1 and
-/// 22.05 kHz, where FFTW allocates a small buffer per frame). The controls are read at every `run`.
+/// allocates nothing for streaming models. The controls are read at every `run`.
 final class PluginInstance {
     let model: DenoiseModel
     let sampleRate: Int
@@ -136,7 +135,7 @@ private func makeDescriptor() -> UnsafeMutablePointer<LADSPA_Descriptor> {
         // Not registered with ladspa.org; hosts here find the plugin by its label.
         UniqueID: 4_786_243,
         Label: permanentCString("denoise_mono"),
-        // Not declared hard real-time capable: at 44.1 and 22.05 kHz FFTW allocates a little per frame.
+        // Not declared hard real-time capable: run allocates nothing (tested), but OpenBLAS is not audited for locks.
         Properties: 0,
         Name: permanentCString("denoise: speech denoiser (mono)"),
         Maker: permanentCString("The denoise authors"),

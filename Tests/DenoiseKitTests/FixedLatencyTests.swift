@@ -191,9 +191,8 @@ final class FixedLatencyTests: XCTestCase {
         let allocations = unsafeBitCast(symbol, to: (@convention(c) () -> Int).self)
         let models = [try tinyCausalModel()] + ((try? bundledRealTimeModel()).map { [$0] } ?? [])
         for model in models {
-            // Not 44.1 or 22.05 kHz with the bundled model: their frames of 1412 and 706 samples hold the prime
-            // 353, for which FFTW's transform (Rader's algorithm) allocates a scratch buffer on every call.
-            for rate in [16000, 48000, 32000, 8000, 11025] {
+            // 44.1 and 22.05 kHz included: their frame lengths are chosen so FFTW needs no scratch (`BandPlan`).
+            for rate in [16000, 48000, 44100, 32000, 22050, 8000, 11025] {
                 let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: rate,
                                         options: DenoiserOptions(attenuationLimitDB: 12, mix: 0.8))
                 let input = noisySpeech(seconds: 1.5, rate: rate)

@@ -127,7 +127,12 @@ final class FullBandTests: XCTestCase {
         XCTAssertEqual(at48.crossoverStart, 231)
         XCTAssertEqual(at48.crossoverWeights.last, 1)
         XCTAssertEqual(at48.featureScale, 1.0 / 3)  // frames of 3 times as many samples
-        XCTAssertEqual(BandPlan(model: model, inputRate: 44100).stft, STFTConfig(nFFT: 1412, hop: 706))
+        XCTAssertEqual(BandPlan(model: model, inputRate: 44100).stft, STFTConfig(nFFT: 1408, hop: 704))
+        // 705.6 rounds to 706 = 2 · 353, which FFTW transforms with scratch memory; 704 = 2⁶ · 11 it does not.
+        XCTAssertEqual(BandPlan(model: model, inputRate: 22050).stft, STFTConfig(nFFT: 704, hop: 352))
+        XCTAssertEqual(BandPlan.smoothNear(705.6), 704)
+        XCTAssertEqual(BandPlan.smoothNear(768), 768)
+        XCTAssertEqual(BandPlan.smoothNear(1411.2), 1408)
         let native = BandPlan(model: model, inputRate: 16000)
         XCTAssertEqual(native.stft, model.stft)
         XCTAssertNil(native.featureScale)

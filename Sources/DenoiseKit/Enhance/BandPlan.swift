@@ -3,11 +3,14 @@ import Foundation
 /// How audio at one sample rate meets a model trained at another: where the network's band lies in the input's
 /// spectrum, and what happens to the rest of it.
 ///
-/// - At or above the model's rate, the input is analysed at its own rate with frames as long as the model's: nFFT
-///   and hop scaled by inputRate / modelRate and rounded to whole samples (1536 and 768 at 48 kHz, 1412 and 706 at
-///   44.1 kHz, for a 512/256 model at 16 kHz). Bin k then lies at k · inputRate / nFFT Hz, within 0.2% of the
-///   model's bin k, so the network reads the first `modelBins` bins as they are: nothing is resampled, and a mask
-///   of ones gives back the input to float precision. The bins above get the high-band gain (`HighBandSettings`).
+/// - At or above the model's rate, the input is analysed at its own rate with frames as long as the model's: the
+///   hop scaled by inputRate / modelRate to the nearest whole number of samples that has no prime factor above 13,
+///   and nFFT twice that (1536 and 768 at 48 kHz, 1408 and 704 at 44.1 kHz, for a 512/256 model at 16 kHz). FFTW
+///   transforms such sizes with its fixed codelets; a larger prime factor (706 = 2 · 353) sends it to a generic
+///   algorithm that allocates at every transform, which a real-time host must not meet. Bin k then lies at
+///   k · inputRate / nFFT Hz, within 0.3% of the model's bin k, so the network reads the first `modelBins` bins as
+///   they are: nothing is resampled, and a mask of ones gives back the input to float precision. The bins above
+///   get the high-band gain (`HighBandSettings`).
 /// - Below the model's rate there is no band above the model's to keep: the input is resampled up to the model's
 ///   rate and the output back down.
 struct BandPlan: Sendable {
@@ -42,7 +45,7 @@ struct BandPlan: Sendable {
             return
         }
         let ratio = Double(inputRate) / Double(modelRate)
-        let hop = max(1, Int((Double(modelSTFT.hop) * ratio).rounded()))
+        let hop = Self.smoothNear(Double(modelSTFT.hop) * ratio)
         stft = STFTConfig(nFFT: hop * modelSTFT.overlap, hop: hop, window: modelSTFT.window)
 
         featureScale = Float(modelSTFT.nFFT) / Float(stft.nFFT)
@@ -58,5 +61,23 @@ struct BandPlan: Sendable {
         }
         let referenceStart = min(crossoverStart - 1, Int((model.highBand.referenceLowHz / binHz).rounded(.up)))
         referenceBins = max(0, referenceStart)..<crossoverStart
+    }
+
+    /// A whole number near `x` whose prime factors are all at most 13 (the sizes FFTW's codelets transform
+    /// without scratch memory): searching outward from `x` rounded, the nearer side first. Such numbers lie a few
+    /// apart at hop sizes; past 64 away the rounded value is kept.
+    static func smoothNear(_ x: Double) -> Int {
+        func isSmooth(_ n: Int) -> Bool {
+            var rest = n
+            for p in [2, 3, 5, 7, 11, 13] { while rest % p == 0 { rest /= p } }
+            return rest == 1
+        }
+        let rounded = max(1, Int(x.rounded()))
+        for distance in 0...64 {
+            let sides = [rounded - distance, rounded + distance].filter { $0 >= 1 }
+                .sorted { abs(Double($0) - x) < abs(Double($1) - x) }
+            if let smooth = sides.first(where: isSmooth) { return smooth }
+        }
+        return rounded
     }
 }

@@ -513,9 +513,8 @@ public final class Denoiser {
     /// Mono, fixed latency: denoises `input` and writes exactly `input.count` samples to `output`, which is the
     /// denoised signal delayed by `latencySamples` (zeros until the pipeline is primed). Blocks of any size, one
     /// sample included; `output` may be `input` (in place). The mix and attenuation limit may change between
-    /// calls. Allocates nothing after `init` for a model that runs frame by frame, at any rate whose frame length
-    /// FFTW transforms without scratch memory: at 44.1 and 22.05 kHz (frames of 1412 and 706 samples for a 16 kHz
-    /// model, both holding the prime 353) FFTW's Rader transform allocates a small buffer per frame.
+    /// calls. Allocates nothing after `init` for a model that runs frame by frame (frame lengths are chosen so
+    /// that FFTW transforms them without scratch memory, see `BandPlan`).
     ///
     /// Needs a model with a fixed latency (`latencySamples` not nil), and cannot be mixed with
     /// `process(AudioBuffer)`/`finish()` on one denoiser. The stream never ends: a host that stops simply stops
