@@ -186,7 +186,9 @@ public final class MaskNet {
         projection.backwardFoldingInputNorm(h, norm: norm)
     }
 
-    /// Layer-by-layer backward through the whole network, down to the (unused) feature gradient.
+    /// Layer-by-layer backward through the whole network, down to the (unused) feature gradient: the
+    /// specification `backward` (with its folded input norm) and the packed MLP path are held to
+    /// (MaskNetTests.testBackwardMatchesLayerByLayerReference and testPackedMLPMatchesItsLayersOnThePaddedBatch).
     func referenceBackward(_ gradMask: Matrix, gradSpeechLogits: Matrix? = nil) {
         var h = hiddenGradient(gradMask, gradSpeechLogits: gradSpeechLogits)
         for layer in network.layers[..<outputStart].reversed() { h = layer.backward(h) }
