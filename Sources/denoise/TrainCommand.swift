@@ -145,7 +145,7 @@ struct TrainCommand: Command {
                 help: "Scale the gradient down when its global L2 norm exceeds NORM (default: off)."),
         .option("schedule", value: "SPEC", help: "Learning-rate schedule, stepped per epoch: none, step:STEP:GAMMA, "
                 + "multistep:M1,M2,...:GAMMA, exp:GAMMA or cosine[:WARMUP_EPOCHS] (to zero at the last epoch; "
-                + "no warm-up in runs of 3 epochs or fewer).", default: "cosine:3"),
+                + "no warm-up in runs of 3 epochs or fewer).", default: TrainingOptions.defaultSchedule),
         .option("average", value: "DECAY", kind: .float,
                 help: "Validate and save a moving average of the weights, updated after every step with this decay "
                     + "(e.g. 0.999; default: off)."),
@@ -377,10 +377,11 @@ struct TrainSettings {
         weightDecay = try arguments.defaultedDouble("weight-decay", expected: "a number >= 0") { $0 >= 0 }
         l1 = try arguments.defaultedDouble("l1", expected: "a number >= 0") { $0 >= 0 }
         clipGradNorm = try arguments.double("clip-grad", expected: "a norm > 0") { $0 > 0 }
-        // The declared default, cosine:3, needs more than 3 epochs; shorter runs get plain cosine.
-        schedule = arguments.has("schedule") ? arguments.defaultedString("schedule")
-            : (epochs > 3 ? "cosine:3" : "cosine")
-        do { _ = try Schedules.parse(schedule, totalEpochs: epochs) } catch {
+        schedule = arguments.defaultedString("schedule")
+        var planned = TrainingOptions()
+        planned.schedule = schedule
+        planned.epochs = epochs
+        do { _ = try Schedules.parse(planned.effectiveSchedule, totalEpochs: epochs) } catch {
             throw UsageError("invalid value for --schedule: \(error)")
         }
         averageDecay = try arguments.double("average", expected: "a decay in [0, 1)") { $0 >= 0 && $0 < 1 }

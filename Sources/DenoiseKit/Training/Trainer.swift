@@ -63,7 +63,7 @@ public final class Trainer {
         self.augmentation = augmentation
         let regularization = Regularization(weightDecay: options.weightDecay, l1: options.l1)
         self.optimizer = kind.make(learningRate: options.learningRate, regularization: regularization, momentum: 0.9)
-        self.schedule = try Schedules.parse(options.schedule, totalEpochs: options.epochs)
+        self.schedule = try Schedules.parse(options.effectiveSchedule, totalEpochs: options.epochs)
         self.earlyStopping = options.earlyStopPatience.map { EarlyStopping(patience: $0, minDelta: options.earlyStopMinDelta, mode: .minimize) }
         self.rng = RandomGenerator(seed: options.seed)
         self.stft = STFT(config: model.stft)

@@ -1,6 +1,6 @@
 import Foundation
 
-/// How to train; every field but `schedule` has the default `denoise train` uses.
+/// How to train; every field has the default `denoise train` uses.
 public struct TrainingOptions: Codable, Equatable, Sendable {
     public var epochs = 100
     /// Utterances per batch.
@@ -9,9 +9,16 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var learningRate: Float = 1e-3
     public var weightDecay: Float = 1e-2
     public var l1: Float = 0
-    /// "none", "step:S:G", "multistep:A,B:G", "exp:G", "cosine[:WARMUP]". `denoise train` defaults to
-    /// "cosine:3" (plain "cosine" for runs of 3 epochs or fewer, which a warm-up would not fit).
-    public var schedule = "none"
+    /// "none", "step:S:G", "multistep:A,B:G", "exp:G", "cosine[:WARMUP]"; see `effectiveSchedule`.
+    public var schedule = TrainingOptions.defaultSchedule
+    /// Three epochs of warm-up, then cosine annealing to zero.
+    public static let defaultSchedule = "cosine:3"
+
+    /// The schedule a run follows: `schedule`, except that the default's warm-up does not fit runs of 3 epochs
+    /// or fewer, which anneal without one.
+    public var effectiveSchedule: String {
+        schedule == Self.defaultSchedule && epochs <= 3 ? "cosine" : schedule
+    }
     /// Largest gradient L2 norm; nil for no clipping.
     public var clipGradient: Float?
     /// Stop after this many epochs without a better validation loss; nil to run all epochs.
