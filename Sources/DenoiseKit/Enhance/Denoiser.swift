@@ -106,13 +106,12 @@ public final class Denoiser {
     private var finished = false
     // Reused per window.
     private let features = Matrix(rows: 0, cols: 0)
-    private var frameScratch: [Float]
-    private var scaledReal: [Float]
-    private var scaledImag: [Float]
-    /// Gains of the kept frames, `[frames × bins]`.
-    private var gains: [Float] = []
-    private var maskedReal: [Float]
-    private var maskedImag: [Float]
+    /// One frame's log-power, and its real and imaginary parts scaled to the model's amplitudes: [3 × modelBins].
+    private let frameScratch: Matrix
+    /// Gains of the kept frames, `[frames × bins]`; grows to the largest window, never shrinks.
+    private let gains = Matrix(rows: 0, cols: 0)
+    /// One masked frame, real and imaginary parts: [2 × bins].
+    private let masked: Matrix
     private var synthesized: [[Float]]
     /// Speech probabilities of the frames masked since the last `takeSpeechProbabilities()`.
     private var speechProbabilities: [Float] = []
@@ -177,11 +176,8 @@ public final class Denoiser {
         synthesizers = (0..<channelCount).map { [stft] _ in STFTSynthesizer(config: stft) }
         pending = (0..<channelCount).map { [stft] _ in Spectrogram(frames: 0, bins: stft.bins) }
         dry = Array(repeating: [], count: channelCount)
-        frameScratch = [Float](repeating: 0, count: plan.modelBins)
-        scaledReal = frameScratch
-        scaledImag = frameScratch
-        maskedReal = [Float](repeating: 0, count: stft.bins)
-        maskedImag = maskedReal
+        frameScratch = Matrix(rows: 3, cols: plan.modelBins)
+        masked = Matrix(rows: 2, cols: stft.bins)
         synthesized = Array(repeating: [], count: channelCount)
         fixedStep = max(1, plan.resampled ? stft.hop * sampleRate / model.sampleRate : stft.hop)
         latencySamples = Denoiser.fixedLatency(plan: plan, model: model, inputRate: sampleRate, chunk: chunk,
@@ -197,7 +193,7 @@ public final class Denoiser {
                 synthesized[ch].reserveCapacity(8 * stft.hop)
             }
             features.resize(rows: 1, cols: plan.modelBins)
-            if gains.count < stft.bins { gains = [Float](repeating: 0, count: stft.bins) }
+            gains.resize(rows: 1, cols: stft.bins)
             if plan.resampled {
                 // A step is at most a hop at the model's rate coming in, and the hops it completes going out.
                 for ch in 0..<channelCount {
@@ -348,32 +344,24 @@ public final class Denoiser {
         features.resize(rows: window.count, cols: modelBins)
         features.zero()
         let share = 1 / Float(group.count), first = (window.lowerBound - pendingStart) * bins
+        let features = self.features, scale = plan.featureScale
+        let logPower = frameScratch.row(0), sRe = frameScratch.row(1), sIm = frameScratch.row(2)
         for i in 0..<group.count {
-            let ch = group[i]
-            let features = self.features, scale = plan.featureScale
-            pending[ch].withUnsafeParts { re, im in
-                frameScratch.withUnsafeMutableBufferPointer { scratch in
-                    scaledReal.withUnsafeMutableBufferPointer { scaledRe in
-                        scaledImag.withUnsafeMutableBufferPointer { scaledIm in
-                            guard let logPower = scratch.baseAddress, let inRe = re.baseAddress,
-                                  let inIm = im.baseAddress, let sRe = scaledRe.baseAddress,
-                                  let sIm = scaledIm.baseAddress else { return }
-                            for row in 0..<window.count {
-                                var frameRe = inRe + first + row * bins, frameIm = inIm + first + row * bins
-                                if let scale {
-                                    for k in 0..<modelBins {
-                                        sRe[k] = frameRe[k] * scale
-                                        sIm[k] = frameIm[k] * scale
-                                    }
-                                    frameRe = UnsafePointer(sRe)
-                                    frameIm = UnsafePointer(sIm)
-                                }
-                                Features.logPower(real: frameRe, imag: frameIm, bins: modelBins, into: logPower)
-                                let dst = features.row(row)
-                                for k in 0..<modelBins { dst[k] += share * logPower[k] }
-                            }
+            pending[group[i]].withUnsafeParts { re, im in
+                guard let inRe = re.baseAddress, let inIm = im.baseAddress else { return }
+                for row in 0..<window.count {
+                    var frameRe = inRe + first + row * bins, frameIm = inIm + first + row * bins
+                    if let scale {
+                        for k in 0..<modelBins {
+                            sRe[k] = frameRe[k] * scale
+                            sIm[k] = frameIm[k] * scale
                         }
+                        frameRe = UnsafePointer(sRe)
+                        frameIm = UnsafePointer(sIm)
                     }
+                    Features.logPower(real: frameRe, imag: frameIm, bins: modelBins, into: logPower)
+                    let dst = features.row(row)
+                    for k in 0..<modelBins { dst[k] += share * logPower[k] }
                 }
             }
         }
@@ -384,22 +372,19 @@ public final class Denoiser {
     private func computeGains(_ mask: Matrix, group: [Int], window: Range<Int>, keep: Range<Int>) {
         let bins = stft.bins, modelBins = plan.modelBins, floor = options.maskFloor
         let blendStart = plan.crossoverStart
-        if gains.count < keep.count * bins { gains = [Float](repeating: 0, count: keep.count * bins) }
-        gains.withUnsafeMutableBufferPointer { gainBuffer in
-            plan.crossoverWeights.withUnsafeBufferPointer { weights in
-                guard let all = gainBuffer.baseAddress else { return }
-                for frame in keep {
-                    let row = mask.row(frame - window.lowerBound)
-                    let gain = all + (frame - keep.lowerBound) * bins
-                    for k in 0..<blendStart { gain[k] = max(row[k], floor) }
-                    guard plan.hasHighBand else { continue }
-                    let high = highBandGain(mask: row, group: group, frame: frame)
-                    for k in blendStart..<modelBins {
-                        let w = weights[k - blendStart]
-                        gain[k] = max((1 - w) * row[k] + w * high, floor)
-                    }
-                    for k in modelBins..<bins { gain[k] = max(high, floor) }
+        gains.resize(rows: keep.count, cols: bins)
+        plan.crossoverWeights.withUnsafeBufferPointer { weights in
+            for frame in keep {
+                let row = mask.row(frame - window.lowerBound)
+                let gain = gains.row(frame - keep.lowerBound)
+                for k in 0..<blendStart { gain[k] = max(row[k], floor) }
+                guard plan.hasHighBand else { continue }
+                let high = highBandGain(mask: row, group: group, frame: frame)
+                for k in blendStart..<modelBins {
+                    let w = weights[k - blendStart]
+                    gain[k] = max((1 - w) * row[k] + w * high, floor)
                 }
+                for k in modelBins..<bins { gain[k] = max(high, floor) }
             }
         }
     }
@@ -430,25 +415,18 @@ public final class Denoiser {
         let synthesizer = synthesizers[ch]
         var output: [Float] = []
         swap(&output, &synthesized[ch])  // appended to in place, not copied
+        let outRe = masked.row(0), outIm = masked.row(1), gains = self.gains
         pending[ch].withUnsafeParts { re, im in
-            gains.withUnsafeBufferPointer { gainBuffer in
-                maskedReal.withUnsafeMutableBufferPointer { maskedRe in
-                    maskedImag.withUnsafeMutableBufferPointer { maskedIm in
-                        guard let outRe = maskedRe.baseAddress, let outIm = maskedIm.baseAddress,
-                              let inReAll = re.baseAddress, let inImAll = im.baseAddress,
-                              let all = gainBuffer.baseAddress else { return }
-                        for frame in keep {
-                            let gain = all + (frame - keep.lowerBound) * bins
-                            let inRe = inReAll + (frame - pendingStart) * bins
-                            let inIm = inImAll + (frame - pendingStart) * bins
-                            for k in 0..<bins {
-                                outRe[k] = inRe[k] * gain[k]
-                                outIm[k] = inIm[k] * gain[k]
-                            }
-                            synthesizer.push(real: outRe, imag: outIm, into: &output)
-                        }
-                    }
+            guard let inReAll = re.baseAddress, let inImAll = im.baseAddress else { return }
+            for frame in keep {
+                let gain = gains.row(frame - keep.lowerBound)
+                let inRe = inReAll + (frame - pendingStart) * bins
+                let inIm = inImAll + (frame - pendingStart) * bins
+                for k in 0..<bins {
+                    outRe[k] = inRe[k] * gain[k]
+                    outIm[k] = inIm[k] * gain[k]
                 }
+                synthesizer.push(real: outRe, imag: outIm, into: &output)
             }
         }
         swap(&output, &synthesized[ch])
