@@ -39,25 +39,19 @@ final class PluginInstance {
         didSet { reportLatency() }
     }
 
-    init(model: DenoiseModel, sampleRate: Int) throws {
+    /// `model` streams (`PluginModel.load` refuses those that need the whole recording), so the engine has a
+    /// fixed latency.
+    init(model: DenoiseModel, sampleRate: Int) {
         self.model = model
         self.sampleRate = sampleRate
         // Made now so the latency is known before `activate`.
-        engine = try PluginInstance.makeEngine(model: model, sampleRate: sampleRate)
-    }
-
-    private static func makeEngine(model: DenoiseModel, sampleRate: Int) throws -> Denoiser {
-        let engine = Denoiser(model: model, channelCount: 1, sampleRate: sampleRate)
-        guard engine.latencySamples != nil else {
-            throw PluginError.wholeUtteranceModel(path: "the model", norm: model.net.config.norm.rawValue)
-        }
-        return engine
+        engine = Denoiser(model: model, channelCount: 1, sampleRate: sampleRate)
     }
 
     /// Starts from silence: a fresh engine once the old one has run (made here, where hosts allow allocation).
     func activate() {
-        if engineUsed, let fresh = try? PluginInstance.makeEngine(model: model, sampleRate: sampleRate) {
-            engine = fresh
+        if engineUsed {
+            engine = Denoiser(model: model, channelCount: 1, sampleRate: sampleRate)
             engineUsed = false
         }
         applyControls()
@@ -172,7 +166,7 @@ private func pluginInstantiate(_ descriptor: UnsafePointer<LADSPA_Descriptor>?, 
     do {
         // Rates the resampler and STFT handle; 0 or a garbage value from a host is refused.
         guard rate >= 1000 && rate <= 768_000 else { throw PluginError.unsupportedRate(Int(clamping: rate)) }
-        let plugin = try PluginInstance(model: try PluginModel.load(), sampleRate: Int(rate))
+        let plugin = PluginInstance(model: try PluginModel.load(), sampleRate: Int(rate))
         return Unmanaged.passRetained(plugin).toOpaque()
     } catch {
         FileHandle.standardError.write(Data("denoise-ladspa: \(error)\n".utf8))
