@@ -303,10 +303,8 @@ public final class Denoiser {
             layout.parallelism = Parallelism(threads: options.threads)
             let mask = model.net.forward(features, layout: layout, training: false)
             if recordsSpeech, let logits = model.net.speechLogits {
-                let share = 1 / Float(groups.count)
                 for frame in keep {
-                    let probability = 1 / (1 + exp(-logits[frame - window.lowerBound, 0]))
-                    speechProbabilities[firstRecorded + frame - keep.lowerBound] += share * probability
+                    addSpeech(logit: logits[frame - window.lowerBound, 0], at: firstRecorded + frame - keep.lowerBound)
                 }
             }
             if maskExponent != 1 {
@@ -315,6 +313,11 @@ public final class Denoiser {
             computeGains(mask, group: group, window: window, keep: keep)
             for ch in group { applyGains(channel: ch, keep: keep) }
         }
+    }
+
+    /// Adds one group's share of a frame's speech probability, σ(logit), to the recorded value at `index`.
+    private func addSpeech(logit: Float, at index: Int) {
+        speechProbabilities[index] += 1 / (1 + exp(-logit)) / Float(groups.count)
     }
 
     /// Runs each group's stream on absolute frame `t` and applies its gains.
@@ -328,10 +331,7 @@ public final class Denoiser {
             let group = groups[g]
             computeFeatures(group, window: frame)
             streams[g].step(features.row(0), mask: stepMask.data)
-            if recordsSpeech {
-                speechProbabilities[speechProbabilities.count - 1] += (1 / (1 + exp(-streams[g].speechLogit)))
-                    / Float(groups.count)
-            }
+            if recordsSpeech { addSpeech(logit: streams[g].speechLogit, at: speechProbabilities.count - 1) }
             if maskExponent != 1 { RowKernel.raise(stepMask.data, bins, to: maskExponent) }
             computeGains(stepMask, group: group, window: frame, keep: frame)
             for i in 0..<group.count { applyGains(channel: group[i], keep: frame) }
