@@ -51,6 +51,21 @@ final class ModelFileTests: XCTestCase {
         }
     }
 
+    /// A model trained at any rate reads back: the default high band's reference starts at half the model's Nyquist
+    /// frequency, so it lies below the crossover (a fixed 4 kHz made 8 kHz models unreadable).
+    func testModelsAtEveryRateReadBackWithTheirDefaultHighBand() throws {
+        let folder = try TestSignals.temporaryFolder()
+        for rate in [8000, 11025, 16000, 22050, 48000] {
+            let model = try DenoiseModel(config: TestSignals.tinyModel(.mlp).net.config,
+                                         stft: STFTConfig(nFFT: 64, hop: 32, window: .sqrtHann), sampleRate: rate)
+            let url = folder.appendingPathComponent("\(rate).safetensors")
+            try model.save(to: url)
+            let loaded = try DenoiseModel.load(url: url)
+            XCTAssertEqual(loaded.highBand.referenceLowHz, Double(rate) / 4, "\(rate) Hz")
+            XCTAssertLessThan(loaded.highBand.referenceLowHz, loaded.highBand.crossoverHz(sampleRate: rate))
+        }
+    }
+
     /// A model with skip connections is written as version 2, which builds that cannot run it refuse; a plain one
     /// stays version 1. Both read back with their configuration.
     func testResidualModelsAreWrittenAsVersionTwoAndPlainOnesAsVersionOne() throws {

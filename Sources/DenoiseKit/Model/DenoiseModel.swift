@@ -25,7 +25,7 @@ public final class DenoiseModel {
         "a number in \(maskExponents.lowerBound)...\(maskExponents.upperBound)"
     }
     /// How inputs at higher rates keep the band above this model's Nyquist frequency.
-    public var highBand = HighBandSettings() {
+    public var highBand: HighBandSettings {
         didSet { precondition((try? highBand.validate(sampleRate: sampleRate)) != nil, "high band \(highBand)") }
     }
 
@@ -42,6 +42,7 @@ public final class DenoiseModel {
         self.net = try MaskNet(config: config, seed: seed, initializeWeights: initializeWeights)
         self.stft = stft
         self.sampleRate = sampleRate
+        self.highBand = HighBandSettings(sampleRate: sampleRate)
     }
 
     /// The model as safetensors: one tensor per parameter (and BatchNorm running statistics),

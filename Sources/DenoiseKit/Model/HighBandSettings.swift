@@ -21,6 +21,12 @@ public struct HighBandSettings: Codable, Equatable, Sendable {
         self.crossoverFraction = crossoverFraction
     }
 
+    /// The defaults for a model at `sampleRate`: the reference band from half the model's Nyquist frequency (4 kHz
+    /// for a 16 kHz model) up to the crossover at 0.9 of it.
+    public init(sampleRate: Int) {
+        self.init(referenceLowHz: Double(sampleRate) / 4)
+    }
+
     /// The crossover frequency for a model at `sampleRate`, Hz.
     public func crossoverHz(sampleRate: Int) -> Double { crossoverFraction * Double(sampleRate) / 2 }
 
