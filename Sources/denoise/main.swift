@@ -7,7 +7,8 @@ enum CLI {
     static let version = "0.1.0"
     static let abstract = "Remove noise from speech recordings with a small neural network."
     static let usage = "denoise <command> [<options>]"
-    static let commands: [Command] = [TrainCommand(), ApplyCommand(), EvalCommand(), InfoCommand(), BenchCommand()]
+    static let commands: [Command] = [TrainCommand(), ApplyCommand(), EvalCommand(), InfoCommand(), BlendCommand(),
+                                      BenchCommand()]
 
     static var overview: String {
         var text = "OVERVIEW: \(abstract)\n\nUSAGE: \(usage)\n\nCOMMANDS:\n"

@@ -4,7 +4,7 @@ import XCTest
 /// `--help`, `--version` and the help of each command, compared with snapshots in Snapshots/.
 /// After an intended change of the help text, rerun with DENOISE_UPDATE_SNAPSHOTS=1 and review the diff.
 final class HelpTests: XCTestCase {
-    static let commands = ["train", "apply", "eval", "info", "bench"]
+    static let commands = ["train", "apply", "eval", "info", "blend", "bench"]
 
     func testHelpListsEveryCommandWithItsAbstract() throws {
         for arguments in [["--help"], ["-h"], [], ["help"]] {

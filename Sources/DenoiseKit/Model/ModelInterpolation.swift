@@ -1,0 +1,82 @@
+/// Weight-space interpolation of two models of one architecture, typically a fine-tune and the model it started
+/// from. A fine-tune on new conditions (noise, rooms, channels) moves away from what the starting model did well;
+/// points on the straight line between the two often keep most of both, because the fine-tune stays in the same
+/// basin of the loss (Wortsman et al., "Robust fine-tuning of zero-shot models", 2022, call this WiSE-FT).
+extension DenoiseModel {
+    /// A new model whose every tensor, the input norm's running statistics included, is
+    /// `(1 − weight) · self + weight · other`: `weight` 0 gives this model's weights and 1 `other`'s.
+    ///
+    /// The two must have the same architecture, STFT and sample rate; they may differ in dropout (which acts only in
+    /// training) and in whether they have the speech-probability head. A head that only one of them has is copied
+    /// from it as it is. The mask exponent and high-band settings are `other`'s. The result carries no training
+    /// summary: the validation figures of either run do not describe it.
+    public func interpolated(toward other: DenoiseModel, weight: Float) throws -> DenoiseModel {
+        guard weight.isFinite, (0...1).contains(weight) else {
+            throw ModelInterpolationError.weightOutOfRange(weight)
+        }
+        let mine = Self.architecture(net.config), theirs = Self.architecture(other.net.config)
+        guard mine == theirs else {
+            throw ModelInterpolationError.incompatible("their networks differ in " + Self.differences(mine, theirs))
+        }
+        guard stft == other.stft else {
+            throw ModelInterpolationError.incompatible("their STFTs differ (\(DenoiseModel.json(stft)) and "
+                                                       + "\(DenoiseModel.json(other.stft)))")
+        }
+        guard sampleRate == other.sampleRate else {
+            throw ModelInterpolationError.incompatible("their sample rates differ (\(sampleRate) and "
+                                                       + "\(other.sampleRate) Hz)")
+        }
+
+        var config = other.net.config
+        config.speechHead = hasSpeechHead || other.hasSpeechHead
+        let start = safeTensors().tensors
+        var file = other.safeTensors()
+        for (name, tensor) in start {
+            guard let end = file.tensors[name] else {
+                file.tensors[name] = tensor
+                continue
+            }
+            precondition(end.shape == tensor.shape, "tensor \(name) differs in shape between equal configurations")
+            let values = zip(tensor.values, end.values).map { (1 - weight) * $0 + weight * $1 }
+            file.tensors[name] = .init(shape: end.shape, values: values)
+        }
+        file.metadata["masknet"] = DenoiseModel.json(config)
+        file.metadata["format"] = DenoiseModel.formatVersions.last
+        file.metadata["training"] = nil
+        let model = try DenoiseModel(safeTensors: file, path: "interpolated model")
+        model.training = nil
+        return model
+    }
+
+    /// `causal false and true, hidden 256 and 128`: the settings in which two configurations differ.
+    private static func differences(_ a: MaskNetConfig, _ b: MaskNetConfig) -> String {
+        func settings(_ config: MaskNetConfig) -> [String: String] {
+            Dictionary(Mirror(reflecting: config).children.map { ($0.label ?? "", "\($0.value)") },
+                       uniquingKeysWith: { first, _ in first })
+        }
+        let (x, y) = (settings(a), settings(b))
+        return x.keys.sorted().filter { x[$0] != y[$0] }
+            .map { "\($0) \(x[$0, default: "-"]) and \(y[$0, default: "-"])" }.joined(separator: ", ")
+    }
+
+    /// What two interpolated models must share: the configuration without dropout and the speech head.
+    private static func architecture(_ config: MaskNetConfig) -> MaskNetConfig {
+        var config = config
+        config.speechHead = false
+        config.dropout = 0
+        return config
+    }
+}
+
+/// Why two models cannot be interpolated.
+public enum ModelInterpolationError: Error, CustomStringConvertible, Equatable {
+    case weightOutOfRange(Float)
+    case incompatible(String)
+
+    public var description: String {
+        switch self {
+        case let .weightOutOfRange(weight): return "interpolation weight \(weight) is outside 0...1"
+        case let .incompatible(reason): return "the models cannot be interpolated: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,85 @@
+@testable import DenoiseKit
+import Foundation
+import XCTest
+
+/// `denoise blend` end to end: the blended model's output, and what it refuses.
+final class BlendTests: XCTestCase {
+    private var folder: URL!
+
+    override func setUpWithError() throws {
+        folder = try makeTemporaryDirectory()
+    }
+
+    private func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
+
+    /// Constant-mask models with output logits -20 and +20 blend at weight 0.5 into logit 0: a mask of exactly 0.5,
+    /// so the output is half the input. At weight 0.75 the logit is +10, a mask of 1 - 4.5e-5.
+    func testBlendOfTwoConstantMasksAppliesTheMaskBetweenThem() throws {
+        try Fixtures.writeConstantMaskModel(to: URL(fileURLWithPath: path("silencer.safetensors")), logit: -20)
+        try Fixtures.writeConstantMaskModel(to: URL(fileURLWithPath: path("keeper.safetensors")), logit: 20)
+        let source = URL(fileURLWithPath: path("in.wav"))
+        try Fixtures.writeWAV(Fixtures.speechLike(seconds: 0.25, sampleRate: 16000), to: source)
+        let expected = try Fixtures.pcm16Samples(source)
+
+        for (weight, gain) in [(0.5, 0.5), (0.75, 1 / (1 + exp(-10.0)))] {
+            let blend = path("blend-\(weight).safetensors"), output = path("out-\(weight).wav")
+            let made = try DenoiseRunner.run(["blend", "--weight", "\(weight)", "-o", blend,
+                                              path("silencer.safetensors"), path("keeper.safetensors")])
+            XCTAssertEqual(made.status, 0, made.stderr)
+            XCTAssertTrue(made.stderr.contains("\(Int(100 - weight * 100))% \(path("silencer.safetensors"))"),
+                          made.stderr)
+            let applied = try DenoiseRunner.run(["apply", "-m", blend, source.path, output])
+            XCTAssertEqual(applied.status, 0, applied.stderr)
+            let got = try Fixtures.pcm16Samples(URL(fileURLWithPath: output))
+            XCTAssertEqual(got.count, expected.count)
+            let worst = zip(got, expected).map { abs(Double($0) - gain * Double($1)) }.max() ?? .infinity
+            XCTAssertLessThanOrEqual(worst, 1, "weight \(weight): output should be \(gain) × input to one step")
+        }
+    }
+
+    func testRefusesToReplaceFilesUnlessForcedAndNeverAnInput() throws {
+        let first = path("a.safetensors"), second = path("b.safetensors"), output = path("c.safetensors")
+        try Fixtures.writeTinyModel(to: URL(fileURLWithPath: first), seed: 1)
+        try Fixtures.writeTinyModel(to: URL(fileURLWithPath: second), seed: 2)
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: output))
+
+        let refused = try DenoiseRunner.run(["blend", "-o", output, first, second])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stderr.contains("\(output): already exists"), refused.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: output)), Data("keep me".utf8))
+
+        let forced = try DenoiseRunner.run(["blend", "--force", "-o", output, first, second])
+        XCTAssertEqual(forced.status, 0, forced.stderr)
+        XCTAssertEqual(try DenoiseModel.load(url: URL(fileURLWithPath: output)).net.config, Fixtures.tinyConfig())
+
+        let before = try Data(contentsOf: URL(fileURLWithPath: second))
+        let overInput = try DenoiseRunner.run(["blend", "--force", "-o", second, first, second])
+        XCTAssertEqual(overInput.status, 1)
+        XCTAssertTrue(overInput.stderr.contains("refusing to overwrite an input"), overInput.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: second)), before)
+    }
+
+    func testBadWeightIsAUsageErrorAndMismatchedModelsWriteNothing() throws {
+        let first = path("a.safetensors"), headed = path("h.safetensors"), output = path("out.safetensors")
+        try Fixtures.writeTinyModel(to: URL(fileURLWithPath: first))
+        try Fixtures.writeTinyModel(to: URL(fileURLWithPath: headed), speechHead: true)
+
+        let weight = try DenoiseRunner.run(["blend", "--weight", "1.5", "-o", output, first, headed])
+        XCTAssertEqual(weight.status, 64)
+        XCTAssertTrue(weight.stderr.contains("--weight 1.5 is outside 0...1"), weight.stderr)
+
+        let other = try DenoiseModel(config: Fixtures.tinyConfig(), stft: Fixtures.stft, sampleRate: 8000)
+        try other.save(to: URL(fileURLWithPath: path("slow.safetensors")))
+        let mismatch = try DenoiseRunner.run(["blend", "-o", output, first, path("slow.safetensors")])
+        XCTAssertEqual(mismatch.status, 1)
+        XCTAssertTrue(mismatch.stderr.contains("\(first) and \(path("slow.safetensors")): the models cannot be "
+                                               + "interpolated: their sample rates differ (16000 and 8000 Hz)"),
+                      mismatch.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: output))
+
+        // A head only one of them has is kept.
+        let kept = try DenoiseRunner.run(["blend", "-o", output, first, headed])
+        XCTAssertEqual(kept.status, 0, kept.stderr)
+        XCTAssertTrue(try DenoiseModel.load(url: URL(fileURLWithPath: output)).hasSpeechHead)
+    }
+}

@@ -1,0 +1,82 @@
+import XCTest
+@testable import DenoiseKit
+
+final class ModelInterpolationTests: XCTestCase {
+    /// Every tensor and running statistic of `model` by name, as the model file stores them.
+    private func tensors(_ model: DenoiseModel) -> [String: [Float]] {
+        model.safeTensors().tensors.mapValues(\.values)
+    }
+
+    func testWeightsAreTheStraightLineBetweenTheModels() throws {
+        let start = try TestSignals.tinyModel(.cnn, norm: .batch, residual: true, seed: 1)
+        let end = try TestSignals.tinyModel(.cnn, norm: .batch, residual: true, seed: 2)
+        start.net.batchNorms[0].layer.runningMean[0] = 1
+        end.net.batchNorms[0].layer.runningMean[0] = 3
+        let (a, b) = (tensors(start), tensors(end))
+        XCTAssertEqual(tensors(try start.interpolated(toward: end, weight: 0)), a)
+        XCTAssertEqual(tensors(try start.interpolated(toward: end, weight: 1)), b)
+
+        let quarter = try start.interpolated(toward: end, weight: 0.25)
+        XCTAssertEqual(quarter.net.batchNorms[0].layer.runningMean[0], 1.5)
+        let q = tensors(quarter)
+        XCTAssertEqual(Set(q.keys), Set(a.keys))
+        for (name, values) in q {
+            let expected = zip(try XCTUnwrap(a[name]), try XCTUnwrap(b[name])).map { 0.75 * $0 + 0.25 * $1 }
+            XCTAssertEqual(values.count, expected.count, name)
+            for (value, wanted) in zip(values, expected) { XCTAssertEqual(value, wanted, accuracy: 1e-6, name) }
+        }
+        XCTAssertNotEqual(q, a)
+    }
+
+    /// The blend's mask is computed from the blended weights: at weight 0 it is the first model's, bit for bit.
+    func testWeightZeroDenoisesAsTheFirstModel() throws {
+        let start = try TestSignals.tinyModel(.mlp, norm: .layer, seed: 4)
+        let end = try TestSignals.tinyModel(.mlp, norm: .layer, seed: 5)
+        let frames = 6, bins = start.stft.bins
+        let input = Matrix(rows: frames, cols: bins, values: (0..<(frames * bins)).map { Float($0 % 11) / 3 - 1 })
+        func mask(_ model: DenoiseModel) -> [Float] {
+            model.net.forward(input, layout: .single(frames: frames), training: false).array
+        }
+        XCTAssertEqual(mask(try start.interpolated(toward: end, weight: 0)), mask(start))
+        XCTAssertNotEqual(mask(try start.interpolated(toward: end, weight: 0.5)), mask(start))
+    }
+
+    /// A speech head only one model has is taken from it unchanged, whichever side it is on; settings are the second's.
+    func testHeadOfOneModelIsCopiedAndSettingsComeFromTheSecond() throws {
+        let plain = try TestSignals.tinyModel(.cnn, seed: 1)
+        let headed = try TestSignals.tinyModel(.cnn, dropout: 0.2, speechHead: true, seed: 2)
+        headed.maskExponent = 0.8
+        let headNames = Set(tensors(headed).keys).subtracting(tensors(plain).keys)
+        XCTAssertFalse(headNames.isEmpty)
+        for (first, second) in [(plain, headed), (headed, plain)] {
+            let blend = try first.interpolated(toward: second, weight: 0.5)
+            XCTAssertTrue(blend.hasSpeechHead)
+            XCTAssertEqual(blend.formatVersion, "denoise-model-4")
+            for name in headNames { XCTAssertEqual(tensors(blend)[name], tensors(headed)[name], name) }
+            XCTAssertEqual(blend.maskExponent, second.maskExponent)
+            XCTAssertEqual(blend.net.config.dropout, second.net.config.dropout)
+            XCTAssertNil(blend.training)
+        }
+    }
+
+    func testRefusesDifferentArchitecturesRatesAndWeightsOutsideZeroToOne() throws {
+        let model = try TestSignals.tinyModel(.cnn)
+        let residual = try TestSignals.tinyModel(.cnn, residual: true)
+        XCTAssertThrowsError(try model.interpolated(toward: residual, weight: 0.5)) {
+            XCTAssertEqual("\($0)", "the models cannot be interpolated: their networks differ in residual false and "
+                           + "true")
+        }
+        XCTAssertThrowsError(try model.interpolated(toward: TestSignals.tinyModel(.mlp), weight: 0.5)) {
+            XCTAssertTrue("\($0)".contains("kind cnn and mlp"), "\($0)")
+        }
+        let faster = try DenoiseModel(config: model.net.config, stft: model.stft, sampleRate: 48000)
+        XCTAssertThrowsError(try model.interpolated(toward: faster, weight: 0.5)) {
+            XCTAssertTrue("\($0)".contains("sample rates differ (16000 and 48000 Hz)"), "\($0)")
+        }
+        for weight: Float in [-0.1, 1.5, .nan] {
+            XCTAssertThrowsError(try model.interpolated(toward: model, weight: weight)) {
+                XCTAssertTrue("\($0)".hasSuffix("is outside 0...1"), "\($0)")
+            }
+        }
+    }
+}
