@@ -185,14 +185,8 @@ struct Bench {
     }
 
     private func sgemmGFLOPs(m: Int, n: Int, k: Int, transA: Bool = false, transB: Bool = false) -> Double {
-        let a = Matrix(rows: transA ? k : m, cols: transA ? m : k), b = Matrix(rows: transB ? n : k, cols: transB ? k : n)
-        a.fill(0.5)
-        b.fill(0.25)
-        let c = Matrix(rows: m, cols: n)
-        let t = time {
-            BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a.data, lda: a.cols, b: b.data, ldb: b.cols,
-                      c: c.data, ldc: n)
-        }
+        let product = BLAS.product(m: m, n: n, k: k, transA: transA, transB: transB)
+        let t = time(product)
         return 2 * Double(m) * Double(n) * Double(k) / t / 1e9
     }
 

@@ -140,7 +140,7 @@ final class Resampler {
     /// the start of `output`, returning how many samples that is (at most ⌈count·outputRate/inputRate⌉ + 1, which
     /// `output` must have room for). Allocates nothing once `reserve(chunk:)` has been called for the largest
     /// chunk.
-    public func process(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) -> Int {
+    func process(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) -> Int {
         if up == down {
             precondition(output.count >= input.count,
                          "Resampler: room for \(output.count) samples, \(input.count) ready")

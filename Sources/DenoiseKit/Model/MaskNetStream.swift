@@ -46,7 +46,7 @@ final class MaskNetStream {
     }
 
     /// The mask [bins] of the next frame, from its log-power features [bins].
-    public func step(_ features: UnsafeBufferPointer<Float>, mask: UnsafeMutableBufferPointer<Float>) {
+    func step(_ features: UnsafeBufferPointer<Float>, mask: UnsafeMutableBufferPointer<Float>) {
         precondition(features.count == config.bins && mask.count == config.bins,
                      "MaskNetStream.step: \(features.count) features and \(mask.count) mask values for \(config.bins) bins")
         guard let x = features.baseAddress, let y = mask.baseAddress else { return }

@@ -6,7 +6,8 @@
 public final class Matrix {
     public private(set) var rows: Int
     public private(set) var cols: Int
-    public private(set) var data: UnsafeMutablePointer<Float>
+    /// The storage, for kernels inside the library; the public face is `subscript`, `array` and `fill`.
+    private(set) var data: UnsafeMutablePointer<Float>
     private var capacity: Int
 
     public init(rows: Int, cols: Int) {
@@ -51,13 +52,13 @@ public final class Matrix {
         set { data[row * cols + col] = newValue }
     }
 
-    public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: data, count: count) }
+    var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: data, count: count) }
 
     /// A copy of the contents, row-major.
     public var array: [Float] { Array(buffer) }
 
     /// Pointer to the first element of `row`.
-    public func row(_ row: Int) -> UnsafeMutablePointer<Float> { data + row * cols }
+    func row(_ row: Int) -> UnsafeMutablePointer<Float> { data + row * cols }
 
     /// Copies shape and contents of `other`.
     public func copy(from other: Matrix) {

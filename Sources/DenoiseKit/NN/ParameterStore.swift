@@ -15,8 +15,9 @@ public final class ParameterStore {
 
     public private(set) var entries: [Entry] = []
     public private(set) var count = 0
-    public private(set) var values: UnsafeMutablePointer<Float>
-    public private(set) var gradients: UnsafeMutablePointer<Float>
+    /// The flat buffers, for the layers, optimizers and model files inside the library.
+    private(set) var values: UnsafeMutablePointer<Float>
+    private(set) var gradients: UnsafeMutablePointer<Float>
     private var capacity = 0
     /// Changes whenever the values may have changed (see `markValuesChanged`).
     public private(set) var generation = 0
@@ -102,8 +103,8 @@ public struct Parameter {
 
     /// The tensor's values in the store, as `store.values` holds them all. Writing through it outside an optimizer
     /// step or a model load needs `store.markValuesChanged()`.
-    public var values: UnsafeMutablePointer<Float> { store.values + offset }
-    public var gradient: UnsafeMutablePointer<Float> { store.gradients + offset }
+    var values: UnsafeMutablePointer<Float> { store.values + offset }
+    var gradient: UnsafeMutablePointer<Float> { store.gradients + offset }
     /// A copy of the values.
-    public var array: [Float] { Array(UnsafeBufferPointer(start: values, count: count)) }
+    public var array: [Float] { Array(store.valueBuffer[offset ..< offset + count]) }
 }

@@ -98,19 +98,20 @@ public final class AtomicFile {
     deinit { discard() }
 
     /// Appends `bytes` at the current end of the temporary file.
-    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard isOpen else { throw AtomicFileError.closed(path: destination.relativePath) }
         if let error = writeAll(bytes, to: handle.fileDescriptor) {
             throw AtomicFileError.writeFailed(path: destination.relativePath, reason: Self.message(error))
         }
     }
 
+    /// Appends `data` at the current end of the temporary file.
     public func write(_ data: Data) throws {
         try data.withUnsafeBytes { try write($0) }
     }
 
     /// Overwrites bytes at `offset` (e.g. to patch a header once sizes are known) without moving the end.
-    public func write(_ bytes: UnsafeRawBufferPointer, atOffset offset: Int) throws {
+    func write(_ bytes: UnsafeRawBufferPointer, atOffset offset: Int) throws {
         guard isOpen else { throw AtomicFileError.closed(path: destination.relativePath) }
         if let error = writeAll(bytes, to: handle.fileDescriptor, atOffset: offset) {
             throw AtomicFileError.writeFailed(path: destination.relativePath, reason: Self.message(error))
