@@ -240,15 +240,12 @@ struct Bench {
         var block = [Float](repeating: 0, count: hop), out = block
         for call in 0..<calls {
             for i in 0..<hop { block[i] = 0.1 * rng.normal() }
-            block.withUnsafeBufferPointer { input in
-                out.withUnsafeMutableBufferPointer { output in
-                    let start = DispatchTime.now().uptimeNanoseconds, cpuStart = threadCPUMilliseconds()
-                    denoiser.process(input, into: output)
-                    if call >= warmUp {
-                        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-                        cpuTimes.append(threadCPUMilliseconds() - cpuStart)
-                    }
-                }
+            var output = out.mutableSpan
+            let start = DispatchTime.now().uptimeNanoseconds, cpuStart = threadCPUMilliseconds()
+            denoiser.process(block.span, into: &output)
+            if call >= warmUp {
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+                cpuTimes.append(threadCPUMilliseconds() - cpuStart)
             }
         }
         times.sort()

@@ -56,8 +56,8 @@ public struct DenoiserOptions: Equatable, Sendable {
 /// Two ways to feed it, one per denoiser:
 /// - `process(AudioBuffer)` then `finish()`: output is sample-aligned with the input; over all calls it has
 ///   exactly as many frames as went in (it lags by the STFT and network look-ahead while streaming).
-/// - `process(_:into:)`: as many samples out as in, delayed by exactly `latencySamples`, for hosts that run in
-///   fixed blocks (plugins). See there.
+/// - `process(_:into:)` (a `Span` in, a `MutableSpan` out), or `process(_:)` on one `MutableSpan` in place: as many
+///   samples out as in, delayed by exactly `latencySamples`, for hosts that run in fixed blocks (plugins). See there.
 public final class Denoiser {
     public let model: DenoiseModel
     public let channelCount: Int
@@ -490,22 +490,38 @@ public final class Denoiser {
 
     /// Mono, fixed latency: denoises `input` and writes exactly `input.count` samples to `output`, which is the
     /// denoised signal delayed by `latencySamples` (zeros until the pipeline is primed). Blocks of any size, one
-    /// sample included; `output` may be `input` (in place). The mix and attenuation limit may change between
-    /// calls. Allocates nothing after `init` for a model that runs frame by frame (frame lengths are chosen so
-    /// that FFTW transforms them without scratch memory, see `BandPlan`).
+    /// sample included; for one buffer that is both input and output, use `process(_:)` on a `MutableSpan`. The mix
+    /// and attenuation limit may change between calls. Allocates nothing after `init` for a model that runs frame
+    /// by frame (frame lengths are chosen so that FFTW transforms them without scratch memory, see `BandPlan`).
     ///
     /// Needs a model with a fixed latency (`latencySamples` not nil), and cannot be mixed with
     /// `process(AudioBuffer)`/`finish()` on one denoiser. The stream never ends: a host that stops simply stops
     /// calling; the last `latencySamples` of input are not flushed.
-    public func process(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) {
+    public func process(_ input: Span<Float>, into output: inout MutableSpan<Float>) {
         precondition(channelCount == 1, "Denoiser: mono process(_:into:) on \(channelCount) channels")
         precondition(input.count == output.count, "Denoiser: \(input.count) samples in, room for \(output.count) out")
-        processFixedLatency(count: input.count, input: { _ in input }, output: { _ in output })
+        input.withUnsafeBufferPointer { input in
+            output.withUnsafeMutableBufferPointer { output in
+                processFixedLatency(count: input.count, input: { _ in input }, output: { _ in output })
+            }
+        }
     }
 
-    /// Planar, fixed latency: as the mono form, one buffer per channel, all of the same length. The arrays are
-    /// the caller's; reusing them (assigning their elements) keeps a call free of allocation.
-    public func process(_ input: [UnsafeBufferPointer<Float>], into output: [UnsafeMutableBufferPointer<Float>]) {
+    /// Mono, fixed latency, in place: as `process(_:into:)`, with `samples` both the input and the output (a host
+    /// that hands the same buffer for both, as LADSPA allows). Each step reads its input before it writes the
+    /// output over it.
+    public func process(_ samples: inout MutableSpan<Float>) {
+        precondition(channelCount == 1, "Denoiser: mono process(_:) on \(channelCount) channels")
+        samples.withUnsafeMutableBufferPointer { samples in
+            processFixedLatency(count: samples.count, input: { _ in UnsafeBufferPointer(samples) },
+                                output: { _ in samples })
+        }
+    }
+
+    /// Planar, fixed latency: as the mono form, one buffer per channel, all of the same length; an output may be
+    /// its channel's input (in place). The arrays are the caller's; reusing them (assigning their elements) keeps a
+    /// call free of allocation.
+    func process(_ input: [UnsafeBufferPointer<Float>], into output: [UnsafeMutableBufferPointer<Float>]) {
         precondition(input.count == channelCount && output.count == channelCount,
                      "Denoiser: \(input.count) input and \(output.count) output channels, expected \(channelCount)")
         let count = input.first?.count ?? 0
