@@ -205,7 +205,7 @@ struct Bench {
         let trainer = try Trainer(model: model, train: none, validation: none, options: options, threads: threads)
         let batch = trainer.batch(of: pairs)
         let t = try time { _ = try trainer.step(on: batch) }
-        return (Double(batch.layout.realFrames) / t, model.net.parameterCount)
+        return (Double(batch.realFrames) / t, model.net.parameterCount)
     }
 
     /// The whole streaming path (STFT, features, network, mask, inverse STFT) on 60 s of audio.

@@ -7,7 +7,7 @@ public final class Trainer {
     public let trainingPairs: any PairSource
     public let validationPairs: any PairSource
     public let augmentation: Augmentation?
-    public let optimizer: Optimizer
+    let optimizer: Optimizer
     /// Threads a step may use: OpenBLAS's products and the layers' and optimizer's passes (`Parallelism`).
     public let threads: Int
     public let schedule: LearningRateSchedule
