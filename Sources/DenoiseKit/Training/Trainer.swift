@@ -11,7 +11,7 @@ public final class Trainer {
     /// Threads a step may use: OpenBLAS's products and the layers' and optimizer's passes (`Parallelism`).
     public let threads: Int
     public let schedule: LearningRateSchedule
-    public private(set) var earlyStopping: EarlyStopping?
+    private(set) var earlyStopping: EarlyStopping?
     /// Epochs completed so far.
     public private(set) var epoch = 0
     public private(set) var history: [EpochReport] = []
