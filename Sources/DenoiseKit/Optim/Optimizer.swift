@@ -75,7 +75,7 @@ enum OptimizerError: Error, CustomStringConvertible, Equatable {
     case stateSizeMismatch(optimizer: String, key: String, count: Int, expected: Int)
     case invalidStepCount(optimizer: String, values: [Float])
 
-    public var description: String {
+    var description: String {
         switch self {
         case let .missingState(optimizer, key):
             return "\(optimizer) state has no '\(key)' buffer"

@@ -18,7 +18,7 @@ enum AtomicFileError: Error, CustomStringConvertible, Equatable {
     /// `write` or `commit` after `commit` or `discard`.
     case closed(path: String)
 
-    public var path: String {
+    var path: String {
         switch self {
         case .folderMissing(let path, _), .cannotCreate(let path, _, _), .writeFailed(let path, _),
              .commitFailed(let path, _), .closed(let path):
@@ -26,7 +26,7 @@ enum AtomicFileError: Error, CustomStringConvertible, Equatable {
         }
     }
 
-    public var description: String {
+    var description: String {
         switch self {
         case .folderMissing(let path, let folder):
             return "\(path): cannot write, folder \(folder) does not exist"

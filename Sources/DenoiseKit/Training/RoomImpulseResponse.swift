@@ -4,7 +4,7 @@ enum RoomImpulseResponseError: Error, CustomStringConvertible, Equatable {
     case noResponses(String)
     case silent(String)
 
-    public var description: String {
+    var description: String {
         switch self {
         case let .noResponses(path): return "\(path): holds no WAV file to use as a room impulse response"
         case let .silent(path): return "\(path): the room impulse response is silent"
