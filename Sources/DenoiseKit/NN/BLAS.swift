@@ -65,7 +65,7 @@ public enum BLAS {
     /// are modest, and batch workers or a host's audio thread must not fan out), and a convolution's per-utterance
     /// groups (one per group, then back). Nothing reads it to decide how to split work: that is `Parallelism`.
     /// Two models stepping at once on different counts in one process would share whichever count was set last.
-    public static var threads: Int { Int(openblas_get_num_threads()) }
+    static var threads: Int { Int(openblas_get_num_threads()) }
 
     /// OpenBLAS's count before this process changed it: the cores, or OPENBLAS_NUM_THREADS.
     public static let defaultThreads = max(1, Int(openblas_get_num_threads()))

@@ -50,9 +50,9 @@ enum AtomicFileError: Error, CustomStringConvertible, Equatable {
 /// uncommitted `AtomicFile`, removes the temporary file.
 public final class AtomicFile {
     public let destination: URL
-    public let temporaryURL: URL
+    let temporaryURL: URL
     /// The open temporary file. Valid until `commit()` or `discard()`.
-    public let handle: FileHandle
+    let handle: FileHandle
     private var isOpen = true
 
     /// Temporary files not yet committed or discarded, so that a process ended abruptly (a second Ctrl-C)
