@@ -23,8 +23,9 @@ enum ControlRange {
 
 /// One plugin instance: the ports the host connected and the denoiser behind them.
 ///
-/// `run` hands the host's buffers to `Denoiser.process(_:into:)`, the engine's fixed-latency entry point, which
-/// allocates nothing for streaming models. The controls are read at every `run`.
+/// `run` hands the host's buffers to `Denoiser.process(_:into:)`, the engine's fixed-latency entry point (or its
+/// in-place form `process(_:)` when the host passes one buffer for both ports), which allocates nothing for
+/// streaming models. The controls are read at every `run`.
 final class PluginInstance {
     let model: DenoiseModel
     let sampleRate: Int
@@ -62,8 +63,14 @@ final class PluginInstance {
         guard let input, let output else { return }
         engineUsed = true
         applyControls()
-        engine.process(UnsafeBufferPointer(start: input, count: count),
-                       into: UnsafeMutableBufferPointer(start: output, count: count))
+        // LADSPA lets a host pass one buffer as both ports: then the engine's in-place form, since a span to read
+        // and a span to write may not share memory.
+        var outputSpan = UnsafeMutableBufferPointer(start: output, count: count).mutableSpan
+        if input == output {
+            engine.process(&outputSpan)
+        } else {
+            engine.process(UnsafeBufferPointer(start: input, count: count).span, into: &outputSpan)
+        }
     }
 
     /// The control ports' values, live: both take effect from the next block on.

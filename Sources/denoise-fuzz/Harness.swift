@@ -106,7 +106,7 @@ final class FuzzHarness: Sendable {
         }
         precondition(again == encoded, "encode → decode → encode is not stable")
         let model = try DenoiseModel(safeTensors: file, path: Self.inputName)
-        let parameters = model.net.store.entries.reduce(0) { $0 + $1.count }
+        let parameters = model.net.parameterCount
         return .acceptedModel(tensors: file.tensors.count, parameters: parameters)
     }
 

@@ -185,14 +185,8 @@ struct Bench {
     }
 
     private func sgemmGFLOPs(m: Int, n: Int, k: Int, transA: Bool = false, transB: Bool = false) -> Double {
-        let a = Matrix(rows: transA ? k : m, cols: transA ? m : k), b = Matrix(rows: transB ? n : k, cols: transB ? k : n)
-        a.fill(0.5)
-        b.fill(0.25)
-        let c = Matrix(rows: m, cols: n)
-        let t = time {
-            BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a.data, lda: a.cols, b: b.data, ldb: b.cols,
-                      c: c.data, ldc: n)
-        }
+        let product = BLAS.product(m: m, n: n, k: k, transA: transA, transB: transB)
+        let t = time(product)
         return 2 * Double(m) * Double(n) * Double(k) / t / 1e9
     }
 
@@ -211,7 +205,7 @@ struct Bench {
         let trainer = try Trainer(model: model, train: none, validation: none, options: options, threads: threads)
         let batch = trainer.batch(of: pairs)
         let t = try time { _ = try trainer.step(on: batch) }
-        return (Double(batch.layout.realFrames) / t, model.net.parameterCount)
+        return (Double(batch.realFrames) / t, model.net.parameterCount)
     }
 
     /// The whole streaming path (STFT, features, network, mask, inverse STFT) on 60 s of audio.
@@ -246,15 +240,12 @@ struct Bench {
         var block = [Float](repeating: 0, count: hop), out = block
         for call in 0..<calls {
             for i in 0..<hop { block[i] = 0.1 * rng.normal() }
-            block.withUnsafeBufferPointer { input in
-                out.withUnsafeMutableBufferPointer { output in
-                    let start = DispatchTime.now().uptimeNanoseconds, cpuStart = threadCPUMilliseconds()
-                    denoiser.process(input, into: output)
-                    if call >= warmUp {
-                        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-                        cpuTimes.append(threadCPUMilliseconds() - cpuStart)
-                    }
-                }
+            var output = out.mutableSpan
+            let start = DispatchTime.now().uptimeNanoseconds, cpuStart = threadCPUMilliseconds()
+            denoiser.process(block.span, into: &output)
+            if call >= warmUp {
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+                cpuTimes.append(threadCPUMilliseconds() - cpuStart)
             }
         }
         times.sort()

@@ -32,15 +32,15 @@ final class FixedLatencyTests: XCTestCase {
     private func fixedLatencyOutput(_ denoiser: Denoiser, _ input: [Float], sizes: [Int]) -> [Float] {
         var output = [Float](repeating: .nan, count: input.count)
         var position = 0, i = 0
-        input.withUnsafeBufferPointer { x in
-            output.withUnsafeMutableBufferPointer { y in
-                while position < input.count {
-                    let n = min(sizes[i % sizes.count], input.count - position)
-                    denoiser.process(UnsafeBufferPointer(rebasing: x[position ..< position + n]),
-                                     into: UnsafeMutableBufferPointer(rebasing: y[position ..< position + n]))
-                    position += n
-                    i += 1
-                }
+        // Blocks of one output array, as a host's buffers: spans made from its pointers (MutableSpan has no
+        // settled sub-span API yet).
+        output.withUnsafeMutableBufferPointer { y in
+            while position < input.count {
+                let n = min(sizes[i % sizes.count], input.count - position)
+                var block = UnsafeMutableBufferPointer(rebasing: y[position ..< position + n]).mutableSpan
+                denoiser.process(input.span.extracting(position ..< position + n), into: &block)
+                position += n
+                i += 1
             }
         }
         return output
@@ -151,6 +151,25 @@ final class FixedLatencyTests: XCTestCase {
         XCTAssertNotEqual(Array(output[latency ..< half]), Array(input[..<(half - latency)]))
     }
 
+    /// In place (one buffer as input and output, as a LADSPA host may pass it): the output of separate buffers.
+    func testInPlaceProcessGivesTheOutputOfSeparateBuffers() throws {
+        let model = try tinyCausalModel()
+        let rate = 48000, input = noisySpeech(seconds: 0.3, rate: rate), block = 333
+        let separate = fixedLatencyOutput(Denoiser(model: model, channelCount: 1, sampleRate: rate), input,
+                                          sizes: [block])
+        let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: rate)
+        var samples = input
+        samples.withUnsafeMutableBufferPointer { buffer in
+            for start in stride(from: 0, to: input.count, by: block) {
+                let end = min(start + block, input.count)
+                var span = UnsafeMutableBufferPointer(rebasing: buffer[start..<end]).mutableSpan
+                denoiser.process(&span)
+            }
+        }
+        XCTAssertEqual(samples, separate)
+        XCTAssertNotEqual(samples, input)
+    }
+
     /// Planar stereo: each channel as the mono path would give it with a shared mask, i.e. as `enhance` does.
     func testPlanarStereoMatchesEnhance() throws {
         let model = try tinyCausalModel()
@@ -197,24 +216,22 @@ final class FixedLatencyTests: XCTestCase {
                                         options: DenoiserOptions(attenuationLimitDB: 12, mix: 0.8))
                 let input = noisySpeech(seconds: 1.5, rate: rate)
                 var output = [Float](repeating: 0, count: input.count)
-                input.withUnsafeBufferPointer { x in
-                    output.withUnsafeMutableBufferPointer { y in
-                        var position = 0
-                        func run(_ n: Int) {
-                            denoiser.process(UnsafeBufferPointer(rebasing: x[position ..< position + n]),
-                                             into: UnsafeMutableBufferPointer(rebasing: y[position ..< position + n]))
-                            position += n
-                        }
-                        let sizes = [1, 767, 768, 5000, 3, 1536]
-                        run(2000)  // warm-up: first products, first frames
-                        let before = allocations()
-                        for i in 0..<sizes.count { run(sizes[i]) }
-                        denoiser.mix = 0.5
-                        denoiser.attenuationLimitDB = nil
-                        run(800)
-                        let used = allocations() - before
-                        XCTAssertEqual(used, 0, "\(rate) Hz, \(model.net.config.hidden) channels")
+                output.withUnsafeMutableBufferPointer { y in
+                    var position = 0
+                    func run(_ n: Int) {
+                        var block = UnsafeMutableBufferPointer(rebasing: y[position ..< position + n]).mutableSpan
+                        denoiser.process(input.span.extracting(position ..< position + n), into: &block)
+                        position += n
                     }
+                    let sizes = [1, 767, 768, 5000, 3, 1536]
+                    run(2000)  // warm-up: first products, first frames
+                    let before = allocations()
+                    for i in 0..<sizes.count { run(sizes[i]) }
+                    denoiser.mix = 0.5
+                    denoiser.attenuationLimitDB = nil
+                    run(800)
+                    let used = allocations() - before
+                    XCTAssertEqual(used, 0, "\(rate) Hz, \(model.net.config.hidden) channels")
                 }
             }
         }

@@ -38,7 +38,7 @@ enum Mixing {
     }
 
     /// clean + scaleNoise(noise, toSNR: snrDB, against: clean), `clean.count` samples.
-    public static func mix(clean: [Float], noise: [Float], snrDB: Float) -> [Float] {
+    static func mix(clean: [Float], noise: [Float], snrDB: Float) -> [Float] {
         var mixed = scaleNoise(noise, toSNR: snrDB, against: clean)
         for i in 0..<mixed.count { mixed[i] += clean[i] }
         return mixed

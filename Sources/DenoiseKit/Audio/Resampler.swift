@@ -33,8 +33,8 @@ import Foundation
 /// kernel is tabulated at `kernelOversampling` points per input sample and each output's taps are interpolated
 /// linearly from it (error about 1e-6 of the peak, below the stopband), instead of one exact row per phase.
 final class Resampler {
-    public let inputRate: Int
-    public let outputRate: Int
+    let inputRate: Int
+    let outputRate: Int
 
     /// Reduced ratio: outputRate / inputRate = up / down.
     private let up: Int
@@ -70,7 +70,7 @@ final class Resampler {
     private static let maxTableTaps = 1 << 20
     private static let kernelOversampling = 512
 
-    public init(from inputRate: Int, to outputRate: Int) {
+    init(from inputRate: Int, to outputRate: Int) {
         precondition(inputRate > 0 && outputRate > 0, "sample rates must be positive, got \(inputRate) → \(outputRate)")
         self.inputRate = inputRate
         self.outputRate = outputRate
@@ -126,7 +126,7 @@ final class Resampler {
     /// Resamples `input`, continuing the stream from the previous calls. Returns the output samples whose input
     /// support is complete (about K input samples of latency); allocates only the result and, when a chunk is
     /// larger than any before, a bigger history buffer.
-    public func process(_ input: [Float]) -> [Float] {
+    func process(_ input: [Float]) -> [Float] {
         if up == down { return input }
         input.withUnsafeBufferPointer { append($0) }
         inputCount += input.count
@@ -140,7 +140,7 @@ final class Resampler {
     /// the start of `output`, returning how many samples that is (at most ⌈count·outputRate/inputRate⌉ + 1, which
     /// `output` must have room for). Allocates nothing once `reserve(chunk:)` has been called for the largest
     /// chunk.
-    public func process(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) -> Int {
+    func process(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) -> Int {
         if up == down {
             precondition(output.count >= input.count,
                          "Resampler: room for \(output.count) samples, \(input.count) ready")
@@ -164,7 +164,7 @@ final class Resampler {
 
     /// Emits the remaining output samples (the input is taken as zero past its end) and resets the resampler
     /// for a new stream. After `process` calls on a signal of n samples, the total output is ceil(n·L/M).
-    public func finish() -> [Float] {
+    func finish() -> [Float] {
         if up == down { return [] }
         append(zeros: halfWidth)
         let total = Resampler.outputLength(forInput: inputCount, from: inputRate, to: outputRate)
@@ -174,7 +174,7 @@ final class Resampler {
     }
 
     /// Forgets the stream: the next sample given to `process` is at time 0.
-    public func reset() {
+    func reset() {
         if history.count < halfWidth { history = [Float](repeating: 0, count: max(halfWidth, 1)) }
         for i in 0..<halfWidth { history[i] = 0 }
         historyCount = halfWidth

@@ -3,7 +3,7 @@ import Foundation
 enum FolderError: Error, CustomStringConvertible, Equatable {
     case notAFolder(String)
 
-    public var description: String {
+    var description: String {
         switch self {
         case let .notAFolder(path): return "\(path): not a folder"
         }

@@ -154,7 +154,7 @@ enum WAVError: Error, CustomStringConvertible, Equatable {
     /// The data would exceed the 4 GiB RIFF size limit (and no room was kept for an RF64 header).
     case tooLargeForRIFF(path: String)
 
-    public var path: String {
+    var path: String {
         switch self {
         case .cannotOpen(let path, _), .isDirectory(let path), .emptyFile(let path), .notRIFF(let path, _),
              .notWAVE(let path, _), .truncatedHeader(let path, _), .fmtChunkTooShort(let path, _, _),
@@ -168,7 +168,7 @@ enum WAVError: Error, CustomStringConvertible, Equatable {
         }
     }
 
-    public var description: String { "\(path): \(problem)" }
+    var description: String { "\(path): \(problem)" }
 
     private var problem: String {
         switch self {

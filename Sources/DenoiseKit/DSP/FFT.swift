@@ -9,13 +9,13 @@ import Foundation
 ///
 /// Transforms are unnormalised, as FFTW's: `inverse(forward(x)) == size * x`. Callers scale once,
 /// in one place (the STFT synthesis window folds the 1/size in).
-public final class RealFFT: @unchecked Sendable {
-    public let size: Int
+final class RealFFT: @unchecked Sendable {
+    let size: Int
     /// Number of complex bins of the half spectrum: size / 2 + 1.
-    public var bins: Int { size / 2 + 1 }
+    var bins: Int { size / 2 + 1 }
     private let plans: PlanPair
 
-    public init(size: Int) {
+    init(size: Int) {
         precondition(size > 0 && size % 2 == 0, "RealFFT size must be positive and even, got \(size)")
         self.size = size
         self.plans = PlanCache.shared.plans(for: size)
@@ -23,7 +23,7 @@ public final class RealFFT: @unchecked Sendable {
 
     /// Forward transform of `size` real samples into `bins` complex values, interleaved (re, im).
     /// `output` must hold 2 * bins floats. Input is not modified.
-    public func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>) {
+    func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>) {
         output.withMemoryRebound(to: fftwf_complex.self, capacity: bins) { out in
             // FFTW's r2c never writes its input, but its signature is not const.
             fftwf_execute_dft_r2c(plans.forward, UnsafeMutablePointer(mutating: input), out)
@@ -32,7 +32,7 @@ public final class RealFFT: @unchecked Sendable {
 
     /// Inverse transform of `bins` interleaved complex values into `size` real samples, unnormalised.
     /// FFTW's c2r overwrites its input: pass a scratch copy if the spectrum is needed afterwards.
-    public func inverse(_ input: UnsafeMutablePointer<Float>, _ output: UnsafeMutablePointer<Float>) {
+    func inverse(_ input: UnsafeMutablePointer<Float>, _ output: UnsafeMutablePointer<Float>) {
         input.withMemoryRebound(to: fftwf_complex.self, capacity: bins) { inp in
             fftwf_execute_dft_c2r(plans.inverse, inp, output)
         }

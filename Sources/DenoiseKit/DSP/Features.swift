@@ -53,7 +53,7 @@ enum Features {
 
     /// cos(θX − θS) per bin of two spectrograms of the same shape, `[frames × bins]`: how far a mask on X
     /// (which keeps X's phase) can line up with S. Bins where either is zero have no phase; they read 1.
-    public static func phaseCosine(_ x: Spectrogram, _ s: Spectrogram) -> [Float] {
+    static func phaseCosine(_ x: Spectrogram, _ s: Spectrogram) -> [Float] {
         precondition(x.frames == s.frames && x.bins == s.bins,
                      "phaseCosine: spectrograms differ, \(x.frames)×\(x.bins) and \(s.frames)×\(s.bins)")
         return (0 ..< x.frames * x.bins).map { i in

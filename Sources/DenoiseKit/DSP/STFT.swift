@@ -68,7 +68,7 @@ enum STFTError: Error, CustomStringConvertible, Equatable {
     case hopDoesNotDivideFFTSize(hop: Int, nFFT: Int)
     case hopLargerThanHalfFFTSize(hop: Int, nFFT: Int)
 
-    public var description: String {
+    var description: String {
         switch self {
         case .fftSizeNotPositiveEven(let n):
             return "STFT size must be positive and even, got \(n)"
@@ -144,11 +144,11 @@ public struct Spectrogram: Equatable, Sendable {
 ///
 /// Not thread-safe: one analyzer per stream. Allocates nothing per frame (scratch buffers are its own).
 final class STFTAnalyzer {
-    public let config: STFTConfig
+    let config: STFTConfig
     /// Signal samples pushed since creation or the last `reset`.
-    public private(set) var samplesPushed = 0
+    private(set) var samplesPushed = 0
     /// Frames appended since creation or the last `reset`.
-    public private(set) var framesEmitted = 0
+    private(set) var framesEmitted = 0
 
     private let nFFT: Int
     private let hop: Int
@@ -168,7 +168,7 @@ final class STFTAnalyzer {
     private let frameImag: UnsafeMutablePointer<Float>
     private var finished = false
 
-    public init(config: STFTConfig) {
+    init(config: STFTConfig) {
         config.requireValid()
         self.config = config
         nFFT = config.nFFT
@@ -223,7 +223,7 @@ final class STFTAnalyzer {
 
     /// Pads with zeros and appends the remaining frames, up to `STFT.frameCount(forSamples: samplesPushed)`.
     /// The signal is then complete: call `reset()` before pushing another one.
-    public func finish(into spectrogram: inout Spectrogram) {
+    func finish(into spectrogram: inout Spectrogram) {
         precondition(!finished, "STFTAnalyzer.finish called twice: call reset() to start a new signal")
         precondition(spectrogram.bins == bins, "spectrogram has \(spectrogram.bins) bins, the STFT makes \(bins)")
         let total = STFT.frameCount(forSamples: samplesPushed, config: config)
@@ -236,7 +236,7 @@ final class STFTAnalyzer {
     }
 
     /// Back to the state of a new analyzer (L = nFFT − hop leading zeros, nothing pushed).
-    public func reset() {
+    func reset() {
         buffer.update(repeating: 0, count: nFFT)
         filled = config.leadingPadding
         samplesPushed = 0
@@ -271,11 +271,11 @@ final class STFTAnalyzer {
 ///
 /// Not thread-safe: one synthesizer per stream. Allocates nothing per frame.
 final class STFTSynthesizer {
-    public let config: STFTConfig
+    let config: STFTConfig
     /// Frames pushed since creation or the last `reset`.
-    public private(set) var framesPushed = 0
+    private(set) var framesPushed = 0
     /// Output samples appended since creation or the last `reset`.
-    public private(set) var samplesEmitted = 0
+    private(set) var samplesEmitted = 0
 
     private let nFFT: Int
     private let hop: Int
@@ -291,7 +291,7 @@ final class STFTSynthesizer {
     private let accumulator: UnsafeMutablePointer<Float>
     private var finished = false
 
-    public init(config: STFTConfig) {
+    init(config: STFTConfig) {
         config.requireValid()
         self.config = config
         nFFT = config.nFFT
@@ -369,7 +369,7 @@ final class STFTSynthesizer {
     /// The frames that cover the signal's end (the analysis's zero-padded tail) may have emitted samples past
     /// it: those are removed from `output`, so pass the array those frames were pushed into.
     /// The signal is then complete: call `reset()` before pushing another one.
-    public func finish(totalLength: Int, into output: inout [Float]) {
+    func finish(totalLength: Int, into output: inout [Float]) {
         precondition(!finished, "STFTSynthesizer.finish called twice: call reset() to start a new signal")
         let excess = samplesEmitted - totalLength
         if excess > 0 {
@@ -390,7 +390,7 @@ final class STFTSynthesizer {
     }
 
     /// Back to the state of a new synthesizer.
-    public func reset() {
+    func reset() {
         accumulator.update(repeating: 0, count: nFFT)
         framesPushed = 0
         samplesEmitted = 0

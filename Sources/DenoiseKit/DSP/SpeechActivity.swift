@@ -8,7 +8,7 @@ import Foundation
 /// cannot set; the floor keeps a recording of near silence from being labelled speech throughout. A frame's level
 /// is the mean square of its windowed samples (window energy normalised; 0 dBFS is a full-scale square wave, −3 a
 /// full-scale sine), read off its spectrum by Parseval, so the same frames as the network's are labelled.
-public enum SpeechActivity {
+enum SpeechActivity {
     /// How far below the loud frames a frame still counts as speech, dB: quiet consonants and word endings are
     /// 20–35 dB below the vowels, the pauses of a clean recording farther down.
     static let rangeDB = 40.0

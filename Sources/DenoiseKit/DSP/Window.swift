@@ -16,7 +16,7 @@ enum Window {
     /// so w[0] = 0 and w[size/2] = 1 for Hann, and the window is not symmetric about its last sample).
     ///
     /// Computed in Double and rounded once, so values are exact to Float precision.
-    public static func make(_ kind: WindowKind, size: Int) -> [Float] {
+    static func make(_ kind: WindowKind, size: Int) -> [Float] {
         precondition(size > 0, "window size must be positive, got \(size)")
         return (0..<size).map { i in
             let hann = 0.5 - 0.5 * cos(2 * Double.pi * Double(i) / Double(size))

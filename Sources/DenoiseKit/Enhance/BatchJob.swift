@@ -37,7 +37,7 @@ enum BatchJobError: Error, CustomStringConvertible, Equatable {
     case outputNotAFolder(String)
     case cannotCreateFolder(path: String, reason: String)
 
-    public var description: String {
+    var description: String {
         switch self {
         case let .missingInput(path): return "\(path): no such file or folder"
         case let .noWAVFiles(paths): return "no .wav files found in \(paths.joined(separator: ", "))"

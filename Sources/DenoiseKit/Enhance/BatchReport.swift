@@ -9,7 +9,7 @@ enum BatchReportError: Error, CustomStringConvertible, Equatable {
     case cannotOpen(path: String, reason: String)
     case writeFailed(path: String, reason: String)
 
-    public var description: String {
+    var description: String {
         switch self {
         case let .cannotOpen(path, reason): return "\(path): cannot open the report: \(reason)"
         case let .writeFailed(path, reason): return "\(path): cannot write to the report: \(reason)"

@@ -56,8 +56,8 @@ public struct DenoiserOptions: Equatable, Sendable {
 /// Two ways to feed it, one per denoiser:
 /// - `process(AudioBuffer)` then `finish()`: output is sample-aligned with the input; over all calls it has
 ///   exactly as many frames as went in (it lags by the STFT and network look-ahead while streaming).
-/// - `process(_:into:)`: as many samples out as in, delayed by exactly `latencySamples`, for hosts that run in
-///   fixed blocks (plugins). See there.
+/// - `process(_:into:)` (a `Span` in, a `MutableSpan` out), or `process(_:)` on one `MutableSpan` in place: as many
+///   samples out as in, delayed by exactly `latencySamples`, for hosts that run in fixed blocks (plugins). See there.
 public final class Denoiser {
     public let model: DenoiseModel
     public let channelCount: Int
@@ -77,6 +77,7 @@ public final class Denoiser {
         set { options.mix = newValue }
     }
 
+    // State is private, except what the fixed-latency path in FixedLatency.swift, an extension, also uses.
     private let plan: BandPlan
     private let stft: STFTConfig
     private let history: Int
@@ -90,7 +91,7 @@ public final class Denoiser {
     /// The step path's mask of one frame [1 × modelBins].
     private let stepMask: Matrix
     private var inputResamplers: [Resampler]
-    private var outputResamplers: [Resampler]
+    var outputResamplers: [Resampler]
     private var analyzers: [STFTAnalyzer]
     private var synthesizers: [STFTSynthesizer]
     /// Per channel: spectrum frames from absolute frame `pendingStart` on.
@@ -101,7 +102,7 @@ public final class Denoiser {
     /// Per channel: input samples not yet matched by output (kept whatever the mix, which may change).
     private var dry: [[Float]]
     private var analysedSamples = 0
-    private var framesIn = 0
+    var framesIn = 0
     private var framesOut = 0
     private var finished = false
     // Reused per window.
@@ -112,19 +113,19 @@ public final class Denoiser {
     private let gains = Matrix(rows: 0, cols: 0)
     /// One masked frame, real and imaginary parts: [2 × bins].
     private let masked: Matrix
-    private var synthesized: [[Float]]
+    var synthesized: [[Float]]
     /// Speech probabilities of the frames masked since the last `takeSpeechProbabilities()`.
     private var speechProbabilities: [Float] = []
-    private var mode = Mode.fresh
+    var mode = Mode.fresh
     /// Fixed-latency path, per channel: denoised samples waiting to be handed out, and the input delayed by
     /// `latencySamples` to blend with them. Made at init (empty for models without a fixed latency).
-    private var wet: [SampleRing] = []
-    private var delayedDry: [SampleRing] = []
+    var wet: [SampleRing] = []
+    var delayedDry: [SampleRing] = []
     /// Fixed-latency path below the model's rate: one step's resampler output, either way.
-    private var resampled: [Float] = []
+    var resampled: [Float] = []
     /// Fixed-latency path: input samples per internal step, at most one hop's worth, so that each step completes
     /// at most about one frame and every buffer keeps a fixed size whatever the host's block size.
-    private let fixedStep: Int
+    let fixedStep: Int
 
     /// Output is delayed by exactly this many samples at the input's rate on the fixed-latency path
     /// (`process(_:into:)`): output[n + latencySamples] is the denoised input[n]. It is the analysis frame less
@@ -134,7 +135,7 @@ public final class Denoiser {
     /// whole utterance, which have no fixed latency.
     public let latencySamples: Int?
 
-    private enum Mode {
+    enum Mode {
         case fresh, buffered, fixedLatency
     }
 
@@ -264,7 +265,7 @@ public final class Denoiser {
 
     private var availableFrames: Int { pendingStart + pending[0].frames }
 
-    private func runReadyWindows(final: Bool) {
+    func runReadyWindows(final: Bool) {
         BLAS.useThreads(options.threads)
         if !streams.isEmpty {
             // Causal: every complete frame is final, one at a time.
@@ -486,76 +487,12 @@ public final class Denoiser {
         dry[ch].removeFirst(count)
     }
 
-    // MARK: - Fixed latency
-
-    /// Mono, fixed latency: denoises `input` and writes exactly `input.count` samples to `output`, which is the
-    /// denoised signal delayed by `latencySamples` (zeros until the pipeline is primed). Blocks of any size, one
-    /// sample included; `output` may be `input` (in place). The mix and attenuation limit may change between
-    /// calls. Allocates nothing after `init` for a model that runs frame by frame (frame lengths are chosen so
-    /// that FFTW transforms them without scratch memory, see `BandPlan`).
-    ///
-    /// Needs a model with a fixed latency (`latencySamples` not nil), and cannot be mixed with
-    /// `process(AudioBuffer)`/`finish()` on one denoiser. The stream never ends: a host that stops simply stops
-    /// calling; the last `latencySamples` of input are not flushed.
-    public func process(_ input: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>) {
-        precondition(channelCount == 1, "Denoiser: mono process(_:into:) on \(channelCount) channels")
-        precondition(input.count == output.count, "Denoiser: \(input.count) samples in, room for \(output.count) out")
-        processFixedLatency(count: input.count, input: { _ in input }, output: { _ in output })
-    }
-
-    /// Planar, fixed latency: as the mono form, one buffer per channel, all of the same length. The arrays are
-    /// the caller's; reusing them (assigning their elements) keeps a call free of allocation.
-    public func process(_ input: [UnsafeBufferPointer<Float>], into output: [UnsafeMutableBufferPointer<Float>]) {
-        precondition(input.count == channelCount && output.count == channelCount,
-                     "Denoiser: \(input.count) input and \(output.count) output channels, expected \(channelCount)")
-        let count = input.first?.count ?? 0
-        precondition(input.allSatisfy { $0.count == count } && output.allSatisfy { $0.count == count },
-                     "Denoiser: planar buffers of different lengths")
-        processFixedLatency(count: count, input: { input[$0] }, output: { output[$0] })
-    }
-
-    private func processFixedLatency(count n: Int, input: (Int) -> UnsafeBufferPointer<Float>,
-                                     output: (Int) -> UnsafeMutableBufferPointer<Float>) {
-        guard latencySamples != nil else {
-            preconditionFailure("Denoiser: a model that normalises over the whole utterance has no fixed latency")
-        }
-        precondition(mode != .buffered, "Denoiser: process(_:into:) after process(AudioBuffer)")
-        if mode == .fresh {
-            mode = .fixedLatency
-            // The delay: both lines start with latencySamples of zeros.
-            for ch in 0..<channelCount {
-                wet[ch].push(nil, count: latencySamples ?? 0)
-                delayedDry[ch].push(nil, count: latencySamples ?? 0)
-            }
-        }
-        var done = 0
-        while done < n {
-            let count = min(fixedStep, n - done)
-            framesIn += count
-            for ch in 0..<channelCount {
-                let piece = UnsafeBufferPointer(rebasing: input(ch)[done ..< done + count])
-                analyse(piece, channel: ch)
-                if let base = piece.baseAddress { delayedDry[ch].push(base, count: count) }
-            }
-            runReadyWindows(final: false)
-            let wetness = options.mix
-            for ch in 0..<channelCount {
-                moveSynthesizedToWet(channel: ch)
-                let out = output(ch), wetLine = wet[ch], dryLine = delayedDry[ch]
-                for i in done ..< done + count {
-                    let w = wetLine.pop(), d = dryLine.pop()
-                    // As `blendDry`: a mix of 0 gives the delayed input exactly.
-                    out[i] = wetness == 1 ? w : wetness * w + (1 - wetness) * d
-                }
-            }
-            done += count
-        }
-    }
+    // MARK: - Analysis
 
     /// Pushes input samples of one channel into its analysis (through the resampler below the model's rate).
     /// Room is made first for every frame they complete, so the spectrum grows by one allocation, not by doubling
     /// (and not at all once it is large enough).
-    private func analyse(_ samples: UnsafeBufferPointer<Float>, channel ch: Int) {
+    func analyse(_ samples: UnsafeBufferPointer<Float>, channel ch: Int) {
         if inputResamplers.isEmpty {
             if ch == 0 { analysedSamples += samples.count }
             pending[ch].reserveFrames(pending[ch].frames + samples.count / stft.hop + 1)
@@ -573,62 +510,4 @@ public final class Denoiser {
             samples.withUnsafeBufferPointer { analyzers[ch].push($0, into: &pending[ch]) }
         }
     }
-
-    /// Hands what the synthesizer made (back at the input's rate) to the channel's wet line.
-    private func moveSynthesizedToWet(channel ch: Int) {
-        if outputResamplers.isEmpty {
-            synthesized[ch].withUnsafeBufferPointer { wet[ch].push($0.baseAddress, count: $0.count) }
-        } else {
-            let count = synthesized[ch].withUnsafeBufferPointer { input in
-                resampled.withUnsafeMutableBufferPointer { outputResamplers[ch].process(input, into: $0) }
-            }
-            resampled.withUnsafeBufferPointer { wet[ch].push($0.baseAddress, count: count) }
-        }
-        synthesized[ch].removeAll(keepingCapacity: true)
-    }
-
-    /// The least delay D for which, after any number c of input samples fed one at a time, the pipeline has put
-    /// out at least c − D samples; nil when output waits for the whole utterance. Each stage's output count is a
-    /// function of its input count alone (resampler: `readyOutputCount`; analysis: a frame per hop; network:
-    /// every frame, or whole chunks once the look-ahead is in; synthesis: a hop per frame after the leading
-    /// padding). Everything after the analysis moves only when a frame completes, so the lag c − output(c) grows
-    /// a sample per sample in between and peaks just before some frame completes; the pattern repeats after a
-    /// start-up transient, so the frames of the transient and two periods give the maximum exactly.
-    private static func fixedLatency(plan: BandPlan, model: DenoiseModel, inputRate: Int, chunk: Int,
-                                     streaming: Bool, resamplers: (Resampler?, Resampler?)) -> Int? {
-        let config = model.net.config
-        guard config.norm.isFrameLocal else { return nil }
-        let hop = plan.stft.hop, lead = plan.stft.leadingPadding, lookAhead = config.lookAheadFrames
-        let batch = streaming || lookAhead == 0 ? 1 : chunk
-        func framesAnalysed(_ c: Int) -> Int { (resamplers.0?.readyOutputCount(afterInput: c) ?? c) / hop }
-        func produced(_ c: Int) -> Int {
-            let networked = batch * (max(0, framesAnalysed(c) - lookAhead) / batch)
-            let synthesized = max(0, networked * hop - lead)
-            return min(c, resamplers.1?.readyOutputCount(afterInput: synthesized) ?? synthesized)
-        }
-        // Frames per period: the network's batch, and below the model's rate also whole resampler cycles
-        // (R/g model samples each).
-        var periodFrames = batch
-        var transientFrames = lookAhead + batch + plan.stft.overlap + 2
-        if plan.resampled {
-            let cycle = model.sampleRate / gcd(inputRate, model.sampleRate)
-            periodFrames = lcm(batch * hop, cycle) / hop
-            transientFrames += 4096 / hop + 1  // the two resamplers' filter support, a few hundred samples
-        }
-        var latency = 0, before = 0  // `before`: an input count that has not completed the frame sought
-        for frame in 1...(transientFrames + 2 * periodFrames) {
-            // The first input count completing `frame`: gallop, then bisect (framesAnalysed is monotone).
-            var after = before + 1
-            while framesAnalysed(after) < frame { after = before + 2 * (after - before) }
-            while after - before > 1 {
-                let middle = (before + after) / 2
-                if framesAnalysed(middle) < frame { before = middle } else { after = middle }
-            }
-            latency = max(latency, before - produced(before))
-        }
-        return latency
-    }
-
-    private static func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
-    private static func lcm(_ a: Int, _ b: Int) -> Int { a / gcd(a, b) * b }
 }

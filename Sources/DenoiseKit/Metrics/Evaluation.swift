@@ -12,7 +12,7 @@ public struct FileScores: Sendable {
 
 enum EvaluationError: Error, CustomStringConvertible, Equatable {
     case noCommonFiles(clean: String, enhanced: String)
-    public var description: String {
+    var description: String {
         switch self {
         case let .noCommonFiles(clean, enhanced):
             return "no pair to score: no WAV file of \(clean) has a matching one in \(enhanced)"

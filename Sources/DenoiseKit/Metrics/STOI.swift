@@ -25,7 +25,7 @@ public enum STOI {
     public static let sampleRate = STOIConstants.sampleRate
     /// Returned when fewer than N = 30 STFT frames remain after silence removal (less than about 0.4 s of
     /// speech): the measure is undefined there. 1e-5, as `pystoi`, so that averages stay finite.
-    public static let tooShortScore = 1e-5
+    static let tooShortScore = 1e-5
 
     private static let frameLength = 256          // 25.6 ms at 10 kHz
     private static let hop = STOIConstants.hop    // 50% overlap

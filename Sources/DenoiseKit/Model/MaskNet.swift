@@ -9,14 +9,14 @@
 /// per frame [rows × 1] (`speechLogits`); its gradient joins the mask's at that layer (joint training).
 public final class MaskNet {
     public let config: MaskNetConfig
-    public let store: ParameterStore
-    public let network: Sequential
+    let store: ParameterStore
+    let network: Sequential
     /// The speech-probability head: last hidden activations → one logit per frame (nil without the head).
-    public let speechHead: Linear?
+    let speechHead: Linear?
     /// Dropout layers in graph order (their generators are part of a training checkpoint).
-    public let dropouts: [Dropout]
+    let dropouts: [Dropout]
     /// BatchNorm layers by parameter-name prefix (their running statistics are saved with the model).
-    public let batchNorms: [(name: String, layer: BatchNorm)]
+    let batchNorms: [(name: String, layer: BatchNorm)]
     private let stacked = Matrix(rows: 0, cols: 0)
     // Packed MLP path (see `forward`): the mask scattered back to the caller's padded rows, the mask gradient
     // gathered onto the packed rows, and the caller's layout of the last forward (nil: not packed).
@@ -119,7 +119,7 @@ public final class MaskNet {
     /// the context stacking, so it runs on the real frames only, packed together in batch order: one product per
     /// layer instead of one per utterance, no padding rows to clear, and the same dropout draws (they are taken
     /// for real rows in row order either way).
-    public func forward(_ features: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
+    func forward(_ features: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
         precondition(features.cols == config.bins, "MaskNet expects \(config.bins) bins, got \(features.cols)")
         precondition(features.rows == layout.rows,
                      "MaskNet: features have \(features.rows) rows but the layout has \(layout.rows)")
@@ -173,7 +173,7 @@ public final class MaskNet {
     /// Nothing needs the gradient with respect to the features, so the first projection (Linear or Conv1d)
     /// folds the input normalisation's backward into its own and skips its input gradient: for the default MLP
     /// that product is a fifth of the whole step (see `InputNormFolding`). `referenceBackward` is the plain path.
-    public func backward(_ gradMask: Matrix, gradSpeechLogits: Matrix? = nil) {
+    func backward(_ gradMask: Matrix, gradSpeechLogits: Matrix? = nil) {
         var h = hiddenGradient(gradMask, gradSpeechLogits: gradSpeechLogits)
         let layers = network.layers
         guard outputStart >= 2, let norm = layers[0] as? FoldableNormalization,

@@ -129,7 +129,7 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
     public var lookAheadFrames: Int { causal ? 0 : historyFrames }
 
     /// Frames before a frame that its mask depends on.
-    public var historyFrames: Int {
+    var historyFrames: Int {
         switch kind {
         case .mlp: return context
         case .cnn: return dilations.reduce(0) { $0 + $1 * (causal ? kernelSize - 1 : (kernelSize - 1) / 2) }

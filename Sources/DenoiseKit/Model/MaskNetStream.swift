@@ -12,7 +12,7 @@
 /// With the speech head, each step also gives the frame's speech logit (`speechLogit`), from the same last hidden
 /// activations `MaskNet.forward` gives the head.
 final class MaskNetStream {
-    public let config: MaskNetConfig
+    let config: MaskNetConfig
     /// Up to the last hidden activations; the whole network without the speech head.
     private let trunk: FrameStep
     /// The mask's output projection and sigmoid (nil without the head: `trunk` makes the mask).
@@ -26,7 +26,7 @@ final class MaskNetStream {
         config.kind == .cnn && config.causal && config.norm.isFrameLocal && config.inputNorm.isFrameLocal
     }
 
-    public init(_ net: MaskNet) throws {
+    init(_ net: MaskNet) throws {
         guard MaskNetStream.canStream(net.config) else {
             throw StreamingError.notStreamable(
                 net.config.kind == .mlp ? "an MLP's context reaches later frames" : "the CNN is not causal")
@@ -46,7 +46,7 @@ final class MaskNetStream {
     }
 
     /// The mask [bins] of the next frame, from its log-power features [bins].
-    public func step(_ features: UnsafeBufferPointer<Float>, mask: UnsafeMutableBufferPointer<Float>) {
+    func step(_ features: UnsafeBufferPointer<Float>, mask: UnsafeMutableBufferPointer<Float>) {
         precondition(features.count == config.bins && mask.count == config.bins,
                      "MaskNetStream.step: \(features.count) features and \(mask.count) mask values for \(config.bins) bins")
         guard let x = features.baseAddress, let y = mask.baseAddress else { return }
@@ -69,7 +69,7 @@ final class MaskNetStream {
     }
 
     /// Forgets every frame so far: the next one starts a new utterance.
-    public func reset() {
+    func reset() {
         trunk.reset()
         output?.reset()
         speechLogit = 0

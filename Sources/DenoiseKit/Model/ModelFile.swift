@@ -9,7 +9,7 @@ enum ModelFileError: Error, CustomStringConvertible, Equatable {
     case shapeMismatch(path: String, name: String, expected: [Int], found: [Int])
     case nonFinite(path: String, name: String)
 
-    public var description: String {
+    var description: String {
         switch self {
         case let .unreadable(path, reason): return "\(path): \(reason)"
         case let .malformed(path, reason): return "\(path): not a valid model file: \(reason)"

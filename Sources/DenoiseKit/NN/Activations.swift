@@ -41,16 +41,16 @@ final class ReLU: Layer {
     // Cached by forward: the layout (the output itself tells where x > 0).
     private var layout = SequenceBatch.single(frames: 0)
 
-    public init() {}
+    init() {}
 
-    public func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
+    func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
         checkLayerInput(input, layout: layout, features: nil, layer: "ReLU")
         self.layout = layout
         mapRealRows(input, into: output, layout: layout) { max($0, 0) }
         return output
     }
 
-    public func backward(_ gradOutput: Matrix) -> Matrix {
+    func backward(_ gradOutput: Matrix) -> Matrix {
         mapRealRows(gradOutput, output, into: inputGradient, layout: layout) { dy, y in y > 0 ? dy : 0 }
         return inputGradient
     }
@@ -58,16 +58,16 @@ final class ReLU: Layer {
 
 /// y = x for x > 0, slope·x otherwise.
 final class LeakyReLU: Layer {
-    public let slope: Float
+    let slope: Float
     private let output = Matrix(rows: 0, cols: 0)
     private let inputGradient = Matrix(rows: 0, cols: 0)
     // Cached by forward: the input (a reference; its sign picks the branch, whatever the slope's sign).
     private var input = Matrix(rows: 0, cols: 0)
     private var layout = SequenceBatch.single(frames: 0)
 
-    public init(slope: Float = 0.01) { self.slope = slope }
+    init(slope: Float = 0.01) { self.slope = slope }
 
-    public func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
+    func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
         checkLayerInput(input, layout: layout, features: nil, layer: "LeakyReLU")
         self.input = input
         self.layout = layout
@@ -76,7 +76,7 @@ final class LeakyReLU: Layer {
         return output
     }
 
-    public func backward(_ gradOutput: Matrix) -> Matrix {
+    func backward(_ gradOutput: Matrix) -> Matrix {
         let a = slope
         mapRealRows(gradOutput, input, into: inputGradient, layout: layout) { dy, x in x > 0 ? dy : a * dy }
         return inputGradient
@@ -90,9 +90,9 @@ final class Sigmoid: Layer {
     // Cached by forward: the output y (backward needs only y) and the layout.
     private var layout = SequenceBatch.single(frames: 0)
 
-    public init() {}
+    init() {}
 
-    public func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
+    func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
         checkLayerInput(input, layout: layout, features: nil, layer: "Sigmoid")
         self.layout = layout
         output.resize(rows: input.rows, cols: input.cols)
@@ -120,7 +120,7 @@ final class Sigmoid: Layer {
         }
     }
 
-    public func backward(_ gradOutput: Matrix) -> Matrix {
+    func backward(_ gradOutput: Matrix) -> Matrix {
         mapRealRows(gradOutput, output, into: inputGradient, layout: layout) { dy, y in dy * y * (1 - y) }
         return inputGradient
     }
@@ -133,16 +133,16 @@ final class Tanh: Layer {
     // Cached by forward: the output y and the layout.
     private var layout = SequenceBatch.single(frames: 0)
 
-    public init() {}
+    init() {}
 
-    public func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
+    func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
         checkLayerInput(input, layout: layout, features: nil, layer: "Tanh")
         self.layout = layout
         mapRealRows(input, into: output, layout: layout) { Foundation.tanh($0) }
         return output
     }
 
-    public func backward(_ gradOutput: Matrix) -> Matrix {
+    func backward(_ gradOutput: Matrix) -> Matrix {
         mapRealRows(gradOutput, output, into: inputGradient, layout: layout) { dy, y in dy * (1 - y * y) }
         return inputGradient
     }

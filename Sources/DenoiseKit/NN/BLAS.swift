@@ -4,7 +4,7 @@ import COpenBLAS
 public enum BLAS {
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, where op(A) is [m×k] and op(B) is [k×n].
     /// `lda`, `ldb`, `ldc` are the row strides of A, B, C as stored (before transposition).
-    public static func gemm(
+    static func gemm(
         transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
@@ -42,6 +42,21 @@ public enum BLAS {
         }
     }
 
+    /// One product C[m×n] = op(A) · op(B) on operands made once here (A all 0.5, B all 0.25), as a closure that
+    /// runs it again at each call: `denoise bench` times it for sgemm's GFLOP/s (2·m·n·k per call) without
+    /// handling the library's matrices itself.
+    public static func product(m: Int, n: Int, k: Int, transA: Bool = false, transB: Bool = false) -> () -> Void {
+        let a = Matrix(rows: transA ? k : m, cols: transA ? m : k)
+        let b = Matrix(rows: transB ? n : k, cols: transB ? k : n)
+        a.fill(0.5)
+        b.fill(0.25)
+        let c = Matrix(rows: m, cols: n)
+        return {
+            gemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a.data, lda: a.cols, b: b.data, ldb: b.cols,
+                 c: c.data, ldc: n)
+        }
+    }
+
     /// Threads OpenBLAS uses for one product.
     ///
     /// OpenBLAS keeps this count in one C global for the whole process; it has no per-call or per-thread
@@ -50,7 +65,7 @@ public enum BLAS {
     /// are modest, and batch workers or a host's audio thread must not fan out), and a convolution's per-utterance
     /// groups (one per group, then back). Nothing reads it to decide how to split work: that is `Parallelism`.
     /// Two models stepping at once on different counts in one process would share whichever count was set last.
-    public static var threads: Int { Int(openblas_get_num_threads()) }
+    static var threads: Int { Int(openblas_get_num_threads()) }
 
     /// OpenBLAS's count before this process changed it: the cores, or OPENBLAS_NUM_THREADS.
     public static let defaultThreads = max(1, Int(openblas_get_num_threads()))

@@ -9,14 +9,14 @@
 /// N·H·W rows × C channels). Padding rows never enter a statistic or a gradient. Unlike GroupNorm, an
 /// utterance's output depends on the rest of its batch in training. Parameters: `name.weight` (γ, init 1)
 /// and `name.bias` (β, init 0), no weight decay; running statistics are plain state (mean 0, variance 1).
-public final class BatchNorm: Layer, FoldableNormalization {
-    public let channels: Int
-    public let momentum: Float
-    public let eps: Float
-    public let gain: Parameter
-    public let shift: Parameter
-    public var runningMean: [Float]
-    public var runningVariance: [Float]
+final class BatchNorm: Layer, FoldableNormalization {
+    let channels: Int
+    let momentum: Float
+    let eps: Float
+    let gain: Parameter
+    let shift: Parameter
+    var runningMean: [Float]
+    var runningVariance: [Float]
 
     private let output = Matrix(rows: 0, cols: 0)
     private let inputGradient = Matrix(rows: 0, cols: 0)
@@ -34,7 +34,7 @@ public final class BatchNorm: Layer, FoldableNormalization {
     private let sumA: UnsafeMutablePointer<Double>
     private let sumB: UnsafeMutablePointer<Double>
 
-    public init(_ channels: Int, momentum: Float = 0.1, eps: Float = 1e-5, store: ParameterStore, name: String) {
+    init(_ channels: Int, momentum: Float = 0.1, eps: Float = 1e-5, store: ParameterStore, name: String) {
         precondition(channels > 0, "BatchNorm '\(name)' needs a positive channel count, got \(channels)")
         precondition(momentum >= 0 && momentum <= 1,
                      "BatchNorm '\(name)': momentum must lie in [0, 1], got \(momentum)")
@@ -69,7 +69,7 @@ public final class BatchNorm: Layer, FoldableNormalization {
         sumB.deallocate()
     }
 
-    public func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
+    func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
         checkLayerInput(input, layout: layout, features: channels, layer: "BatchNorm")
         self.input = input
         self.layout = layout
@@ -165,7 +165,7 @@ public final class BatchNorm: Layer, FoldableNormalization {
 
     /// Training: dx = γ/√(σ² + ε) · (dy − mean(dy) − x̂ · mean(dy · x̂)), means over the channel's real rows.
     /// Inference (fixed statistics): dx = γ/√(σ² + ε) · dy. Both: dγ += Σ dy · x̂, dβ += Σ dy.
-    public func backward(_ gradOutput: Matrix) -> Matrix {
+    func backward(_ gradOutput: Matrix) -> Matrix {
         guard let x = input else { preconditionFailure("BatchNorm.backward called before forward") }
         precondition(gradOutput.rows == x.rows && gradOutput.cols == channels,
                      "BatchNorm.backward: gradient is \(gradOutput.rows)×\(gradOutput.cols), "

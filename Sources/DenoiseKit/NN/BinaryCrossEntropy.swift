@@ -8,7 +8,7 @@ extension Loss {
     ///
     /// `gradient` is resized to the logits' shape and receives `weight`·dL/dz (zero on padding rows). Returns
     /// `weight`·L: the term as it enters the loss, matching its gradient.
-    public static func binaryCrossEntropy(logits: Matrix, targets: Matrix, layout: SequenceBatch, weight: Float = 1,
+    static func binaryCrossEntropy(logits: Matrix, targets: Matrix, layout: SequenceBatch, weight: Float = 1,
                                           gradient: Matrix) -> Float {
         checkShapes(logits, targets, layout: layout, loss: "binaryCrossEntropy")
         let cols = logits.cols

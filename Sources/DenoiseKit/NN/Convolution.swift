@@ -19,14 +19,14 @@
 /// with W_j [Cout × Cin] the tap's weights (kept tap-major, [k × Cout × Cin]); frames outside that range
 /// would read outside the utterance (zeros), so they get nothing from that tap. Padding rows are never read.
 final class Conv1d: Layer {
-    public let inChannels: Int
-    public let outChannels: Int
-    public let kernelSize: Int
-    public let dilation: Int
+    let inChannels: Int
+    let outChannels: Int
+    let kernelSize: Int
+    let dilation: Int
     /// Frame t sees only frames up to t (all padding on the left).
-    public let causal: Bool
-    public let weight: Parameter
-    public let bias: Parameter
+    let causal: Bool
+    let weight: Parameter
+    let bias: Parameter
 
     private let output = Matrix(rows: 0, cols: 0)
     private let inputGradient = Matrix(rows: 0, cols: 0)
@@ -48,7 +48,7 @@ final class Conv1d: Layer {
     private var groupTapSums: [Matrix] = []
     private let groupBiasGradients = Matrix(rows: 0, cols: 0)
 
-    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, dilation: Int = 1, causal: Bool = false,
+    init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, dilation: Int = 1, causal: Bool = false,
                 store: ParameterStore, name: String, rng: inout RandomGenerator) {
         precondition(inChannels > 0 && outChannels > 0,
                      "Conv1d '\(name)' needs positive channel counts, got \(inChannels) → \(outChannels)")
@@ -132,7 +132,7 @@ final class Conv1d: Layer {
         }
     }
 
-    public func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
+    func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
         checkLayerInput(input, layout: layout, features: inChannels, layer: "Conv1d")
         self.input = input
         self.layout = layout
@@ -168,7 +168,7 @@ final class Conv1d: Layer {
         return output
     }
 
-    public func backward(_ gradOutput: Matrix) -> Matrix {
+    func backward(_ gradOutput: Matrix) -> Matrix {
         guard let x = input else { preconditionFailure("Conv1d.backward called before forward") }
         let cin = inChannels, cout = outChannels, tapSize = cout * cin
         let rows = x.rows

@@ -4,9 +4,9 @@
 /// input [rows × n] → output [rows × n], any n, channels last. Random numbers are drawn only for real
 /// rows, in row order, so an utterance placed first in a batch gets the same mask whatever follows it.
 /// `rng` is public so that a checkpoint can save and restore it.
-public final class Dropout: Layer {
-    public let p: Float
-    public var rng: RandomGenerator
+final class Dropout: Layer {
+    let p: Float
+    var rng: RandomGenerator
 
     private let output = Matrix(rows: 0, cols: 0)
     private let inputGradient = Matrix(rows: 0, cols: 0)
@@ -16,13 +16,13 @@ public final class Dropout: Layer {
     private var masked = false
     private var layout = SequenceBatch.single(frames: 0)
 
-    public init(p: Float, seed: UInt64) {
+    init(p: Float, seed: UInt64) {
         precondition(p >= 0 && p < 1, "Dropout probability must lie in [0, 1), got \(p)")
         self.p = p
         rng = RandomGenerator(seed: seed)
     }
 
-    public func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
+    func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
         checkLayerInput(input, layout: layout, features: nil, layer: "Dropout")
         self.layout = layout
         masked = training && p > 0
@@ -55,7 +55,7 @@ public final class Dropout: Layer {
         return output
     }
 
-    public func backward(_ gradOutput: Matrix) -> Matrix {
+    func backward(_ gradOutput: Matrix) -> Matrix {
         precondition(gradOutput.rows == output.rows && gradOutput.cols == output.cols,
                      "Dropout.backward: gradient is \(gradOutput.rows)×\(gradOutput.cols), "
                          + "expected \(output.rows)×\(output.cols)")

@@ -25,7 +25,7 @@ extension Loss {
     /// `mask`, `noisyMagnitude` and `cleanMagnitude` are [rows × bins] as `layout` says. `weight`·dL/dm is *added*
     /// to `gradient`, which must already have the mask's shape (the spectral loss writes it first). Returns
     /// `weight`·L: the term as it enters the loss, matching the gradient it adds.
-    public static func envelopeCorrelation(mask: Matrix, noisyMagnitude: Matrix, cleanMagnitude: Matrix,
+    static func envelopeCorrelation(mask: Matrix, noisyMagnitude: Matrix, cleanMagnitude: Matrix,
                                            layout: SequenceBatch, bands: [Range<Int>], segmentFrames: Int,
                                            weight: Float = 1, gradient: Matrix) -> Float {
         precondition(segmentFrames >= 2, "envelope correlation needs segments of at least 2 frames")

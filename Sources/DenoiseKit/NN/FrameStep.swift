@@ -67,7 +67,7 @@ enum FrameSteps {
 enum StreamingError: Error, CustomStringConvertible, Equatable {
     case notStreamable(String)
 
-    public var description: String {
+    var description: String {
         switch self {
         case .notStreamable(let reason): return "the network cannot run frame by frame: \(reason)"
         }

@@ -5,7 +5,7 @@
 /// of the loss with respect to the last forward's output, accumulates parameter gradients into the
 /// parameter store, and returns the gradient with respect to that forward's input. Returned
 /// matrices belong to the layer and are overwritten by its next call.
-public protocol Layer: AnyObject {
+protocol Layer: AnyObject {
     func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix
     func backward(_ gradOutput: Matrix) -> Matrix
 }

@@ -3,11 +3,11 @@
 /// input [rows × in], weight [out × in] (PyTorch layout), bias [out], output [rows × out]; channels last.
 /// Initialised like PyTorch: W and b uniform in ±1/√in. Padded rows of the output and of the input
 /// gradient are zero, and padded rows never reach the parameter gradients (whatever they contain).
-public final class Linear: Layer {
-    public let inFeatures: Int
-    public let outFeatures: Int
-    public let weight: Parameter
-    public let bias: Parameter
+final class Linear: Layer {
+    let inFeatures: Int
+    let outFeatures: Int
+    let weight: Parameter
+    let bias: Parameter
 
     private let output = Matrix(rows: 0, cols: 0)
     private let inputGradient = Matrix(rows: 0, cols: 0)
@@ -19,7 +19,7 @@ public final class Linear: Layer {
     private let foldedGradient = Matrix(rows: 0, cols: 0)
     private let outputGradientSum = Matrix(rows: 0, cols: 0)
 
-    public init(_ inFeatures: Int, _ outFeatures: Int, store: ParameterStore, name: String,
+    init(_ inFeatures: Int, _ outFeatures: Int, store: ParameterStore, name: String,
                 rng: inout RandomGenerator) {
         precondition(inFeatures > 0 && outFeatures > 0,
                      "Linear '\(name)' needs positive sizes, got \(inFeatures) → \(outFeatures)")
@@ -32,7 +32,7 @@ public final class Linear: Layer {
         bias = store.add("\(name).bias", shape: [outFeatures], decays: false) { _ in rng.uniform(-bound, bound) }
     }
 
-    public func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
+    func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
         checkLayerInput(input, layout: layout, features: inFeatures, layer: "Linear")
         self.input = input
         self.layout = layout
@@ -53,7 +53,7 @@ public final class Linear: Layer {
         return output
     }
 
-    public func backward(_ gradOutput: Matrix) -> Matrix {
+    func backward(_ gradOutput: Matrix) -> Matrix {
         guard let x = input else { preconditionFailure("Linear.backward called before forward") }
         precondition(gradOutput.rows == x.rows && gradOutput.cols == outFeatures,
                      "Linear.backward: gradient is \(gradOutput.rows)×\(gradOutput.cols), "

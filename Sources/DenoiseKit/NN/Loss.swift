@@ -3,7 +3,7 @@ import Foundation
 /// Training losses over padded batches. Every matrix is [rows × columns] laid out as `layout` says;
 /// only real rows count, the mean is over real rows × columns, and padding rows of the gradient are zero.
 /// Sums run in Double. An empty batch (no real rows) has loss 0 and a zero gradient.
-public enum Loss {
+enum Loss {
     /// Added to magnitudes before compression in `spectral`: d(u^c)/du = c·u^(c−1) is infinite at u = 0
     /// for c < 1, while c·(u + ε)^(c−1) stays below c·ε^(c−1) (≈ 1.2·10⁵ for c = 0.3). 10⁻⁸ is far
     /// below any magnitude that matters in 16-bit or float audio, so it changes no loss visibly.
@@ -52,7 +52,7 @@ public enum Loss {
     /// (α = 0 is the magnitude loss (a − b)²). `mask`, `noisyMagnitude`, `cleanMagnitude` and `phaseCosine`
     /// are [rows × bins]; magnitudes must be ≥ 0 and the mask ≥ 0 (the sigmoid output). `gradient` is resized
     /// to [rows × bins]; zero on padding rows.
-    public static func spectral(mask: Matrix, noisyMagnitude: Matrix, cleanMagnitude: Matrix, layout: SequenceBatch,
+    static func spectral(mask: Matrix, noisyMagnitude: Matrix, cleanMagnitude: Matrix, layout: SequenceBatch,
                                 compression: Float = 0.3, phaseCosine: Matrix? = nil, phaseWeight: Float = 0,
                                 gradient: Matrix) -> Float {
         checkShapes(mask, noisyMagnitude, cleanMagnitude, layout: layout, loss: "spectral")

@@ -3,13 +3,14 @@
 /// Layers own their output and gradient matrices and reuse them from step to step: `resize`
 /// reallocates only when the new shape needs more room, so a training step allocates nothing
 /// once shapes have settled.
-public final class Matrix {
-    public private(set) var rows: Int
-    public private(set) var cols: Int
-    public private(set) var data: UnsafeMutablePointer<Float>
+final class Matrix {
+    private(set) var rows: Int
+    private(set) var cols: Int
+    /// The storage, for kernels inside the library; the public face is `subscript`, `array` and `fill`.
+    private(set) var data: UnsafeMutablePointer<Float>
     private var capacity: Int
 
-    public init(rows: Int, cols: Int) {
+    init(rows: Int, cols: Int) {
         precondition(rows >= 0 && cols >= 0, "Matrix shape must be non-negative, got \(rows)×\(cols)")
         self.rows = rows
         self.cols = cols
@@ -18,7 +19,7 @@ public final class Matrix {
         data.initialize(repeating: 0, count: capacity)
     }
 
-    public convenience init(rows: Int, cols: Int, values: [Float]) {
+    convenience init(rows: Int, cols: Int, values: [Float]) {
         precondition(values.count == rows * cols, "Matrix \(rows)×\(cols) needs \(rows * cols) values, got \(values.count)")
         self.init(rows: rows, cols: cols)
         values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: values.count) }
@@ -26,7 +27,7 @@ public final class Matrix {
 
     deinit { data.deallocate() }
 
-    public var count: Int { rows * cols }
+    var count: Int { rows * cols }
 
     /// Changes the shape. Contents are kept only if the storage did not have to grow; callers
     /// that need zeros call `zero()` afterwards.
@@ -42,25 +43,25 @@ public final class Matrix {
         self.cols = cols
     }
 
-    public func zero() { data.update(repeating: 0, count: count) }
+    func zero() { data.update(repeating: 0, count: count) }
 
-    public func fill(_ value: Float) { data.update(repeating: value, count: count) }
+    func fill(_ value: Float) { data.update(repeating: value, count: count) }
 
-    public subscript(row: Int, col: Int) -> Float {
+    subscript(row: Int, col: Int) -> Float {
         get { data[row * cols + col] }
         set { data[row * cols + col] = newValue }
     }
 
-    public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: data, count: count) }
+    var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: data, count: count) }
 
     /// A copy of the contents, row-major.
-    public var array: [Float] { Array(buffer) }
+    var array: [Float] { Array(buffer) }
 
     /// Pointer to the first element of `row`.
-    public func row(_ row: Int) -> UnsafeMutablePointer<Float> { data + row * cols }
+    func row(_ row: Int) -> UnsafeMutablePointer<Float> { data + row * cols }
 
     /// Copies shape and contents of `other`.
-    public func copy(from other: Matrix) {
+    func copy(from other: Matrix) {
         resize(rows: other.rows, cols: other.cols)
         data.update(from: other.data, count: other.count)
     }

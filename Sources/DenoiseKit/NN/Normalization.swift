@@ -273,24 +273,24 @@ private final class GroupedNormalization {
 /// input/output [rows × features], channels last. Each real row is normalised on its own, so an
 /// utterance's output does not depend on the rest of its batch. Parameters: `name.weight` (γ) and
 /// `name.bias` (β), no weight decay.
-public final class LayerNorm: Layer {
-    public let features: Int
+final class LayerNorm: Layer {
+    let features: Int
     private let kernel: GroupedNormalization
 
-    public init(_ features: Int, eps: Float = 1e-5, rectified: Bool = false, store: ParameterStore, name: String) {
+    init(_ features: Int, eps: Float = 1e-5, rectified: Bool = false, store: ParameterStore, name: String) {
         self.features = features
         kernel = GroupedNormalization(channels: features, groups: 1, eps: eps, blocks: .eachRealRow,
                                       rectified: rectified, store: store, name: name, kind: "LayerNorm")
     }
 
-    public var gain: Parameter { kernel.gain }
-    public var shift: Parameter { kernel.shift }
+    var gain: Parameter { kernel.gain }
+    var shift: Parameter { kernel.shift }
 
-    public func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
+    func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
         kernel.forward(input, layout: layout, kind: "LayerNorm")
     }
 
-    public func backward(_ gradOutput: Matrix) -> Matrix { kernel.backward(gradOutput, kind: "LayerNorm") }
+    func backward(_ gradOutput: Matrix) -> Matrix { kernel.backward(gradOutput, kind: "LayerNorm") }
 
     /// The output of the last forward (what the next layer received).
     var lastOutput: Matrix { kernel.output }
@@ -346,12 +346,12 @@ protocol InputNormFolding: Layer {
 /// input/output [rows × channels], channels last, rows = utterances × padded frames. Padding frames are
 /// not part of any statistic, so an utterance's output does not depend on its batch. Parameters:
 /// `name.weight` (γ, init 1) and `name.bias` (β, init 0), no weight decay.
-public final class GroupNorm: Layer {
-    public let groups: Int
-    public let channels: Int
+final class GroupNorm: Layer {
+    let groups: Int
+    let channels: Int
     private let kernel: GroupedNormalization
 
-    public init(groups: Int, channels: Int, eps: Float = 1e-5, rectified: Bool = false, store: ParameterStore,
+    init(groups: Int, channels: Int, eps: Float = 1e-5, rectified: Bool = false, store: ParameterStore,
                 name: String) {
         self.groups = groups
         self.channels = channels
@@ -359,14 +359,14 @@ public final class GroupNorm: Layer {
                                       rectified: rectified, store: store, name: name, kind: "GroupNorm")
     }
 
-    public var gain: Parameter { kernel.gain }
-    public var shift: Parameter { kernel.shift }
+    var gain: Parameter { kernel.gain }
+    var shift: Parameter { kernel.shift }
 
-    public func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
+    func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
         kernel.forward(input, layout: layout, kind: "GroupNorm")
     }
 
-    public func backward(_ gradOutput: Matrix) -> Matrix { kernel.backward(gradOutput, kind: "GroupNorm") }
+    func backward(_ gradOutput: Matrix) -> Matrix { kernel.backward(gradOutput, kind: "GroupNorm") }
 }
 
 /// Instance normalisation (Ulyanov et al., 2016): GroupNorm with one channel per group, i.e. each channel
@@ -375,22 +375,22 @@ public final class GroupNorm: Layer {
 /// max(0, …), the ReLU fused.
 ///
 /// input/output [rows × channels], channels last, rows = utterances × padded frames.
-public final class InstanceNorm: Layer {
-    public let channels: Int
+final class InstanceNorm: Layer {
+    let channels: Int
     private let kernel: GroupedNormalization
 
-    public init(_ channels: Int, eps: Float = 1e-5, rectified: Bool = false, store: ParameterStore, name: String) {
+    init(_ channels: Int, eps: Float = 1e-5, rectified: Bool = false, store: ParameterStore, name: String) {
         self.channels = channels
         kernel = GroupedNormalization(channels: channels, groups: channels, eps: eps, blocks: .eachUtterance,
                                       rectified: rectified, store: store, name: name, kind: "InstanceNorm")
     }
 
-    public var gain: Parameter { kernel.gain }
-    public var shift: Parameter { kernel.shift }
+    var gain: Parameter { kernel.gain }
+    var shift: Parameter { kernel.shift }
 
-    public func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
+    func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
         kernel.forward(input, layout: layout, kind: "InstanceNorm")
     }
 
-    public func backward(_ gradOutput: Matrix) -> Matrix { kernel.backward(gradOutput, kind: "InstanceNorm") }
+    func backward(_ gradOutput: Matrix) -> Matrix { kernel.backward(gradOutput, kind: "InstanceNorm") }
 }

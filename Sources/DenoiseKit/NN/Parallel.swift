@@ -3,20 +3,20 @@ import Dispatch
 /// How many threads the passes over a batch may share: carried by the batch's layout (and handed to the optimizer),
 /// so that how work is split is a value the caller passes, not a process-wide setting. Serial unless the caller
 /// asks for more: the trainer gives its thread count; inference runs on one thread.
-public struct Parallelism: Equatable, Sendable {
+struct Parallelism: Equatable, Sendable {
     /// The most chunks a pass is split into.
-    public var threads: Int
+    var threads: Int
     /// Elements below which a pass stays on one thread: handing work to another thread costs a few
     /// microseconds, a pass over 10⁵ floats takes tens. Tests lower it to split small batches.
     var minimumElements = 100_000
 
-    public init(threads: Int) {
+    init(threads: Int) {
         precondition(threads >= 1, "the thread count must be at least 1, not \(threads)")
         self.threads = threads
     }
 
     /// Everything on the calling thread.
-    public static let serial = Parallelism(threads: 1)
+    static let serial = Parallelism(threads: 1)
 
     /// The number of chunks for a pass over `elements` values: 1 when small or when serial.
     func chunks(elements: Int) -> Int {

@@ -4,30 +4,31 @@
 /// count) into the store. The optimizer then updates the whole model in one flat loop, and a model
 /// file is a header plus slices of `values`. Each parameter says whether weight decay applies to it:
 /// weights yes; biases and normalisation gains and shifts no.
-public final class ParameterStore {
-    public struct Entry: Equatable, Sendable {
-        public let name: String
-        public let shape: [Int]
-        public let offset: Int
-        public let count: Int
-        public let decays: Bool
+final class ParameterStore {
+    struct Entry: Equatable, Sendable {
+        let name: String
+        let shape: [Int]
+        let offset: Int
+        let count: Int
+        let decays: Bool
     }
 
-    public private(set) var entries: [Entry] = []
-    public private(set) var count = 0
-    public private(set) var values: UnsafeMutablePointer<Float>
-    public private(set) var gradients: UnsafeMutablePointer<Float>
+    private(set) var entries: [Entry] = []
+    private(set) var count = 0
+    /// The flat buffers, for the layers, optimizers and model files inside the library.
+    private(set) var values: UnsafeMutablePointer<Float>
+    private(set) var gradients: UnsafeMutablePointer<Float>
     private var capacity = 0
     /// Changes whenever the values may have changed (see `markValuesChanged`).
-    public private(set) var generation = 0
+    private(set) var generation = 0
 
     /// False when every value will be overwritten anyway (a model about to load its weights from a file): `add`
     /// then writes zeros instead of calling its initialiser (a million random draws cost a few milliseconds of
     /// every `apply`).
-    public let runsInitializers: Bool
+    let runsInitializers: Bool
 
     /// `capacity`: the number of scalars expected, so that registering them never reallocates.
-    public init(capacity: Int = 1, runsInitializers: Bool = true) {
+    init(capacity: Int = 1, runsInitializers: Bool = true) {
         self.runsInitializers = runsInitializers
         self.capacity = max(capacity, 1)
         values = .allocate(capacity: self.capacity)
@@ -42,7 +43,7 @@ public final class ParameterStore {
     /// Registers a tensor named `name` (unique in the store) of `shape`, filled by `initial(i)` for
     /// its flat index i. Handles stay valid when later tensors grow the store.
     @discardableResult
-    public func add(_ name: String, shape: [Int], decays: Bool, initial: (Int) -> Float) -> Parameter {
+    func add(_ name: String, shape: [Int], decays: Bool, initial: (Int) -> Float) -> Parameter {
         precondition(!entries.contains { $0.name == name }, "parameter name '\(name)' is already in the store")
         let n = shape.reduce(1, *)
         precondition(n > 0, "parameter '\(name)' has an empty shape \(shape)")
@@ -62,11 +63,11 @@ public final class ParameterStore {
     /// To be called by whoever writes `values` (an optimizer step, a model load, a test setting weights by hand):
     /// layers that keep something derived from their weights between inference calls (Conv1d's tap-major
     /// copy) rebuild it when `generation` moves.
-    public func markValuesChanged() { generation &+= 1 }
+    func markValuesChanged() { generation &+= 1 }
 
     func zeroGradients() { gradients.update(repeating: 0, count: count) }
 
-    public func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
+    func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
 
     var valueBuffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: values, count: count) }
     var gradientBuffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: gradients, count: count) }
@@ -95,15 +96,15 @@ public final class ParameterStore {
 
 /// A view of one tensor in a `ParameterStore`. Pointers are looked up at each access, so they stay
 /// right after the store grows.
-public struct Parameter {
-    public unowned let store: ParameterStore
-    public let offset: Int
-    public let count: Int
+struct Parameter {
+    unowned let store: ParameterStore
+    let offset: Int
+    let count: Int
 
     /// The tensor's values in the store, as `store.values` holds them all. Writing through it outside an optimizer
     /// step or a model load needs `store.markValuesChanged()`.
-    public var values: UnsafeMutablePointer<Float> { store.values + offset }
-    public var gradient: UnsafeMutablePointer<Float> { store.gradients + offset }
+    var values: UnsafeMutablePointer<Float> { store.values + offset }
+    var gradient: UnsafeMutablePointer<Float> { store.gradients + offset }
     /// A copy of the values.
-    public var array: [Float] { Array(UnsafeBufferPointer(start: values, count: count)) }
+    var array: [Float] { Array(store.valueBuffer[offset ..< offset + count]) }
 }

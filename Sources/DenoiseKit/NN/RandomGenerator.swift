@@ -1,7 +1,7 @@
 /// A small, fast, seedable generator (xoshiro256**), so that initialisation, dropout masks,
 /// shuffling and augmentation are reproducible from one seed and its state can be checkpointed.
 public struct RandomGenerator: RandomNumberGenerator, Sendable, Equatable {
-    public private(set) var state: (UInt64, UInt64, UInt64, UInt64)
+    private(set) var state: (UInt64, UInt64, UInt64, UInt64)
 
     public init(seed: UInt64) {
         // SplitMix64 spreads any seed (even 0) over the four state words.
@@ -17,12 +17,12 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable, Equatable {
     }
 
     /// Restores a generator from `stateWords` (as saved in a checkpoint).
-    public init(stateWords: [UInt64]) {
+    init(stateWords: [UInt64]) {
         precondition(stateWords.count == 4, "RandomGenerator state has 4 words")
         state = (stateWords[0], stateWords[1], stateWords[2], stateWords[3])
     }
 
-    public var stateWords: [UInt64] { [state.0, state.1, state.2, state.3] }
+    var stateWords: [UInt64] { [state.0, state.1, state.2, state.3] }
 
     public mutating func next() -> UInt64 {
         let result = rotl(state.1 &* 5, 7) &* 9

@@ -3,16 +3,16 @@
 /// The identity path lets a deep stack of blocks train as easily as a shallow one. input [rows × n] → output
 /// [rows × n]: the body must keep the width. Padding rows stay zero.
 final class Residual: Layer {
-    public let body: Layer
+    let body: Layer
     private let output = Matrix(rows: 0, cols: 0)
     private let inputGradient = Matrix(rows: 0, cols: 0)
     private var layout = SequenceBatch.single(frames: 0)
 
-    public init(_ body: Layer) {
+    init(_ body: Layer) {
         self.body = body
     }
 
-    public func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
+    func forward(_ input: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
         checkLayerInput(input, layout: layout, features: nil, layer: "Residual")
         self.layout = layout
         let transformed = body.forward(input, layout: layout, training: training)
@@ -22,7 +22,7 @@ final class Residual: Layer {
         return output
     }
 
-    public func backward(_ gradOutput: Matrix) -> Matrix {
+    func backward(_ gradOutput: Matrix) -> Matrix {
         precondition(gradOutput.rows == output.rows && gradOutput.cols == output.cols,
                      "Residual.backward: gradient is \(gradOutput.rows)×\(gradOutput.cols), "
                          + "expected \(output.rows)×\(output.cols)")

@@ -6,17 +6,17 @@
 ///     w ← w − lr·d / (√s + ε)
 ///
 /// State: "sum" [store.count] (empty before the first step), "step".
-public final class AdaGrad: Optimizer {
-    public var learningRate: Float
-    public var regularization: Regularization
-    public let epsilon: Float
-    public var name: String { OptimizerKind.adagrad.rawValue }
+final class AdaGrad: Optimizer {
+    var learningRate: Float
+    var regularization: Regularization
+    let epsilon: Float
+    var name: String { OptimizerKind.adagrad.rawValue }
 
     private var sum: [Float] = []
     private var stepCount = 0
     private static let bufferKey = "sum"
 
-    public init(learningRate: Float, epsilon: Float = 1e-10, regularization: Regularization = .init()) {
+    init(learningRate: Float, epsilon: Float = 1e-10, regularization: Regularization = .init()) {
         precondition(learningRate >= 0, "AdaGrad learning rate must be ≥ 0, got \(learningRate)")
         precondition(epsilon >= 0, "AdaGrad epsilon must be ≥ 0, got \(epsilon)")
         self.learningRate = learningRate
@@ -24,7 +24,7 @@ public final class AdaGrad: Optimizer {
         self.regularization = regularization
     }
 
-    public func step(_ store: ParameterStore, parallelism: Parallelism) {
+    func step(_ store: ParameterStore, parallelism: Parallelism) {
         stepCount += 1
         prepareStateBuffer(&sum, count: store.count, name: Self.bufferKey)
         let lr = learningRate, eps = epsilon, regularization = regularization
@@ -42,11 +42,11 @@ public final class AdaGrad: Optimizer {
         }
     }
 
-    public var state: [String: [Float]] {
+    var state: [String: [Float]] {
         [StepCounter.key: StepCounter.encode(stepCount), Self.bufferKey: sum]
     }
 
-    public func restore(_ state: [String: [Float]]) throws {
+    func restore(_ state: [String: [Float]]) throws {
         let step = try StepCounter.decode(state, optimizer: name)
         let buffers = try StepCounter.buffers([Self.bufferKey], from: state, optimizer: name)
         stepCount = step

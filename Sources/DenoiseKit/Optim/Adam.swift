@@ -14,15 +14,15 @@ import Foundation
 /// With Adam the L2 term is divided by √v like the gradient, so it barely decays parameters whose
 /// gradients are large; AdamW shrinks every decayed weight by the same factor.
 /// State: "exp_avg" and "exp_avg_sq" [store.count] (empty before the first step), "step".
-public final class Adam: Optimizer {
-    public var learningRate: Float
-    public var regularization: Regularization
-    public let beta1: Float
-    public let beta2: Float
-    public let epsilon: Float
+final class Adam: Optimizer {
+    var learningRate: Float
+    var regularization: Regularization
+    let beta1: Float
+    let beta2: Float
+    let epsilon: Float
     /// true: AdamW (decoupled weight decay).
-    public let decoupled: Bool
-    public var name: String { (decoupled ? OptimizerKind.adamw : OptimizerKind.adam).rawValue }
+    let decoupled: Bool
+    var name: String { (decoupled ? OptimizerKind.adamw : OptimizerKind.adam).rawValue }
 
     private var firstMoment: [Float] = []
     private var secondMoment: [Float] = []
@@ -30,7 +30,7 @@ public final class Adam: Optimizer {
     private static let firstKey = "exp_avg"
     private static let secondKey = "exp_avg_sq"
 
-    public init(learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
+    init(learningRate: Float, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
                 decoupled: Bool = false, regularization: Regularization = .init()) {
         precondition(learningRate >= 0, "Adam learning rate must be ≥ 0, got \(learningRate)")
         precondition(beta1 >= 0 && beta1 < 1, "Adam beta1 must be in [0, 1), got \(beta1)")
@@ -51,7 +51,7 @@ public final class Adam: Optimizer {
              regularization: regularization)
     }
 
-    public func step(_ store: ParameterStore, parallelism: Parallelism) {
+    func step(_ store: ParameterStore, parallelism: Parallelism) {
         stepCount += 1
         prepareStateBuffer(&firstMoment, count: store.count, name: Self.firstKey)
         prepareStateBuffer(&secondMoment, count: store.count, name: Self.secondKey)
@@ -112,11 +112,11 @@ public final class Adam: Optimizer {
         }
     }
 
-    public var state: [String: [Float]] {
+    var state: [String: [Float]] {
         [StepCounter.key: StepCounter.encode(stepCount), Self.firstKey: firstMoment, Self.secondKey: secondMoment]
     }
 
-    public func restore(_ state: [String: [Float]]) throws {
+    func restore(_ state: [String: [Float]]) throws {
         let step = try StepCounter.decode(state, optimizer: name)
         let buffers = try StepCounter.buffers([Self.firstKey, Self.secondKey], from: state, optimizer: name)
         stepCount = step

@@ -8,34 +8,34 @@ public protocol LearningRateSchedule {
 
 /// The base rate throughout (spec "none").
 struct ConstantLR: LearningRateSchedule, Equatable, Sendable {
-    public init() {}
-    public func learningRate(epoch: Int, base: Float) -> Float { base }
+    init() {}
+    func learningRate(epoch: Int, base: Float) -> Float { base }
 }
 
 /// base·γ^⌊epoch / stepSize⌋, as `torch.optim.lr_scheduler.StepLR`.
 struct StepLR: LearningRateSchedule, Equatable, Sendable {
-    public let stepSize: Int
-    public let gamma: Float
+    let stepSize: Int
+    let gamma: Float
 
-    public init(stepSize: Int, gamma: Float) {
+    init(stepSize: Int, gamma: Float) {
         precondition(stepSize > 0, "StepLR step size must be > 0, got \(stepSize)")
         precondition(gamma > 0, "StepLR gamma must be > 0, got \(gamma)")
         self.stepSize = stepSize
         self.gamma = gamma
     }
 
-    public func learningRate(epoch: Int, base: Float) -> Float {
+    func learningRate(epoch: Int, base: Float) -> Float {
         Float(Double(base) * pow(Double(gamma), Double(max(epoch, 0) / stepSize)))
     }
 }
 
 /// base·γ^(number of milestones ≤ epoch), as `torch.optim.lr_scheduler.MultiStepLR`.
 struct MultiStepLR: LearningRateSchedule, Equatable, Sendable {
-    public let milestones: [Int]
-    public let gamma: Float
+    let milestones: [Int]
+    let gamma: Float
 
     /// `milestones`: epochs at which the rate is multiplied by γ, strictly increasing.
-    public init(milestones: [Int], gamma: Float) {
+    init(milestones: [Int], gamma: Float) {
         precondition(zip(milestones, milestones.dropFirst()).allSatisfy { $0 < $1 },
                      "MultiStepLR milestones must be strictly increasing, got \(milestones)")
         precondition(gamma > 0, "MultiStepLR gamma must be > 0, got \(gamma)")
@@ -43,7 +43,7 @@ struct MultiStepLR: LearningRateSchedule, Equatable, Sendable {
         self.gamma = gamma
     }
 
-    public func learningRate(epoch: Int, base: Float) -> Float {
+    func learningRate(epoch: Int, base: Float) -> Float {
         let passed = milestones.filter { $0 <= epoch }.count
         return Float(Double(base) * pow(Double(gamma), Double(passed)))
     }
@@ -51,14 +51,14 @@ struct MultiStepLR: LearningRateSchedule, Equatable, Sendable {
 
 /// base·γ^epoch, as `torch.optim.lr_scheduler.ExponentialLR`.
 struct ExponentialLR: LearningRateSchedule, Equatable, Sendable {
-    public let gamma: Float
+    let gamma: Float
 
-    public init(gamma: Float) {
+    init(gamma: Float) {
         precondition(gamma > 0, "ExponentialLR gamma must be > 0, got \(gamma)")
         self.gamma = gamma
     }
 
-    public func learningRate(epoch: Int, base: Float) -> Float {
+    func learningRate(epoch: Int, base: Float) -> Float {
         Float(Double(base) * pow(Double(gamma), Double(max(epoch, 0))))
     }
 }
@@ -74,11 +74,11 @@ struct ExponentialLR: LearningRateSchedule, Equatable, Sendable {
 /// Without warm-up this is `CosineAnnealingLR(T_max: totalEpochs)`: base at epoch 0, and the last
 /// epoch (total − 1) still one step above the minimum, which it reaches at epoch `totalEpochs`.
 struct CosineAnnealing: LearningRateSchedule, Equatable, Sendable {
-    public let totalEpochs: Int
-    public let warmupEpochs: Int
-    public let minimum: Float
+    let totalEpochs: Int
+    let warmupEpochs: Int
+    let minimum: Float
 
-    public init(totalEpochs: Int, warmupEpochs: Int = 0, minimum: Float = 0) {
+    init(totalEpochs: Int, warmupEpochs: Int = 0, minimum: Float = 0) {
         precondition(totalEpochs > 0, "cosine schedule needs totalEpochs > 0, got \(totalEpochs)")
         precondition(warmupEpochs >= 0 && warmupEpochs < totalEpochs,
                      "cosine warm-up must be in 0..<\(totalEpochs) epochs, got \(warmupEpochs)")
@@ -88,7 +88,7 @@ struct CosineAnnealing: LearningRateSchedule, Equatable, Sendable {
         self.minimum = minimum
     }
 
-    public func learningRate(epoch: Int, base: Float) -> Float {
+    func learningRate(epoch: Int, base: Float) -> Float {
         let e = max(epoch, 0)
         if e < warmupEpochs { return Float(Double(base) * Double(e + 1) / Double(warmupEpochs)) }
         if e >= totalEpochs { return minimum }
@@ -101,7 +101,7 @@ struct CosineAnnealing: LearningRateSchedule, Equatable, Sendable {
 enum ScheduleError: Error, CustomStringConvertible, Equatable {
     case invalidSpec(spec: String, reason: String)
 
-    public var description: String {
+    var description: String {
         switch self {
         case let .invalidSpec(spec, reason):
             return "invalid learning-rate schedule '\(spec)': \(reason) "

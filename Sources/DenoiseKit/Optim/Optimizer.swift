@@ -50,7 +50,7 @@ func signum(_ x: Float) -> Float { x > 0 ? 1 : (x < 0 ? -1 : 0) }
 /// Update rules follow PyTorch's `torch.optim` (non-foreach path) so results can be compared. State
 /// buffers are flat `[Float]` of the store's size, created on the first step; they are tied to the
 /// layout of the store they first stepped.
-public protocol Optimizer: AnyObject {
+protocol Optimizer: AnyObject {
     var learningRate: Float { get set }
     var regularization: Regularization { get set }
     /// One update from `store.gradients`. The gradients are read, never changed (nor zeroed). An update may split
@@ -67,7 +67,7 @@ public protocol Optimizer: AnyObject {
 
 extension Optimizer {
     /// One update on the calling thread.
-    public func step(_ store: ParameterStore) { step(store, parallelism: .serial) }
+    func step(_ store: ParameterStore) { step(store, parallelism: .serial) }
 }
 
 enum OptimizerError: Error, CustomStringConvertible, Equatable {
@@ -75,7 +75,7 @@ enum OptimizerError: Error, CustomStringConvertible, Equatable {
     case stateSizeMismatch(optimizer: String, key: String, count: Int, expected: Int)
     case invalidStepCount(optimizer: String, values: [Float])
 
-    public var description: String {
+    var description: String {
         switch self {
         case let .missingState(optimizer, key):
             return "\(optimizer) state has no '\(key)' buffer"
@@ -135,7 +135,7 @@ public enum OptimizerKind: String, CaseIterable, Sendable {
 
     /// An optimizer with PyTorch's defaults for everything not given. `momentum` applies to SGD and
     /// RMSProp only.
-    public func make(learningRate: Float, regularization: Regularization = .init(), momentum: Float = 0) -> Optimizer {
+    func make(learningRate: Float, regularization: Regularization = .init(), momentum: Float = 0) -> Optimizer {
         switch self {
         case .adamw: return Adam.adamW(learningRate: learningRate, regularization: regularization)
         case .adam: return Adam(learningRate: learningRate, regularization: regularization)

@@ -8,13 +8,13 @@
 ///
 /// State: "square_avg" and "momentum" [store.count] (empty before the first step; "momentum" stays
 /// empty while μ = 0), "step".
-public final class RMSProp: Optimizer {
-    public var learningRate: Float
-    public var regularization: Regularization
-    public let alpha: Float
-    public let epsilon: Float
-    public let momentum: Float
-    public var name: String { OptimizerKind.rmsprop.rawValue }
+final class RMSProp: Optimizer {
+    var learningRate: Float
+    var regularization: Regularization
+    let alpha: Float
+    let epsilon: Float
+    let momentum: Float
+    var name: String { OptimizerKind.rmsprop.rawValue }
 
     private var squareAverage: [Float] = []
     private var momentumBuffer: [Float] = []
@@ -22,7 +22,7 @@ public final class RMSProp: Optimizer {
     private static let averageKey = "square_avg"
     private static let momentumKey = "momentum"
 
-    public init(learningRate: Float, alpha: Float = 0.99, epsilon: Float = 1e-8, momentum: Float = 0,
+    init(learningRate: Float, alpha: Float = 0.99, epsilon: Float = 1e-8, momentum: Float = 0,
                 regularization: Regularization = .init()) {
         precondition(learningRate >= 0, "RMSProp learning rate must be ≥ 0, got \(learningRate)")
         precondition(alpha >= 0 && alpha <= 1, "RMSProp alpha must be in [0, 1], got \(alpha)")
@@ -35,7 +35,7 @@ public final class RMSProp: Optimizer {
         self.regularization = regularization
     }
 
-    public func step(_ store: ParameterStore, parallelism: Parallelism) {
+    func step(_ store: ParameterStore, parallelism: Parallelism) {
         stepCount += 1
         prepareStateBuffer(&squareAverage, count: store.count, name: Self.averageKey)
         let lr = learningRate, a = alpha, eps = epsilon, mu = momentum, regularization = regularization
@@ -64,12 +64,12 @@ public final class RMSProp: Optimizer {
         }
     }
 
-    public var state: [String: [Float]] {
+    var state: [String: [Float]] {
         [StepCounter.key: StepCounter.encode(stepCount), Self.averageKey: squareAverage,
          Self.momentumKey: momentumBuffer]
     }
 
-    public func restore(_ state: [String: [Float]]) throws {
+    func restore(_ state: [String: [Float]]) throws {
         let step = try StepCounter.decode(state, optimizer: name)
         let average = try StepCounter.buffers([Self.averageKey], from: state, optimizer: name)[0]
         // The momentum buffer stays empty while μ = 0, so it is checked on its own.

@@ -8,19 +8,19 @@
 ///     w ← w − lr·u
 ///
 /// State: "momentum" [store.count] (empty while μ = 0 or before the first step), "step".
-public final class SGD: Optimizer {
-    public var learningRate: Float
-    public var regularization: Regularization
-    public let momentum: Float
-    public let dampening: Float
-    public let nesterov: Bool
-    public var name: String { OptimizerKind.sgd.rawValue }
+final class SGD: Optimizer {
+    var learningRate: Float
+    var regularization: Regularization
+    let momentum: Float
+    let dampening: Float
+    let nesterov: Bool
+    var name: String { OptimizerKind.sgd.rawValue }
 
     private var momentumBuffer: [Float] = []
     private var stepCount = 0
     private static let bufferKey = "momentum"
 
-    public init(learningRate: Float, momentum: Float = 0, dampening: Float = 0, nesterov: Bool = false,
+    init(learningRate: Float, momentum: Float = 0, dampening: Float = 0, nesterov: Bool = false,
                 regularization: Regularization = .init()) {
         precondition(learningRate >= 0, "SGD learning rate must be ≥ 0, got \(learningRate)")
         precondition(momentum >= 0, "SGD momentum must be ≥ 0, got \(momentum)")
@@ -33,7 +33,7 @@ public final class SGD: Optimizer {
         self.regularization = regularization
     }
 
-    public func step(_ store: ParameterStore, parallelism: Parallelism) {
+    func step(_ store: ParameterStore, parallelism: Parallelism) {
         stepCount += 1
         let lr = learningRate, mu = momentum, keep = 1 - dampening, nesterov = nesterov
         store.markValuesChanged()
@@ -59,11 +59,11 @@ public final class SGD: Optimizer {
         }
     }
 
-    public var state: [String: [Float]] {
+    var state: [String: [Float]] {
         [StepCounter.key: StepCounter.encode(stepCount), Self.bufferKey: momentumBuffer]
     }
 
-    public func restore(_ state: [String: [Float]]) throws {
+    func restore(_ state: [String: [Float]]) throws {
         let step = try StepCounter.decode(state, optimizer: name)
         let buffers = try StepCounter.buffers([Self.bufferKey], from: state, optimizer: name)
         stepCount = step

@@ -18,7 +18,7 @@ enum AtomicFileError: Error, CustomStringConvertible, Equatable {
     /// `write` or `commit` after `commit` or `discard`.
     case closed(path: String)
 
-    public var path: String {
+    var path: String {
         switch self {
         case .folderMissing(let path, _), .cannotCreate(let path, _, _), .writeFailed(let path, _),
              .commitFailed(let path, _), .closed(let path):
@@ -26,7 +26,7 @@ enum AtomicFileError: Error, CustomStringConvertible, Equatable {
         }
     }
 
-    public var description: String {
+    var description: String {
         switch self {
         case .folderMissing(let path, let folder):
             return "\(path): cannot write, folder \(folder) does not exist"
@@ -50,9 +50,9 @@ enum AtomicFileError: Error, CustomStringConvertible, Equatable {
 /// uncommitted `AtomicFile`, removes the temporary file.
 public final class AtomicFile {
     public let destination: URL
-    public let temporaryURL: URL
+    let temporaryURL: URL
     /// The open temporary file. Valid until `commit()` or `discard()`.
-    public let handle: FileHandle
+    let handle: FileHandle
     private var isOpen = true
 
     /// Temporary files not yet committed or discarded, so that a process ended abruptly (a second Ctrl-C)
@@ -98,19 +98,20 @@ public final class AtomicFile {
     deinit { discard() }
 
     /// Appends `bytes` at the current end of the temporary file.
-    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard isOpen else { throw AtomicFileError.closed(path: destination.relativePath) }
         if let error = writeAll(bytes, to: handle.fileDescriptor) {
             throw AtomicFileError.writeFailed(path: destination.relativePath, reason: Self.message(error))
         }
     }
 
+    /// Appends `data` at the current end of the temporary file.
     public func write(_ data: Data) throws {
         try data.withUnsafeBytes { try write($0) }
     }
 
     /// Overwrites bytes at `offset` (e.g. to patch a header once sizes are known) without moving the end.
-    public func write(_ bytes: UnsafeRawBufferPointer, atOffset offset: Int) throws {
+    func write(_ bytes: UnsafeRawBufferPointer, atOffset offset: Int) throws {
         guard isOpen else { throw AtomicFileError.closed(path: destination.relativePath) }
         if let error = writeAll(bytes, to: handle.fileDescriptor, atOffset: offset) {
             throw AtomicFileError.writeFailed(path: destination.relativePath, reason: Self.message(error))

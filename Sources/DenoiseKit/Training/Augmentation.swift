@@ -228,7 +228,7 @@ public struct Augmentation: Sendable {
 
 enum AugmentationError: Error, CustomStringConvertible, Equatable {
     case unknownKind(String, known: String)
-    public var description: String {
+    var description: String {
         switch self {
         case let .unknownKind(name, known): return "unknown augmentation '\(name)' (known: \(known), all, none)"
         }

@@ -1,14 +1,14 @@
 /// A crop of one utterance: samples `start ..< start + length` of utterance `utterance`.
-public struct BatchItem: Equatable, Sendable {
-    public let utterance: Int
-    public let start: Int
-    public let length: Int
+struct BatchItem: Equatable, Sendable {
+    let utterance: Int
+    let start: Int
+    let length: Int
 }
 
 /// Plans an epoch: random crops, grouped by length so that little of each batch is padding,
 /// batches in random order. Fully determined by the generator passed in.
 enum BatchPlanner {
-    public static func plan(lengths: [Int], batchSize: Int, cropSamples: Int, rng: inout RandomGenerator) -> [[BatchItem]] {
+    static func plan(lengths: [Int], batchSize: Int, cropSamples: Int, rng: inout RandomGenerator) -> [[BatchItem]] {
         precondition(batchSize >= 1 && cropSamples >= 1, "batch size and crop length must be positive")
         var items: [BatchItem] = lengths.enumerated().compactMap { index, length in
             guard length > 0 else { return nil }
@@ -27,20 +27,22 @@ enum BatchPlanner {
 
 /// Network inputs and targets for one batch, laid out as `SequenceBatch` rows × bins.
 public final class SpectralBatch {
-    public var layout = SequenceBatch(frames: 0, lengths: [])
+    var layout = SequenceBatch(frames: 0, lengths: [])
+    /// Real (unpadded) frames in the batch: what a training step's throughput is counted in.
+    public var realFrames: Int { layout.realFrames }
     /// Log-power of the noisy input.
-    public let features = Matrix(rows: 0, cols: 0)
-    public let noisyMagnitude = Matrix(rows: 0, cols: 0)
-    public let cleanMagnitude = Matrix(rows: 0, cols: 0)
+    let features = Matrix(rows: 0, cols: 0)
+    let noisyMagnitude = Matrix(rows: 0, cols: 0)
+    let cleanMagnitude = Matrix(rows: 0, cols: 0)
     /// cos(θX − θS) per bin, for the phase-aware part of the loss; filled only when asked (else empty).
-    public let phaseCosine = Matrix(rows: 0, cols: 0)
+    let phaseCosine = Matrix(rows: 0, cols: 0)
     /// Frame activity of the clean signal [rows × 1], 1 for speech (`SpeechActivity`): the speech head's target.
     let speechLabels = Matrix(rows: 0, cols: 0)
 
-    public init() {}
+    init() {}
 
     /// Fills the batch from `pairs` (noisy, clean) of samples.
-    public func fill(pairs: [(noisy: [Float], clean: [Float])], stft: STFT, phase: Bool = false) {
+    func fill(pairs: [(noisy: [Float], clean: [Float])], stft: STFT, phase: Bool = false) {
         let spectra = pairs.map { (stft.analyze($0.noisy), stft.analyze($0.clean)) }
         let bins = stft.config.bins
         let frames = spectra.map { $0.0.frames }.max() ?? 0

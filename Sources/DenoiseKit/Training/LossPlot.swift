@@ -3,7 +3,7 @@ import Foundation
 /// Draws the training history as a small standalone SVG: train and validation loss per epoch
 /// (left axis) and the learning rate (right axis, dashed).
 enum LossPlot {
-    public static func svg(history: [EpochReport], width: Int = 640, height: Int = 360) -> String {
+    static func svg(history: [EpochReport], width: Int = 640, height: Int = 360) -> String {
         let left = 64.0, right = 64.0, top = 28.0, bottom = 44.0
         let w = Double(width) - left - right, h = Double(height) - top - bottom
         let epochs = history.map { Double($0.epoch + 1) }

@@ -5,12 +5,12 @@ enum Narrowband {
     /// The sampling rate of telephone speech; everything above its 4 kHz Nyquist frequency is lost.
     static let telephoneRate = 8000
     /// µ of North American and Japanese G.711.
-    public static let mu: Float = 255
+    static let mu: Float = 255
     /// Quantisation steps per polarity of an 8-bit code.
-    public static let levelsPerPolarity: Float = 127
+    static let levelsPerPolarity: Float = 127
 
     /// `x` (at `sampleRate`) resampled to 8 kHz and back, optionally µ-law coded at 8 kHz; same length as `x`.
-    public static func telephone(_ x: [Float], sampleRate: Int, muLaw: Bool = false) -> [Float] {
+    static func telephone(_ x: [Float], sampleRate: Int, muLaw: Bool = false) -> [Float] {
         guard sampleRate > telephoneRate else { return muLaw ? x.map(muLawRoundTrip) : x }
         var low = Resampler.resample(x, from: sampleRate, to: telephoneRate)
         if muLaw { low = low.map(muLawRoundTrip) }

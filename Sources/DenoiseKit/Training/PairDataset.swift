@@ -6,7 +6,7 @@ enum DatasetError: Error, CustomStringConvertible, Equatable {
     case noUsablePairs(pairs: Int, reasons: [String])
     case shorterThanScanned(path: String, samples: Int, expected: Int)
 
-    public var description: String {
+    var description: String {
         switch self {
         case let .noPairs(noisy, clean, n, c):
             return "no noisy/clean pairs: \(noisy) has \(n) WAV files and \(clean) has \(c), but no relative path is in both"

@@ -8,7 +8,7 @@ enum ManifestError: Error, CustomStringConvertible, Equatable {
     case unterminatedQuote(path: String, line: Int)
     case missingFile(path: String, line: Int, column: String, file: String)
 
-    public var description: String {
+    var description: String {
         switch self {
         case let .unreadable(path, reason): return "\(path): cannot read the pair manifest: \(reason)"
         case let .empty(path): return "\(path): the pair manifest lists no pairs"

@@ -9,11 +9,11 @@ import Foundation
 /// would teach it to suppress speech it cannot separate. Listeners fuse them with the direct sound and they help
 /// intelligibility, so nothing is lost by keeping them. The late tail smears earlier syllables into later ones,
 /// like noise, and a mask can remove it, so the target leaves it out.
-public enum Reverberation {
+enum Reverberation {
     /// (reverberant speech, early-reverberant target), both `clean.count` samples, aligned with each other (delayed
     /// by the response's `directPathIndex`, at most a millisecond) and scaled so that the target has the energy
     /// of `clean`.
-    public static func apply(_ response: RoomImpulseResponse, to clean: [Float]) -> (reverberant: [Float],
+    static func apply(_ response: RoomImpulseResponse, to clean: [Float]) -> (reverberant: [Float],
                                                                                     target: [Float]) {
         let outputs = FFTConvolution.convolve(clean, with: [response.samples, response.early])
         var (reverberant, target) = (outputs[0], outputs[1])

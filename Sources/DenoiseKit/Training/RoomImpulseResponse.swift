@@ -4,7 +4,7 @@ enum RoomImpulseResponseError: Error, CustomStringConvertible, Equatable {
     case noResponses(String)
     case silent(String)
 
-    public var description: String {
+    var description: String {
         switch self {
         case let .noResponses(path): return "\(path): holds no WAV file to use as a room impulse response"
         case let .silent(path): return "\(path): the room impulse response is silent"
@@ -17,15 +17,15 @@ public struct RoomImpulseResponse: Sendable {
     public let samples: [Float]
     public let sampleRate: Int
     /// Where the direct sound arrives in `samples`.
-    public let directPathIndex: Int
+    let directPathIndex: Int
 
     /// Reflections within this time after the direct sound count as early: the ear fuses them with the direct
     /// sound (C50, the speech clarity index, draws its line here), so they are part of the training target.
-    public static let earlyDuration = 0.05
+    static let earlyDuration = 0.05
     /// Longest response kept, seconds: longer tails are below −60 dB in any room we train for.
-    public static let maximumDuration = 1.5
+    static let maximumDuration = 1.5
     /// Kept before the direct path: the rising edge of a band-limited pulse and the error of finding its onset.
-    public static let leadDuration = 0.001
+    static let leadDuration = 0.001
     /// The direct path is the first peak within this many dB of the largest one (a later reflection or lobe of a
     /// measured response may be larger than the direct sound itself).
     private static let directPathWindowDB: Float = 6
@@ -51,7 +51,7 @@ public struct RoomImpulseResponse: Sendable {
     /// Exponentially decaying Gaussian noise after a unit direct path: the statistical model of a diffuse late
     /// field (Polack). Its energy falls 60 dB in `rt60` seconds; the tail's energy is `directToReverberantDB` below
     /// the direct sound's, and it starts after `firstReflection` seconds (the shortest extra path, about 1–3 m).
-    public static func synthetic(rt60: Double, directToReverberantDB: Double, firstReflection: Double = 0.002,
+    static func synthetic(rt60: Double, directToReverberantDB: Double, firstReflection: Double = 0.002,
                                  sampleRate: Int, rng: inout RandomGenerator) -> RoomImpulseResponse {
         let count = Int(min(rt60, maximumDuration) * Double(sampleRate))
         let gap = min(max(1, Int(firstReflection * Double(sampleRate))), max(1, count - 1))
@@ -71,7 +71,7 @@ public struct RoomImpulseResponse: Sendable {
     }
 
     /// The response up to `earlyDuration` after the direct path, then nothing.
-    public var early: [Float] {
+    var early: [Float] {
         Array(samples.prefix(directPathIndex + Int(Self.earlyDuration * Double(sampleRate)) + 1))
     }
 

@@ -7,11 +7,11 @@ public final class Trainer {
     public let trainingPairs: any PairSource
     public let validationPairs: any PairSource
     public let augmentation: Augmentation?
-    public let optimizer: Optimizer
+    let optimizer: Optimizer
     /// Threads a step may use: OpenBLAS's products and the layers' and optimizer's passes (`Parallelism`).
     public let threads: Int
     public let schedule: LearningRateSchedule
-    public private(set) var earlyStopping: EarlyStopping?
+    private(set) var earlyStopping: EarlyStopping?
     /// Epochs completed so far.
     public private(set) var epoch = 0
     public private(set) var history: [EpochReport] = []

@@ -3,7 +3,7 @@ import Foundation
 enum TrainingError: Error, CustomStringConvertible, Equatable {
     case diverged(epoch: Int)
     case badOption(String)
-    public var description: String {
+    var description: String {
         switch self {
         case let .diverged(epoch):
             return "training diverged in epoch \(epoch + 1): the loss became NaN even after halving the learning rate; "

@@ -6,7 +6,7 @@ enum ValidationSplitError: Error, CustomStringConvertible, Equatable {
     case noNoiseClips
     case noSNRs
 
-    public var description: String {
+    var description: String {
         switch self {
         case let .unknownSpeaker(speaker):
             return "no pair's file name begins with '\(speaker)_', so speaker '\(speaker)' cannot be held out"
