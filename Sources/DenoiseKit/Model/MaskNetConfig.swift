@@ -22,6 +22,9 @@ public enum InputNormKind: String, Codable, CaseIterable, Sendable {
     /// `RunningNormalizer`), then a learned per-bin affine (`ChannelAffine`). Causal and stateful: no corpus
     /// statistics are carried, and every path feeds the state each frame once, in order.
     case running
+
+    /// τ of `running`, in seconds (see `RunningNormalizer`).
+    public static var runningTimeConstantSeconds: Double { RunningNormalizer.timeConstantSeconds }
 }
 
 /// The normalisation used in the hidden layers.
