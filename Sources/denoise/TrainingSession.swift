@@ -251,7 +251,8 @@ struct TrainingSession {
                       hidden: settings.width, kernelSize: settings.kernelSize, dilations: settings.dilations,
                       residual: settings.residual, causal: settings.causal,
                       norm: NormKind(rawValue: settings.norm) ?? .layer,
-                      inputNorm: InputNormKind(rawValue: settings.inputNorm) ?? .batch, dropout: Float(settings.dropout),
+                      inputNorm: InputNormKind(rawValue: settings.inputNorm) ?? .batch,
+                      dropout: Float(settings.dropout),
                       speechHead: settings.vadWeight > 0)
     }
 

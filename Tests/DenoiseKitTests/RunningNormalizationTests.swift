@@ -178,9 +178,10 @@ final class RunningNormalizationTests: XCTestCase {
             let bins = model.stft.bins
             let layout = SequenceBatch(frames: 6, lengths: [6, 4])
             var rng = RandomGenerator(seed: 9)
-            let x = Matrix(rows: layout.rows, cols: bins, values: (0..<(layout.rows * bins)).map { _ in 3 * rng.normal() })
-            let noisy = Matrix(rows: layout.rows, cols: bins, values: (0..<(layout.rows * bins)).map { _ in rng.uniform(0.1, 1) })
-            let clean = Matrix(rows: layout.rows, cols: bins, values: (0..<(layout.rows * bins)).map { _ in rng.uniform(0, 1) })
+            let n = layout.rows * bins
+            let x = Matrix(rows: layout.rows, cols: bins, values: (0..<n).map { _ in 3 * rng.normal() })
+            let noisy = Matrix(rows: layout.rows, cols: bins, values: (0..<n).map { _ in rng.uniform(0.1, 1) })
+            let clean = Matrix(rows: layout.rows, cols: bins, values: (0..<n).map { _ in rng.uniform(0, 1) })
             let gradient = Matrix(rows: 0, cols: 0)
             func loss() -> Float {
                 let mask = model.net.forward(x, layout: layout, training: false)
@@ -195,7 +196,8 @@ final class RunningNormalizationTests: XCTestCase {
             // Every parameter of the input affine, and a sample of the rest.
             guard let gain = store.entry(named: "input_norm.weight"), let shift = store.entry(named: "input_norm.bias")
             else { return XCTFail("no input affine") }
-            let affine = Array(gain.offset ..< gain.offset + gain.count) + Array(shift.offset ..< shift.offset + shift.count)
+            let affine = Array(gain.offset ..< gain.offset + gain.count)
+                + Array(shift.offset ..< shift.offset + shift.count)
             let sampled = Array(stride(from: 0, to: store.count, by: max(1, store.count / 30)))
             for i in affine + sampled {
                 let numeric = centralDifference(store, index: i, step: 1e-2, loss: loss)

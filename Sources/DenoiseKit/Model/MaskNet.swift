@@ -2,9 +2,10 @@
 ///
 /// Both kinds start by normalising the log-power input (per bin over the training data by default; with
 /// `InputNormKind.running`, per bin over each utterance so far, see `RunningNormalizer`, before any context
-/// stacking) and end with a sigmoid. Layout: features [rows × bins] (rows = utterances × padded frames, see `SequenceBatch`),
-/// mask [rows × bins]. The MLP first stacks ±`context` frames of each utterance into one row
-/// [rows × (2·context + 1)·bins]; frames outside an utterance's real frames read as silence.
+/// stacking) and end with a sigmoid. Layout: features [rows × bins] (rows = utterances × padded frames, see
+/// `SequenceBatch`), mask [rows × bins]. The MLP first stacks ±`context` frames of each utterance into one row
+/// [rows × (2·context + 1)·bins]; frames outside an utterance's real frames read as silence (as 0, a steady bin,
+/// after the running normalisation).
 ///
 /// With `config.speechHead`, a Linear on the last hidden layer's activations [rows × hidden] gives one speech logit
 /// per frame [rows × 1] (`speechLogits`); its gradient joins the mask's at that layer (joint training).
@@ -131,14 +132,15 @@ public final class MaskNet {
         self.network = Sequential(layers)
         self.dropouts = dropouts
         self.batchNorms = batchNorms
-        inputNormalizer = config.inputNorm == .running
-            ? RunningNormalizer(bins: config.bins, frameSeconds: frameSeconds) : nil
+        inputNormalizer = MaskNet.inputNormalizer(config, frameSeconds: frameSeconds)
     }
 
     /// A fresh state of the running input normalisation for one stream of frames (nil for the other input norms):
     /// for a caller that feeds the network an utterance in pieces and normalises its frames itself
     /// (`forward(_:layout:training:inputNormalized:)`, `MaskNetStream`).
-    func makeInputNormalizer() -> RunningNormalizer? {
+    func makeInputNormalizer() -> RunningNormalizer? { MaskNet.inputNormalizer(config, frameSeconds: frameSeconds) }
+
+    private static func inputNormalizer(_ config: MaskNetConfig, frameSeconds: Double) -> RunningNormalizer? {
         config.inputNorm == .running ? RunningNormalizer(bins: config.bins, frameSeconds: frameSeconds) : nil
     }
 

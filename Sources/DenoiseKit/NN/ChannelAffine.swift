@@ -30,7 +30,8 @@ public final class ChannelAffine: Layer {
         input = x
         self.layout = layout
         output.resize(rows: x.rows, cols: channels)
-        layout.forEachRealRowPiece(chunks: layout.parallelism.chunks(elements: layout.realFrames * channels)) { _, rows in
+        let chunks = layout.parallelism.chunks(elements: layout.realFrames * channels)
+        layout.forEachRealRowPiece(chunks: chunks) { _, rows in
             for r in rows { inferRow(x.row(r), into: output.row(r)) }
         }
         output.zeroPaddingRows(of: layout)
