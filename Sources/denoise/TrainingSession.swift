@@ -80,6 +80,7 @@ struct TrainingSession {
         if !mixes.isEmpty { try saveValidationMixes(mixes) }
         if settings.saveValidation { try saveValidationPairs(validation) }
         say("model: \(model.net.config.kind.rawValue), \(model.net.config.norm.rawValue) norm, "
+            + "\(model.net.config.inputNorm.rawValue) input norm, "
             + "\(model.net.parameterCount) parameters; \(settings.optimizer), lr \(settings.learningRate)")
 
         let interrupt = InterruptMonitor.shared
