@@ -80,6 +80,7 @@ struct InfoCommand: Command {
         if json {
             var object: [String: Any] = [
                 "model": path, "format": model.formatVersion, "kind": net.kind.rawValue, "causal": net.causal,
+                "norm": net.norm.rawValue, "input_norm": net.inputNorm.rawValue,
                 "parameters": model.net.parameterCount, "sample_rate": model.sampleRate,
                 "latency_ms": 1000 * model.latencySeconds,
                 "look_ahead_ms": 1000 * Double(net.lookAheadFrames * model.stft.hop) / Double(model.sampleRate),
@@ -108,6 +109,7 @@ struct InfoCommand: Command {
         }
         rows += [
             ("normalisation", net.norm.rawValue + (net.norm.isFrameLocal ? " (streams)" : " (whole-utterance)")),
+            ("input norm", net.inputNorm.rawValue + (net.inputNorm == .batch ? " (training data's statistics)" : "")),
             ("dropout", String(format: "%.2f", net.dropout)),
             ("parameters", "\(model.net.parameterCount)"),
             ("sample rate", "\(model.sampleRate) Hz"),

@@ -103,9 +103,13 @@ struct TrainCommand: Command {
         .option("norm", value: "KIND", kind: .choice(["layer", "group", "batch", "instance"]),
                 help: "Hidden-layer normalisation: layer (per frame, streams), group or instance (per utterance: apply "
                     + "then holds the whole file), batch.", default: "layer"),
-        .option("input-norm", value: "KIND", kind: .choice(["batch", "layer"]),
-                help: "Normalisation of the log-power input: batch (each bin by the training data's statistics) or "
-                    + "layer (each frame by its own, so no corpus statistics are carried into use).",
+        .option("input-norm", value: "KIND", kind: .choice(InputNormKind.allCases.map(\.rawValue)),
+                help: "Normalisation of the log-power input: batch (each bin by the training data's statistics), "
+                    + "layer (each frame by its own) or running (each bin by the mean and variance of the "
+                    + "utterance from its first frame on, weighted exponentially with a "
+                    + "\(Self.runningTimeConstant) s time constant, then a learned "
+                    + "per-bin scale and shift; causal, so it streams and suits --causal). Layer and running carry "
+                    + "no corpus statistics into use.",
                 default: MaskNetConfig(kind: .cnn).inputNorm.rawValue),
         .option("dropout", value: "P", kind: .float, help: "Dropout probability.",
                 default: Format.number(MaskNetConfig(kind: .cnn).dropout)),
@@ -167,6 +171,8 @@ struct TrainCommand: Command {
 
     /// The library's training defaults, which help shows and parsing falls back to.
     private static let training = TrainingOptions()
+    /// The running input norm's time constant as the help states it ("1").
+    private static let runningTimeConstant: String = Format.number(Float(InputNormKind.runningTimeConstantSeconds))
 
     /// The library's augmentation defaults, which help shows.
     private static let defaults = AugmentationOptions()

@@ -80,6 +80,7 @@ struct TrainingSession {
         if !mixes.isEmpty { try saveValidationMixes(mixes) }
         if settings.saveValidation { try saveValidationPairs(validation) }
         say("model: \(model.net.config.kind.rawValue), \(model.net.config.norm.rawValue) norm, "
+            + "\(model.net.config.inputNorm.rawValue) input norm, "
             + "\(model.net.parameterCount) parameters; \(settings.optimizer), lr \(settings.learningRate)")
 
         let interrupt = InterruptMonitor.shared
@@ -251,7 +252,8 @@ struct TrainingSession {
                       hidden: settings.width, kernelSize: settings.kernelSize, dilations: settings.dilations,
                       residual: settings.residual, causal: settings.causal,
                       norm: NormKind(rawValue: settings.norm) ?? .layer,
-                      inputNorm: NormKind(rawValue: settings.inputNorm) ?? .batch, dropout: Float(settings.dropout),
+                      inputNorm: InputNormKind(rawValue: settings.inputNorm) ?? .batch,
+                      dropout: Float(settings.dropout),
                       speechHead: settings.vadWeight > 0)
     }
 

@@ -302,6 +302,31 @@ final class TrainEvalTests: XCTestCase {
         XCTAssertEqual(config.inputNorm, .layer)
     }
 
+    /// A causal model with the running input norm trains, is written as the newer format, and denoises a file
+    /// frame by frame.
+    func testCausalModelWithTheRunningInputNormTrainsAndApplies() throws {
+        let run = folder.appendingPathComponent("running")
+        let result = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", run.path,
+                                            "--epochs", "1", "--batch-size", "2", "--quiet", "--width", "8",
+                                            "--dilations", "1,2", "--causal", "--input-norm", "running"],
+                                           timeout: 120)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let model = run.appendingPathComponent("model.safetensors")
+        let loaded = try DenoiseModel.load(url: model)
+        XCTAssertEqual(loaded.net.config.inputNorm, .running)
+        XCTAssertTrue(loaded.net.config.causal)
+        XCTAssertEqual(loaded.formatVersion, "denoise-model-5")
+        let info = try DenoiseRunner.run(["info", model.path], timeout: 60)
+        XCTAssertEqual(info.status, 0, info.stderr)
+        XCTAssertTrue(info.stdout.contains("input norm:") && info.stdout.contains("running"), info.stdout)
+        let input = try XCTUnwrap(FileManager.default.contentsOfDirectory(at: noisy, includingPropertiesForKeys: nil)
+            .first { $0.pathExtension == "wav" })
+        let output = folder.appendingPathComponent("running-out.wav")
+        let applied = try DenoiseRunner.run(["apply", "-m", model.path, input.path, output.path], timeout: 60)
+        XCTAssertEqual(applied.status, 0, applied.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: output.path))
+    }
+
     /// Pairs recorded at 48 kHz are resampled to the model's 16 kHz on loading.
     func testTrainAccepts48kHzPairs() throws {
         let noisy48 = folder.appendingPathComponent("noisy48"), clean48 = folder.appendingPathComponent("clean48")

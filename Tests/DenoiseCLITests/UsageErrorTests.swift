@@ -75,6 +75,13 @@ final class UsageErrorTests: XCTestCase {
         try expectUsageError(base + ["--arch", "mlp"], usage: usage, mentioning: ["--causal", "cnn"])
     }
 
+    /// The running normalisation is for the log-power input only: the hidden layers have no such choice.
+    func testRunningIsAnInputNormOnly() throws {
+        let usage = "usage: denoise train --noisy DIR --clean DIR -o RUN_DIR [<options>]"
+        try expectUsageError(["train", "--noisy", "n", "--clean", "c", "-o", "r", "--norm", "running"], usage: usage,
+                             mentioning: ["--norm", "running"])
+    }
+
     func testMissingValueAndUnexpectedArgumentExit64() throws {
         try expectUsageError(["apply", "a.wav", "b.wav", "-m"], usage: applyUsage,
                              mentioning: ["missing value", "--model"])

@@ -5,7 +5,7 @@ final class MaskNetStreamTests: XCTestCase {
     /// A causal CNN with every parameter (and the input BatchNorm's running statistics) random, so that no gain of
     /// one or shift of zero hides a mistake.
     private func randomCausalNet(bins: Int = 33, hidden: Int = 12, kernelSize: Int, dilations: [Int], residual: Bool,
-                                 inputNorm: NormKind, speechHead: Bool = false, seed: UInt64) throws -> MaskNet {
+                                 inputNorm: InputNormKind, speechHead: Bool = false, seed: UInt64) throws -> MaskNet {
         let config = MaskNetConfig(kind: .cnn, bins: bins, hidden: hidden, kernelSize: kernelSize, dilations: dilations,
                                    residual: residual, causal: true, inputNorm: inputNorm, dropout: 0.1,
                                    speechHead: speechHead)
@@ -57,7 +57,7 @@ final class MaskNetStreamTests: XCTestCase {
     }
 
     func testSteppingFrameByFrameGivesTheWholeUtteranceMasksTo1e5() throws {
-        let cases: [(kernel: Int, dilations: [Int], residual: Bool, inputNorm: NormKind)] = [
+        let cases: [(kernel: Int, dilations: [Int], residual: Bool, inputNorm: InputNormKind)] = [
             (3, [1, 2, 4], true, .batch),
             (3, [1, 2, 4, 8], false, .layer),
             (2, [1, 3], true, .layer),

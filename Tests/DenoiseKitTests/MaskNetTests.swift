@@ -55,13 +55,13 @@ final class MaskNetTests: XCTestCase {
     /// with dropout.
     func testBackwardMatchesLayerByLayerReference() throws {
         for kind in MaskNetKind.allCases {
-            for inputNorm in [NormKind.batch, .layer] {
+            for inputNorm in [InputNormKind.batch, .layer, .running] {
                 try checkFoldedBackward(kind, inputNorm: inputNorm)
             }
         }
     }
 
-    private func checkFoldedBackward(_ kind: MaskNetKind, inputNorm: NormKind) throws {
+    private func checkFoldedBackward(_ kind: MaskNetKind, inputNorm: InputNormKind) throws {
         var gradients: [[Float]] = []
         for folded in [false, true] {
             let model = try TestSignals.tinyModel(kind, inputNorm: inputNorm, dropout: 0.2, seed: 3)

@@ -56,7 +56,7 @@ private func batchNormReference(_ layout: SequenceBatch, channels: Int, name: St
 }
 
 /// Gains around 1 and shifts around 0, different per channel, so that the affine's indexing is exercised.
-private func randomizeAffine(_ store: ParameterStore, _ rng: inout RandomGenerator) {
+func randomizeAffine(_ store: ParameterStore, _ rng: inout RandomGenerator) {
     for e in store.entries {
         let isGain = e.name.hasSuffix(".weight")
         for i in 0..<e.count { store.values[e.offset + i] = (isGain ? 1 : 0) + rng.uniform(-0.5, 0.5) }

@@ -37,8 +37,9 @@ enum TestSignals {
     }
 
     /// A small model of `kind` (fast in debug builds).
-    static func tinyModel(_ kind: MaskNetKind, norm: NormKind = .layer, inputNorm: NormKind = .batch, dropout: Float = 0,
-                          residual: Bool = false, speechHead: Bool = false, seed: UInt64 = 3) throws -> DenoiseModel {
+    static func tinyModel(_ kind: MaskNetKind, norm: NormKind = .layer, inputNorm: InputNormKind = .batch,
+                          dropout: Float = 0, residual: Bool = false, speechHead: Bool = false,
+                          seed: UInt64 = 3) throws -> DenoiseModel {
         let stft = STFTConfig(nFFT: 64, hop: 32, window: .sqrtHann)
         let config = MaskNetConfig(kind: kind, bins: stft.bins, context: 1, hidden: 8, hiddenLayers: 1, kernelSize: 3,
                                    dilations: [1, 2], residual: residual, norm: norm, inputNorm: inputNorm, groups: 2,

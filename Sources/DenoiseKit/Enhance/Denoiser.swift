@@ -51,7 +51,10 @@ public struct DenoiserOptions: Equatable, Sendable {
 /// frames plus margins of `historyFrames` before and `lookAheadFrames` after, whose outputs are discarded, so
 /// every kept frame sees exactly the inputs it would see in a whole-file pass and memory stays bounded whatever
 /// the file length. Models whose normalisation needs the whole utterance (GroupNorm, InstanceNorm) are run once
-/// at `finish()` instead.
+/// at `finish()` instead. With the running input normalisation (`InputNormKind.running`) each group's state runs
+/// on across the windows: every frame goes through it once, in order, when it first enters a window, and the
+/// history margins reuse what it gave, so each frame is normalised exactly as in a whole-file pass (the stream
+/// path's `MaskNetStream` keeps the same state itself).
 ///
 /// Two ways to feed it, one per denoiser:
 /// - `process(AudioBuffer)` then `finish()`: output is sample-aligned with the input; over all calls it has
@@ -88,6 +91,12 @@ public final class Denoiser {
     private let groups: [[Int]]
     /// One per group when the model runs frame by frame; empty on the windowed path.
     private let streams: [MaskNetStream]
+    /// Windowed path with the running input normalisation, per group: the state, which has seen every frame before
+    /// `normalizedEnd` once, and the normalised features of frames `pendingStart..<normalizedEnd`
+    /// [frames × modelBins], which later windows' history margins read. Empty otherwise.
+    private let inputNormalizers: [RunningNormalizer]
+    private var normalizedFeatures: [[Float]]
+    private var normalizedEnd = 0
     /// The step path's mask of one frame [1 × modelBins].
     private let stepMask: Matrix
     private var inputResamplers: [Resampler]
@@ -165,6 +174,8 @@ public final class Denoiser {
         // A network that cannot stream is the windowed path's job; `canStream` is the whole condition.
         streams = stepsFrames && MaskNetStream.canStream(model.net.config)
             ? (try? groups.map { _ in try MaskNetStream(model.net) }) ?? [] : []
+        inputNormalizers = streams.isEmpty ? groups.compactMap { _ in model.net.makeInputNormalizer() } : []
+        normalizedFeatures = Array(repeating: [], count: inputNormalizers.count)
         stepMask = Matrix(rows: 1, cols: plan.modelBins)
         history = streams.isEmpty ? model.net.config.historyFrames : 0
         lookAhead = model.net.config.lookAheadFrames
@@ -298,11 +309,13 @@ public final class Denoiser {
         let recordsSpeech = options.recordsSpeechProbability && model.hasSpeechHead
         let firstRecorded = speechProbabilities.count
         if recordsSpeech { speechProbabilities += repeatElement(0, count: keep.count) }
-        for group in groups {
+        for (g, group) in groups.enumerated() {
             computeFeatures(group, window: window)
+            if !inputNormalizers.isEmpty { normalizeInput(group: g, window: window) }
             var layout = SequenceBatch.single(frames: window.count)
             layout.parallelism = Parallelism(threads: options.threads)
-            let mask = model.net.forward(features, layout: layout, training: false)
+            let mask = model.net.forward(features, layout: layout, training: false,
+                                         inputNormalized: !inputNormalizers.isEmpty)
             if recordsSpeech, let logits = model.net.speechLogits {
                 for frame in keep {
                     addSpeech(logit: logits[frame - window.lowerBound, 0], at: firstRecorded + frame - keep.lowerBound)
@@ -313,6 +326,28 @@ public final class Denoiser {
             }
             computeGains(mask, group: group, window: window, keep: keep)
             for ch in group { applyGains(channel: ch, keep: keep) }
+        }
+        normalizedEnd = max(normalizedEnd, window.upperBound)
+    }
+
+    /// The running input normalisation of one group's window of `features`, in place: frames an earlier window
+    /// took in (its history margin) are copied from what the state gave them then; later ones go through the
+    /// state, in order, and are kept for the next windows.
+    private func normalizeInput(group g: Int, window: Range<Int>) {
+        precondition(window.lowerBound >= pendingStart && window.lowerBound <= normalizedEnd,
+                     "Denoiser: window \(window) leaves a gap after normalised frame \(normalizedEnd)")
+        let bins = plan.modelBins, normalizer = inputNormalizers[g]
+        for frame in window {
+            let row = features.row(frame - window.lowerBound)
+            if frame < normalizedEnd {
+                normalizedFeatures[g].withUnsafeBufferPointer { done in
+                    guard let base = done.baseAddress else { return }
+                    row.update(from: base + (frame - pendingStart) * bins, count: bins)
+                }
+            } else {
+                normalizer.normalize(row, into: row)
+                normalizedFeatures[g].append(contentsOf: UnsafeBufferPointer(start: row, count: bins))
+            }
         }
     }
 
@@ -444,6 +479,8 @@ public final class Denoiser {
             pending[ch].imag.removeFirst(drop * bins)
             pending[ch].frames -= drop
         }
+        let normalizedDrop = max(0, min(drop, normalizedEnd - pendingStart)) * plan.modelBins
+        for g in 0..<normalizedFeatures.count { normalizedFeatures[g].removeFirst(normalizedDrop) }
         pendingStart = keepFrom
     }
 

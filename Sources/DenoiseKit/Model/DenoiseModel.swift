@@ -5,8 +5,11 @@ public final class DenoiseModel {
     /// File format versions this build reads, oldest first. Version 2 added CNN skip connections
     /// (`MaskNetConfig.residual`), which a version-1 reader would silently leave out; version 3 causal
     /// convolutions, which an earlier reader would run centred; version 4 the speech-probability head, whose tensors
-    /// an earlier reader would find too many for the configuration it reads.
-    static let formatVersions = ["denoise-model-1", "denoise-model-2", "denoise-model-3", "denoise-model-4"]
+    /// an earlier reader would find too many for the configuration it reads; version 5 the running input
+    /// normalisation (`InputNormKind.running`), which an earlier reader cannot decode and would report as a
+    /// file without a readable configuration.
+    static let formatVersions = ["denoise-model-1", "denoise-model-2", "denoise-model-3", "denoise-model-4",
+                                 "denoise-model-5"]
     /// Largest FFT size a model may ask for (1 s at 16 kHz is 16384 samples).
     static let largestFFT = 1 << 16
 
@@ -39,7 +42,8 @@ public final class DenoiseModel {
         guard (8000...96000).contains(sampleRate) else {
             throw ModelFileError.invalidConfig("sample rate \(sampleRate) Hz is outside 8000...96000")
         }
-        self.net = try MaskNet(config: config, seed: seed, initializeWeights: initializeWeights)
+        self.net = try MaskNet(config: config, seed: seed, initializeWeights: initializeWeights,
+                               frameSeconds: Double(stft.hop) / Double(sampleRate))
         self.stft = stft
         self.sampleRate = sampleRate
         self.highBand = HighBandSettings(sampleRate: sampleRate)
@@ -72,7 +76,9 @@ public final class DenoiseModel {
     /// The version this model is written as: the oldest that describes it, so that older builds still read the
     /// models they can run and refuse the others instead of misreading them.
     public var formatVersion: String {
-        DenoiseModel.formatVersions[net.config.speechHead ? 3 : net.config.causal ? 2 : net.config.residual ? 1 : 0]
+        let config = net.config
+        return DenoiseModel.formatVersions[config.inputNorm == .running ? 4 : config.speechHead ? 3
+                                           : config.causal ? 2 : config.residual ? 1 : 0]
     }
 
     /// Whether the model gives a speech probability per frame besides the mask.

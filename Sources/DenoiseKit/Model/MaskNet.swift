@@ -1,9 +1,11 @@
 /// The mask-estimating network: log-power frames in, a mask in (0, 1) per bin out.
 ///
-/// Both kinds start by normalising the log-power input (per bin over the training data by default)
-/// and end with a sigmoid. Layout: features [rows × bins] (rows = utterances × padded frames, see `SequenceBatch`),
-/// mask [rows × bins]. The MLP first stacks ±`context` frames of each utterance into one row
-/// [rows × (2·context + 1)·bins]; frames outside an utterance's real frames read as silence.
+/// Both kinds start by normalising the log-power input (per bin over the training data by default; with
+/// `InputNormKind.running`, per bin over each utterance so far, see `RunningNormalizer`, before any context
+/// stacking) and end with a sigmoid. Layout: features [rows × bins] (rows = utterances × padded frames, see
+/// `SequenceBatch`), mask [rows × bins]. The MLP first stacks ±`context` frames of each utterance into one row
+/// [rows × (2·context + 1)·bins]; frames outside an utterance's real frames read as silence (as 0, a steady bin,
+/// after the running normalisation).
 ///
 /// With `config.speechHead`, a Linear on the last hidden layer's activations [rows × hidden] gives one speech logit
 /// per frame [rows × 1] (`speechLogits`); its gradient joins the mask's at that layer (joint training).
@@ -23,6 +25,12 @@ public final class MaskNet {
     private let paddedMask = Matrix(rows: 0, cols: 0)
     private let packedGradient = Matrix(rows: 0, cols: 0)
     private var packedLayout: SequenceBatch?
+    /// The running input normalisation's state (one utterance at a time) and its output [rows × bins]; nil and
+    /// unused for the other input norms.
+    private let inputNormalizer: RunningNormalizer?
+    private let normalizedFeatures = Matrix(rows: 0, cols: 0)
+    /// Seconds from one frame to the next: the running input normalisation's clock.
+    let frameSeconds: Double
     private let paddedSpeechLogits = Matrix(rows: 0, cols: 0)
     private let packedSpeechGradient = Matrix(rows: 0, cols: 0)
     /// Speech logits [rows × 1] of the last forward, in the caller's rows (nil without the head). They belong to
@@ -33,10 +41,20 @@ public final class MaskNet {
     /// outside an utterance read as.
     public static let silence: Float = -23.02585
 
+    /// Frames of the default STFT at 16 kHz (16 ms), for a network built without a model around it.
+    public static let defaultFrameSeconds = Double(STFTConfig().hop) / 16000
+
     /// `initializeWeights`: false leaves the weights zero (for a model about to load them from a file).
-    public init(config: MaskNetConfig, seed: UInt64 = 0, initializeWeights: Bool = true) throws {
+    /// `frameSeconds`: hop / sample rate of the frames the network will see (the running input normalisation's
+    /// time constant is counted in them).
+    public init(config: MaskNetConfig, seed: UInt64 = 0, initializeWeights: Bool = true,
+                frameSeconds: Double = MaskNet.defaultFrameSeconds) throws {
         try config.validate()
+        guard frameSeconds > 0 && frameSeconds.isFinite else {
+            throw ModelFileError.invalidConfig("frames must be a positive time apart, got \(frameSeconds) s")
+        }
         self.config = config
+        self.frameSeconds = frameSeconds
         store = ParameterStore(capacity: Int(config.parameterCount), runsInitializers: initializeWeights)
         var rng = RandomGenerator(seed: seed)
         var layers: [Layer] = []
@@ -61,10 +79,15 @@ public final class MaskNet {
             }
         }
         func inputNorm(_ features: Int) -> Layer {
-            guard config.inputNorm == .batch else { return LayerNorm(features, store: store, name: "input_norm") }
-            let layer = BatchNorm(features, store: store, name: "input_norm")
-            batchNorms.append(("input_norm", layer))
-            return layer
+            switch config.inputNorm {
+            case .layer: return LayerNorm(features, store: store, name: "input_norm")
+            // The statistics are taken before the network (`inputNormalizer`); the layer is their affine.
+            case .running: return ChannelAffine(features, store: store, name: "input_norm")
+            case .batch:
+                let layer = BatchNorm(features, store: store, name: "input_norm")
+                batchNorms.append(("input_norm", layer))
+                return layer
+            }
         }
         func dropout() {
             guard config.dropout > 0 else { return }
@@ -109,7 +132,21 @@ public final class MaskNet {
         self.network = Sequential(layers)
         self.dropouts = dropouts
         self.batchNorms = batchNorms
+        inputNormalizer = MaskNet.inputNormalizer(config, frameSeconds: frameSeconds)
     }
+
+    /// A fresh state of the running input normalisation for one stream of frames (nil for the other input norms):
+    /// for a caller that feeds the network an utterance in pieces and normalises its frames itself
+    /// (`forward(_:layout:training:inputNormalized:)`, `MaskNetStream`).
+    func makeInputNormalizer() -> RunningNormalizer? { MaskNet.inputNormalizer(config, frameSeconds: frameSeconds) }
+
+    private static func inputNormalizer(_ config: MaskNetConfig, frameSeconds: Double) -> RunningNormalizer? {
+        config.inputNorm == .running ? RunningNormalizer(bins: config.bins, frameSeconds: frameSeconds) : nil
+    }
+
+    /// What context frames outside an utterance read as: silence, or with the running input normalisation the
+    /// normalised value of a steady bin (0).
+    private var contextPadding: Float { config.inputNorm == .running ? 0 : MaskNet.silence }
 
     public var parameterCount: Int { store.count }
 
@@ -119,11 +156,32 @@ public final class MaskNet {
     /// the context stacking, so it runs on the real frames only, packed together in batch order: one product per
     /// layer instead of one per utterance, no padding rows to clear, and the same dropout draws (they are taken
     /// for real rows in row order either way).
+    ///
+    /// With the running input normalisation, each utterance of `layout` is normalised from its first real frame
+    /// (a fresh state per utterance; padding frames are skipped and read as zeros).
     func forward(_ features: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
+        forward(features, layout: layout, training: training, inputNormalized: false)
+    }
+
+    /// `inputNormalized`: the features have been through the running input normalisation already, by a caller
+    /// whose state runs on across calls (the denoiser's overlapping windows), so that a window need not start an
+    /// utterance. Without the running input normalisation it changes nothing.
+    func forward(_ features: Matrix, layout: SequenceBatch, training: Bool, inputNormalized: Bool) -> Matrix {
         precondition(features.cols == config.bins, "MaskNet expects \(config.bins) bins, got \(features.cols)")
         precondition(features.rows == layout.rows,
                      "MaskNet: features have \(features.rows) rows but the layout has \(layout.rows)")
         packedLayout = nil
+        var features = features
+        if let inputNormalizer, !inputNormalized {
+            normalizedFeatures.resize(rows: features.rows, cols: config.bins)
+            for b in 0..<layout.batch {
+                let first = layout.realRows(of: b).lowerBound
+                inputNormalizer.normalizeUtterance(features.row(first), frames: layout.lengths[b],
+                                                   into: normalizedFeatures.row(first))
+            }
+            normalizedFeatures.zeroPaddingRows(of: layout)
+            features = normalizedFeatures
+        }
         switch config.kind {
         case .mlp where config.norm.isFrameLocal:
             stackContext(features, layout: layout, packed: true)
@@ -248,13 +306,14 @@ public final class MaskNet {
         return layout.lengths[..<b].reduce(0, +) + row - b * layout.frames
     }
 
-    /// Row (b, t) of `stacked` = features of frames t−c … t+c of utterance b, silence outside its real frames.
+    /// Row (b, t) of `stacked` = features of frames t−c … t+c of utterance b, `contextPadding` outside its real
+    /// frames.
     /// `packed`: only real frames, one after another in batch order; otherwise padded like `layout` (padding rows
     /// zero).
     private func stackContext(_ features: Matrix, layout: SequenceBatch, packed: Bool) {
         let c = config.context, bins = config.bins, width = (2 * c + 1) * bins
         stacked.resize(rows: packed ? layout.realFrames : layout.rows, cols: width)
-        let src = features.data, stacked = self.stacked
+        let src = features.data, stacked = self.stacked, padding = contextPadding
         layout.forEachRealRowPiece(chunks: layout.parallelism.chunks(elements: layout.realFrames * width)) { _, rows in
             let b = rows.lowerBound / layout.frames, base = b * layout.frames, length = layout.lengths[b]
             var out = stacked.row(packed ? MaskNet.packedRow(of: rows.lowerBound, layout: layout) : rows.lowerBound)
@@ -265,7 +324,7 @@ public final class MaskNet {
                     if s >= 0 && s < length {
                         slot.update(from: src + (base + s) * bins, count: bins)
                     } else {
-                        slot.update(repeating: MaskNet.silence, count: bins)
+                        slot.update(repeating: padding, count: bins)
                     }
                 }
                 out += width

@@ -5,8 +5,26 @@ public enum MaskNetKind: String, Codable, CaseIterable, Sendable {
     case mlp
     /// 1-D dilated convolutions over time: input norm → [Conv1d → Norm → ReLU → Dropout] × n → Conv1d(k1) →
     /// Sigmoid; with `residual`, blocks after the first add their input to their output. The input norm is
-    /// `MaskNetConfig.inputNorm`: per bin with the training data's statistics (BatchNorm) or per frame (LayerNorm).
+    /// `MaskNetConfig.inputNorm`: per bin with the training data's statistics (BatchNorm), per frame (LayerNorm),
+    /// or per bin with the utterance's running statistics (`InputNormKind.running`).
     case cnn
+}
+
+/// The normalisation of the log-power input: a kind of its own, since the input has one the hidden layers cannot
+/// have (`running`) and lacks two they can (group and instance norms would need the whole utterance).
+public enum InputNormKind: String, Codable, CaseIterable, Sendable {
+    /// Per bin, by statistics of the training data (BatchNorm's running statistics at inference): keeps the level
+    /// differences between frames that tell speech from noise, but carries the training corpus's spectrum.
+    case batch
+    /// Per frame (or MLP context window) on its own (LayerNorm).
+    case layer
+    /// Per bin, by the exponentially weighted mean and variance of the utterance so far (time constant 1 s, see
+    /// `RunningNormalizer`), then a learned per-bin affine (`ChannelAffine`). Causal and stateful: no corpus
+    /// statistics are carried, and every path feeds the state each frame once, in order.
+    case running
+
+    /// τ of `running`, in seconds (see `RunningNormalizer`).
+    public static var runningTimeConstantSeconds: Double { RunningNormalizer.timeConstantSeconds }
 }
 
 /// The normalisation used in the hidden layers.
@@ -49,10 +67,8 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
     /// frames, later ones included. Absent from files written before it existed, which read as false.
     public var causal: Bool
     public var norm: NormKind
-    /// Normalisation of the log-power input: `.batch` scales each bin by statistics over the training
-    /// data (running statistics at inference), keeping the level differences between frames that tell
-    /// speech from noise; `.layer` normalises each frame (or MLP context window) on its own.
-    public var inputNorm: NormKind
+    /// Normalisation of the log-power input (see `InputNormKind`).
+    public var inputNorm: InputNormKind
     /// GroupNorm groups (used when `norm == .group`).
     public var groups: Int
     public var dropout: Float
@@ -64,7 +80,7 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
 
     public init(kind: MaskNetKind, bins: Int = 257, context: Int = 2, hidden: Int? = nil, hiddenLayers: Int = 2,
                 kernelSize: Int = 5, dilations: [Int] = [1, 2, 4], residual: Bool = false, causal: Bool = false,
-                norm: NormKind = .layer, inputNorm: NormKind = .batch, groups: Int = 8, dropout: Float = 0.1,
+                norm: NormKind = .layer, inputNorm: InputNormKind = .batch, groups: Int = 8, dropout: Float = 0.1,
                 speechHead: Bool = false) {
         self.kind = kind
         self.bins = bins
@@ -99,7 +115,7 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
         residual = try c.decodeIfPresent(Bool.self, forKey: .residual) ?? false
         causal = try c.decodeIfPresent(Bool.self, forKey: .causal) ?? false
         norm = try c.decode(NormKind.self, forKey: .norm)
-        inputNorm = try c.decode(NormKind.self, forKey: .inputNorm)
+        inputNorm = try c.decode(InputNormKind.self, forKey: .inputNorm)
         groups = try c.decode(Int.self, forKey: .groups)
         dropout = try c.decode(Float.self, forKey: .dropout)
         speechHead = try c.decodeIfPresent(Bool.self, forKey: .speechHead) ?? false
@@ -184,9 +200,6 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
                           + "averages over " + (norm == .batch ? "the batch's frames" : "the whole utterance")
                           + ", later frames included")
             }
-        }
-        guard inputNorm == .layer || inputNorm == .batch else {
-            throw bad("the input normalisation must be layer or batch (per-utterance norms would not stream), got \(inputNorm)")
         }
         if norm == .group {
             guard groups >= 1 && hidden % groups == 0 else {

@@ -9,6 +9,9 @@
 /// Only networks whose mask for a frame depends on no later frame stream: a causal CNN (per-frame normalisation
 /// is part of being causal, see `MaskNetConfig.causal`). The stream shares the network's weights.
 ///
+/// With the running input normalisation (`InputNormKind.running`) the stream owns that normalisation's state for
+/// its utterance and feeds it each stepped frame once, in order, as `MaskNet.forward` does for a whole utterance.
+///
 /// With the speech head, each step also gives the frame's speech logit (`speechLogit`), from the same last hidden
 /// activations `MaskNet.forward` gives the head.
 final class MaskNetStream {
@@ -18,12 +21,16 @@ final class MaskNetStream {
     /// The mask's output projection and sigmoid (nil without the head: `trunk` makes the mask).
     private let output: FrameStep?
     private let speechHead: Linear?
+    /// The running input normalisation's state, and the frame it normalises into (nil: another input norm).
+    private let inputNormalizer: RunningNormalizer?
+    private let normalized: Matrix
     /// The speech head's logit for the last frame stepped (0 without the head).
     private(set) var speechLogit: Float = 0
 
     /// True when `config` describes a network that runs frame by frame.
     static func canStream(_ config: MaskNetConfig) -> Bool {
-        config.kind == .cnn && config.causal && config.norm.isFrameLocal && config.inputNorm.isFrameLocal
+        // Every input norm streams: per bin with fixed statistics, per frame, or causally (running).
+        config.kind == .cnn && config.causal && config.norm.isFrameLocal
     }
 
     init(_ net: MaskNet) throws {
@@ -33,6 +40,8 @@ final class MaskNetStream {
         }
         config = net.config
         speechHead = net.speechHead
+        inputNormalizer = net.makeInputNormalizer()
+        normalized = Matrix(rows: 1, cols: net.config.bins)
         let layers = net.network.layers
         if speechHead != nil {
             trunk = try FrameSteps.make(layers[..<net.outputStart], inputWidth: config.bins).get()
@@ -55,7 +64,12 @@ final class MaskNetStream {
 
     /// Pointer form, for the denoiser's inner loop: `bins` values each.
     func step(_ features: UnsafePointer<Float>, mask: UnsafeMutablePointer<Float>) {
-        let hidden = trunk.step(features)
+        var input = features
+        if let inputNormalizer {
+            inputNormalizer.normalize(features, into: normalized.data)
+            input = UnsafePointer(normalized.data)
+        }
+        let hidden = trunk.step(input)
         guard let output, let speechHead else {
             mask.update(from: hidden, count: config.bins)
             return
@@ -72,6 +86,7 @@ final class MaskNetStream {
     func reset() {
         trunk.reset()
         output?.reset()
+        inputNormalizer?.reset()
         speechLogit = 0
     }
 }

@@ -29,6 +29,8 @@ enum FrameSteps {
             return .success(RowStep(width: norm.features) { norm.inferRow($0, into: $1) })
         case let norm as BatchNorm:
             return .success(RowStep(width: norm.channels) { norm.inferRow($0, into: $1) })
+        case let affine as ChannelAffine:
+            return .success(RowStep(width: affine.channels) { affine.inferRow($0, into: $1) })
         case is ReLU:
             return .success(RowStep(width: inputWidth) { x, y in for i in 0..<inputWidth { y[i] = max(x[i], 0) } })
         case is Sigmoid:
