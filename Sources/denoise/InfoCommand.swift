@@ -89,6 +89,8 @@ struct InfoCommand: Command {
                                            model.highBand.crossoverHz(sampleRate: model.sampleRate)],
                 "mask_exponent": Double(model.maskExponent), "speech_probability": model.hasSpeechHead,
             ]
+            // null: one input per bin.
+            object["input_bands"] = net.inputBands.map { $0 as Any } ?? NSNull()
             if let training = model.training {
                 object["training"] = ["epochs": training.epochs, "best_epoch": training.bestEpoch,
                                       "validation_loss": Double(training.validationLoss),
@@ -110,6 +112,7 @@ struct InfoCommand: Command {
         rows += [
             ("normalisation", net.norm.rawValue + (net.norm.isFrameLocal ? " (streams)" : " (whole-utterance)")),
             ("input norm", net.inputNorm.rawValue + (net.inputNorm == .batch ? " (training data's statistics)" : "")),
+            ("input", net.inputBands.map { "\($0) ERB bands (log band powers)" } ?? "\(net.bins) bins (log powers)"),
             ("dropout", String(format: "%.2f", net.dropout)),
             ("parameters", "\(model.net.parameterCount)"),
             ("sample rate", "\(model.sampleRate) Hz"),

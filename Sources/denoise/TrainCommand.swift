@@ -111,6 +111,12 @@ struct TrainCommand: Command {
                     + "per-bin scale and shift; causal, so it streams and suits --causal). Layer and running carry "
                     + "no corpus statistics into use.",
                 default: MaskNetConfig(kind: .cnn).inputNorm.rawValue),
+        .option("input-bands", value: "N", kind: .int,
+                help: "Feed the network N log band powers per frame instead of one log power per bin: triangular "
+                    + "bands equally spaced on the ERB-rate scale up to the Nyquist frequency (narrow at low "
+                    + "frequencies, wide at high ones); the input norm then works per band. N in "
+                    + "\(MaskNetConfig.fewestInputBands)...\(MaskNetConfig(kind: .cnn).bins); the mask is still one "
+                    + "gain per bin (default: per-bin input)."),
         .option("dropout", value: "P", kind: .float, help: "Dropout probability.",
                 default: Format.number(MaskNetConfig(kind: .cnn).dropout)),
         // Loss.
@@ -159,7 +165,7 @@ struct TrainCommand: Command {
                 + "training options given now."),
         .option("init", value: "MODEL", help: "Start from this model's weights (fine-tuning, e.g. the default model "
                 + "on your own recordings); its architecture replaces --arch, --context, --width, --dilations, "
-                + "--kernel, --residual, --norm, --input-norm and --dropout."),
+                + "--kernel, --residual, --norm, --input-norm, --input-bands and --dropout."),
         .option("seed", value: "N", kind: .int, help: "Seed for initialisation, shuffling and mixing.",
                 default: String(Self.training.seed)),
         .flag("quiet", help: "Print no progress, only errors."),
@@ -223,6 +229,8 @@ struct TrainSettings {
     var causal: Bool
     var norm: String
     var inputNorm: String
+    /// nil: one input per bin.
+    var inputBands: Int?
     var dropout: Double
     var phaseWeight: Double
     var stoiWeight: Double
@@ -368,6 +376,11 @@ struct TrainSettings {
                              + ", later frames included, so it is not causal")
         }
         inputNorm = arguments.defaultedString("input-norm")
+        let bins = MaskNetConfig(kind: .cnn).bins
+        let bandCounts = MaskNetConfig.fewestInputBands...bins
+        inputBands = try arguments.int("input-bands", expected: "a band count in \(bandCounts)") {
+            bandCounts.contains($0)
+        }
         dropout = try arguments.defaultedDouble("dropout", expected: "a probability in [0, 1)") { $0 >= 0 && $0 < 1 }
         phaseWeight = try arguments.defaultedDouble("phase-weight", expected: "a weight in [0, 1]") {
             $0 >= 0 && $0 <= 1
@@ -399,7 +412,7 @@ struct TrainSettings {
         }
         // A model file or a checkpoint fixes the architecture; options that would change it are refused, not ignored.
         let architecture = ["arch", "context", "width", "dilations", "kernel", "residual", "causal", "norm",
-                            "input-norm", "dropout"]
+                            "input-norm", "input-bands", "dropout"]
         if let first = architecture.first(where: arguments.has), initialModel != nil || resume {
             let source = resume ? "--resume: the architecture comes from the checkpoint"
                 : "--init: the architecture comes from the model"

@@ -81,6 +81,7 @@ struct TrainingSession {
         if settings.saveValidation { try saveValidationPairs(validation) }
         say("model: \(model.net.config.kind.rawValue), \(model.net.config.norm.rawValue) norm, "
             + "\(model.net.config.inputNorm.rawValue) input norm, "
+            + (model.net.config.inputBands.map { "\($0) input bands, " } ?? "")
             + "\(model.net.parameterCount) parameters; \(settings.optimizer), lr \(settings.learningRate)")
 
         let interrupt = InterruptMonitor.shared
@@ -254,7 +255,7 @@ struct TrainingSession {
                       norm: NormKind(rawValue: settings.norm) ?? .layer,
                       inputNorm: InputNormKind(rawValue: settings.inputNorm) ?? .batch,
                       dropout: Float(settings.dropout),
-                      speechHead: settings.vadWeight > 0)
+                      speechHead: settings.vadWeight > 0, inputBands: settings.inputBands)
     }
 
     private func trainingOptions() -> TrainingOptions {

@@ -122,6 +122,7 @@ final class InfoCommandTests: XCTestCase {
         XCTAssertEqual(object["parameters"] as? Int, model.net.parameterCount)
         XCTAssertEqual(object["causal"] as? Bool, true)
         XCTAssertEqual(object["band_hz"] as? [Int], [0, 8000])
+        XCTAssertTrue(object["input_bands"] is NSNull, "per-bin input")
         XCTAssertEqual(result.stdout.split(separator: "\n").count, 1)
     }
 

@@ -327,6 +327,41 @@ final class TrainEvalTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: output.path))
     }
 
+    /// A model with band input trains, is written as the newest format with its band count, says so in `info`
+    /// (plain and JSON) and denoises a file; `--init` keeps the bands of the model it starts from.
+    func testModelWithInputBandsTrainsAndApplies() throws {
+        let run = folder.appendingPathComponent("bands")
+        let result = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", run.path,
+                                            "--epochs", "1", "--batch-size", "2", "--quiet", "--width", "8",
+                                            "--dilations", "1,2", "--input-bands", "16"],
+                                           timeout: 120)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let model = run.appendingPathComponent("model.safetensors")
+        let loaded = try DenoiseModel.load(url: model)
+        XCTAssertEqual(loaded.net.config.inputBands, 16)
+        XCTAssertEqual(loaded.formatVersion, "denoise-model-6")
+        XCTAssertEqual(loaded.net.store.entry(named: "input_norm.weight")?.count, 16)
+        let info = try DenoiseRunner.run(["info", model.path], timeout: 60)
+        XCTAssertEqual(info.status, 0, info.stderr)
+        XCTAssertTrue(info.stdout.contains("16 ERB bands"), info.stdout)
+        let json = try DenoiseRunner.run(["info", "--json", model.path], timeout: 60)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(object["input_bands"] as? Int, 16)
+        let input = try XCTUnwrap(FileManager.default.contentsOfDirectory(at: noisy, includingPropertiesForKeys: nil)
+            .first { $0.pathExtension == "wav" })
+        let output = folder.appendingPathComponent("bands-out.wav")
+        let applied = try DenoiseRunner.run(["apply", "-m", model.path, input.path, output.path], timeout: 60)
+        XCTAssertEqual(applied.status, 0, applied.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: output.path))
+        let tuned = folder.appendingPathComponent("bands-tuned")
+        let fineTuned = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", tuned.path,
+                                               "--epochs", "1", "--batch-size", "2", "--quiet", "--init", model.path],
+                                              timeout: 120)
+        XCTAssertEqual(fineTuned.status, 0, fineTuned.stderr)
+        let tunedModel = try DenoiseModel.load(url: tuned.appendingPathComponent("model.safetensors"))
+        XCTAssertEqual(tunedModel.net.config.inputBands, 16)
+    }
+
     /// Pairs recorded at 48 kHz are resampled to the model's 16 kHz on loading.
     func testTrainAccepts48kHzPairs() throws {
         let noisy48 = folder.appendingPathComponent("noisy48"), clean48 = folder.appendingPathComponent("clean48")

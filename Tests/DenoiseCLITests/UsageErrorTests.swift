@@ -82,6 +82,17 @@ final class UsageErrorTests: XCTestCase {
                              mentioning: ["--norm", "running"])
     }
 
+    /// Band input needs 8 bands at least and no more than the 257 bins; --init takes the bands from its model.
+    func testInputBandsOutsideEightToTheBinsExit64() throws {
+        let usage = "usage: denoise train --noisy DIR --clean DIR -o RUN_DIR [<options>]"
+        let base = ["train", "--noisy", "n", "--clean", "c", "-o", "r"]
+        for bands in ["3", "7", "258", "x"] {
+            try expectUsageError(base + ["--input-bands", bands], usage: usage, mentioning: ["--input-bands"])
+        }
+        try expectUsageError(base + ["--input-bands", "16", "--init", "m.safetensors"], usage: usage,
+                             mentioning: ["--input-bands", "--init"])
+    }
+
     func testMissingValueAndUnexpectedArgumentExit64() throws {
         try expectUsageError(["apply", "a.wav", "b.wav", "-m"], usage: applyUsage,
                              mentioning: ["missing value", "--model"])

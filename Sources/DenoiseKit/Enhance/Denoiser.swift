@@ -93,7 +93,8 @@ public final class Denoiser {
     private let streams: [MaskNetStream]
     /// Windowed path with the running input normalisation, per group: the state, which has seen every frame before
     /// `normalizedEnd` once, and the normalised features of frames `pendingStart..<normalizedEnd`
-    /// [frames × modelBins], which later windows' history margins read. Empty otherwise.
+    /// [frames × the network's input width: bins, or bands], which later windows' history margins read. Empty
+    /// otherwise.
     private let inputNormalizers: [RunningNormalizer]
     private var normalizedFeatures: [[Float]]
     private var normalizedEnd = 0
@@ -116,6 +117,9 @@ public final class Denoiser {
     private var finished = false
     // Reused per window.
     private let features = Matrix(rows: 0, cols: 0)
+    /// With the running input normalisation: the window's network input [frames × input width], pooled into bands
+    /// (with input bands) and normalised.
+    private let networkInput = Matrix(rows: 0, cols: 0)
     /// One frame's log-power, and its real and imaginary parts scaled to the model's amplitudes: [3 × modelBins].
     private let frameScratch: Matrix
     /// Gains of the kept frames, `[frames × bins]`; grows to the largest window, never shrinks.
@@ -311,10 +315,10 @@ public final class Denoiser {
         if recordsSpeech { speechProbabilities += repeatElement(0, count: keep.count) }
         for (g, group) in groups.enumerated() {
             computeFeatures(group, window: window)
-            if !inputNormalizers.isEmpty { normalizeInput(group: g, window: window) }
+            let input = inputNormalizers.isEmpty ? features : normalizeInput(group: g, window: window)
             var layout = SequenceBatch.single(frames: window.count)
             layout.parallelism = Parallelism(threads: options.threads)
-            let mask = model.net.forward(features, layout: layout, training: false,
+            let mask = model.net.forward(input, layout: layout, training: false,
                                          inputNormalized: !inputNormalizers.isEmpty)
             if recordsSpeech, let logits = model.net.speechLogits {
                 for frame in keep {
@@ -330,25 +334,29 @@ public final class Denoiser {
         normalizedEnd = max(normalizedEnd, window.upperBound)
     }
 
-    /// The running input normalisation of one group's window of `features`, in place: frames an earlier window
-    /// took in (its history margin) are copied from what the state gave them then; later ones go through the
-    /// state, in order, and are kept for the next windows.
-    private func normalizeInput(group g: Int, window: Range<Int>) {
+    /// The running input normalisation of one group's window of `features`, into `networkInput`: frames an earlier
+    /// window took in (its history margin) are copied from what the state gave them then; later ones are pooled
+    /// into bands (with input bands), go through the state, in order, and are kept for the next windows.
+    private func normalizeInput(group g: Int, window: Range<Int>) -> Matrix {
         precondition(window.lowerBound >= pendingStart && window.lowerBound <= normalizedEnd,
                      "Denoiser: window \(window) leaves a gap after normalised frame \(normalizedEnd)")
-        let bins = plan.modelBins, normalizer = inputNormalizers[g]
+        // `bins`: the network's input values per frame.
+        let bins = model.net.config.inputWidth, normalizer = inputNormalizers[g], bands = model.net.inputBands
+        networkInput.resize(rows: window.count, cols: bins)
         for frame in window {
-            let row = features.row(frame - window.lowerBound)
+            let row = networkInput.row(frame - window.lowerBound), source = features.row(frame - window.lowerBound)
             if frame < normalizedEnd {
                 normalizedFeatures[g].withUnsafeBufferPointer { done in
                     guard let base = done.baseAddress else { return }
                     row.update(from: base + (frame - pendingStart) * bins, count: bins)
                 }
             } else {
+                if let bands { bands.pool(source, into: row) } else { row.update(from: source, count: bins) }
                 normalizer.normalize(row, into: row)
                 normalizedFeatures[g].append(contentsOf: UnsafeBufferPointer(start: row, count: bins))
             }
         }
+        return networkInput
     }
 
     /// Adds one group's share of a frame's speech probability, σ(logit), to the recorded value at `index`.
@@ -479,7 +487,7 @@ public final class Denoiser {
             pending[ch].imag.removeFirst(drop * bins)
             pending[ch].frames -= drop
         }
-        let normalizedDrop = max(0, min(drop, normalizedEnd - pendingStart)) * plan.modelBins
+        let normalizedDrop = max(0, min(drop, normalizedEnd - pendingStart)) * model.net.config.inputWidth
         for g in 0..<normalizedFeatures.count { normalizedFeatures[g].removeFirst(normalizedDrop) }
         pendingStart = keepFrom
     }

@@ -7,9 +7,10 @@ public final class DenoiseModel {
     /// convolutions, which an earlier reader would run centred; version 4 the speech-probability head, whose tensors
     /// an earlier reader would find too many for the configuration it reads; version 5 the running input
     /// normalisation (`InputNormKind.running`), which an earlier reader cannot decode and would report as a
-    /// file without a readable configuration.
+    /// file without a readable configuration; version 6 band input (`MaskNetConfig.inputBands`), which an earlier
+    /// reader would skip, feeding bins to a network whose first layer was trained on bands.
     static let formatVersions = ["denoise-model-1", "denoise-model-2", "denoise-model-3", "denoise-model-4",
-                                 "denoise-model-5"]
+                                 "denoise-model-5", "denoise-model-6"]
     /// Largest FFT size a model may ask for (1 s at 16 kHz is 16384 samples).
     static let largestFFT = 1 << 16
 
@@ -43,7 +44,8 @@ public final class DenoiseModel {
             throw ModelFileError.invalidConfig("sample rate \(sampleRate) Hz is outside 8000...96000")
         }
         self.net = try MaskNet(config: config, seed: seed, initializeWeights: initializeWeights,
-                               frameSeconds: Double(stft.hop) / Double(sampleRate))
+                               frameSeconds: Double(stft.hop) / Double(sampleRate),
+                               nyquistHz: Double(sampleRate) / 2)
         self.stft = stft
         self.sampleRate = sampleRate
         self.highBand = HighBandSettings(sampleRate: sampleRate)
@@ -77,8 +79,8 @@ public final class DenoiseModel {
     /// models they can run and refuse the others instead of misreading them.
     public var formatVersion: String {
         let config = net.config
-        return DenoiseModel.formatVersions[config.inputNorm == .running ? 4 : config.speechHead ? 3
-                                           : config.causal ? 2 : config.residual ? 1 : 0]
+        return DenoiseModel.formatVersions[config.inputBands != nil ? 5 : config.inputNorm == .running ? 4
+                                           : config.speechHead ? 3 : config.causal ? 2 : config.residual ? 1 : 0]
     }
 
     /// Whether the model gives a speech probability per frame besides the mask.

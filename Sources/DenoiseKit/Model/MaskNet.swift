@@ -7,6 +7,11 @@
 /// [rows × (2·context + 1)·bins]; frames outside an utterance's real frames read as silence (as 0, a steady bin,
 /// after the running normalisation).
 ///
+/// With `config.inputBands`, each frame's log-power bins are first pooled into that many log band powers (`ERBBands`,
+/// fixed, nothing learnt), and everything up to the mask's output projection works on bands instead of bins:
+/// the input norm (and its running statistics), the context stacking [rows × (2·context + 1)·bands] and the first
+/// projection. The mask is still [rows × bins]. Silence pools to silence, so context padding is unchanged.
+///
 /// With `config.speechHead`, a Linear on the last hidden layer's activations [rows × hidden] gives one speech logit
 /// per frame [rows × 1] (`speechLogits`); its gradient joins the mask's at that layer (joint training).
 public final class MaskNet {
@@ -29,6 +34,9 @@ public final class MaskNet {
     /// unused for the other input norms.
     private let inputNormalizer: RunningNormalizer?
     private let normalizedFeatures = Matrix(rows: 0, cols: 0)
+    /// The band pooling of the input and its output [rows × bands] (nil and unused without `config.inputBands`).
+    let inputBands: ERBBands?
+    private let pooledFeatures = Matrix(rows: 0, cols: 0)
     /// Seconds from one frame to the next: the running input normalisation's clock.
     let frameSeconds: Double
     private let paddedSpeechLogits = Matrix(rows: 0, cols: 0)
@@ -44,14 +52,21 @@ public final class MaskNet {
     /// Frames of the default STFT at 16 kHz (16 ms), for a network built without a model around it.
     public static let defaultFrameSeconds = Double(STFTConfig().hop) / 16000
 
+    /// The Nyquist frequency of a 16 kHz model, for a network built without a model around it.
+    public static let defaultNyquistHz = 8000.0
+
     /// `initializeWeights`: false leaves the weights zero (for a model about to load them from a file).
     /// `frameSeconds`: hop / sample rate of the frames the network will see (the running input normalisation's
-    /// time constant is counted in them).
+    /// time constant is counted in them). `nyquistHz`: the frequency of the last bin (where the input bands end).
     public init(config: MaskNetConfig, seed: UInt64 = 0, initializeWeights: Bool = true,
-                frameSeconds: Double = MaskNet.defaultFrameSeconds) throws {
+                frameSeconds: Double = MaskNet.defaultFrameSeconds,
+                nyquistHz: Double = MaskNet.defaultNyquistHz) throws {
         try config.validate()
         guard frameSeconds > 0 && frameSeconds.isFinite else {
             throw ModelFileError.invalidConfig("frames must be a positive time apart, got \(frameSeconds) s")
+        }
+        guard nyquistHz > 0 && nyquistHz.isFinite else {
+            throw ModelFileError.invalidConfig("the Nyquist frequency must be positive, got \(nyquistHz) Hz")
         }
         self.config = config
         self.frameSeconds = frameSeconds
@@ -98,7 +113,7 @@ public final class MaskNet {
 
         switch config.kind {
         case .mlp:
-            var features = (2 * config.context + 1) * config.bins
+            var features = (2 * config.context + 1) * config.inputWidth
             layers.append(inputNorm(features))
             for i in 0..<config.hiddenLayers {
                 layers.append(Linear(features, width, store: store, name: "hidden\(i).linear", rng: &rng))
@@ -108,7 +123,7 @@ public final class MaskNet {
             }
             layers.append(Linear(features, config.bins, store: store, name: "output.linear", rng: &rng))
         case .cnn:
-            var channels = config.bins
+            var channels = config.inputWidth
             layers.append(inputNorm(channels))
             for (i, dilation) in config.dilations.enumerated() {
                 let blockStart = layers.count
@@ -116,7 +131,7 @@ public final class MaskNet {
                                      causal: config.causal, store: store, name: "block\(i).conv", rng: &rng))
                 rectifiedNorm("block\(i).norm")
                 dropout()
-                // The first block changes the width (bins → channels), so it cannot add its input.
+                // The first block changes the width (bins or bands → channels), so it cannot add its input.
                 if config.residual && channels == width {
                     let block = Sequential(Array(layers[blockStart...]))
                     layers.removeSubrange(blockStart...)
@@ -133,6 +148,7 @@ public final class MaskNet {
         self.dropouts = dropouts
         self.batchNorms = batchNorms
         inputNormalizer = MaskNet.inputNormalizer(config, frameSeconds: frameSeconds)
+        inputBands = config.inputBands.map { ERBBands(bands: $0, bins: config.bins, nyquistHz: nyquistHz) }
     }
 
     /// A fresh state of the running input normalisation for one stream of frames (nil for the other input norms):
@@ -141,7 +157,7 @@ public final class MaskNet {
     func makeInputNormalizer() -> RunningNormalizer? { MaskNet.inputNormalizer(config, frameSeconds: frameSeconds) }
 
     private static func inputNormalizer(_ config: MaskNetConfig, frameSeconds: Double) -> RunningNormalizer? {
-        config.inputNorm == .running ? RunningNormalizer(bins: config.bins, frameSeconds: frameSeconds) : nil
+        config.inputNorm == .running ? RunningNormalizer(bins: config.inputWidth, frameSeconds: frameSeconds) : nil
     }
 
     /// What context frames outside an utterance read as: silence, or with the running input normalisation the
@@ -159,21 +175,36 @@ public final class MaskNet {
     ///
     /// With the running input normalisation, each utterance of `layout` is normalised from its first real frame
     /// (a fresh state per utterance; padding frames are skipped and read as zeros).
+    ///
+    /// With input bands, the real frames are pooled into bands first (padding rows read as zeros).
     func forward(_ features: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
         forward(features, layout: layout, training: training, inputNormalized: false)
     }
 
-    /// `inputNormalized`: the features have been through the running input normalisation already, by a caller
-    /// whose state runs on across calls (the denoiser's overlapping windows), so that a window need not start an
-    /// utterance. Without the running input normalisation it changes nothing.
+    /// `inputNormalized`: the features have been through the band pooling (with input bands) and the running input
+    /// normalisation already, by a caller whose state runs on across calls (the denoiser's overlapping windows), so
+    /// that a window need not start an utterance: they are [rows × `config.inputWidth`]. Without the running input
+    /// normalisation it changes nothing.
     func forward(_ features: Matrix, layout: SequenceBatch, training: Bool, inputNormalized: Bool) -> Matrix {
-        precondition(features.cols == config.bins, "MaskNet expects \(config.bins) bins, got \(features.cols)")
+        let prepared = inputNormalized && inputNormalizer != nil
+        let width = prepared ? config.inputWidth : config.bins
+        precondition(features.cols == width, "MaskNet expects \(width) features per frame, got \(features.cols)")
         precondition(features.rows == layout.rows,
                      "MaskNet: features have \(features.rows) rows but the layout has \(layout.rows)")
         packedLayout = nil
         var features = features
-        if let inputNormalizer, !inputNormalized {
-            normalizedFeatures.resize(rows: features.rows, cols: config.bins)
+        if let inputBands, !prepared {
+            pooledFeatures.resize(rows: features.rows, cols: inputBands.bands)
+            let source = features, pooled = pooledFeatures
+            layout.forEachRealRowPiece(chunks: layout.parallelism.chunks(elements: layout.realFrames * config.bins)) {
+                _, rows in
+                for row in rows { inputBands.pool(source.row(row), into: pooled.row(row)) }
+            }
+            pooledFeatures.zeroPaddingRows(of: layout)
+            features = pooledFeatures
+        }
+        if let inputNormalizer, !prepared {
+            normalizedFeatures.resize(rows: features.rows, cols: config.inputWidth)
             for b in 0..<layout.batch {
                 let first = layout.realRows(of: b).lowerBound
                 inputNormalizer.normalizeUtterance(features.row(first), frames: layout.lengths[b],
@@ -311,7 +342,8 @@ public final class MaskNet {
     /// `packed`: only real frames, one after another in batch order; otherwise padded like `layout` (padding rows
     /// zero).
     private func stackContext(_ features: Matrix, layout: SequenceBatch, packed: Bool) {
-        let c = config.context, bins = config.bins, width = (2 * c + 1) * bins
+        // `bins` here are the network's input values per frame: bins, or bands with input bands.
+        let c = config.context, bins = config.inputWidth, width = (2 * c + 1) * bins
         stacked.resize(rows: packed ? layout.realFrames : layout.rows, cols: width)
         let src = features.data, stacked = self.stacked, padding = contextPadding
         layout.forEachRealRowPiece(chunks: layout.parallelism.chunks(elements: layout.realFrames * width)) { _, rows in

@@ -77,11 +77,19 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
     /// `SpeechActivity`). It sees what the mask sees, so it is causal when the network is. Absent from files
     /// written before it existed, which read as false, and left out of the file's JSON when false.
     public var speechHead: Bool
+    /// The network's input: nil for one log-power per bin; N for N log band powers, from triangular bands equally
+    /// spaced on the ERB-rate scale up to the Nyquist frequency (`ERBBands`), pooled at the start of the network,
+    /// before the input norm, which then works per band. The mask is still one value per bin. Absent from files
+    /// written before it existed, which read as nil, and left out of the file's JSON when nil.
+    public var inputBands: Int?
+
+    /// Smallest band count `inputBands` accepts: fewer bands than this smear whole formants together.
+    public static let fewestInputBands = 8
 
     public init(kind: MaskNetKind, bins: Int = 257, context: Int = 2, hidden: Int? = nil, hiddenLayers: Int = 2,
                 kernelSize: Int = 5, dilations: [Int] = [1, 2, 4], residual: Bool = false, causal: Bool = false,
                 norm: NormKind = .layer, inputNorm: InputNormKind = .batch, groups: Int = 8, dropout: Float = 0.1,
-                speechHead: Bool = false) {
+                speechHead: Bool = false, inputBands: Int? = nil) {
         self.kind = kind
         self.bins = bins
         self.context = context
@@ -96,11 +104,12 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
         self.groups = groups
         self.dropout = dropout
         self.speechHead = speechHead
+        self.inputBands = inputBands
     }
 
     private enum CodingKeys: String, CodingKey {
         case kind, bins, context, hidden, hiddenLayers, kernelSize, dilations, residual, causal, norm, inputNorm, groups
-        case dropout, speechHead
+        case dropout, speechHead, inputBands
     }
 
     public init(from decoder: Decoder) throws {
@@ -119,10 +128,11 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
         groups = try c.decode(Int.self, forKey: .groups)
         dropout = try c.decode(Float.self, forKey: .dropout)
         speechHead = try c.decodeIfPresent(Bool.self, forKey: .speechHead) ?? false
+        inputBands = try c.decodeIfPresent(Int.self, forKey: .inputBands)
     }
 
-    /// Writes every field, `speechHead` only when true, so that a model without the head is described exactly as
-    /// before the head existed.
+    /// Writes every field, `speechHead` only when true and `inputBands` only when set, so that a model without the
+    /// head or the bands is described exactly as before they existed.
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(kind, forKey: .kind)
@@ -139,6 +149,7 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
         try c.encode(groups, forKey: .groups)
         try c.encode(dropout, forKey: .dropout)
         if speechHead { try c.encode(speechHead, forKey: .speechHead) }
+        if let inputBands { try c.encode(inputBands, forKey: .inputBands) }
     }
 
     /// Frames after a frame that its mask depends on: what the denoiser must wait for.
@@ -152,15 +163,18 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
         }
     }
 
+    /// Values per frame the network reads after the band pooling (the input norm's channels): bands or bins.
+    var inputWidth: Int { inputBands ?? bins }
+
     /// Number of parameters this configuration has, in Double so that an absurd configuration read
     /// from a file can be rejected before anything is allocated.
     public var parameterCount: Double {
-        let bins = Double(self.bins), width = Double(hidden)
+        let bins = Double(self.bins), width = Double(hidden), inputWidth = Double(self.inputWidth)
         let normParameters = 2.0  // gain and shift (or BatchNorm's weight and bias) per channel
         let head = speechHead ? width + 1 : 0
         switch kind {
         case .mlp:
-            var inputs = Double(2 * context + 1) * bins
+            var inputs = Double(2 * context + 1) * inputWidth
             var total = normParameters * inputs
             for _ in 0..<min(hiddenLayers, 1 << 20) {
                 total += inputs * width + width + normParameters * width
@@ -168,8 +182,8 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
             }
             return total + inputs * bins + bins + head
         case .cnn:
-            var channels = bins
-            var total = normParameters * bins
+            var channels = inputWidth
+            var total = normParameters * inputWidth
             for _ in dilations.prefix(1 << 20) {
                 total += channels * width * Double(kernelSize) + width + normParameters * width
                 channels = width
@@ -183,6 +197,12 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
         guard bins >= 2 else { throw bad("bins must be at least 2, got \(bins)") }
         guard hidden >= 1 else { throw bad("hidden width must be positive, got \(hidden)") }
         guard (0..<1).contains(dropout) else { throw bad("dropout must lie in [0, 1), got \(dropout)") }
+        if let inputBands {
+            let fewest = MaskNetConfig.fewestInputBands
+            guard inputBands >= fewest && inputBands <= bins else {
+                throw bad("input bands must lie in \(fewest)...\(bins) (the bins), got \(inputBands)")
+            }
+        }
         switch kind {
         case .mlp:
             guard context >= 0 && context <= 64 else { throw bad("context must lie in 0...64 frames, got \(context)") }

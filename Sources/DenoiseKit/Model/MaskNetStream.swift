@@ -12,6 +12,9 @@
 /// With the running input normalisation (`InputNormKind.running`) the stream owns that normalisation's state for
 /// its utterance and feeds it each stepped frame once, in order, as `MaskNet.forward` does for a whole utterance.
 ///
+/// With input bands (`MaskNetConfig.inputBands`) each stepped frame is pooled into bands first, into the stream's own
+/// buffer, as `MaskNet.forward` pools each frame.
+///
 /// With the speech head, each step also gives the frame's speech logit (`speechLogit`), from the same last hidden
 /// activations `MaskNet.forward` gives the head.
 final class MaskNetStream {
@@ -24,6 +27,9 @@ final class MaskNetStream {
     /// The running input normalisation's state, and the frame it normalises into (nil: another input norm).
     private let inputNormalizer: RunningNormalizer?
     private let normalized: Matrix
+    /// The band pooling and the frame it pools into (nil: per-bin input).
+    private let inputBands: ERBBands?
+    private let pooled: Matrix
     /// The speech head's logit for the last frame stepped (0 without the head).
     private(set) var speechLogit: Float = 0
 
@@ -41,13 +47,15 @@ final class MaskNetStream {
         config = net.config
         speechHead = net.speechHead
         inputNormalizer = net.makeInputNormalizer()
-        normalized = Matrix(rows: 1, cols: net.config.bins)
+        normalized = Matrix(rows: 1, cols: net.config.inputWidth)
+        inputBands = net.inputBands
+        pooled = Matrix(rows: 1, cols: net.config.inputWidth)
         let layers = net.network.layers
         if speechHead != nil {
-            trunk = try FrameSteps.make(layers[..<net.outputStart], inputWidth: config.bins).get()
+            trunk = try FrameSteps.make(layers[..<net.outputStart], inputWidth: config.inputWidth).get()
             output = try FrameSteps.make(layers[net.outputStart...], inputWidth: trunk.outputWidth).get()
         } else {
-            trunk = try FrameSteps.make(net.network, inputWidth: config.bins).get()
+            trunk = try FrameSteps.make(net.network, inputWidth: config.inputWidth).get()
             output = nil
         }
         let width = (output ?? trunk).outputWidth
@@ -65,8 +73,12 @@ final class MaskNetStream {
     /// Pointer form, for the denoiser's inner loop: `bins` values each.
     func step(_ features: UnsafePointer<Float>, mask: UnsafeMutablePointer<Float>) {
         var input = features
+        if let inputBands {
+            inputBands.pool(features, into: pooled.data)
+            input = UnsafePointer(pooled.data)
+        }
         if let inputNormalizer {
-            inputNormalizer.normalize(features, into: normalized.data)
+            inputNormalizer.normalize(input, into: normalized.data)
             input = UnsafePointer(normalized.data)
         }
         let hidden = trunk.step(input)

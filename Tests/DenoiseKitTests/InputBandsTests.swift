@@ -1,0 +1,287 @@
+import XCTest
+@testable import DenoiseKit
+
+/// Band (ERB-like) input: the filterbank, its pooling, and the network and paths that read bands instead of bins
+/// (`MaskNetConfig.inputBands`).
+final class InputBandsTests: XCTestCase {
+    // MARK: The filterbank
+
+    /// n_fft 64 at 16 kHz: 33 bins 250 Hz apart. E(8000) = 21.4 · log10(1 + 34.96) = 33.2945 ERBs, so 8 bands are
+    /// centred 4.7564 ERBs apart, at 0, 152.9, 408.0, 833.6, 1543.6, 2727.9, 4703.8 and 8000 Hz: bins 0, 0.61, 1.63,
+    /// 3.33, 6.17, 10.91, 18.82 and 32, which round to 0, 1, 2, 3, 6, 11, 19, 32 (no two on one bin).
+    func testGoldenCentresOfEightBands() {
+        let bands = ERBBands(bands: 8, bins: 33, nyquistHz: 8000)
+        XCTAssertEqual(bands.centres, [0, 1, 2, 3, 6, 11, 19, 32])
+        XCTAssertEqual(ERBBands.erbRate(hz: 8000), 33.2945, accuracy: 1e-4)
+        let expectedHz = [0, 152.92, 408.02, 833.59, 1543.55, 2727.94, 4703.79, 8000]
+        for (b, hz) in expectedHz.enumerated() {
+            XCTAssertEqual(ERBBands.hz(erbRate: Double(b) * 33.29454 / 7), hz, accuracy: 0.01, "band \(b)")
+        }
+        // Band 4 rises over bins 3…6 and falls over 6…11.
+        let band4 = (0..<33).map { bands.weight(band: 4, bin: $0) }
+        let expected: [Float] = [0, 0, 0, 0, 1.0 / 3, 2.0 / 3, 1, 0.8, 0.6, 0.4, 0.2] + Array(repeating: 0, count: 22)
+        for k in 0..<33 { XCTAssertEqual(band4[k], expected[k], accuracy: 1e-6, "bin \(k)") }
+        // The first band is only the falling half, the last only the rising one.
+        XCTAssertEqual((0..<33).map { bands.weight(band: 0, bin: $0) }, [1] + Array(repeating: 0, count: 32))
+        XCTAssertEqual(bands.weight(band: 7, bin: 32), 1)
+        XCTAssertEqual(bands.weight(band: 7, bin: 19), 0)
+        XCTAssertEqual(bands.weight(band: 7, bin: 20), 1.0 / 13, accuracy: 1e-7)
+    }
+
+    /// 12 bands on 33 bins: centres at bins 0, 0.35, 0.84, 1.52, 2.45, 3.75, 5.54, 8.03, 11.5, 16.2, 22.9, 32 round
+    /// to 0, 0, 1, 2, 2, 4, 6, 8, 11, 16, 23, 32; the low ones, narrower than a bin, are moved up to one bin each.
+    func testBandsNarrowerThanABinGetABinEach() {
+        let bands = ERBBands(bands: 12, bins: 33, nyquistHz: 8000)
+        XCTAssertEqual(bands.centres, [0, 1, 2, 3, 4, 5, 6, 8, 11, 16, 23, 32])
+        for b in 1...5 {
+            XCTAssertEqual((0..<33).map { bands.weight(band: b, bin: $0) },
+                           (0..<33).map { $0 == b ? 1 : 0 }, "band \(b) is bin \(b) alone")
+        }
+        // As many bands as bins: one bin each.
+        XCTAssertEqual(ERBBands(bands: 33, bins: 33, nyquistHz: 8000).centres, Array(0..<33))
+    }
+
+    /// For band counts a model accepts at n_fft 512 (all up to 64, then every fifth), at n_fft 64 (all) and at 48 kHz
+    /// n_fft 1024 (every sixteenth): each bin's weights sum to 1, every band has a bin, centres rise strictly from
+    /// bin 0 to the last bin.
+    func testEveryBinIsSharedOutWholeAndNoBandIsEmpty() {
+        for (bins, nyquist) in [(257, 8000.0), (33, 8000), (513, 24000)] {
+            let every = bins < 300 ? 5 : 16
+            for n in MaskNetConfig.fewestInputBands...bins where n <= 64 && bins < 300 || n % every == 0 {
+                let bands = ERBBands(bands: n, bins: bins, nyquistHz: nyquist)
+                XCTAssertEqual(bands.centres.first, 0)
+                XCTAssertEqual(bands.centres.last, bins - 1)
+                XCTAssertTrue(zip(bands.centres, bands.centres.dropFirst()).allSatisfy { $0 < $1 }, "\(n) of \(bins)")
+                for k in 0..<bins {
+                    let total = (0..<n).reduce(Float(0)) { $0 + bands.weight(band: $1, bin: k) }
+                    XCTAssertEqual(total, 1, accuracy: 1e-6, "\(n) bands, bin \(k)")
+                }
+                for b in 0..<n {
+                    XCTAssertEqual(bands.weight(band: b, bin: bands.centres[b]), 1, "\(n) bands, band \(b)")
+                }
+            }
+        }
+    }
+
+    /// The 8 bands of 33 bins on powers P_k = k + 1 (total 561): band powers 1, 2, 3, 4 + 5·2/3 + 6/3 = 9⅓,
+    /// 5/3 + 6·2/3 + 7 + (8·4 + 9·3 + 10·2 + 11)/5 = 30⅔, 84.5, 227.5, 203 (sum 561), and their logarithms.
+    func testPoolingGivesTheLogOfWeightedPowerSums() {
+        let bands = ERBBands(bands: 8, bins: 33, nyquistHz: 8000)
+        let x = (0..<33).map { log(Float($0 + 1) + Features.logPowerFloor) }
+        var y = [Float](repeating: 0, count: 8)
+        x.withUnsafeBufferPointer { x in
+            y.withUnsafeMutableBufferPointer { bands.pool(x.baseAddress!, into: $0.baseAddress!) }
+        }
+        let golden: [Float] = [0, 0.693147, 1.098612, 2.233592, 3.423176, 4.436752, 5.427150, 5.313206]
+        for b in 0..<8 { XCTAssertEqual(y[b], golden[b], accuracy: 2e-6, "band \(b)") }
+        XCTAssertEqual(y.reduce(0) { $0 + exp($1) }, 561, accuracy: 1e-3, "the bands share out the whole power")
+        // Digital silence pools to silence: the per-bin convention holds per band.
+        let silence = [Float](repeating: MaskNet.silence, count: 33)
+        silence.withUnsafeBufferPointer { x in
+            y.withUnsafeMutableBufferPointer { bands.pool(x.baseAddress!, into: $0.baseAddress!) }
+        }
+        for b in 0..<8 { XCTAssertEqual(y[b], MaskNet.silence, accuracy: 1e-4, "band \(b)") }
+    }
+
+    // MARK: Networks with band input
+
+    private func randomize(_ net: MaskNet, seed: UInt64) {
+        var rng = RandomGenerator(seed: seed)
+        for i in 0..<net.store.count { net.store.values[i] = rng.uniform(-0.4, 0.4) }
+        net.store.markValuesChanged()
+    }
+
+    private func tinyModel(_ kind: MaskNetKind, causal: Bool, inputNorm: InputNormKind = .layer, bands: Int? = 12,
+                           dropout: Float = 0.1, seed: UInt64 = 3) throws -> DenoiseModel {
+        let stft = STFTConfig(nFFT: 64, hop: 32)
+        let config = MaskNetConfig(kind: kind, bins: stft.bins, context: 2, hidden: 8, hiddenLayers: 1,
+                                   kernelSize: 3, dilations: [1, 2], residual: true, causal: causal,
+                                   inputNorm: inputNorm, dropout: dropout, inputBands: bands)
+        let model = try DenoiseModel(config: config, stft: stft, sampleRate: 16000, seed: seed)
+        randomize(model.net, seed: seed + 10)
+        return model
+    }
+
+    private func features(frames: Int, bins: Int, seed: UInt64) -> Matrix {
+        var rng = RandomGenerator(seed: seed)
+        return Matrix(rows: frames, cols: bins, values: (0..<(frames * bins)).map { _ in -8 + 3 * rng.normal() })
+    }
+
+    private let configurations: [(MaskNetKind, Bool, InputNormKind)] = [
+        (.mlp, false, .batch), (.mlp, false, .running), (.cnn, false, .layer), (.cnn, true, .running),
+        (.cnn, true, .batch),
+    ]
+
+    /// The input norm and the first projection are as wide as the bands; the mask is as wide as the bins; the
+    /// parameter count follows.
+    func testTheInputLayersAreAsWideAsTheBands() throws {
+        for (kind, causal, norm) in configurations {
+            let net = try tinyModel(kind, causal: causal, inputNorm: norm).net
+            let context = kind == .mlp ? 5 : 1
+            XCTAssertEqual(net.store.entry(named: "input_norm.weight")?.count, context * 12, "\(kind) \(norm)")
+            XCTAssertEqual(net.parameterCount, Int(net.config.parameterCount), "\(kind) \(norm)")
+            let perBin = try tinyModel(kind, causal: causal, inputNorm: norm, bands: nil).net
+            let firstProjection = kind == .mlp ? 8 * context * (33 - 12) : 8 * 3 * (33 - 12)
+            XCTAssertEqual(perBin.parameterCount - net.parameterCount, firstProjection + 2 * context * (33 - 12))
+            let mask = net.forward(features(frames: 7, bins: 33, seed: 1), layout: .single(frames: 7), training: false)
+            XCTAssertEqual(mask.cols, 33)
+        }
+    }
+
+    /// The whole network against central finite differences of the spectral loss, through the band input (the
+    /// input norm's folded backward included).
+    func testMaskNetGradientCheckWithBandInput() throws {
+        for (kind, causal, norm) in configurations {
+            // No dropout, so that the loss is a function of the weights in training mode (BatchNorm's batch
+            // statistics).
+            let model = try tinyModel(kind, causal: causal, inputNorm: norm, dropout: 0, seed: 5)
+            let bins = model.stft.bins
+            let layout = SequenceBatch(frames: 6, lengths: [6, 4])
+            var rng = RandomGenerator(seed: 9)
+            let n = layout.rows * bins
+            let x = Matrix(rows: layout.rows, cols: bins, values: (0..<n).map { _ in -4 + 3 * rng.normal() })
+            let noisy = Matrix(rows: layout.rows, cols: bins, values: (0..<n).map { _ in rng.uniform(0.1, 1) })
+            let clean = Matrix(rows: layout.rows, cols: bins, values: (0..<n).map { _ in rng.uniform(0, 1) })
+            let gradient = Matrix(rows: 0, cols: 0)
+            func loss() -> Float {
+                let mask = model.net.forward(x, layout: layout, training: true)
+                return Loss.spectral(mask: mask, noisyMagnitude: noisy, cleanMagnitude: clean, layout: layout,
+                                     gradient: gradient)
+            }
+            let store = model.net.store
+            store.zeroGradients()
+            _ = loss()
+            model.net.backward(gradient)
+            let analytic = Array(store.gradientBuffer)
+            guard let gain = store.entry(named: "input_norm.weight"), let shift = store.entry(named: "input_norm.bias")
+            else { return XCTFail("no input norm parameters") }
+            let inputNorm = Array(gain.offset ..< gain.offset + gain.count)
+                + Array(shift.offset ..< shift.offset + shift.count)
+            let sampled = Array(stride(from: 0, to: store.count, by: max(1, store.count / 30)))
+            for i in inputNorm + sampled {
+                let numeric = centralDifference(store, index: i, step: 1e-2, loss: loss)
+                XCTAssertEqual(analytic[i], numeric, accuracy: 2e-3 + 0.05 * abs(numeric),
+                               "\(kind) causal \(causal) \(norm) parameter \(i)")
+            }
+        }
+    }
+
+    /// `MaskNetStream` stepping a causal CNN with bands gives `MaskNet.forward`'s masks, and starts over after a
+    /// reset.
+    func testStreamStepsGiveTheWholeUtteranceMasks() throws {
+        for norm in [InputNormKind.batch, .layer, .running] {
+            let net = try tinyModel(.cnn, causal: true, inputNorm: norm).net
+            let x = features(frames: 50, bins: net.config.bins, seed: 12)
+            let whole = net.forward(x, layout: .single(frames: 50), training: false).array
+            let stream = try MaskNetStream(net)
+            var mask = [Float](repeating: 0, count: x.cols)
+            for pass in 0..<2 {
+                var steps: [Float] = []
+                for t in 0..<50 {
+                    mask.withUnsafeMutableBufferPointer { stream.step(UnsafePointer(x.row(t)), mask: $0.baseAddress!) }
+                    steps += mask
+                }
+                XCTAssertLessThan(maxDifference(steps[...], whole[...]), 1e-5, "\(norm), pass \(pass)")
+                stream.reset()
+            }
+        }
+    }
+
+    /// The mask of a whole-utterance `MaskNet.forward` applied by hand: what every path of the denoiser must give.
+    private func wholeUtteranceReference(_ input: [Float], model: DenoiseModel) -> [Float] {
+        let stft = STFT(config: model.stft)
+        var spectrum = stft.analyze(input)
+        let features = Matrix(rows: spectrum.frames, cols: spectrum.bins, values: Features.logPower(spectrum))
+        let mask = model.net.forward(features, layout: .single(frames: spectrum.frames), training: false).array
+        Features.applyMask(mask, to: &spectrum)
+        return stft.synthesize(spectrum, length: input.count)
+    }
+
+    private func denoised(_ input: [Float], model: DenoiseModel, chunkFrames: Int, stepsFrames: Bool,
+                          pieces: [Int]) -> [Float] {
+        let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: 16000,
+                                options: DenoiserOptions(chunkFrames: chunkFrames), stepsFrames: stepsFrames)
+        var out: [Float] = [], position = 0, i = 0
+        while position < input.count {
+            let n = min(pieces[i % pieces.count], input.count - position)
+            out += denoiser.process(AudioBuffer(mono: Array(input[position ..< position + n]), sampleRate: 16000))
+                .channels[0]
+            position += n
+            i += 1
+        }
+        return out + denoiser.finish().channels[0]
+    }
+
+    /// The denoiser's windows (with history and look-ahead frames seen twice) and its frame steps give the output of
+    /// the whole-utterance mask applied by hand, with every input norm.
+    func testDenoiserPathsApplyTheWholeUtteranceMask() throws {
+        let input = zip(TestSignals.speechLike(seconds: 0.6), TestSignals.whiteNoise(count: 9600)).map { $0 + $1 }
+        for (kind, causal, norm) in configurations {
+            let model = try tinyModel(kind, causal: causal, inputNorm: norm)
+            let reference = wholeUtteranceReference(input, model: model)
+            var outputs = [
+                "windows of 3": denoised(input, model: model, chunkFrames: 3, stepsFrames: false,
+                                         pieces: [1, 333, 50, 4000, 17]),
+                "windows of 8": denoised(input, model: model, chunkFrames: 8, stepsFrames: false, pieces: [700]),
+            ]
+            if causal {
+                XCTAssertTrue(MaskNetStream.canStream(model.net.config))
+                outputs["steps"] = denoised(input, model: model, chunkFrames: 3, stepsFrames: true,
+                                            pieces: [1, 333, 50, 4000, 17])
+            }
+            for (path, output) in outputs {
+                XCTAssertEqual(output.count, input.count, "\(kind) causal \(causal) \(norm), \(path)")
+                XCTAssertLessThan(maxDifference(output[...], reference[...]), 1e-5,
+                                  "\(kind) causal \(causal) \(norm), \(path)")
+            }
+            XCTAssertGreaterThan(maxDifference(reference[...], input[...]), 1e-3)
+        }
+    }
+
+    // MARK: Configuration and model file
+
+    func testBandCountsOutsideEightToTheBinsAreRefused() {
+        for n in [-1, 0, 3, 7, 34] {
+            let config = MaskNetConfig(kind: .cnn, bins: 33, hidden: 8, inputBands: n)
+            XCTAssertThrowsError(try config.validate(), "\(n) bands")
+        }
+        for n in [8, 16, 33] { XCTAssertNoThrow(try MaskNetConfig(kind: .cnn, bins: 33, inputBands: n).validate()) }
+    }
+
+    func testModelsWithBandInputAreANewFormatAndRoundTrip() throws {
+        let model = try tinyModel(.cnn, causal: true, inputNorm: .running)
+        XCTAssertEqual(model.formatVersion, "denoise-model-6")
+        XCTAssertFalse(DenoiseModel.formatVersions.prefix(5).contains(model.formatVersion), "older builds refuse it")
+        let file = model.safeTensors()
+        XCTAssertTrue(file.metadata["masknet"]?.contains(#""inputBands":12"#) ?? false)
+        let loaded = try DenoiseModel(safeTensors: file, path: "m")
+        XCTAssertEqual(loaded.net.config, model.net.config)
+        XCTAssertEqual(loaded.net.inputBands?.centres, model.net.inputBands?.centres)
+        let x = features(frames: 30, bins: model.net.config.bins, seed: 13)
+        XCTAssertEqual(loaded.net.forward(x, layout: .single(frames: 30), training: false).array,
+                       model.net.forward(x, layout: .single(frames: 30), training: false).array)
+        // Without bands, models are written exactly as before: no key, the older versions.
+        let perBin = try tinyModel(.cnn, causal: true, inputNorm: .running, bands: nil)
+        XCTAssertEqual(perBin.formatVersion, "denoise-model-5")
+        XCTAssertFalse(perBin.safeTensors().metadata["masknet"]?.contains("inputBands") ?? true)
+        XCTAssertEqual(try TestSignals.tinyModel(.cnn).formatVersion, "denoise-model-1")
+        // A file written before the option existed reads as per-bin input.
+        let old = try JSONDecoder().decode(MaskNetConfig.self, from: Data(DenoiseModel.json(perBin.net.config).utf8))
+        XCTAssertNil(old.inputBands)
+    }
+
+    /// The bands end at the model's own Nyquist frequency: a 48 kHz model's 32 bands are not a 16 kHz model's.
+    func testBandsFollowTheModelsSampleRate() throws {
+        let stft = STFTConfig(nFFT: 64, hop: 32)
+        let config = MaskNetConfig(kind: .cnn, bins: stft.bins, hidden: 8, causal: true, inputBands: 12)
+        let at16 = try DenoiseModel(config: config, stft: stft, sampleRate: 16000).net.inputBands
+        let at48 = try DenoiseModel(config: config, stft: stft, sampleRate: 48000).net.inputBands
+        XCTAssertEqual(at16?.centres, ERBBands(bands: 12, bins: 33, nyquistHz: 8000).centres)
+        XCTAssertEqual(at48?.centres, ERBBands(bands: 12, bins: 33, nyquistHz: 24000).centres)
+        XCTAssertNotEqual(at16?.centres, at48?.centres)
+    }
+}
+
+private func maxDifference(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Float {
+    zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
+}
