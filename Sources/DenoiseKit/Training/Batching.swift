@@ -41,28 +41,75 @@ public final class SpectralBatch {
 
     init() {}
 
+    /// The batch of `spectra`, made on whichever thread prepared them.
+    convenience init(_ spectra: BatchSpectra) {
+        self.init()
+        load(spectra)
+    }
+
     /// Fills the batch from `pairs` (noisy, clean) of samples.
     func fill(pairs: [(noisy: [Float], clean: [Float])], stft: STFT, phase: Bool = false) {
+        load(BatchSpectra(pairs: pairs, stft: stft, phase: phase))
+    }
+
+    private func load(_ spectra: BatchSpectra) {
+        layout = spectra.layout
+        let rows = layout.rows, bins = spectra.bins
+        let phaseRows = spectra.phaseCosine.isEmpty ? 0 : rows
+        for (m, values, shape) in [(features, spectra.features, (rows, bins)),
+                                   (noisyMagnitude, spectra.noisyMagnitude, (rows, bins)),
+                                   (cleanMagnitude, spectra.cleanMagnitude, (rows, bins)),
+                                   (phaseCosine, spectra.phaseCosine, (phaseRows, bins)),
+                                   (speechLabels, spectra.speechLabels, (rows, 1))] {
+            m.resize(rows: shape.0, cols: shape.1)
+            values.withUnsafeBufferPointer { source in
+                if let base = source.baseAddress { m.data.update(from: base, count: m.count) }
+            }
+        }
+    }
+}
+
+/// What a `SpectralBatch` holds, as plain arrays (row-major, rows × bins, padded frames zero): a value that a
+/// background thread can make and hand over, where the batch's matrices cannot cross threads.
+struct BatchSpectra: Sendable {
+    let layout: SequenceBatch
+    let bins: Int
+    let features: [Float]
+    let noisyMagnitude: [Float]
+    let cleanMagnitude: [Float]
+    /// Empty unless the phase term was asked for.
+    let phaseCosine: [Float]
+    /// rows × 1.
+    let speechLabels: [Float]
+
+    init(pairs: [(noisy: [Float], clean: [Float])], stft: STFT, phase: Bool) {
         let spectra = pairs.map { (stft.analyze($0.noisy), stft.analyze($0.clean)) }
         let bins = stft.config.bins
         let frames = spectra.map { $0.0.frames }.max() ?? 0
-        layout = SequenceBatch(frames: frames, lengths: spectra.map { $0.0.frames })
-        for m in [features, noisyMagnitude, cleanMagnitude] + (phase ? [phaseCosine] : []) {
-            m.resize(rows: layout.rows, cols: bins)
-            m.zero()
-        }
-        if !phase { phaseCosine.resize(rows: 0, cols: bins) }
-        speechLabels.resize(rows: layout.rows, cols: 1)
-        speechLabels.zero()
+        let layout = SequenceBatch(frames: frames, lengths: spectra.map { $0.0.frames })
+        var features = [Float](repeating: 0, count: layout.rows * bins)
+        var noisyMagnitude = features, cleanMagnitude = features
+        var phaseCosine = phase ? features : []
+        var speechLabels = [Float](repeating: 0, count: layout.rows)
         for (b, (noisy, clean)) in spectra.enumerated() {
             let count = noisy.frames * bins, offset = b * frames * bins
-            let logPower = Features.logPower(noisy), noisyMag = Features.magnitude(noisy), cleanMag = Features.magnitude(clean)
-            (features.data + offset).update(from: logPower, count: count)
-            (noisyMagnitude.data + offset).update(from: noisyMag, count: count)
-            (cleanMagnitude.data + offset).update(from: cleanMag, count: count)
-            if phase { (phaseCosine.data + offset).update(from: Features.phaseCosine(noisy, clean), count: count) }
-            (speechLabels.data + b * frames).update(from: SpeechActivity.labels(clean, config: stft.config),
-                                                    count: clean.frames)
+            features.replaceSubrange(offset ..< offset + count, with: Features.logPower(noisy).prefix(count))
+            noisyMagnitude.replaceSubrange(offset ..< offset + count, with: Features.magnitude(noisy).prefix(count))
+            cleanMagnitude.replaceSubrange(offset ..< offset + count, with: Features.magnitude(clean).prefix(count))
+            if phase {
+                phaseCosine.replaceSubrange(offset ..< offset + count,
+                                            with: Features.phaseCosine(noisy, clean).prefix(count))
+            }
+            let labelOffset = b * frames
+            speechLabels.replaceSubrange(labelOffset ..< labelOffset + clean.frames,
+                                         with: SpeechActivity.labels(clean, config: stft.config).prefix(clean.frames))
         }
+        self.layout = layout
+        self.bins = bins
+        self.features = features
+        self.noisyMagnitude = noisyMagnitude
+        self.cleanMagnitude = cleanMagnitude
+        self.phaseCosine = phaseCosine
+        self.speechLabels = speechLabels
     }
 }

@@ -92,13 +92,14 @@ public final class Trainer {
         let batchSeeds = plan.map { _ in epochRNG.next() }
 
         // Batches are read and prepared on another core while this one does the math.
-        let prefetch = BatchPrefetcher(count: plan.count, depth: Self.batchesReadAhead) { [unowned self] index in
-            try self.prepare(plan[index], seed: batchSeeds[index])
+        let maker = batchMaker
+        let prefetch = BatchPrefetcher(count: plan.count, depth: Self.batchesReadAhead) { index in
+            try maker.training(plan[index], seed: batchSeeds[index])
         }
         defer { prefetch.finish() }
         var lossSum = 0.0, frames = 0
         for index in plan.indices {
-            let batch = try prefetch.take(index)
+            let batch = SpectralBatch(try prefetch.take(index))
             if shouldStop() { return nil }
             let loss = try step(on: batch)
             lossSum += Double(loss) * Double(batch.layout.realFrames)
@@ -122,10 +123,15 @@ public final class Trainer {
     /// A batch of `pairs` (noisy, clean) as training prepares it, without cropping or remixing: with the phase
     /// term and speech labels the options need. `bench` times `step(on:)` on one.
     public func batch(of pairs: [(noisy: [Float], clean: [Float])]) -> SpectralBatch {
-        let batch = SpectralBatch()
-        batch.fill(pairs: pairs, stft: stft, phase: options.phaseWeight > 0)
+        let batch = SpectralBatch(batchMaker.spectra(of: pairs))
         batch.layout.parallelism = parallelism
         return batch
+    }
+
+    /// What making batches needs, without the trainer's mutable state, for the prefetcher's queue.
+    private var batchMaker: BatchMaker {
+        BatchMaker(trainingPairs: trainingPairs, validationPairs: validationPairs, augmentation: augmentation,
+                   remixProbability: options.remixProbability, phase: options.phaseWeight > 0, stft: stft)
     }
 
     /// One optimisation step, the one every training batch takes: forward, the loss with its intelligibility and
@@ -177,30 +183,6 @@ public final class Trainer {
         return loss
     }
 
-    /// Builds a batch: its pairs read, cropped and remixed by augmentation with the batch's own generator. A
-    /// remixed pair's noisy recording is not read.
-    private func prepare(_ items: [BatchItem], seed: UInt64) throws -> SpectralBatch {
-        var batchRNG = RandomGenerator(seed: seed)
-        let pairs: [(noisy: [Float], clean: [Float])] = try items.map { item in
-            let range = item.start ..< item.start + item.length
-            let clean = Array(try trainingPairs.clean(item.utterance)[range])
-            if let augmentation, batchRNG.uniform() < options.remixProbability {
-                return augmentation.remix(clean: clean, rng: &batchRNG)
-            }
-            return (Array(try trainingPairs.noisy(item.utterance)[range]), clean)
-        }
-        return batch(of: pairs)
-    }
-
-    /// Validation inputs for one batch: the spectra, and per utterance the clean samples and the SI-SDR (dB) of
-    /// the noisy ones, which the enhanced ones are scored against.
-    private struct ValidationBatch {
-        let spectra: SpectralBatch
-        let noisy: [[Float]]
-        let clean: [[Float]]
-        let noisySISDR: [Double]
-    }
-
     /// Mean validation loss per real frame, mean SI-SDR gain (dB) of the enhanced validation set, and the speech
     /// head's ROC AUC over all validation frames (nil without the head). Pairs are read a batch at a time, like
     /// the training pairs.
@@ -211,8 +193,9 @@ public final class Trainer {
         let batches = stride(from: 0, to: order.count, by: options.batchSize).map {
             Array(order[$0 ..< min($0 + options.batchSize, order.count)])
         }
-        let prefetch = BatchPrefetcher(count: batches.count, depth: Self.batchesReadAhead) { [unowned self] index in
-            try self.prepareValidation(batches[index])
+        let maker = batchMaker
+        let prefetch = BatchPrefetcher(count: batches.count, depth: Self.batchesReadAhead) { index in
+            try maker.validation(batches[index])
         }
         defer { prefetch.finish() }
         var lossSum = 0.0, frames = 0, gainSum = 0.0
@@ -220,7 +203,8 @@ public final class Trainer {
         let batchGradient = Matrix(rows: 0, cols: 0), batchSpeechGradient = Matrix(rows: 0, cols: 0)
         for index in batches.indices {
             let input = try prefetch.take(index)
-            let batch = input.spectra
+            let batch = SpectralBatch(input.spectra)
+            batch.layout.parallelism = parallelism
             let mask = model.net.forward(batch.features, layout: batch.layout, training: false)
             let loss = objective(mask: mask, batch: batch, gradient: batchGradient, speechGradient: batchSpeechGradient)
             if let logits = model.net.speechLogits {
@@ -241,12 +225,6 @@ public final class Trainer {
         }
         let auc = ROC.areaUnderCurve(scores: speechScores, labels: speechLabels).map(Float.init)
         return (Float(lossSum / Double(max(frames, 1))), Float(gainSum / Double(lengths.count)), auc)
-    }
-
-    private func prepareValidation(_ indices: [Int]) throws -> ValidationBatch {
-        let pairs = try indices.map { try validationPairs.pair($0) }
-        return ValidationBatch(spectra: batch(of: pairs), noisy: pairs.map(\.noisy), clean: pairs.map(\.clean),
-                               noisySISDR: pairs.map { SignalMetrics.siSDR(reference: $0.clean, estimate: $0.noisy) })
     }
 
     // MARK: - Weight average
