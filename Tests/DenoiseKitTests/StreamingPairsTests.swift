@@ -1,3 +1,4 @@
+import Synchronization
 import XCTest
 @testable import DenoiseKit
 
@@ -113,28 +114,23 @@ final class StreamingPairsTests: XCTestCase {
     // MARK: - Prefetcher
 
     func testPrefetcherKeepsOrderStaysWithinItsDepthAndPassesErrorsOn() throws {
-        let lock = NSLock()
-        var made: [Int] = []
-        var aheadSeen = 0
-        var taken = -1
+        let seen = Mutex((made: [Int](), aheadSeen: 0, taken: -1))
         let prefetch = BatchPrefetcher<Int>(count: 6, depth: 2) { index in
-            lock.lock()
-            defer { lock.unlock() }
-            made.append(index)
-            aheadSeen = max(aheadSeen, index - taken)
-            if index == 4 { throw DatasetError.emptyValidation(index) }
-            return index * 10
+            try seen.withLock { seen in
+                seen.made.append(index)
+                seen.aheadSeen = max(seen.aheadSeen, index - seen.taken)
+                if index == 4 { throw DatasetError.emptyValidation(index) }
+                return index * 10
+            }
         }
         for index in 0..<4 {
             XCTAssertEqual(try prefetch.take(index), index * 10)
-            lock.lock()
-            taken = index
-            lock.unlock()
+            seen.withLock { $0.taken = index }
         }
         XCTAssertThrowsError(try prefetch.take(4)) { XCTAssertEqual($0 as? DatasetError, .emptyValidation(4)) }
         prefetch.finish()
-        XCTAssertEqual(made, Array(0..<6))
-        XCTAssertLessThanOrEqual(aheadSeen, 3, "at most two batches beyond the one in use")
+        XCTAssertEqual(seen.withLock { $0.made }, Array(0..<6))
+        XCTAssertLessThanOrEqual(seen.withLock { $0.aheadSeen }, 3, "at most two batches beyond the one in use")
     }
 
     // MARK: - Manifest
