@@ -84,16 +84,16 @@ struct TrainCommand: Command {
                 help: "mlp: per frame with context frames; cnn: dilated 1-D convolutions over time.",
                 default: "cnn"),
         .option("context", value: "K", kind: .int,
-                help: "With --arch mlp: frames of context on each side (default: \(MaskNetConfig(kind: .mlp).context))."),
+                help: "With --arch mlp: frames of context on each side (default: \(MaskNetConfig.recommended(kind: .mlp).context))."),
         .option("width", value: "N", kind: .int,
-                help: "Hidden width: MLP units or CNN channels (default: \(MaskNetConfig(kind: .mlp).hidden) for mlp, "
-                    + "\(MaskNetConfig(kind: .cnn).hidden) for cnn)."),
+                help: "Hidden width: MLP units or CNN channels (default: \(MaskNetConfig.recommended(kind: .mlp).hidden) for mlp, "
+                    + "\(MaskNetConfig.recommended(kind: .cnn).hidden) for cnn)."),
         .option("dilations", value: "LIST", kind: .list,
                 help: "With --arch cnn: one dilated convolution block per entry (default: "
-                    + "\(MaskNetConfig(kind: .cnn).dilations.map(String.init).joined(separator: ",")))."),
+                    + "\(MaskNetConfig.recommended(kind: .cnn).dilations.map(String.init).joined(separator: ",")))."),
         .option("kernel", value: "K", kind: .int,
                 help: "With --arch cnn: odd kernel size of the dilated convolutions (default: "
-                    + "\(MaskNetConfig(kind: .cnn).kernelSize))."),
+                    + "\(MaskNetConfig.recommended(kind: .cnn).kernelSize))."),
         .flag("residual", help: "With --arch cnn: blocks after the first add their input to their output (skip "
                   + "connections, for deeper stacks)."),
         .flag("causal", help: "With --arch cnn: convolutions see only the current and earlier frames, so the model "
@@ -110,15 +110,16 @@ struct TrainCommand: Command {
                     + "\(Self.runningTimeConstant) s time constant, then a learned "
                     + "per-bin scale and shift; causal, so it streams and suits --causal). Layer and running carry "
                     + "no corpus statistics into use.",
-                default: MaskNetConfig(kind: .cnn).inputNorm.rawValue),
+                default: MaskNetConfig.recommended(kind: .cnn).inputNorm.rawValue),
         .option("input-bands", value: "N", kind: .int,
                 help: "Feed the network N log band powers per frame instead of one log power per bin: triangular "
                     + "bands equally spaced on the ERB-rate scale up to the Nyquist frequency (narrow at low "
                     + "frequencies, wide at high ones); the input norm then works per band. N in "
-                    + "\(MaskNetConfig.fewestInputBands)...\(MaskNetConfig(kind: .cnn).bins); the mask is still one "
-                    + "gain per bin (default: per-bin input)."),
+                    + "\(MaskNetConfig.fewestInputBands)...\(MaskNetConfig.recommended(kind: .cnn).bins), or 0 for one input per "
+                    + "bin; the mask is still one gain per bin.",
+                default: String(MaskNetConfig.recommended(kind: .cnn).inputBands ?? 0)),
         .option("dropout", value: "P", kind: .float, help: "Dropout probability.",
-                default: Format.number(MaskNetConfig(kind: .cnn).dropout)),
+                default: Format.number(MaskNetConfig.recommended(kind: .cnn).dropout)),
         // Loss.
         .option("phase-weight", value: "A", kind: .float,
                 help: "Share of the phase-aware (complex) distance in the compressed spectral loss; 0 compares "
@@ -376,11 +377,12 @@ struct TrainSettings {
                              + ", later frames included, so it is not causal")
         }
         inputNorm = arguments.defaultedString("input-norm")
-        let bins = MaskNetConfig(kind: .cnn).bins
+        let bins = MaskNetConfig.recommended(kind: .cnn).bins
         let bandCounts = MaskNetConfig.fewestInputBands...bins
-        inputBands = try arguments.int("input-bands", expected: "a band count in \(bandCounts)") {
-            bandCounts.contains($0)
+        let bands = try arguments.int("input-bands", expected: "0 (per bin) or a band count in \(bandCounts)") {
+            $0 == 0 || bandCounts.contains($0)
         }
+        inputBands = bands == 0 ? nil : bands
         dropout = try arguments.defaultedDouble("dropout", expected: "a probability in [0, 1)") { $0 >= 0 && $0 < 1 }
         phaseWeight = try arguments.defaultedDouble("phase-weight", expected: "a weight in [0, 1]") {
             $0 >= 0 && $0 <= 1

@@ -302,13 +302,30 @@ final class TrainEvalTests: XCTestCase {
         XCTAssertEqual(config.inputNorm, .layer)
     }
 
+    /// Without input options, train builds the recommended input (32 ERB bands, running norm); `--input-bands 0`
+    /// and `--input-norm batch` give the per-bin, corpus-statistics input of the bundled models.
+    func testTrainBuildsTheRecommendedInputUnlessToldOtherwise() throws {
+        for (name, options, bands, norm) in [("recommended", [String](), Optional(32), InputNormKind.running),
+                                             ("per-bin", ["--input-bands", "0", "--input-norm", "batch"], nil, .batch)] {
+            let run = folder.appendingPathComponent(name)
+            let result = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", run.path,
+                                                "--epochs", "1", "--batch-size", "2", "--quiet", "--width", "8",
+                                                "--dilations", "1,2"] + options, timeout: 120)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let config = try DenoiseModel.load(url: run.appendingPathComponent("model.safetensors")).net.config
+            XCTAssertEqual(config.inputBands, bands, name)
+            XCTAssertEqual(config.inputNorm, norm, name)
+        }
+    }
+
     /// A causal model with the running input norm trains, is written as the newer format, and denoises a file
     /// frame by frame.
     func testCausalModelWithTheRunningInputNormTrainsAndApplies() throws {
         let run = folder.appendingPathComponent("running")
         let result = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", run.path,
                                             "--epochs", "1", "--batch-size", "2", "--quiet", "--width", "8",
-                                            "--dilations", "1,2", "--causal", "--input-norm", "running"],
+                                            "--dilations", "1,2", "--causal", "--input-norm", "running",
+                                            "--input-bands", "0"],
                                            timeout: 120)
         XCTAssertEqual(result.status, 0, result.stderr)
         let model = run.appendingPathComponent("model.safetensors")

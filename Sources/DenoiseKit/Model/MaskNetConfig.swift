@@ -86,6 +86,15 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
     /// Smallest band count `inputBands` accepts: fewer bands than this smear whole formants together.
     public static let fewestInputBands = 8
 
+    /// The network `denoise train` builds unless told otherwise: this configuration's defaults with 32 ERB bands as
+    /// input and the running input norm. Of the four inputs compared from scratch on a leave-noise-out split (per
+    /// bin or 32 bands, each with the corpus-statistics BatchNorm or the running norm), that one scored best on
+    /// noise never trained on (samples/README.md). `init`'s own defaults stay the per-bin BatchNorm input the
+    /// bundled models have.
+    public static func recommended(kind: MaskNetKind) -> MaskNetConfig {
+        MaskNetConfig(kind: kind, inputNorm: .running, inputBands: 32)
+    }
+
     public init(kind: MaskNetKind, bins: Int = 257, context: Int = 2, hidden: Int? = nil, hiddenLayers: Int = 2,
                 kernelSize: Int = 5, dilations: [Int] = [1, 2, 4], residual: Bool = false, causal: Bool = false,
                 norm: NormKind = .layer, inputNorm: InputNormKind = .batch, groups: Int = 8, dropout: Float = 0.1,
