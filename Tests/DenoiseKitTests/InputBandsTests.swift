@@ -187,47 +187,23 @@ final class InputBandsTests: XCTestCase {
         }
     }
 
-    /// The mask of a whole-utterance `MaskNet.forward` applied by hand: what every path of the denoiser must give.
-    private func wholeUtteranceReference(_ input: [Float], model: DenoiseModel) -> [Float] {
-        let stft = STFT(config: model.stft)
-        var spectrum = stft.analyze(input)
-        let features = Matrix(rows: spectrum.frames, cols: spectrum.bins, values: Features.logPower(spectrum))
-        let mask = model.net.forward(features, layout: .single(frames: spectrum.frames), training: false).array
-        Features.applyMask(mask, to: &spectrum)
-        return stft.synthesize(spectrum, length: input.count)
-    }
-
-    private func denoised(_ input: [Float], model: DenoiseModel, chunkFrames: Int, stepsFrames: Bool,
-                          pieces: [Int]) -> [Float] {
-        let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: 16000,
-                                options: DenoiserOptions(chunkFrames: chunkFrames), stepsFrames: stepsFrames)
-        var out: [Float] = [], position = 0, i = 0
-        while position < input.count {
-            let n = min(pieces[i % pieces.count], input.count - position)
-            out += denoiser.process(AudioBuffer(mono: Array(input[position ..< position + n]), sampleRate: 16000))
-                .channels[0]
-            position += n
-            i += 1
-        }
-        return out + denoiser.finish().channels[0]
-    }
-
     /// The denoiser's windows (with history and look-ahead frames seen twice) and its frame steps give the output of
     /// the whole-utterance mask applied by hand, with every input norm.
     func testDenoiserPathsApplyTheWholeUtteranceMask() throws {
         let input = zip(TestSignals.speechLike(seconds: 0.6), TestSignals.whiteNoise(count: 9600)).map { $0 + $1 }
         for (kind, causal, norm) in configurations {
             let model = try tinyModel(kind, causal: causal, inputNorm: norm)
-            let reference = wholeUtteranceReference(input, model: model)
+            let reference = TestSignals.wholeUtteranceReference(input, model: model)
             var outputs = [
-                "windows of 3": denoised(input, model: model, chunkFrames: 3, stepsFrames: false,
-                                         pieces: [1, 333, 50, 4000, 17]),
-                "windows of 8": denoised(input, model: model, chunkFrames: 8, stepsFrames: false, pieces: [700]),
+                "windows of 3": TestSignals.denoised(input, model: model, chunkFrames: 3, stepsFrames: false,
+                                                     pieces: [1, 333, 50, 4000, 17]),
+                "windows of 8": TestSignals.denoised(input, model: model, chunkFrames: 8, stepsFrames: false,
+                                                     pieces: [700]),
             ]
             if causal {
                 XCTAssertTrue(MaskNetStream.canStream(model.net.config))
-                outputs["steps"] = denoised(input, model: model, chunkFrames: 3, stepsFrames: true,
-                                            pieces: [1, 333, 50, 4000, 17])
+                outputs["steps"] = TestSignals.denoised(input, model: model, chunkFrames: 3, stepsFrames: true,
+                                                        pieces: [1, 333, 50, 4000, 17])
             }
             for (path, output) in outputs {
                 XCTAssertEqual(output.count, input.count, "\(kind) causal \(causal) \(norm), \(path)")

@@ -47,6 +47,32 @@ enum TestSignals {
         return try DenoiseModel(config: config, stft: stft, sampleRate: 16000, seed: seed)
     }
 
+    /// The mask of a whole-utterance `MaskNet.forward` applied by hand: what every path of the denoiser must give.
+    static func wholeUtteranceReference(_ input: [Float], model: DenoiseModel) -> [Float] {
+        let stft = STFT(config: model.stft)
+        var spectrum = stft.analyze(input)
+        let features = Matrix(rows: spectrum.frames, cols: spectrum.bins, values: Features.logPower(spectrum))
+        let mask = model.net.forward(features, layout: .single(frames: spectrum.frames), training: false).array
+        Features.applyMask(mask, to: &spectrum)
+        return stft.synthesize(spectrum, length: input.count)
+    }
+
+    /// `input` through a 16 kHz mono denoiser in blocks of `pieces` samples (in turn), then its finish.
+    static func denoised(_ input: [Float], model: DenoiseModel, chunkFrames: Int, stepsFrames: Bool,
+                         pieces: [Int]) -> [Float] {
+        let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: 16000,
+                                options: DenoiserOptions(chunkFrames: chunkFrames), stepsFrames: stepsFrames)
+        var out: [Float] = [], position = 0, i = 0
+        while position < input.count {
+            let n = min(pieces[i % pieces.count], input.count - position)
+            out += denoiser.process(AudioBuffer(mono: Array(input[position ..< position + n]), sampleRate: 16000))
+                .channels[0]
+            position += n
+            i += 1
+        }
+        return out + denoiser.finish().channels[0]
+    }
+
     /// Location of the shared data folder (../shared/data beside the package), nil when absent.
     static var sharedData: URL? {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
