@@ -252,3 +252,39 @@ func centralDifference(_ store: ParameterStore, index: Int, step h: Float, loss:
     store.markValuesChanged()
     return (up - down) / (2 * h)
 }
+
+/// Checks a network's parameter gradients for the spectral loss on a padded batch of two utterances (6 and 4
+/// frames) against central differences: every parameter of the input norm's scale and shift, and a sample of the
+/// rest. Features are `offset + 3·N(0, 1)` log-powers. `training`: BatchNorm's batch statistics, and so the
+/// model must have no dropout for the loss to be a function of the weights.
+func checkMaskNetGradients(_ model: DenoiseModel, featureOffset offset: Float, training: Bool, _ label: String,
+                           file: StaticString = #filePath, line: UInt = #line) {
+    let bins = model.stft.bins
+    let layout = SequenceBatch(frames: 6, lengths: [6, 4])
+    var rng = RandomGenerator(seed: 9)
+    let n = layout.rows * bins
+    let x = Matrix(rows: layout.rows, cols: bins, values: (0..<n).map { _ in offset + 3 * rng.normal() })
+    let noisy = Matrix(rows: layout.rows, cols: bins, values: (0..<n).map { _ in rng.uniform(0.1, 1) })
+    let clean = Matrix(rows: layout.rows, cols: bins, values: (0..<n).map { _ in rng.uniform(0, 1) })
+    let gradient = Matrix(rows: 0, cols: 0)
+    func loss() -> Float {
+        let mask = model.net.forward(x, layout: layout, training: training)
+        return Loss.spectral(mask: mask, noisyMagnitude: noisy, cleanMagnitude: clean, layout: layout,
+                             gradient: gradient)
+    }
+    let store = model.net.store
+    store.zeroGradients()
+    _ = loss()
+    model.net.backward(gradient)
+    let analytic = Array(store.gradientBuffer)
+    guard let gain = store.entry(named: "input_norm.weight"), let shift = store.entry(named: "input_norm.bias") else {
+        return XCTFail("\(label): no input norm parameters", file: file, line: line)
+    }
+    let inputNorm = Array(gain.offset ..< gain.offset + gain.count) + Array(shift.offset ..< shift.offset + shift.count)
+    let sampled = Array(stride(from: 0, to: store.count, by: max(1, store.count / 30)))
+    for i in inputNorm + sampled {
+        let numeric = centralDifference(store, index: i, step: 1e-2, loss: loss)
+        XCTAssertEqual(analytic[i], numeric, accuracy: 2e-3 + 0.05 * abs(numeric), "\(label) parameter \(i)",
+                       file: file, line: line)
+    }
+}

@@ -175,35 +175,7 @@ final class RunningNormalizationTests: XCTestCase {
     func testMaskNetGradientCheckThroughTheRunningInputNorm() throws {
         for (kind, causal) in [(MaskNetKind.mlp, false), (.cnn, false), (.cnn, true)] {
             let model = try tinyModel(kind, causal: causal, seed: 5)
-            let bins = model.stft.bins
-            let layout = SequenceBatch(frames: 6, lengths: [6, 4])
-            var rng = RandomGenerator(seed: 9)
-            let n = layout.rows * bins
-            let x = Matrix(rows: layout.rows, cols: bins, values: (0..<n).map { _ in 3 * rng.normal() })
-            let noisy = Matrix(rows: layout.rows, cols: bins, values: (0..<n).map { _ in rng.uniform(0.1, 1) })
-            let clean = Matrix(rows: layout.rows, cols: bins, values: (0..<n).map { _ in rng.uniform(0, 1) })
-            let gradient = Matrix(rows: 0, cols: 0)
-            func loss() -> Float {
-                let mask = model.net.forward(x, layout: layout, training: false)
-                return Loss.spectral(mask: mask, noisyMagnitude: noisy, cleanMagnitude: clean, layout: layout,
-                                     gradient: gradient)
-            }
-            let store = model.net.store
-            store.zeroGradients()
-            _ = loss()
-            model.net.backward(gradient)
-            let analytic = Array(store.gradientBuffer)
-            // Every parameter of the input affine, and a sample of the rest.
-            guard let gain = store.entry(named: "input_norm.weight"), let shift = store.entry(named: "input_norm.bias")
-            else { return XCTFail("no input affine") }
-            let affine = Array(gain.offset ..< gain.offset + gain.count)
-                + Array(shift.offset ..< shift.offset + shift.count)
-            let sampled = Array(stride(from: 0, to: store.count, by: max(1, store.count / 30)))
-            for i in affine + sampled {
-                let numeric = centralDifference(store, index: i, step: 1e-2, loss: loss)
-                XCTAssertEqual(analytic[i], numeric, accuracy: 2e-3 + 0.05 * abs(numeric),
-                               "\(kind) causal \(causal) parameter \(i)")
-            }
+            checkMaskNetGradients(model, featureOffset: 0, training: false, "\(kind) causal \(causal)")
         }
     }
 
@@ -239,19 +211,8 @@ final class RunningNormalizationTests: XCTestCase {
     /// `MaskNetStream` stepping gives `MaskNet.forward`'s masks, and starts over after a reset.
     func testStreamStepsGiveTheWholeUtteranceMasks() throws {
         let net = try tinyModel(.cnn, causal: true).net
-        let x = features(frames: 50, bins: net.config.bins, seed: 12)
-        let whole = net.forward(x, layout: .single(frames: 50), training: false).array
-        let stream = try MaskNetStream(net)
-        var mask = [Float](repeating: 0, count: x.cols)
-        for pass in 0..<2 {
-            var steps: [Float] = []
-            for t in 0..<50 {
-                mask.withUnsafeMutableBufferPointer { stream.step(UnsafePointer(x.row(t)), mask: $0.baseAddress!) }
-                steps += mask
-            }
-            XCTAssertLessThan(maxDifference(steps[...], whole[...]), 1e-5, "pass \(pass)")
-            stream.reset()
-        }
+        try TestSignals.checkStreamMatchesForward(net, features: features(frames: 50, bins: net.config.bins, seed: 12),
+                                                  "running input norm")
     }
 
     // MARK: The model file

@@ -1,4 +1,5 @@
 import Foundation
+import XCTest
 @testable import DenoiseKit
 
 /// Small synthetic signals and models shared by the tests.
@@ -71,6 +72,25 @@ enum TestSignals {
             i += 1
         }
         return out + denoiser.finish().channels[0]
+    }
+
+    /// Steps `net` through the frames of `x` twice, with a reset between, and checks each pass against the
+    /// whole-utterance `forward` to 1e-5.
+    static func checkStreamMatchesForward(_ net: MaskNet, features x: Matrix, _ label: String,
+                                          file: StaticString = #filePath, line: UInt = #line) throws {
+        let whole = net.forward(x, layout: .single(frames: x.rows), training: false).array
+        let stream = try MaskNetStream(net)
+        var mask = [Float](repeating: 0, count: x.cols)
+        for pass in 0..<2 {
+            var steps: [Float] = []
+            for t in 0..<x.rows {
+                mask.withUnsafeMutableBufferPointer { stream.step(UnsafePointer(x.row(t)), mask: $0.baseAddress!) }
+                steps += mask
+            }
+            let worst = zip(steps, whole).map { abs($0 - $1) }.max() ?? .infinity
+            XCTAssertLessThan(worst, 1e-5, "\(label), pass \(pass)", file: file, line: line)
+            stream.reset()
+        }
     }
 
     /// Location of the shared data folder (../shared/data beside the package), nil when absent.
