@@ -152,27 +152,9 @@ final class InputBandsTests: XCTestCase {
     /// The denoiser's windows (with history and look-ahead frames seen twice) and its frame steps give the output of
     /// the whole-utterance mask applied by hand, with every input norm.
     func testDenoiserPathsApplyTheWholeUtteranceMask() throws {
-        let input = zip(TestSignals.speechLike(seconds: 0.6), TestSignals.whiteNoise(count: 9600)).map { $0 + $1 }
         for (kind, causal, norm) in configurations {
-            let model = try tinyModel(kind, causal: causal, inputNorm: norm)
-            let reference = TestSignals.wholeUtteranceReference(input, model: model)
-            var outputs = [
-                "windows of 3": TestSignals.denoised(input, model: model, chunkFrames: 3, stepsFrames: false,
-                                                     pieces: [1, 333, 50, 4000, 17]),
-                "windows of 8": TestSignals.denoised(input, model: model, chunkFrames: 8, stepsFrames: false,
-                                                     pieces: [700]),
-            ]
-            if causal {
-                XCTAssertTrue(MaskNetStream.canStream(model.net.config))
-                outputs["steps"] = TestSignals.denoised(input, model: model, chunkFrames: 3, stepsFrames: true,
-                                                        pieces: [1, 333, 50, 4000, 17])
-            }
-            for (path, output) in outputs {
-                XCTAssertEqual(output.count, input.count, "\(kind) causal \(causal) \(norm), \(path)")
-                XCTAssertLessThan(maxDifference(output[...], reference[...]), 1e-5,
-                                  "\(kind) causal \(causal) \(norm), \(path)")
-            }
-            XCTAssertGreaterThan(maxDifference(reference[...], input[...]), 1e-3)
+            TestSignals.checkDenoiserPathsMatchWholeUtterance(try tinyModel(kind, causal: causal, inputNorm: norm),
+                                                              "\(kind) causal \(causal) \(norm)")
         }
     }
 

@@ -184,27 +184,9 @@ final class RunningNormalizationTests: XCTestCase {
     /// Whole utterance, the denoiser's windows (several, each with history and look-ahead frames seen twice) and
     /// frame-by-frame steps give the same output: the state runs on across windows and takes each frame once.
     func testWholeUtteranceWindowedAndSteppedPathsAgree() throws {
-        let input = zip(TestSignals.speechLike(seconds: 0.6), TestSignals.whiteNoise(count: 9600)).map { $0 + $1 }
         for (kind, causal) in [(MaskNetKind.mlp, false), (.cnn, false), (.cnn, true)] {
-            let model = try tinyModel(kind, causal: causal)
-            let reference = TestSignals.wholeUtteranceReference(input, model: model)
-            var outputs = [
-                "windows of 3": TestSignals.denoised(input, model: model, chunkFrames: 3, stepsFrames: false,
-                                                     pieces: [1, 333, 50, 4000, 17]),
-                "windows of 8": TestSignals.denoised(input, model: model, chunkFrames: 8, stepsFrames: false,
-                                                     pieces: [700]),
-            ]
-            if causal {
-                XCTAssertTrue(MaskNetStream.canStream(model.net.config))
-                outputs["steps"] = TestSignals.denoised(input, model: model, chunkFrames: 3, stepsFrames: true,
-                                                        pieces: [1, 333, 50, 4000, 17])
-            }
-            for (path, output) in outputs {
-                XCTAssertEqual(output.count, input.count, "\(kind) causal \(causal), \(path)")
-                XCTAssertLessThan(maxDifference(output[...], reference[...]), 1e-5, "\(kind) causal \(causal), \(path)")
-            }
-            // The normalisation matters: without its state the output differs.
-            XCTAssertGreaterThan(maxDifference(reference[...], input[...]), 1e-3)
+            TestSignals.checkDenoiserPathsMatchWholeUtterance(try tinyModel(kind, causal: causal),
+                                                              "\(kind) causal \(causal)")
         }
     }
 

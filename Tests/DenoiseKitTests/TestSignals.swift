@@ -49,7 +49,7 @@ enum TestSignals {
     }
 
     /// The mask of a whole-utterance `MaskNet.forward` applied by hand: what every path of the denoiser must give.
-    static func wholeUtteranceReference(_ input: [Float], model: DenoiseModel) -> [Float] {
+    private static func wholeUtteranceReference(_ input: [Float], model: DenoiseModel) -> [Float] {
         let stft = STFT(config: model.stft)
         var spectrum = stft.analyze(input)
         let features = Matrix(rows: spectrum.frames, cols: spectrum.bins, values: Features.logPower(spectrum))
@@ -59,8 +59,8 @@ enum TestSignals {
     }
 
     /// `input` through a 16 kHz mono denoiser in blocks of `pieces` samples (in turn), then its finish.
-    static func denoised(_ input: [Float], model: DenoiseModel, chunkFrames: Int, stepsFrames: Bool,
-                         pieces: [Int]) -> [Float] {
+    private static func denoised(_ input: [Float], model: DenoiseModel, chunkFrames: Int, stepsFrames: Bool,
+                                 pieces: [Int]) -> [Float] {
         let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: 16000,
                                 options: DenoiserOptions(chunkFrames: chunkFrames), stepsFrames: stepsFrames)
         var out: [Float] = [], position = 0, i = 0
@@ -72,6 +72,31 @@ enum TestSignals {
             i += 1
         }
         return out + denoiser.finish().channels[0]
+    }
+
+    /// The denoiser's windows (several, with history and look-ahead frames seen twice, fed in odd block sizes) and,
+    /// for a causal model, its frame steps give the output of the whole-utterance mask applied by hand, to 1e-5; and
+    /// that output is not the input.
+    static func checkDenoiserPathsMatchWholeUtterance(_ model: DenoiseModel, _ label: String,
+                                                      file: StaticString = #filePath, line: UInt = #line) {
+        let input = zip(speechLike(seconds: 0.6), whiteNoise(count: 9600)).map { $0 + $1 }
+        let reference = wholeUtteranceReference(input, model: model)
+        var outputs = [
+            "windows of 3": denoised(input, model: model, chunkFrames: 3, stepsFrames: false,
+                                     pieces: [1, 333, 50, 4000, 17]),
+            "windows of 8": denoised(input, model: model, chunkFrames: 8, stepsFrames: false, pieces: [700]),
+        ]
+        if model.net.config.causal {
+            XCTAssertTrue(MaskNetStream.canStream(model.net.config), label, file: file, line: line)
+            outputs["steps"] = denoised(input, model: model, chunkFrames: 3, stepsFrames: true,
+                                        pieces: [1, 333, 50, 4000, 17])
+        }
+        func worst(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1) }.max() ?? .infinity }
+        for (path, output) in outputs {
+            XCTAssertEqual(output.count, input.count, "\(label), \(path)", file: file, line: line)
+            XCTAssertLessThan(worst(output, reference), 1e-5, "\(label), \(path)", file: file, line: line)
+        }
+        XCTAssertGreaterThan(worst(reference, input), 1e-3, label, file: file, line: line)
     }
 
     /// Steps `net` through the frames of `x` twice, with a reset between, and checks each pass against the
