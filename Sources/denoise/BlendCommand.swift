@@ -24,7 +24,8 @@ struct BlendCommand: Command {
         few weights and keep the one that scores best on validation recordings of both kinds. The models must share \
         their network, STFT and sample rate; they may differ in dropout and in the speech-probability head, which is \
         copied from the model that has it. The mask exponent and high-band settings are SECOND's. The new model \
-        carries no training summary, since neither run's validation figures describe it.
+        records the weight, this command and both models' training summaries, which 'denoise info' shows; it has \
+        no validation figures of its own, since neither run's describe it.
         """
 
     func run(_ arguments: ParsedArguments) throws -> Int32 {
@@ -44,6 +45,7 @@ struct BlendCommand: Command {
         } catch let error as ModelInterpolationError {
             throw CommandError("\(firstPath) and \(secondPath): \(error)")
         }
+        model.blend?.command = CLI.invocation
         try model.save(to: output)
         Terminal.writeError("wrote \(output.path): \(Self.percent(1 - weight)) \(firstPath) + "
                             + "\(Self.percent(weight)) \(secondPath)\n")

@@ -91,11 +91,13 @@ struct InfoCommand: Command {
             ]
             // null: one input per bin.
             object["input_bands"] = net.inputBands.map { $0 as Any } ?? NSNull()
-            if let training = model.training {
-                object["training"] = ["epochs": training.epochs, "best_epoch": training.bestEpoch,
-                                      "validation_loss": Double(training.validationLoss),
-                                      "validation_sisdr_gain_db": Double(training.validationSISDRGain),
-                                      "runs": training.lineage.count]
+            if let training = model.training { object["training"] = Self.jsonObject(training) }
+            if let blend = model.blend {
+                var record: [String: Any] = ["weight": Double(blend.weight)]
+                record["command"] = blend.command
+                record["first"] = blend.first.map(Self.jsonObject)
+                record["second"] = blend.second.map(Self.jsonObject)
+                object["blend"] = record
             }
             try Self.printJSON(object)
             return ExitStatus.success
@@ -129,14 +131,20 @@ struct InfoCommand: Command {
         if model.maskExponent != 1 {
             rows.append(("mask exponent", String(format: "%g (apply's default)", model.maskExponent)))
         }
+        if let blend = model.blend {
+            // Blended (and perhaps trained further since): the weight and the last run of each model blended.
+            let share = { (s: Double) in String(format: "%g%%", 100 * s) }
+            rows.append(("blend", "\(share(1 - Double(blend.weight))) of the first model, "
+                         + "\(share(Double(blend.weight))) of the second" + (blend.command.map { ": \($0)" } ?? "")))
+            for (label, side) in [("first model", blend.first), ("second model", blend.second)] {
+                rows.append((label, side.map { "\($0.lineage.count) run\($0.lineage.count == 1 ? "" : "s"); the last: "
+                                               + Self.describeRun($0) } ?? "no training record"))
+            }
+        }
         if let t = model.training {
             // A fine-tuned model: the runs its starting weights came from, oldest first.
             let earlier = t.earlierRuns ?? []
-            for (i, run) in earlier.enumerated() {
-                rows.append(("run \(i + 1)", String(format: "%d epochs, best %d (val loss %.5f, SI-SDR gain %+.2f dB): ",
-                                                    run.epochs, run.bestEpoch, run.validationLoss,
-                                                    run.validationSISDRGain) + run.command))
-            }
+            for (i, run) in earlier.enumerated() { rows.append(("run \(i + 1)", Self.describeRun(run))) }
             let position = earlier.isEmpty ? "" : " (run \(earlier.count + 1), from run \(earlier.count))"
             rows += [
                 ("trained", "\(t.epochs) epochs on \(t.trainingPairs) pairs in \(Format.clock(seconds: t.trainingSeconds)); "
@@ -148,6 +156,19 @@ struct InfoCommand: Command {
         let width = rows.map(\.0.count).max() ?? 0
         for (label, value) in rows { print((label + ":").padding(toLength: width + 2, withPad: " ", startingAt: 0) + value) }
         return ExitStatus.success
+    }
+
+    /// `60 epochs, best 47 (val loss 0.06313, SI-SDR gain +8.55 dB): denoise train ...`
+    private static func describeRun(_ run: TrainingSummary) -> String {
+        String(format: "%d epochs, best %d (val loss %.5f, SI-SDR gain %+.2f dB): ", run.epochs, run.bestEpoch,
+               run.validationLoss, run.validationSISDRGain) + run.command
+    }
+
+    private static func jsonObject(_ training: TrainingSummary) -> [String: Any] {
+        ["epochs": training.epochs, "best_epoch": training.bestEpoch,
+         "validation_loss": Double(training.validationLoss),
+         "validation_sisdr_gain_db": Double(training.validationSISDRGain), "runs": training.lineage.count,
+         "command": training.command]
     }
 
     private static func printJSON(_ object: [String: Any]) throws {

@@ -107,7 +107,7 @@ struct TrainingSession {
             try run.save(trainer: trainer, improved: improved, summary: TrainingSummary(
                 epochs: trainer.epoch, bestEpoch: best.epoch + 1, validationLoss: best.validationLoss,
                 validationSISDRGain: best.validationSISDRGain, trainingPairs: train.count,
-                trainingSeconds: trainer.history.reduce(0) { $0 + $1.seconds }, command: commandLine(),
+                trainingSeconds: trainer.history.reduce(0) { $0 + $1.seconds }, command: CLI.invocation,
                 earlierRuns: earlierRuns))
             let auc = report.validationSpeechAUC.map { String(format: "  speech AUC %.3f", $0) } ?? ""
             say(String(format: "epoch %3d  train %.5f  val %.5f  SI-SDR gain %+.2f dB%@  lr %.3g  %.0f s  %.0f frames/s%@",
@@ -277,9 +277,5 @@ struct TrainingSession {
         options.averageDecay = settings.averageDecay.map(Float.init)
         options.remixProbability = settings.remixOnly ? 1 : 0.5
         return options
-    }
-
-    private func commandLine() -> String {
-        (["denoise"] + CommandLine.arguments.dropFirst()).joined(separator: " ")
     }
 }

@@ -10,6 +10,10 @@ enum CLI {
     static let commands: [Command] = [TrainCommand(), ApplyCommand(), EvalCommand(), InfoCommand(), BlendCommand(),
                                       BenchCommand()]
 
+    /// This invocation as typed (`denoise train ...`): recorded in the models that `train` and `blend` make, so that
+    /// `info` shows how to make them again.
+    static var invocation: String { (["denoise"] + CommandLine.arguments.dropFirst()).joined(separator: " ") }
+
     static var overview: String {
         var text = "OVERVIEW: \(abstract)\n\nUSAGE: \(usage)\n\nCOMMANDS:\n"
         text += HelpFormatter.table(commands.map { ($0.name, $0.abstract) })

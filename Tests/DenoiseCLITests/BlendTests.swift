@@ -37,6 +37,39 @@ final class BlendTests: XCTestCase {
         }
     }
 
+    /// `info` on a blend says what it is and how to make it again: the weight, the blend command and each model's
+    /// last training run.
+    func testInfoOnABlendShowsTheWeightTheCommandAndBothModelsRuns() throws {
+        let first = path("a.safetensors"), second = path("b.safetensors"), output = path("c.safetensors")
+        for (file, seed) in [(first, 1), (second, 2)] {
+            let model = try DenoiseModel(config: Fixtures.tinyConfig(), stft: Fixtures.stft, seed: UInt64(seed))
+            model.training = TrainingSummary(epochs: 10 * seed, bestEpoch: 9 * seed, validationLoss: 0.25,
+                                             validationSISDRGain: 4.5, trainingPairs: 8, trainingSeconds: 30,
+                                             command: "denoise train --seed \(seed)")
+            try model.save(to: URL(fileURLWithPath: file))
+        }
+        let made = try DenoiseRunner.run(["blend", "--weight", "0.75", "-o", output, first, second])
+        XCTAssertEqual(made.status, 0, made.stderr)
+
+        let info = try DenoiseRunner.run(["info", output])
+        XCTAssertEqual(info.status, 0, info.stderr)
+        XCTAssertTrue(info.stdout.contains("blend:         25% of the first model, 75% of the second: "
+                                           + "denoise blend --weight 0.75 -o \(output) \(first) \(second)\n"),
+                      info.stdout)
+        XCTAssertTrue(info.stdout.contains("first model:   1 run; the last: 10 epochs, best 9 (val loss 0.25000, "
+                                           + "SI-SDR gain +4.50 dB): denoise train --seed 1\n"), info.stdout)
+        XCTAssertTrue(info.stdout.contains("second model:  1 run; the last: 20 epochs, best 18"), info.stdout)
+        XCTAssertFalse(info.stdout.contains("\ntrained:"), info.stdout)
+
+        let json = try DenoiseRunner.run(["info", "--json", output])
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let blend = try XCTUnwrap(object["blend"] as? [String: Any])
+        XCTAssertEqual(blend["weight"] as? Double, 0.75)
+        XCTAssertEqual((blend["second"] as? [String: Any])?["command"] as? String, "denoise train --seed 2")
+        XCTAssertNil(object["training"])
+    }
+
     func testRefusesToReplaceFilesUnlessForcedAndNeverAnInput() throws {
         let first = path("a.safetensors"), second = path("b.safetensors"), output = path("c.safetensors")
         try Fixtures.writeTinyModel(to: URL(fileURLWithPath: first), seed: 1)

@@ -59,6 +59,36 @@ final class ModelInterpolationTests: XCTestCase {
         }
     }
 
+    /// A blend records its weight and both models' training summaries (not the inner record of a model that was a
+    /// blend itself); the record survives the file and a speech head added for fine-tuning.
+    func testBlendRecordsWeightAndBothTrainingSummariesThroughTheFile() throws {
+        let start = try TestSignals.tinyModel(.cnn, seed: 1), end = try TestSignals.tinyModel(.cnn, seed: 2)
+        func run(_ command: String, epochs: Int) -> TrainingSummary {
+            TrainingSummary(epochs: epochs, bestEpoch: epochs - 1, validationLoss: 0.5, validationSISDRGain: 3,
+                            trainingPairs: 10, trainingSeconds: 60, command: command)
+        }
+        start.training = run("denoise train -o a", epochs: 5)
+        end.training = run("denoise train -o b --init a/model.safetensors", epochs: 7)
+        end.training?.earlierRuns = [try XCTUnwrap(start.training)]
+
+        let blend = try start.interpolated(toward: end, weight: 0.75)
+        XCTAssertNil(blend.training)
+        XCTAssertEqual(blend.blend, BlendSummary(weight: 0.75, first: start.training, second: end.training))
+        blend.blend?.command = "denoise blend --weight 0.75 -o c.safetensors a b"
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("blend-\(UUID()).safetensors")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try blend.save(to: url)
+        let loaded = try DenoiseModel.load(url: url)
+        XCTAssertEqual(loaded.blend, blend.blend)
+        XCTAssertEqual(loaded.blend?.second?.lineage.count, 2)
+        XCTAssertEqual(try loaded.addingSpeechHead().blend, blend.blend)
+
+        // Blending a blend: the new record holds the new weight, and no training record for the blended side.
+        let again = try loaded.interpolated(toward: start, weight: 0.5)
+        XCTAssertEqual(again.blend, BlendSummary(weight: 0.5, first: nil, second: start.training))
+        XCTAssertNil(start.blend)
+    }
+
     func testRefusesDifferentArchitecturesRatesAndWeightsOutsideZeroToOne() throws {
         let model = try TestSignals.tinyModel(.cnn)
         let residual = try TestSignals.tinyModel(.cnn, residual: true)

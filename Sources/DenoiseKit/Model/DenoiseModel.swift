@@ -18,6 +18,9 @@ public final class DenoiseModel {
     public let stft: STFTConfig
     public let sampleRate: Int
     public var training: TrainingSummary?
+    /// The blend this model's weights come from (`interpolated(toward:weight:)`): the model itself when it has no
+    /// training summary, else the start of the runs in its summary. Nil for a model trained from scratch.
+    public var blend: BlendSummary?
     /// The power the denoiser raises this model's mask to unless told otherwise: below 1 keeps more speech (and
     /// noise), above 1 removes more of both. Chosen after training, on validation recordings.
     public var maskExponent: Float = 1 {
@@ -71,6 +74,7 @@ public final class DenoiseModel {
         file.metadata["band_hz"] = "0-\(sampleRate / 2)"
         file.metadata["high_band"] = DenoiseModel.json(highBand)
         if let training { file.metadata["training"] = DenoiseModel.json(training) }
+        if let blend { file.metadata["blend"] = DenoiseModel.json(blend) }
         if maskExponent != 1 { file.metadata["mask_exponent"] = String(maskExponent) }
         return file
     }
@@ -106,6 +110,7 @@ public final class DenoiseModel {
             to.runningVariance = from.runningVariance
         }
         model.training = training
+        model.blend = blend
         model.maskExponent = maskExponent
         model.highBand = highBand
         return model
@@ -146,6 +151,7 @@ public final class DenoiseModel {
             throw ModelFileError.malformed(path: path, reason: error.description)
         }
         training = DenoiseModel.decode(meta["training"])
+        blend = DenoiseModel.decode(meta["blend"])
         if let text = meta["mask_exponent"] {
             guard let exponent = Float(text), DenoiseModel.maskExponents.contains(exponent) else {
                 throw ModelFileError.malformed(path: path, reason: "mask_exponent '\(text)' is not "

@@ -9,7 +9,8 @@ extension DenoiseModel {
     /// The two must have the same architecture, STFT and sample rate; they may differ in dropout (which acts only in
     /// training) and in whether they have the speech-probability head. A head that only one of them has is copied
     /// from it as it is. The mask exponent and high-band settings are `other`'s. The result carries no training
-    /// summary: the validation figures of either run do not describe it.
+    /// summary, since the validation figures of neither run describe it; its `blend` records the weight and both
+    /// models' training summaries instead.
     public func interpolated(toward other: DenoiseModel, weight: Float) throws -> DenoiseModel {
         guard weight.isFinite, (0...1).contains(weight) else {
             throw ModelInterpolationError.weightOutOfRange(weight)
@@ -43,8 +44,10 @@ extension DenoiseModel {
         file.metadata["masknet"] = DenoiseModel.json(config)
         file.metadata["format"] = DenoiseModel.formatVersions.last
         file.metadata["training"] = nil
+        file.metadata["blend"] = nil
         let model = try DenoiseModel(safeTensors: file, path: "interpolated model")
         model.training = nil
+        model.blend = BlendSummary(weight: weight, first: training, second: other.training)
         return model
     }
 
@@ -65,6 +68,24 @@ extension DenoiseModel {
         config.speechHead = false
         config.dropout = 0
         return config
+    }
+}
+
+/// How a model was blended from two others: shown by `denoise info`, so that a blended file says how to remake it.
+public struct BlendSummary: Codable, Equatable, Sendable {
+    /// Share of the second model, as in `DenoiseModel.interpolated(toward:weight:)`.
+    public var weight: Float
+    /// The command that made the blend (nil when it was not made by one).
+    public var command: String?
+    /// The two models' training summaries (nil for one without: a blend itself, or a model from another tool).
+    public var first: TrainingSummary?
+    public var second: TrainingSummary?
+
+    public init(weight: Float, command: String? = nil, first: TrainingSummary?, second: TrainingSummary?) {
+        self.weight = weight
+        self.command = command
+        self.first = first
+        self.second = second
     }
 }
 
