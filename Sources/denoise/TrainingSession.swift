@@ -38,6 +38,17 @@ struct TrainingSession {
             throw CommandError("\(run.validationListURL.path): the run validated on other pairs; resume with the "
                                + "--val-split and --val-seed (or --val-noisy/--val-clean) it started with")
         }
+        // The same pairs mixed with other held-out noise, or at other SNRs, are another yardstick too.
+        if settings.resume {
+            let recorded = try? String(contentsOf: validationMixesURL, encoding: .utf8)
+            let now = mixes.isEmpty ? nil : Self.validationMixesCSV(mixes)
+            if recorded != now {
+                throw CommandError(recorded == nil
+                    ? "\(settings.runDirectory.path): the run validated without --val-noise; resume without it"
+                    : "\(validationMixesURL.path): the run validated on other noise mixes; resume with the "
+                      + "--val-noise, --val-snrs and --val-seed it started with")
+            }
+        }
         say("training on \(train.count) pairs (\(Format.duration(samples: train.totalSamples, rate: sampleRate))), "
             + "validating on \(validation.count)")
         let augmentation = try makeAugmentation(train)
@@ -190,12 +201,18 @@ struct TrainingSession {
     /// RUN_DIR/validation-noise.csv: the noise clip, starting sample and SNR of each validation pair, so that
     /// scores can be broken down by noise category and SNR.
     private func saveValidationMixes(_ mixes: [ValidationSplit.Mix]) throws {
+        try AtomicFile.write(Data(Self.validationMixesCSV(mixes).utf8), to: validationMixesURL)
+    }
+
+    private var validationMixesURL: URL { settings.runDirectory.appendingPathComponent("validation-noise.csv") }
+
+    private static func validationMixesCSV(_ mixes: [ValidationSplit.Mix]) -> String {
         var text = "file,noise,category,offset_samples,snr_db\n"
         for mix in mixes {
             text += "\(mix.utterance),\(mix.noise),\(NoiseClip.category(ofFileName: mix.noise)),\(mix.offset),"
                 + "\(Format.number(mix.snr))\n"
         }
-        try AtomicFile.write(Data(text.utf8), to: settings.runDirectory.appendingPathComponent("validation-noise.csv"))
+        return text
     }
 
     /// The validation pairs as WAV files, so that they can be enhanced and scored by other tools.

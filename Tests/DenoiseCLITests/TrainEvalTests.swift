@@ -234,6 +234,22 @@ final class TrainEvalTests: XCTestCase {
                               "the pair's own noisy side is not used")
         }
 
+        // A resume must validate on the same mixes: other SNRs, or no held-out noise, are refused.
+        let base = ["train", "--noisy", corpus.appendingPathComponent("noisy").path,
+                    "--clean", corpus.appendingPathComponent("clean").path, "-o", run.path, "--epochs", "2",
+                    "--batch-size", "2", "--val-speakers", "bert", "--resume", "--quiet"]
+        let otherSNRs = try DenoiseRunner.run(base + ["--val-noise", heldOutNoise.path, "--val-snrs", "3"],
+                                              timeout: 60)
+        XCTAssertEqual(otherSNRs.status, 1)
+        XCTAssertTrue(otherSNRs.stderr.contains("validation-noise.csv: the run validated on other noise mixes"),
+                      otherSNRs.stderr)
+        let noNoise = try DenoiseRunner.run(base, timeout: 60)
+        XCTAssertEqual(noNoise.status, 1)
+        XCTAssertTrue(noNoise.stderr.contains("validation-noise.csv: the run validated on other noise mixes"),
+                      noNoise.stderr)
+        let same = try DenoiseRunner.run(base + ["--val-noise", heldOutNoise.path], timeout: 120)
+        XCTAssertEqual(same.status, 0, same.stderr)
+
         let unknown = try DenoiseRunner.run(
             ["train", "--noisy", corpus.appendingPathComponent("noisy").path,
              "--clean", corpus.appendingPathComponent("clean").path, "-o", folder.appendingPathComponent("x").path,
