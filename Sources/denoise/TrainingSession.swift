@@ -126,6 +126,9 @@ struct TrainingSession {
                        report.learningRate, report.seconds, report.framesPerSecond, improved ? "  *" : ""))
         }
         let best = trainer.history.first { $0.epoch == trainer.bestEpoch }
+        if best != nil {
+            try run.recordEnd(epochs: trainer.epoch, trainingSeconds: trainer.history.reduce(0) { $0 + $1.seconds })
+        }
         if let best {
             say(String(format: "done in %@: best epoch %d (val loss %.5f, SI-SDR gain %+.2f dB) → %@",
                        Format.clock(seconds: Date().timeIntervalSince(started)), best.epoch + 1,

@@ -45,6 +45,20 @@ final class TrainEvalTests: XCTestCase {
                                      timeout: 120, file: file, line: line)
     }
 
+    /// The model file is written at the best epoch; once the run ends its summary counts every epoch. With a
+    /// learning rate too small to move a weight, every epoch validates alike and the first stays the best.
+    func testModelSummaryCountsTheWholeRunNotJustItsBestEpoch() throws {
+        let run = folder.appendingPathComponent("still")
+        XCTAssertEqual(try train(run, epochs: 3, ["--lr", "1e-30"]).status, 0)
+        let summary = try XCTUnwrap(DenoiseModel.load(url: run.appendingPathComponent("model.safetensors")).training)
+        XCTAssertEqual(summary.bestEpoch, 1)
+        XCTAssertEqual(summary.epochs, 3)
+        let seconds = try String(contentsOf: run.appendingPathComponent("metrics.csv"), encoding: .utf8)
+            .split(separator: "\n").dropFirst().compactMap { Double($0.split(separator: ",")[5]) }
+        XCTAssertEqual(seconds.count, 3)
+        XCTAssertEqual(summary.trainingSeconds, seconds.reduce(0, +), accuracy: 0.05)
+    }
+
     /// Rows of metrics.csv without the timing columns (seconds, frames/s), which differ from run to run.
     private func metricRows(_ run: URL) throws -> [[String]] {
         let text = try String(contentsOf: run.appendingPathComponent("metrics.csv"), encoding: .utf8)

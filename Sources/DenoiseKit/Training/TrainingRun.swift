@@ -27,6 +27,17 @@ public struct TrainingRun {
         try AtomicFile.write(Data(LossPlot.svg(history: trainer.history).utf8), to: plotURL)
     }
 
+    /// Once the run has ended: the best model's summary, written at its epoch when fewer had run, gets the run's
+    /// whole length and time, so that `info` says "60 epochs, best 47" rather than "47 epochs, best 47".
+    public func recordEnd(epochs: Int, trainingSeconds: Double) throws {
+        let model = try DenoiseModel.load(url: modelURL)
+        guard var summary = model.training, summary.epochs != epochs else { return }
+        summary.epochs = epochs
+        summary.trainingSeconds = trainingSeconds
+        model.training = summary
+        try model.save(to: modelURL)
+    }
+
     public func saveConfig(model: DenoiseModel, options: TrainingOptions) throws {
         let text = """
         {
