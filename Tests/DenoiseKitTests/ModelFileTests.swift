@@ -12,6 +12,27 @@ final class ModelFileTests: XCTestCase {
         XCTAssertEqual(try SafeTensors.decode(data, path: "m.safetensors"), file)
     }
 
+    /// Every model in samples/ says how it was made: a training run (with the runs it started from), or a blend
+    /// with the command that wrote it into samples/ and both blended models' runs. samples/README.md has the
+    /// commands in full; this keeps the files themselves from losing the record.
+    func testEveryBundledModelRecordsHowItWasMade() throws {
+        let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("samples")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: samples.path))?
+            .filter { $0.hasSuffix(".safetensors") } ?? []
+        guard !names.isEmpty else { throw XCTSkip("no bundled models in \(samples.path)") }
+        for name in names {
+            let model = try DenoiseModel.load(url: samples.appendingPathComponent(name))
+            if let blend = model.blend {
+                XCTAssertTrue(blend.command?.contains("-o samples/\(name) ") == true, "\(name): \(blend)")
+                XCTAssertNotNil(blend.first?.command, name)
+                XCTAssertNotNil(blend.second?.command, name)
+            } else {
+                XCTAssertNotNil(model.training?.command, "\(name) records neither a training run nor a blend")
+            }
+        }
+    }
+
     func testSafeTensorsRejectsLyingHeaderLength() {
         var data = SafeTensors(tensors: ["x": .init(shape: [1], values: [1])]).encoded()
         data.replaceSubrange(0..<8, with: [0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0])
