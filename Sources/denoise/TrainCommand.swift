@@ -229,7 +229,7 @@ struct TrainSettings {
     var residual: Bool
     var causal: Bool
     var norm: String
-    var inputNorm: String
+    var inputNorm: InputNormKind
     /// nil: one input per bin.
     var inputBands: Int?
     var dropout: Double
@@ -376,7 +376,11 @@ struct TrainSettings {
                              + (norm == "batch" ? "the batch's frames" : "the whole utterance")
                              + ", later frames included, so it is not causal")
         }
-        inputNorm = arguments.defaultedString("input-norm")
+        // The parser took one of the option's choices, InputNormKind's names, or its default.
+        guard let inputNorm = InputNormKind(rawValue: arguments.defaultedString("input-norm")) else {
+            preconditionFailure("--input-norm's choices are InputNormKind's names")
+        }
+        self.inputNorm = inputNorm
         let bins = MaskNetConfig.recommended(kind: .cnn).bins
         let bandCounts = MaskNetConfig.fewestInputBands...bins
         let bands = try arguments.int("input-bands", expected: "0 (per bin) or a band count in \(bandCounts)") {

@@ -273,7 +273,7 @@ struct TrainingSession {
                       hidden: settings.width, kernelSize: settings.kernelSize, dilations: settings.dilations,
                       residual: settings.residual, causal: settings.causal,
                       norm: NormKind(rawValue: settings.norm) ?? .layer,
-                      inputNorm: InputNormKind(rawValue: settings.inputNorm) ?? .batch,
+                      inputNorm: settings.inputNorm,
                       dropout: Float(settings.dropout),
                       speechHead: settings.vadWeight > 0, inputBands: settings.inputBands)
     }

@@ -16,8 +16,9 @@ import Foundation
 /// so y_t depends on frames 0…t only.
 ///
 /// The state (μ, σ², frames seen) belongs to one utterance: each path that runs a network owns one per stream of
-/// frames and feeds it every frame exactly once, in order (`MaskNet.forward` per sequence of its batch,
-/// `MaskNetStream`, `Denoiser`'s windows). Buffers are allocated at init; `normalize` allocates nothing.
+/// frames, inside an `InputStage`, and feeds it every frame exactly once, in order (`MaskNet.forward` per sequence
+/// of its batch, `MaskNetStream`, `Denoiser`'s windows). Buffers are allocated at init; `normalize` allocates
+/// nothing.
 final class RunningNormalizer {
     /// τ: how far back the statistics reach, about a second of audio (long enough that a word does not normalise
     /// itself away, short enough to follow a change of noise or level).

@@ -91,11 +91,11 @@ public final class Denoiser {
     private let groups: [[Int]]
     /// One per group when the model runs frame by frame; empty on the windowed path.
     private let streams: [MaskNetStream]
-    /// Windowed path with the running input normalisation, per group: the state, which has seen every frame before
-    /// `normalizedEnd` once, and the normalised features of frames `pendingStart..<normalizedEnd`
+    /// Windowed path with the running input normalisation, per group: the input stage (`InputStage`), which has seen
+    /// every frame before `normalizedEnd` once, and the network input it gave frames `pendingStart..<normalizedEnd`
     /// [frames × the network's input width: bins, or bands], which later windows' history margins read. Empty
-    /// otherwise.
-    private let inputNormalizers: [RunningNormalizer]
+    /// otherwise: without state, the network's own stage gives every window's frames the same input.
+    private let inputStages: [InputStage]
     private var normalizedFeatures: [[Float]]
     private var normalizedEnd = 0
     /// The step path's mask of one frame [1 × modelBins].
@@ -178,8 +178,8 @@ public final class Denoiser {
         // A network that cannot stream is the windowed path's job; `canStream` is the whole condition.
         streams = stepsFrames && MaskNetStream.canStream(model.net.config)
             ? (try? groups.map { _ in try MaskNetStream(model.net) }) ?? [] : []
-        inputNormalizers = streams.isEmpty ? groups.compactMap { _ in model.net.makeInputNormalizer() } : []
-        normalizedFeatures = Array(repeating: [], count: inputNormalizers.count)
+        inputStages = streams.isEmpty ? groups.map { _ in model.net.makeInputStage() }.filter(\.isStateful) : []
+        normalizedFeatures = Array(repeating: [], count: inputStages.count)
         stepMask = Matrix(rows: 1, cols: plan.modelBins)
         history = streams.isEmpty ? model.net.config.historyFrames : 0
         lookAhead = model.net.config.lookAheadFrames
@@ -315,11 +315,10 @@ public final class Denoiser {
         if recordsSpeech { speechProbabilities += repeatElement(0, count: keep.count) }
         for (g, group) in groups.enumerated() {
             computeFeatures(group, window: window)
-            let input = inputNormalizers.isEmpty ? features : normalizeInput(group: g, window: window)
+            let input = inputStages.isEmpty ? features : stagedInput(group: g, window: window)
             var layout = SequenceBatch.single(frames: window.count)
             layout.parallelism = Parallelism(threads: options.threads)
-            let mask = model.net.forward(input, layout: layout, training: false,
-                                         inputNormalized: !inputNormalizers.isEmpty)
+            let mask = model.net.forward(input, layout: layout, training: false, inputStaged: !inputStages.isEmpty)
             if recordsSpeech, let logits = model.net.speechLogits {
                 for frame in keep {
                     addSpeech(logit: logits[frame - window.lowerBound, 0], at: firstRecorded + frame - keep.lowerBound)
@@ -334,14 +333,14 @@ public final class Denoiser {
         normalizedEnd = max(normalizedEnd, window.upperBound)
     }
 
-    /// The running input normalisation of one group's window of `features`, into `networkInput`: frames an earlier
-    /// window took in (its history margin) are copied from what the state gave them then; later ones are pooled
-    /// into bands (with input bands), go through the state, in order, and are kept for the next windows.
-    private func normalizeInput(group g: Int, window: Range<Int>) -> Matrix {
+    /// One group's window of `features` through its input stage, into `networkInput`: frames an earlier window
+    /// took in (its history margin) are copied from what the stage gave them then; later ones go through the stage
+    /// (into bands with input bands, then normalised), in order, and are kept for the next windows.
+    private func stagedInput(group g: Int, window: Range<Int>) -> Matrix {
         precondition(window.lowerBound >= pendingStart && window.lowerBound <= normalizedEnd,
                      "Denoiser: window \(window) leaves a gap after normalised frame \(normalizedEnd)")
         // `bins`: the network's input values per frame.
-        let bins = model.net.config.inputWidth, normalizer = inputNormalizers[g], bands = model.net.inputBands
+        let stage = inputStages[g], bins = stage.inputWidth
         networkInput.resize(rows: window.count, cols: bins)
         for frame in window {
             let row = networkInput.row(frame - window.lowerBound), source = features.row(frame - window.lowerBound)
@@ -351,8 +350,7 @@ public final class Denoiser {
                     row.update(from: base + (frame - pendingStart) * bins, count: bins)
                 }
             } else {
-                if let bands { bands.pool(source, into: row) } else { row.update(from: source, count: bins) }
-                normalizer.normalize(row, into: row)
+                stage.transformFrame(source, into: row)
                 normalizedFeatures[g].append(contentsOf: UnsafeBufferPointer(start: row, count: bins))
             }
         }

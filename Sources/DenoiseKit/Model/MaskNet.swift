@@ -30,13 +30,10 @@ public final class MaskNet {
     private let paddedMask = Matrix(rows: 0, cols: 0)
     private let packedGradient = Matrix(rows: 0, cols: 0)
     private var packedLayout: SequenceBatch?
-    /// The running input normalisation's state (one utterance at a time) and its output [rows × bins]; nil and
-    /// unused for the other input norms.
-    private let inputNormalizer: RunningNormalizer?
-    private let normalizedFeatures = Matrix(rows: 0, cols: 0)
-    /// The band pooling of the input and its output [rows × bands] (nil and unused without `config.inputBands`).
-    let inputBands: ERBBands?
-    private let pooledFeatures = Matrix(rows: 0, cols: 0)
+    /// `forward`'s input stage (bands, then the running norm), one utterance of the batch at a time.
+    private let inputStage: InputStage
+    /// The band pooling of the input (nil without `config.inputBands`).
+    var inputBands: ERBBands? { inputStage.bands }
     /// Seconds from one frame to the next: the running input normalisation's clock.
     let frameSeconds: Double
     private let paddedSpeechLogits = Matrix(rows: 0, cols: 0)
@@ -96,7 +93,7 @@ public final class MaskNet {
         func inputNorm(_ features: Int) -> Layer {
             switch config.inputNorm {
             case .layer: return LayerNorm(features, store: store, name: "input_norm")
-            // The statistics are taken before the network (`inputNormalizer`); the layer is their affine.
+            // The statistics are taken before the network (`InputStage`); the layer is their affine.
             case .running: return ChannelAffine(features, store: store, name: "input_norm")
             case .batch:
                 let layer = BatchNorm(features, store: store, name: "input_norm")
@@ -147,17 +144,18 @@ public final class MaskNet {
         self.network = Sequential(layers)
         self.dropouts = dropouts
         self.batchNorms = batchNorms
-        inputNormalizer = MaskNet.inputNormalizer(config, frameSeconds: frameSeconds)
-        inputBands = config.inputBands.map { ERBBands(bands: $0, bins: config.bins, nyquistHz: nyquistHz) }
+        let inputBands = config.inputBands.map { ERBBands(bands: $0, bins: config.bins, nyquistHz: nyquistHz) }
+        inputStage = MaskNet.inputStage(config, bands: inputBands, frameSeconds: frameSeconds)
     }
 
-    /// A fresh state of the running input normalisation for one stream of frames (nil for the other input norms):
-    /// for a caller that feeds the network an utterance in pieces and normalises its frames itself
-    /// (`forward(_:layout:training:inputNormalized:)`, `MaskNetStream`).
-    func makeInputNormalizer() -> RunningNormalizer? { MaskNet.inputNormalizer(config, frameSeconds: frameSeconds) }
+    /// A fresh input stage for one stream of frames: for a caller that feeds the network an utterance in pieces and
+    /// puts its frames through the stage itself (`forward(_:layout:training:inputStaged:)`, `MaskNetStream`).
+    func makeInputStage() -> InputStage { MaskNet.inputStage(config, bands: inputBands, frameSeconds: frameSeconds) }
 
-    private static func inputNormalizer(_ config: MaskNetConfig, frameSeconds: Double) -> RunningNormalizer? {
-        config.inputNorm == .running ? RunningNormalizer(bins: config.inputWidth, frameSeconds: frameSeconds) : nil
+    private static func inputStage(_ config: MaskNetConfig, bands: ERBBands?, frameSeconds: Double) -> InputStage {
+        let runningNorm = config.inputNorm == .running
+            ? RunningNormalizer(bins: config.inputWidth, frameSeconds: frameSeconds) : nil
+        return InputStage(bins: config.bins, bands: bands, runningNorm: runningNorm)
     }
 
     /// What context frames outside an utterance read as: silence, or with the running input normalisation the
@@ -173,46 +171,23 @@ public final class MaskNet {
     /// layer instead of one per utterance, no padding rows to clear, and the same dropout draws (they are taken
     /// for real rows in row order either way).
     ///
-    /// With the running input normalisation, each utterance of `layout` is normalised from its first real frame
-    /// (a fresh state per utterance; padding frames are skipped and read as zeros).
-    ///
-    /// With input bands, the real frames are pooled into bands first (padding rows read as zeros).
+    /// The features go through the input stage first (`InputStage`): with input bands the real frames are pooled
+    /// into bands, and with the running input normalisation each utterance of `layout` is normalised from its first
+    /// real frame (a fresh state per utterance); padding frames are skipped and read as zeros.
     func forward(_ features: Matrix, layout: SequenceBatch, training: Bool) -> Matrix {
-        forward(features, layout: layout, training: training, inputNormalized: false)
+        forward(features, layout: layout, training: training, inputStaged: false)
     }
 
-    /// `inputNormalized`: the features have been through the band pooling (with input bands) and the running input
-    /// normalisation already, by a caller whose state runs on across calls (the denoiser's overlapping windows), so
-    /// that a window need not start an utterance: they are [rows × `config.inputWidth`]. Without the running input
-    /// normalisation it changes nothing.
-    func forward(_ features: Matrix, layout: SequenceBatch, training: Bool, inputNormalized: Bool) -> Matrix {
-        let prepared = inputNormalized && inputNormalizer != nil
-        let width = prepared ? config.inputWidth : config.bins
+    /// `inputStaged`: the features have been through an input stage of the caller's already
+    /// (`makeInputStage()`), whose state runs on across calls (the denoiser's overlapping windows), so that a window
+    /// need not start an utterance: they are [rows × `config.inputWidth`].
+    func forward(_ features: Matrix, layout: SequenceBatch, training: Bool, inputStaged: Bool) -> Matrix {
+        let width = inputStaged ? config.inputWidth : config.bins
         precondition(features.cols == width, "MaskNet expects \(width) features per frame, got \(features.cols)")
         precondition(features.rows == layout.rows,
                      "MaskNet: features have \(features.rows) rows but the layout has \(layout.rows)")
         packedLayout = nil
-        var features = features
-        if let inputBands, !prepared {
-            pooledFeatures.resize(rows: features.rows, cols: inputBands.bands)
-            let source = features, pooled = pooledFeatures
-            layout.forEachRealRowPiece(chunks: layout.parallelism.chunks(elements: layout.realFrames * config.bins)) {
-                _, rows in
-                for row in rows { inputBands.pool(source.row(row), into: pooled.row(row)) }
-            }
-            pooledFeatures.zeroPaddingRows(of: layout)
-            features = pooledFeatures
-        }
-        if let inputNormalizer, !prepared {
-            normalizedFeatures.resize(rows: features.rows, cols: config.inputWidth)
-            for b in 0..<layout.batch {
-                let first = layout.realRows(of: b).lowerBound
-                inputNormalizer.normalizeUtterance(features.row(first), frames: layout.lengths[b],
-                                                   into: normalizedFeatures.row(first))
-            }
-            normalizedFeatures.zeroPaddingRows(of: layout)
-            features = normalizedFeatures
-        }
+        let features = inputStaged ? features : inputStage.transformBatch(features, layout: layout)
         switch config.kind {
         case .mlp where config.norm.isFrameLocal:
             stackContext(features, layout: layout, packed: true)

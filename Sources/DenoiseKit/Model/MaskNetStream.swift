@@ -9,11 +9,9 @@
 /// Only networks whose mask for a frame depends on no later frame stream: a causal CNN (per-frame normalisation
 /// is part of being causal, see `MaskNetConfig.causal`). The stream shares the network's weights.
 ///
-/// With the running input normalisation (`InputNormKind.running`) the stream owns that normalisation's state for
-/// its utterance and feeds it each stepped frame once, in order, as `MaskNet.forward` does for a whole utterance.
-///
-/// With input bands (`MaskNetConfig.inputBands`) each stepped frame is pooled into bands first, into the stream's own
-/// buffer, as `MaskNet.forward` pools each frame.
+/// The stream owns an input stage (`InputStage`: input bands, then the running input normalisation, each if the
+/// model has it) for its utterance and feeds it each stepped frame once, in order, as `MaskNet.forward` does for a
+/// whole utterance.
 ///
 /// With the speech head, each step also gives the frame's speech logit (`speechLogit`), from the same last hidden
 /// activations `MaskNet.forward` gives the head.
@@ -24,12 +22,11 @@ final class MaskNetStream {
     /// The mask's output projection and sigmoid (nil without the head: `trunk` makes the mask).
     private let output: FrameStep?
     private let speechHead: Linear?
-    /// The running input normalisation's state, and the frame it normalises into (nil: another input norm).
-    private let inputNormalizer: RunningNormalizer?
-    private let normalized: Matrix
-    /// The band pooling and the frame it pools into (nil: per-bin input).
-    private let inputBands: ERBBands?
-    private let pooled: Matrix
+    /// Bands, then the running norm, for the stream's utterance.
+    private let inputStage: InputStage
+    /// The stepped frame's network input [1 × inputWidth], from the input stage (nil when the stage changes
+    /// nothing: the features are the input).
+    private let stagedFrame: Matrix?
     /// The speech head's logit for the last frame stepped (0 without the head).
     private(set) var speechLogit: Float = 0
 
@@ -46,10 +43,8 @@ final class MaskNetStream {
         }
         config = net.config
         speechHead = net.speechHead
-        inputNormalizer = net.makeInputNormalizer()
-        normalized = Matrix(rows: 1, cols: net.config.inputWidth)
-        inputBands = net.inputBands
-        pooled = Matrix(rows: 1, cols: net.config.inputWidth)
+        inputStage = net.makeInputStage()
+        stagedFrame = inputStage.isIdentity ? nil : Matrix(rows: 1, cols: inputStage.inputWidth)
         let layers = net.network.layers
         if speechHead != nil {
             trunk = try FrameSteps.make(layers[..<net.outputStart], inputWidth: config.inputWidth).get()
@@ -73,13 +68,9 @@ final class MaskNetStream {
     /// Pointer form, for the denoiser's inner loop: `bins` values each.
     func step(_ features: UnsafePointer<Float>, mask: UnsafeMutablePointer<Float>) {
         var input = features
-        if let inputBands {
-            inputBands.pool(features, into: pooled.data)
-            input = UnsafePointer(pooled.data)
-        }
-        if let inputNormalizer {
-            inputNormalizer.normalize(input, into: normalized.data)
-            input = UnsafePointer(normalized.data)
+        if let stagedFrame {
+            inputStage.transformFrame(features, into: stagedFrame.data)
+            input = UnsafePointer(stagedFrame.data)
         }
         let hidden = trunk.step(input)
         guard let output, let speechHead else {
@@ -98,7 +89,7 @@ final class MaskNetStream {
     func reset() {
         trunk.reset()
         output?.reset()
-        inputNormalizer?.reset()
+        inputStage.reset()
         speechLogit = 0
     }
 }
