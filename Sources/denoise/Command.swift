@@ -166,6 +166,14 @@ extension ParsedArguments {
 
     func defaultedString(_ name: String) -> String { declaredDefault(string(name), name) }
 
+    /// A `.choice` option whose choices are the names of `T`'s cases: the parser has checked the value already.
+    func defaultedChoice<T: RawRepresentable>(_ name: String, as _: T.Type = T.self) -> T where T.RawValue == String {
+        guard let value = T(rawValue: defaultedString(name)) else {
+            preconditionFailure("--\(name)'s choices are \(T.self)'s names")
+        }
+        return value
+    }
+
     func defaultedDouble(_ name: String, expected: String, where isValid: (Double) -> Bool) throws -> Double {
         declaredDefault(try double(name, expected: expected, where: isValid), name)
     }

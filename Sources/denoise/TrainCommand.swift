@@ -220,7 +220,7 @@ struct TrainSettings {
     var conditions: AugmentationOptions
     var responseFolders: [URL]
     var cropSeconds: Double
-    var arch: String
+    var arch: MaskNetKind
     var context: Int
     /// nil: the kind's default width.
     var width: Int?
@@ -228,7 +228,7 @@ struct TrainSettings {
     var kernelSize: Int
     var residual: Bool
     var causal: Bool
-    var norm: String
+    var norm: NormKind
     var inputNorm: InputNormKind
     /// nil: one input per bin.
     var inputBands: Int?
@@ -349,11 +349,11 @@ struct TrainSettings {
         responseFolders = arguments.list("rir").map(fileURL)
         cropSeconds = try arguments.defaultedDouble("crop", expected: "a length in seconds > 0") { $0 > 0 }
 
-        arch = arguments.defaultedString("arch")
-        if arguments.has("context") && arch != "mlp" { throw UsageError("--context applies only to --arch mlp") }
+        arch = arguments.defaultedChoice("arch")
+        if arguments.has("context") && arch != .mlp { throw UsageError("--context applies only to --arch mlp") }
         context = try arguments.int("context", expected: "a number of frames >= 0") { $0 >= 0 } ?? 2
         width = try arguments.int("width", expected: "a width in 1...4096") { (1...4096).contains($0) }
-        if arch != "cnn", let cnnOnly = ["dilations", "kernel", "residual", "causal"].first(where: arguments.has) {
+        if arch != .cnn, let cnnOnly = ["dilations", "kernel", "residual", "causal"].first(where: arguments.has) {
             throw UsageError("--\(cnnOnly) applies only to --arch cnn")
         }
         let dilationList = arguments.list("dilations")
@@ -370,17 +370,13 @@ struct TrainSettings {
             ($0 % 2 == 1 || causal) && (1...31).contains($0)
         } ?? 5
         residual = arguments.flag("residual")
-        norm = arguments.defaultedString("norm")
-        if causal && norm != "layer" {
-            throw UsageError("--causal needs --norm layer: \(norm) norm averages over "
-                             + (norm == "batch" ? "the batch's frames" : "the whole utterance")
+        norm = arguments.defaultedChoice("norm")
+        if causal && norm != .layer {
+            throw UsageError("--causal needs --norm layer: \(norm.rawValue) norm averages over "
+                             + (norm == .batch ? "the batch's frames" : "the whole utterance")
                              + ", later frames included, so it is not causal")
         }
-        // The parser took one of the option's choices, InputNormKind's names, or its default.
-        guard let inputNorm = InputNormKind(rawValue: arguments.defaultedString("input-norm")) else {
-            preconditionFailure("--input-norm's choices are InputNormKind's names")
-        }
-        self.inputNorm = inputNorm
+        inputNorm = arguments.defaultedChoice("input-norm")
         let bins = MaskNetConfig.recommended(kind: .cnn).bins
         let bandCounts = MaskNetConfig.fewestInputBands...bins
         let bands = try arguments.int("input-bands", expected: "0 (per bin) or a band count in \(bandCounts)") {

@@ -269,10 +269,10 @@ struct TrainingSession {
     }
 
     private func maskNetConfig() -> MaskNetConfig {
-        MaskNetConfig(kind: MaskNetKind(rawValue: settings.arch) ?? .cnn, context: settings.context,
+        MaskNetConfig(kind: settings.arch, context: settings.context,
                       hidden: settings.width, kernelSize: settings.kernelSize, dilations: settings.dilations,
                       residual: settings.residual, causal: settings.causal,
-                      norm: NormKind(rawValue: settings.norm) ?? .layer,
+                      norm: settings.norm,
                       inputNorm: settings.inputNorm,
                       dropout: Float(settings.dropout),
                       speechHead: settings.vadWeight > 0, inputBands: settings.inputBands)
