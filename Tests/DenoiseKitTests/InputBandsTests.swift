@@ -85,27 +85,8 @@ final class InputBandsTests: XCTestCase {
 
     // MARK: Networks with band input
 
-    private func randomize(_ net: MaskNet, seed: UInt64) {
-        var rng = RandomGenerator(seed: seed)
-        for i in 0..<net.store.count { net.store.values[i] = rng.uniform(-0.4, 0.4) }
-        net.store.markValuesChanged()
-    }
 
-    private func tinyModel(_ kind: MaskNetKind, causal: Bool, inputNorm: InputNormKind = .layer, bands: Int? = 12,
-                           dropout: Float = 0.1, seed: UInt64 = 3) throws -> DenoiseModel {
-        let stft = STFTConfig(nFFT: 64, hop: 32)
-        let config = MaskNetConfig(kind: kind, bins: stft.bins, context: 2, hidden: 8, hiddenLayers: 1,
-                                   kernelSize: 3, dilations: [1, 2], residual: true, causal: causal,
-                                   inputNorm: inputNorm, dropout: dropout, inputBands: bands)
-        let model = try DenoiseModel(config: config, stft: stft, sampleRate: 16000, seed: seed)
-        randomize(model.net, seed: seed + 10)
-        return model
-    }
 
-    private func features(frames: Int, bins: Int, seed: UInt64) -> Matrix {
-        var rng = RandomGenerator(seed: seed)
-        return Matrix(rows: frames, cols: bins, values: (0..<(frames * bins)).map { _ in -8 + 3 * rng.normal() })
-    }
 
     private let configurations: [(MaskNetKind, Bool, InputNormKind)] = [
         (.mlp, false, .batch), (.mlp, false, .running), (.cnn, false, .layer), (.cnn, true, .running),
@@ -116,14 +97,15 @@ final class InputBandsTests: XCTestCase {
     /// parameter count follows.
     func testTheInputLayersAreAsWideAsTheBands() throws {
         for (kind, causal, norm) in configurations {
-            let net = try tinyModel(kind, causal: causal, inputNorm: norm).net
+            let net = try TestSignals.randomizedModel(kind, causal: causal, inputNorm: norm, bands: 12).net
             let context = kind == .mlp ? 5 : 1
             XCTAssertEqual(net.store.entry(named: "input_norm.weight")?.count, context * 12, "\(kind) \(norm)")
             XCTAssertEqual(net.parameterCount, Int(net.config.parameterCount), "\(kind) \(norm)")
-            let perBin = try tinyModel(kind, causal: causal, inputNorm: norm, bands: nil).net
+            let perBin = try TestSignals.randomizedModel(kind, causal: causal, inputNorm: norm, bands: nil).net
             let firstProjection = kind == .mlp ? 8 * context * (33 - 12) : 8 * 3 * (33 - 12)
             XCTAssertEqual(perBin.parameterCount - net.parameterCount, firstProjection + 2 * context * (33 - 12))
-            let mask = net.forward(features(frames: 7, bins: 33, seed: 1), layout: .single(frames: 7), training: false)
+            let features = TestSignals.logPowers(frames: 7, bins: 33, seed: 1)
+            let mask = net.forward(features, layout: .single(frames: 7), training: false)
             XCTAssertEqual(mask.cols, 33)
         }
     }
@@ -134,7 +116,8 @@ final class InputBandsTests: XCTestCase {
         for (kind, causal, norm) in configurations {
             // No dropout, so that the loss is a function of the weights in training mode (BatchNorm's batch
             // statistics).
-            let model = try tinyModel(kind, causal: causal, inputNorm: norm, dropout: 0, seed: 5)
+            let model = try TestSignals.randomizedModel(kind, causal: causal, inputNorm: norm, bands: 12, dropout: 0,
+                                                        seed: 5)
             checkMaskNetGradients(model, featureOffset: -4, training: true, "\(kind) causal \(causal) \(norm)")
         }
     }
@@ -143,8 +126,9 @@ final class InputBandsTests: XCTestCase {
     /// reset.
     func testStreamStepsGiveTheWholeUtteranceMasks() throws {
         for norm in [InputNormKind.batch, .layer, .running] {
-            let net = try tinyModel(.cnn, causal: true, inputNorm: norm).net
-            try TestSignals.checkStreamMatchesForward(net, features: features(frames: 50, bins: net.config.bins, seed: 12),
+            let net = try TestSignals.randomizedModel(.cnn, causal: true, inputNorm: norm, bands: 12).net
+            let features = TestSignals.logPowers(frames: 50, bins: net.config.bins, seed: 12)
+            try TestSignals.checkStreamMatchesForward(net, features: features,
                                                       "\(norm)")
         }
     }
@@ -153,8 +137,8 @@ final class InputBandsTests: XCTestCase {
     /// the whole-utterance mask applied by hand, with every input norm.
     func testDenoiserPathsApplyTheWholeUtteranceMask() throws {
         for (kind, causal, norm) in configurations {
-            TestSignals.checkDenoiserPathsMatchWholeUtterance(try tinyModel(kind, causal: causal, inputNorm: norm),
-                                                              "\(kind) causal \(causal) \(norm)")
+            let model = try TestSignals.randomizedModel(kind, causal: causal, inputNorm: norm, bands: 12)
+            TestSignals.checkDenoiserPathsMatchWholeUtterance(model, "\(kind) causal \(causal) \(norm)")
         }
     }
 
@@ -169,7 +153,7 @@ final class InputBandsTests: XCTestCase {
     }
 
     func testModelsWithBandInputAreANewFormatAndRoundTrip() throws {
-        let model = try tinyModel(.cnn, causal: true, inputNorm: .running)
+        let model = try TestSignals.randomizedModel(.cnn, causal: true, inputNorm: .running, bands: 12)
         XCTAssertEqual(model.formatVersion, "denoise-model-6")
         XCTAssertFalse(DenoiseModel.formatVersions.prefix(5).contains(model.formatVersion), "older builds refuse it")
         let file = model.safeTensors()
@@ -177,11 +161,11 @@ final class InputBandsTests: XCTestCase {
         let loaded = try DenoiseModel(safeTensors: file, path: "m")
         XCTAssertEqual(loaded.net.config, model.net.config)
         XCTAssertEqual(loaded.net.inputBands?.centres, model.net.inputBands?.centres)
-        let x = features(frames: 30, bins: model.net.config.bins, seed: 13)
+        let x = TestSignals.logPowers(frames: 30, bins: model.net.config.bins, seed: 13)
         XCTAssertEqual(loaded.net.forward(x, layout: .single(frames: 30), training: false).array,
                        model.net.forward(x, layout: .single(frames: 30), training: false).array)
         // Without bands, models are written exactly as before: no key, the older versions.
-        let perBin = try tinyModel(.cnn, causal: true, inputNorm: .running, bands: nil)
+        let perBin = try TestSignals.randomizedModel(.cnn, causal: true, inputNorm: .running, bands: nil)
         XCTAssertEqual(perBin.formatVersion, "denoise-model-5")
         XCTAssertFalse(perBin.safeTensors().metadata["masknet"]?.contains("inputBands") ?? true)
         XCTAssertEqual(try TestSignals.tinyModel(.cnn).formatVersion, "denoise-model-1")
@@ -202,6 +186,3 @@ final class InputBandsTests: XCTestCase {
     }
 }
 
-private func maxDifference(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Float {
-    zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
-}

@@ -18,14 +18,10 @@ final class InputStageTests: XCTestCase {
         return stages
     }
 
-    private func logPowers(rows: Int, seed: UInt64) -> Matrix {
-        var rng = RandomGenerator(seed: seed)
-        return Matrix(rows: rows, cols: bins, values: (0..<(rows * bins)).map { _ in -8 + 3 * rng.normal() })
-    }
 
     func testFrameByFrameFromAResetGivesEachUtteranceOfTheBatchExactly() {
         let layout = SequenceBatch(frames: 9, lengths: [9, 4, 0, 6])
-        let features = logPowers(rows: layout.rows, seed: 1)
+        let features = TestSignals.logPowers(frames: layout.rows, bins: bins, seed: 1)
         for (label, stage) in stages() {
             // Frames fed before the batch must not leak into it: each utterance starts from a fresh state.
             var scratch = [Float](repeating: 0, count: stage.inputWidth)
@@ -54,7 +50,7 @@ final class InputStageTests: XCTestCase {
         let stage = InputStage(bins: bins, bands: bands,
                                runningNorm: RunningNormalizer(bins: 12, frameSeconds: frameSeconds))
         let reference = RunningNormalizer(bins: 12, frameSeconds: frameSeconds)
-        let features = logPowers(rows: 5, seed: 2)
+        let features = TestSignals.logPowers(frames: 5, bins: bins, seed: 2)
         var staged = [Float](repeating: 0, count: 12), pooled = staged, expected = staged
         for t in 0..<5 {
             stage.transformFrame(features.row(t), into: &staged)
@@ -68,7 +64,7 @@ final class InputStageTests: XCTestCase {
         let stage = InputStage(bins: bins, bands: nil, runningNorm: nil)
         XCTAssertTrue(stage.isIdentity)
         XCTAssertFalse(stage.isStateful)
-        let features = logPowers(rows: 4, seed: 3)
+        let features = TestSignals.logPowers(frames: 4, bins: bins, seed: 3)
         XCTAssertTrue(stage.transformBatch(features, layout: .single(frames: 4)) === features, "no copy")
         var frame = [Float](repeating: 0, count: bins)
         stage.transformFrame(features.row(2), into: &frame)

@@ -117,31 +117,13 @@ final class RunningNormalizationTests: XCTestCase {
 
     // MARK: Networks with the running input norm
 
-    private func randomize(_ net: MaskNet, seed: UInt64) {
-        var rng = RandomGenerator(seed: seed)
-        for i in 0..<net.store.count { net.store.values[i] = rng.uniform(-0.4, 0.4) }
-        net.store.markValuesChanged()
-    }
 
-    private func tinyModel(_ kind: MaskNetKind, causal: Bool, seed: UInt64 = 3) throws -> DenoiseModel {
-        let stft = STFTConfig(nFFT: 64, hop: 32)
-        let config = MaskNetConfig(kind: kind, bins: stft.bins, context: 2, hidden: 8, hiddenLayers: 1,
-                                   kernelSize: 3, dilations: [1, 2], residual: true, causal: causal,
-                                   inputNorm: .running, dropout: 0.1)
-        let model = try DenoiseModel(config: config, stft: stft, sampleRate: 16000, seed: seed)
-        randomize(model.net, seed: seed + 10)
-        return model
-    }
 
-    private func features(frames: Int, bins: Int, seed: UInt64) -> Matrix {
-        var rng = RandomGenerator(seed: seed)
-        return Matrix(rows: frames, cols: bins, values: (0..<(frames * bins)).map { _ in -8 + 3 * rng.normal() })
-    }
 
     /// A causal network's mask at a frame does not change when later frames do.
     func testCausalNetworkMaskIgnoresLaterFrames() throws {
-        let net = try tinyModel(.cnn, causal: true).net
-        let x = features(frames: 40, bins: net.config.bins, seed: 6)
+        let net = try TestSignals.randomizedModel(.cnn, causal: true, inputNorm: .running).net
+        let x = TestSignals.logPowers(frames: 40, bins: net.config.bins, seed: 6)
         let before = net.forward(x, layout: .single(frames: 40), training: false).array
         let cut = 25, bins = net.config.bins
         for i in (cut + 1) * bins ..< x.count { x.data[i] += 4 }
@@ -154,9 +136,10 @@ final class RunningNormalizationTests: XCTestCase {
     /// whatever the other sequences and the padding hold.
     func testEachSequenceOfABatchIsNormalisedOnItsOwn() throws {
         for (kind, causal) in [(MaskNetKind.mlp, false), (.cnn, false), (.cnn, true)] {
-            let net = try tinyModel(kind, causal: causal).net
+            let net = try TestSignals.randomizedModel(kind, causal: causal, inputNorm: .running).net
             let bins = net.config.bins
-            let short = features(frames: 9, bins: bins, seed: 7), long = features(frames: 20, bins: bins, seed: 8)
+            let short = TestSignals.logPowers(frames: 9, bins: bins, seed: 7)
+            let long = TestSignals.logPowers(frames: 20, bins: bins, seed: 8)
             let shortAlone = net.forward(short, layout: .single(frames: 9), training: false).array
             let longAlone = net.forward(long, layout: .single(frames: 20), training: false).array
             let layout = SequenceBatch(frames: 20, lengths: [9, 20])
@@ -165,8 +148,10 @@ final class RunningNormalizationTests: XCTestCase {
             batch.row(0).update(from: short.data, count: short.count)
             batch.row(20).update(from: long.data, count: long.count)
             let mask = net.forward(batch, layout: layout, training: false).array
-            XCTAssertLessThan(maxDifference(mask[..<(9 * bins)], shortAlone[...]), 1e-5, "\(kind) causal \(causal)")
-            XCTAssertLessThan(maxDifference(mask[(20 * bins)...], longAlone[...]), 1e-5, "\(kind) causal \(causal)")
+            XCTAssertLessThan(TestSignals.maxDifference(mask[..<(9 * bins)], shortAlone[...]), 1e-5,
+                              "\(kind) causal \(causal)")
+            XCTAssertLessThan(TestSignals.maxDifference(mask[(20 * bins)...], longAlone[...]), 1e-5,
+                              "\(kind) causal \(causal)")
             XCTAssertTrue(mask[(9 * bins) ..< (20 * bins)].allSatisfy { $0 == 0 }, "padding rows are zero")
         }
     }
@@ -174,7 +159,7 @@ final class RunningNormalizationTests: XCTestCase {
     /// The whole network against central finite differences of the spectral loss, through the affine.
     func testMaskNetGradientCheckThroughTheRunningInputNorm() throws {
         for (kind, causal) in [(MaskNetKind.mlp, false), (.cnn, false), (.cnn, true)] {
-            let model = try tinyModel(kind, causal: causal, seed: 5)
+            let model = try TestSignals.randomizedModel(kind, causal: causal, inputNorm: .running, seed: 5)
             checkMaskNetGradients(model, featureOffset: 0, training: false, "\(kind) causal \(causal)")
         }
     }
@@ -185,22 +170,23 @@ final class RunningNormalizationTests: XCTestCase {
     /// frame-by-frame steps give the same output: the state runs on across windows and takes each frame once.
     func testWholeUtteranceWindowedAndSteppedPathsAgree() throws {
         for (kind, causal) in [(MaskNetKind.mlp, false), (.cnn, false), (.cnn, true)] {
-            TestSignals.checkDenoiserPathsMatchWholeUtterance(try tinyModel(kind, causal: causal),
-                                                              "\(kind) causal \(causal)")
+            let model = try TestSignals.randomizedModel(kind, causal: causal, inputNorm: .running)
+            TestSignals.checkDenoiserPathsMatchWholeUtterance(model, "\(kind) causal \(causal)")
         }
     }
 
     /// `MaskNetStream` stepping gives `MaskNet.forward`'s masks, and starts over after a reset.
     func testStreamStepsGiveTheWholeUtteranceMasks() throws {
-        let net = try tinyModel(.cnn, causal: true).net
-        try TestSignals.checkStreamMatchesForward(net, features: features(frames: 50, bins: net.config.bins, seed: 12),
+        let net = try TestSignals.randomizedModel(.cnn, causal: true, inputNorm: .running).net
+        let features = TestSignals.logPowers(frames: 50, bins: net.config.bins, seed: 12)
+        try TestSignals.checkStreamMatchesForward(net, features: features,
                                                   "running input norm")
     }
 
     // MARK: The model file
 
     func testModelsWithTheRunningInputNormAreANewFormatAndRoundTrip() throws {
-        let model = try tinyModel(.cnn, causal: true)
+        let model = try TestSignals.randomizedModel(.cnn, causal: true, inputNorm: .running)
         XCTAssertEqual(model.formatVersion, "denoise-model-5")
         XCTAssertFalse(DenoiseModel.formatVersions.prefix(4).contains(model.formatVersion), "older builds refuse it")
         let file = model.safeTensors()
@@ -209,7 +195,7 @@ final class RunningNormalizationTests: XCTestCase {
         let loaded = try DenoiseModel(safeTensors: file, path: "m")
         XCTAssertEqual(loaded.net.config, model.net.config)
         XCTAssertEqual(loaded.net.frameSeconds, model.net.frameSeconds)
-        let x = features(frames: 30, bins: model.net.config.bins, seed: 13)
+        let x = TestSignals.logPowers(frames: 30, bins: model.net.config.bins, seed: 13)
         XCTAssertEqual(loaded.net.forward(x, layout: .single(frames: 30), training: false).array,
                        model.net.forward(x, layout: .single(frames: 30), training: false).array)
         // Without it, models are written as before.
@@ -223,6 +209,3 @@ final class RunningNormalizationTests: XCTestCase {
     }
 }
 
-private func maxDifference(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Float {
-    zip(a, b).map { abs($0 - $1) }.max() ?? 0
-}

@@ -48,6 +48,32 @@ enum TestSignals {
         return try DenoiseModel(config: config, stft: stft, sampleRate: 16000, seed: seed)
     }
 
+    /// A small residual model with the input options under test (input norm, bands), its weights drawn uniformly
+    /// in ±0.4 so that every path's output depends on every weight (fresh initialisations leave some near zero).
+    static func randomizedModel(_ kind: MaskNetKind, causal: Bool, inputNorm: InputNormKind, bands: Int? = nil,
+                                dropout: Float = 0.1, seed: UInt64 = 3) throws -> DenoiseModel {
+        let stft = STFTConfig(nFFT: 64, hop: 32)
+        let config = MaskNetConfig(kind: kind, bins: stft.bins, context: 2, hidden: 8, hiddenLayers: 1,
+                                   kernelSize: 3, dilations: [1, 2], residual: true, causal: causal,
+                                   inputNorm: inputNorm, dropout: dropout, inputBands: bands)
+        let model = try DenoiseModel(config: config, stft: stft, sampleRate: 16000, seed: seed)
+        var rng = RandomGenerator(seed: seed + 10)
+        for i in 0..<model.net.store.count { model.net.store.values[i] = rng.uniform(-0.4, 0.4) }
+        model.net.store.markValuesChanged()
+        return model
+    }
+
+    /// Log-power features [frames × bins] around −8 nepers with spread 3, as speech and noise give.
+    static func logPowers(frames: Int, bins: Int, seed: UInt64) -> Matrix {
+        var rng = RandomGenerator(seed: seed)
+        return Matrix(rows: frames, cols: bins, values: (0..<(frames * bins)).map { _ in -8 + 3 * rng.normal() })
+    }
+
+    /// The largest absolute difference between two equally long runs of values.
+    static func maxDifference(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Float {
+        zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
+    }
+
     /// The mask of a whole-utterance `MaskNet.forward` applied by hand: what every path of the denoiser must give.
     private static func wholeUtteranceReference(_ input: [Float], model: DenoiseModel) -> [Float] {
         let stft = STFT(config: model.stft)
