@@ -59,6 +59,14 @@ final class TrainEvalTests: XCTestCase {
         XCTAssertEqual(summary.trainingSeconds, seconds.reduce(0, +), accuracy: 0.05)
     }
 
+    /// One epoch of a CNN of width 8 (blocks of dilation 1 and 2 unless `options` say otherwise) into `run`.
+    private func trainTinyCNN(_ run: URL, _ options: [String]) throws -> RunResult {
+        let dilations = options.contains("--dilations") ? [] : ["--dilations", "1,2"]
+        return try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", run.path,
+                                      "--epochs", "1", "--batch-size", "2", "--quiet", "--width", "8"]
+                                         + dilations + options, timeout: 120)
+    }
+
     /// Rows of metrics.csv without the timing columns (seconds, frames/s), which differ from run to run.
     private func metricRows(_ run: URL) throws -> [[String]] {
         let text = try String(contentsOf: run.appendingPathComponent("metrics.csv"), encoding: .utf8)
@@ -319,10 +327,7 @@ final class TrainEvalTests: XCTestCase {
 
     func testArchitectureOptionsShapeTheModel() throws {
         let run = folder.appendingPathComponent("shaped")
-        let result = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", run.path,
-                                            "--epochs", "1", "--batch-size", "2", "--quiet", "--width", "8",
-                                            "--dilations", "1,3,2", "--kernel", "3", "--input-norm", "layer"],
-                                           timeout: 120)
+        let result = try trainTinyCNN(run, ["--dilations", "1,3,2", "--kernel", "3", "--input-norm", "layer"])
         XCTAssertEqual(result.status, 0, result.stderr)
         let config = try DenoiseModel.load(url: run.appendingPathComponent("model.safetensors")).net.config
         XCTAssertEqual(config.kind, .cnn)
@@ -338,9 +343,7 @@ final class TrainEvalTests: XCTestCase {
         for (name, options, bands, norm) in [("recommended", [String](), Optional(32), InputNormKind.running),
                                              ("per-bin", ["--input-bands", "0", "--input-norm", "batch"], nil, .batch)] {
             let run = folder.appendingPathComponent(name)
-            let result = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", run.path,
-                                                "--epochs", "1", "--batch-size", "2", "--quiet", "--width", "8",
-                                                "--dilations", "1,2"] + options, timeout: 120)
+            let result = try trainTinyCNN(run, options)
             XCTAssertEqual(result.status, 0, result.stderr)
             let config = try DenoiseModel.load(url: run.appendingPathComponent("model.safetensors")).net.config
             XCTAssertEqual(config.inputBands, bands, name)
@@ -352,11 +355,7 @@ final class TrainEvalTests: XCTestCase {
     /// frame by frame.
     func testCausalModelWithTheRunningInputNormTrainsAndApplies() throws {
         let run = folder.appendingPathComponent("running")
-        let result = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", run.path,
-                                            "--epochs", "1", "--batch-size", "2", "--quiet", "--width", "8",
-                                            "--dilations", "1,2", "--causal", "--input-norm", "running",
-                                            "--input-bands", "0"],
-                                           timeout: 120)
+        let result = try trainTinyCNN(run, ["--causal", "--input-norm", "running", "--input-bands", "0"])
         XCTAssertEqual(result.status, 0, result.stderr)
         let model = run.appendingPathComponent("model.safetensors")
         let loaded = try DenoiseModel.load(url: model)
@@ -378,10 +377,7 @@ final class TrainEvalTests: XCTestCase {
     /// (plain and JSON) and denoises a file; `--init` keeps the bands of the model it starts from.
     func testModelWithInputBandsTrainsAndApplies() throws {
         let run = folder.appendingPathComponent("bands")
-        let result = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", run.path,
-                                            "--epochs", "1", "--batch-size", "2", "--quiet", "--width", "8",
-                                            "--dilations", "1,2", "--input-bands", "16"],
-                                           timeout: 120)
+        let result = try trainTinyCNN(run, ["--input-bands", "16"])
         XCTAssertEqual(result.status, 0, result.stderr)
         let model = run.appendingPathComponent("model.safetensors")
         let loaded = try DenoiseModel.load(url: model)
