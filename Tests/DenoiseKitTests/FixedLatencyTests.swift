@@ -25,9 +25,6 @@ final class FixedLatencyTests: XCTestCase {
         return zip(speech, TestSignals.whiteNoise(count: speech.count)).map { $0 + $1 }
     }
 
-    private func maxDifference(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Float {
-        zip(a, b).map { abs($0 - $1) }.max() ?? 0
-    }
 
     /// Runs `input` through `process(_:into:)` in blocks cycling through `sizes`.
     private func fixedLatencyOutput(_ denoiser: Denoiser, _ input: [Float], sizes: [Int]) -> [Float] {
@@ -58,9 +55,9 @@ final class FixedLatencyTests: XCTestCase {
             let reference = windowed.process(input).channels[0] + windowed.finish().channels[0]
             XCTAssertEqual(stepped.count, input.frameCount)
             XCTAssertEqual(reference.count, input.frameCount)
-            XCTAssertLessThan(maxDifference(stepped[...], reference[...]), 1e-5, "\(rate) Hz")
+            XCTAssertLessThan(TestSignals.maxDifference(stepped[...], reference[...]), 1e-5, "\(rate) Hz")
             // The model does something: the comparison is not between two copies of the input.
-            XCTAssertGreaterThan(maxDifference(stepped[...], input.channels[0][...]), 1e-2, "\(rate) Hz")
+            XCTAssertGreaterThan(TestSignals.maxDifference(stepped[...], input.channels[0][...]), 1e-2, "\(rate) Hz")
         }
     }
 
@@ -75,10 +72,11 @@ final class FixedLatencyTests: XCTestCase {
         let head = windowed.process(input), tail = windowed.finish()
         for ch in 0..<2 {
             let reference = head.channels[ch] + tail.channels[ch]
-            XCTAssertLessThan(maxDifference(stepped.channels[ch][...], reference[...]), 1e-5, "channel \(ch)")
+            XCTAssertLessThan(TestSignals.maxDifference(stepped.channels[ch][...], reference[...]), 1e-5,
+                              "channel \(ch)")
         }
         let shared = Denoiser.enhance(input, model: model)
-        XCTAssertGreaterThan(maxDifference(shared.channels[0][...], stepped.channels[0][...]), 1e-4)
+        XCTAssertGreaterThan(TestSignals.maxDifference(shared.channels[0][...], stepped.channels[0][...]), 1e-4)
     }
 
     /// output[n + latencySamples] = enhance(input)[n], at the model's rate, above it (a native-rate STFT) and below
@@ -95,7 +93,7 @@ final class FixedLatencyTests: XCTestCase {
                 let latency = try XCTUnwrap(denoiser.latencySamples)
                 let output = fixedLatencyOutput(denoiser, input, sizes: sizes)
                 XCTAssertEqual(output[..<latency].filter { $0 != 0 }.count, 0, "\(rate) Hz")
-                let diff = maxDifference(output[latency...], expected[..<(input.count - latency)])
+                let diff = TestSignals.maxDifference(output[latency...], expected[..<(input.count - latency)])
                 XCTAssertLessThan(diff, 1e-5, "\(rate) Hz, \(options)")
             }
         }
@@ -131,7 +129,8 @@ final class FixedLatencyTests: XCTestCase {
         let latency = try XCTUnwrap(denoiser.latencySamples)
         XCTAssertEqual(latency, 63 + (3 - 1 + model.net.config.lookAheadFrames) * 32)
         let output = fixedLatencyOutput(denoiser, input, sizes: [5, 100, 1])
-        XCTAssertLessThan(maxDifference(output[latency...], expected.channels[0][..<(input.count - latency)]), 1e-5)
+        let aligned = expected.channels[0][..<(input.count - latency)]
+        XCTAssertLessThan(TestSignals.maxDifference(output[latency...], aligned), 1e-5)
         XCTAssertNil(Denoiser(model: try TestSignals.tinyModel(.cnn, norm: .group), channelCount: 1,
                               sampleRate: rate).latencySamples)
     }
@@ -197,8 +196,8 @@ final class FixedLatencyTests: XCTestCase {
             }
         }
         let n = left.count - latency
-        XCTAssertLessThan(maxDifference(outLeft[latency...], expected.channels[0][..<n]), 1e-5)
-        XCTAssertLessThan(maxDifference(outRight[latency...], expected.channels[1][..<n]), 1e-5)
+        XCTAssertLessThan(TestSignals.maxDifference(outLeft[latency...], expected.channels[0][..<n]), 1e-5)
+        XCTAssertLessThan(TestSignals.maxDifference(outRight[latency...], expected.channels[1][..<n]), 1e-5)
     }
 
     /// Once running, `process(_:into:)` allocates nothing, at the model's rate, above it and below it (resampled),

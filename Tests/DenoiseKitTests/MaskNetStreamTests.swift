@@ -11,8 +11,7 @@ final class MaskNetStreamTests: XCTestCase {
                                    speechHead: speechHead)
         let net = try MaskNet(config: config, seed: seed)
         var rng = RandomGenerator(seed: seed + 100)
-        for i in 0..<net.store.count { net.store.values[i] = rng.uniform(-0.4, 0.4) }
-        net.store.markValuesChanged()
+        TestSignals.randomizeWeights(net, rng: &rng)
         for (_, norm) in net.batchNorms {
             norm.runningMean = (0..<bins).map { _ in rng.uniform(-12, -4) }
             norm.runningVariance = (0..<bins).map { _ in rng.uniform(1, 9) }
@@ -20,10 +19,6 @@ final class MaskNetStreamTests: XCTestCase {
         return net
     }
 
-    private func randomFeatures(frames: Int, bins: Int, seed: UInt64) -> Matrix {
-        var rng = RandomGenerator(seed: seed)
-        return Matrix(rows: frames, cols: bins, values: (0..<(frames * bins)).map { _ in -8 + 3 * rng.normal() })
-    }
 
     /// Masks of `features` one frame at a time.
     private func stepped(_ stream: MaskNetStream, _ features: Matrix) -> [Float] {
@@ -40,7 +35,7 @@ final class MaskNetStreamTests: XCTestCase {
         let net = try randomCausalNet(kernelSize: 3, dilations: [1, 2, 4], residual: true, inputNorm: .batch,
                                       speechHead: true, seed: 7)
         let frames = 2 * net.config.historyFrames + 5
-        let features = randomFeatures(frames: frames, bins: net.config.bins, seed: 70)
+        let features = TestSignals.logPowers(frames: frames, bins: net.config.bins, seed: 70)
         let whole = net.forward(features, layout: .single(frames: frames), training: false).array
         let logits = try XCTUnwrap(net.speechLogits).array
         let stream = try MaskNetStream(net)
@@ -67,7 +62,7 @@ final class MaskNetStreamTests: XCTestCase {
             let net = try randomCausalNet(kernelSize: c.kernel, dilations: c.dilations, residual: c.residual,
                                           inputNorm: c.inputNorm, seed: UInt64(i + 1))
             let frames = 3 * net.config.historyFrames + 7
-            let features = randomFeatures(frames: frames, bins: net.config.bins, seed: UInt64(i + 50))
+            let features = TestSignals.logPowers(frames: frames, bins: net.config.bins, seed: UInt64(i + 50))
             let whole = net.forward(features, layout: .single(frames: frames), training: false).array
             let stream = try MaskNetStream(net)
             let steps = stepped(stream, features)
@@ -86,7 +81,7 @@ final class MaskNetStreamTests: XCTestCase {
     /// Frames stepped after the first ones see them: the stream is not the network applied to each frame alone.
     func testStepsCarryEarlierFrames() throws {
         let net = try randomCausalNet(kernelSize: 3, dilations: [1, 2], residual: true, inputNorm: .batch, seed: 9)
-        let features = randomFeatures(frames: 10, bins: net.config.bins, seed: 10)
+        let features = TestSignals.logPowers(frames: 10, bins: net.config.bins, seed: 10)
         let stream = try MaskNetStream(net)
         let all = stepped(stream, features)
         let last = Matrix(rows: 1, cols: features.cols, values: Array(features.array.suffix(features.cols)))

@@ -58,9 +58,15 @@ enum TestSignals {
                                    inputNorm: inputNorm, dropout: dropout, inputBands: bands)
         let model = try DenoiseModel(config: config, stft: stft, sampleRate: 16000, seed: seed)
         var rng = RandomGenerator(seed: seed + 10)
-        for i in 0..<model.net.store.count { model.net.store.values[i] = rng.uniform(-0.4, 0.4) }
-        model.net.store.markValuesChanged()
+        randomizeWeights(model.net, rng: &rng)
         return model
+    }
+
+    /// Every parameter of `net` drawn uniformly in ±0.4 from `rng`, so that no gain of one or shift of zero hides a
+    /// mistake.
+    static func randomizeWeights(_ net: MaskNet, rng: inout RandomGenerator) {
+        for i in 0..<net.store.count { net.store.values[i] = rng.uniform(-0.4, 0.4) }
+        net.store.markValuesChanged()
     }
 
     /// Log-power features [frames × bins] around −8 nepers with spread 3, as speech and noise give.
@@ -117,12 +123,12 @@ enum TestSignals {
             outputs["steps"] = denoised(input, model: model, chunkFrames: 3, stepsFrames: true,
                                         pieces: [1, 333, 50, 4000, 17])
         }
-        func worst(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1) }.max() ?? .infinity }
         for (path, output) in outputs {
             XCTAssertEqual(output.count, input.count, "\(label), \(path)", file: file, line: line)
-            XCTAssertLessThan(worst(output, reference), 1e-5, "\(label), \(path)", file: file, line: line)
+            XCTAssertLessThan(maxDifference(output[...], reference[...]), 1e-5, "\(label), \(path)",
+                              file: file, line: line)
         }
-        XCTAssertGreaterThan(worst(reference, input), 1e-3, label, file: file, line: line)
+        XCTAssertGreaterThan(maxDifference(reference[...], input[...]), 1e-3, label, file: file, line: line)
     }
 
     /// Steps `net` through the frames of `x` twice, with a reset between, and checks each pass against the
