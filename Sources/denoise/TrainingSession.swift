@@ -32,18 +32,16 @@ struct TrainingSession {
         }
 
         let (train, validation, mixes) = try loadData()
-        // A resumed run that validated on other pairs would pick its best epoch on a different yardstick.
-        if settings.resume, let recorded = try run.validationList(),
-           recorded != validation.names {
-            throw CommandError("\(run.validationListURL.path): the run validated on other pairs; resume with the "
-                               + "--val-split and --val-seed (or --val-noisy/--val-clean) it started with")
-        }
-        // The same pairs mixed with other held-out noise, or at other SNRs, are another yardstick too.
+        // A resumed run that validated on other pairs, or on the same pairs mixed with other held-out noise or at
+        // other SNRs, would pick its best epoch on a different yardstick.
         if settings.resume {
-            let recorded = try? String(contentsOf: validationMixesURL, encoding: .utf8)
-            let now = mixes.isEmpty ? nil : Self.validationMixesCSV(mixes)
-            if recorded != now {
-                throw CommandError(recorded == nil
+            if let recorded = try run.validationList(), recorded != validation.names {
+                throw CommandError("\(run.validationListURL.path): the run validated on other pairs; resume with the "
+                                   + "--val-split and --val-seed (or --val-noisy/--val-clean) it started with")
+            }
+            let recordedMixes = try? String(contentsOf: validationMixesURL, encoding: .utf8)
+            if recordedMixes != (mixes.isEmpty ? nil : Self.validationMixesCSV(mixes)) {
+                throw CommandError(recordedMixes == nil
                     ? "\(settings.runDirectory.path): the run validated without --val-noise; resume without it"
                     : "\(validationMixesURL.path): the run validated on other noise mixes; resume with the "
                       + "--val-noise, --val-snrs and --val-seed it started with")

@@ -44,9 +44,7 @@ extension DenoiseModel {
         file.metadata["masknet"] = DenoiseModel.json(config)
         file.metadata["format"] = DenoiseModel.formatVersions.last
         file.metadata["training"] = nil
-        file.metadata["blend"] = nil
         let model = try DenoiseModel(safeTensors: file, path: "interpolated model")
-        model.training = nil
         model.blend = BlendSummary(weight: weight, first: training, second: other.training)
         return model
     }
