@@ -92,12 +92,12 @@ public final class Denoiser {
     /// One per group when the model runs frame by frame; empty on the windowed path.
     private let streams: [MaskNetStream]
     /// Windowed path with the running input normalisation, per group: the input stage (`InputStage`), which has seen
-    /// every frame before `normalizedEnd` once, and the network input it gave frames `pendingStart..<normalizedEnd`
+    /// every frame before `stagedEnd` once, and the network input it gave frames `pendingStart..<stagedEnd`
     /// [frames × the network's input width: bins, or bands], which later windows' history margins read. Empty
     /// otherwise: without state, the network's own stage gives every window's frames the same input.
     private let inputStages: [InputStage]
-    private var normalizedFeatures: [[Float]]
-    private var normalizedEnd = 0
+    private var stagedFeatures: [[Float]]
+    private var stagedEnd = 0
     /// The step path's mask of one frame [1 × modelBins].
     private let stepMask: Matrix
     private var inputResamplers: [Resampler]
@@ -178,8 +178,11 @@ public final class Denoiser {
         // A network that cannot stream is the windowed path's job; `canStream` is the whole condition.
         streams = stepsFrames && MaskNetStream.canStream(model.net.config)
             ? (try? groups.map { _ in try MaskNetStream(model.net) }) ?? [] : []
-        inputStages = streams.isEmpty ? groups.map { _ in model.net.makeInputStage() }.filter(\.isStateful) : []
-        normalizedFeatures = Array(repeating: [], count: inputStages.count)
+        // Only the running norm has state to carry across windows; without it each window's network runs its own
+        // stage, which gives every frame the same input whichever window it is in.
+        inputStages = streams.isEmpty && model.net.config.inputNorm == .running
+            ? groups.map { _ in model.net.makeInputStage() } : []
+        stagedFeatures = Array(repeating: [], count: inputStages.count)
         stepMask = Matrix(rows: 1, cols: plan.modelBins)
         history = streams.isEmpty ? model.net.config.historyFrames : 0
         lookAhead = model.net.config.lookAheadFrames
@@ -330,28 +333,27 @@ public final class Denoiser {
             computeGains(mask, group: group, window: window, keep: keep)
             for ch in group { applyGains(channel: ch, keep: keep) }
         }
-        normalizedEnd = max(normalizedEnd, window.upperBound)
+        stagedEnd = max(stagedEnd, window.upperBound)
     }
 
     /// One group's window of `features` through its input stage, into `networkInput`: frames an earlier window
     /// took in (its history margin) are copied from what the stage gave them then; later ones go through the stage
     /// (into bands with input bands, then normalised), in order, and are kept for the next windows.
     private func stagedInput(group g: Int, window: Range<Int>) -> Matrix {
-        precondition(window.lowerBound >= pendingStart && window.lowerBound <= normalizedEnd,
-                     "Denoiser: window \(window) leaves a gap after normalised frame \(normalizedEnd)")
-        // `bins`: the network's input values per frame.
-        let stage = inputStages[g], bins = stage.inputWidth
-        networkInput.resize(rows: window.count, cols: bins)
+        precondition(window.lowerBound >= pendingStart && window.lowerBound <= stagedEnd,
+                     "Denoiser: window \(window) leaves a gap after staged frame \(stagedEnd)")
+        let stage = inputStages[g], width = stage.inputWidth
+        networkInput.resize(rows: window.count, cols: width)
         for frame in window {
             let row = networkInput.row(frame - window.lowerBound), source = features.row(frame - window.lowerBound)
-            if frame < normalizedEnd {
-                normalizedFeatures[g].withUnsafeBufferPointer { done in
+            if frame < stagedEnd {
+                stagedFeatures[g].withUnsafeBufferPointer { done in
                     guard let base = done.baseAddress else { return }
-                    row.update(from: base + (frame - pendingStart) * bins, count: bins)
+                    row.update(from: base + (frame - pendingStart) * width, count: width)
                 }
             } else {
                 stage.transformFrame(source, into: row)
-                normalizedFeatures[g].append(contentsOf: UnsafeBufferPointer(start: row, count: bins))
+                stagedFeatures[g].append(contentsOf: UnsafeBufferPointer(start: row, count: width))
             }
         }
         return networkInput
@@ -485,8 +487,8 @@ public final class Denoiser {
             pending[ch].imag.removeFirst(drop * bins)
             pending[ch].frames -= drop
         }
-        let normalizedDrop = max(0, min(drop, normalizedEnd - pendingStart)) * model.net.config.inputWidth
-        for g in 0..<normalizedFeatures.count { normalizedFeatures[g].removeFirst(normalizedDrop) }
+        let stagedDrop = max(0, min(drop, stagedEnd - pendingStart)) * model.net.config.inputWidth
+        for g in 0..<stagedFeatures.count { stagedFeatures[g].removeFirst(stagedDrop) }
         pendingStart = keepFrom
     }
 
