@@ -39,12 +39,11 @@ struct TrainingSession {
                 throw CommandError("\(run.validationListURL.path): the run validated on other pairs; resume with the "
                                    + "--val-split and --val-seed (or --val-noisy/--val-clean) it started with")
             }
-            let recordedMixes = try? String(contentsOf: validationMixesURL, encoding: .utf8)
-            if recordedMixes != (mixes.isEmpty ? nil : Self.validationMixesCSV(mixes)) {
-                throw CommandError(recordedMixes == nil
-                    ? "\(settings.runDirectory.path): the run validated without --val-noise; resume without it"
-                    : "\(validationMixesURL.path): the run validated on other noise mixes; resume with the "
-                      + "--val-noise, --val-snrs and --val-seed it started with")
+            if !run.validatedOn(mixes) {
+                throw CommandError(run.hasValidationMixes
+                    ? "\(run.validationMixesURL.path): the run validated on other noise mixes; resume with the "
+                      + "--val-noise, --val-snrs and --val-seed it started with"
+                    : "\(settings.runDirectory.path): the run validated without --val-noise; resume without it")
             }
         }
         say("training on \(train.count) pairs (\(Format.duration(samples: train.totalSamples, rate: sampleRate))), "
@@ -86,7 +85,7 @@ struct TrainingSession {
         try Self.createFolder(settings.runDirectory)
         try run.saveConfig(model: model, options: trainer.options)
         try run.saveValidationList(validation)
-        if !mixes.isEmpty { try saveValidationMixes(mixes) }
+        if !mixes.isEmpty { try run.saveValidationMixes(mixes) }
         if settings.saveValidation { try saveValidationPairs(validation) }
         say("model: \(model.net.config.kind.rawValue), \(model.net.config.norm.rawValue) norm, "
             + "\(model.net.config.inputNorm.rawValue) input norm, "
@@ -197,23 +196,6 @@ struct TrainingSession {
         case .speakers(let speakers):
             return try ValidationSplit.holdOut(speakers: speakers, from: all)
         }
-    }
-
-    /// RUN_DIR/validation-noise.csv: the noise clip, starting sample and SNR of each validation pair, so that
-    /// scores can be broken down by noise category and SNR.
-    private func saveValidationMixes(_ mixes: [ValidationSplit.Mix]) throws {
-        try AtomicFile.write(Data(Self.validationMixesCSV(mixes).utf8), to: validationMixesURL)
-    }
-
-    private var validationMixesURL: URL { settings.runDirectory.appendingPathComponent("validation-noise.csv") }
-
-    private static func validationMixesCSV(_ mixes: [ValidationSplit.Mix]) -> String {
-        var text = "file,noise,category,offset_samples,snr_db\n"
-        for mix in mixes {
-            text += "\(mix.utterance),\(mix.noise),\(NoiseClip.category(ofFileName: mix.noise)),\(mix.offset),"
-                + "\(Format.number(mix.snr))\n"
-        }
-        return text
     }
 
     /// The validation pairs as WAV files, so that they can be enhanced and scored by other tools.

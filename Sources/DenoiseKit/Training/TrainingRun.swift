@@ -2,8 +2,9 @@ import Foundation
 
 /// The files of a training run in RUN_DIR: `model.safetensors` (best validation epoch so far),
 /// `checkpoint.safetensors` (last full epoch, for --resume), `metrics.csv`, `loss.svg`, and, written once at
-/// the start, `config.json` and `validation.txt` (the validation pairs, a relative path a line). Every file is
-/// replaced atomically, so an interrupted run always leaves a consistent, resumable folder.
+/// the start, `config.json`, `validation.txt` (the validation pairs, a relative path a line) and, with held-out
+/// noise, `validation-noise.csv` (how each validation pair was mixed). Every file is replaced atomically, so an
+/// interrupted run always leaves a consistent, resumable folder.
 public struct TrainingRun {
     public let directory: URL
 
@@ -15,6 +16,7 @@ public struct TrainingRun {
     var plotURL: URL { directory.appendingPathComponent("loss.svg") }
     var configURL: URL { directory.appendingPathComponent("config.json") }
     public var validationListURL: URL { directory.appendingPathComponent("validation.txt") }
+    public var validationMixesURL: URL { directory.appendingPathComponent("validation-noise.csv") }
 
     /// Writes everything an epoch changes. `improved` says whether this epoch is the best so far.
     public func save(trainer: Trainer, improved: Bool, summary: TrainingSummary) throws {
@@ -60,6 +62,32 @@ public struct TrainingRun {
     public func validationList() throws -> [String]? {
         guard FileManager.default.fileExists(atPath: validationListURL.path) else { return nil }
         return try String(contentsOf: validationListURL, encoding: .utf8).split(separator: "\n").map(String.init)
+    }
+
+    /// The noise clip, starting sample and SNR of each validation pair mixed with held-out noise
+    /// (`ValidationSplit.mixed`), so that scores can be broken down by noise category and SNR, and a resumed run
+    /// can check that it validates on the same mixes.
+    public func saveValidationMixes(_ mixes: [ValidationSplit.Mix]) throws {
+        try AtomicFile.write(Data(TrainingRun.csv(mixes).utf8), to: validationMixesURL)
+    }
+
+    /// Whether `mixes` are the ones the run recorded (none recorded and none given match too).
+    public func validatedOn(_ mixes: [ValidationSplit.Mix]) -> Bool {
+        let recorded = try? String(contentsOf: validationMixesURL, encoding: .utf8)
+        return recorded == (mixes.isEmpty ? nil : TrainingRun.csv(mixes))
+    }
+
+    /// Whether the run recorded held-out noise mixes.
+    public var hasValidationMixes: Bool { FileManager.default.fileExists(atPath: validationMixesURL.path) }
+
+    static func csv(_ mixes: [ValidationSplit.Mix]) -> String {
+        var text = "file,noise,category,offset_samples,snr_db\n"
+        for mix in mixes {
+            // Whole dB as integers ("5", not "5.0").
+            let snr = mix.snr == mix.snr.rounded() && abs(mix.snr) < 1e6 ? String(Int(mix.snr)) : "\(mix.snr)"
+            text += "\(mix.utterance),\(mix.noise),\(NoiseClip.category(ofFileName: mix.noise)),\(mix.offset),\(snr)\n"
+        }
+        return text
     }
 
     public static func csv(_ history: [EpochReport]) -> String {
