@@ -92,13 +92,7 @@ struct InfoCommand: Command {
             // null: one input per bin.
             object["input_bands"] = net.inputBands.map { $0 as Any } ?? NSNull()
             if let training = model.training { object["training"] = Self.jsonObject(training) }
-            if let blend = model.blend {
-                var record: [String: Any] = ["weight": Double(blend.weight)]
-                record["command"] = blend.command
-                record["first"] = blend.first.map(Self.jsonObject)
-                record["second"] = blend.second.map(Self.jsonObject)
-                object["blend"] = record
-            }
+            if let blend = model.blend { object["blend"] = Self.jsonObject(blend) }
             try Self.printJSON(object)
             return ExitStatus.success
         }
@@ -131,16 +125,8 @@ struct InfoCommand: Command {
         if model.maskExponent != 1 {
             rows.append(("mask exponent", String(format: "%g (apply's default)", model.maskExponent)))
         }
-        if let blend = model.blend {
-            // Blended (and perhaps trained further since): the weight and the last run of each model blended.
-            let share = { (s: Double) in String(format: "%g%%", 100 * s) }
-            rows.append(("blend", "\(share(1 - Double(blend.weight))) of the first model, "
-                         + "\(share(Double(blend.weight))) of the second" + (blend.command.map { ": \($0)" } ?? "")))
-            for (label, side) in [("first model", blend.first), ("second model", blend.second)] {
-                rows.append((label, side.map { "\($0.lineage.count) run\($0.lineage.count == 1 ? "" : "s"); the last: "
-                                               + Self.describeRun($0) } ?? "no training record"))
-            }
-        }
+        // Blended (and perhaps trained further since): the weight and the last run of each model blended.
+        if let blend = model.blend { rows += Self.describeBlend(blend, label: "") }
         if let t = model.training {
             // A fine-tuned model: the runs its starting weights came from, oldest first.
             let earlier = t.earlierRuns ?? []
@@ -162,6 +148,35 @@ struct InfoCommand: Command {
     private static func describeRun(_ run: TrainingSummary) -> String {
         String(format: "%d epochs, best %d (val loss %.5f, SI-SDR gain %+.2f dB): ", run.epochs, run.bestEpoch,
                run.validationLoss, run.validationSISDRGain) + run.command
+    }
+
+    /// The rows of a blend record: the weight and command, then each side's last run, then the record of a side
+    /// that came from a blend itself, its labels prefixed by the side ("first model's blend").
+    private static func describeBlend(_ blend: BlendSummary, label prefix: String) -> [(String, String)] {
+        let share = { (s: Double) in String(format: "%g%%", 100 * s) }
+        var rows = [(prefix + "blend", "\(share(1 - Double(blend.weight))) of the first model, "
+                     + "\(share(Double(blend.weight))) of the second" + (blend.command.map { ": \($0)" } ?? ""))]
+        let sides = [("first model", blend.first, blend.firstBlend), ("second model", blend.second, blend.secondBlend)]
+        for (side, training, inner) in sides {
+            let runs = training.map { "\($0.lineage.count) run\($0.lineage.count == 1 ? "" : "s"); the last: "
+                                      + describeRun($0) }
+            let parts = [inner == nil ? nil : "a blend (its rows follow)", runs].compactMap { $0 }
+            rows.append((prefix + side, parts.isEmpty ? "no training record" : parts.joined(separator: ", then ")))
+        }
+        for (side, _, inner) in sides {
+            if let inner { rows += describeBlend(inner, label: prefix + side + "'s ") }
+        }
+        return rows
+    }
+
+    private static func jsonObject(_ blend: BlendSummary) -> [String: Any] {
+        var record: [String: Any] = ["weight": Double(blend.weight)]
+        record["command"] = blend.command
+        record["first"] = blend.first.map(jsonObject)
+        record["second"] = blend.second.map(jsonObject)
+        record["first_blend"] = blend.firstBlend.map(jsonObject)
+        record["second_blend"] = blend.secondBlend.map(jsonObject)
+        return record
     }
 
     private static func jsonObject(_ training: TrainingSummary) -> [String: Any] {

@@ -70,6 +70,43 @@ final class BlendTests: XCTestCase {
         XCTAssertNil(object["training"])
     }
 
+    /// A blend of a blend keeps the inner record: `info` shows the inner blend's rows under the side it came from,
+    /// and `--json` nests it as `first_blend`.
+    func testInfoOnABlendOfABlendShowsTheInnerBlend() throws {
+        let first = path("a.safetensors"), second = path("b.safetensors")
+        let inner = path("c.safetensors"), outer = path("d.safetensors")
+        for (file, seed) in [(first, 1), (second, 2)] {
+            let model = try DenoiseModel(config: Fixtures.tinyConfig(), stft: Fixtures.stft, seed: UInt64(seed))
+            model.training = TrainingSummary(epochs: 10 * seed, bestEpoch: 9 * seed, validationLoss: 0.25,
+                                             validationSISDRGain: 4.5, trainingPairs: 8, trainingSeconds: 30,
+                                             command: "denoise train --seed \(seed)")
+            try model.save(to: URL(fileURLWithPath: file))
+        }
+        for (output, sides) in [(inner, [first, second]), (outer, [inner, second])] {
+            let made = try DenoiseRunner.run(["blend", "--weight", "0.5", "-o", output] + sides)
+            XCTAssertEqual(made.status, 0, made.stderr)
+        }
+
+        let info = try DenoiseRunner.run(["info", outer])
+        XCTAssertEqual(info.status, 0, info.stderr)
+        for row in ["first model:                a blend (its rows follow)\n",
+                    "first model's blend:        50% of the first model, 50% of the second: denoise blend "
+                        + "--weight 0.5 -o \(inner) \(first) \(second)\n",
+                    "first model's first model:  1 run; the last: 10 epochs, best 9",
+                    "first model's second model: 1 run; the last: 20 epochs, best 18"] {
+            XCTAssertTrue(info.stdout.contains(row), "\(row) in\n\(info.stdout)")
+        }
+
+        let json = try DenoiseRunner.run(["info", "--json", outer])
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let blend = try XCTUnwrap(object["blend"] as? [String: Any])
+        XCTAssertNil(blend["first"])
+        let innerRecord = try XCTUnwrap(blend["first_blend"] as? [String: Any])
+        XCTAssertEqual((innerRecord["first"] as? [String: Any])?["command"] as? String, "denoise train --seed 1")
+        XCTAssertNil(blend["second_blend"])
+    }
+
     func testRefusesToReplaceFilesUnlessForcedAndNeverAnInput() throws {
         let first = path("a.safetensors"), second = path("b.safetensors"), output = path("c.safetensors")
         try Fixtures.writeTinyModel(to: URL(fileURLWithPath: first), seed: 1)

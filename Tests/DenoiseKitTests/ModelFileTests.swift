@@ -13,8 +13,8 @@ final class ModelFileTests: XCTestCase {
     }
 
     /// Every model in samples/ says how it was made: a training run (with the runs it started from), or a blend
-    /// with the command that wrote it into samples/ and both blended models' runs. samples/README.md has the
-    /// commands in full; this keeps the files themselves from losing the record.
+    /// with the command that wrote it into samples/ and, for each blended model, its runs or its own blend record.
+    /// samples/README.md has the commands in full; this keeps the files themselves from losing the record.
     func testEveryBundledModelRecordsHowItWasMade() throws {
         let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("samples")
@@ -25,8 +25,14 @@ final class ModelFileTests: XCTestCase {
             let model = try DenoiseModel.load(url: samples.appendingPathComponent(name))
             if let blend = model.blend {
                 XCTAssertTrue(blend.command?.contains("-o samples/\(name) ") == true, "\(name): \(blend)")
-                XCTAssertNotNil(blend.first?.command, name)
-                XCTAssertNotNil(blend.second?.command, name)
+                func checkSides(_ blend: BlendSummary) {
+                    XCTAssertNotNil(blend.command, name)
+                    for (training, inner) in [(blend.first, blend.firstBlend), (blend.second, blend.secondBlend)] {
+                        XCTAssertTrue(training?.command != nil || inner != nil, "\(name): a side with no record")
+                        if let inner { checkSides(inner) }
+                    }
+                }
+                checkSides(blend)
             } else {
                 XCTAssertNotNil(model.training?.command, "\(name) records neither a training run nor a blend")
             }

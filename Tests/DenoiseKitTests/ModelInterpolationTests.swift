@@ -59,8 +59,8 @@ final class ModelInterpolationTests: XCTestCase {
         }
     }
 
-    /// A blend records its weight and both models' training summaries (not the inner record of a model that was a
-    /// blend itself); the record survives the file and a speech head added for fine-tuning.
+    /// A blend records its weight and both models' training summaries, and the blend record of a side that came from
+    /// a blend itself; the record survives the file and a speech head added for fine-tuning.
     func testBlendRecordsWeightAndBothTrainingSummariesThroughTheFile() throws {
         let start = try TestSignals.tinyModel(.cnn, seed: 1), end = try TestSignals.tinyModel(.cnn, seed: 2)
         func run(_ command: String, epochs: Int) -> TrainingSummary {
@@ -83,10 +83,25 @@ final class ModelInterpolationTests: XCTestCase {
         XCTAssertEqual(loaded.blend?.second?.lineage.count, 2)
         XCTAssertEqual(try loaded.addingSpeechHead().blend, blend.blend)
 
-        // Blending a blend: the new record holds the new weight, and no training record for the blended side.
+        // Blending a blend: the new record holds the new weight, no training record for the blended side, and that
+        // side's own blend record, through the file too.
         let again = try loaded.interpolated(toward: start, weight: 0.5)
-        XCTAssertEqual(again.blend, BlendSummary(weight: 0.5, first: nil, second: start.training))
+        XCTAssertEqual(again.blend, BlendSummary(weight: 0.5, first: nil, second: start.training,
+                                                 firstBlend: loaded.blend))
         XCTAssertNil(start.blend)
+        try again.save(to: url)
+        let reloaded = try DenoiseModel.load(url: url)
+        XCTAssertEqual(reloaded.blend, again.blend)
+        XCTAssertEqual(reloaded.blend?.firstBlend?.second?.lineage.count, 2)
+        XCTAssertNil(reloaded.blend?.secondBlend)
+
+        // A model trained from a blend keeps it (`blend`) beside its runs; blended again, both reach the record.
+        let tuned = try DenoiseModel.load(url: url)
+        tuned.training = run("denoise train -o d --init c.safetensors", epochs: 3)
+        let mixed = try reloaded.interpolated(toward: tuned, weight: 0.25)
+        XCTAssertEqual(mixed.blend?.second, tuned.training)
+        XCTAssertEqual(mixed.blend?.secondBlend, again.blend)
+        XCTAssertEqual(mixed.blend?.firstBlend, again.blend)
     }
 
     func testRefusesDifferentArchitecturesRatesAndWeightsOutsideZeroToOne() throws {

@@ -10,7 +10,7 @@ extension DenoiseModel {
     /// training) and in whether they have the speech-probability head. A head that only one of them has is copied
     /// from it as it is. The mask exponent and high-band settings are `other`'s. The result carries no training
     /// summary, since the validation figures of neither run describe it; its `blend` records the weight and both
-    /// models' training summaries instead.
+    /// models' training summaries and blend records instead.
     public func interpolated(toward other: DenoiseModel, weight: Float) throws -> DenoiseModel {
         guard weight.isFinite, (0...1).contains(weight) else {
             throw ModelInterpolationError.weightOutOfRange(weight)
@@ -45,7 +45,8 @@ extension DenoiseModel {
         file.metadata["format"] = DenoiseModel.formatVersions.last
         file.metadata["training"] = nil
         let model = try DenoiseModel(safeTensors: file, path: "interpolated model")
-        model.blend = BlendSummary(weight: weight, first: training, second: other.training)
+        model.blend = BlendSummary(weight: weight, first: training, second: other.training, firstBlend: blend,
+                                   secondBlend: other.blend)
         return model
     }
 
@@ -70,6 +71,8 @@ extension DenoiseModel {
 }
 
 /// How a model was blended from two others: shown by `denoise info`, so that a blended file says how to remake it.
+/// A side that was itself a blend, or was trained from one, brings its own blend record, so a blend of blends
+/// still reaches every run behind it.
 public struct BlendSummary: Codable, Equatable, Sendable {
     /// Share of the second model, as in `DenoiseModel.interpolated(toward:weight:)`.
     public var weight: Float
@@ -78,12 +81,47 @@ public struct BlendSummary: Codable, Equatable, Sendable {
     /// The two models' training summaries (nil for one without: a blend itself, or a model from another tool).
     public var first: TrainingSummary?
     public var second: TrainingSummary?
+    /// The two models' own blend records (`DenoiseModel.blend`; nil for a model that comes from no blend).
+    public var firstBlend: BlendSummary? {
+        get { blends.first.flatMap { $0 } }
+        set { blends[0] = newValue }
+    }
+    public var secondBlend: BlendSummary? {
+        get { blends.last.flatMap { $0 } }
+        set { blends[1] = newValue }
+    }
+    /// The two sides' blend records: an array, because a struct cannot hold an optional of itself.
+    private var blends: [BlendSummary?]
 
-    public init(weight: Float, command: String? = nil, first: TrainingSummary?, second: TrainingSummary?) {
+    public init(weight: Float, command: String? = nil, first: TrainingSummary?, second: TrainingSummary?,
+                firstBlend: BlendSummary? = nil, secondBlend: BlendSummary? = nil) {
         self.weight = weight
         self.command = command
         self.first = first
         self.second = second
+        blends = [firstBlend, secondBlend]
+    }
+
+    private enum CodingKeys: String, CodingKey { case weight, command, first, second, firstBlend, secondBlend }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(weight: try c.decode(Float.self, forKey: .weight),
+                  command: try c.decodeIfPresent(String.self, forKey: .command),
+                  first: try c.decodeIfPresent(TrainingSummary.self, forKey: .first),
+                  second: try c.decodeIfPresent(TrainingSummary.self, forKey: .second),
+                  firstBlend: try c.decodeIfPresent(BlendSummary.self, forKey: .firstBlend),
+                  secondBlend: try c.decodeIfPresent(BlendSummary.self, forKey: .secondBlend))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(weight, forKey: .weight)
+        try c.encodeIfPresent(command, forKey: .command)
+        try c.encodeIfPresent(first, forKey: .first)
+        try c.encodeIfPresent(second, forKey: .second)
+        try c.encodeIfPresent(firstBlend, forKey: .firstBlend)
+        try c.encodeIfPresent(secondBlend, forKey: .secondBlend)
     }
 }
 
