@@ -12,6 +12,18 @@ final class BlendTests: XCTestCase {
 
     private func path(_ name: String) -> String { folder.appendingPathComponent(name).path }
 
+    /// Tiny models at `files`, the n-th (from 1) seeded n and recording a run of 10n epochs, best 9n, made by
+    /// `denoise train --seed n`.
+    private func writeTrainedModels(_ files: [String]) throws {
+        for (file, seed) in zip(files, 1...) {
+            let model = try DenoiseModel(config: Fixtures.tinyConfig(), stft: Fixtures.stft, seed: UInt64(seed))
+            model.training = TrainingSummary(epochs: 10 * seed, bestEpoch: 9 * seed, validationLoss: 0.25,
+                                             validationSISDRGain: 4.5, trainingPairs: 8, trainingSeconds: 30,
+                                             command: "denoise train --seed \(seed)")
+            try model.save(to: URL(fileURLWithPath: file))
+        }
+    }
+
     /// Constant-mask models with output logits -20 and +20 blend at weight 0.5 into logit 0: a mask of exactly 0.5,
     /// so the output is half the input. At weight 0.75 the logit is +10, a mask of 1 - 4.5e-5.
     func testBlendOfTwoConstantMasksAppliesTheMaskBetweenThem() throws {
@@ -41,13 +53,7 @@ final class BlendTests: XCTestCase {
     /// last training run.
     func testInfoOnABlendShowsTheWeightTheCommandAndBothModelsRuns() throws {
         let first = path("a.safetensors"), second = path("b.safetensors"), output = path("c.safetensors")
-        for (file, seed) in [(first, 1), (second, 2)] {
-            let model = try DenoiseModel(config: Fixtures.tinyConfig(), stft: Fixtures.stft, seed: UInt64(seed))
-            model.training = TrainingSummary(epochs: 10 * seed, bestEpoch: 9 * seed, validationLoss: 0.25,
-                                             validationSISDRGain: 4.5, trainingPairs: 8, trainingSeconds: 30,
-                                             command: "denoise train --seed \(seed)")
-            try model.save(to: URL(fileURLWithPath: file))
-        }
+        try writeTrainedModels([first, second])
         let made = try DenoiseRunner.run(["blend", "--weight", "0.75", "-o", output, first, second])
         XCTAssertEqual(made.status, 0, made.stderr)
 
@@ -75,13 +81,7 @@ final class BlendTests: XCTestCase {
     func testInfoOnABlendOfABlendShowsTheInnerBlend() throws {
         let first = path("a.safetensors"), second = path("b.safetensors")
         let inner = path("c.safetensors"), outer = path("d.safetensors")
-        for (file, seed) in [(first, 1), (second, 2)] {
-            let model = try DenoiseModel(config: Fixtures.tinyConfig(), stft: Fixtures.stft, seed: UInt64(seed))
-            model.training = TrainingSummary(epochs: 10 * seed, bestEpoch: 9 * seed, validationLoss: 0.25,
-                                             validationSISDRGain: 4.5, trainingPairs: 8, trainingSeconds: 30,
-                                             command: "denoise train --seed \(seed)")
-            try model.save(to: URL(fileURLWithPath: file))
-        }
+        try writeTrainedModels([first, second])
         for (output, sides) in [(inner, [first, second]), (outer, [inner, second])] {
             let made = try DenoiseRunner.run(["blend", "--weight", "0.5", "-o", output] + sides)
             XCTAssertEqual(made.status, 0, made.stderr)
