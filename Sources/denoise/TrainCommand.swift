@@ -45,6 +45,11 @@ struct TrainCommand: Command {
                 + "RUN_DIR/validation/noisy and RUN_DIR/validation/clean (to enhance and score them elsewhere)."),
         .option("noise", value: "DIR", kind: .list,
                 help: "Noise clips mixed with the clean speech on the fly; may be repeated."),
+        .option("noise-draw", value: "HOW", kind: .choice(NoisePool.Draw.allCases.map(\.rawValue)),
+                help: "How recorded noise is drawn for remixing: grouped (a source, each --noise folder or the "
+                    + "training pairs' own noise, then a category, then a clip, so that a folder of many clips does "
+                    + "not crowd out one with few) or clips (any clip uniformly, as builds before the grouped draw "
+                    + "did: the pairs' own noise, a clip per pair, then makes most of it).", default: "grouped"),
         .option("snr-range", value: "LO,HI", kind: .list,
                 help: "SNRs in dB drawn uniformly for on-the-fly mixing.", default: "-5,20"),
         .flag("remix-only", help: "Train only on clean speech mixed with --noise clips, ignoring --noisy."),
@@ -213,6 +218,7 @@ struct TrainSettings {
     var validationSeed: UInt64
     var saveValidation: Bool
     var noise: [URL]
+    var noiseDraw: NoisePool.Draw
     /// SNR range in dB for on-the-fly mixing (equal bounds for a fixed SNR).
     var snrRange: ClosedRange<Double>
     var remixOnly: Bool
@@ -333,6 +339,7 @@ struct TrainSettings {
             throw arguments.invalidValue("snr-range", expected: "LO,HI in dB with LO <= HI, or one SNR")
         }
         snrRange = low...high
+        noiseDraw = arguments.defaultedChoice("noise-draw")
         do { augment = try Augmentation.parseKinds(arguments.defaultedString("augment")) } catch {
             throw UsageError("invalid value for --augment: \(error)")
         }

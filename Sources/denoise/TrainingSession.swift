@@ -233,7 +233,7 @@ struct TrainingSession {
         if material.speech.count < train.count {
             say("augmentation: noise and babble from \(material.speech.count) of the pairs")
         }
-        // The pairs' own noise is one more source, as likely to be drawn as each --noise folder.
+        // The pairs' own noise is one more source, as likely to be drawn as each --noise folder (grouped draw).
         clips += material.noise.enumerated().map { index, samples in
             NoiseClip(name: "pair \(index + 1)", samples: samples, category: "pairs", source: "training pairs")
         }
@@ -244,7 +244,7 @@ struct TrainingSession {
         if !responses.isEmpty { say("rooms: \(responses.count) measured impulse responses, and synthetic ones") }
         let snr = Float(settings.snrRange.lowerBound)...Float(settings.snrRange.upperBound)
         return Augmentation(kinds: settings.augment, snrRange: snr, noiseClips: [], recordedNoise: clips,
-                            speech: material.speech, sampleRate: sampleRate,
+                            noiseDraw: settings.noiseDraw, speech: material.speech, sampleRate: sampleRate,
                             conditions: settings.conditions, responses: responses)
     }
 

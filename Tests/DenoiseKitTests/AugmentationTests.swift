@@ -38,6 +38,16 @@ final class AugmentationTests: XCTestCase {
                            "each of b's categories a third of b's draws, however many clips it has")
         }
         XCTAssertTrue(NoisePool([]).isEmpty)
+
+        // Drawn by clip instead, each of the ten clips a tenth of the time, whatever its source and category.
+        let byClip = NoisePool(clips, draw: .clips)
+        counts = [:]
+        for _ in 0..<draws { counts[byClip.draw(rng: &rng)[0], default: 0] += 1 }
+        for (value, clipCount) in [(Float(0), 1), (1, 1), (2, 2), (3, 6)] {
+            XCTAssertEqual(Double(counts[value] ?? 0) / Double(draws), Double(clipCount) / 10, accuracy: 0.02,
+                           "value \(value): \(clipCount) of the 10 clips")
+        }
+        XCTAssertTrue(NoisePool([], draw: .clips).isEmpty)
     }
 
     // MARK: - Rooms

@@ -31,14 +31,15 @@ public struct Augmentation: Sendable {
     public var responses: [RoomImpulseResponse]
 
     /// `noiseClips` are drawn uniformly among themselves, as one source and category; `recordedNoise` adds clips
-    /// drawn by source and category (see `NoisePool`).
+    /// drawn by source and category, or uniformly over all with `noiseDraw` `.clips` (see `NoisePool`).
     public init(kinds: Set<Kind> = Set(Kind.allCases), snrRange: ClosedRange<Float> = -5...20, noiseClips: [[Float]],
-                recordedNoise: [NoiseClip] = [], speech: [[Float]], sampleRate: Int,
-                conditions: AugmentationOptions = AugmentationOptions(), responses: [RoomImpulseResponse] = []) {
+                recordedNoise: [NoiseClip] = [], noiseDraw: NoisePool.Draw = .grouped, speech: [[Float]],
+                sampleRate: Int, conditions: AugmentationOptions = AugmentationOptions(),
+                responses: [RoomImpulseResponse] = []) {
         self.kinds = kinds
         self.snrRange = snrRange
         let uniform = noiseClips.map { NoiseClip(name: "", samples: $0, category: "") }
-        self.recordedNoise = NoisePool(uniform + recordedNoise)
+        self.recordedNoise = NoisePool(uniform + recordedNoise, draw: noiseDraw)
         self.speech = speech.filter { !$0.isEmpty }
         self.sampleRate = sampleRate
         self.conditions = conditions
