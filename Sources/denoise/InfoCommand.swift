@@ -163,8 +163,14 @@ struct InfoCommand: Command {
             let parts = [inner == nil ? nil : "a blend (its rows follow)", runs].compactMap { $0 }
             rows.append((prefix + side, parts.isEmpty ? "no training record" : parts.joined(separator: ", then ")))
         }
-        for (side, _, inner) in sides {
-            if let inner { rows += describeBlend(inner, label: prefix + side + "'s ") }
+        for (index, (side, _, inner)) in sides.enumerated() {
+            guard let inner else { continue }
+            // Both sides trained from one blend (a fine-tune and its start): its rows once.
+            if index == 1 && inner == blend.firstBlend {
+                rows.append((prefix + side + "'s blend", "the first model's"))
+            } else {
+                rows += describeBlend(inner, label: prefix + side + "'s ")
+            }
         }
         return rows
     }

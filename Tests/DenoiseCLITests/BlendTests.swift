@@ -97,6 +97,20 @@ final class BlendTests: XCTestCase {
             XCTAssertTrue(info.stdout.contains(row), "\(row) in\n\(info.stdout)")
         }
 
+        // Blended with a model trained from the same blend, the inner blend's rows come once.
+        let tuned = try DenoiseModel.load(url: URL(fileURLWithPath: inner))
+        tuned.training = TrainingSummary(epochs: 3, bestEpoch: 3, validationLoss: 0.25, validationSISDRGain: 4.5,
+                                         trainingPairs: 8, trainingSeconds: 30, command: "denoise train --init c")
+        let tunedFile = path("e.safetensors"), shared = path("f.safetensors")
+        try tuned.save(to: URL(fileURLWithPath: tunedFile))
+        let made = try DenoiseRunner.run(["blend", "-o", shared, inner, tunedFile])
+        XCTAssertEqual(made.status, 0, made.stderr)
+        let sharedInfo = try DenoiseRunner.run(["info", shared])
+        XCTAssertTrue(sharedInfo.stdout.contains("second model:               a blend (its rows follow), then 1 run; "
+                                                 + "the last: 3 epochs"), sharedInfo.stdout)
+        XCTAssertTrue(sharedInfo.stdout.contains("second model's blend:       the first model's\n"), sharedInfo.stdout)
+        XCTAssertFalse(sharedInfo.stdout.contains("second model's first model"), sharedInfo.stdout)
+
         let json = try DenoiseRunner.run(["info", "--json", outer])
         XCTAssertEqual(json.status, 0, json.stderr)
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
