@@ -5,7 +5,8 @@ import Foundation
 ///
 /// WAVs come from `WAVWriter` (8/16/24/32-bit PCM, float32/64, extensible, stereo and 3 channels) plus
 /// hand-built files for header shapes the writer never produces (plain 24-bit fmt, fmt after LIST and data,
-/// odd-sized chunks with their pad byte, fewer valid bits than the container, full-scale 32-bit, no frames).
+/// odd-sized chunks with their pad byte, extensible float, fewer valid bits than the container, full-scale
+/// 32-bit, no frames).
 /// Models are tiny MaskNets of each kind, small enough for `-max_len=65536`.
 enum SeedWriter {
     /// Frames per generated WAV: small, so that every mutation runs fast (the fuzzer grows files as it likes).
@@ -29,8 +30,8 @@ enum SeedWriter {
             ("pcm16-stereo-44k", .pcm16, 2, 44100),
             ("pcm24-mono-48k-extensible", .pcm24, 1, 48000),
             ("pcm32-mono-16k-extensible", .pcm32, 1, 16000),
-            ("float32-stereo-16k-extensible", .float32, 2, 16000),
-            ("float64-mono-22k-extensible", .float64, 1, 22050),
+            ("float32-stereo-16k", .float32, 2, 16000),
+            ("float64-mono-22k", .float64, 1, 22050),
             ("pcm16-3ch-16k-extensible", .pcm16, 3, 16000),
         ]
         for (name, sampleFormat, channels, rate) in generated {
@@ -81,9 +82,9 @@ enum SeedWriter {
             // Data first, odd-sized (7 bytes, then a pad), fmt last, an unknown chunk in between.
             ("pcm8-data-before-fmt", riff([("data", pcm8), ("junk", [1, 2, 3]), ("fmt ", fmt(code: 1, channels: 1,
                 rate: 8000, bits: 8))])),
-            // IEEE float with the 18-byte fmt (cbSize = 0) that many writers use, stereo.
-            ("float32-plain-fmt18", riff([("fmt ", fmt(code: 3, channels: 2, rate: 16000, bits: 32) + le(0, 2)),
-                                          ("data", float32)])),
+            // IEEE float inside an extensible fmt, stereo (the writer uses the plain 18-byte fmt for float).
+            ("float32-extensible", riff([("fmt ", extensibleFmt(channels: 2, rate: 16000, bits: 32, validBits: 32,
+                subFormat: 3)), ("data", float32)])),
             // Extensible, 20 valid bits in a 24-bit container, two channels.
             ("pcm24-valid20-extensible", riff([("fmt ", extensibleFmt(channels: 2, rate: 48000, bits: 24,
                 validBits: 20, subFormat: 1)), ("data", pcm24x2)])),

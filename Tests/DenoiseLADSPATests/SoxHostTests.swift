@@ -3,7 +3,8 @@ import Foundation
 import XCTest
 
 /// sox as a real LADSPA host: it dlopens the built libdenoise-ladspa.so from a clean environment, compensates
-/// the reported latency (`-l`), and must give the audio `denoise apply` gives with the same model.
+/// the reported latency (`-l`), and must give the audio `denoise apply` gives with the same model. It also reads
+/// what `denoise apply` writes, as the next program in a pipeline would.
 final class SoxHostTests: XCTestCase {
     /// The build's products folder: the test bundle sits in it (on Linux Bundle.main is the .xctest itself).
     private static let productsFolders: [URL] = {
@@ -93,6 +94,20 @@ final class SoxHostTests: XCTestCase {
         let made = try run(sox, [source.path, "-r", "48000", input.path])
         XCTAssertEqual(made.status, 0, made.stderr)
         try checkSoxMatchesApply(input, in: folder)
+    }
+
+    func testSoxReadsAFloatOutputOfApplyWithoutAWarning() throws {
+        let sox = try sox(), denoise = try built("denoise"), folder = try folder()
+        let source = PluginFixtures.packageRoot.appendingPathComponent("samples/noisy/arctic_axb_001.wav")
+        let input = folder.appendingPathComponent("float.wav"), output = folder.appendingPathComponent("out.wav")
+        let made = try run(sox, [source.path, "-e", "floating-point", "-b", "32", input.path])
+        XCTAssertEqual(made.status, 0, made.stderr)
+        let applied = try run(denoise, ["apply", "-m", PluginFixtures.realtimeModelURL.path, input.path, output.path])
+        XCTAssertEqual(applied.status, 0, applied.stderr)
+        XCTAssertEqual(try WAVReader.read(url: output).format.sampleFormat, .float32, "apply keeps the float format")
+        let read = try run(sox, [output.path, "-n", "stat"])
+        XCTAssertEqual(read.status, 0, read.stderr)
+        XCTAssertFalse(read.stderr.contains("WARN"), "sox warns about apply's float header: \(read.stderr)")
     }
 
     func testAMissingModelIsOneClearLineAndSoxFails() throws {

@@ -3,9 +3,11 @@ import Foundation
 /// Writes a RIFF/WAVE file incrementally, through an `AtomicFile`: the destination appears, complete, only when
 /// `finish()` succeeds; a cancelled, failed or abandoned writer leaves neither the file nor a temporary behind.
 ///
-/// Header: plain 16-byte `fmt ` (WAVE_FORMAT_PCM) for 8/16-bit PCM with one or two channels; otherwise
+/// Header: plain 16-byte `fmt ` (WAVE_FORMAT_PCM) for 8/16-bit PCM with one or two channels; plain 18-byte
+/// `fmt ` (WAVE_FORMAT_IEEE_FLOAT, cbSize 0) for float with one or two channels; otherwise
 /// WAVE_FORMAT_EXTENSIBLE (40-byte `fmt `, valid bits = container bits, sub-format PCM or IEEE float), as
-/// Microsoft recommends for more than two channels or more than 16 bits. Float files also get a `fact` chunk.
+/// Microsoft recommends for more than two channels or integers wider than 16 bits. Float files also get a `fact`
+/// chunk.
 /// Sizes are patched by `finish()`. A format that is read but not written (G.711, 24-in-32) is replaced by its
 /// `writable` equivalent: `format` says what the file holds.
 ///
@@ -336,7 +338,10 @@ private struct HeaderLayout {
 
     init(format: WAVFormat, keepsRoomForDS64: Bool) {
         let sampleFormat = format.sampleFormat
-        let extensible = format.channelCount > 2 || sampleFormat.bitsPerSample > 16
+        // Extensible only where the plain fmt cannot say it: more than two channels, or integers wider than 16 bits.
+        // Float mono and stereo keep the plain IEEE-float fmt, with the cbSize of 0 that every non-PCM fmt
+        // carries: the form sox and libsndfile write, and the one sox reads without a warning.
+        let extensible = format.channelCount > 2 || (!sampleFormat.isFloat && sampleFormat.bitsPerSample > 16)
         let code = sampleFormat.isFloat ? WAVCodec.ieeeFloat : WAVCodec.pcm
         let blockAlign = format.bytesPerFrame
         append("RIFF")
@@ -349,7 +354,7 @@ private struct HeaderLayout {
             bytes += [UInt8](repeating: 0, count: Self.ds64BodyBytes)
         }
         append("fmt ")
-        append(UInt32(extensible ? 40 : 16))
+        append(UInt32(extensible ? 40 : sampleFormat.isFloat ? 18 : 16))
         append(UInt16(extensible ? WAVCodec.extensible : code))
         append(UInt16(format.channelCount))
         append(UInt32(format.sampleRate))
@@ -363,6 +368,8 @@ private struct HeaderLayout {
             append(UInt32(format.channelCount == 1 ? 0x4 : format.channelCount == 2 ? 0x3 : 0))
             append(UInt16(code))
             bytes += WAVCodec.guidTail
+        } else if sampleFormat.isFloat {
+            append(UInt16(0))  // cbSize: no extension
         }
         if sampleFormat.isFloat {
             append("fact")
