@@ -126,7 +126,7 @@ struct InfoCommand: Command {
             rows.append(("mask exponent", String(format: "%g (apply's default)", model.maskExponent)))
         }
         // Blended (and perhaps trained further since): the weight and the last run of each model blended.
-        if let blend = model.blend { rows += Self.describeBlend(blend, label: "") }
+        if let blend = model.blend { rows += Self.describeBlend(blend) }
         if let t = model.training {
             // A fine-tuned model: the runs its starting weights came from, oldest first.
             let earlier = t.earlierRuns ?? []
@@ -151,25 +151,28 @@ struct InfoCommand: Command {
     }
 
     /// The rows of a blend record: the weight and command, then each side's last run, then the record of a side
-    /// that came from a blend itself, its labels prefixed by the side ("first model's blend").
-    private static func describeBlend(_ blend: BlendSummary, label prefix: String) -> [(String, String)] {
+    /// that came from a blend itself. Sides are numbered by their path from the top ("model 1.2" is the second
+    /// model of model 1's blend), so that the labels stay short however deep the blends nest.
+    private static func describeBlend(_ blend: BlendSummary, path: String = "") -> [(String, String)] {
         let share = { (s: Double) in String(format: "%g%%", 100 * s) }
-        var rows = [(prefix + "blend", "\(share(1 - Double(blend.weight))) of the first model, "
-                     + "\(share(Double(blend.weight))) of the second" + (blend.command.map { ": \($0)" } ?? ""))]
-        let sides = [("first model", blend.first, blend.firstBlend), ("second model", blend.second, blend.secondBlend)]
-        for (side, training, inner) in sides {
+        let names = ["model \(path)1", "model \(path)2"]
+        let blendLabel = path.isEmpty ? "blend" : "model \(path.dropLast()) blend"
+        var rows = [(blendLabel, "\(share(1 - Double(blend.weight))) of \(names[0]), \(share(Double(blend.weight))) of "
+                     + names[1] + (blend.command.map { ": \($0)" } ?? ""))]
+        let sides = [(blend.first, blend.firstBlend), (blend.second, blend.secondBlend)]
+        for (name, (training, inner)) in zip(names, sides) {
             let runs = training.map { "\($0.lineage.count) run\($0.lineage.count == 1 ? "" : "s"); the last: "
                                       + describeRun($0) }
             let parts = [inner == nil ? nil : "a blend (its rows follow)", runs].compactMap { $0 }
-            rows.append((prefix + side, parts.isEmpty ? "no training record" : parts.joined(separator: ", then ")))
+            rows.append((name, parts.isEmpty ? "no training record" : parts.joined(separator: ", then ")))
         }
-        for (index, (side, _, inner)) in sides.enumerated() {
+        for (index, (_, inner)) in sides.enumerated() {
             guard let inner else { continue }
             // Both sides trained from one blend (a fine-tune and its start): its rows once.
             if index == 1 && inner == blend.firstBlend {
-                rows.append((prefix + side + "'s blend", "the first model's"))
+                rows.append(("\(names[1]) blend", "the same as \(names[0]) blend"))
             } else {
-                rows += describeBlend(inner, label: prefix + side + "'s ")
+                rows += describeBlend(inner, path: path + "\(index + 1).")
             }
         }
         return rows
