@@ -169,7 +169,7 @@ struct InfoCommand: Command {
         for (index, (_, inner)) in sides.enumerated() {
             guard let inner else { continue }
             // Both sides trained from one blend (a fine-tune and its start): its rows once.
-            if index == 1 && inner == blend.firstBlend {
+            if index == 1 && blend.sidesShareTheirBlend {
                 rows.append(("\(names[1]) blend", "the same as \(names[0]) blend"))
             } else {
                 rows += describeBlend(inner, path: path + "\(index + 1).")
@@ -184,7 +184,12 @@ struct InfoCommand: Command {
         record["first"] = blend.first.map(jsonObject)
         record["second"] = blend.second.map(jsonObject)
         record["first_blend"] = blend.firstBlend.map(jsonObject)
-        record["second_blend"] = blend.secondBlend.map(jsonObject)
+        // As in the file: a record both sides share is given once.
+        if blend.sidesShareTheirBlend {
+            record["second_blend_is_first"] = true
+        } else {
+            record["second_blend"] = blend.secondBlend.map(jsonObject)
+        }
         return record
     }
 

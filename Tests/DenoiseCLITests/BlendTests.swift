@@ -123,6 +123,12 @@ final class BlendTests: XCTestCase {
                        true, sharedInfo.stdout)
         XCTAssertEqual(sharedRows["model 2 blend"], "the same as model 1 blend", sharedInfo.stdout)
         XCTAssertFalse(sharedInfo.stdout.contains("model 2.1"), sharedInfo.stdout)
+        let sharedJSON = try DenoiseRunner.run(["info", "--json", shared])
+        let sharedBlend = try XCTUnwrap((JSONSerialization.jsonObject(with: Data(sharedJSON.stdout.utf8))
+                                         as? [String: Any])?["blend"] as? [String: Any])
+        XCTAssertEqual(sharedBlend["second_blend_is_first"] as? Bool, true)
+        XCTAssertNil(sharedBlend["second_blend"])
+        XCTAssertNotNil(sharedBlend["first_blend"] as? [String: Any])
 
         let json = try DenoiseRunner.run(["info", "--json", outer])
         XCTAssertEqual(json.status, 0, json.stderr)

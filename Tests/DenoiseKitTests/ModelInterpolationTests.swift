@@ -102,6 +102,12 @@ final class ModelInterpolationTests: XCTestCase {
         XCTAssertEqual(mixed.blend?.second, tuned.training)
         XCTAssertEqual(mixed.blend?.secondBlend, again.blend)
         XCTAssertEqual(mixed.blend?.firstBlend, again.blend)
+
+        // Both sides share that record: the file holds it once, and loading gives it back to both.
+        try mixed.save(to: url)
+        let file = String(decoding: try Data(contentsOf: url), as: UTF8.self)
+        XCTAssertEqual(file.components(separatedBy: "denoise train -o b --init").count - 1, 1)
+        XCTAssertEqual(try DenoiseModel.load(url: url).blend, mixed.blend)
     }
 
     func testRefusesDifferentArchitecturesRatesAndWeightsOutsideZeroToOne() throws {

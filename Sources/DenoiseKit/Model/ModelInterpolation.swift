@@ -72,7 +72,8 @@ extension DenoiseModel {
 
 /// How a model was blended from two others: shown by `denoise info`, so that a blended file says how to remake it.
 /// A side that was itself a blend, or was trained from one, brings its own blend record, so a blend of blends
-/// still reaches every run behind it.
+/// still reaches every run behind it. When both sides bring the same record (a fine-tune blended with the run it
+/// came from), the file holds it once: stored twice at every level, a record of n rounds would take 2ⁿ copies.
 public struct BlendSummary: Codable, Equatable, Sendable {
     /// Share of the second model, as in `DenoiseModel.interpolated(toward:weight:)`.
     public var weight: Float
@@ -102,16 +103,23 @@ public struct BlendSummary: Codable, Equatable, Sendable {
         blends = [firstBlend, secondBlend]
     }
 
-    private enum CodingKeys: String, CodingKey { case weight, command, first, second, firstBlend, secondBlend }
+    private enum CodingKeys: String, CodingKey {
+        case weight, command, first, second, firstBlend, secondBlend, secondBlendIsFirst
+    }
+
+    /// Both sides brought the same blend record, which is then stored once.
+    public var sidesShareTheirBlend: Bool { secondBlend != nil && secondBlend == firstBlend }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
+        let firstBlend = try c.decodeIfPresent(BlendSummary.self, forKey: .firstBlend)
+        let shared = try c.decodeIfPresent(Bool.self, forKey: .secondBlendIsFirst) ?? false
         self.init(weight: try c.decode(Float.self, forKey: .weight),
                   command: try c.decodeIfPresent(String.self, forKey: .command),
                   first: try c.decodeIfPresent(TrainingSummary.self, forKey: .first),
                   second: try c.decodeIfPresent(TrainingSummary.self, forKey: .second),
-                  firstBlend: try c.decodeIfPresent(BlendSummary.self, forKey: .firstBlend),
-                  secondBlend: try c.decodeIfPresent(BlendSummary.self, forKey: .secondBlend))
+                  firstBlend: firstBlend,
+                  secondBlend: shared ? firstBlend : try c.decodeIfPresent(BlendSummary.self, forKey: .secondBlend))
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -121,7 +129,11 @@ public struct BlendSummary: Codable, Equatable, Sendable {
         try c.encodeIfPresent(first, forKey: .first)
         try c.encodeIfPresent(second, forKey: .second)
         try c.encodeIfPresent(firstBlend, forKey: .firstBlend)
-        try c.encodeIfPresent(secondBlend, forKey: .secondBlend)
+        if sidesShareTheirBlend {
+            try c.encode(true, forKey: .secondBlendIsFirst)
+        } else {
+            try c.encodeIfPresent(secondBlend, forKey: .secondBlend)
+        }
     }
 }
 
