@@ -354,7 +354,8 @@ private struct HeaderLayout {
             bytes += [UInt8](repeating: 0, count: Self.ds64BodyBytes)
         }
         append("fmt ")
-        append(UInt32(extensible ? 40 : sampleFormat.isFloat ? 18 : 16))
+        let fmtSizeOffset = bytes.count
+        append(UInt32(0))  // set below, from the body as written
         append(UInt16(extensible ? WAVCodec.extensible : code))
         append(UInt16(format.channelCount))
         append(UInt32(format.sampleRate))
@@ -371,6 +372,7 @@ private struct HeaderLayout {
         } else if sampleFormat.isFloat {
             append(UInt16(0))  // cbSize: no extension
         }
+        set(UInt32(bytes.count - fmtSizeOffset - 4), at: fmtSizeOffset)
         if sampleFormat.isFloat {
             append("fact")
             append(UInt32(4))
@@ -384,12 +386,13 @@ private struct HeaderLayout {
 
     /// For a destination that cannot be patched: every size says 0xFFFFFFFF, "to the end of the stream".
     mutating func markSizesUnknown() {
-        for offset in [4, dataSizeOffset] + (factLengthOffset.map { [$0] } ?? []) {
-            bytes.replaceSubrange(offset..<(offset + 4), with: [0xFF, 0xFF, 0xFF, 0xFF])
-        }
+        for offset in [4, dataSizeOffset] + (factLengthOffset.map { [$0] } ?? []) { set(UInt32.max, at: offset) }
     }
 
     private mutating func append(_ id: String) { bytes += Array(id.utf8) }
     private mutating func append(_ value: UInt16) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
     private mutating func append(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
+    private mutating func set(_ value: UInt32, at offset: Int) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.replaceSubrange(offset..<(offset + 4), with: $0) }
+    }
 }
