@@ -140,6 +140,10 @@ struct TrainCommand: Command {
                     + "40 dB of the clean recording's 99th-percentile frame level and above -60 dBFS. With --init "
                     + "from a model without the head, the head is added and trained from scratch.",
                 default: Format.number(Self.training.vadWeight)),
+        .flag("speech-head-only", help: "With --init: train the speech-probability head alone, on the last hidden "
+                + "layer as the model computes it in apply; every other weight, so the audio, stays as it is, and "
+                + "the loss is the head's cross-entropy. Gives a model trained without the head a speech "
+                + "probability without changing its audio."),
         .option("mask-exponent", value: "G", kind: .float,
                 help: "The mask exponent apply uses with the saved model unless told otherwise (see apply "
                     + "--mask-exponent); training itself is unaffected (default: the --init model's, else 1)."),
@@ -243,6 +247,7 @@ struct TrainSettings {
     var stoiWeight: Double
     /// 0: no speech-probability head.
     var vadWeight: Double
+    var speechHeadOnly: Bool
     /// nil: the starting model's (1 for a new one).
     var maskExponent: Double?
     var averageDecay: Double?
@@ -396,6 +401,10 @@ struct TrainSettings {
         }
         stoiWeight = try arguments.defaultedDouble("stoi-weight", expected: "a weight >= 0") { $0 >= 0 }
         vadWeight = try arguments.defaultedDouble("vad-weight", expected: "a weight >= 0") { $0 >= 0 }
+        speechHeadOnly = arguments.flag("speech-head-only")
+        if speechHeadOnly && vadWeight == 0 {
+            throw UsageError("--speech-head-only trains the speech head: it needs --vad-weight above 0")
+        }
         maskExponent = try arguments.maskExponent()
 
         epochs = try arguments.defaultedInt("epochs", expected: "at least 1") { $0 >= 1 }
@@ -426,6 +435,9 @@ struct TrainSettings {
             let source = resume ? "--resume: the architecture comes from the checkpoint"
                 : "--init: the architecture comes from the model"
             throw UsageError("--\(first) does not apply with \(source)")
+        }
+        if speechHeadOnly && initialModel == nil && !resume {
+            throw UsageError("--speech-head-only trains the head on a trained network: give the model with --init")
         }
         seed = try arguments.defaultedInt("seed", expected: "an integer >= 0") { $0 >= 0 }
         quiet = arguments.flag("quiet")

@@ -274,6 +274,7 @@ struct TrainingSession {
         options.phaseWeight = Float(settings.phaseWeight)
         options.stoiWeight = Float(settings.stoiWeight)
         options.vadWeight = Float(settings.vadWeight)
+        options.speechHeadOnly = settings.speechHeadOnly
         options.averageDecay = settings.averageDecay.map(Float.init)
         options.remixProbability = settings.remixOnly ? 1 : 0.5
         return options

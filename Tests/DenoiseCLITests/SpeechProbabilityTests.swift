@@ -90,7 +90,8 @@ final class SpeechProbabilityTests: XCTestCase {
         }
     }
 
-    /// --vad-weight 0 trains no head; the default trains one; --init from a model without it adds it.
+    /// --vad-weight 0 trains no head; the default trains one; --init from a model without it adds it;
+    /// --speech-head-only trains nothing else.
     func testTrainBuildsTheHeadByDefaultAndAddsItWhenFineTuning() throws {
         let noisy = folder.appendingPathComponent("noisy"), clean = folder.appendingPathComponent("clean")
         for directory in [noisy, clean] {
@@ -125,6 +126,19 @@ final class SpeechProbabilityTests: XCTestCase {
         XCTAssertTrue(tuned.hasSpeechHead)
         let original = try DenoiseModel.load(url: plain)
         XCTAssertEqual(tuned.net.parameterCount, original.net.parameterCount + 8 + 1)
+
+        // --speech-head-only trains that head again and leaves every other tensor as it was.
+        let refit = try train("refit", ["--init", folder.appendingPathComponent("tuned/model.safetensors").path,
+                                        "--speech-head-only"])
+        let (before, after) = (tuned.safeTensors().tensors, refit.safeTensors().tensors)
+        XCTAssertEqual(Set(before.keys), Set(after.keys))
+        for (name, tensor) in before {
+            if name.hasPrefix(MaskNet.speechHeadPrefix) {
+                XCTAssertTrue(after[name]?.values != tensor.values, "\(name) was not trained")
+            } else {
+                XCTAssertTrue(after[name]?.values == tensor.values, "\(name) changed")
+            }
+        }
 
         let eval = try DenoiseRunner.run(["eval", "--clean", clean.path, "--enhanced", noisy.path,
                                           "--noisy", noisy.path, "--vad-model",

@@ -93,6 +93,15 @@ final class UsageErrorTests: XCTestCase {
                              mentioning: ["--input-bands", "--init"])
     }
 
+    /// Training the speech head alone needs a trained network to read and a head weight to train it with.
+    func testSpeechHeadOnlyWithoutInitOrWithoutTheHeadExit64() throws {
+        let usage = "usage: denoise train --noisy DIR --clean DIR -o RUN_DIR [<options>]"
+        let base = ["train", "--noisy", "n", "--clean", "c", "-o", "r", "--speech-head-only"]
+        try expectUsageError(base, usage: usage, mentioning: ["--speech-head-only", "--init"])
+        try expectUsageError(base + ["--init", "m.safetensors", "--vad-weight", "0"], usage: usage,
+                             mentioning: ["--speech-head-only", "--vad-weight"])
+    }
+
     func testMissingValueAndUnexpectedArgumentExit64() throws {
         try expectUsageError(["apply", "a.wav", "b.wav", "-m"], usage: applyUsage,
                              mentioning: ["missing value", "--model"])

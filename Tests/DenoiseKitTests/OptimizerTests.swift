@@ -124,6 +124,26 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
+    /// A frozen tensor keeps its values under every optimizer, with a gradient and with the penalties on; the
+    /// other tensors still move.
+    func testFrozenTensorsStayAsTheyAre() {
+        let initial: [Float] = [0.5, -2]
+        for kind in OptimizerKind.allCases {
+            let store = ParameterStore()
+            let frozen = store.add("trunk.weight", shape: [2], decays: true) { initial[$0] }
+            let trained = store.add("head.weight", shape: [2], decays: true) { initial[$0] }
+            store.freeze { $0.name.hasPrefix("trunk.") }
+            let regularization = Regularization(weightDecay: 0.1, l1: 0.01)
+            let optimizer = kind.make(learningRate: 0.01, regularization: regularization, momentum: 0.9)
+            for _ in 0..<3 {
+                for i in 0..<2 { frozen.gradient[i] = 1; trained.gradient[i] = 1 }
+                optimizer.step(store)
+            }
+            XCTAssertEqual(frozen.array, initial, "\(kind)")
+            for i in 0..<2 { XCTAssertNotEqual(trained.values[i], initial[i], "\(kind) trained \(i)") }
+        }
+    }
+
     func testL1DrivesSmallWeightsToZeroFasterThanL2() {
         // SGD, lr 0.1, λ = λ₁ = 0.01, zero data gradient. L1 subtracts lr·λ₁·sign(w) = 0.001 per step whatever
         // |w|, so 0.05 reaches zero in 50 steps; L2 multiplies by (1 − lr·λ) = 0.999 per step.

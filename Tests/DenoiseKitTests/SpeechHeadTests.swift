@@ -201,6 +201,49 @@ final class SpeechHeadTests: XCTestCase {
         }
     }
 
+    // MARK: - Training the head alone
+
+    /// Trained alone, the head learns (its cross-entropy on the validation pairs falls) while every other weight
+    /// stays exactly as it was, under AdamW's decay too, and so does the denoised audio. A model without the head
+    /// has nothing to train alone.
+    func testTrainingTheHeadAloneLeavesTheRestOfTheModelAsItIs() throws {
+        let utterances = (0..<6).map { i -> Utterance in
+            let s = TestSignals.speechLike(seconds: 0.5, seed: UInt64(i + 1))
+            let n = TestSignals.whiteNoise(count: s.count, level: 0.05, seed: UInt64(50 + i))
+            return Utterance(name: "u\(i)", noisy: zip(s, n).map { $0 + $1 }, clean: s)
+        }
+        let train = PairDataset(utterances: Array(utterances.prefix(4)))
+        let validation = PairDataset(utterances: Array(utterances.suffix(2)))
+        var options = TrainingOptions()
+        options.epochs = 6
+        options.batchSize = 2
+        options.learningRate = 1e-2
+        options.cropSeconds = 0.4
+        options.speechHeadOnly = true
+        XCTAssertThrowsError(try Trainer(model: try TestSignals.tinyModel(.cnn), train: train, validation: validation,
+                                         options: options))
+
+        let model = try TestSignals.tinyModel(.cnn, dropout: 0.1, speechHead: true, seed: 4)
+        let store = model.net.store
+        let weightsBefore = Array(store.valueBuffer)
+        let noisy = AudioBuffer(channels: [utterances[5].noisy], sampleRate: 16000)
+        let audioBefore = Denoiser.enhance(noisy, model: model).channels[0]
+        let trainer = try Trainer(model: model, train: train, validation: validation, options: options)
+        let lossBefore = try trainer.evaluate().loss
+        while !trainer.isFinished { _ = try trainer.runEpoch() }
+        XCTAssertLessThan(try trainer.evaluate().loss, lossBefore)
+        for entry in store.entries {
+            let range = entry.offset..<(entry.offset + entry.count)
+            let unchanged = Array(store.valueBuffer[range]) == Array(weightsBefore[range])
+            if entry.name.hasPrefix(MaskNet.speechHeadPrefix) {
+                XCTAssertFalse(unchanged, "\(entry.name) was not trained")
+            } else {
+                XCTAssertTrue(unchanged, "\(entry.name) changed")
+            }
+        }
+        XCTAssertTrue(Denoiser.enhance(noisy, model: model).channels[0] == audioBefore, "the audio changed")
+    }
+
     // MARK: - Denoiser
 
     /// The denoiser records one probability per frame it masks, at the analysis hop, whatever the chunking, and the

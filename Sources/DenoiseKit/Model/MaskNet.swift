@@ -20,6 +20,8 @@ public final class MaskNet {
     let network: Sequential
     /// The speech-probability head: last hidden activations → one logit per frame (nil without the head).
     let speechHead: Linear?
+    /// The start of the names of the speech head's tensors in the store and the model file.
+    static let speechHeadPrefix = "speech."
     /// Dropout layers in graph order (their generators are part of a training checkpoint).
     let dropouts: [Dropout]
     /// BatchNorm layers by parameter-name prefix (their running statistics are saved with the model).
@@ -140,7 +142,8 @@ public final class MaskNet {
         }
         layers.append(Sigmoid())
         // Created last, so the other layers draw the same initial weights with or without it.
-        speechHead = config.speechHead ? Linear(width, 1, store: store, name: "speech.linear", rng: &rng) : nil
+        speechHead = config.speechHead ? Linear(width, 1, store: store, name: Self.speechHeadPrefix + "linear",
+                                                 rng: &rng) : nil
         self.network = Sequential(layers)
         self.dropouts = dropouts
         self.batchNorms = batchNorms
@@ -248,6 +251,13 @@ public final class MaskNet {
         }
         for layer in layers[2..<outputStart].reversed() { h = layer.backward(h) }
         projection.backwardFoldingInputNorm(h, norm: norm)
+    }
+
+    /// Accumulates the speech head's parameter gradients alone, given dLoss/dLogits [rows × 1] for the last forward:
+    /// nothing flows back into the network below it.
+    func backwardSpeechHead(_ gradSpeechLogits: Matrix) {
+        guard let speechHead else { preconditionFailure("MaskNet.backwardSpeechHead: the network has no speech head") }
+        _ = speechHead.backward(speechGradient(gradSpeechLogits))
     }
 
     /// Layer-by-layer backward through the whole network, down to the (unused) feature gradient: the

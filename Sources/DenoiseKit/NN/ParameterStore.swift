@@ -11,6 +11,8 @@ final class ParameterStore {
         let offset: Int
         let count: Int
         let decays: Bool
+        /// Left as it is by the optimizer (`freeze(where:)`).
+        var frozen = false
     }
 
     private(set) var entries: [Entry] = []
@@ -68,6 +70,12 @@ final class ParameterStore {
     func zeroGradients() { gradients.update(repeating: 0, count: count) }
 
     func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
+
+    /// Marks the tensors `isFrozen` picks, so that optimizers leave them as they are (their gradients may still be
+    /// computed): training one part of a model on what the rest already computes.
+    func freeze(where isFrozen: (Entry) -> Bool) {
+        for i in entries.indices where isFrozen(entries[i]) { entries[i].frozen = true }
+    }
 
     var valueBuffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: values, count: count) }
     var gradientBuffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: gradients, count: count) }

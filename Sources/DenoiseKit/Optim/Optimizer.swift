@@ -30,11 +30,11 @@ public struct Regularization: Codable, Equatable, Sendable {
         decayEverything = try c.decodeIfPresent(Bool.self, forKey: .decayEverything) ?? false
     }
 
-    /// Calls `body` once per tensor of `store` with its flat index range and the penalties that apply
-    /// to it (0 where the tensor is exempt). Allocates nothing.
+    /// Calls `body` once per tensor of `store` the optimizer updates (not the frozen ones) with its flat index
+    /// range and the penalties that apply to it (0 where the tensor is exempt). Allocates nothing.
     func forEachTensor(in store: ParameterStore,
                        _ body: (_ range: Range<Int>, _ weightDecay: Float, _ l1: Float) -> Void) {
-        for entry in store.entries {
+        for entry in store.entries where !entry.frozen {
             let applies = decayEverything || entry.decays
             body(entry.offset..<(entry.offset + entry.count), applies ? weightDecay : 0, applies ? l1 : 0)
         }

@@ -48,6 +48,13 @@ public final class Trainer {
         guard options.vadWeight >= 0 && options.vadWeight.isFinite else {
             throw TrainingError.badOption("the speech-head weight must be a number ≥ 0, not \(options.vadWeight)")
         }
+        if options.speechHeadOnly {
+            guard model.hasSpeechHead, options.vadWeight > 0 else {
+                throw TrainingError.badOption("training the speech head alone needs a model with the head and a "
+                                              + "speech-head weight above 0")
+            }
+            model.net.store.freeze { !$0.name.hasPrefix(MaskNet.speechHeadPrefix) }
+        }
         if let decay = options.averageDecay, !(0..<1).contains(decay) {
             throw TrainingError.badOption("the weight-average decay must lie in [0, 1), not \(decay)")
         }
@@ -144,10 +151,15 @@ public final class Trainer {
         batch.layout.parallelism = parallelism
         for attempt in 0..<2 {
             store.zeroGradients()
-            let mask = model.net.forward(batch.features, layout: batch.layout, training: true)
+            // Trained alone, the head reads the features `apply` gives it: the rest of the network without dropout.
+            let mask = model.net.forward(batch.features, layout: batch.layout, training: !options.speechHeadOnly)
             let loss = objective(mask: mask, batch: batch, gradient: gradient, speechGradient: speechGradient)
             if loss.isFinite {
-                model.net.backward(gradient, gradSpeechLogits: trainsSpeechHead ? speechGradient : nil)
+                if options.speechHeadOnly {
+                    model.net.backwardSpeechHead(speechGradient)
+                } else {
+                    model.net.backward(gradient, gradSpeechLogits: trainsSpeechHead ? speechGradient : nil)
+                }
                 if let maxNorm = options.clipGradient { _ = GradientClipping.clipNorm(store, maxNorm: maxNorm) }
                 optimizer.step(store, parallelism: parallelism)
                 updateAverage()
@@ -165,8 +177,12 @@ public final class Trainer {
 
     /// The training loss of `mask` on `batch`: the spectral loss plus the weighted intelligibility term and the
     /// weighted speech head's cross-entropy; writes its gradient w.r.t. the mask into `gradient`, and w.r.t. the
-    /// speech logits into `speechGradient`.
+    /// speech logits into `speechGradient`. With `speechHeadOnly`, the head's cross-entropy alone (unweighted).
     private func objective(mask: Matrix, batch: SpectralBatch, gradient: Matrix, speechGradient: Matrix) -> Float {
+        if options.speechHeadOnly, let logits = model.net.speechLogits {
+            return Loss.binaryCrossEntropy(logits: logits, targets: batch.speechLabels, layout: batch.layout,
+                                           weight: 1, gradient: speechGradient)
+        }
         var loss = Loss.spectral(mask: mask, noisyMagnitude: batch.noisyMagnitude, cleanMagnitude: batch.cleanMagnitude,
                                  layout: batch.layout, phaseCosine: batch.phaseCosine,
                                  phaseWeight: options.phaseWeight, gradient: gradient)

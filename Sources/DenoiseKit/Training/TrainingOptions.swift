@@ -44,15 +44,22 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// the spectral loss (0.01–0.03) while the head learns and smaller after, so the shared layers serve the mask
     /// first. Used only when the model has the head.
     public var vadWeight: Float = 0.1
+    /// Train the speech head alone, on the last hidden layer as the rest of the network computes it without dropout
+    /// (as `apply` does): every other weight, so the mask and the audio, stays as it is. The loss is then the
+    /// head's cross-entropy alone. Gives a model trained without the head a speech probability without changing
+    /// its audio.
+    public var speechHeadOnly = false
 
     public init() {}
 
     private enum CodingKeys: String, CodingKey {
         case epochs, batchSize, optimizer, learningRate, weightDecay, l1, schedule, clipGradient, earlyStopPatience
         case earlyStopMinDelta, seed, cropSeconds, remixProbability, phaseWeight, stoiWeight, averageDecay, vadWeight
+        case speechHeadOnly
     }
 
-    /// Options saved before `vadWeight` existed read with no speech term, as they were trained.
+    /// Options saved before `vadWeight` existed read with no speech term, as they were trained; before
+    /// `speechHeadOnly`, as training the whole network.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         epochs = try c.decode(Int.self, forKey: .epochs)
@@ -72,6 +79,7 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         stoiWeight = try c.decode(Float.self, forKey: .stoiWeight)
         averageDecay = try c.decodeIfPresent(Float.self, forKey: .averageDecay)
         vadWeight = try c.decodeIfPresent(Float.self, forKey: .vadWeight) ?? 0
+        speechHeadOnly = try c.decodeIfPresent(Bool.self, forKey: .speechHeadOnly) ?? false
     }
 }
 
