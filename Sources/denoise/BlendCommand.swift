@@ -5,12 +5,15 @@ import Foundation
 struct BlendCommand: Command {
     let name = "blend"
     let abstract = "Interpolate the weights of two models of one architecture, such as a fine-tune and its start."
-    let usage = ["blend [--weight W] [--force] -o OUT FIRST SECOND"]
+    let usage = ["blend [<options>] -o OUT FIRST SECOND"]
     let options: [Option] = [
         .option("output", short: "o", value: "FILE", kind: .path, help: "Where to write the new model (.safetensors).",
                 required: true),
         .option("weight", value: "W", kind: .float,
                 help: "Share of SECOND, in 0...1: every weight is (1 - W) * FIRST + W * SECOND.", default: "0.5"),
+        .option("mask-exponent", value: "G", kind: .float,
+                help: "The mask exponent apply uses with the new model unless told otherwise (see apply "
+                    + "--mask-exponent; default: SECOND's)."),
         .flag("force", help: "Overwrite an existing output file (never one of the inputs)."),
     ]
     let positionals = [
@@ -23,9 +26,9 @@ struct BlendCommand: Command {
         well. Models between the two often keep most of both (weight-space ensembling, WiSE-FT): blend the two at a \
         few weights and keep the one that scores best on validation recordings of both kinds. The models must share \
         their network, STFT and sample rate; they may differ in dropout and in the speech-probability head, which is \
-        copied from the model that has it. The mask exponent and high-band settings are SECOND's. The new model \
-        records the weight, this command and both models' training summaries, which 'denoise info' shows; it has \
-        no validation figures of its own, since neither run's describe it.
+        copied from the model that has it. The high-band settings, and unless --mask-exponent is given the mask \
+        exponent, are SECOND's. The new model records the weight, this command and both models' training summaries, \
+        which 'denoise info' shows; it has no validation figures of its own, since neither run's describe it.
         """
 
     func run(_ arguments: ParsedArguments) throws -> Int32 {
@@ -45,6 +48,7 @@ struct BlendCommand: Command {
         } catch let error as ModelInterpolationError {
             throw CommandError("\(firstPath) and \(secondPath): \(error)")
         }
+        if let exponent = try arguments.maskExponent() { model.maskExponent = Float(exponent) }
         model.blend?.command = CLI.invocation
         try model.save(to: output)
         Terminal.writeError("wrote \(output.path): \(Self.percent(1 - weight)) \(firstPath) + "

@@ -35,7 +35,8 @@ final class BlendTests: XCTestCase {
     }
 
     /// Constant-mask models with output logits -20 and +20 blend at weight 0.5 into logit 0: a mask of exactly 0.5,
-    /// so the output is half the input. At weight 0.75 the logit is +10, a mask of 1 - 4.5e-5.
+    /// so the output is half the input. At weight 0.75 the logit is +10, a mask of 1 - 4.5e-5. With --mask-exponent 2
+    /// the blend at 0.5 applies 0.5² by default, and `info` shows it.
     func testBlendOfTwoConstantMasksAppliesTheMaskBetweenThem() throws {
         try Fixtures.writeConstantMaskModel(to: URL(fileURLWithPath: path("silencer.safetensors")), logit: -20)
         try Fixtures.writeConstantMaskModel(to: URL(fileURLWithPath: path("keeper.safetensors")), logit: 20)
@@ -43,10 +44,12 @@ final class BlendTests: XCTestCase {
         try Fixtures.writeWAV(Fixtures.speechLike(seconds: 0.25, sampleRate: 16000), to: source)
         let expected = try Fixtures.pcm16Samples(source)
 
-        for (weight, gain) in [(0.5, 0.5), (0.75, 1 / (1 + exp(-10.0)))] {
-            let blend = path("blend-\(weight).safetensors"), output = path("out-\(weight).wav")
-            let made = try DenoiseRunner.run(["blend", "--weight", "\(weight)", "-o", blend,
-                                              path("silencer.safetensors"), path("keeper.safetensors")])
+        for (weight, exponent, gain) in [(0.5, nil, 0.5), (0.75, nil, 1 / (1 + exp(-10.0))), (0.5, "2", 0.25)] {
+            let name = "\(weight)-\(exponent ?? "1")"
+            let blend = path("blend-\(name).safetensors"), output = path("out-\(name).wav")
+            let made = try DenoiseRunner.run(["blend", "--weight", "\(weight)", "-o", blend]
+                                                 + (exponent.map { ["--mask-exponent", $0] } ?? [])
+                                                 + [path("silencer.safetensors"), path("keeper.safetensors")])
             XCTAssertEqual(made.status, 0, made.stderr)
             XCTAssertTrue(made.stderr.contains("\(Int(100 - weight * 100))% \(path("silencer.safetensors"))"),
                           made.stderr)
@@ -56,6 +59,10 @@ final class BlendTests: XCTestCase {
             XCTAssertEqual(got.count, expected.count)
             let worst = zip(got, expected).map { abs(Double($0) - gain * Double($1)) }.max() ?? .infinity
             XCTAssertLessThanOrEqual(worst, 1, "weight \(weight): output should be \(gain) × input to one step")
+            if let exponent {
+                let info = try DenoiseRunner.run(["info", blend])
+                XCTAssertEqual(infoRows(info.stdout)["mask exponent"], "\(exponent) (apply's default)", info.stdout)
+            }
         }
     }
 
