@@ -12,9 +12,10 @@ final class ModelFileTests: XCTestCase {
         XCTAssertEqual(try SafeTensors.decode(data, path: "m.safetensors"), file)
     }
 
-    /// Every model in samples/ says how it was made: a training run (with the runs it started from), or a blend
-    /// with the command that wrote it into samples/ and, for each blended model, its runs or its own blend record.
-    /// samples/README.md has the commands in full; this keeps the files themselves from losing the record.
+    /// Every model in samples/ says how it was made: a training run (with the runs it started from, and the blend
+    /// record of a blend it started from), or a blend with the command that wrote it into samples/ and, for each
+    /// blended model, its runs or its own blend record. samples/README.md has the commands in full; this keeps the
+    /// files themselves from losing the record.
     func testEveryBundledModelRecordsHowItWasMade() throws {
         let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("samples")
@@ -23,18 +24,21 @@ final class ModelFileTests: XCTestCase {
         guard !names.isEmpty else { throw XCTSkip("no bundled models in \(samples.path)") }
         for name in names {
             let model = try DenoiseModel.load(url: samples.appendingPathComponent(name))
-            if let blend = model.blend {
-                XCTAssertTrue(blend.command?.contains("-o samples/\(name) ") == true, "\(name): \(blend)")
-                func checkSides(_ blend: BlendSummary) {
-                    XCTAssertNotNil(blend.command, name)
-                    for (training, inner) in [(blend.first, blend.firstBlend), (blend.second, blend.secondBlend)] {
-                        XCTAssertTrue(training?.command != nil || inner != nil, "\(name): a side with no record")
-                        if let inner { checkSides(inner) }
-                    }
+            func checkSides(_ blend: BlendSummary) {
+                XCTAssertNotNil(blend.command, name)
+                for (training, inner) in [(blend.first, blend.firstBlend), (blend.second, blend.secondBlend)] {
+                    XCTAssertTrue(training?.command != nil || inner != nil, "\(name): a side with no record")
+                    if let inner { checkSides(inner) }
                 }
+            }
+            if let training = model.training {
+                XCTAssertNotNil(training.command, "\(name): its last training run records no command")
+                if let blend = model.blend { checkSides(blend) }
+            } else if let blend = model.blend {
+                XCTAssertTrue(blend.command?.contains("-o samples/\(name) ") == true, "\(name): \(blend.command ?? "")")
                 checkSides(blend)
             } else {
-                XCTAssertNotNil(model.training?.command, "\(name) records neither a training run nor a blend")
+                XCTFail("\(name) records neither a training run nor a blend")
             }
         }
     }
