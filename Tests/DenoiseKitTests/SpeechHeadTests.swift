@@ -230,7 +230,8 @@ final class SpeechHeadTests: XCTestCase {
         let audioBefore = Denoiser.enhance(noisy, model: model).channels[0]
         let trainer = try Trainer(model: model, train: train, validation: validation, options: options)
         let lossBefore = try trainer.evaluate().loss
-        while !trainer.isFinished { _ = try trainer.runEpoch() }
+        var reports: [EpochReport] = []
+        while !trainer.isFinished { reports.append(try XCTUnwrap(trainer.runEpoch())) }
         XCTAssertLessThan(try trainer.evaluate().loss, lossBefore)
         for entry in store.entries {
             let range = entry.offset..<(entry.offset + entry.count)
@@ -242,6 +243,18 @@ final class SpeechHeadTests: XCTestCase {
             }
         }
         XCTAssertTrue(Denoiser.enhance(noisy, model: model).channels[0] == audioBefore, "the audio changed")
+
+        // The validation audio is scored once and its gain reported every epoch: the gain a full scoring gives.
+        options.speechHeadOnly = false
+        options.epochs = 1
+        let whole = try Trainer(model: model, train: train, validation: validation, options: options)
+        let scored = try whole.evaluate().sisdrGain
+        XCTAssertTrue(reports.allSatisfy { $0.validationSISDRGain == scored }, "\(reports.map(\.validationSISDRGain))")
+        // A trainer of the whole network trains all of it again.
+        _ = try whole.runEpoch()
+        let trunk = try XCTUnwrap(store.entry(named: "output.conv.weight"))
+        let range = trunk.offset..<(trunk.offset + trunk.count)
+        XCTAssertTrue(Array(store.valueBuffer[range]) != Array(weightsBefore[range]), "the trunk did not train")
     }
 
     // MARK: - Denoiser

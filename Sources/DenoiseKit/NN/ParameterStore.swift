@@ -71,10 +71,10 @@ final class ParameterStore {
 
     func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
 
-    /// Marks the tensors `isFrozen` picks, so that optimizers leave them as they are (their gradients may still be
-    /// computed): training one part of a model on what the rest already computes.
+    /// Freezes exactly the tensors `isFrozen` picks (and thaws the others), so that optimizers leave them as they
+    /// are (their gradients may still be computed): training one part of a model on what the rest already computes.
     func freeze(where isFrozen: (Entry) -> Bool) {
-        for i in entries.indices where isFrozen(entries[i]) { entries[i].frozen = true }
+        for i in entries.indices { entries[i].frozen = isFrozen(entries[i]) }
     }
 
     var valueBuffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: values, count: count) }

@@ -26,6 +26,9 @@ public final class Trainer {
     private let speechGradient = Matrix(rows: 0, cols: 0)
     /// The moving average of the weights (with `averageDecay`), one value per scalar parameter.
     private var average: [Float]?
+    /// With `speechHeadOnly` the audio cannot change, so the validation set is enhanced and scored once: its SI-SDR
+    /// gain, kept for every later validation.
+    private var headOnlySISDRGain: Float?
     /// Batches prepared ahead of the one in use: enough to hide a slow read, few enough to keep memory flat.
     private static let batchesReadAhead = 2
 
@@ -53,7 +56,6 @@ public final class Trainer {
                 throw TrainingError.badOption("training the speech head alone needs a model with the head and a "
                                               + "speech-head weight above 0")
             }
-            model.net.store.freeze { !$0.name.hasPrefix(MaskNet.speechHeadPrefix) }
         }
         if let decay = options.averageDecay, !(0..<1).contains(decay) {
             throw TrainingError.badOption("the weight-average decay must lie in [0, 1), not \(decay)")
@@ -78,6 +80,8 @@ public final class Trainer {
         self.envelopeSegmentFrames = max(2, Int((STOIConstants.segmentDuration * Double(model.sampleRate)
                                                   / Double(model.stft.hop)).rounded()))
         if options.averageDecay != nil { average = Array(model.net.store.valueBuffer) }
+        // Every trainer sets what it trains, so a model trained with the head alone trains whole under the next.
+        model.net.store.freeze { options.speechHeadOnly && !$0.name.hasPrefix(MaskNet.speechHeadPrefix) }
     }
 
     public var isFinished: Bool { epoch >= options.epochs || earlyStopping?.shouldStop == true }
@@ -179,10 +183,7 @@ public final class Trainer {
     /// weighted speech head's cross-entropy; writes its gradient w.r.t. the mask into `gradient`, and w.r.t. the
     /// speech logits into `speechGradient`. With `speechHeadOnly`, the head's cross-entropy alone (unweighted).
     private func objective(mask: Matrix, batch: SpectralBatch, gradient: Matrix, speechGradient: Matrix) -> Float {
-        if options.speechHeadOnly, let logits = model.net.speechLogits {
-            return Loss.binaryCrossEntropy(logits: logits, targets: batch.speechLabels, layout: batch.layout,
-                                           weight: 1, gradient: speechGradient)
-        }
+        if options.speechHeadOnly { return speechLoss(on: batch, weight: 1, gradient: speechGradient) }
         var loss = Loss.spectral(mask: mask, noisyMagnitude: batch.noisyMagnitude, cleanMagnitude: batch.cleanMagnitude,
                                  layout: batch.layout, phaseCosine: batch.phaseCosine,
                                  phaseWeight: options.phaseWeight, gradient: gradient)
@@ -192,11 +193,16 @@ public final class Trainer {
                                              bands: envelopeBands, segmentFrames: envelopeSegmentFrames,
                                              weight: options.stoiWeight, gradient: gradient)
         }
-        if trainsSpeechHead, let logits = model.net.speechLogits {
-            loss += Loss.binaryCrossEntropy(logits: logits, targets: batch.speechLabels, layout: batch.layout,
-                                            weight: options.vadWeight, gradient: speechGradient)
-        }
+        if trainsSpeechHead { loss += speechLoss(on: batch, weight: options.vadWeight, gradient: speechGradient) }
         return loss
+    }
+
+    /// The speech head's weighted cross-entropy for the last forward on `batch` (0 when it gave no logits); its
+    /// gradient w.r.t. the logits goes into `gradient`.
+    private func speechLoss(on batch: SpectralBatch, weight: Float, gradient: Matrix) -> Float {
+        guard let logits = model.net.speechLogits else { return 0 }
+        return Loss.binaryCrossEntropy(logits: logits, targets: batch.speechLabels, layout: batch.layout,
+                                       weight: weight, gradient: gradient)
     }
 
     /// Mean validation loss per real frame, mean SI-SDR gain (dB) of the enhanced validation set, and the speech
@@ -232,7 +238,7 @@ public final class Trainer {
             lossSum += Double(loss) * Double(batch.layout.realFrames)
             frames += batch.layout.realFrames
             // Scored on the path `apply` takes, not on this batch's masks: what validation reports is what users get.
-            for (b, clean) in input.clean.enumerated() {
+            for (b, clean) in input.clean.enumerated() where headOnlySISDRGain == nil {
                 let noisy = AudioBuffer(channels: [input.noisy[b]], sampleRate: model.sampleRate)
                 let enhanced = Denoiser.enhance(noisy, model: model, options: DenoiserOptions(threads: threads))
                     .channels[0]
@@ -240,7 +246,9 @@ public final class Trainer {
             }
         }
         let auc = ROC.areaUnderCurve(scores: speechScores, labels: speechLabels).map(Float.init)
-        return (Float(lossSum / Double(max(frames, 1))), Float(gainSum / Double(lengths.count)), auc)
+        let gain = headOnlySISDRGain ?? Float(gainSum / Double(lengths.count))
+        if options.speechHeadOnly { headOnlySISDRGain = gain }
+        return (Float(lossSum / Double(max(frames, 1))), gain, auc)
     }
 
     // MARK: - Weight average
