@@ -5,9 +5,11 @@ import Foundation
 struct InfoCommand: Command {
     let name = "info"
     let abstract = "Show the format, duration and levels of a WAV file, or what a model file holds."
-    let usage = ["info [--json] FILE.wav", "info [--json] MODEL.safetensors"]
+    let usage = ["info [--json] FILE.wav", "info [--json] [--history] MODEL.safetensors"]
     let options: [Option] = [
         .flag("json", help: "Print one JSON object (snake_case keys) instead of the table."),
+        .flag("history", help: "List every blend in a model's history. Without it, the table shows the last "
+              + "two levels of blends and counts the older ones (--json always holds them all)."),
     ]
     let positionals = [
         Positional("file", value: "FILE", help: "A WAV file, or a model file (.safetensors)."),
@@ -25,7 +27,10 @@ struct InfoCommand: Command {
         guard let path = arguments.positional("file") else { throw UsageError("missing argument <FILE>") }
         let url = fileURL(path)
         let json = arguments.flag("json")
-        if url.pathExtension.lowercased() == "safetensors" { return try describeModel(url, path: path, json: json) }
+        if url.pathExtension.lowercased() == "safetensors" {
+            return try describeModel(url, path: path, json: json, history: arguments.flag("history"))
+        }
+        if arguments.flag("history") { throw UsageError("--history is for model files (.safetensors)") }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw CommandError("\(path): no such file")
@@ -74,7 +79,7 @@ struct InfoCommand: Command {
     }
 
     /// Configuration, size, signal settings and training summary of a model file.
-    private func describeModel(_ url: URL, path: String, json: Bool) throws -> Int32 {
+    private func describeModel(_ url: URL, path: String, json: Bool, history: Bool) throws -> Int32 {
         let model = try DenoiseModel.load(url: url)
         let net = model.net.config
         if json {
@@ -126,7 +131,13 @@ struct InfoCommand: Command {
             rows.append(("mask exponent", String(format: "%g (apply's default)", model.maskExponent)))
         }
         // Blended (and perhaps trained further since): the weight and the last run of each model blended.
-        if let blend = model.blend { rows += Self.describeBlend(blend) }
+        if let blend = model.blend {
+            var older = 0
+            rows += Self.describeBlend(blend, levels: history ? nil : Self.blendLevelsShown, older: &older)
+            if older > 0 {
+                rows.append(("older blends", "\(older) more, inside the rows above (info --history lists them)"))
+            }
+        }
         if let t = model.training {
             // A fine-tuned model: the runs its starting weights came from, oldest first.
             let earlier = t.earlierRuns ?? []
@@ -150,32 +161,48 @@ struct InfoCommand: Command {
                run.validationLoss, run.validationSISDRGain) + run.command
     }
 
+    /// Blend records the table shows without --history: the model's own and its sides'. A model refined by blend
+    /// after blend would otherwise print dozens of rows, most of them about files that no longer exist.
+    static let blendLevelsShown = 2
+
     /// The rows of a blend record: the weight and command, then each side's last run, then the record of a side
-    /// that came from a blend itself. Sides are numbered by their path from the top ("model 1.2" is the second
-    /// model of model 1's blend), so that the labels stay short however deep the blends nest.
-    private static func describeBlend(_ blend: BlendSummary, path: String = "") -> [(String, String)] {
+    /// that came from a blend itself, down to `levels` levels (nil: all); `older` counts the records left out.
+    /// Sides are numbered by their path from the top ("model 1.2" is the second model of model 1's blend), so that
+    /// the labels stay short however deep the blends nest.
+    private static func describeBlend(_ blend: BlendSummary, path: String = "", levels: Int?,
+                                      older: inout Int) -> [(String, String)] {
         let share = { (s: Double) in String(format: "%g%%", 100 * s) }
         let names = ["model \(path)1", "model \(path)2"]
         let blendLabel = path.isEmpty ? "blend" : "model \(path.dropLast()) blend"
         var rows = [(blendLabel, "\(share(1 - Double(blend.weight))) of \(names[0]), \(share(Double(blend.weight))) of "
                      + names[1] + (blend.command.map { ": \($0)" } ?? ""))]
         let sides = [(blend.first, blend.firstBlend), (blend.second, blend.secondBlend)]
+        let innerRowsShown = levels.map { $0 > 1 } ?? true
         for (name, (training, inner)) in zip(names, sides) {
             let runs = training.map { "\($0.lineage.count) run\($0.lineage.count == 1 ? "" : "s"); the last: "
                                       + describeRun($0) }
-            let parts = [inner == nil ? nil : "a blend (its rows follow)", runs].compactMap { $0 }
+            let origin = innerRowsShown ? "a blend (its rows follow)" : "a blend (one of the older blends)"
+            let parts = [inner == nil ? nil : origin, runs].compactMap { $0 }
             rows.append((name, parts.isEmpty ? "no training record" : parts.joined(separator: ", then ")))
         }
         for (index, (_, inner)) in sides.enumerated() {
             guard let inner else { continue }
             // Both sides trained from one blend (a fine-tune and its start): its rows once.
             if index == 1 && blend.sidesShareTheirBlend {
-                rows.append(("\(names[1]) blend", "the same as \(names[0]) blend"))
+                if innerRowsShown { rows.append(("\(names[1]) blend", "the same as \(names[0]) blend")) }
+            } else if !innerRowsShown {
+                older += recordCount(inner)
             } else {
-                rows += describeBlend(inner, path: path + "\(index + 1).")
+                rows += describeBlend(inner, path: path + "\(index + 1).", levels: levels.map { $0 - 1 }, older: &older)
             }
         }
         return rows
+    }
+
+    /// Blend records in a history, counting a record that both sides share once, as the file stores it.
+    private static func recordCount(_ blend: BlendSummary) -> Int {
+        1 + (blend.firstBlend.map(recordCount) ?? 0)
+            + (blend.sidesShareTheirBlend ? 0 : blend.secondBlend.map(recordCount) ?? 0)
     }
 
     private static func jsonObject(_ blend: BlendSummary) -> [String: Any] {

@@ -147,6 +147,38 @@ final class BlendTests: XCTestCase {
         XCTAssertNil(blend["second_blend"])
     }
 
+    /// Blends four deep: the table shows the last two levels and counts the two older records, which
+    /// `--history` lists, each once.
+    func testInfoCountsOlderBlendsUnlessAskedForTheHistory() throws {
+        let trained = ["a", "b"].map { path("\($0).safetensors") }
+        try writeTrainedModels(trained)
+        var newest = trained[0]
+        for level in 1...4 {
+            let output = path("level\(level).safetensors")
+            let made = try DenoiseRunner.run(["blend", "--weight", "0.5", "-o", output, newest, trained[1]])
+            XCTAssertEqual(made.status, 0, made.stderr)
+            newest = output
+        }
+
+        let info = try DenoiseRunner.run(["info", newest])
+        XCTAssertEqual(info.status, 0, info.stderr)
+        let rows = infoRows(info.stdout)
+        XCTAssertNotNil(rows["model 1 blend"], info.stdout)
+        XCTAssertEqual(rows["model 1.1"], "a blend (one of the older blends)", info.stdout)
+        XCTAssertNil(rows["model 1.1 blend"], info.stdout)
+        XCTAssertEqual(rows["older blends"], "2 more, inside the rows above (info --history lists them)", info.stdout)
+
+        let history = try DenoiseRunner.run(["info", "--history", newest])
+        XCTAssertEqual(history.status, 0, history.stderr)
+        let all = infoRows(history.stdout)
+        XCTAssertEqual(all["model 1.1"], "a blend (its rows follow)", history.stdout)
+        XCTAssertEqual(all["model 1.1.1 blend"]?.hasPrefix("50% of model 1.1.1.1, 50% of model 1.1.1.2: "
+                                                         + "denoise blend --weight 0.5 -o \(path("level1.safetensors"))"),
+                       true, history.stdout)
+        XCTAssertNil(all["older blends"], history.stdout)
+        XCTAssertEqual(all.keys.filter { $0 == "blend" || $0.hasSuffix(" blend") }.count, 4, history.stdout)
+    }
+
     func testRefusesToReplaceFilesUnlessForcedAndNeverAnInput() throws {
         let first = path("a.safetensors"), second = path("b.safetensors"), output = path("c.safetensors")
         try Fixtures.writeTinyModel(to: URL(fileURLWithPath: first), seed: 1)

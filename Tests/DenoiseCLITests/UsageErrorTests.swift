@@ -185,6 +185,11 @@ final class UsageErrorTests: XCTestCase {
         try expectUsageError(["eval", "--enhanced", "e"], usage: usage, mentioning: ["--clean"])
     }
 
+    func testInfoHistoryIsForModelFiles() throws {
+        try expectUsageError(["info", "--history", "talk.wav"], usage: "usage: denoise info [--json] FILE.wav",
+                             mentioning: ["--history", "model"])
+    }
+
     /// Valid arguments pass validation, so what remains is one runtime error about the missing files.
     func testValidArgumentsReachTheRuntimeChecks() throws {
         let calls: [[String]] = [
