@@ -280,7 +280,7 @@ func checkMaskNetGradients(_ model: DenoiseModel, featureOffset offset: Float, t
     guard let gain = store.entry(named: "input_norm.weight"), let shift = store.entry(named: "input_norm.bias") else {
         return XCTFail("\(label): no input norm parameters", file: file, line: line)
     }
-    let inputNorm = Array(gain.offset ..< gain.offset + gain.count) + Array(shift.offset ..< shift.offset + shift.count)
+    let inputNorm = Array(gain.range) + Array(shift.range)
     let sampled = Array(stride(from: 0, to: store.count, by: max(1, store.count / 30)))
     for i in inputNorm + sampled {
         let numeric = centralDifference(store, index: i, step: 1e-2, loss: loss)

@@ -72,7 +72,7 @@ final class MaskNetTests: XCTestCase {
             let store = model.net.store
             for name in ["input_norm.weight", "input_norm.bias"] {
                 guard let e = store.entry(named: name) else { return XCTFail("no \(name)") }
-                for i in e.offset..<(e.offset + e.count) { store.values[i] += rng.uniform(-0.5, 0.5) }
+                for i in e.range { store.values[i] += rng.uniform(-0.5, 0.5) }
             }
             let x = Matrix(rows: layout.rows, cols: bins, values: (0..<(layout.rows * bins)).map { _ in 3 * rng.normal() - 8 })
             let g = Matrix(rows: layout.rows, cols: bins, values: (0..<(layout.rows * bins)).map { _ in rng.normal() })

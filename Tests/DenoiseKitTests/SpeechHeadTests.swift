@@ -190,8 +190,8 @@ final class SpeechHeadTests: XCTestCase {
             XCTAssertTrue(headed.hasSpeechHead)
             for entry in plain.net.store.entries {
                 let copy = try XCTUnwrap(headed.net.store.entry(named: entry.name))
-                XCTAssertEqual(Array(headed.net.store.valueBuffer[copy.offset..<(copy.offset + copy.count)]),
-                               Array(plain.net.store.valueBuffer[entry.offset..<(entry.offset + entry.count)]))
+                XCTAssertEqual(Array(headed.net.store.valueBuffer[copy.range]),
+                               Array(plain.net.store.valueBuffer[entry.range]))
             }
             let bins = plain.stft.bins
             let x = Matrix(rows: 6, cols: bins, values: (0..<(6 * bins)).map { Float($0 % 7) - 9 })
@@ -234,8 +234,7 @@ final class SpeechHeadTests: XCTestCase {
         while !trainer.isFinished { reports.append(try XCTUnwrap(trainer.runEpoch())) }
         XCTAssertLessThan(try trainer.evaluate().loss, lossBefore)
         for entry in store.entries {
-            let range = entry.offset..<(entry.offset + entry.count)
-            let unchanged = Array(store.valueBuffer[range]) == Array(weightsBefore[range])
+            let unchanged = Array(store.valueBuffer[entry.range]) == Array(weightsBefore[entry.range])
             if entry.name.hasPrefix(MaskNet.speechHeadPrefix) {
                 XCTAssertFalse(unchanged, "\(entry.name) was not trained")
             } else {
@@ -253,8 +252,8 @@ final class SpeechHeadTests: XCTestCase {
         // A trainer of the whole network trains all of it again.
         _ = try whole.runEpoch()
         let trunk = try XCTUnwrap(store.entry(named: "output.conv.weight"))
-        let range = trunk.offset..<(trunk.offset + trunk.count)
-        XCTAssertTrue(Array(store.valueBuffer[range]) != Array(weightsBefore[range]), "the trunk did not train")
+        XCTAssertTrue(Array(store.valueBuffer[trunk.range]) != Array(weightsBefore[trunk.range]),
+                      "the trunk did not train")
     }
 
     // MARK: - Denoiser

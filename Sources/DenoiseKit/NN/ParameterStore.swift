@@ -13,6 +13,9 @@ final class ParameterStore {
         let decays: Bool
         /// Left as it is by the optimizer (`freeze(where:)`).
         var frozen = false
+
+        /// Its place in the flat buffers.
+        var range: Range<Int> { offset..<(offset + count) }
     }
 
     private(set) var entries: [Entry] = []
@@ -83,7 +86,7 @@ final class ParameterStore {
     /// 1 where weight decay applies, 0 elsewhere; one value per scalar parameter.
     var decayMask: [Float] {
         var mask = [Float](repeating: 0, count: count)
-        for e in entries where e.decays { for i in e.offset..<(e.offset + e.count) { mask[i] = 1 } }
+        for e in entries where e.decays { for i in e.range { mask[i] = 1 } }
         return mask
     }
 

@@ -36,7 +36,7 @@ public struct Regularization: Codable, Equatable, Sendable {
                        _ body: (_ range: Range<Int>, _ weightDecay: Float, _ l1: Float) -> Void) {
         for entry in store.entries where !entry.frozen {
             let applies = decayEverything || entry.decays
-            body(entry.offset..<(entry.offset + entry.count), applies ? weightDecay : 0, applies ? l1 : 0)
+            body(entry.range, applies ? weightDecay : 0, applies ? l1 : 0)
         }
     }
 }
