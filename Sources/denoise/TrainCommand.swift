@@ -176,6 +176,11 @@ struct TrainCommand: Command {
         .option("init", value: "MODEL", help: "Start from this model's weights (fine-tuning, e.g. the default model "
                 + "on your own recordings); its architecture replaces --arch, --context, --width, --dilations, "
                 + "--kernel, --residual, --norm, --input-norm, --input-bands and --dropout."),
+        .option("add-blocks", value: "LIST", kind: .list,
+                help: "With --init from a CNN with skip connections: append one residual block per dilation in LIST "
+                    + "(e.g. 1), each starting close to the identity (its norm's gain 0.01), so training starts "
+                    + "from about the model's own output with more capacity. A centred block adds its dilation "
+                    + "times (kernel - 1) / 2 frames to the look-ahead; a causal one adds none."),
         .option("seed", value: "N", kind: .int, help: "Seed for initialisation, shuffling and mixing.",
                 default: String(Self.training.seed)),
         .flag("quiet", help: "Print no progress, only errors."),
@@ -263,6 +268,8 @@ struct TrainSettings {
     var resume: Bool
     /// A model whose weights (and architecture) the run starts from.
     var initialModel: URL?
+    /// Dilations of the residual blocks appended to `initialModel` (empty: none).
+    var addedBlocks: [Int]
     var seed: Int
     var quiet: Bool
 
@@ -435,6 +442,18 @@ struct TrainSettings {
             let source = resume ? "--resume: the architecture comes from the checkpoint"
                 : "--init: the architecture comes from the model"
             throw UsageError("--\(first) does not apply with \(source)")
+        }
+        let blockList = arguments.list("add-blocks")
+        addedBlocks = blockList.compactMap(parseInt)
+        guard addedBlocks.count == blockList.count, addedBlocks.count <= 16,
+              addedBlocks.allSatisfy({ (1...256).contains($0) })
+        else { throw arguments.invalidValue("add-blocks", expected: "1 to 16 comma-separated integers in 1...256") }
+        if !addedBlocks.isEmpty && initialModel == nil {
+            throw UsageError("--add-blocks grows a trained network: give the model with --init")
+        }
+        if !addedBlocks.isEmpty && speechHeadOnly {
+            throw UsageError("--add-blocks and --speech-head-only: new blocks need training, the head-only run "
+                             + "keeps the network as it is")
         }
         if speechHeadOnly && initialModel == nil && !resume {
             throw UsageError("--speech-head-only trains the head on a trained network: give the model with --init")

@@ -66,11 +66,21 @@ struct TrainingSession {
             }
             earlierRuns = loaded.training?.lineage
             say("starting from \(initial.path)")
-            if settings.vadWeight > 0 && !loaded.hasSpeechHead {
+            var grown = loaded
+            if !settings.addedBlocks.isEmpty {
+                do {
+                    grown = try loaded.addingBlocks(dilations: settings.addedBlocks, seed: UInt64(settings.seed))
+                } catch {
+                    throw CommandError("\(initial.path): \(error)")
+                }
+                say("adding \(settings.addedBlocks.count) residual block(s) of dilation "
+                    + "\(settings.addedBlocks.map(String.init).joined(separator: ",")), starting close to the identity")
+            }
+            if settings.vadWeight > 0 && !grown.hasSpeechHead {
                 say("adding a speech-probability head (--vad-weight \(settings.vadWeight)), trained from scratch")
-                model = try loaded.addingSpeechHead(seed: UInt64(settings.seed))
+                model = try grown.addingSpeechHead(seed: UInt64(settings.seed))
             } else {
-                model = loaded
+                model = grown
             }
         } else {
             model = try DenoiseModel(config: maskNetConfig(), sampleRate: sampleRate, seed: UInt64(settings.seed))

@@ -337,6 +337,45 @@ final class TrainEvalTests: XCTestCase {
         XCTAssertEqual(config.inputNorm, .layer)
     }
 
+    /// --add-blocks grows the --init model: the run's model has the extra block (and its look-ahead), keeps every
+    /// tensor of the start (with a vanishing learning rate), and `info` shows the larger network. A network without
+    /// skip connections is refused, naming the file, and no run folder is left.
+    func testAddBlocksGrowsTheInitModel() throws {
+        let small = folder.appendingPathComponent("small")
+        XCTAssertEqual(try trainTinyCNN(small, ["--residual"]).status, 0)
+        let start = small.appendingPathComponent("model.safetensors")
+        let grown = folder.appendingPathComponent("grown")
+        let result = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", grown.path,
+                                            "--epochs", "1", "--batch-size", "2", "--lr", "1e-12", "--init", start.path,
+                                            "--add-blocks", "4"], timeout: 120)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("adding 1 residual block(s) of dilation 4"), result.stderr)
+        let before = try DenoiseModel.load(url: start)
+        let after = try DenoiseModel.load(url: grown.appendingPathComponent("model.safetensors"))
+        XCTAssertEqual(after.net.config.dilations, [1, 2, 4])
+        XCTAssertEqual(after.net.config.lookAheadFrames, before.net.config.lookAheadFrames + 4 * (5 - 1) / 2)
+        let beforeFile = before.safeTensors(), afterFile = after.safeTensors()
+        for (name, tensor) in beforeFile.tensors {
+            let kept = try XCTUnwrap(afterFile.tensors[name]?.values, name)
+            XCTAssertLessThan(zip(tensor.values, kept).map { abs($0 - $1) }.max() ?? 1, 1e-6, name)
+        }
+        XCTAssertNotNil(afterFile.tensors["block2.conv.weight"])
+        let info = try DenoiseRunner.run(["info", grown.appendingPathComponent("model.safetensors").path], timeout: 60)
+        XCTAssertTrue(info.stdout.contains("3 residual blocks of 8 channels, kernel 5, dilations 1,2,4"), info.stdout)
+
+        let plain = folder.appendingPathComponent("plain")
+        XCTAssertEqual(try trainTinyCNN(plain, []).status, 0)
+        let refusedRun = folder.appendingPathComponent("refused")
+        let refused = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o",
+                                             refusedRun.path, "--epochs", "1", "--init",
+                                             plain.appendingPathComponent("model.safetensors").path,
+                                             "--add-blocks", "1"], timeout: 60)
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("plain/model.safetensors") && refused.stderr.contains("skip connections"),
+                      refused.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: refusedRun.path))
+    }
+
     /// Without input options, train builds the recommended input (32 ERB bands, running norm); `--input-bands 0`
     /// and `--input-norm batch` give the per-bin, corpus-statistics input of the bundled models.
     func testTrainBuildsTheRecommendedInputUnlessToldOtherwise() throws {

@@ -102,6 +102,18 @@ final class UsageErrorTests: XCTestCase {
                              mentioning: ["--speech-head-only", "--vad-weight"])
     }
 
+    /// Growing a network needs one to grow, dilations in range, and training for the new blocks.
+    func testAddBlocksWithoutInitOrWithBadDilationsExit64() throws {
+        let usage = "usage: denoise train --noisy DIR --clean DIR -o RUN_DIR [<options>]"
+        let base = ["train", "--noisy", "n", "--clean", "c", "-o", "r", "--add-blocks"]
+        try expectUsageError(base + ["1"], usage: usage, mentioning: ["--add-blocks", "--init"])
+        for bad in ["0", "x", "1,257"] {
+            try expectUsageError(base + [bad, "--init", "m.safetensors"], usage: usage, mentioning: ["--add-blocks"])
+        }
+        try expectUsageError(base + ["1", "--init", "m.safetensors", "--speech-head-only"], usage: usage,
+                             mentioning: ["--add-blocks", "--speech-head-only"])
+    }
+
     func testMissingValueAndUnexpectedArgumentExit64() throws {
         try expectUsageError(["apply", "a.wav", "b.wav", "-m"], usage: applyUsage,
                              mentioning: ["missing value", "--model"])

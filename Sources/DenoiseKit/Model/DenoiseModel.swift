@@ -97,15 +97,51 @@ public final class DenoiseModel {
         guard !hasSpeechHead else { return self }
         var config = net.config
         config.speechHead = true
+        return try rebuilt(config: config, seed: seed)
+    }
+
+    /// This model with one more residual block per entry of `dilations` after its last block (for training a larger
+    /// network from a trained one): every tensor, the running statistics and the settings are copied, and each new
+    /// block starts close to the identity. Its convolution draws its initial weights with `seed` and its norm's gain
+    /// is `addedBlockGain`, so the block adds a hundredth of a normalised activation to what the model computed.
+    /// Needs a CNN with skip connections, whose blocks after the first add their input to their output.
+    public func addingBlocks(dilations: [Int], seed: UInt64 = 0) throws -> DenoiseModel {
+        var config = net.config
+        guard config.kind == .cnn && config.residual else {
+            throw ModelFileError.invalidConfig("blocks can be added only to a CNN with skip connections (--residual), "
+                                               + "whose new blocks can start close to the identity")
+        }
+        let first = config.dilations.count
+        config.dilations += dilations
+        let model = try rebuilt(config: config, seed: seed)
+        for block in first..<config.dilations.count {
+            guard let gain = model.net.store.entry(named: "block\(block).norm.weight") else {
+                preconditionFailure("block \(block) has no norm gain")
+            }
+            (model.net.store.values + gain.offset).update(repeating: Self.addedBlockGain, count: gain.count)
+        }
+        model.net.store.markValuesChanged()
+        return model
+    }
+
+    /// The norm gain an added block starts with: small, so the block starts close to the identity, but not 0, where
+    /// the ReLU after the norm would see only zeros and pass no gradient back to the gain or the convolution.
+    static let addedBlockGain: Float = 0.01
+
+    /// A model of `config` holding every tensor of this one (all of which `config` must have, in the same shapes),
+    /// its running statistics and its settings; tensors only `config` has keep their initialisation with `seed`.
+    private func rebuilt(config: MaskNetConfig, seed: UInt64) throws -> DenoiseModel {
         let model = try DenoiseModel(config: config, stft: stft, sampleRate: sampleRate, seed: seed)
         for entry in net.store.entries {
             guard let target = model.net.store.entry(named: entry.name), target.count == entry.count else {
-                preconditionFailure("parameter \(entry.name) differs between a model and itself with a head")
+                preconditionFailure("parameter \(entry.name) differs between a model and its extension")
             }
             (model.net.store.values + target.offset).update(from: net.store.values + entry.offset, count: entry.count)
         }
         model.net.store.markValuesChanged()
-        for ((_, from), (_, to)) in zip(net.batchNorms, model.net.batchNorms) {
+        let batchNorms = Dictionary(uniqueKeysWithValues: model.net.batchNorms)
+        for (name, from) in net.batchNorms {
+            guard let to = batchNorms[name] else { preconditionFailure("BatchNorm \(name) lost in an extension") }
             to.runningMean = from.runningMean
             to.runningVariance = from.runningVariance
         }
