@@ -6,20 +6,26 @@ import Foundation
 struct BenchCommand: Command {
     let name = "bench"
     let abstract = "Measure denoising speed, training throughput and memory on this machine."
-    let usage = ["bench [--quick] [--json]"]
+    let usage = ["bench [--quick] [--json] [--model MODEL]"]
     let options: [Option] = [
         .flag("quick", help: "Fewer repeats and smaller files (less precise, about 4 times faster)."),
         .flag("json", help: "Print the results as one JSON object on stdout instead of a table."),
+        .option("model", value: "MODEL", help: "Also time this model's file path on one thread (rtf_model_1t), "
+                + "to compare it in one run with the bundled default (rtf_default_model_1t)."),
     ]
     let discussion = """
-        Models are the default MLP and CNN with random weights (speed does not depend on the weights). Training \
+        Models are the default MLP and CNN with random weights (speed does not depend on the weights), and the \
+        bundled default and real-time models (random weights of their shapes when the source tree is gone). Training \
         batches hold 16 utterances of 2-4 s. The real-time factor is processing time divided by audio duration \
         (lower is faster). Peak memory and batch throughput are measured on child 'denoise apply' processes, \
         training memory on one epoch of a child 'denoise train' over an 8-hour corpus (test pairs repeated).
         """
 
     func run(_ arguments: ParsedArguments) throws -> Int32 {
-        let bench = Bench(quick: arguments.flag("quick"), log: arguments.flag("json") ? { _ in } : { Terminal.writeError($0) })
+        // Read first, so that a bad file is reported before minutes of measuring.
+        let model = try arguments.path("model").map { try DenoiseModel.load(url: $0) }
+        let bench = Bench(quick: arguments.flag("quick"), candidate: model,
+                          log: arguments.flag("json") ? { _ in } : { Terminal.writeError($0) })
         let results = try bench.runAll()
         if arguments.flag("json") {
             let body = results.map { "  \"\($0.key)\": \(Bench.json($0.value))" }.joined(separator: ",\n")
@@ -41,6 +47,8 @@ struct Bench {
     }
 
     let quick: Bool
+    /// A model to time beside the bundled default (`bench --model`).
+    var candidate: DenoiseModel?
     let log: (String) -> Void
     let cores = ProcessInfo.processInfo.activeProcessorCount
 
@@ -143,7 +151,21 @@ struct Bench {
         for kind in MaskNetKind.allCases {
             log("inference \(kind.rawValue) …\n")
             add("rtf_\(kind.rawValue)_1t", "apply \(kind.rawValue), 60 s file, 1 thread: real-time factor",
-                try realTimeFactor(kind), "")
+                realTimeFactor(try DenoiseModel(config: MaskNetConfig(kind: kind))), "")
+        }
+        log("inference with the default model …\n")
+        let bundledDefault = try ModelLocator.bundled(ModelLocator.defaultFileName).map { try DenoiseModel.load(url: $0) }
+        let defaultModel = try bundledDefault ?? DenoiseModel(config: Self.bundledShape(causal: false))
+        // The two alternate, so that a slow spell of the machine does not fall on one of them only.
+        var defaultTimes: [Double] = [], candidateTimes: [Double] = []
+        for _ in 0..<(candidate == nil ? 1 : 3) {
+            defaultTimes.append(realTimeFactor(defaultModel))
+            if let candidate { candidateTimes.append(realTimeFactor(candidate)) }
+        }
+        add("rtf_default_model_1t", "apply with the default model, 60 s file, 1 thread: real-time factor",
+            median(defaultTimes), "")
+        if candidate != nil {
+            add("rtf_model_1t", "apply with --model, 60 s file, 1 thread: real-time factor", median(candidateTimes), "")
         }
         log("inference on a 48 kHz stereo file …\n")
         add("rtf_48k_stereo_1t", "apply cnn, 60 s 48 kHz stereo file, 1 thread: real-time factor",
@@ -208,9 +230,15 @@ struct Bench {
         return (Double(batch.realFrames) / t, model.net.parameterCount)
     }
 
+    /// The network of the bundled models (five residual kernel-3 blocks with a speech head), for a build without
+    /// its source tree: speed does not depend on the weights.
+    static func bundledShape(causal: Bool) -> MaskNetConfig {
+        MaskNetConfig(kind: .cnn, kernelSize: 3, dilations: [1, 2, 4, 8, 16], residual: true, causal: causal,
+                      speechHead: true)
+    }
+
     /// The whole streaming path (STFT, features, network, mask, inverse STFT) on 60 s of audio.
-    private func realTimeFactor(_ kind: MaskNetKind) throws -> Double {
-        let model = try DenoiseModel(config: MaskNetConfig(kind: kind))
+    private func realTimeFactor(_ model: DenoiseModel) -> Double {
         var rng = RandomGenerator(seed: 3)
         let seconds = quick ? 20.0 : 60.0
         let input = AudioBuffer(mono: (0..<Int(seconds * 16000)).map { _ in 0.1 * rng.normal() }, sampleRate: 16000)
@@ -227,8 +255,7 @@ struct Bench {
         if let url = ModelLocator.bundled(ModelLocator.realTimeFileName) {
             model = try DenoiseModel.load(url: url)
         } else {
-            model = try DenoiseModel(config: MaskNetConfig(kind: .cnn, kernelSize: 3, dilations: [1, 2, 4, 8, 16],
-                                                           residual: true, causal: true))
+            model = try DenoiseModel(config: Self.bundledShape(causal: true))
         }
         let rate = 48000, hop = model.stft.hop * rate / model.sampleRate
         let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: rate)

@@ -322,12 +322,14 @@ final class BadInputTests: XCTestCase {
 
     // MARK: - Bad model files
 
-    /// `apply -m MODEL` and `info MODEL` on a bad model: exit 1, one error line naming it and the problem.
+    /// `apply -m MODEL`, `info MODEL` and `bench --model MODEL` (before it measures anything) on a bad model: exit 1,
+    /// one error line naming it and the problem.
     private func expectBadModel(_ url: URL, problem: [String], file: StaticString = #filePath,
                                 line: UInt = #line) throws {
         let input = try write(WAVBytes(), "good.wav")
         let output = outputs.appendingPathComponent("out.wav")
-        for arguments in [["apply", "-m", url.path, input.path, output.path], ["info", url.path]] {
+        for arguments in [["apply", "-m", url.path, input.path, output.path], ["info", url.path],
+                          ["bench", "--json", "--model", url.path]] {
             let result = try DenoiseRunner.run(arguments, file: file, line: line)
             let call = arguments.joined(separator: " ")
             XCTAssertEqual(result.status, 1, "\(call): \(result.stderr)", file: file, line: line)
