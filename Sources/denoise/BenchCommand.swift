@@ -11,7 +11,8 @@ struct BenchCommand: Command {
         .flag("quick", help: "Fewer repeats and smaller files (less precise, about 4 times faster)."),
         .flag("json", help: "Print the results as one JSON object on stdout instead of a table."),
         .option("model", value: "MODEL", help: "Also time this model's file path on one thread (rtf_model_1t), "
-                + "to compare it in one run with the bundled default (rtf_default_model_1t)."),
+                + "to compare it in one run with the bundled default (rtf_default_model_1t), and for a causal "
+                + "model its live path (model_stream_block_p99_ms, beside stream_block_p99_ms)."),
     ]
     let discussion = """
         Models are the default MLP and CNN with random weights (speed does not depend on the weights), and the \
@@ -171,7 +172,8 @@ struct Bench {
         add("rtf_48k_stereo_1t", "apply cnn, 60 s 48 kHz stereo file, 1 thread: real-time factor",
             try fullBandFileRealTimeFactor(), "")
         log("real-time path, one hop at a time …\n")
-        let stream = try streamBlockTimes()
+        let bundledRealTime = try ModelLocator.bundled(ModelLocator.realTimeFileName).map { try DenoiseModel.load(url: $0) }
+        let stream = streamBlockTimes(try bundledRealTime ?? DenoiseModel(config: Self.bundledShape(causal: true)))
         add("stream_block_p99_ms", "real-time model at 48 kHz, one 16 ms hop per call, 1 thread: 99th percentile",
             stream.p99, "ms")
         // On a busy machine the wall-clock tail is mostly waiting for a core; the median and the thread's own CPU
@@ -179,6 +181,12 @@ struct Bench {
         add("stream_block_p50_ms", "  median", stream.p50, "ms")
         add("stream_block_cpu_p99_ms", "  99th percentile of the thread's CPU time", stream.cpuP99, "ms")
         add("latency_ms", "real-time model: algorithmic latency (one frame, no look-ahead)", stream.latency, "ms")
+        if let candidate, candidate.net.config.causal {
+            log("real-time path with --model …\n")
+            let times = streamBlockTimes(candidate)
+            add("model_stream_block_p99_ms", "--model (causal), the same path: 99th percentile", times.p99, "ms")
+            add("model_stream_block_cpu_p99_ms", "  99th percentile of the thread's CPU time", times.cpuP99, "ms")
+        }
     }
 
     // MARK: - Measurements
@@ -245,18 +253,12 @@ struct Bench {
         return time { _ = Denoiser.enhance(input, model: model) } / seconds
     }
 
-    /// The live path as a plugin host drives it: the bundled real-time model (or, without the source tree, a causal
-    /// CNN of its shape with random weights: speed does not depend on the weights) fed one hop of 48 kHz mono at a
-    /// time through the fixed-latency `process(_:into:)`. The median and 99th percentile of the per-call wall-clock
-    /// times after a second of warm-up, the 99th percentile of the thread's CPU time per call, all in ms, and the
-    /// model's latency in ms.
-    private func streamBlockTimes() throws -> (p50: Double, p99: Double, cpuP99: Double, latency: Double) {
-        let model: DenoiseModel
-        if let url = ModelLocator.bundled(ModelLocator.realTimeFileName) {
-            model = try DenoiseModel.load(url: url)
-        } else {
-            model = try DenoiseModel(config: Self.bundledShape(causal: true))
-        }
+    /// The live path as a plugin host drives it: `model` (the bundled real-time model, or without the source tree
+    /// a causal CNN of its shape with random weights: speed does not depend on the weights) fed one hop of 48 kHz
+    /// mono at a time through the fixed-latency `process(_:into:)`. The median and 99th percentile of the per-call
+    /// wall-clock times after a second of warm-up, the 99th percentile of the thread's CPU time per call, all in
+    /// ms, and the model's latency in ms.
+    private func streamBlockTimes(_ model: DenoiseModel) -> (p50: Double, p99: Double, cpuP99: Double, latency: Double) {
         let rate = 48000, hop = model.stft.hop * rate / model.sampleRate
         let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: rate)
         var rng = RandomGenerator(seed: 4)
