@@ -157,8 +157,8 @@ struct InfoCommand: Command {
 
     /// `60 epochs, best 47 (val loss 0.06313, SI-SDR gain +8.55 dB): denoise train ...`
     private static func describeRun(_ run: TrainingSummary) -> String {
-        String(format: "%d epochs, best %d (val loss %.5f, SI-SDR gain %+.2f dB): ", run.epochs, run.bestEpoch,
-               run.validationLoss, run.validationSISDRGain) + run.command
+        String(format: "%d epoch%@, best %d (val loss %.5f, SI-SDR gain %+.2f dB): ", run.epochs,
+               run.epochs == 1 ? "" : "s", run.bestEpoch, run.validationLoss, run.validationSISDRGain) + run.command
     }
 
     /// Blend records the table shows without --history: the model's own and its sides'. A model refined by blend

@@ -362,6 +362,7 @@ final class TrainEvalTests: XCTestCase {
         XCTAssertNotNil(afterFile.tensors["block2.conv.weight"])
         let info = try DenoiseRunner.run(["info", grown.appendingPathComponent("model.safetensors").path], timeout: 60)
         XCTAssertTrue(info.stdout.contains("3 residual blocks of 8 channels, kernel 5, dilations 1,2,4"), info.stdout)
+        XCTAssertTrue(info.stdout.contains("1 epoch, best 1 ("), info.stdout)
 
         let plain = folder.appendingPathComponent("plain")
         XCTAssertEqual(try trainTinyCNN(plain, []).status, 0)
