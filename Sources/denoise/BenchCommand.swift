@@ -155,8 +155,7 @@ struct Bench {
                 realTimeFactor(try DenoiseModel(config: MaskNetConfig(kind: kind))), "")
         }
         log("inference with the default model …\n")
-        let bundledDefault = try ModelLocator.bundled(ModelLocator.defaultFileName).map { try DenoiseModel.load(url: $0) }
-        let defaultModel = try bundledDefault ?? DenoiseModel(config: Self.bundledShape(causal: false))
+        let defaultModel = try Self.bundledModel(ModelLocator.defaultFileName, causal: false)
         // The two alternate, so that a slow spell of the machine does not fall on one of them only.
         var defaultTimes: [Double] = [], candidateTimes: [Double] = []
         for _ in 0..<(candidate == nil ? 1 : 3) {
@@ -172,8 +171,7 @@ struct Bench {
         add("rtf_48k_stereo_1t", "apply cnn, 60 s 48 kHz stereo file, 1 thread: real-time factor",
             try fullBandFileRealTimeFactor(), "")
         log("real-time path, one hop at a time …\n")
-        let bundledRealTime = try ModelLocator.bundled(ModelLocator.realTimeFileName).map { try DenoiseModel.load(url: $0) }
-        let stream = streamBlockTimes(try bundledRealTime ?? DenoiseModel(config: Self.bundledShape(causal: true)))
+        let stream = streamBlockTimes(try Self.bundledModel(ModelLocator.realTimeFileName, causal: true))
         add("stream_block_p99_ms", "real-time model at 48 kHz, one 16 ms hop per call, 1 thread: 99th percentile",
             stream.p99, "ms")
         // On a busy machine the wall-clock tail is mostly waiting for a core; the median and the thread's own CPU
@@ -238,11 +236,12 @@ struct Bench {
         return (Double(batch.realFrames) / t, model.net.parameterCount)
     }
 
-    /// The network of the bundled models (six residual kernel-3 blocks with a speech head), for a build without its
-    /// source tree: speed does not depend on the weights.
-    static func bundledShape(causal: Bool) -> MaskNetConfig {
-        MaskNetConfig(kind: .cnn, kernelSize: 3, dilations: [1, 2, 4, 8, 16, 1], residual: true, causal: causal,
-                      speechHead: true)
+    /// The bundled model `fileName`, or for a build without its source tree a network of its shape (six residual
+    /// kernel-3 blocks with a speech head) with random weights: speed does not depend on the weights.
+    private static func bundledModel(_ fileName: String, causal: Bool) throws -> DenoiseModel {
+        if let url = ModelLocator.bundled(fileName) { return try DenoiseModel.load(url: url) }
+        return try DenoiseModel(config: MaskNetConfig(kind: .cnn, kernelSize: 3, dilations: [1, 2, 4, 8, 16, 1],
+                                                      residual: true, causal: causal, speechHead: true))
     }
 
     /// The whole streaming path (STFT, features, network, mask, inverse STFT) on 60 s of audio.

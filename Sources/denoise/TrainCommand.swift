@@ -375,14 +375,8 @@ struct TrainSettings {
         if arch != .cnn, let cnnOnly = ["dilations", "kernel", "residual", "causal"].first(where: arguments.has) {
             throw UsageError("--\(cnnOnly) applies only to --arch cnn")
         }
-        let dilationList = arguments.list("dilations")
-        dilations = [1, 2, 4]
-        if !dilationList.isEmpty {
-            let parsed = dilationList.compactMap(parseInt)
-            guard parsed.count == dilationList.count, parsed.count <= 16, parsed.allSatisfy({ (1...256).contains($0) })
-            else { throw arguments.invalidValue("dilations", expected: "1 to 16 comma-separated integers in 1...256") }
-            dilations = parsed
-        }
+        let givenDilations = try Self.dilations("dilations", in: arguments)
+        dilations = givenDilations.isEmpty ? [1, 2, 4] : givenDilations
         let causal = arguments.flag("causal")
         self.causal = causal
         kernelSize = try arguments.int("kernel", expected: causal ? "a size in 1...31" : "an odd size in 1...31") {
@@ -443,11 +437,7 @@ struct TrainSettings {
                 : "--init: the architecture comes from the model"
             throw UsageError("--\(first) does not apply with \(source)")
         }
-        let blockList = arguments.list("add-blocks")
-        addedBlocks = blockList.compactMap(parseInt)
-        guard addedBlocks.count == blockList.count, addedBlocks.count <= 16,
-              addedBlocks.allSatisfy({ (1...256).contains($0) })
-        else { throw arguments.invalidValue("add-blocks", expected: "1 to 16 comma-separated integers in 1...256") }
+        addedBlocks = try Self.dilations("add-blocks", in: arguments)
         if !addedBlocks.isEmpty && initialModel == nil {
             throw UsageError("--add-blocks grows a trained network: give the model with --init")
         }
@@ -460,5 +450,15 @@ struct TrainSettings {
         }
         seed = try arguments.defaultedInt("seed", expected: "an integer >= 0") { $0 >= 0 }
         quiet = arguments.flag("quiet")
+    }
+
+    /// A list of CNN dilations (`--dilations`, `--add-blocks`): empty when the option is absent.
+    private static func dilations(_ name: String, in arguments: ParsedArguments) throws -> [Int] {
+        let list = arguments.list(name)
+        let parsed = list.compactMap(parseInt)
+        guard parsed.count == list.count, parsed.count <= 16, parsed.allSatisfy({ (1...256).contains($0) }) else {
+            throw arguments.invalidValue(name, expected: "1 to 16 comma-separated integers in 1...256")
+        }
+        return parsed
     }
 }
