@@ -78,6 +78,42 @@ final class MaskNetStreamTests: XCTestCase {
         }
     }
 
+    /// Steps of several frames at once (of sizes that cross every ring's span, with the speech head and the running
+    /// input norm) give the masks and logits of the whole utterance, as one-frame steps do.
+    func testSteppingSeveralFramesAtOnceGivesTheWholeUtteranceMasks() throws {
+        let cases: [(kernel: Int, dilations: [Int], residual: Bool, inputNorm: InputNormKind)] = [
+            (3, [1, 2, 4], true, .batch),
+            (2, [1, 3], false, .running),
+        ]
+        for (i, c) in cases.enumerated() {
+            let net = try randomCausalNet(kernelSize: c.kernel, dilations: c.dilations, residual: c.residual,
+                                          inputNorm: c.inputNorm, speechHead: true, seed: UInt64(i + 20))
+            let frames = 3 * net.config.historyFrames + 40
+            let features = TestSignals.logPowers(frames: frames, bins: net.config.bins, seed: UInt64(i + 60))
+            let whole = net.forward(features, layout: .single(frames: frames), training: false).array
+            let logits = try XCTUnwrap(net.speechLogits).array
+            let stream = try MaskNetStream(net)
+            let bins = features.cols
+            var masks = [Float](repeating: 0, count: frames * bins), stepLogits: [Float] = []
+            var t = 0, s = 0
+            let sizes = [1, 5, 2, 17, 1, 9, 30]
+            masks.withUnsafeMutableBufferPointer { out in
+                while t < frames {
+                    let n = min(sizes[s % sizes.count], frames - t)
+                    stream.step(features.row(t), frames: n, mask: out.baseAddress! + t * bins)
+                    stepLogits += stream.speechLogits
+                    XCTAssertEqual(stream.speechLogit, stream.speechLogits.last)
+                    t += n
+                    s += 1
+                }
+            }
+            XCTAssertLessThan(zip(whole, masks).map { abs($0 - $1) }.max() ?? 1, 1e-5, "case \(i): \(c)")
+            XCTAssertEqual(stepLogits.count, frames)
+            XCTAssertLessThan(zip(logits, stepLogits).map { abs($0 - $1) }.max() ?? 1, 1e-4, "case \(i)")
+            XCTAssertGreaterThan((whole.max() ?? 0) - (whole.min() ?? 0), 0.1, "case \(i): the masks vary")
+        }
+    }
+
     /// Frames stepped after the first ones see them: the stream is not the network applied to each frame alone.
     func testStepsCarryEarlierFrames() throws {
         let net = try randomCausalNet(kernelSize: 3, dilations: [1, 2], residual: true, inputNorm: .batch, seed: 9)

@@ -46,8 +46,9 @@ public struct DenoiserOptions: Equatable, Sendable {
 /// the input as it came.
 ///
 /// State carried between calls: resampler history, STFT overlap, the dry input still to be blended, and the
-/// network's memory of earlier frames. A causal model (`MaskNetStream.canStream`) runs one frame at a time as
-/// each frame is complete, its convolutions keeping their own past. Other models run on windows of `chunkFrames`
+/// network's memory of earlier frames. A causal model (`MaskNetStream.canStream`) runs on frames as they are
+/// complete (on the fixed-latency path one at a time, otherwise all that are ready at once, in one batch of
+/// matrix products), its convolutions keeping their own past. Other models run on windows of `chunkFrames`
 /// frames plus margins of `historyFrames` before and `lookAheadFrames` after, whose outputs are discarded, so
 /// every kept frame sees exactly the inputs it would see in a whole-file pass and memory stays bounded whatever
 /// the file length. Models whose normalisation needs the whole utterance (GroupNorm, InstanceNorm) are run once
@@ -98,7 +99,7 @@ public final class Denoiser {
     private let inputStages: [InputStage]
     private var stagedFeatures: [[Float]]
     private var stagedEnd = 0
-    /// The step path's mask of one frame [1 × modelBins].
+    /// The step path's masks of the frames stepped at once [frames × modelBins].
     private let stepMask: Matrix
     private var inputResamplers: [Resampler]
     var outputResamplers: [Resampler]
@@ -281,15 +282,22 @@ public final class Denoiser {
 
     // MARK: - Windows
 
+    /// The most frames a causal model steps at once outside the fixed-latency path: past about a hundred frames
+    /// the matrix products gain little, and every layer keeps a buffer of this many frames.
+    static let mostStepFrames = 128
+
     private var availableFrames: Int { pendingStart + pending[0].frames }
 
     func runReadyWindows(final: Bool) {
         BLAS.useThreads(options.threads)
         if !streams.isEmpty {
-            // Causal: every complete frame is final, one at a time.
+            // Causal: every complete frame is final. The fixed-latency path steps one at a time, on buffers sized
+            // at init; the others step all that are ready, up to a chunk, as one batch of matrix products.
+            let most = mode == .fixedLatency ? 1 : min(chunk, Denoiser.mostStepFrames)
             while nextFrame < availableFrames {
-                runFrame(nextFrame)
-                nextFrame += 1
+                let end = min(nextFrame + most, availableFrames)
+                runFrames(nextFrame..<end)
+                nextFrame = end
             }
             dropHistory()
             return
@@ -364,21 +372,26 @@ public final class Denoiser {
         speechProbabilities[index] += 1 / (1 + exp(-logit)) / Float(groups.count)
     }
 
-    /// Runs each group's stream on absolute frame `t` and applies its gains.
-    private func runFrame(_ t: Int) {
-        let frame = t..<(t + 1), bins = plan.modelBins
+    /// Runs each group's stream on absolute frames `frames` and applies their gains.
+    private func runFrames(_ frames: Range<Int>) {
+        let bins = plan.modelBins, count = frames.count
         // Loops by index here and in the helpers: iterating an array allocated an iterator per frame in debug
-        // builds, and this path must not allocate.
+        // builds, and the one-frame steps must not allocate.
         let recordsSpeech = options.recordsSpeechProbability && model.hasSpeechHead
-        if recordsSpeech { speechProbabilities.append(0) }
+        let firstRecorded = speechProbabilities.count
+        if recordsSpeech { for _ in 0..<count { speechProbabilities.append(0) } }
+        stepMask.resize(rows: count, cols: bins)
         for g in 0..<groups.count {
             let group = groups[g]
-            computeFeatures(group, window: frame)
-            streams[g].step(features.row(0), mask: stepMask.data)
-            if recordsSpeech { addSpeech(logit: streams[g].speechLogit, at: speechProbabilities.count - 1) }
-            if maskExponent != 1 { RowKernel.raise(stepMask.data, bins, to: maskExponent) }
-            computeGains(stepMask, group: group, window: frame, keep: frame)
-            for i in 0..<group.count { applyGains(channel: group[i], keep: frame) }
+            computeFeatures(group, window: frames)
+            streams[g].step(features.data, frames: count, mask: stepMask.data)
+            if recordsSpeech {
+                let logits = streams[g].speechLogits
+                for t in 0..<count { addSpeech(logit: logits[t], at: firstRecorded + t) }
+            }
+            if maskExponent != 1 { RowKernel.raise(stepMask.data, count * bins, to: maskExponent) }
+            computeGains(stepMask, group: group, window: frames, keep: frames)
+            for i in 0..<group.count { applyGains(channel: group[i], keep: frames) }
         }
     }
 

@@ -1,10 +1,12 @@
-/// A causal MaskNet run one frame at a time: one frame of log-power features in, that frame's mask out.
+/// A causal MaskNet run frame by frame: log-power features of the next frames in, their masks out.
 ///
 /// Each convolution keeps a ring of the last (k−1)·d frames it was fed and normalisations, activations and skip
-/// connections work on the frame alone (`FrameStep`), so a frame costs one frame of work per layer instead of the
-/// network's whole receptive field. Stepping through an utterance from a fresh stream (or after `reset`) gives the
-/// masks `MaskNet.forward` gives for the whole utterance, to float rounding. Everything is allocated here:
-/// `step` allocates nothing.
+/// connections work on each frame alone (`FrameStep`), so a frame costs one frame of work per layer instead of the
+/// network's whole receptive field. Stepping through an utterance from a fresh stream (or after `reset`), in steps
+/// of any number of frames, gives the masks `MaskNet.forward` gives for the whole utterance, to float rounding.
+/// Everything a one-frame step needs is allocated here: it allocates nothing. Steps of several frames (a file's
+/// frames as they are ready) make each layer's products matrix products; their buffers grow to the most frames
+/// stepped at once.
 ///
 /// Only networks whose mask for a frame depends on no later frame stream: a causal CNN (per-frame normalisation
 /// is part of being causal, see `MaskNetConfig.causal`). The stream shares the network's weights.
@@ -24,11 +26,18 @@ final class MaskNetStream {
     private let speechHead: Linear?
     /// Bands, then the running norm, for the stream's utterance.
     private let inputStage: InputStage
-    /// The stepped frame's network input [1 × inputWidth], from the input stage (nil when the stage changes
+    /// The stepped frames' network input [frames × inputWidth], from the input stage (nil when the stage changes
     /// nothing: the features are the input).
-    private let stagedFrame: Matrix?
+    private let stagedFrames: Matrix?
+    /// The speech head's logits for the frames of the last step [frames × 1] (zeros without the head).
+    private let logits = Matrix(rows: 1, cols: 1)
+
     /// The speech head's logit for the last frame stepped (0 without the head).
-    private(set) var speechLogit: Float = 0
+    var speechLogit: Float { logits.data[logits.rows - 1] }
+
+    /// The speech head's logits for the frames of the last step, in order (zeros without the head); valid until
+    /// the next step.
+    var speechLogits: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: logits.data, count: logits.rows) }
 
     /// True when `config` describes a network that runs frame by frame.
     static func canStream(_ config: MaskNetConfig) -> Bool {
@@ -44,7 +53,7 @@ final class MaskNetStream {
         config = net.config
         speechHead = net.speechHead
         inputStage = net.makeInputStage()
-        stagedFrame = inputStage.isIdentity ? nil : Matrix(rows: 1, cols: inputStage.inputWidth)
+        stagedFrames = inputStage.isIdentity ? nil : Matrix(rows: 1, cols: inputStage.inputWidth)
         let layers = net.network.layers
         if speechHead != nil {
             trunk = try FrameSteps.make(layers[..<net.outputStart], inputWidth: config.inputWidth).get()
@@ -65,24 +74,32 @@ final class MaskNetStream {
         step(x, mask: y)
     }
 
-    /// Pointer form, for the denoiser's inner loop: `bins` values each.
-    func step(_ features: UnsafePointer<Float>, mask: UnsafeMutablePointer<Float>) {
+    /// Pointer form, for the denoiser's inner loop: the masks [frames × bins] of the next `frames` frames, from
+    /// their features [frames × bins].
+    func step(_ features: UnsafePointer<Float>, frames: Int = 1, mask: UnsafeMutablePointer<Float>) {
+        let bins = config.bins
         var input = features
-        if let stagedFrame {
-            inputStage.transformFrame(features, into: stagedFrame.data)
-            input = UnsafePointer(stagedFrame.data)
+        if let stagedFrames {
+            stagedFrames.resize(rows: frames, cols: inputStage.inputWidth)
+            for t in 0..<frames { inputStage.transformFrame(features + t * bins, into: stagedFrames.row(t)) }
+            input = UnsafePointer(stagedFrames.data)
         }
-        let hidden = trunk.step(input)
+        let hidden = trunk.step(input, frames: frames)
+        logits.resize(rows: frames, cols: 1)
         guard let output, let speechHead else {
-            mask.update(from: hidden, count: config.bins)
+            logits.zero()
+            mask.update(from: hidden, count: frames * bins)
             return
         }
-        // The head: weight [1 × hidden] · h + bias.
-        let w = speechHead.weight.values
-        var logit = speechHead.bias.values[0]
-        for i in 0..<speechHead.inFeatures { logit += w[i] * hidden[i] }
-        speechLogit = logit
-        mask.update(from: output.step(hidden), count: config.bins)
+        // The head: weight [1 × hidden] · h + bias, per frame.
+        let w = speechHead.weight.values, width = speechHead.inFeatures
+        for t in 0..<frames {
+            let h = hidden + t * width
+            var logit = speechHead.bias.values[0]
+            for i in 0..<width { logit += w[i] * h[i] }
+            logits.data[t] = logit
+        }
+        mask.update(from: output.step(hidden, frames: frames), count: frames * bins)
     }
 
     /// Forgets every frame so far: the next one starts a new utterance.
@@ -90,6 +107,7 @@ final class MaskNetStream {
         trunk.reset()
         output?.reset()
         inputStage.reset()
-        speechLogit = 0
+        logits.resize(rows: 1, cols: 1)
+        logits.zero()
     }
 }

@@ -3,15 +3,22 @@ import Foundation
 /// A layer at inference run one frame at a time, carrying between frames whatever the layer needs from earlier
 /// ones: the streaming form of a network whose output for a frame depends only on that frame and earlier ones.
 ///
-/// `step` reads one frame [inputWidth] and returns the output frame [outputWidth], which belongs to the step and
-/// stays valid until its next call (a layer that changes nothing may return its input). Everything is allocated
-/// at creation: a step allocates nothing. `reset` forgets the earlier frames (the next frame is a stream's first;
-/// frames before it read as zeros, as outside an utterance in `forward`). Weights are read from the store at each
-/// step, so a step follows them as they change.
+/// `step` reads the next `frames` frames [frames × inputWidth] and returns their outputs [frames × outputWidth],
+/// as that many one-frame steps would give them (to float rounding); several at once turn each layer's
+/// matrix-vector products into one matrix product. The output belongs to the step and stays valid until its next
+/// call (a layer that changes nothing may return its input). Buffers are allocated at creation for one frame and
+/// grow to the most frames a step is given, never shrinking: a one-frame step allocates nothing. `reset` forgets
+/// the earlier frames (the next frame is a stream's first; frames before it read as zeros, as outside an
+/// utterance in `forward`). Weights are read from the store at each step, so a step follows them as they change.
 protocol FrameStep: AnyObject {
     var outputWidth: Int { get }
-    func step(_ x: UnsafePointer<Float>) -> UnsafePointer<Float>
+    func step(_ x: UnsafePointer<Float>, frames: Int) -> UnsafePointer<Float>
     func reset()
+}
+
+extension FrameStep {
+    /// One frame [inputWidth] in, its output [outputWidth] out.
+    func step(_ x: UnsafePointer<Float>) -> UnsafePointer<Float> { step(x, frames: 1) }
 }
 
 enum FrameSteps {
@@ -88,8 +95,10 @@ private final class RowStep: FrameStep {
         self.body = body
     }
 
-    func step(_ x: UnsafePointer<Float>) -> UnsafePointer<Float> {
-        body(x, output.data)
+    /// Rows are as wide in as out: every stateless layer here keeps the width.
+    func step(_ x: UnsafePointer<Float>, frames: Int) -> UnsafePointer<Float> {
+        output.resize(rows: frames, cols: outputWidth)
+        for t in 0..<frames { body(x + t * outputWidth, output.row(t)) }
         return UnsafePointer(output.data)
     }
 
@@ -100,7 +109,7 @@ private final class RowStep: FrameStep {
 private final class IdentityStep: FrameStep {
     let outputWidth: Int
     init(width: Int) { outputWidth = width }
-    func step(_ x: UnsafePointer<Float>) -> UnsafePointer<Float> { x }
+    func step(_ x: UnsafePointer<Float>, frames: Int) -> UnsafePointer<Float> { x }
     func reset() {}
 }
 
@@ -117,8 +126,9 @@ private final class ResidualStep: FrameStep {
         output = Matrix(rows: 1, cols: width)
     }
 
-    func step(_ x: UnsafePointer<Float>) -> UnsafePointer<Float> {
-        RowKernel.add(x, body.step(x), into: output.data, outputWidth)
+    func step(_ x: UnsafePointer<Float>, frames: Int) -> UnsafePointer<Float> {
+        output.resize(rows: frames, cols: outputWidth)
+        RowKernel.add(x, body.step(x, frames: frames), into: output.data, frames * outputWidth)
         return UnsafePointer(output.data)
     }
 
@@ -136,10 +146,10 @@ private final class ChainStep: FrameStep {
         outputWidth = steps[steps.count - 1].outputWidth
     }
 
-    func step(_ x: UnsafePointer<Float>) -> UnsafePointer<Float> {
+    func step(_ x: UnsafePointer<Float>, frames: Int) -> UnsafePointer<Float> {
         var h = x
         // By index: iterating the array of existentials allocated an iterator per call in debug builds.
-        for i in 0..<steps.count { h = steps[i].step(h) }
+        for i in 0..<steps.count { h = steps[i].step(h, frames: frames) }
         return h
     }
 
