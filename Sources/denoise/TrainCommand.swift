@@ -37,8 +37,8 @@ struct TrainCommand: Command {
         .option("val-noise", value: "DIR", kind: .list,
                 help: "Leave-noise-out validation: mix the clean side of the validation pairs with these noise "
                     + "clips instead of using their noisy side, each category (file name up to _NN) taking its "
-                    + "turn, at --val-snrs, drawn by --val-seed. Give noise that training never uses; may be "
-                    + "repeated."),
+                    + "turn, at --val-snrs, drawn by --val-seed. Give noise that training never uses (a recording "
+                    + "also in a --noise folder is refused); may be repeated."),
         .option("val-snrs", value: "LIST", kind: .list, help: "SNRs in dB that --val-noise is mixed at, in turn.",
                 default: ValidationSplit.defaultSNRs.map(Format.number).joined(separator: ",")),
         .flag("save-validation", help: "Also write the validation pairs as they are scored to "

@@ -31,7 +31,7 @@ struct TrainingSession {
                                + "continue it with --resume or choose another -o")
         }
 
-        let (train, validation, mixes) = try loadData()
+        let (train, validation, mixes, heldOutNoise) = try loadData()
         // A resumed run that validated on other pairs, or on the same pairs mixed with other held-out noise or at
         // other SNRs, would pick its best epoch on a different yardstick.
         if settings.resume {
@@ -48,7 +48,7 @@ struct TrainingSession {
         }
         say("training on \(train.count) pairs (\(Format.duration(samples: train.totalSamples, rate: sampleRate))), "
             + "validating on \(validation.count)")
-        let augmentation = try makeAugmentation(train)
+        let augmentation = try makeAugmentation(train, heldOutNoise: heldOutNoise)
 
         let model: DenoiseModel
         var checkpoint: SafeTensors?
@@ -159,14 +159,14 @@ struct TrainingSession {
         }
     }
 
-    /// The training pairs, the validation pairs, and how held-out noise was mixed into the latter (if it was).
-    /// Training pairs are read from disk a batch at a time, or all at once with --preload; validation pairs mixed
-    /// with held-out noise are made once and kept in memory (a validation set is small).
-    private func loadData() throws -> (any PairSource, any PairSource, [ValidationSplit.Mix]) {
+    /// The training pairs, the validation pairs, how held-out noise was mixed into the latter (if it was) and
+    /// that noise. Training pairs are read from disk a batch at a time, or all at once with --preload; validation
+    /// pairs mixed with held-out noise are made once and kept in memory (a validation set is small).
+    private func loadData() throws -> (any PairSource, any PairSource, [ValidationSplit.Mix], [NoiseClip]) {
         let (train, validation) = try scanData()
         var mixed: (data: PairDataset, mixes: [ValidationSplit.Mix])?
+        var clips: [NoiseClip] = []
         if !settings.validationNoise.isEmpty {
-            var clips: [NoiseClip] = []
             for folder in settings.validationNoise {
                 clips += try NoiseClip.load(from: folder, sampleRate: sampleRate)
             }
@@ -176,9 +176,9 @@ struct TrainingSession {
             mixed = try ValidationSplit.mixed(validation.loaded(), noise: clips, snrs: settings.validationSNRs,
                                               seed: settings.validationSeed)
         }
-        guard settings.preload else { return (train, mixed?.data ?? validation, mixed?.mixes ?? []) }
+        guard settings.preload else { return (train, mixed?.data ?? validation, mixed?.mixes ?? [], clips) }
         say("reading \(train.count + validation.count) pairs into memory …")
-        return (try train.loaded(), try mixed?.data ?? validation.loaded(), mixed?.mixes ?? [])
+        return (try train.loaded(), try mixed?.data ?? validation.loaded(), mixed?.mixes ?? [], clips)
     }
 
     private func scanData() throws -> (PairFiles, PairFiles) {
@@ -224,14 +224,22 @@ struct TrainingSession {
     }
 
     /// Noise material: clips from --noise folders and, unless training on remixes only, the noise
-    /// left in each training pair (noisy − clean), which carries the corpus's own noise types.
-    private func makeAugmentation(_ train: any PairSource) throws -> Augmentation? {
+    /// left in each training pair (noisy − clean), which carries the corpus's own noise types. A --noise recording
+    /// that is also --val-noise is refused: validating on noise training hears would flatter the figures.
+    private func makeAugmentation(_ train: any PairSource, heldOutNoise: [NoiseClip]) throws -> Augmentation? {
         guard !settings.augment.isEmpty else {
             if settings.remixOnly { throw CommandError("--remix-only needs augmentation; --augment none leaves nothing to train on") }
             return nil
         }
         var clips: [NoiseClip] = []
         for folder in settings.noise { clips += try NoiseClip.load(from: folder, sampleRate: sampleRate) }
+        let shared = NoiseClip.sameRecordings(clips, heldOutNoise)
+        if let first = shared.first {
+            throw CommandError("\(first.training.path): the same recording as the validation noise "
+                               + "\(first.heldOut.path)" + (shared.count > 1 ? " (and \(shared.count - 1) more)" : "")
+                               + "; validation noise must be noise training never hears: give --val-noise "
+                               + "recordings that no --noise folder holds")
+        }
         if !settings.noise.isEmpty {
             let categories = Set(clips.map { $0.source + "/" + $0.category }).count
             say("noise: \(clips.count) clips in \(categories) categories from "

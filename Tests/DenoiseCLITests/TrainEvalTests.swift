@@ -199,7 +199,8 @@ final class TrainEvalTests: XCTestCase {
 
     /// Leave-noise-out validation: --val-speakers holds out whole speakers (by file name), --val-noise remixes their
     /// clean side with held-out noise, and --save-validation writes the pairs as scored. The rooms, telephone,
-    /// level and clipping augmentations run alongside with measured responses from --rir.
+    /// level and clipping augmentations run alongside with measured responses from --rir. A --noise recording that is
+    /// also validation noise is refused.
     func testValSpeakersAndValNoiseValidateOnHeldOutSpeakersAndNoise() throws {
         let corpus = folder.appendingPathComponent("speakers")
         let speakers = ["anna", "bert", "carl"]
@@ -271,6 +272,25 @@ final class TrainEvalTests: XCTestCase {
                       noNoise.stderr)
         let same = try DenoiseRunner.run(base + ["--val-noise", heldOutNoise.path], timeout: 120)
         XCTAssertEqual(same.status, 0, same.stderr)
+
+        // A training noise folder holding one of the validation recordings (a copy under another name) is refused
+        // before any run folder is made.
+        let trainingNoise = folder.appendingPathComponent("training-noise")
+        try FileManager.default.createDirectory(at: trainingNoise, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: heldOutNoise.appendingPathComponent("hiss_02.wav"),
+                                         to: trainingNoise.appendingPathComponent("fan_01.wav"))
+        let contaminated = folder.appendingPathComponent("contaminated")
+        let overlap = try DenoiseRunner.run(
+            ["train", "--noisy", corpus.appendingPathComponent("noisy").path,
+             "--clean", corpus.appendingPathComponent("clean").path, "-o", contaminated.path, "--arch", "mlp",
+             "--epochs", "1", "--val-speakers", "bert", "--val-noise", heldOutNoise.path,
+             "--noise", trainingNoise.path, "--quiet"], timeout: 60)
+        XCTAssertEqual(overlap.status, 1)
+        XCTAssertTrue(overlap.stderr.contains(trainingNoise.appendingPathComponent("fan_01.wav").path)
+                      && overlap.stderr.contains(heldOutNoise.appendingPathComponent("hiss_02.wav").path)
+                      && overlap.stderr.contains("validation noise must be noise training never hears"),
+                      overlap.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: contaminated.path))
 
         let unknown = try DenoiseRunner.run(
             ["train", "--noisy", corpus.appendingPathComponent("noisy").path,

@@ -19,6 +19,23 @@ final class ValidationSplitTests: XCTestCase {
         XCTAssertEqual(NoiseClip.category(ofFileName: "wind.wav"), "wind")
     }
 
+    /// A recording on both sides is found whatever its name or folder; other recordings, a recording's excerpt and
+    /// empty clips are not matches.
+    func testSameRecordingsAreFoundByTheirSamplesNotTheirNames() {
+        let hiss = (0..<500).map { Float(sin(Double($0) * 0.37)) * 0.1 }
+        let rumble = (0..<500).map { Float(cos(Double($0) * 0.05)) * 0.2 }
+        let training = [NoiseClip(name: "hiss_01.wav", samples: hiss, source: "noise"),
+                        NoiseClip(name: "rumble_01.wav", samples: rumble, source: "noise"),
+                        NoiseClip(name: "empty_01.wav", samples: [], source: "noise")]
+        let heldOut = [NoiseClip(name: "sub/fan_07.wav", samples: hiss, source: "val"),
+                       NoiseClip(name: "rumble_01.wav", samples: Array(rumble.prefix(499)), source: "val"),
+                       NoiseClip(name: "empty_01.wav", samples: [], source: "val")]
+        let shared = NoiseClip.sameRecordings(training, heldOut)
+        XCTAssertEqual(shared.map(\.training.path), ["noise/hiss_01.wav"])
+        XCTAssertEqual(shared.map(\.heldOut.path), ["val/sub/fan_07.wav"])
+        XCTAssertTrue(NoiseClip.sameRecordings(training, []).isEmpty)
+    }
+
     func testHoldingOutSpeakersTakesAllTheirPairsAndNoOtherSpeakers() throws {
         let data = pairs(["libri_367_001.wav", "libri_3670_001.wav", "sub/libri_367_002.wav", "fsdd_lucas_1.wav",
                           "fsdd_george_1.wav"])

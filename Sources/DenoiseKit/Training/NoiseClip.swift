@@ -24,6 +24,18 @@ public struct NoiseClip: Sendable {
         return String(stem[..<underscore])
     }
 
+    /// Pairs of clips, one from each list, that hold the same recording: the same samples, whatever their names or
+    /// folders (a copy, a link, one folder given on both sides). Validation noise must be noise training never
+    /// hears, or the validation figures flatter the model.
+    public static func sameRecordings(_ training: [NoiseClip], _ heldOut: [NoiseClip])
+        -> [(training: NoiseClip, heldOut: NoiseClip)] {
+        let byRecording = Dictionary(grouping: training.filter { !$0.samples.isEmpty }, by: \.samples)
+        return heldOut.flatMap { clip in (byRecording[clip.samples] ?? []).map { ($0, clip) } }
+    }
+
+    /// The clip's file: its folder and its name there.
+    public var path: String { source.isEmpty ? name : (source as NSString).appendingPathComponent(name) }
+
     /// The WAV files under `folder` (recursively) at `sampleRate`, mono, named by their relative paths, with the
     /// folder as their source.
     public static func load(from folder: URL, sampleRate: Int) throws -> [NoiseClip] {
