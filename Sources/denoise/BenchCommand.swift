@@ -149,21 +149,27 @@ struct Bench {
     /// Inference speed on one thread (the denoiser's default): 16 kHz mono files, a 48 kHz stereo file and the live,
     /// hop-by-hop path.
     private func addInference(_ add: (String, String, Double, String) -> Void) throws {
+        let input = noiseInput(seconds: quick ? 20 : 60)
         for kind in MaskNetKind.allCases {
             log("inference \(kind.rawValue) …\n")
             add("rtf_\(kind.rawValue)_1t", "apply \(kind.rawValue), 60 s file, 1 thread: real-time factor",
-                realTimeFactor(try DenoiseModel(config: MaskNetConfig(kind: kind))), "")
+                realTimeFactor(try DenoiseModel(config: MaskNetConfig(kind: kind)), on: input), "")
         }
-        log("inference with the default model …\n")
+        log("inference with the default and the real-time model …\n")
         let defaultModel = try Self.bundledModel(ModelLocator.defaultFileName, causal: false)
-        // The two alternate, so that a slow spell of the machine does not fall on one of them only.
-        var defaultTimes: [Double] = [], candidateTimes: [Double] = []
-        for _ in 0..<(candidate == nil ? 1 : 3) {
-            defaultTimes.append(realTimeFactor(defaultModel))
-            if let candidate { candidateTimes.append(realTimeFactor(candidate)) }
+        let realTimeModel = try Self.bundledModel(ModelLocator.realTimeFileName, causal: true)
+        // The models alternate, three times, so that a slow spell of the machine does not fall on one of them only;
+        // each row is the median of its three.
+        var defaultTimes: [Double] = [], realTimeTimes: [Double] = [], candidateTimes: [Double] = []
+        for _ in 0..<3 {
+            defaultTimes.append(realTimeFactor(defaultModel, on: input))
+            realTimeTimes.append(realTimeFactor(realTimeModel, on: input))
+            if let candidate { candidateTimes.append(realTimeFactor(candidate, on: input)) }
         }
         add("rtf_default_model_1t", "apply with the default model, 60 s file, 1 thread: real-time factor",
             median(defaultTimes), "")
+        add("rtf_realtime_model_1t", "apply with the real-time model, the same file: real-time factor",
+            median(realTimeTimes), "")
         if candidate != nil {
             add("rtf_model_1t", "apply with --model, 60 s file, 1 thread: real-time factor", median(candidateTimes), "")
         }
@@ -244,12 +250,15 @@ struct Bench {
                                                       residual: true, causal: causal, speechHead: true))
     }
 
-    /// The whole streaming path (STFT, features, network, mask, inverse STFT) on 60 s of audio.
-    private func realTimeFactor(_ model: DenoiseModel) -> Double {
+    /// Mono 16 kHz white noise at −20 dBFS RMS: what the file-path rows run on.
+    private func noiseInput(seconds: Double) -> AudioBuffer {
         var rng = RandomGenerator(seed: 3)
-        let seconds = quick ? 20.0 : 60.0
-        let input = AudioBuffer(mono: (0..<Int(seconds * 16000)).map { _ in 0.1 * rng.normal() }, sampleRate: 16000)
-        return time { _ = Denoiser.enhance(input, model: model) } / seconds
+        return AudioBuffer(mono: (0..<Int(seconds * 16000)).map { _ in 0.1 * rng.normal() }, sampleRate: 16000)
+    }
+
+    /// The whole streaming path (STFT, features, network, mask, inverse STFT) on `input`, per second of it.
+    private func realTimeFactor(_ model: DenoiseModel, on input: AudioBuffer) -> Double {
+        time { _ = Denoiser.enhance(input, model: model) } / input.duration
     }
 
     /// The live path as a plugin host drives it: `model` (the bundled real-time model, or without the source tree
