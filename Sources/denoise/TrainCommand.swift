@@ -140,6 +140,12 @@ struct TrainCommand: Command {
                     + "40 dB of the clean recording's 99th-percentile frame level and above -60 dBFS. With --init "
                     + "from a model without the head, the head is added and trained from scratch.",
                 default: Format.number(Self.training.vadWeight)),
+        .option("teacher", value: "MODEL", kind: .path,
+                help: "Also pull the mask towards this trained model's mask for the same input (distillation): "
+                    + "for example the default, non-causal model teaching a --causal one, which cannot see the later "
+                    + "frames the teacher uses. The term is the mean squared difference of the two masks, in "
+                    + "training steps only (validation losses stay comparable with runs without a teacher)."),
+        .option("teacher-weight", value: "W", kind: .float, help: "Weight of the --teacher term.", default: "1"),
         .flag("speech-head-only", help: "With --init: train the speech-probability head alone, on the last hidden "
                 + "layer as the model computes it in apply; every other weight, so the audio, stays as it is, and "
                 + "the loss is the head's cross-entropy. Gives a model trained without the head a speech "
@@ -253,6 +259,9 @@ struct TrainSettings {
     /// 0: no speech-probability head.
     var vadWeight: Double
     var speechHeadOnly: Bool
+    /// The model whose masks training also pulls towards, with `teacherWeight` (nil: none).
+    var teacher: URL?
+    var teacherWeight: Double
     /// nil: the starting model's (1 for a new one).
     var maskExponent: Double?
     var averageDecay: Double?
@@ -405,6 +414,14 @@ struct TrainSettings {
         speechHeadOnly = arguments.flag("speech-head-only")
         if speechHeadOnly && vadWeight == 0 {
             throw UsageError("--speech-head-only trains the speech head: it needs --vad-weight above 0")
+        }
+        teacher = arguments.path("teacher")
+        teacherWeight = try arguments.defaultedDouble("teacher-weight", expected: "a weight > 0") { $0 > 0 }
+        if arguments.has("teacher-weight") && teacher == nil {
+            throw UsageError("--teacher-weight weighs the --teacher term: give the teacher model with --teacher")
+        }
+        if teacher != nil && speechHeadOnly {
+            throw UsageError("--teacher and --speech-head-only: the head-only run keeps the mask as it is")
         }
         maskExponent = try arguments.maskExponent()
 

@@ -86,8 +86,9 @@ struct TrainingSession {
             model = try DenoiseModel(config: maskNetConfig(), sampleRate: sampleRate, seed: UInt64(settings.seed))
         }
         if let exponent = settings.maskExponent { model.maskExponent = Float(exponent) }
+        let teacher = try settings.teacher.map(loadTeacher)
         let trainer = try Trainer(model: model, train: train, validation: validation, options: trainingOptions(),
-                                  augmentation: augmentation)
+                                  augmentation: augmentation, teacher: teacher)
         if let checkpoint {
             try trainer.restore(from: checkpoint, path: run.checkpointURL.path)
             say("resuming after epoch \(trainer.epoch)")
@@ -266,6 +267,17 @@ struct TrainingSession {
                             conditions: settings.conditions, responses: responses)
     }
 
+    /// The --teacher model, checked against the run's rate (the trainer checks its frames).
+    private func loadTeacher(_ url: URL) throws -> DenoiseModel {
+        let teacher = try DenoiseModel.load(url: url)
+        guard teacher.sampleRate == sampleRate else {
+            throw CommandError("\(url.path): a \(teacher.sampleRate) Hz teacher; training runs at \(sampleRate) Hz")
+        }
+        let reach = teacher.net.config.causal ? "causal" : "look-ahead \(teacher.net.config.lookAheadFrames) frames"
+        say("teacher: \(url.path) (\(reach)), weight \(Format.number(Float(settings.teacherWeight)))")
+        return teacher
+    }
+
     private func maskNetConfig() -> MaskNetConfig {
         MaskNetConfig(kind: settings.arch, context: settings.context,
                       hidden: settings.width, kernelSize: settings.kernelSize, dilations: settings.dilations,
@@ -293,6 +305,7 @@ struct TrainingSession {
         options.stoiWeight = Float(settings.stoiWeight)
         options.vadWeight = Float(settings.vadWeight)
         options.speechHeadOnly = settings.speechHeadOnly
+        options.teacherWeight = settings.teacher == nil ? 0 : Float(settings.teacherWeight)
         options.averageDecay = settings.averageDecay.map(Float.init)
         options.remixProbability = settings.remixOnly ? 1 : 0.5
         return options

@@ -397,6 +397,34 @@ final class TrainEvalTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: refusedRun.path))
     }
 
+    /// --teacher trains with a trained model's masks as a second target and says so; a teacher file that is not a
+    /// model is refused, naming it, before any run folder is made.
+    func testTeacherTrainsAModelAndABadTeacherIsRefused() throws {
+        let teacherRun = folder.appendingPathComponent("teacher")
+        XCTAssertEqual(try trainTinyCNN(teacherRun, ["--residual"]).status, 0)
+        let teacher = teacherRun.appendingPathComponent("model.safetensors")
+        let student = folder.appendingPathComponent("student")
+        let result = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", student.path,
+                                            "--epochs", "1", "--batch-size", "2", "--width", "8", "--dilations", "1,2",
+                                            "--causal", "--teacher", teacher.path, "--teacher-weight", "2"],
+                                           timeout: 120)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("teacher: \(teacher.path) (look-ahead "), result.stderr)
+        XCTAssertTrue(result.stderr.contains("weight 2"), result.stderr)
+        let config = try String(contentsOf: student.appendingPathComponent("config.json"), encoding: .utf8)
+        XCTAssertTrue(config.contains("\"teacherWeight\":2") || config.contains("\"teacherWeight\" : 2"), config)
+
+        let notAModel = folder.appendingPathComponent("noise.safetensors")
+        try Data("not a model".utf8).write(to: notAModel)
+        let refusedRun = folder.appendingPathComponent("refused")
+        let refused = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o",
+                                             refusedRun.path, "--epochs", "1", "--teacher", notAModel.path],
+                                            timeout: 60)
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stderr.contains(notAModel.path), refused.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: refusedRun.path))
+    }
+
     /// Without input options, train builds the recommended input (32 ERB bands, running norm); `--input-bands 0`
     /// and `--input-norm batch` give the per-bin, corpus-statistics input of the bundled models.
     func testTrainBuildsTheRecommendedInputUnlessToldOtherwise() throws {

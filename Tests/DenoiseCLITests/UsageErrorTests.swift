@@ -114,6 +114,19 @@ final class UsageErrorTests: XCTestCase {
                              mentioning: ["--add-blocks", "--speech-head-only"])
     }
 
+    /// The teacher's weight needs a teacher, and is a positive number; a head-only run has no mask to teach.
+    func testTeacherWeightWithoutTeacherOrBadWeightExit64() throws {
+        let usage = "usage: denoise train --noisy DIR --clean DIR -o RUN_DIR [<options>]"
+        let base = ["train", "--noisy", "n", "--clean", "c", "-o", "r"]
+        try expectUsageError(base + ["--teacher-weight", "2"], usage: usage, mentioning: ["--teacher-weight", "--teacher"])
+        for bad in ["0", "-1", "x"] {
+            try expectUsageError(base + ["--teacher", "t.safetensors", "--teacher-weight", bad], usage: usage,
+                                 mentioning: ["--teacher-weight"])
+        }
+        try expectUsageError(base + ["--teacher", "t.safetensors", "--init", "m.safetensors", "--speech-head-only"],
+                             usage: usage, mentioning: ["--teacher", "--speech-head-only"])
+    }
+
     func testMissingValueAndUnexpectedArgumentExit64() throws {
         try expectUsageError(["apply", "a.wav", "b.wav", "-m"], usage: applyUsage,
                              mentioning: ["missing value", "--model"])

@@ -7,6 +7,10 @@ public final class Trainer {
     public let trainingPairs: any PairSource
     public let validationPairs: any PairSource
     public let augmentation: Augmentation?
+    /// A trained model whose masks the training steps also pull towards (`TrainingOptions.teacherWeight`): for
+    /// example the default, non-causal model teaching a causal one, which cannot see the later frames the teacher
+    /// uses. Its weights are only read.
+    public let teacher: DenoiseModel?
     let optimizer: Optimizer
     /// Threads a step may use: OpenBLAS's products and the layers' and optimizer's passes (`Parallelism`).
     public let threads: Int
@@ -24,6 +28,7 @@ public final class Trainer {
     private let envelopeSegmentFrames: Int
     private let gradient = Matrix(rows: 0, cols: 0)
     private let speechGradient = Matrix(rows: 0, cols: 0)
+    private let teacherGradient = Matrix(rows: 0, cols: 0)
     /// The moving average of the weights (with `averageDecay`), one value per scalar parameter.
     private var average: [Float]?
     /// With `speechHeadOnly` the audio cannot change, so the validation set is enhanced and scored once: its SI-SDR
@@ -34,7 +39,8 @@ public final class Trainer {
 
     /// `threads` defaults to what OpenBLAS would use on its own (the cores, or OPENBLAS_NUM_THREADS).
     public init(model: DenoiseModel, train: any PairSource, validation: any PairSource, options: TrainingOptions,
-                augmentation: Augmentation? = nil, threads: Int = BLAS.defaultThreads) throws {
+                augmentation: Augmentation? = nil, teacher: DenoiseModel? = nil,
+                threads: Int = BLAS.defaultThreads) throws {
         guard threads >= 1 else { throw TrainingError.badOption("the thread count must be at least 1, not \(threads)") }
         guard options.epochs >= 1 else { throw TrainingError.badOption("the number of epochs must be at least 1, not \(options.epochs)") }
         guard options.batchSize >= 1 else { throw TrainingError.badOption("the batch size must be at least 1, not \(options.batchSize)") }
@@ -50,6 +56,21 @@ public final class Trainer {
         }
         guard options.vadWeight >= 0 && options.vadWeight.isFinite else {
             throw TrainingError.badOption("the speech-head weight must be a number ≥ 0, not \(options.vadWeight)")
+        }
+        guard options.teacherWeight >= 0 && options.teacherWeight.isFinite else {
+            throw TrainingError.badOption("the teacher weight must be a number ≥ 0, not \(options.teacherWeight)")
+        }
+        if options.teacherWeight > 0 && teacher == nil {
+            throw TrainingError.badOption("a teacher weight above 0 needs a teacher model")
+        }
+        if let teacher {
+            guard teacher.sampleRate == model.sampleRate, teacher.stft == model.stft,
+                  teacher.net.config.bins == model.net.config.bins else {
+                throw TrainingError.badOption("the teacher (\(teacher.sampleRate) Hz, n_fft \(teacher.stft.nFFT), hop "
+                    + "\(teacher.stft.hop)) must mask the same frames as the model (\(model.sampleRate) Hz, n_fft "
+                    + "\(model.stft.nFFT), hop \(model.stft.hop))")
+            }
+            guard teacher !== model else { throw TrainingError.badOption("the teacher must be another model") }
         }
         if options.speechHeadOnly {
             guard model.hasSpeechHead, options.vadWeight > 0 else {
@@ -70,6 +91,7 @@ public final class Trainer {
         self.trainingPairs = train
         self.validationPairs = validation
         self.augmentation = augmentation
+        self.teacher = teacher
         let regularization = Regularization(weightDecay: options.weightDecay, l1: options.l1)
         self.optimizer = kind.make(learningRate: options.learningRate, regularization: regularization, momentum: 0.9)
         self.schedule = try Schedules.parse(options.effectiveSchedule, totalEpochs: options.epochs)
@@ -157,7 +179,8 @@ public final class Trainer {
             store.zeroGradients()
             // Trained alone, the head reads the features `apply` gives it: the rest of the network without dropout.
             let mask = model.net.forward(batch.features, layout: batch.layout, training: !options.speechHeadOnly)
-            let loss = objective(mask: mask, batch: batch, gradient: gradient, speechGradient: speechGradient)
+            var loss = objective(mask: mask, batch: batch, gradient: gradient, speechGradient: speechGradient)
+            if !options.speechHeadOnly { loss += distillation(mask: mask, batch: batch, gradient: gradient) }
             if loss.isFinite {
                 if options.speechHeadOnly {
                     model.net.backwardSpeechHead(speechGradient)
@@ -195,6 +218,18 @@ public final class Trainer {
         }
         if trainsSpeechHead { loss += speechLoss(on: batch, weight: options.vadWeight, gradient: speechGradient) }
         return loss
+    }
+
+    /// The weighted distillation term: `teacherWeight` × the mean squared difference between `mask` and the
+    /// teacher's mask for `batch` (its inference forward, without dropout); its gradient w.r.t. the mask is added
+    /// to `gradient`. 0 without a teacher.
+    private func distillation(mask: Matrix, batch: SpectralBatch, gradient: Matrix) -> Float {
+        guard let teacher, options.teacherWeight > 0 else { return 0 }
+        let target = teacher.net.forward(batch.features, layout: batch.layout, training: false)
+        let loss = Loss.maskedMSE(prediction: mask, target: target, layout: batch.layout, gradient: teacherGradient)
+        let weight = options.teacherWeight
+        for i in 0..<gradient.count { gradient.data[i] += weight * teacherGradient.data[i] }
+        return weight * loss
     }
 
     /// The speech head's weighted cross-entropy for the last forward on `batch` (0 when it gave no logits); its

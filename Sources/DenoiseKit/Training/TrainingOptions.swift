@@ -49,17 +49,21 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// head's cross-entropy alone. Gives a model trained without the head a speech probability without changing
     /// its audio.
     public var speechHeadOnly = false
+    /// Weight of the distillation term: the mean squared difference between the mask and a teacher model's mask
+    /// for the same batch (`Trainer`'s `teacher`), added to the loss in training steps only, so that validation
+    /// losses stay comparable with runs without a teacher. 0 for none.
+    public var teacherWeight: Float = 0
 
     public init() {}
 
     private enum CodingKeys: String, CodingKey {
         case epochs, batchSize, optimizer, learningRate, weightDecay, l1, schedule, clipGradient, earlyStopPatience
         case earlyStopMinDelta, seed, cropSeconds, remixProbability, phaseWeight, stoiWeight, averageDecay, vadWeight
-        case speechHeadOnly
+        case speechHeadOnly, teacherWeight
     }
 
     /// Options saved before `vadWeight` existed read with no speech term, as they were trained; before
-    /// `speechHeadOnly`, as training the whole network.
+    /// `speechHeadOnly`, as training the whole network; before `teacherWeight`, without a teacher.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         epochs = try c.decode(Int.self, forKey: .epochs)
@@ -80,6 +84,7 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         averageDecay = try c.decodeIfPresent(Float.self, forKey: .averageDecay)
         vadWeight = try c.decodeIfPresent(Float.self, forKey: .vadWeight) ?? 0
         speechHeadOnly = try c.decodeIfPresent(Bool.self, forKey: .speechHeadOnly) ?? false
+        teacherWeight = try c.decodeIfPresent(Float.self, forKey: .teacherWeight) ?? 0
     }
 }
 
