@@ -67,6 +67,15 @@ final class TrainEvalTests: XCTestCase {
                                          + dilations + options, timeout: 120)
     }
 
+    /// The model file of a one-epoch tiny residual CNN run in `name`, for tests that start from a trained model or
+    /// learn from one.
+    private func trainedResidualModel(_ name: String) throws -> URL {
+        let run = folder.appendingPathComponent(name)
+        let result = try trainTinyCNN(run, ["--residual"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        return run.appendingPathComponent("model.safetensors")
+    }
+
     /// Rows of metrics.csv without the timing columns (seconds, frames/s), which differ from run to run.
     private func metricRows(_ run: URL) throws -> [[String]] {
         let text = try String(contentsOf: run.appendingPathComponent("metrics.csv"), encoding: .utf8)
@@ -361,9 +370,7 @@ final class TrainEvalTests: XCTestCase {
     /// tensor of the start (with a vanishing learning rate), and `info` shows the larger network. A network without
     /// skip connections is refused, naming the file, and no run folder is left.
     func testAddBlocksGrowsTheInitModel() throws {
-        let small = folder.appendingPathComponent("small")
-        XCTAssertEqual(try trainTinyCNN(small, ["--residual"]).status, 0)
-        let start = small.appendingPathComponent("model.safetensors")
+        let start = try trainedResidualModel("small")
         let grown = folder.appendingPathComponent("grown")
         let result = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", grown.path,
                                             "--epochs", "1", "--batch-size", "2", "--lr", "1e-12", "--init", start.path,
@@ -400,9 +407,7 @@ final class TrainEvalTests: XCTestCase {
     /// --teacher trains with a trained model's masks as a second target and says so; a teacher file that is not a
     /// model is refused, naming it, before any run folder is made.
     func testTeacherTrainsAModelAndABadTeacherIsRefused() throws {
-        let teacherRun = folder.appendingPathComponent("teacher")
-        XCTAssertEqual(try trainTinyCNN(teacherRun, ["--residual"]).status, 0)
-        let teacher = teacherRun.appendingPathComponent("model.safetensors")
+        let teacher = try trainedResidualModel("teacher")
         let student = folder.appendingPathComponent("student")
         let result = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", student.path,
                                             "--epochs", "1", "--batch-size", "2", "--width", "8", "--dilations", "1,2",
