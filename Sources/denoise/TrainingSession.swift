@@ -31,6 +31,8 @@ struct TrainingSession {
                                + "continue it with --resume or choose another -o")
         }
 
+        // A bad teacher file is reported before the data is read too.
+        let teacher = try settings.teacher.map(loadTeacher)
         let (train, validation, mixes, heldOutNoise) = try loadData()
         // A resumed run that validated on other pairs, or on the same pairs mixed with other held-out noise or at
         // other SNRs, would pick its best epoch on a different yardstick.
@@ -86,7 +88,6 @@ struct TrainingSession {
             model = try DenoiseModel(config: maskNetConfig(), sampleRate: sampleRate, seed: UInt64(settings.seed))
         }
         if let exponent = settings.maskExponent { model.maskExponent = Float(exponent) }
-        let teacher = try settings.teacher.map(loadTeacher)
         let trainer = try Trainer(model: model, train: train, validation: validation, options: trainingOptions(),
                                   augmentation: augmentation, teacher: teacher)
         if let checkpoint {
