@@ -260,6 +260,44 @@ final class SpeechHeadTests: XCTestCase {
 
     /// The denoiser records one probability per frame it masks, at the analysis hop, whatever the chunking, and the
     /// same as the network gives on the whole input; nothing without the option.
+    /// A causal model's steps (several frames at once, fed in odd block sizes, one stream per channel) record the
+    /// probabilities its windows record: one per frame, the mean over the channels with `perChannel`.
+    func testCausalStepsRecordTheWindowsProbabilities() throws {
+        let stft = STFTConfig(nFFT: 64, hop: 32)
+        let config = MaskNetConfig(kind: .cnn, bins: stft.bins, hidden: 8, kernelSize: 3, dilations: [1, 2],
+                                   residual: true, causal: true, inputNorm: .batch, dropout: 0, speechHead: true)
+        let model = try DenoiseModel(config: config, stft: stft, sampleRate: 16000, seed: 5)
+        var rng = RandomGenerator(seed: 11)
+        TestSignals.randomizeWeights(model.net, rng: &rng)
+        let count = 3000
+        let input = AudioBuffer(channels: [TestSignals.speechLike(seconds: Double(count) / 16000, seed: 2),
+                                           TestSignals.whiteNoise(count: count, level: 0.1, seed: 3)],
+                                sampleRate: 16000)
+        func probabilities(stepsFrames: Bool, pieces: [Int]) -> [Float] {
+            let denoiser = Denoiser(model: model, channelCount: 2, sampleRate: 16000,
+                                    options: DenoiserOptions(perChannel: true, chunkFrames: 5,
+                                                             recordsSpeechProbability: true),
+                                    stepsFrames: stepsFrames)
+            var recorded: [Float] = [], position = 0, i = 0
+            while position < count {
+                let n = min(pieces[i % pieces.count], count - position)
+                let block = input.channels.map { Array($0[position ..< position + n]) }
+                _ = denoiser.process(AudioBuffer(channels: block, sampleRate: 16000))
+                recorded += denoiser.takeSpeechProbabilities()
+                position += n
+                i += 1
+            }
+            _ = denoiser.finish()
+            return recorded + denoiser.takeSpeechProbabilities()
+        }
+        let windows = probabilities(stepsFrames: false, pieces: [count])
+        let steps = probabilities(stepsFrames: true, pieces: [1, 333, 50, 917, 17])
+        XCTAssertEqual(windows.count, STFT.frameCount(forSamples: count, config: stft))
+        XCTAssertEqual(steps.count, windows.count)
+        for (a, b) in zip(steps, windows) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+        XCTAssertGreaterThan((windows.max() ?? 0) - (windows.min() ?? 0), 0.05, "the probabilities vary")
+    }
+
     func testDenoiserRecordsOneProbabilityPerFrame() throws {
         let model = try TestSignals.tinyModel(.mlp, speechHead: true)
         var rng = RandomGenerator(seed: 3)
