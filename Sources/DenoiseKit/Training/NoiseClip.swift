@@ -29,6 +29,7 @@ public struct NoiseClip: Sendable {
     /// hears, or the validation figures flatter the model.
     public static func sameRecordings(_ training: [NoiseClip], _ heldOut: [NoiseClip])
         -> [(training: NoiseClip, heldOut: NoiseClip)] {
+        guard !heldOut.isEmpty else { return [] }  // without held-out noise, nothing to hash
         let byRecording = Dictionary(grouping: training.filter { !$0.samples.isEmpty }, by: \.samples)
         return heldOut.flatMap { clip in (byRecording[clip.samples] ?? []).map { ($0, clip) } }
     }
