@@ -177,7 +177,7 @@ struct Bench {
         add("rtf_48k_stereo_1t", "apply cnn, 60 s 48 kHz stereo file, 1 thread: real-time factor",
             try fullBandFileRealTimeFactor(), "")
         log("real-time path, one hop at a time …\n")
-        let stream = streamBlockTimes(try Self.bundledModel(ModelLocator.realTimeFileName, causal: true))
+        let stream = streamBlockTimes(realTimeModel)
         add("stream_block_p99_ms", "real-time model at 48 kHz, one 16 ms hop per call, 1 thread: 99th percentile",
             stream.p99, "ms")
         // On a busy machine the wall-clock tail is mostly waiting for a core; the median and the thread's own CPU

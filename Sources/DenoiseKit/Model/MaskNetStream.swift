@@ -91,14 +91,10 @@ final class MaskNetStream {
             mask.update(from: hidden, count: frames * bins)
             return
         }
-        // The head: weight [1 × hidden] · h + bias, per frame.
-        let w = speechHead.weight.values, width = speechHead.inFeatures
-        for t in 0..<frames {
-            let h = hidden + t * width
-            var logit = speechHead.bias.values[0]
-            for i in 0..<width { logit += w[i] * h[i] }
-            logits.data[t] = logit
-        }
+        // The head: hidden [frames × width] · weight [width] + bias, one logit per frame.
+        logits.fill(speechHead.bias.values[0])
+        BLAS.gemv(m: frames, n: speechHead.inFeatures, a: hidden, lda: speechHead.inFeatures,
+                  x: speechHead.weight.values, beta: 1, y: logits.data)
         mask.update(from: output.step(hidden, frames: frames), count: frames * bins)
     }
 

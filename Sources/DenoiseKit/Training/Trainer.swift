@@ -64,8 +64,8 @@ public final class Trainer {
             throw TrainingError.badOption("a teacher weight above 0 needs a teacher model")
         }
         if let teacher {
-            guard teacher.sampleRate == model.sampleRate, teacher.stft == model.stft,
-                  teacher.net.config.bins == model.net.config.bins else {
+            // A model's bins are its STFT's (checked when it is made), so rate and STFT settle the frames.
+            guard teacher.sampleRate == model.sampleRate, teacher.stft == model.stft else {
                 throw TrainingError.badOption("the teacher (\(teacher.sampleRate) Hz, n_fft \(teacher.stft.nFFT), hop "
                     + "\(teacher.stft.hop)) must mask the same frames as the model (\(model.sampleRate) Hz, n_fft "
                     + "\(model.stft.nFFT), hop \(model.stft.hop))")
