@@ -12,11 +12,12 @@ final class FixedLatencyTests: XCTestCase {
         return try DenoiseModel.load(url: url)
     }
 
-    private func tinyCausalModel(seed: UInt64 = 5, inputNorm: InputNormKind = .batch,
-                                 inputBands: Int? = nil) throws -> DenoiseModel {
+    private func tinyCausalModel(seed: UInt64 = 5, inputNorm: InputNormKind = .batch, inputBands: Int? = nil,
+                                 floorBands: Int? = nil) throws -> DenoiseModel {
         let stft = STFTConfig(nFFT: 64, hop: 32)
         let config = MaskNetConfig(kind: .cnn, bins: stft.bins, hidden: 8, kernelSize: 3, dilations: [1, 2, 4],
-                                   residual: true, causal: true, inputNorm: inputNorm, inputBands: inputBands)
+                                   residual: true, causal: true, inputNorm: inputNorm, inputBands: inputBands,
+                                   floorBands: floorBands)
         return try DenoiseModel(config: config, stft: stft, sampleRate: 16000, seed: seed)
     }
 
@@ -208,10 +209,10 @@ final class FixedLatencyTests: XCTestCase {
             throw XCTSkip("the allocation counter is not preloaded (.ci/alloc-count.c)")
         }
         let allocations = unsafeBitCast(symbol, to: (@convention(c) () -> Int).self)
-        // The running input norm keeps a state per stream, and the band input a pooled frame: they too must be
-        // allocated up front.
+        // The running input norm and the noise floor keep a state per stream, and the band input a pooled frame:
+        // they too must be allocated up front.
         let models = [try tinyCausalModel(), try tinyCausalModel(inputNorm: .running),
-                      try tinyCausalModel(inputNorm: .running, inputBands: 12)]
+                      try tinyCausalModel(inputNorm: .running, inputBands: 12), try tinyCausalModel(floorBands: 8)]
             + ((try? bundledRealTimeModel()).map { [$0] } ?? [])
         for model in models {
             // 44.1 and 22.05 kHz included: their frame lengths are chosen so FFTW needs no scratch (`BandPlan`).
@@ -237,7 +238,8 @@ final class FixedLatencyTests: XCTestCase {
                     let used = allocations() - before
                     XCTAssertEqual(used, 0, "\(rate) Hz, \(model.net.config.hidden) channels, "
                                    + "\(model.net.config.inputNorm) input norm, "
-                                   + "\(model.net.config.inputBands.map(String.init) ?? "no") input bands")
+                                   + "\(model.net.config.inputBands.map(String.init) ?? "no") input bands, "
+                                   + "\(model.net.config.floorBands.map(String.init) ?? "no") floor bands")
                 }
             }
         }

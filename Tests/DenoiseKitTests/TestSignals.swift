@@ -51,11 +51,11 @@ enum TestSignals {
     /// A small residual model with the input options under test (input norm, bands), its weights drawn uniformly
     /// in ±0.4 so that every path's output depends on every weight (fresh initialisations leave some near zero).
     static func randomizedModel(_ kind: MaskNetKind, causal: Bool, inputNorm: InputNormKind, bands: Int? = nil,
-                                dropout: Float = 0.1, seed: UInt64 = 3) throws -> DenoiseModel {
+                                floorBands: Int? = nil, dropout: Float = 0.1, seed: UInt64 = 3) throws -> DenoiseModel {
         let stft = STFTConfig(nFFT: 64, hop: 32)
         let config = MaskNetConfig(kind: kind, bins: stft.bins, context: 2, hidden: 8, hiddenLayers: 1,
                                    kernelSize: 3, dilations: [1, 2], residual: true, causal: causal,
-                                   inputNorm: inputNorm, dropout: dropout, inputBands: bands)
+                                   inputNorm: inputNorm, dropout: dropout, inputBands: bands, floorBands: floorBands)
         let model = try DenoiseModel(config: config, stft: stft, sampleRate: 16000, seed: seed)
         var rng = RandomGenerator(seed: seed + 10)
         randomizeWeights(model.net, rng: &rng)

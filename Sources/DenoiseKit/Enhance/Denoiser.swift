@@ -52,8 +52,8 @@ public struct DenoiserOptions: Equatable, Sendable {
 /// frames plus margins of `historyFrames` before and `lookAheadFrames` after, whose outputs are discarded, so
 /// every kept frame sees exactly the inputs it would see in a whole-file pass and memory stays bounded whatever
 /// the file length. Models whose normalisation needs the whole utterance (GroupNorm, InstanceNorm) are run once
-/// at `finish()` instead. With the running input normalisation (`InputNormKind.running`) each group's state runs
-/// on across the windows: every frame goes through it once, in order, when it first enters a window, and the
+/// at `finish()` instead. With a stateful input (the running input normalisation, `InputNormKind.running`, or the
+/// noise floor, `MaskNetConfig.floorBands`) each group's state runs on across the windows: every frame goes through it once, in order, when it first enters a window, and the
 /// history margins reuse what it gave, so each frame is normalised exactly as in a whole-file pass (the stream
 /// path's `MaskNetStream` keeps the same state itself).
 ///
@@ -92,10 +92,10 @@ public final class Denoiser {
     private let groups: [[Int]]
     /// One per group when the model runs frame by frame; empty on the windowed path.
     private let streams: [MaskNetStream]
-    /// Windowed path with the running input normalisation, per group: the input stage (`InputStage`), which has seen
+    /// Windowed path with a stateful input, per group: the input stage (`InputStage`), which has seen
     /// every frame before `stagedEnd` once, and the network input it gave frames `pendingStart..<stagedEnd`
-    /// [frames × the network's input width: bins, or bands], which later windows' history margins read. Empty
-    /// otherwise: without state, the network's own stage gives every window's frames the same input.
+    /// [frames × the network's input width], which later windows' history margins read. Empty otherwise: without
+    /// state, the network's own stage gives every window's frames the same input.
     private let inputStages: [InputStage]
     private var stagedFeatures: [[Float]]
     private var stagedEnd = 0
@@ -118,8 +118,7 @@ public final class Denoiser {
     private var finished = false
     // Reused per window.
     private let features = Matrix(rows: 0, cols: 0)
-    /// With the running input normalisation: the window's network input [frames × input width], pooled into bands
-    /// (with input bands) and normalised.
+    /// With a stateful input: the window's network input [frames × input width], from the input stage.
     private let networkInput = Matrix(rows: 0, cols: 0)
     /// One frame's log-power, and its real and imaginary parts scaled to the model's amplitudes: [3 × modelBins].
     private let frameScratch: Matrix
@@ -179,9 +178,9 @@ public final class Denoiser {
         // A network that cannot stream is the windowed path's job; `canStream` is the whole condition.
         streams = stepsFrames && MaskNetStream.canStream(model.net.config)
             ? (try? groups.map { _ in try MaskNetStream(model.net) }) ?? [] : []
-        // Only the running norm has state to carry across windows; without it each window's network runs its own
-        // stage, which gives every frame the same input whichever window it is in.
-        inputStages = streams.isEmpty && model.net.config.inputNorm == .running
+        // Only the running norm and the noise floor have state to carry across windows; without them each window's
+        // network runs its own stage, which gives every frame the same input whichever window it is in.
+        inputStages = streams.isEmpty && model.net.config.hasStatefulInput
             ? groups.map { _ in model.net.makeInputStage() } : []
         stagedFeatures = Array(repeating: [], count: inputStages.count)
         stepMask = Matrix(rows: 1, cols: plan.modelBins)

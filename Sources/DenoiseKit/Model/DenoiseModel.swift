@@ -8,9 +8,11 @@ public final class DenoiseModel {
     /// an earlier reader would find too many for the configuration it reads; version 5 the running input
     /// normalisation (`InputNormKind.running`), which an earlier reader cannot decode and would report as a
     /// file without a readable configuration; version 6 band input (`MaskNetConfig.inputBands`), which an earlier
-    /// reader would skip, feeding bins to a network whose first layer was trained on bands.
+    /// reader would skip, feeding bins to a network whose first layer was trained on bands; version 7 the
+    /// noise-floor input (`MaskNetConfig.floorBands`), which an earlier reader would skip, finding the first layer
+    /// wider than the input it builds.
     static let formatVersions = ["denoise-model-1", "denoise-model-2", "denoise-model-3", "denoise-model-4",
-                                 "denoise-model-5", "denoise-model-6"]
+                                 "denoise-model-5", "denoise-model-6", "denoise-model-7"]
     /// Largest FFT size a model may ask for (1 s at 16 kHz is 16384 samples).
     static let largestFFT = 1 << 16
 
@@ -83,7 +85,8 @@ public final class DenoiseModel {
     /// models they can run and refuse the others instead of misreading them.
     public var formatVersion: String {
         let config = net.config
-        return DenoiseModel.formatVersions[config.inputBands != nil ? 5 : config.inputNorm == .running ? 4
+        return DenoiseModel.formatVersions[config.floorBands != nil ? 6 : config.inputBands != nil ? 5
+                                           : config.inputNorm == .running ? 4
                                            : config.speechHead ? 3 : config.causal ? 2 : config.residual ? 1 : 0]
     }
 
@@ -124,6 +127,59 @@ public final class DenoiseModel {
         return model
     }
 
+    /// This model with the noise-floor input of `bands` ERB bands added (`MaskNetConfig.floorBands`), for training a
+    /// trained model to use it: every tensor, the running statistics and the settings are copied; the first
+    /// convolution's weights for the new channels are zero, so the model computes exactly what it did until
+    /// training moves them, and the input norm's new channels start at their initialisation (gain 1, shift 0).
+    /// Needs a CNN whose input norm works per channel (batch or running): a per-frame norm (layer) would mix the
+    /// new channels into the old ones' statistics.
+    public func addingFloorInput(bands: Int, seed: UInt64 = 0) throws -> DenoiseModel {
+        var config = net.config
+        guard config.floorBands == nil else {
+            throw ModelFileError.invalidConfig("the model has a noise-floor input already (\(config.floorBands ?? 0) "
+                                               + "bands)")
+        }
+        guard config.kind == .cnn && config.inputNorm != .layer else {
+            throw ModelFileError.invalidConfig("a noise-floor input can be added only to a CNN whose input norm "
+                                               + "works per channel (batch or running), not to "
+                                               + (config.kind == .cnn ? "a layer-normalised input" : "an MLP"))
+        }
+        let oldWidth = config.inputWidth
+        config.floorBands = bands
+        let model = try DenoiseModel(config: config, stft: stft, sampleRate: sampleRate, seed: seed)
+        let newWidth = config.inputWidth, kernel = config.kernelSize
+        let target = model.net.store
+        for entry in net.store.entries {
+            guard let to = target.entry(named: entry.name) else {
+                preconditionFailure("parameter \(entry.name) lost in an extension")
+            }
+            let from = net.store.values + entry.offset, into = target.values + to.offset
+            if to.count == entry.count {
+                into.update(from: from, count: entry.count)
+            } else if entry.name == "block0.conv.weight" {
+                // [Cout × Cin × k]: each output channel's old inputs, then zeros for the new ones.
+                for o in 0..<config.hidden {
+                    (into + o * newWidth * kernel).update(from: from + o * oldWidth * kernel, count: oldWidth * kernel)
+                    (into + o * newWidth * kernel + oldWidth * kernel).update(repeating: 0,
+                                                                              count: (newWidth - oldWidth) * kernel)
+                }
+            } else {
+                precondition(entry.name.hasPrefix("input_norm.") && entry.count == oldWidth && to.count == newWidth,
+                             "parameter \(entry.name) differs between a model and its extension")
+                into.update(from: from, count: oldWidth)
+            }
+        }
+        target.markValuesChanged()
+        let batchNorms = Dictionary(uniqueKeysWithValues: model.net.batchNorms)
+        for (name, from) in net.batchNorms {
+            guard let to = batchNorms[name] else { preconditionFailure("BatchNorm \(name) lost in an extension") }
+            to.runningMean.replaceSubrange(0..<from.runningMean.count, with: from.runningMean)
+            to.runningVariance.replaceSubrange(0..<from.runningVariance.count, with: from.runningVariance)
+        }
+        carrySettings(to: model)
+        return model
+    }
+
     /// The norm gain an added block starts with: small, so the block starts close to the identity, but not 0, where
     /// the ReLU after the norm would see only zeros and pass no gradient back to the gain or the convolution.
     static let addedBlockGain: Float = 0.01
@@ -145,11 +201,16 @@ public final class DenoiseModel {
             to.runningMean = from.runningMean
             to.runningVariance = from.runningVariance
         }
+        carrySettings(to: model)
+        return model
+    }
+
+    /// Gives an extension of this model (`rebuilt`, `addingFloorInput`) its history and apply settings.
+    private func carrySettings(to model: DenoiseModel) {
         model.training = training
         model.blend = blend
         model.maskExponent = maskExponent
         model.highBand = highBand
-        return model
     }
 
     /// Input needed after a sample before its output is final: one analysis frame plus the network's look-ahead.

@@ -1,12 +1,14 @@
 /// The network's input stage: each frame's log-power bins [bins] are pooled into log band powers (with
 /// `MaskNetConfig.inputBands`, see `ERBBands`), then normalised per value by the running mean and variance of the
-/// utterance so far (with `InputNormKind.running`, see `RunningNormalizer`), giving the `inputWidth` values
-/// (bands, or bins) the network's first layer reads. Bands come first so that the statistics are those of what the
-/// network sees. With neither, the stage is the identity (`isIdentity`) and callers skip it.
+/// utterance so far (with `InputNormKind.running`, see `RunningNormalizer`), giving the log-power values (bands, or
+/// bins) the network's first layer reads. Bands come first so that the statistics are those of what the network
+/// sees. With `MaskNetConfig.floorBands`, the frame's height above a noise-floor track follows them, per band of
+/// a pooling of its own (`NoiseFloorTracker`); the `inputWidth` values are then [log powers | floor bands]. With
+/// none of these, the stage is the identity (`isIdentity`) and callers skip it.
 ///
 /// It is written once, here, for every path that runs the network: `MaskNet.forward` per utterance of a batch,
 /// `MaskNetStream` per step and `Denoiser`'s overlapping windows per frame they have not seen. With the running
-/// normalisation the stage holds one utterance's statistics (`isStateful`): each stream of frames needs a stage of
+/// normalisation or the floor the stage holds one utterance's state (`isStateful`): each stream of frames needs a stage of
 /// its own (`MaskNet.makeInputStage()`) fed every frame exactly once, in order, so that a frame's output depends on
 /// that frame and the ones before it, however the frames arrive.
 ///
@@ -16,47 +18,67 @@
 final class InputStage {
     /// Log-power bins per frame in.
     let bins: Int
-    /// Values per frame out: bands with the band pooling, bins otherwise.
+    /// Values per frame out: the log powers (bands with the band pooling, bins otherwise), then the floor bands.
     let inputWidth: Int
+    /// Log-power values per frame out, ahead of the floor bands.
+    let powerWidth: Int
     /// The band pooling (nil: one input per bin).
     let bands: ERBBands?
     /// The running normalisation's state (nil: another input norm, which the network's first layer does).
     private let runningNorm: RunningNormalizer?
+    /// The noise-floor input: its band pooling and its tracker's state (nil: none).
+    let floor: (bands: ERBBands, tracker: NoiseFloorTracker)?
     /// The batch entry's output [rows × inputWidth]; empty until a stage that changes its input is given a batch.
     private let batchOutput = Matrix(rows: 0, cols: 0)
 
-    /// `runningNorm`: a fresh state over `bands.bands` values with bands, `bins` values without.
-    init(bins: Int, bands: ERBBands?, runningNorm: RunningNormalizer?) {
-        let inputWidth = bands?.bands ?? bins
+    /// `runningNorm`: a fresh state over `bands.bands` values with bands, `bins` values without. `floor`: a
+    /// pooling of `bins` and a fresh tracker of as many bands.
+    init(bins: Int, bands: ERBBands?, runningNorm: RunningNormalizer?,
+         floor: (bands: ERBBands, tracker: NoiseFloorTracker)? = nil) {
+        let powerWidth = bands?.bands ?? bins
         precondition(bands.map { $0.bins == bins } ?? true,
                      "InputStage: the bands pool \(bands?.bins ?? 0) bins, not \(bins)")
-        precondition(runningNorm.map { $0.bins == inputWidth } ?? true,
-                     "InputStage: the running norm has \(runningNorm?.bins ?? 0) values, not \(inputWidth)")
+        precondition(runningNorm.map { $0.bins == powerWidth } ?? true,
+                     "InputStage: the running norm has \(runningNorm?.bins ?? 0) values, not \(powerWidth)")
+        precondition(floor.map { $0.bands.bins == bins && $0.tracker.bands == $0.bands.bands } ?? true,
+                     "InputStage: the floor's pooling and tracker do not fit \(bins) bins")
         self.bins = bins
-        self.inputWidth = inputWidth
+        self.powerWidth = powerWidth
+        self.inputWidth = powerWidth + (floor?.bands.bands ?? 0)
         self.bands = bands
         self.runningNorm = runningNorm
+        self.floor = floor
     }
 
-    /// True when the stage changes nothing (neither bands nor the running norm): the features are the input.
-    var isIdentity: Bool { bands == nil && runningNorm == nil }
+    /// True when the stage changes nothing (no bands, running norm or floor): the features are the input.
+    var isIdentity: Bool { bands == nil && runningNorm == nil && floor == nil }
 
-    /// True with the running norm: a frame's output depends on the frames before it, so the caller feeds every frame
-    /// of a stream once, in order, and calls `reset` between streams.
-    var isStateful: Bool { runningNorm != nil }
+    /// True with the running norm or the floor: a frame's output depends on the frames before it, so the caller
+    /// feeds every frame of a stream once, in order, and calls `reset` between streams.
+    var isStateful: Bool { runningNorm != nil || floor != nil }
 
     /// Forgets every frame so far: the next one starts an utterance.
-    func reset() { runningNorm?.reset() }
+    func reset() {
+        runningNorm?.reset()
+        floor?.tracker.reset()
+    }
 
     /// The network input y [inputWidth] of the next frame of the stream, from its log-powers x [bins] (y may not
     /// be x when there are bands). Allocates nothing.
     func transformFrame(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
-        guard let bands else {
-            if let runningNorm { runningNorm.normalize(x, into: y) } else { y.update(from: x, count: bins) }
-            return
+        if let bands {
+            bands.pool(x, into: y)
+            runningNorm?.normalize(y, into: y)
+        } else if let runningNorm {
+            runningNorm.normalize(x, into: y)
+        } else {
+            y.update(from: x, count: bins)
         }
-        bands.pool(x, into: y)
-        runningNorm?.normalize(y, into: y)
+        if let floor {
+            let heights = y + powerWidth
+            floor.bands.pool(x, into: heights)
+            floor.tracker.track(heights, into: heights)
+        }
     }
 
     /// The network input [rows × inputWidth] of a batch of utterances `features` [rows × bins] laid out as
@@ -65,13 +87,22 @@ final class InputStage {
     /// first frame with a fresh state, as `reset` then `transformFrame` on every frame in order would give it.
     ///
     /// The band pooling has no state, so every real row is pooled first, in parallel over `layout.parallelism`;
-    /// then the running norm goes through each utterance's pooled frames in order, in place.
+    /// then the running norm goes through each utterance's pooled frames in order, in place. With the floor, each
+    /// utterance goes through `transformFrame` frame by frame instead (its rows interleave both inputs).
     func transformBatch(_ features: Matrix, layout: SequenceBatch) -> Matrix {
         precondition(features.cols == bins, "InputStage expects \(bins) features per frame, got \(features.cols)")
         precondition(features.rows == layout.rows,
                      "InputStage: features have \(features.rows) rows but the layout has \(layout.rows)")
         if isIdentity { return features }
         batchOutput.resize(rows: layout.rows, cols: inputWidth)
+        if floor != nil {
+            for b in 0..<layout.batch {
+                reset()
+                for row in layout.realRows(of: b) { transformFrame(features.row(row), into: batchOutput.row(row)) }
+            }
+            batchOutput.zeroPaddingRows(of: layout)
+            return batchOutput
+        }
         // The running norm reads the pooled bands, or the features themselves without bands.
         var normInput = features
         if let bands {

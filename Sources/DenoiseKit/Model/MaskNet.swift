@@ -12,6 +12,10 @@
 /// the input norm (and its running statistics), the context stacking [rows × (2·context + 1)·bands] and the first
 /// projection. The mask is still [rows × bins]. Silence pools to silence, so context padding is unchanged.
 ///
+/// With `config.floorBands`, each frame's height above a noise-floor track per ERB band (`NoiseFloorTracker`, causal
+/// and stateful like the running norm) is appended to the log powers before the input norm: the first projection
+/// reads [log powers | floor bands].
+///
 /// With `config.speechHead`, a Linear on the last hidden layer's activations [rows × hidden] gives one speech logit
 /// per frame [rows × 1] (`speechLogits`); its gradient joins the mask's at that layer (joint training).
 public final class MaskNet {
@@ -32,7 +36,7 @@ public final class MaskNet {
     private let paddedMask = Matrix(rows: 0, cols: 0)
     private let packedGradient = Matrix(rows: 0, cols: 0)
     private var packedLayout: SequenceBatch?
-    /// `forward`'s input stage (bands, then the running norm), one utterance of the batch at a time.
+    /// `forward`'s input stage (bands, the running norm, the floor), one utterance of the batch at a time.
     private let inputStage: InputStage
     /// The band pooling of the input (nil without `config.inputBands`).
     var inputBands: ERBBands? { inputStage.bands }
@@ -148,17 +152,23 @@ public final class MaskNet {
         self.dropouts = dropouts
         self.batchNorms = batchNorms
         let inputBands = config.inputBands.map { ERBBands(bands: $0, bins: config.bins, nyquistHz: nyquistHz) }
-        inputStage = MaskNet.inputStage(config, bands: inputBands, frameSeconds: frameSeconds)
+        let floorBands = config.floorBands.map { ERBBands(bands: $0, bins: config.bins, nyquistHz: nyquistHz) }
+        inputStage = MaskNet.inputStage(config, bands: inputBands, floorBands: floorBands, frameSeconds: frameSeconds)
     }
 
     /// A fresh input stage for one stream of frames: for a caller that feeds the network an utterance in pieces and
     /// puts its frames through the stage itself (`forward(_:layout:training:inputStaged:)`, `MaskNetStream`).
-    func makeInputStage() -> InputStage { MaskNet.inputStage(config, bands: inputBands, frameSeconds: frameSeconds) }
+    func makeInputStage() -> InputStage {
+        MaskNet.inputStage(config, bands: inputBands, floorBands: inputStage.floor?.bands, frameSeconds: frameSeconds)
+    }
 
-    private static func inputStage(_ config: MaskNetConfig, bands: ERBBands?, frameSeconds: Double) -> InputStage {
+    /// The poolings have no state and are shared between stages; the running norm and the floor tracker are fresh.
+    private static func inputStage(_ config: MaskNetConfig, bands: ERBBands?, floorBands: ERBBands?,
+                                   frameSeconds: Double) -> InputStage {
         let runningNorm = config.inputNorm == .running
-            ? RunningNormalizer(bins: config.inputWidth, frameSeconds: frameSeconds) : nil
-        return InputStage(bins: config.bins, bands: bands, runningNorm: runningNorm)
+            ? RunningNormalizer(bins: config.powerWidth, frameSeconds: frameSeconds) : nil
+        let floor = floorBands.map { ($0, NoiseFloorTracker(bands: $0.bands, frameSeconds: frameSeconds)) }
+        return InputStage(bins: config.bins, bands: bands, runningNorm: runningNorm, floor: floor)
     }
 
     /// What context frames outside an utterance read as: silence, or with the running input normalisation the

@@ -82,9 +82,17 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
     /// before the input norm, which then works per band. The mask is still one value per bin. Absent from files
     /// written before it existed, which read as nil, and left out of the file's JSON when nil.
     public var inputBands: Int?
+    /// A second input beside the log powers: for N ERB bands (pooled as for `inputBands`), each frame's log power
+    /// above a causal noise-floor track (`NoiseFloorTracker`), appended to the network's input channels and
+    /// normalised with them. Nil for none. Absent from files written before it existed, which read as nil, and left
+    /// out of the file's JSON when nil.
+    public var floorBands: Int?
 
-    /// Smallest band count `inputBands` accepts: fewer bands than this smear whole formants together.
+    /// Smallest band count `inputBands` and `floorBands` accept: fewer bands than this smear whole formants together.
     public static let fewestInputBands = 8
+
+    /// How far back the `floorBands` input's floor looks, in seconds (see `NoiseFloorTracker`).
+    public static var floorWindowSeconds: Double { NoiseFloorTracker.windowSeconds }
 
     /// The network `denoise train` builds unless told otherwise: this configuration's defaults with 32 ERB bands as
     /// input and the running input norm. Of the four inputs compared from scratch on a leave-noise-out split (per
@@ -98,7 +106,7 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
     public init(kind: MaskNetKind, bins: Int = 257, context: Int = 2, hidden: Int? = nil, hiddenLayers: Int = 2,
                 kernelSize: Int = 5, dilations: [Int] = [1, 2, 4], residual: Bool = false, causal: Bool = false,
                 norm: NormKind = .layer, inputNorm: InputNormKind = .batch, groups: Int = 8, dropout: Float = 0.1,
-                speechHead: Bool = false, inputBands: Int? = nil) {
+                speechHead: Bool = false, inputBands: Int? = nil, floorBands: Int? = nil) {
         self.kind = kind
         self.bins = bins
         self.context = context
@@ -114,11 +122,12 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
         self.dropout = dropout
         self.speechHead = speechHead
         self.inputBands = inputBands
+        self.floorBands = floorBands
     }
 
     private enum CodingKeys: String, CodingKey {
         case kind, bins, context, hidden, hiddenLayers, kernelSize, dilations, residual, causal, norm, inputNorm, groups
-        case dropout, speechHead, inputBands
+        case dropout, speechHead, inputBands, floorBands
     }
 
     public init(from decoder: Decoder) throws {
@@ -138,10 +147,11 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
         dropout = try c.decode(Float.self, forKey: .dropout)
         speechHead = try c.decodeIfPresent(Bool.self, forKey: .speechHead) ?? false
         inputBands = try c.decodeIfPresent(Int.self, forKey: .inputBands)
+        floorBands = try c.decodeIfPresent(Int.self, forKey: .floorBands)
     }
 
-    /// Writes every field, `speechHead` only when true and `inputBands` only when set, so that a model without the
-    /// head or the bands is described exactly as before they existed.
+    /// Writes every field, `speechHead` only when true and `inputBands` and `floorBands` only when set, so that a
+    /// model without them is described exactly as before they existed.
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(kind, forKey: .kind)
@@ -159,6 +169,7 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
         try c.encode(dropout, forKey: .dropout)
         if speechHead { try c.encode(speechHead, forKey: .speechHead) }
         if let inputBands { try c.encode(inputBands, forKey: .inputBands) }
+        if let floorBands { try c.encode(floorBands, forKey: .floorBands) }
     }
 
     /// Frames after a frame that its mask depends on: what the denoiser must wait for.
@@ -172,8 +183,15 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
         }
     }
 
-    /// Values per frame the network reads after the band pooling (the input norm's channels): bands or bins.
-    var inputWidth: Int { inputBands ?? bins }
+    /// Log-power values per frame after the band pooling: bands or bins (what the running input norm works on).
+    var powerWidth: Int { inputBands ?? bins }
+
+    /// Values per frame the network reads (the input norm's channels): the log powers, then the floor bands.
+    var inputWidth: Int { powerWidth + (floorBands ?? 0) }
+
+    /// True when a frame's network input depends on the frames before it (the running norm, the noise floor): every
+    /// path then feeds each stream's frames through one input stage once, in order.
+    var hasStatefulInput: Bool { inputNorm == .running || floorBands != nil }
 
     /// Number of parameters this configuration has, in Double so that an absurd configuration read
     /// from a file can be rejected before anything is allocated.
@@ -206,10 +224,15 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
         guard bins >= 2 else { throw bad("bins must be at least 2, got \(bins)") }
         guard hidden >= 1 else { throw bad("hidden width must be positive, got \(hidden)") }
         guard (0..<1).contains(dropout) else { throw bad("dropout must lie in [0, 1), got \(dropout)") }
+        let fewest = MaskNetConfig.fewestInputBands
         if let inputBands {
-            let fewest = MaskNetConfig.fewestInputBands
             guard inputBands >= fewest && inputBands <= bins else {
                 throw bad("input bands must lie in \(fewest)...\(bins) (the bins), got \(inputBands)")
+            }
+        }
+        if let floorBands {
+            guard floorBands >= fewest && floorBands <= bins else {
+                throw bad("noise-floor bands must lie in \(fewest)...\(bins) (the bins), got \(floorBands)")
             }
         }
         switch kind {

@@ -11,8 +11,8 @@
 /// Only networks whose mask for a frame depends on no later frame stream: a causal CNN (per-frame normalisation
 /// is part of being causal, see `MaskNetConfig.causal`). The stream shares the network's weights.
 ///
-/// The stream owns an input stage (`InputStage`: input bands, then the running input normalisation, each if the
-/// model has it) for its utterance and feeds it each stepped frame once, in order, as `MaskNet.forward` does for a
+/// The stream owns an input stage (`InputStage`: input bands, then the running input normalisation, then the noise
+/// floor, each if the model has it) for its utterance and feeds it each stepped frame once, in order, as `MaskNet.forward` does for a
 /// whole utterance.
 ///
 /// With the speech head, each step also gives the frame's speech logit (`speechLogit`), from the same last hidden
@@ -24,7 +24,7 @@ final class MaskNetStream {
     /// The mask's output projection and sigmoid (nil without the head: `trunk` makes the mask).
     private let output: FrameStep?
     private let speechHead: Linear?
-    /// Bands, then the running norm, for the stream's utterance.
+    /// Bands, the running norm and the floor, for the stream's utterance.
     private let inputStage: InputStage
     /// The stepped frames' network input [frames × inputWidth], from the input stage (nil when the stage changes
     /// nothing: the features are the input).

@@ -1,0 +1,86 @@
+import Foundation
+
+/// A causal estimate of each band's noise floor, and how far each frame stands above it (the a-posteriori SNR of
+/// classical enhancers, in log power): the `MaskNetConfig.floorBands` input. The network's own context is about a
+/// second and its input level is scaled by corpus statistics, so on its own it cannot tell a steady noise it never
+/// heard from speech at the same level; the floor looks further back.
+///
+/// For each band b, from the utterance's first frame on, in frame order (x_t[b]: the frame's log band power):
+///
+///     s_t[b] = x_0[b] at t = 0, else s_{t−1}[b] + β · (x_t[b] − s_{t−1}[b])      (smoothing)
+///     n_t[b] = min(s_u[b] for u in max(0, t − W + 1) ... t)                       (the floor)
+///     y_t[b] = (x_t[b] − n_t[b]) · `outputScale`
+///
+/// with β = 1 − exp(−frameSeconds / `smoothingSeconds`) and W the frames in `windowSeconds`: the minimum of the
+/// smoothed power over the last W frames (minimum statistics). Speech leaves gaps in every band within a second or
+/// so, where the smoothed power falls to the noise; a window longer than those gaps finds them, and a rising
+/// noise is followed within one window. The floor of a steady noise sits a few dB below its mean (the minimum of a
+/// fluctuating level); the network learns that offset. y_t depends on frames 0…t only.
+///
+/// The state (the last W smoothed frames, frames seen) belongs to one utterance: each path that runs a network owns
+/// one per stream of frames, inside an `InputStage`, and feeds it every frame exactly once, in order. Buffers are
+/// allocated at init; `track` allocates nothing.
+final class NoiseFloorTracker {
+    /// How far back the floor looks: longer than the gaps between words, so it finds the noise between them.
+    static let windowSeconds = 1.5
+    /// The smoothing's time constant: a few frames, so that the floor is a minimum of levels, not of single frames.
+    static let smoothingSeconds = 0.05
+    /// Scale of the output: log power ratios of 0…40 dB (0…9.2 nepers) come out as 0…2.3.
+    static let outputScale: Float = 0.25
+
+    let bands: Int
+    /// W: the smoothed frames the floor is the minimum of.
+    let windowFrames: Int
+    /// β, the weight of a new frame in the smoothing.
+    let beta: Float
+    private let smoothed: UnsafeMutablePointer<Float>
+    /// n_t, the floor of the last frame [bands].
+    private let floor: UnsafeMutablePointer<Float>
+    /// The last `windowFrames` smoothed frames [windowFrames × bands], frame t in slot t mod W.
+    private let window: UnsafeMutablePointer<Float>
+    /// Frames tracked since the last `reset`.
+    private(set) var framesSeen = 0
+
+    /// `frameSeconds`: time from one frame to the next (hop / sample rate).
+    init(bands: Int, frameSeconds: Double) {
+        precondition(bands >= 1, "NoiseFloorTracker needs at least one band, got \(bands)")
+        precondition(frameSeconds > 0, "NoiseFloorTracker needs a positive frame time, got \(frameSeconds)")
+        self.bands = bands
+        windowFrames = max(1, Int((NoiseFloorTracker.windowSeconds / frameSeconds).rounded()))
+        beta = Float(1 - exp(-frameSeconds / NoiseFloorTracker.smoothingSeconds))
+        smoothed = .allocate(capacity: bands)
+        smoothed.initialize(repeating: 0, count: bands)
+        floor = .allocate(capacity: bands)
+        floor.initialize(repeating: 0, count: bands)
+        window = .allocate(capacity: windowFrames * bands)
+        window.initialize(repeating: 0, count: windowFrames * bands)
+    }
+
+    deinit {
+        smoothed.deallocate()
+        floor.deallocate()
+        window.deallocate()
+    }
+
+    /// Forgets every frame: the next one starts an utterance.
+    func reset() { framesSeen = 0 }
+
+    /// Takes the next frame's log band powers x [bands] into the floor and writes its height above the floor into
+    /// y [bands] (y may be x).
+    func track(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        if framesSeen == 0 {
+            smoothed.update(from: x, count: bands)
+        } else {
+            for b in 0..<bands { smoothed[b] += beta * (x[b] - smoothed[b]) }
+        }
+        (window + (framesSeen % windowFrames) * bands).update(from: smoothed, count: bands)
+        framesSeen += 1
+        // Slot by slot, so the inner loop runs along the bands in memory order.
+        floor.update(from: window, count: bands)
+        for slot in 1..<min(framesSeen, windowFrames) {
+            let frame = window + slot * bands
+            for b in 0..<bands { floor[b] = min(floor[b], frame[b]) }
+        }
+        for b in 0..<bands { y[b] = (x[b] - floor[b]) * NoiseFloorTracker.outputScale }
+    }
+}

@@ -1,0 +1,276 @@
+import XCTest
+@testable import DenoiseKit
+
+/// The noise-floor input (`MaskNetConfig.floorBands`): the tracker, the network and paths that read it, and growing
+/// a trained model by it.
+final class NoiseFloorInputTests: XCTestCase {
+    // MARK: The tracker
+
+    /// Tracks `frames` (one array of bands each) from a fresh state.
+    private func tracked(_ frames: [[Float]], frameSeconds: Double) -> [[Float]] {
+        let tracker = NoiseFloorTracker(bands: frames[0].count, frameSeconds: frameSeconds)
+        return frames.map { x in
+            var y = x
+            tracker.track(x, into: &y)
+            return y
+        }
+    }
+
+    private func assertClose(_ a: [[Float]], _ b: [[Float]], _ tolerance: Float, _ label: String = "",
+                             file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, label, file: file, line: line)
+        for (t, (x, y)) in zip(a, b).enumerated() {
+            XCTAssertLessThan(TestSignals.maxDifference(x[...], y[...]), tolerance, "\(label) frame \(t): \(x) vs \(y)",
+                              file: file, line: line)
+        }
+    }
+
+    /// At 16 ms frames the window is 94 frames (1.5 s) and a new frame weighs 1 − exp(−0.016 / 0.05) = 0.2739.
+    func testWindowAndSmoothingFollowTheFrameTime() {
+        let tracker = NoiseFloorTracker(bands: 4, frameSeconds: 0.016)
+        XCTAssertEqual(tracker.windowFrames, 94)
+        XCTAssertEqual(tracker.beta, 0.273_85, accuracy: 1e-5)
+        XCTAssertEqual(NoiseFloorTracker(bands: 4, frameSeconds: 0.5).windowFrames, 3)
+    }
+
+    /// By hand with β = 1/2 (frame time 0.05 · ln 2 s), before the window fills. Band 0, x = 8, 0, 0, 8, 4:
+    /// s = 8, 4, 2, 5, 4.5, the floor (least s so far) 8, 4, 2, 2, 2, so y = (x − floor) / 4 = 0, −1, −0.5, 1.5, 0.5.
+    /// Band 1, x = −2, −2, 6, 6, 6: s = −2, −2, 2, 4, 5, floor −2 throughout, y = 0, 0, 2, 2, 2.
+    func testGoldenValuesWithHalfWeightSmoothing() {
+        let x: [[Float]] = [[8, -2], [0, -2], [0, 6], [8, 6], [4, 6]]
+        let expected: [[Float]] = [[0, 0], [-1, 0], [-0.5, 2], [1.5, 2], [0.5, 2]]
+        assertClose(tracked(x, frameSeconds: 0.05 * log(2.0)), expected, 1e-5)
+    }
+
+    /// The floor is the least smoothed level of the last W frames only: with W = 3 (0.5 s frames, smoothing all but
+    /// complete) a level that rises stays above the floor for two frames, then becomes the floor.
+    func testTheFloorForgetsLevelsOlderThanTheWindow() {
+        let x: [[Float]] = [0, 4, 4, 4, 8, 8, 8].map { [$0] }
+        let expected: [[Float]] = [0, 1, 1, 0, 1, 1, 0].map { [$0] }
+        assertClose(tracked(x, frameSeconds: 0.5), expected, 1e-3)
+    }
+
+    /// Speech-like bursts 20 dB (4.6 nepers) above a steady level, 0.6 s on and 0.3 s off at 16 ms frames: the gaps
+    /// keep the floor at the steady level, so the steady frames read about 0 and the bursts about 4.6 / 4.
+    func testBurstsWithGapsLeaveTheFloorAtTheSteadyLevel() {
+        let frameSeconds = 0.016, on = 38, off = 19, steady: Float = -6
+        let x: [[Float]] = (0..<(5 * (on + off))).map { t in [t % (on + off) < on ? steady + 4.6 : steady] }
+        let y = tracked(x, frameSeconds: frameSeconds)
+        // From the second cycle on, away from the edges the smoothing blurs.
+        for t in (on + off)..<x.count {
+            let phase = t % (on + off)
+            if phase >= on + 10 { XCTAssertLessThan(abs(y[t][0]), 0.02, "gap frame \(t)") }
+            if (10..<on).contains(phase) { XCTAssertEqual(y[t][0], 1.15, accuracy: 0.02, "burst frame \(t)") }
+        }
+    }
+
+    /// A reset starts a new utterance: the same frames give the same heights again, whatever came before.
+    func testResetStartsANewUtterance() {
+        let features = TestSignals.logPowers(frames: 120, bins: 6, seed: 4)
+        let tracker = NoiseFloorTracker(bands: 6, frameSeconds: 0.016)
+        func pass() -> [Float] {
+            var out: [Float] = [], y = [Float](repeating: 0, count: 6)
+            for t in 0..<120 {
+                tracker.track(features.row(t), into: &y)
+                out += y
+            }
+            return out
+        }
+        let first = pass()
+        tracker.reset()
+        XCTAssertEqual(pass(), first)
+        XCTAssertGreaterThan((first.max() ?? 0) - (first.min() ?? 0), 0.5, "the heights vary")
+    }
+
+    // MARK: The network and its paths
+
+    private let configurations: [(kind: MaskNetKind, causal: Bool, norm: InputNormKind, bands: Int?)] = [
+        (.cnn, false, .batch, nil), (.cnn, true, .running, 12), (.cnn, true, .layer, nil), (.mlp, false, .batch, nil),
+    ]
+
+    /// The floor bands follow the log powers in the input stage and widen the first layer; the mask is still one
+    /// value per bin, and the parameter count follows.
+    func testTheFloorBandsFollowTheLogPowersInTheInput() throws {
+        for (kind, causal, norm, bands) in configurations {
+            let label = "\(kind) causal \(causal) \(norm) \(bands ?? 0) bands"
+            let net = try TestSignals.randomizedModel(kind, causal: causal, inputNorm: norm, bands: bands,
+                                                      floorBands: 8).net
+            let plain = try TestSignals.randomizedModel(kind, causal: causal, inputNorm: norm, bands: bands).net
+            let stage = net.makeInputStage()
+            XCTAssertTrue(stage.isStateful, label)
+            XCTAssertEqual(stage.powerWidth, bands ?? 33, label)
+            XCTAssertEqual(stage.inputWidth, (bands ?? 33) + 8, label)
+            XCTAssertEqual(net.parameterCount, Int(net.config.parameterCount), label)
+            let context = kind == .mlp ? 5 : 1, firstProjection = kind == .mlp ? 8 * context * 8 : 8 * 3 * 8
+            XCTAssertEqual(net.parameterCount - plain.parameterCount, firstProjection + 2 * context * 8, label)
+
+            // Frame by frame: the stage without the floor, then the floor's heights of the frame's own pooling.
+            let plainStage = plain.makeInputStage(), pooling = ERBBands(bands: 8, bins: 33, nyquistHz: 8000)
+            let tracker = NoiseFloorTracker(bands: 8, frameSeconds: net.frameSeconds)
+            let features = TestSignals.logPowers(frames: 20, bins: 33, seed: 6)
+            var staged = [Float](repeating: 0, count: stage.inputWidth)
+            var expected = [Float](repeating: 0, count: plainStage.inputWidth)
+            var pooled = [Float](repeating: 0, count: 8), heights = pooled
+            for t in 0..<20 {
+                stage.transformFrame(features.row(t), into: &staged)
+                plainStage.transformFrame(features.row(t), into: &expected)
+                pooling.pool(features.row(t), into: &pooled)
+                tracker.track(pooled, into: &heights)
+                XCTAssertEqual(staged, expected + heights, "\(label), frame \(t)")
+            }
+            XCTAssertEqual(net.forward(features, layout: .single(frames: 20), training: false).cols, 33, label)
+        }
+    }
+
+    /// The batch entry gives each utterance what a reset and frame-by-frame feeding give it, padding rows zero.
+    func testTheBatchEntryGivesEachUtteranceItsFrames() throws {
+        let stage = try TestSignals.randomizedModel(.cnn, causal: true, inputNorm: .running, bands: 12, floorBands: 8)
+            .net.makeInputStage()
+        let layout = SequenceBatch(frames: 9, lengths: [9, 4, 0, 6])
+        let features = TestSignals.logPowers(frames: layout.rows, bins: 33, seed: 1)
+        let batch = stage.transformBatch(features, layout: layout)
+        var frame = [Float](repeating: 0, count: stage.inputWidth)
+        for b in 0..<layout.batch {
+            stage.reset()
+            for row in layout.realRows(of: b) {
+                stage.transformFrame(features.row(row), into: &frame)
+                XCTAssertEqual(Array(UnsafeBufferPointer(start: batch.row(row), count: frame.count)), frame, "row \(row)")
+            }
+        }
+        for row in 0..<layout.rows where !layout.isReal(row: row) {
+            XCTAssertTrue(UnsafeBufferPointer(start: batch.row(row), count: frame.count).allSatisfy { $0 == 0 })
+        }
+    }
+
+    /// The whole network against central finite differences, through the floor input.
+    func testMaskNetGradientCheckWithTheFloorInput() throws {
+        for (kind, causal, norm, bands) in configurations {
+            let model = try TestSignals.randomizedModel(kind, causal: causal, inputNorm: norm, bands: bands,
+                                                        floorBands: 8, dropout: 0, seed: 5)
+            checkMaskNetGradients(model, featureOffset: -4, training: true, "\(kind) causal \(causal) \(norm)")
+        }
+    }
+
+    /// Stepping a causal CNN with the floor gives the whole-utterance masks, and the denoiser's windows (which see
+    /// history and look-ahead frames twice) and steps give the whole-utterance output: the tracker is fed every frame
+    /// once, in order, on every path.
+    func testEveryPathGivesTheWholeUtteranceOutput() throws {
+        for (kind, causal, norm, bands) in configurations {
+            let label = "\(kind) causal \(causal) \(norm)"
+            let model = try TestSignals.randomizedModel(kind, causal: causal, inputNorm: norm, bands: bands,
+                                                        floorBands: 8)
+            if causal {
+                let features = TestSignals.logPowers(frames: 150, bins: 33, seed: 12)
+                try TestSignals.checkStreamMatchesForward(model.net, features: features, label)
+            }
+            TestSignals.checkDenoiserPathsMatchWholeUtterance(model, label)
+        }
+    }
+
+    // MARK: Configuration, model file and growth
+
+    func testBandCountsOutsideEightToTheBinsAreRefused() {
+        for n in [-1, 0, 7, 34] {
+            XCTAssertThrowsError(try MaskNetConfig(kind: .cnn, bins: 33, hidden: 8, floorBands: n).validate(), "\(n)")
+        }
+        for n in [8, 33] { XCTAssertNoThrow(try MaskNetConfig(kind: .cnn, bins: 33, floorBands: n).validate()) }
+    }
+
+    func testModelsWithTheFloorInputAreANewFormatAndRoundTrip() throws {
+        let model = try TestSignals.randomizedModel(.cnn, causal: false, inputNorm: .batch, floorBands: 8)
+        XCTAssertEqual(model.formatVersion, "denoise-model-7")
+        XCTAssertFalse(DenoiseModel.formatVersions.prefix(6).contains(model.formatVersion), "older builds refuse it")
+        let file = model.safeTensors()
+        XCTAssertTrue(file.metadata["masknet"]?.contains(#""floorBands":8"#) ?? false)
+        let loaded = try DenoiseModel(safeTensors: file, path: "m")
+        XCTAssertEqual(loaded.net.config, model.net.config)
+        let x = TestSignals.logPowers(frames: 30, bins: 33, seed: 13)
+        XCTAssertEqual(loaded.net.forward(x, layout: .single(frames: 30), training: false).array,
+                       model.net.forward(x, layout: .single(frames: 30), training: false).array)
+        // Without it, models are written as before, and a file from before reads as having none.
+        let plain = try TestSignals.randomizedModel(.cnn, causal: false, inputNorm: .batch)
+        XCTAssertFalse(plain.safeTensors().metadata["masknet"]?.contains("floorBands") ?? true)
+        XCTAssertNil(try DenoiseModel(safeTensors: plain.safeTensors(), path: "p").net.config.floorBands)
+    }
+
+    /// A grown model keeps every tensor, reads the floor with zero weights and so gives exactly the model's masks
+    /// and speech logits; the BatchNorm input keeps its statistics for the old channels.
+    func testAddingTheFloorInputKeepsTheModelsOutput() throws {
+        for (causal, norm) in [(false, InputNormKind.batch), (true, .running)] {
+            let label = "causal \(causal) \(norm)"
+            var config = try TestSignals.randomizedModel(.cnn, causal: causal, inputNorm: norm).net.config
+            config.speechHead = true
+            let model = try DenoiseModel(config: config, stft: STFTConfig(nFFT: 64, hop: 32), seed: 4)
+            var rng = RandomGenerator(seed: 21)
+            TestSignals.randomizeWeights(model.net, rng: &rng)
+            for (_, batchNorm) in model.net.batchNorms where batchNorm.runningMean.count == 33 {
+                batchNorm.runningMean = (0..<33).map { _ in rng.uniform(-12, -4) }
+                batchNorm.runningVariance = (0..<33).map { _ in rng.uniform(1, 9) }
+            }
+            model.maskExponent = 1.2
+            let grown = try model.addingFloorInput(bands: 8, seed: 2)
+            XCTAssertEqual(grown.net.config.floorBands, 8, label)
+            XCTAssertEqual(grown.maskExponent, 1.2, label)
+            XCTAssertEqual(grown.net.parameterCount, model.net.parameterCount + 8 * 8 * 3 + 2 * 8, label)
+            if let old = model.net.batchNorms.first(where: { $0.name == "input_norm" })?.layer,
+               let new = grown.net.batchNorms.first(where: { $0.name == "input_norm" })?.layer {
+                XCTAssertEqual(Array(new.runningMean.prefix(33)), old.runningMean, label)
+                XCTAssertEqual(Array(new.runningVariance.prefix(33)), old.runningVariance, label)
+            }
+            let weight = try XCTUnwrap(grown.net.store.entry(named: "block0.conv.weight"))
+            let values = Array(grown.net.store.valueBuffer[weight.range])
+            for o in 0..<8 {
+                let row = values[(o * 41 * 3)..<((o + 1) * 41 * 3)]
+                XCTAssertTrue(row.suffix(8 * 3).allSatisfy { $0 == 0 }, "\(label): the new inputs' weights are 0")
+                XCTAssertTrue(row.prefix(33 * 3).contains { $0 != 0 }, label)
+            }
+            let layout = SequenceBatch(frames: 40, lengths: [40, 25])
+            let x = TestSignals.logPowers(frames: layout.rows, bins: 33, seed: 8)
+            let mask = model.net.forward(x, layout: layout, training: false).array
+            let logits = try XCTUnwrap(model.net.speechLogits).array
+            XCTAssertLessThan(TestSignals.maxDifference(grown.net.forward(x, layout: layout, training: false).array[...],
+                                                        mask[...]), 1e-6, label)
+            XCTAssertLessThan(TestSignals.maxDifference(try XCTUnwrap(grown.net.speechLogits).array[...], logits[...]),
+                              1e-5, label)
+        }
+    }
+
+    /// Training can move the new weights: the loss's gradient reaches them though they start at zero.
+    func testTheNewWeightsReceiveGradient() throws {
+        let grown = try TestSignals.randomizedModel(.cnn, causal: false, inputNorm: .batch, dropout: 0)
+            .addingFloorInput(bands: 8)
+        let layout = SequenceBatch(frames: 30, lengths: [30, 20])
+        let x = TestSignals.logPowers(frames: layout.rows, bins: 33, seed: 3)
+        var rng = RandomGenerator(seed: 13)
+        let count = layout.rows * 33
+        let noisy = Matrix(rows: layout.rows, cols: 33, values: (0..<count).map { _ in rng.uniform(0.1, 1) })
+        let clean = Matrix(rows: layout.rows, cols: 33, values: (0..<count).map { _ in rng.uniform(0, 1) })
+        let store = grown.net.store, gradient = Matrix(rows: 0, cols: 0)
+        store.zeroGradients()
+        let mask = grown.net.forward(x, layout: layout, training: true)
+        _ = Loss.spectral(mask: mask, noisyMagnitude: noisy, cleanMagnitude: clean, layout: layout, gradient: gradient)
+        grown.net.backward(gradient)
+        let weight = try XCTUnwrap(store.entry(named: "block0.conv.weight"))
+        let gradients = Array(store.gradientBuffer[weight.range])
+        var newInputs: [Float] = []
+        for o in 0..<8 {
+            let start = o * 41 * 3 + 33 * 3, end = (o + 1) * 41 * 3
+            newInputs += gradients[start..<end]
+        }
+        XCTAssertGreaterThan(newInputs.map { $0 * $0 }.reduce(0, +), 0)
+    }
+
+    /// Twice, onto an MLP, or onto a per-frame (layer) input norm: refused with a reason.
+    func testAddingTheFloorInputWhereItCannotStartAtZeroIsRefused() throws {
+        let cases: [(DenoiseModel, String)] = [
+            (try TestSignals.randomizedModel(.cnn, causal: false, inputNorm: .batch, floorBands: 8), "already"),
+            (try TestSignals.randomizedModel(.mlp, causal: false, inputNorm: .batch), "an MLP"),
+            (try TestSignals.randomizedModel(.cnn, causal: true, inputNorm: .layer), "layer-normalised"),
+        ]
+        for (model, reason) in cases {
+            XCTAssertThrowsError(try model.addingFloorInput(bands: 8)) { error in
+                XCTAssertTrue("\(error)".contains(reason), "\(error)")
+            }
+        }
+    }
+}
