@@ -96,6 +96,8 @@ struct InfoCommand: Command {
             ]
             // null: one input per bin.
             object["input_bands"] = net.inputBands.map { $0 as Any } ?? NSNull()
+            // null: no noise-floor input.
+            object["floor_bands"] = net.floorBands.map { $0 as Any } ?? NSNull()
             if let training = model.training { object["training"] = Self.jsonObject(training) }
             if let blend = model.blend { object["blend"] = Self.jsonObject(blend) }
             try Self.printJSON(object)
@@ -113,7 +115,8 @@ struct InfoCommand: Command {
         rows += [
             ("normalisation", net.norm.rawValue + (net.norm.isFrameLocal ? " (streams)" : " (whole-utterance)")),
             ("input norm", net.inputNorm.rawValue + (net.inputNorm == .batch ? " (training data's statistics)" : "")),
-            ("input", net.inputBands.map { "\($0) ERB bands (log band powers)" } ?? "\(net.bins) bins (log powers)"),
+            ("input", (net.inputBands.map { "\($0) ERB bands (log band powers)" } ?? "\(net.bins) bins (log powers)")
+                + (net.floorBands.map { ", and \($0) ERB bands of height above the noise floor" } ?? "")),
             ("dropout", String(format: "%.2f", net.dropout)),
             ("parameters", "\(model.net.parameterCount)"),
             ("sample rate", "\(model.sampleRate) Hz"),

@@ -123,6 +123,13 @@ struct TrainCommand: Command {
                     + "\(MaskNetConfig.fewestInputBands)...\(MaskNetConfig.recommended(kind: .cnn).bins), or 0 for one input per "
                     + "bin; the mask is still one gain per bin.",
                 default: String(MaskNetConfig.recommended(kind: .cnn).inputBands ?? 0)),
+        .option("floor-bands", value: "N", kind: .int,
+                help: "Also feed the network, per ERB band, how far each frame's log power stands above the band's "
+                    + "noise floor: the minimum of the smoothed band power over the last "
+                    + "\(Format.number(Float(MaskNetConfig.floorWindowSeconds))) s, causal, so it streams. N in "
+                    + "\(MaskNetConfig.fewestInputBands)...\(MaskNetConfig.recommended(kind: .cnn).bins), or 0 for "
+                    + "none. With --init from a CNN without it, the input is added with zero weights, so training "
+                    + "starts from the model's own output.", default: "0"),
         .option("dropout", value: "P", kind: .float, help: "Dropout probability.",
                 default: Format.number(MaskNetConfig.recommended(kind: .cnn).dropout)),
         // Loss.
@@ -253,6 +260,8 @@ struct TrainSettings {
     var inputNorm: InputNormKind
     /// nil: one input per bin.
     var inputBands: Int?
+    /// nil: no noise-floor input (with --init: the model's own).
+    var floorBands: Int?
     var dropout: Double
     var phaseWeight: Double
     var stoiWeight: Double
@@ -405,6 +414,10 @@ struct TrainSettings {
             $0 == 0 || bandCounts.contains($0)
         }
         inputBands = bands == 0 ? nil : bands
+        let floor = try arguments.int("floor-bands", expected: "0 (none) or a band count in \(bandCounts)") {
+            $0 == 0 || bandCounts.contains($0)
+        }
+        floorBands = floor == 0 ? nil : floor
         dropout = try arguments.defaultedDouble("dropout", expected: "a probability in [0, 1)") { $0 >= 0 && $0 < 1 }
         phaseWeight = try arguments.defaultedDouble("phase-weight", expected: "a weight in [0, 1]") {
             $0 >= 0 && $0 <= 1
@@ -453,6 +466,13 @@ struct TrainSettings {
             let source = resume ? "--resume: the architecture comes from the checkpoint"
                 : "--init: the architecture comes from the model"
             throw UsageError("--\(first) does not apply with \(source)")
+        }
+        if floorBands != nil && resume {
+            throw UsageError("--floor-bands does not apply with --resume: the architecture comes from the checkpoint")
+        }
+        if floorBands != nil && speechHeadOnly {
+            throw UsageError("--floor-bands and --speech-head-only: a new input needs training, the head-only run "
+                             + "keeps the network as it is")
         }
         addedBlocks = try Self.dilations("add-blocks", in: arguments)
         if !addedBlocks.isEmpty && initialModel == nil {

@@ -78,6 +78,14 @@ struct TrainingSession {
                 say("adding \(settings.addedBlocks.count) residual block(s) of dilation "
                     + "\(settings.addedBlocks.map(String.init).joined(separator: ",")), starting close to the identity")
             }
+            if let floorBands = settings.floorBands {
+                do {
+                    grown = try grown.addingFloorInput(bands: floorBands, seed: UInt64(settings.seed))
+                } catch {
+                    throw CommandError("\(initial.path): \(error)")
+                }
+                say("adding a noise-floor input of \(floorBands) bands, starting at zero weight")
+            }
             if settings.vadWeight > 0 && !grown.hasSpeechHead {
                 say("adding a speech-probability head (--vad-weight \(settings.vadWeight)), trained from scratch")
                 model = try grown.addingSpeechHead(seed: UInt64(settings.seed))
@@ -102,6 +110,7 @@ struct TrainingSession {
         say("model: \(model.net.config.kind.rawValue), \(model.net.config.norm.rawValue) norm, "
             + "\(model.net.config.inputNorm.rawValue) input norm, "
             + (model.net.config.inputBands.map { "\($0) input bands, " } ?? "")
+            + (model.net.config.floorBands.map { "\($0) noise-floor bands, " } ?? "")
             + "\(model.net.parameterCount) parameters; \(settings.optimizer), lr \(settings.learningRate)")
 
         let interrupt = InterruptMonitor.shared
@@ -286,7 +295,8 @@ struct TrainingSession {
                       norm: settings.norm,
                       inputNorm: settings.inputNorm,
                       dropout: Float(settings.dropout),
-                      speechHead: settings.vadWeight > 0, inputBands: settings.inputBands)
+                      speechHead: settings.vadWeight > 0, inputBands: settings.inputBands,
+                      floorBands: settings.floorBands)
     }
 
     private func trainingOptions() -> TrainingOptions {

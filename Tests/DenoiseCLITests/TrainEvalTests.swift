@@ -404,6 +404,46 @@ final class TrainEvalTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: refusedRun.path))
     }
 
+    /// --floor-bands adds the noise-floor input: to a new network as built, and to an --init model with zero weights
+    /// (so, with a vanishing learning rate, the run's masks are the start's); `info` shows it. A model whose input
+    /// norm is per frame is refused, naming the file, and no run folder is left.
+    func testFloorBandsAddsTheNoiseFloorInput() throws {
+        let fresh = folder.appendingPathComponent("fresh")
+        XCTAssertEqual(try trainTinyCNN(fresh, ["--floor-bands", "8"]).status, 0)
+        XCTAssertEqual(try DenoiseModel.load(url: fresh.appendingPathComponent("model.safetensors"))
+            .net.config.floorBands, 8)
+
+        let start = try trainedResidualModel("small")
+        let grown = folder.appendingPathComponent("grown")
+        let result = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", grown.path,
+                                            "--epochs", "1", "--batch-size", "2", "--lr", "1e-12", "--init", start.path,
+                                            "--floor-bands", "8"], timeout: 120)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("adding a noise-floor input of 8 bands"), result.stderr)
+        let grownURL = grown.appendingPathComponent("model.safetensors")
+        let before = try DenoiseModel.load(url: start), after = try DenoiseModel.load(url: grownURL)
+        XCTAssertNil(before.net.config.floorBands)
+        XCTAssertEqual(after.net.config.floorBands, 8)
+        let features = Matrix(rows: 40, cols: before.net.config.bins,
+                              values: (0..<(40 * before.net.config.bins)).map { Float(($0 * 7919) % 23) * 0.5 - 12 })
+        let masks = [before, after].map { $0.net.forward(features, layout: .single(frames: 40), training: false).array }
+        XCTAssertLessThan(zip(masks[0], masks[1]).map { abs($0 - $1) }.max() ?? 1, 1e-5)
+        let info = try DenoiseRunner.run(["info", grownURL.path], timeout: 60)
+        XCTAssertTrue(info.stdout.contains("and 8 ERB bands of height above the noise floor"), info.stdout)
+
+        let layerInput = folder.appendingPathComponent("layer-input")
+        XCTAssertEqual(try trainTinyCNN(layerInput, ["--residual", "--input-norm", "layer"]).status, 0)
+        let refusedRun = folder.appendingPathComponent("refused")
+        let refused = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o",
+                                             refusedRun.path, "--epochs", "1", "--init",
+                                             layerInput.appendingPathComponent("model.safetensors").path,
+                                             "--floor-bands", "8"], timeout: 60)
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("layer-input/model.safetensors")
+                      && refused.stderr.contains("layer-normalised"), refused.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: refusedRun.path))
+    }
+
     /// --teacher trains with a trained model's masks as a second target and says so; a teacher file that is not a
     /// model is refused, naming it, before any run folder is made.
     func testTeacherTrainsAModelAndABadTeacherIsRefused() throws {

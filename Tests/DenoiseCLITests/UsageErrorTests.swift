@@ -114,6 +114,17 @@ final class UsageErrorTests: XCTestCase {
                              mentioning: ["--add-blocks", "--speech-head-only"])
     }
 
+    /// The floor's band count is 0 or in 8...257; a checkpoint fixes the architecture, and a head-only run trains
+    /// no new input.
+    func testFloorBandsOutOfRangeOrWithResumeExit64() throws {
+        let usage = "usage: denoise train --noisy DIR --clean DIR -o RUN_DIR [<options>]"
+        let base = ["train", "--noisy", "n", "--clean", "c", "-o", "r", "--floor-bands"]
+        for bad in ["7", "258", "x", "-1"] { try expectUsageError(base + [bad], usage: usage, mentioning: ["--floor-bands"]) }
+        try expectUsageError(base + ["8", "--resume"], usage: usage, mentioning: ["--floor-bands", "--resume"])
+        try expectUsageError(base + ["8", "--init", "m.safetensors", "--speech-head-only"], usage: usage,
+                             mentioning: ["--floor-bands", "--speech-head-only"])
+    }
+
     /// The teacher's weight needs a teacher, and is a positive number; a head-only run has no mask to teach.
     func testTeacherWeightWithoutTeacherOrBadWeightExit64() throws {
         let usage = "usage: denoise train --noisy DIR --clean DIR -o RUN_DIR [<options>]"
