@@ -64,6 +64,18 @@ final class NoiseFloorInputTests: XCTestCase {
         }
     }
 
+    /// Bands are tracked independently: eleven bands at once (eight in vector lanes, three after them) give what
+    /// eleven one-band trackers give.
+    func testBandsAreTrackedIndependently() {
+        let features = TestSignals.logPowers(frames: 200, bins: 11, seed: 9)
+        let frames = (0..<200).map { Array(UnsafeBufferPointer(start: features.row($0), count: 11)) }
+        let together = tracked(frames, frameSeconds: 0.016)
+        for b in 0..<11 {
+            let alone = tracked(frames.map { [$0[b]] }, frameSeconds: 0.016)
+            XCTAssertEqual(together.map { $0[b] }, alone.map { $0[0] }, "band \(b)")
+        }
+    }
+
     /// A reset starts a new utterance: the same frames give the same heights again, whatever came before.
     func testResetStartsANewUtterance() {
         let features = TestSignals.logPowers(frames: 120, bins: 6, seed: 4)

@@ -75,11 +75,10 @@ final class NoiseFloorTracker {
         }
         (window + (framesSeen % windowFrames) * bands).update(from: smoothed, count: bands)
         framesSeen += 1
-        // Slot by slot, so the inner loop runs along the bands in memory order.
+        // Slot by slot, along the bands in memory order, eight at a time: this is most of the tracker's work.
         floor.update(from: window, count: bands)
         for slot in 1..<min(framesSeen, windowFrames) {
-            let frame = window + slot * bands
-            for b in 0..<bands { floor[b] = min(floor[b], frame[b]) }
+            RowKernel.formMinimum(window + slot * bands, into: floor, bands)
         }
         for b in 0..<bands { y[b] = (x[b] - floor[b]) * NoiseFloorTracker.outputScale }
     }

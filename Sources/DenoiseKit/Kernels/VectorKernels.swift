@@ -34,6 +34,22 @@ enum RowKernel {
         return s
     }
 
+    /// y[i] = min(y[i], x[i]), i < n.
+    @inline(__always)
+    static func formMinimum(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ n: Int) {
+        var i = 0
+        while i + 8 <= n {
+            // A compare and a blend; the standard library's pointwiseMin is an uninlined generic call here.
+            let current = load8(y + i), candidate = load8(x + i)
+            store8(current.replacing(with: candidate, where: candidate .< current), y + i)
+            i += 8
+        }
+        while i < n {
+            y[i] = min(y[i], x[i])
+            i += 1
+        }
+    }
+
     /// y[i] = x[i] · scale[i] + offset[i], i < n.
     @inline(__always)
     static func affine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int,
