@@ -19,7 +19,9 @@ struct BenchCommand: Command {
         bundled default and real-time models (random weights of their shapes when the source tree is gone). Training \
         batches hold 16 utterances of 2-4 s. The real-time factor is processing time divided by audio duration \
         (lower is faster). Peak memory and batch throughput are measured on child 'denoise apply' processes, \
-        training memory on one epoch of a child 'denoise train' over an 8-hour corpus (test pairs repeated).
+        training memory on one epoch of a child 'denoise train' over an 8-hour corpus (test pairs repeated). \
+        blas_kernels names the OpenBLAS kernels every product ran on (chosen for the CPU, or by OPENBLAS_CORETYPE): \
+        compare figures only between runs on the same kernels.
         """
 
     func run(_ arguments: ParsedArguments) throws -> Int32 {
@@ -28,11 +30,14 @@ struct BenchCommand: Command {
         let bench = Bench(quick: arguments.flag("quick"), candidate: model,
                           log: arguments.flag("json") ? { _ in } : { Terminal.writeError($0) })
         let results = try bench.runAll()
+        // The kernels decide the speed of every product, so the figures name them.
+        let kernels = BLAS.kernels
         if arguments.flag("json") {
-            let body = results.map { "  \"\($0.key)\": \(Bench.json($0.value))" }.joined(separator: ",\n")
-            Terminal.writeOut("{\n\(body)\n}\n")
+            let body = ["  \"blas_kernels\": \"\(kernels)\""]
+                + results.map { "  \"\($0.key)\": \(Bench.json($0.value))" }
+            Terminal.writeOut("{\n\(body.joined(separator: ",\n"))\n}\n")
         } else {
-            Terminal.writeOut(Bench.table(results))
+            Terminal.writeOut("OpenBLAS kernels: \(kernels)\n" + Bench.table(results))
         }
         return ExitStatus.success
     }

@@ -67,6 +67,10 @@ public enum BLAS {
     /// Two models stepping at once on different counts in one process would share whichever count was set last.
     static var threads: Int { Int(openblas_get_num_threads()) }
 
+    /// The kernels OpenBLAS chose for this CPU when it loaded (e.g. "Haswell", "Zen", "SkylakeX"), or the ones
+    /// OPENBLAS_CORETYPE asked for.
+    public static var kernels: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
+
     /// OpenBLAS's count before this process changed it: the cores, or OPENBLAS_NUM_THREADS.
     public static let defaultThreads = max(1, Int(openblas_get_num_threads()))
 
