@@ -76,6 +76,26 @@ final class NoiseFloorInputTests: XCTestCase {
         }
     }
 
+    /// Digital silence stays out of the floor: after 2 s of exact zeros (ln 1e-10, what `Features.logPower` gives
+    /// them), a steady level reads as its own floor from its first frame on, as it does with nothing before it; the
+    /// silent frames themselves read 0. A level that falls silent and comes back is treated the same way.
+    func testDigitalSilenceStaysOutOfTheFloor() {
+        let silent: Float = -23.02585, frameSeconds = 0.016
+        let steady: [[Float]] = (0..<60).map { t in [-8 + 0.3 * sin(Float(t)), -12] }
+        let alone = tracked(steady, frameSeconds: frameSeconds)
+        let afterSilence = tracked(Array(repeating: [silent, silent], count: 125) + steady, frameSeconds: frameSeconds)
+        XCTAssertTrue(afterSilence.prefix(125).allSatisfy { $0 == [0, 0] })
+        assertClose(Array(afterSilence.suffix(60)), alone, 1e-6)
+        // Sound, silence shorter than the window, the same sound again: each stretch as if from a start.
+        let gap = tracked(Array(steady.prefix(30)) + Array(repeating: [silent, silent], count: 20) + steady,
+                          frameSeconds: frameSeconds)
+        assertClose(Array(gap.suffix(60)), tracked(Array(steady.prefix(30)) + steady, frameSeconds: frameSeconds)
+            .suffix(60).map { $0 }, 0.3)
+        XCTAssertTrue(gap.suffix(60).allSatisfy { $0.allSatisfy { abs($0) < 0.3 } }, "no height from the silence")
+        // Without the rule the floor would sit at the silence: heights of (−8 + 23) / 4 ≈ 3.8.
+        XCTAssertLessThan(NoiseFloorTracker.silence, -20)
+    }
+
     /// A reset starts a new utterance: the same frames give the same heights again, whatever came before.
     func testResetStartsANewUtterance() {
         let features = TestSignals.logPowers(frames: 120, bins: 6, seed: 4)

@@ -7,9 +7,13 @@ import Foundation
 ///
 /// For each band b, from the utterance's first frame on, in frame order (x_t[b]: the frame's log band power):
 ///
-///     s_t[b] = x_0[b] at t = 0, else s_{t−1}[b] + β · (x_t[b] − s_{t−1}[b])      (smoothing)
-///     n_t[b] = min(s_u[b] for u in max(0, t − W + 1) ... t)                       (the floor)
-///     y_t[b] = (x_t[b] − n_t[b]) · `outputScale`
+///     s_t[b] = x_t[b] after a start or a silent frame, else s_{t−1}[b] + β · (x_t[b] − s_{t−1}[b])   (smoothing)
+///     n_t[b] = min(s_u[b] for u in max(0, t − W + 1) ... t, u not silent)                            (the floor)
+///     y_t[b] = (x_t[b] − n_t[b]) · `outputScale`, and 0 for a silent frame
+///
+/// A silent frame is digital silence in that band (`silence`: far below the least step of 16-bit audio). It says
+/// nothing about the noise, so it stays out of the floor: otherwise a stream that starts with, or pauses in, exact
+/// zeros (a muted microphone) would hold the floor at the silence for a whole window after the sound comes back.
 ///
 /// with β = 1 − exp(−frameSeconds / `smoothingSeconds`) and W the frames in `windowSeconds`: the minimum of the
 /// smoothed power over the last W frames (minimum statistics). Speech leaves gaps in every band within a second or
@@ -27,6 +31,9 @@ final class NoiseFloorTracker {
     static let smoothingSeconds = 0.05
     /// Scale of the output: log power ratios of 0…40 dB (0…9.2 nepers) come out as 0…2.3.
     static let outputScale: Float = 0.25
+    /// Log band powers below this (a power of 1e-9, ten times `Features.logPowerFloor`) are digital silence: the
+    /// least step of 16-bit audio alone gives a band about 1e-7.
+    static let silence: Float = -20.723_267
 
     let bands: Int
     /// W: the smoothed frames the floor is the minimum of.
@@ -34,6 +41,8 @@ final class NoiseFloorTracker {
     /// β, the weight of a new frame in the smoothing.
     let beta: Float
     private let smoothed: UnsafeMutablePointer<Float>
+    /// Whether the band's last frame was sound (not silent, and not before the start): its smoothing goes on.
+    private let sounding: UnsafeMutablePointer<Bool>
     /// n_t, the floor of the last frame [bands].
     private let floor: UnsafeMutablePointer<Float>
     /// The last `windowFrames` smoothed frames [windowFrames × bands], frame t in slot t mod W.
@@ -50,6 +59,8 @@ final class NoiseFloorTracker {
         beta = Float(1 - exp(-frameSeconds / NoiseFloorTracker.smoothingSeconds))
         smoothed = .allocate(capacity: bands)
         smoothed.initialize(repeating: 0, count: bands)
+        sounding = .allocate(capacity: bands)
+        sounding.initialize(repeating: false, count: bands)
         floor = .allocate(capacity: bands)
         floor.initialize(repeating: 0, count: bands)
         window = .allocate(capacity: windowFrames * bands)
@@ -58,28 +69,40 @@ final class NoiseFloorTracker {
 
     deinit {
         smoothed.deallocate()
+        sounding.deallocate()
         floor.deallocate()
         window.deallocate()
     }
 
     /// Forgets every frame: the next one starts an utterance.
-    func reset() { framesSeen = 0 }
+    func reset() {
+        framesSeen = 0
+        sounding.update(repeating: false, count: bands)
+    }
 
     /// Takes the next frame's log band powers x [bands] into the floor and writes its height above the floor into
     /// y [bands] (y may be x).
     func track(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
-        if framesSeen == 0 {
-            smoothed.update(from: x, count: bands)
-        } else {
-            for b in 0..<bands { smoothed[b] += beta * (x[b] - smoothed[b]) }
+        let slot = window + (framesSeen % windowFrames) * bands
+        for b in 0..<bands {
+            if x[b] < NoiseFloorTracker.silence {
+                sounding[b] = false
+                slot[b] = .infinity  // never the minimum
+            } else {
+                smoothed[b] = sounding[b] ? smoothed[b] + beta * (x[b] - smoothed[b]) : x[b]
+                sounding[b] = true
+                slot[b] = smoothed[b]
+            }
         }
-        (window + (framesSeen % windowFrames) * bands).update(from: smoothed, count: bands)
         framesSeen += 1
         // Slot by slot, along the bands in memory order, eight at a time: this is most of the tracker's work.
         floor.update(from: window, count: bands)
         for slot in 1..<min(framesSeen, windowFrames) {
             RowKernel.formMinimum(window + slot * bands, into: floor, bands)
         }
-        for b in 0..<bands { y[b] = (x[b] - floor[b]) * NoiseFloorTracker.outputScale }
+        // A band that sounds now has its own frame in the window, so its floor is finite.
+        for b in 0..<bands {
+            y[b] = x[b] < NoiseFloorTracker.silence ? 0 : (x[b] - floor[b]) * NoiseFloorTracker.outputScale
+        }
     }
 }
