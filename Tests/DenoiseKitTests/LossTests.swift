@@ -193,17 +193,24 @@ final class LossTests: XCTestCase {
         XCTAssertFalse(RowKernel.powerInRange(SIMD8<Float>(1, 1, 1, 1, 1, 1, 1, .infinity), 0.3))
     }
 
-    /// The in-place power the denoiser applies to masks: the vector path, blocks with zeros or subnormals (scalar
-    /// fallback) and a tail of 3.
+    /// The in-place power the denoiser applies to masks: the mask path (with zeros, and lanes whose power vanishes
+    /// below 2⁻¹²⁵), blocks with subnormals or values above 1 (scalar fallback) and a tail of 3; exponents below,
+    /// at and above 1.
     func testRaiseInPlaceMatchesFoundationPowIncludingZerosAndTheTail() {
         var values: [Float] = (0..<16).map { Float($0 + 1) / 17 }
         values += [0.5, 0, 0.25, Float.leastNormalMagnitude / 8, 1, 0.75, 0.125, 0.9]
+        values += [0.5, 0, 1e-30, Float.leastNormalMagnitude, 1e-20, 0.75, 0, 2e-38]
+        values += [0.5, 3, 0.25, 0.5, 1, 0.75, 0.125, 0.9]
         values += [0.3, 1, 0]
-        for c: Float in [0.7, 2] {
+        XCTAssertTrue(RowKernel.isMask(SIMD8(values[24..<32])))
+        XCTAssertFalse(RowKernel.isMask(SIMD8(values[16..<24])), "a subnormal")
+        XCTAssertFalse(RowKernel.isMask(SIMD8(values[32..<40])), "above 1")
+        for c: Float in [0.05, 0.7, 1.1, 2, 20] {
             var raised = values
             raised.withUnsafeMutableBufferPointer { RowKernel.raise($0.baseAddress!, $0.count, to: c) }
             for (x, y) in zip(values, raised) {
-                XCTAssertEqual(y, Foundation.pow(x, c), accuracy: 2e-6 * max(Foundation.pow(x, c), 1e-30), "\(x)^\(c)")
+                let expected = Foundation.pow(x, c)
+                XCTAssertEqual(y, expected, accuracy: max(4e-6 * expected, 3e-38), "\(x)^\(c)")
             }
         }
     }
