@@ -83,6 +83,29 @@ final class InputBandsTests: XCTestCase {
         for b in 0..<8 { XCTAssertEqual(y[b], MaskNet.silence, accuracy: 1e-4, "band \(b)") }
     }
 
+    /// 32 bands of 257 bins (most bands wide enough for the eight-bin vector path) against a Double reference of
+    /// the formula, on random log powers from silence up, and on a frame with a log power beyond the vector range
+    /// (+85, the scalar fallback) in a wide band.
+    func testPoolingMatchesADoubleReferenceOnEveryPath() {
+        let bands = ERBBands(bands: 32, bins: 257, nyquistHz: 8000)
+        var rng = RandomGenerator(seed: 7)
+        var frames = (0..<3).map { _ in (0..<257).map { _ in rng.uniform(-23.02585, 20) } }
+        frames[2][240] = 85
+        for (f, x) in frames.enumerated() {
+            var y = [Float](repeating: 0, count: 32)
+            x.withUnsafeBufferPointer { x in
+                y.withUnsafeMutableBufferPointer { bands.pool(x.baseAddress!, into: $0.baseAddress!) }
+            }
+            for b in 0..<32 {
+                let sum = (0..<257).reduce(0.0) { total, k in
+                    total + Double(bands.weight(band: b, bin: k)) * max(exp(Double(x[k])) - 1e-10, 0)
+                }
+                XCTAssertEqual(Double(y[b]), log(sum + 1e-10), accuracy: 2e-6 * max(1, abs(log(sum + 1e-10))),
+                               "frame \(f), band \(b)")
+            }
+        }
+    }
+
     // MARK: Networks with band input
 
 

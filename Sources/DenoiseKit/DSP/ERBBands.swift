@@ -81,13 +81,35 @@ struct ERBBands: Sendable {
     }
 
     /// Log band powers y [bands] of one frame's log bin powers x [bins]. Allocates nothing.
+    ///
+    /// Eight bins at a time with the vector exp2 (the input and streaming paths pool every frame, and each bin lies
+    /// in two bands); blocks holding a log power beyond ±80 (not from `Features.logPower` of finite audio) and each
+    /// band's last few bins take the scalar exp.
     func pool(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
         let floor = Features.logPowerFloor
+        let floor8 = SIMD8<Float>(repeating: floor), zero = SIMD8<Float>(repeating: 0)
         weights.withUnsafeBufferPointer { w in
+            guard let w = w.baseAddress else { return }
             for b in 0..<bands {
-                let first = firstBins[b], offset = offsets[b]
-                var sum: Float = 0
-                for i in 0..<counts[b] { sum += w[offset + i] * max(exp(x[first + i]) - floor, 0) }
+                let bandX = x + firstBins[b], bandW = w + offsets[b], count = counts[b]
+                var sums = zero, i = 0
+                while i + 8 <= count {
+                    let v = load8(bandX + i)
+                    var power: SIMD8<Float>
+                    if all((v .< 80) .& (v .> -80)) {
+                        power = RowKernel.exp2(v * 1.442_695_04) - floor8
+                    } else {
+                        power = zero
+                        for lane in 0..<8 { power[lane] = exp(v[lane]) - floor }
+                    }
+                    sums += load8(bandW + i) * power.replacing(with: 0, where: power .< 0)
+                    i += 8
+                }
+                var sum = sums.sum()
+                while i < count {
+                    sum += bandW[i] * max(exp(bandX[i]) - floor, 0)
+                    i += 1
+                }
                 y[b] = log(sum + floor)
             }
         }
