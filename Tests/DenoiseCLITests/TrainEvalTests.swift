@@ -76,6 +76,13 @@ final class TrainEvalTests: XCTestCase {
         return run.appendingPathComponent("model.safetensors")
     }
 
+    /// One epoch from the model at `start` into `run` at a vanishing learning rate, so that the weights stay as
+    /// `options` (a growth) leave them.
+    private func trainStill(_ run: URL, from start: URL, _ options: [String]) throws -> RunResult {
+        try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", run.path, "--epochs", "1",
+                               "--batch-size", "2", "--lr", "1e-12", "--init", start.path] + options, timeout: 120)
+    }
+
     /// Rows of metrics.csv without the timing columns (seconds, frames/s), which differ from run to run.
     private func metricRows(_ run: URL) throws -> [[String]] {
         let text = try String(contentsOf: run.appendingPathComponent("metrics.csv"), encoding: .utf8)
@@ -372,9 +379,7 @@ final class TrainEvalTests: XCTestCase {
     func testAddBlocksGrowsTheInitModel() throws {
         let start = try trainedResidualModel("small")
         let grown = folder.appendingPathComponent("grown")
-        let result = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", grown.path,
-                                            "--epochs", "1", "--batch-size", "2", "--lr", "1e-12", "--init", start.path,
-                                            "--add-blocks", "4"], timeout: 120)
+        let result = try trainStill(grown, from: start, ["--add-blocks", "4"])
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stderr.contains("adding 1 residual block(s) of dilation 4"), result.stderr)
         let before = try DenoiseModel.load(url: start)
@@ -391,17 +396,24 @@ final class TrainEvalTests: XCTestCase {
         XCTAssertTrue(info.stdout.contains("3 residual blocks of 8 channels, kernel 5, dilations 1,2,4"), info.stdout)
         XCTAssertTrue(info.stdout.contains("1 epoch, best 1 ("), info.stdout)
 
-        let plain = folder.appendingPathComponent("plain")
-        XCTAssertEqual(try trainTinyCNN(plain, []).status, 0)
+        try assertGrowthRefused(startOptions: [], ["--add-blocks", "1"], saying: "skip connections")
+    }
+
+    /// A tiny CNN trained with `startOptions`, then grown by `options`: refused, the error naming the start's file
+    /// and `reason`, and no run folder left.
+    private func assertGrowthRefused(startOptions: [String], _ options: [String], saying reason: String,
+                                     file: StaticString = #filePath, line: UInt = #line) throws {
+        let start = folder.appendingPathComponent("ungrowable")
+        XCTAssertEqual(try trainTinyCNN(start, startOptions).status, 0, file: file, line: line)
         let refusedRun = folder.appendingPathComponent("refused")
         let refused = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o",
                                              refusedRun.path, "--epochs", "1", "--init",
-                                             plain.appendingPathComponent("model.safetensors").path,
-                                             "--add-blocks", "1"], timeout: 60)
-        XCTAssertNotEqual(refused.status, 0)
-        XCTAssertTrue(refused.stderr.contains("plain/model.safetensors") && refused.stderr.contains("skip connections"),
-                      refused.stderr)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: refusedRun.path))
+                                             start.appendingPathComponent("model.safetensors").path] + options,
+                                            timeout: 60)
+        XCTAssertNotEqual(refused.status, 0, file: file, line: line)
+        XCTAssertTrue(refused.stderr.contains("ungrowable/model.safetensors") && refused.stderr.contains(reason),
+                      refused.stderr, file: file, line: line)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: refusedRun.path), file: file, line: line)
     }
 
     /// --floor-bands adds the noise-floor input: to a new network as built, and to an --init model with zero weights
@@ -415,9 +427,7 @@ final class TrainEvalTests: XCTestCase {
 
         let start = try trainedResidualModel("small")
         let grown = folder.appendingPathComponent("grown")
-        let result = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o", grown.path,
-                                            "--epochs", "1", "--batch-size", "2", "--lr", "1e-12", "--init", start.path,
-                                            "--floor-bands", "8"], timeout: 120)
+        let result = try trainStill(grown, from: start, ["--floor-bands", "8"])
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stderr.contains("adding a noise-floor input of 8 bands"), result.stderr)
         let grownURL = grown.appendingPathComponent("model.safetensors")
@@ -431,17 +441,8 @@ final class TrainEvalTests: XCTestCase {
         let info = try DenoiseRunner.run(["info", grownURL.path], timeout: 60)
         XCTAssertTrue(info.stdout.contains("and 8 ERB bands of height above the noise floor"), info.stdout)
 
-        let layerInput = folder.appendingPathComponent("layer-input")
-        XCTAssertEqual(try trainTinyCNN(layerInput, ["--residual", "--input-norm", "layer"]).status, 0)
-        let refusedRun = folder.appendingPathComponent("refused")
-        let refused = try DenoiseRunner.run(["train", "--noisy", noisy.path, "--clean", clean.path, "-o",
-                                             refusedRun.path, "--epochs", "1", "--init",
-                                             layerInput.appendingPathComponent("model.safetensors").path,
-                                             "--floor-bands", "8"], timeout: 60)
-        XCTAssertNotEqual(refused.status, 0)
-        XCTAssertTrue(refused.stderr.contains("layer-input/model.safetensors")
-                      && refused.stderr.contains("layer-normalised"), refused.stderr)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: refusedRun.path))
+        try assertGrowthRefused(startOptions: ["--residual", "--input-norm", "layer"], ["--floor-bands", "8"],
+                                saying: "layer-normalised")
     }
 
     /// --teacher trains with a trained model's masks as a second target and says so; a teacher file that is not a

@@ -5,14 +5,19 @@ import XCTest
 final class InputStageTests: XCTestCase {
     private let bins = 33, frameSeconds = 0.016
 
-    /// The four stages: with or without 12 bands, with or without the running norm.
+    /// The eight stages: with or without 12 bands, with or without the running norm, with or without an 8-band
+    /// noise floor.
     private func stages() -> [(label: String, stage: InputStage)] {
         var stages: [(String, InputStage)] = []
         for bands in [nil, ERBBands(bands: 12, bins: bins, nyquistHz: 8000)] {
             for running in [false, true] {
-                let norm = running ? RunningNormalizer(bins: bands?.bands ?? bins, frameSeconds: frameSeconds) : nil
-                stages.append(("\(bands?.bands ?? 0) bands, running norm \(running)",
-                               InputStage(bins: bins, bands: bands, runningNorm: norm)))
+                for floored in [false, true] {
+                    let norm = running ? RunningNormalizer(bins: bands?.bands ?? bins, frameSeconds: frameSeconds) : nil
+                    let floor = floored ? (ERBBands(bands: 8, bins: bins, nyquistHz: 8000),
+                                           NoiseFloorTracker(bands: 8, frameSeconds: frameSeconds)) : nil
+                    stages.append(("\(bands?.bands ?? 0) bands, running norm \(running), floor \(floored)",
+                                   InputStage(bins: bins, bands: bands, runningNorm: norm, floor: floor)))
+                }
             }
         }
         return stages

@@ -154,26 +154,6 @@ final class NoiseFloorInputTests: XCTestCase {
         }
     }
 
-    /// The batch entry gives each utterance what a reset and frame-by-frame feeding give it, padding rows zero.
-    func testTheBatchEntryGivesEachUtteranceItsFrames() throws {
-        let stage = try TestSignals.randomizedModel(.cnn, causal: true, inputNorm: .running, bands: 12, floorBands: 8)
-            .net.makeInputStage()
-        let layout = SequenceBatch(frames: 9, lengths: [9, 4, 0, 6])
-        let features = TestSignals.logPowers(frames: layout.rows, bins: 33, seed: 1)
-        let batch = stage.transformBatch(features, layout: layout)
-        var frame = [Float](repeating: 0, count: stage.inputWidth)
-        for b in 0..<layout.batch {
-            stage.reset()
-            for row in layout.realRows(of: b) {
-                stage.transformFrame(features.row(row), into: &frame)
-                XCTAssertEqual(Array(UnsafeBufferPointer(start: batch.row(row), count: frame.count)), frame, "row \(row)")
-            }
-        }
-        for row in 0..<layout.rows where !layout.isReal(row: row) {
-            XCTAssertTrue(UnsafeBufferPointer(start: batch.row(row), count: frame.count).allSatisfy { $0 == 0 })
-        }
-    }
-
     /// The whole network against central finite differences, through the floor input.
     func testMaskNetGradientCheckWithTheFloorInput() throws {
         for (kind, causal, norm, bands) in configurations {
@@ -210,15 +190,7 @@ final class NoiseFloorInputTests: XCTestCase {
 
     func testModelsWithTheFloorInputAreANewFormatAndRoundTrip() throws {
         let model = try TestSignals.randomizedModel(.cnn, causal: false, inputNorm: .batch, floorBands: 8)
-        XCTAssertEqual(model.formatVersion, "denoise-model-7")
-        XCTAssertFalse(DenoiseModel.formatVersions.prefix(6).contains(model.formatVersion), "older builds refuse it")
-        let file = model.safeTensors()
-        XCTAssertTrue(file.metadata["masknet"]?.contains(#""floorBands":8"#) ?? false)
-        let loaded = try DenoiseModel(safeTensors: file, path: "m")
-        XCTAssertEqual(loaded.net.config, model.net.config)
-        let x = TestSignals.logPowers(frames: 30, bins: 33, seed: 13)
-        XCTAssertEqual(loaded.net.forward(x, layout: .single(frames: 30), training: false).array,
-                       model.net.forward(x, layout: .single(frames: 30), training: false).array)
+        try TestSignals.checkNewFormatRoundTrip(model, version: "denoise-model-7", configJSON: #""floorBands":8"#)
         // Without it, models are written as before, and a file from before reads as having none.
         let plain = try TestSignals.randomizedModel(.cnn, causal: false, inputNorm: .batch)
         XCTAssertFalse(plain.safeTensors().metadata["masknet"]?.contains("floorBands") ?? true)

@@ -131,6 +131,24 @@ enum TestSignals {
         XCTAssertGreaterThan(maxDifference(reference[...], input[...]), 1e-3, label, file: file, line: line)
     }
 
+    /// A model file of a new format: `model` is written as `version` (the oldest that describes it, so older builds
+    /// refuse it), with `configJSON` in its configuration; read back, it has the same configuration and gives the
+    /// same masks. Returns the copy read.
+    @discardableResult
+    static func checkNewFormatRoundTrip(_ model: DenoiseModel, version: String, configJSON: String,
+                                        file: StaticString = #filePath, line: UInt = #line) throws -> DenoiseModel {
+        XCTAssertEqual(model.formatVersion, version, file: file, line: line)
+        XCTAssertTrue(DenoiseModel.formatVersions.contains(version), "this build reads it", file: file, line: line)
+        let saved = model.safeTensors()
+        XCTAssertTrue(saved.metadata["masknet"]?.contains(configJSON) ?? false, file: file, line: line)
+        let loaded = try DenoiseModel(safeTensors: saved, path: "m")
+        XCTAssertEqual(loaded.net.config, model.net.config, file: file, line: line)
+        let x = logPowers(frames: 30, bins: model.net.config.bins, seed: 13)
+        XCTAssertEqual(loaded.net.forward(x, layout: .single(frames: 30), training: false).array,
+                       model.net.forward(x, layout: .single(frames: 30), training: false).array, file: file, line: line)
+        return loaded
+    }
+
     /// Steps `net` through the frames of `x` twice, with a reset between, and checks each pass against the
     /// whole-utterance `forward` to 1e-5.
     static func checkStreamMatchesForward(_ net: MaskNet, features x: Matrix, _ label: String,
