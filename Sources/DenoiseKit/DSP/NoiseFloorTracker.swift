@@ -11,15 +11,15 @@ import Foundation
 ///     n_t[b] = min(s_u[b] for u in max(0, t − W + 1) ... t, u not silent)                            (the floor)
 ///     y_t[b] = (x_t[b] − n_t[b]) · `outputScale`, and 0 for a silent frame
 ///
-/// A silent frame is digital silence in that band (`silence`: far below the least step of 16-bit audio). It says
-/// nothing about the noise, so it stays out of the floor: otherwise a stream that starts with, or pauses in, exact
-/// zeros (a muted microphone) would hold the floor at the silence for a whole window after the sound comes back.
-///
 /// with β = 1 − exp(−frameSeconds / `smoothingSeconds`) and W the frames in `windowSeconds`: the minimum of the
 /// smoothed power over the last W frames (minimum statistics). Speech leaves gaps in every band within a second or
 /// so, where the smoothed power falls to the noise; a window longer than those gaps finds them, and a rising
 /// noise is followed within one window. The floor of a steady noise sits a few dB below its mean (the minimum of a
 /// fluctuating level); the network learns that offset. y_t depends on frames 0…t only.
+///
+/// A silent frame is digital silence in that band (`silence`: far below the least step of 16-bit audio). It says
+/// nothing about the noise, so it stays out of the floor: otherwise a stream that starts with, or pauses in, exact
+/// zeros (a muted microphone) would hold the floor at the silence for a whole window after the sound comes back.
 ///
 /// The state (the last W smoothed frames, frames seen) belongs to one utterance: each path that runs a network owns
 /// one per stream of frames, inside an `InputStage`, and feeds it every frame exactly once, in order. Buffers are

@@ -49,13 +49,13 @@ public struct DenoiserOptions: Equatable, Sendable {
 /// network's memory of earlier frames. A causal model (`MaskNetStream.canStream`) runs on frames as they are
 /// complete (on the fixed-latency path one at a time, otherwise all that are ready at once, in one batch of
 /// matrix products), its convolutions keeping their own past. Other models run on windows of `chunkFrames`
-/// frames plus margins of `historyFrames` before and `lookAheadFrames` after, whose outputs are discarded, so
-/// every kept frame sees exactly the inputs it would see in a whole-file pass and memory stays bounded whatever
-/// the file length. Models whose normalisation needs the whole utterance (GroupNorm, InstanceNorm) are run once
-/// at `finish()` instead. With a stateful input (the running input normalisation, `InputNormKind.running`, or the
-/// noise floor, `MaskNetConfig.floorBands`) each group's state runs on across the windows: every frame goes through it once, in order, when it first enters a window, and the
-/// history margins reuse what it gave, so each frame is normalised exactly as in a whole-file pass (the stream
-/// path's `MaskNetStream` keeps the same state itself).
+/// frames plus margins of `historyFrames` before and `lookAheadFrames` after, whose outputs are discarded, so every
+/// kept frame sees exactly the inputs it would see in a whole-file pass and memory stays bounded whatever the file
+/// length. Models whose normalisation needs the whole utterance (GroupNorm, InstanceNorm) are run once at `finish()`
+/// instead. With a stateful input (the running input normalisation, `InputNormKind.running`, or the noise floor,
+/// `MaskNetConfig.floorBands`) each group's state runs on across the windows: every frame goes through it once, in
+/// order, when it first enters a window, and the history margins reuse what it gave, so each frame is normalised
+/// exactly as in a whole-file pass (the stream path's `MaskNetStream` keeps the same state itself).
 ///
 /// Two ways to feed it, one per denoiser:
 /// - `process(AudioBuffer)` then `finish()`: output is sample-aligned with the input; over all calls it has
