@@ -180,7 +180,7 @@ public final class Denoiser {
             ? (try? groups.map { _ in try MaskNetStream(model.net) }) ?? [] : []
         // Only the running norm and the noise floor have state to carry across windows; without them each window's
         // network runs its own stage, which gives every frame the same input whichever window it is in.
-        inputStages = streams.isEmpty && model.net.config.hasStatefulInput
+        inputStages = streams.isEmpty && model.net.hasStatefulInput
             ? groups.map { _ in model.net.makeInputStage() } : []
         stagedFeatures = Array(repeating: [], count: inputStages.count)
         stepMask = Matrix(rows: 1, cols: plan.modelBins)

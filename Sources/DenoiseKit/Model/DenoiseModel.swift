@@ -146,71 +146,60 @@ public final class DenoiseModel {
         }
         let oldWidth = config.inputWidth
         config.floorBands = bands
-        let model = try DenoiseModel(config: config, stft: stft, sampleRate: sampleRate, seed: seed)
-        let newWidth = config.inputWidth, kernel = config.kernelSize
-        let target = model.net.store
-        for entry in net.store.entries {
-            guard let to = target.entry(named: entry.name) else {
-                preconditionFailure("parameter \(entry.name) lost in an extension")
-            }
-            let from = net.store.values + entry.offset, into = target.values + to.offset
-            if to.count == entry.count {
-                into.update(from: from, count: entry.count)
-            } else if entry.name == "block0.conv.weight" {
+        let newWidth = config.inputWidth, kernel = config.kernelSize, hidden = config.hidden
+        return try rebuilt(config: config, seed: seed) { name, from, into in
+            if name == "block0.conv.weight" {
                 // [Cout × Cin × k]: each output channel's old inputs, then zeros for the new ones.
-                for o in 0..<config.hidden {
+                for o in 0..<hidden {
                     (into + o * newWidth * kernel).update(from: from + o * oldWidth * kernel, count: oldWidth * kernel)
                     (into + o * newWidth * kernel + oldWidth * kernel).update(repeating: 0,
                                                                               count: (newWidth - oldWidth) * kernel)
                 }
             } else {
-                precondition(entry.name.hasPrefix("input_norm.") && entry.count == oldWidth && to.count == newWidth,
-                             "parameter \(entry.name) differs between a model and its extension")
+                precondition(name.hasPrefix("input_norm."),
+                             "parameter \(name) differs between a model and its extension")
                 into.update(from: from, count: oldWidth)
             }
         }
-        target.markValuesChanged()
-        let batchNorms = Dictionary(uniqueKeysWithValues: model.net.batchNorms)
-        for (name, from) in net.batchNorms {
-            guard let to = batchNorms[name] else { preconditionFailure("BatchNorm \(name) lost in an extension") }
-            to.runningMean.replaceSubrange(0..<from.runningMean.count, with: from.runningMean)
-            to.runningVariance.replaceSubrange(0..<from.runningVariance.count, with: from.runningVariance)
-        }
-        carrySettings(to: model)
-        return model
     }
 
     /// The norm gain an added block starts with: small, so the block starts close to the identity, but not 0, where
     /// the ReLU after the norm would see only zeros and pass no gradient back to the gain or the convolution.
     static let addedBlockGain: Float = 0.01
 
-    /// A model of `config` holding every tensor of this one (all of which `config` must have, in the same shapes),
-    /// its running statistics and its settings; tensors only `config` has keep their initialisation with `seed`.
-    private func rebuilt(config: MaskNetConfig, seed: UInt64) throws -> DenoiseModel {
+    /// A model of `config` holding every tensor of this one, its running statistics and its settings; tensors only
+    /// `config` has keep their initialisation with `seed`. A tensor whose size differs is `widen`'s to copy (given its
+    /// name, this model's values and the new model's): without it, every tensor must keep its shape. Running
+    /// statistics are copied into the first channels of the new ones.
+    private func rebuilt(config: MaskNetConfig, seed: UInt64,
+                         widen: ((String, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void)? = nil)
+        throws -> DenoiseModel {
         let model = try DenoiseModel(config: config, stft: stft, sampleRate: sampleRate, seed: seed)
         for entry in net.store.entries {
-            guard let target = model.net.store.entry(named: entry.name), target.count == entry.count else {
+            guard let target = model.net.store.entry(named: entry.name) else {
+                preconditionFailure("parameter \(entry.name) lost in an extension")
+            }
+            let from = net.store.values + entry.offset, into = model.net.store.values + target.offset
+            if target.count == entry.count {
+                into.update(from: from, count: entry.count)
+            } else if let widen {
+                widen(entry.name, from, into)
+            } else {
                 preconditionFailure("parameter \(entry.name) differs between a model and its extension")
             }
-            (model.net.store.values + target.offset).update(from: net.store.values + entry.offset, count: entry.count)
         }
         model.net.store.markValuesChanged()
         let batchNorms = Dictionary(uniqueKeysWithValues: model.net.batchNorms)
         for (name, from) in net.batchNorms {
             guard let to = batchNorms[name] else { preconditionFailure("BatchNorm \(name) lost in an extension") }
-            to.runningMean = from.runningMean
-            to.runningVariance = from.runningVariance
+            to.runningMean.replaceSubrange(0..<from.runningMean.count, with: from.runningMean)
+            to.runningVariance.replaceSubrange(0..<from.runningVariance.count, with: from.runningVariance)
         }
-        carrySettings(to: model)
-        return model
-    }
-
-    /// Gives an extension of this model (`rebuilt`, `addingFloorInput`) its history and apply settings.
-    private func carrySettings(to model: DenoiseModel) {
         model.training = training
         model.blend = blend
         model.maskExponent = maskExponent
         model.highBand = highBand
+        return model
     }
 
     /// Input needed after a sample before its output is final: one analysis frame plus the network's look-ahead.

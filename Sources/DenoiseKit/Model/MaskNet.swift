@@ -40,6 +40,9 @@ public final class MaskNet {
     private let inputStage: InputStage
     /// The band pooling of the input (nil without `config.inputBands`).
     var inputBands: ERBBands? { inputStage.bands }
+    /// True when a frame's network input depends on the frames before it (`InputStage.isStateful`): a caller that
+    /// feeds an utterance in pieces then keeps a stage of its own (`makeInputStage()`).
+    var hasStatefulInput: Bool { inputStage.isStateful }
     /// Seconds from one frame to the next: the running input normalisation's clock.
     let frameSeconds: Double
     private let paddedSpeechLogits = Matrix(rows: 0, cols: 0)

@@ -189,10 +189,6 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
     /// Values per frame the network reads (the input norm's channels): the log powers, then the floor bands.
     var inputWidth: Int { powerWidth + (floorBands ?? 0) }
 
-    /// True when a frame's network input depends on the frames before it (the running norm, the noise floor): every
-    /// path then feeds each stream's frames through one input stage once, in order.
-    var hasStatefulInput: Bool { inputNorm == .running || floorBands != nil }
-
     /// Number of parameters this configuration has, in Double so that an absurd configuration read
     /// from a file can be rejected before anything is allocated.
     public var parameterCount: Double {
