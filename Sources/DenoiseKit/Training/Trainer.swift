@@ -227,9 +227,8 @@ public final class Trainer {
         guard let teacher, options.teacherWeight > 0 else { return 0 }
         let target = teacher.net.forward(batch.features, layout: batch.layout, training: false)
         let loss = Loss.maskedMSE(prediction: mask, target: target, layout: batch.layout, gradient: teacherGradient)
-        let weight = options.teacherWeight
-        for i in 0..<gradient.count { gradient.data[i] += weight * teacherGradient.data[i] }
-        return weight * loss
+        BLAS.axpy(n: gradient.count, alpha: options.teacherWeight, x: teacherGradient.data, y: gradient.data)
+        return options.teacherWeight * loss
     }
 
     /// The speech head's weighted cross-entropy for the last forward on `batch` (0 when it gave no logits); its
