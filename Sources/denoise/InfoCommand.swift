@@ -82,6 +82,7 @@ struct InfoCommand: Command {
     private func describeModel(_ url: URL, path: String, json: Bool, history: Bool) throws -> Int32 {
         let model = try DenoiseModel.load(url: url)
         let net = model.net.config
+        let floorWindow = net.floorWindow ?? MaskNetConfig.defaultFloorWindow
         if json {
             var object: [String: Any] = [
                 "model": path, "format": model.formatVersion, "kind": net.kind.rawValue, "causal": net.causal,
@@ -98,6 +99,7 @@ struct InfoCommand: Command {
             object["input_bands"] = net.inputBands.map { $0 as Any } ?? NSNull()
             // null: no noise-floor input.
             object["floor_bands"] = net.floorBands.map { $0 as Any } ?? NSNull()
+            object["floor_window_s"] = net.floorBands.map { _ in floorWindow as Any } ?? NSNull()
             if let training = model.training { object["training"] = Self.jsonObject(training) }
             if let blend = model.blend { object["blend"] = Self.jsonObject(blend) }
             try Self.printJSON(object)
@@ -116,7 +118,9 @@ struct InfoCommand: Command {
             ("normalisation", net.norm.rawValue + (net.norm.isFrameLocal ? " (streams)" : " (whole-utterance)")),
             ("input norm", net.inputNorm.rawValue + (net.inputNorm == .batch ? " (training data's statistics)" : "")),
             ("input", (net.inputBands.map { "\($0) ERB bands (log band powers)" } ?? "\(net.bins) bins (log powers)")
-                + (net.floorBands.map { ", and \($0) ERB bands of height above the noise floor" } ?? "")),
+                + (net.floorBands.map {
+                    ", and \($0) ERB bands of height above the noise floor (\(Format.number(Float(floorWindow))) s window)"
+                } ?? "")),
             ("dropout", String(format: "%.2f", net.dropout)),
             ("parameters", "\(model.net.parameterCount)"),
             ("sample rate", "\(model.sampleRate) Hz"),

@@ -125,11 +125,17 @@ struct TrainCommand: Command {
                 default: String(MaskNetConfig.recommended(kind: .cnn).inputBands ?? 0)),
         .option("floor-bands", value: "N", kind: .int,
                 help: "Also feed the network, per ERB band, how far each frame's log power stands above the band's "
-                    + "noise floor: the minimum of the smoothed band power over the last "
-                    + "\(Format.number(Float(MaskNetConfig.floorWindowSeconds))) s, causal, so it streams. N in "
+                    + "noise floor: the minimum of the smoothed band power over the last --floor-window seconds, "
+                    + "causal, so it streams. N in "
                     + "\(MaskNetConfig.fewestInputBands)...\(MaskNetConfig.recommended(kind: .cnn).bins), or 0 for "
                     + "none. With --init from a CNN without it, the input is added with zero weights, so training "
                     + "starts from the model's own output.", default: "0"),
+        .option("floor-window", value: "S", kind: .float,
+                help: "With --floor-bands: how far back the noise floor looks, in seconds: longer than the pauses "
+                    + "between words, so that it finds the noise in them. S in "
+                    + "\(Format.number(Float(MaskNetConfig.floorWindows.lowerBound)))..."
+                    + "\(Format.number(Float(MaskNetConfig.floorWindows.upperBound))).",
+                default: Format.number(Float(MaskNetConfig.defaultFloorWindow))),
         .option("dropout", value: "P", kind: .float, help: "Dropout probability.",
                 default: Format.number(MaskNetConfig.recommended(kind: .cnn).dropout)),
         // Loss.
@@ -262,6 +268,7 @@ struct TrainSettings {
     var inputBands: Int?
     /// nil: no noise-floor input (with --init: the model's own).
     var floorBands: Int?
+    var floorWindow: Double?
     var dropout: Double
     var phaseWeight: Double
     var stoiWeight: Double
@@ -418,6 +425,15 @@ struct TrainSettings {
             $0 == 0 || bandCounts.contains($0)
         }
         floorBands = floor == 0 ? nil : floor
+        let windows = MaskNetConfig.floorWindows
+        let window = try arguments.defaultedDouble("floor-window", expected: "seconds in \(windows)") {
+            windows.contains($0)
+        }
+        if arguments.has("floor-window") && floorBands == nil {
+            throw UsageError("--floor-window sets the window of the noise-floor input: give it with --floor-bands")
+        }
+        // The default window is left out of the model file, which older builds then still read.
+        floorWindow = window == MaskNetConfig.defaultFloorWindow ? nil : window
         dropout = try arguments.defaultedDouble("dropout", expected: "a probability in [0, 1)") { $0 >= 0 && $0 < 1 }
         phaseWeight = try arguments.defaultedDouble("phase-weight", expected: "a weight in [0, 1]") {
             $0 >= 0 && $0 <= 1

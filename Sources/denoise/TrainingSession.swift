@@ -80,11 +80,14 @@ struct TrainingSession {
             }
             if let floorBands = settings.floorBands {
                 do {
-                    grown = try grown.addingFloorInput(bands: floorBands, seed: UInt64(settings.seed))
+                    grown = try grown.addingFloorInput(bands: floorBands, window: settings.floorWindow,
+                                                       seed: UInt64(settings.seed))
                 } catch {
                     throw CommandError("\(initial.path): \(error)")
                 }
-                say("adding a noise-floor input of \(floorBands) bands, starting at zero weight")
+                say("adding a noise-floor input of \(floorBands) bands"
+                    + (settings.floorWindow.map { " (a \(Format.number(Float($0))) s window)" } ?? "")
+                    + ", starting at zero weight")
             }
             if settings.vadWeight > 0 && !grown.hasSpeechHead {
                 say("adding a speech-probability head (--vad-weight \(settings.vadWeight)), trained from scratch")
@@ -296,7 +299,7 @@ struct TrainingSession {
                       inputNorm: settings.inputNorm,
                       dropout: Float(settings.dropout),
                       speechHead: settings.vadWeight > 0, inputBands: settings.inputBands,
-                      floorBands: settings.floorBands)
+                      floorBands: settings.floorBands, floorWindow: settings.floorWindow)
     }
 
     private func trainingOptions() -> TrainingOptions {

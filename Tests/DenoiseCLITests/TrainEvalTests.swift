@@ -417,29 +417,34 @@ final class TrainEvalTests: XCTestCase {
     }
 
     /// --floor-bands adds the noise-floor input: to a new network as built, and to an --init model with zero weights
-    /// (so, with a vanishing learning rate, the run's masks are the start's); `info` shows it. A model whose input
-    /// norm is per frame is refused, naming the file, and no run folder is left.
+    /// (so, with a vanishing learning rate, the run's masks are the start's); `info` shows it and its window. A model
+    /// whose input norm is per frame is refused, naming the file, and no run folder is left.
     func testFloorBandsAddsTheNoiseFloorInput() throws {
         let fresh = folder.appendingPathComponent("fresh")
-        XCTAssertEqual(try trainTinyCNN(fresh, ["--floor-bands", "8"]).status, 0)
-        XCTAssertEqual(try DenoiseModel.load(url: fresh.appendingPathComponent("model.safetensors"))
-            .net.config.floorBands, 8)
+        XCTAssertEqual(try trainTinyCNN(fresh, ["--floor-bands", "8", "--floor-window", "1.5"]).status, 0)
+        let freshModel = try DenoiseModel.load(url: fresh.appendingPathComponent("model.safetensors"))
+        XCTAssertEqual(freshModel.net.config.floorBands, 8)
+        XCTAssertNil(freshModel.net.config.floorWindow, "the default window is left out of the file")
 
         let start = try trainedResidualModel("small")
         let grown = folder.appendingPathComponent("grown")
-        let result = try trainStill(grown, from: start, ["--floor-bands", "8"])
+        let result = try trainStill(grown, from: start, ["--floor-bands", "8", "--floor-window", "3"])
         XCTAssertEqual(result.status, 0, result.stderr)
-        XCTAssertTrue(result.stderr.contains("adding a noise-floor input of 8 bands"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("adding a noise-floor input of 8 bands (a 3 s window)"), result.stderr)
         let grownURL = grown.appendingPathComponent("model.safetensors")
         let before = try DenoiseModel.load(url: start), after = try DenoiseModel.load(url: grownURL)
         XCTAssertNil(before.net.config.floorBands)
         XCTAssertEqual(after.net.config.floorBands, 8)
+        XCTAssertEqual(after.net.config.floorWindow, 3)
         let features = Matrix(rows: 40, cols: before.net.config.bins,
                               values: (0..<(40 * before.net.config.bins)).map { Float(($0 * 7919) % 23) * 0.5 - 12 })
         let masks = [before, after].map { $0.net.forward(features, layout: .single(frames: 40), training: false).array }
         XCTAssertLessThan(zip(masks[0], masks[1]).map { abs($0 - $1) }.max() ?? 1, 1e-5)
         let info = try DenoiseRunner.run(["info", grownURL.path], timeout: 60)
-        XCTAssertTrue(info.stdout.contains("and 8 ERB bands of height above the noise floor"), info.stdout)
+        XCTAssertTrue(info.stdout.contains("and 8 ERB bands of height above the noise floor (3 s window)"), info.stdout)
+        let json = try DenoiseRunner.run(["info", "--json", grownURL.path], timeout: 60)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(object["floor_window_s"] as? Double, 3)
 
         try assertGrowthRefused(startOptions: ["--residual", "--input-norm", "layer"], ["--floor-bands", "8"],
                                 saying: "layer-normalised")

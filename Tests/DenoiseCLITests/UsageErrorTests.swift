@@ -114,8 +114,8 @@ final class UsageErrorTests: XCTestCase {
                              mentioning: ["--add-blocks", "--speech-head-only"])
     }
 
-    /// The floor's band count is 0 or in 8...257; a checkpoint fixes the architecture, and a head-only run trains
-    /// no new input.
+    /// The floor's band count is 0 or in 8...257, and its window in 0.2...10 s with the floor only; a checkpoint fixes
+    /// the architecture, and a head-only run trains no new input.
     func testFloorBandsOutOfRangeOrWithResumeExit64() throws {
         let usage = "usage: denoise train --noisy DIR --clean DIR -o RUN_DIR [<options>]"
         let base = ["train", "--noisy", "n", "--clean", "c", "-o", "r", "--floor-bands"]
@@ -123,6 +123,11 @@ final class UsageErrorTests: XCTestCase {
         try expectUsageError(base + ["8", "--resume"], usage: usage, mentioning: ["--floor-bands", "--resume"])
         try expectUsageError(base + ["8", "--init", "m.safetensors", "--speech-head-only"], usage: usage,
                              mentioning: ["--floor-bands", "--speech-head-only"])
+        for bad in ["0.1", "11", "x"] {
+            try expectUsageError(base + ["8", "--floor-window", bad], usage: usage, mentioning: ["--floor-window"])
+        }
+        try expectUsageError(["train", "--noisy", "n", "--clean", "c", "-o", "r", "--floor-window", "3"], usage: usage,
+                             mentioning: ["--floor-window", "--floor-bands"])
     }
 
     /// The teacher's weight needs a teacher, and is a positive number; a head-only run has no mask to teach.

@@ -7,8 +7,10 @@ final class NoiseFloorInputTests: XCTestCase {
     // MARK: The tracker
 
     /// Tracks `frames` (one array of bands each) from a fresh state.
-    private func tracked(_ frames: [[Float]], frameSeconds: Double) -> [[Float]] {
-        let tracker = NoiseFloorTracker(bands: frames[0].count, frameSeconds: frameSeconds)
+    private func tracked(_ frames: [[Float]], frameSeconds: Double,
+                         windowSeconds: Double = NoiseFloorTracker.defaultWindowSeconds) -> [[Float]] {
+        let tracker = NoiseFloorTracker(bands: frames[0].count, frameSeconds: frameSeconds,
+                                        windowSeconds: windowSeconds)
         return frames.map { x in
             var y = x
             tracker.track(x, into: &y)
@@ -26,11 +28,13 @@ final class NoiseFloorInputTests: XCTestCase {
     }
 
     /// At 16 ms frames the window is 94 frames (1.5 s) and a new frame weighs 1 − exp(−0.016 / 0.05) = 0.2739.
+    /// A 3 s window is 188 frames.
     func testWindowAndSmoothingFollowTheFrameTime() {
         let tracker = NoiseFloorTracker(bands: 4, frameSeconds: 0.016)
         XCTAssertEqual(tracker.windowFrames, 94)
         XCTAssertEqual(tracker.beta, 0.273_85, accuracy: 1e-5)
         XCTAssertEqual(NoiseFloorTracker(bands: 4, frameSeconds: 0.5).windowFrames, 3)
+        XCTAssertEqual(NoiseFloorTracker(bands: 4, frameSeconds: 0.016, windowSeconds: 3).windowFrames, 188)
     }
 
     /// By hand with β = 1/2 (frame time 0.05 · ln 2 s), before the window fills. Band 0, x = 8, 0, 0, 8, 4:
@@ -48,6 +52,10 @@ final class NoiseFloorInputTests: XCTestCase {
         let x: [[Float]] = [0, 4, 4, 4, 8, 8, 8].map { [$0] }
         let expected: [[Float]] = [0, 1, 1, 0, 1, 1, 0].map { [$0] }
         assertClose(tracked(x, frameSeconds: 0.5), expected, 1e-3)
+        // A 2.5 s window (W = 5) holds the first level for four frames after it.
+        let longer: [[Float]] = [0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0].map { [$0] }
+        assertClose(tracked([0, 4, 4, 4, 4, 4, 8, 8, 8, 8, 8].map { [$0] }, frameSeconds: 0.5, windowSeconds: 2.5),
+                    longer, 1e-3)
     }
 
     /// Speech-like bursts 20 dB (4.6 nepers) above a steady level, 0.6 s on and 0.3 s off at 16 ms frames: the gaps
@@ -188,6 +196,17 @@ final class NoiseFloorInputTests: XCTestCase {
         for n in [8, 33] { XCTAssertNoThrow(try MaskNetConfig(kind: .cnn, bins: 33, floorBands: n).validate()) }
     }
 
+    /// A floor window needs the floor input, and lies in 0.2...10 s.
+    func testFloorWindowsOutsideTheirRangeOrWithoutTheInputAreRefused() {
+        for (bands, window) in [(8, 0.1), (8, 10.5), (8, -1), (nil, 3)] as [(Int?, Double)] {
+            XCTAssertThrowsError(try MaskNetConfig(kind: .cnn, bins: 33, floorBands: bands, floorWindow: window)
+                .validate(), "\(String(describing: bands)) bands, \(window) s")
+        }
+        for window in [0.2, 3, 10] {
+            XCTAssertNoThrow(try MaskNetConfig(kind: .cnn, bins: 33, floorBands: 8, floorWindow: window).validate())
+        }
+    }
+
     func testModelsWithTheFloorInputAreANewFormatAndRoundTrip() throws {
         let model = try TestSignals.randomizedModel(.cnn, causal: false, inputNorm: .batch, floorBands: 8)
         try TestSignals.checkNewFormatRoundTrip(model, version: "denoise-model-7", configJSON: #""floorBands":8"#)
@@ -195,6 +214,29 @@ final class NoiseFloorInputTests: XCTestCase {
         let plain = try TestSignals.randomizedModel(.cnn, causal: false, inputNorm: .batch)
         XCTAssertFalse(plain.safeTensors().metadata["masknet"]?.contains("floorBands") ?? true)
         XCTAssertNil(try DenoiseModel(safeTensors: plain.safeTensors(), path: "p").net.config.floorBands)
+    }
+
+    /// A window other than the default is format 8 (a format-7 reader would track over 1.5 s), reaches the tracker
+    /// and so the masks, and every path still gives the whole-utterance output with it.
+    func testAFloorWindowIsANewFormatAndReachesTheTracker() throws {
+        let standard = try TestSignals.randomizedModel(.cnn, causal: true, inputNorm: .running, floorBands: 8)
+        var config = standard.net.config
+        config.floorWindow = 3
+        let longer = try DenoiseModel(config: config, stft: standard.stft, sampleRate: 16000)
+        longer.net.store.values.update(from: standard.net.store.values, count: standard.net.store.count)
+        longer.net.store.markValuesChanged()
+        XCTAssertEqual(standard.formatVersion, "denoise-model-7")
+        try TestSignals.checkNewFormatRoundTrip(longer, version: "denoise-model-8", configJSON: #""floorWindow":3"#)
+        XCTAssertEqual(longer.net.makeInputStage().floor?.tracker.windowFrames, 1500)  // 3 s of 2 ms frames
+        // 4 s of frames: after the first 1.5 s the floors, so the masks, part.
+        let x = TestSignals.logPowers(frames: 2000, bins: 33, seed: 6)
+        let masks = [standard, longer].map { $0.net.forward(x, layout: .single(frames: 2000), training: false).array }
+        let cols = 33, early = 700 * cols, late = 1900 * cols
+        XCTAssertEqual(Array(masks[0][..<early]), Array(masks[1][..<early]), "the same floor within 1.5 s")
+        XCTAssertGreaterThan(TestSignals.maxDifference(masks[0][late...], masks[1][late...]), 1e-4)
+        let features = TestSignals.logPowers(frames: 150, bins: 33, seed: 12)
+        try TestSignals.checkStreamMatchesForward(longer.net, features: features, "3 s window")
+        TestSignals.checkDenoiserPathsMatchWholeUtterance(longer, "3 s window")
     }
 
     /// A grown model keeps every tensor, reads the floor with zero weights and so gives exactly the model's masks
@@ -212,8 +254,9 @@ final class NoiseFloorInputTests: XCTestCase {
                 batchNorm.runningVariance = (0..<33).map { _ in rng.uniform(1, 9) }
             }
             model.maskExponent = 1.2
-            let grown = try model.addingFloorInput(bands: 8, seed: 2)
+            let grown = try model.addingFloorInput(bands: 8, window: causal ? 3 : nil, seed: 2)
             XCTAssertEqual(grown.net.config.floorBands, 8, label)
+            XCTAssertEqual(grown.net.config.floorWindow, causal ? 3 : nil, label)
             XCTAssertEqual(grown.maskExponent, 1.2, label)
             XCTAssertEqual(grown.net.parameterCount, model.net.parameterCount + 8 * 8 * 3 + 2 * 8, label)
             if let old = model.net.batchNorms.first(where: { $0.name == "input_norm" })?.layer,

@@ -11,7 +11,7 @@ import Foundation
 ///     n_t[b] = min(s_u[b] for u in max(0, t − W + 1) ... t, u not silent)                            (the floor)
 ///     y_t[b] = (x_t[b] − n_t[b]) · `outputScale`, and 0 for a silent frame
 ///
-/// with β = 1 − exp(−frameSeconds / `smoothingSeconds`) and W the frames in `windowSeconds`: the minimum of the
+/// with β = 1 − exp(−frameSeconds / `smoothingSeconds`) and W the frames in the window: the minimum of the
 /// smoothed power over the last W frames (minimum statistics). Speech leaves gaps in every band within a second or
 /// so, where the smoothed power falls to the noise; a window longer than those gaps finds them, and a rising
 /// noise is followed within one window. The floor of a steady noise sits a few dB below its mean (the minimum of a
@@ -25,8 +25,9 @@ import Foundation
 /// one per stream of frames, inside an `InputStage`, and feeds it every frame exactly once, in order. Buffers are
 /// allocated at init; `track` allocates nothing.
 final class NoiseFloorTracker {
-    /// How far back the floor looks: longer than the gaps between words, so it finds the noise between them.
-    static let windowSeconds = 1.5
+    /// How far back the floor looks unless the model says otherwise (`MaskNetConfig.floorWindow`): longer than the
+    /// gaps between words, so it finds the noise between them.
+    static let defaultWindowSeconds = 1.5
     /// The smoothing's time constant: a few frames, so that the floor is a minimum of levels, not of single frames.
     static let smoothingSeconds = 0.05
     /// Scale of the output: log power ratios of 0…40 dB (0…9.2 nepers) come out as 0…2.3.
@@ -50,12 +51,14 @@ final class NoiseFloorTracker {
     /// Frames tracked since the last `reset`.
     private(set) var framesSeen = 0
 
-    /// `frameSeconds`: time from one frame to the next (hop / sample rate).
-    init(bands: Int, frameSeconds: Double) {
+    /// `frameSeconds`: time from one frame to the next (hop / sample rate); `windowSeconds`: how far back the floor
+    /// looks.
+    init(bands: Int, frameSeconds: Double, windowSeconds: Double = NoiseFloorTracker.defaultWindowSeconds) {
         precondition(bands >= 1, "NoiseFloorTracker needs at least one band, got \(bands)")
         precondition(frameSeconds > 0, "NoiseFloorTracker needs a positive frame time, got \(frameSeconds)")
+        precondition(windowSeconds > 0, "NoiseFloorTracker needs a positive window, got \(windowSeconds)")
         self.bands = bands
-        windowFrames = max(1, Int((NoiseFloorTracker.windowSeconds / frameSeconds).rounded()))
+        windowFrames = max(1, Int((windowSeconds / frameSeconds).rounded()))
         beta = Float(1 - exp(-frameSeconds / NoiseFloorTracker.smoothingSeconds))
         smoothed = .allocate(capacity: bands)
         smoothed.initialize(repeating: 0, count: bands)

@@ -10,9 +10,11 @@ public final class DenoiseModel {
     /// file without a readable configuration; version 6 band input (`MaskNetConfig.inputBands`), which an earlier
     /// reader would skip, feeding bins to a network whose first layer was trained on bands; version 7 the
     /// noise-floor input (`MaskNetConfig.floorBands`), which an earlier reader would skip, finding the first layer
-    /// wider than the input it builds.
+    /// wider than the input it builds; version 8 a noise-floor window other than the first one
+    /// (`MaskNetConfig.floorWindow`), which an earlier reader would skip, tracking the floor over another window than
+    /// the network was trained with.
     static let formatVersions = ["denoise-model-1", "denoise-model-2", "denoise-model-3", "denoise-model-4",
-                                 "denoise-model-5", "denoise-model-6", "denoise-model-7"]
+                                 "denoise-model-5", "denoise-model-6", "denoise-model-7", "denoise-model-8"]
     /// Largest FFT size a model may ask for (1 s at 16 kHz is 16384 samples).
     static let largestFFT = 1 << 16
 
@@ -85,7 +87,8 @@ public final class DenoiseModel {
     /// models they can run and refuse the others instead of misreading them.
     public var formatVersion: String {
         let config = net.config
-        return DenoiseModel.formatVersions[config.floorBands != nil ? 6 : config.inputBands != nil ? 5
+        return DenoiseModel.formatVersions[config.floorWindow != nil ? 7 : config.floorBands != nil ? 6
+                                           : config.inputBands != nil ? 5
                                            : config.inputNorm == .running ? 4
                                            : config.speechHead ? 3 : config.causal ? 2 : config.residual ? 1 : 0]
     }
@@ -132,8 +135,8 @@ public final class DenoiseModel {
     /// convolution's weights for the new channels are zero, so the model computes exactly what it did until
     /// training moves them, and the input norm's new channels start at their initialisation (gain 1, shift 0).
     /// Needs a CNN whose input norm works per channel (batch or running): a per-frame norm (layer) would mix the
-    /// new channels into the old ones' statistics.
-    public func addingFloorInput(bands: Int, seed: UInt64 = 0) throws -> DenoiseModel {
+    /// new channels into the old ones' statistics. `window`: the floor's, in seconds (nil for the default).
+    public func addingFloorInput(bands: Int, window: Double? = nil, seed: UInt64 = 0) throws -> DenoiseModel {
         var config = net.config
         guard config.floorBands == nil else {
             throw ModelFileError.invalidConfig("the model has a noise-floor input already (\(config.floorBands ?? 0) "
@@ -146,6 +149,7 @@ public final class DenoiseModel {
         }
         let oldWidth = config.inputWidth
         config.floorBands = bands
+        config.floorWindow = window
         let newWidth = config.inputWidth, kernel = config.kernelSize, hidden = config.hidden
         return try rebuilt(config: config, seed: seed) { name, from, into in
             if name == "block0.conv.weight" {

@@ -170,7 +170,10 @@ public final class MaskNet {
                                    frameSeconds: Double) -> InputStage {
         let runningNorm = config.inputNorm == .running
             ? RunningNormalizer(bins: config.powerWidth, frameSeconds: frameSeconds) : nil
-        let floor = floorBands.map { ($0, NoiseFloorTracker(bands: $0.bands, frameSeconds: frameSeconds)) }
+        let window = config.floorWindow ?? MaskNetConfig.defaultFloorWindow
+        let floor = floorBands.map {
+            ($0, NoiseFloorTracker(bands: $0.bands, frameSeconds: frameSeconds, windowSeconds: window))
+        }
         return InputStage(bins: config.bins, bands: bands, runningNorm: runningNorm, floor: floor)
     }
 

@@ -87,12 +87,17 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
     /// normalised with them. Nil for none. Absent from files written before it existed, which read as nil, and left
     /// out of the file's JSON when nil.
     public var floorBands: Int?
+    /// How far back the `floorBands` input's floor looks, in seconds: nil for `defaultFloorWindow`, the window of
+    /// every model written before the field existed. Left out of the file's JSON when nil.
+    public var floorWindow: Double?
 
     /// Smallest band count `inputBands` and `floorBands` accept: fewer bands than this smear whole formants together.
     public static let fewestInputBands = 8
 
-    /// How far back the `floorBands` input's floor looks, in seconds (see `NoiseFloorTracker`).
-    public static var floorWindowSeconds: Double { NoiseFloorTracker.windowSeconds }
+    /// How far back the `floorBands` input's floor looks unless `floorWindow` says otherwise, in seconds.
+    public static var defaultFloorWindow: Double { NoiseFloorTracker.defaultWindowSeconds }
+    /// Floor windows a model may ask for, in seconds: from a few frames to what a steady noise stays steady for.
+    public static let floorWindows: ClosedRange<Double> = 0.2...10
 
     /// The network `denoise train` builds unless told otherwise: this configuration's defaults with 32 ERB bands as
     /// input and the running input norm. Of the four inputs compared from scratch on a leave-noise-out split (per
@@ -106,7 +111,8 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
     public init(kind: MaskNetKind, bins: Int = 257, context: Int = 2, hidden: Int? = nil, hiddenLayers: Int = 2,
                 kernelSize: Int = 5, dilations: [Int] = [1, 2, 4], residual: Bool = false, causal: Bool = false,
                 norm: NormKind = .layer, inputNorm: InputNormKind = .batch, groups: Int = 8, dropout: Float = 0.1,
-                speechHead: Bool = false, inputBands: Int? = nil, floorBands: Int? = nil) {
+                speechHead: Bool = false, inputBands: Int? = nil, floorBands: Int? = nil,
+                floorWindow: Double? = nil) {
         self.kind = kind
         self.bins = bins
         self.context = context
@@ -123,11 +129,12 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
         self.speechHead = speechHead
         self.inputBands = inputBands
         self.floorBands = floorBands
+        self.floorWindow = floorWindow
     }
 
     private enum CodingKeys: String, CodingKey {
         case kind, bins, context, hidden, hiddenLayers, kernelSize, dilations, residual, causal, norm, inputNorm, groups
-        case dropout, speechHead, inputBands, floorBands
+        case dropout, speechHead, inputBands, floorBands, floorWindow
     }
 
     public init(from decoder: Decoder) throws {
@@ -148,10 +155,11 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
         speechHead = try c.decodeIfPresent(Bool.self, forKey: .speechHead) ?? false
         inputBands = try c.decodeIfPresent(Int.self, forKey: .inputBands)
         floorBands = try c.decodeIfPresent(Int.self, forKey: .floorBands)
+        floorWindow = try c.decodeIfPresent(Double.self, forKey: .floorWindow)
     }
 
-    /// Writes every field, `speechHead` only when true and `inputBands` and `floorBands` only when set, so that a
-    /// model without them is described exactly as before they existed.
+    /// Writes every field, `speechHead` only when true and `inputBands`, `floorBands` and `floorWindow` only when
+    /// set, so that a model without them is described exactly as before they existed.
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(kind, forKey: .kind)
@@ -170,6 +178,7 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
         if speechHead { try c.encode(speechHead, forKey: .speechHead) }
         if let inputBands { try c.encode(inputBands, forKey: .inputBands) }
         if let floorBands { try c.encode(floorBands, forKey: .floorBands) }
+        if let floorWindow { try c.encode(floorWindow, forKey: .floorWindow) }
     }
 
     /// Frames after a frame that its mask depends on: what the denoiser must wait for.
@@ -229,6 +238,14 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
         if let floorBands {
             guard floorBands >= fewest && floorBands <= bins else {
                 throw bad("noise-floor bands must lie in \(fewest)...\(bins) (the bins), got \(floorBands)")
+            }
+        }
+        if let floorWindow {
+            guard floorBands != nil else { throw bad("a noise-floor window needs the noise-floor input (floorBands)") }
+            let windows = MaskNetConfig.floorWindows
+            guard windows.contains(floorWindow) else {
+                throw bad("the noise-floor window must lie in \(windows.lowerBound)...\(windows.upperBound) s, "
+                          + "got \(floorWindow)")
             }
         }
         switch kind {
