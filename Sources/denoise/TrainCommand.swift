@@ -82,6 +82,11 @@ struct TrainCommand: Command {
                 help: "Share of remixed examples whose input (not target) is clipped at "
                     + "\(Self.range(Self.defaults.clippingLevelRange)) of its peak.",
                 default: Format.number(Self.defaults.clippingShare)),
+        .option("lead-silence", value: "P", kind: .float,
+                help: "Share of remixed examples that start with \(Self.range(Self.defaults.leadingSilenceRange)) s of "
+                    + "digital silence (input and target), as streams and muted microphones do, so that the network "
+                    + "knows exact zeros in its context.",
+                default: Format.number(Self.defaults.leadingSilenceShare)),
         .option("crop", value: "SECONDS", kind: .float,
                 help: "Train on random segments of this length.", default: Format.number(Float(Self.training.cropSeconds))),
         // Model.
@@ -384,6 +389,7 @@ struct TrainSettings {
         let shares: [(String, WritableKeyPath<AugmentationOptions, Float>)] = [
             ("reverb", \.reverbShare), ("narrowband", \.narrowbandShare), ("mulaw", \.muLawShare),
             ("low-snr", \.lowSNRShare), ("level", \.levelShare), ("clipping", \.clippingShare),
+            ("lead-silence", \.leadingSilenceShare),
         ]
         for (name, field) in shares {
             conditions[keyPath: field] = Float(try arguments.defaultedDouble(name, expected: "a share in [0, 1]") {

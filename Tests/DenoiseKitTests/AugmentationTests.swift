@@ -249,6 +249,41 @@ final class AugmentationTests: XCTestCase {
         XCTAssertGreaterThan(atLimit, 10, "a flat top, not one peak")
     }
 
+    /// Leading silence zeroes the start of input and target alike, for 0.2–2 s, and leaves the rest as remixed
+    /// without it; at share 0 no draw is made, so a run without it draws the same examples as before it existed.
+    func testLeadingSilenceZeroesTheStartOfInputAndTarget() {
+        let clean = TestSignals.speechLike(seconds: 3)
+        let silent = Augmentation(kinds: [.colored], snrRange: 5...5, noiseClips: [], speech: [], sampleRate: 16000,
+                                  conditions: conditions { $0.leadingSilenceShare = 1 })
+        var lengths: [Int] = []
+        for seed in 0..<12 {
+            var rng = RandomGenerator(seed: UInt64(seed)), plainRNG = rng
+            let (noisy, target) = silent.remix(clean: clean, rng: &rng)
+            let (plainNoisy, plainTarget) = Augmentation(kinds: [.colored], snrRange: 5...5, noiseClips: [],
+                                                         speech: [], sampleRate: 16000, conditions: .none)
+                .remix(clean: clean, rng: &plainRNG)
+            let zeros = noisy.firstIndex { $0 != 0 } ?? noisy.count
+            XCTAssertTrue((3200...32000).contains(zeros), "\(zeros) samples of silence")
+            XCTAssertTrue(target.prefix(zeros).allSatisfy { $0 == 0 })
+            XCTAssertEqual(Array(noisy[zeros...]), Array(plainNoisy[zeros...]), "the rest as without it")
+            XCTAssertEqual(Array(target[zeros...]), Array(plainTarget[zeros...]))
+            lengths.append(zeros)
+        }
+        XCTAssertGreaterThan((lengths.max() ?? 0) - (lengths.min() ?? 0), 8000, "lengths drawn: \(lengths)")
+        // Share 0 (the default) makes no draw: the same example as a share too small to fire, one draw fewer.
+        var unused = RandomGenerator(seed: 3), tiny = unused
+        let offResult = Augmentation(kinds: [.colored], noiseClips: [], speech: [], sampleRate: 16000,
+                                     conditions: .none)
+            .remix(clean: clean, rng: &unused)
+        let tinyResult = Augmentation(kinds: [.colored], noiseClips: [], speech: [], sampleRate: 16000,
+                                      conditions: conditions { $0.leadingSilenceShare = 1e-9 })
+            .remix(clean: clean, rng: &tiny)
+        XCTAssertEqual(offResult.noisy, tinyResult.noisy)
+        _ = unused.uniform()
+        XCTAssertEqual(unused.next(), tiny.next())
+        XCTAssertEqual(AugmentationOptions().leadingSilenceShare, 0)
+    }
+
     // MARK: - Noises that change in time
 
     /// Frame levels in dB over 50 ms frames.

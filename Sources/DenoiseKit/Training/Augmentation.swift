@@ -9,7 +9,7 @@ import Foundation
 ///
 /// `conditions` then adds, each with its own share: a room (`Reverberation`: the target is the early-reverberant
 /// speech), more low SNRs, a telephone channel for the whole mixture (`Narrowband`, the target band-limited
-/// likewise), a level change of the whole example, and clipping of the input only.
+/// likewise), a level change of the whole example, clipping of the input only, and digital silence at the start.
 public struct Augmentation: Sendable {
     public enum Kind: String, CaseIterable, Sendable {
         case recorded, babble, colored, hum, band, modulated, transient, gain, lowpass
@@ -25,7 +25,7 @@ public struct Augmentation: Sendable {
     /// Clean utterances babble is drawn from.
     public var speech: [[Float]]
     public let sampleRate: Int
-    /// Shares of reverberation, low SNR, narrowband, level changes and clipping.
+    /// Shares of reverberation, low SNR, narrowband, level changes, clipping and leading silence.
     public var conditions: AugmentationOptions
     /// Measured room impulse responses (from `--rir DIR`); synthetic ones are used when there are none.
     public var responses: [RoomImpulseResponse]
@@ -123,6 +123,13 @@ public struct Augmentation: Sendable {
             let range = conditions.clippingLevelRange
             let limit = peak * rng.uniform(range.lowerBound, range.upperBound)
             for i in noisy.indices { noisy[i] = min(max(noisy[i], -limit), limit) }
+        }
+        // Drawn only when asked for, so that runs without it draw the same examples as before it existed.
+        if conditions.leadingSilenceShare > 0 && rng.uniform() < conditions.leadingSilenceShare {
+            let range = conditions.leadingSilenceRange
+            let count = min(noisy.count, Int(rng.uniform(range.lowerBound, range.upperBound) * Float(sampleRate)))
+            noisy.withUnsafeMutableBufferPointer { $0.baseAddress!.update(repeating: 0, count: count) }
+            clean.withUnsafeMutableBufferPointer { $0.baseAddress!.update(repeating: 0, count: count) }
         }
         return (noisy, clean)
     }

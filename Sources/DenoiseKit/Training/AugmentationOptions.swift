@@ -32,6 +32,13 @@ public struct AugmentationOptions: Codable, Equatable, Sendable {
     public var clippingShare: Float = 0.1
     /// A clipped example is cut at this fraction of its peak.
     public var clippingLevelRange: ClosedRange<Float> = 0.2...0.7
+    /// Examples that start with digital silence, input and target alike, as a stream, a recorder or a muted
+    /// microphone does: otherwise the network never has exact zeros in its context, and the first second of sound
+    /// after them is cleaned worse. Off by default (0), which also leaves the random draws of runs without it as
+    /// they were.
+    public var leadingSilenceShare: Float = 0
+    /// Length of the leading silence, seconds: up to half a default crop.
+    public var leadingSilenceRange: ClosedRange<Float> = 0.2...2
 
     public init() {}
 
@@ -48,7 +55,7 @@ public struct AugmentationOptions: Codable, Equatable, Sendable {
 
     /// Whether every share is a probability.
     public var isValid: Bool {
-        [reverbShare, measuredResponseShare, narrowbandShare, muLawShare, lowSNRShare, levelShare, clippingShare]
-            .allSatisfy { (0...1).contains($0) }
+        [reverbShare, measuredResponseShare, narrowbandShare, muLawShare, lowSNRShare, levelShare, clippingShare,
+         leadingSilenceShare].allSatisfy { (0...1).contains($0) }
     }
 }
