@@ -110,7 +110,9 @@ final class Sigmoid: Layer {
         let low = SIMD8<Float>(repeating: -125), high = SIMD8<Float>(repeating: 125)
         var i = 0
         while i + 8 <= count {
-            let t = (-1.442_695_04 * load8(x + i)).clamped(lowerBound: low, upperBound: high)
+            // Compares and blends: `clamped` is two uninlined generic calls (pointwiseMin, pointwiseMax) here.
+            var t = -1.442_695_04 * load8(x + i)
+            t = t.replacing(with: low, where: t .< low).replacing(with: high, where: t .> high)
             store8(1 / (1 + RowKernel.exp2(t)), y + i)
             i += 8
         }
