@@ -119,7 +119,8 @@ struct InfoCommand: Command {
             ("input norm", net.inputNorm.rawValue + (net.inputNorm == .batch ? " (training data's statistics)" : "")),
             ("input", (net.inputBands.map { "\($0) ERB bands (log band powers)" } ?? "\(net.bins) bins (log powers)")
                 + (net.floorBands.map {
-                    ", and \($0) ERB bands of height above the noise floor (\(Format.number(Float(floorWindow))) s window)"
+                    ", and \($0) ERB bands of height above the noise floor "
+                        + "(\(Format.number(Float(floorWindow))) s window)"
                 } ?? "")),
             ("dropout", String(format: "%.2f", net.dropout)),
             ("parameters", "\(model.net.parameterCount)"),

@@ -273,6 +273,7 @@ struct TrainSettings {
     var inputBands: Int?
     /// nil: no noise-floor input (with --init: the model's own).
     var floorBands: Int?
+    /// nil: the default window, which the model file leaves out.
     var floorWindow: Double?
     var dropout: Double
     var phaseWeight: Double

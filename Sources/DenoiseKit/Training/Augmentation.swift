@@ -127,9 +127,10 @@ public struct Augmentation: Sendable {
         // Drawn only when asked for, so that runs without it draw the same examples as before it existed.
         if conditions.leadingSilenceShare > 0 && rng.uniform() < conditions.leadingSilenceShare {
             let range = conditions.leadingSilenceRange
-            let count = min(noisy.count, Int(rng.uniform(range.lowerBound, range.upperBound) * Float(sampleRate)))
-            noisy.withUnsafeMutableBufferPointer { $0.baseAddress!.update(repeating: 0, count: count) }
-            clean.withUnsafeMutableBufferPointer { $0.baseAddress!.update(repeating: 0, count: count) }
+            let seconds = rng.uniform(range.lowerBound, range.upperBound)
+            let count = min(noisy.count, clean.count, Int(seconds * Float(sampleRate)))
+            noisy.replaceSubrange(0..<count, with: repeatElement(0, count: count))
+            clean.replaceSubrange(0..<count, with: repeatElement(0, count: count))
         }
         return (noisy, clean)
     }
