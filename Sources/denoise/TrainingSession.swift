@@ -68,22 +68,22 @@ struct TrainingSession {
             }
             earlierRuns = loaded.training?.lineage
             say("starting from \(initial.path)")
+            // A growth the model cannot take (wrong kind, or grown already) is refused, naming the file.
+            func growing(_ grow: () throws -> DenoiseModel) throws -> DenoiseModel {
+                do { return try grow() } catch { throw CommandError("\(initial.path): \(error)") }
+            }
             var grown = loaded
             if !settings.addedBlocks.isEmpty {
-                do {
-                    grown = try loaded.addingBlocks(dilations: settings.addedBlocks, seed: UInt64(settings.seed))
-                } catch {
-                    throw CommandError("\(initial.path): \(error)")
+                grown = try growing {
+                    try loaded.addingBlocks(dilations: settings.addedBlocks, seed: UInt64(settings.seed))
                 }
                 say("adding \(settings.addedBlocks.count) residual block(s) of dilation "
                     + "\(settings.addedBlocks.map(String.init).joined(separator: ",")), starting close to the identity")
             }
             if let floorBands = settings.floorBands {
-                do {
-                    grown = try grown.addingFloorInput(bands: floorBands, window: settings.floorWindow,
-                                                       seed: UInt64(settings.seed))
-                } catch {
-                    throw CommandError("\(initial.path): \(error)")
+                grown = try growing { [grown] in
+                    try grown.addingFloorInput(bands: floorBands, window: settings.floorWindow,
+                                               seed: UInt64(settings.seed))
                 }
                 say("adding a noise-floor input of \(floorBands) bands"
                     + (settings.floorWindow.map { " (a \(Format.number(Float($0))) s window)" } ?? "")

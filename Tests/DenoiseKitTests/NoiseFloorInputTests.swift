@@ -126,6 +126,8 @@ final class NoiseFloorInputTests: XCTestCase {
 
     private let configurations: [(kind: MaskNetKind, causal: Bool, norm: InputNormKind, bands: Int?)] = [
         (.cnn, false, .batch, nil), (.cnn, true, .running, 12), (.cnn, true, .layer, nil), (.mlp, false, .batch, nil),
+        // As many input bands as floor bands: the stage pools each frame once for both.
+        (.cnn, true, .running, 8),
     ]
 
     /// The floor bands follow the log powers in the input stage and widen the first layer; the mask is still one

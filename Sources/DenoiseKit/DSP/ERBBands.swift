@@ -18,7 +18,7 @@ import Foundation
 /// Pooling one frame: y_b = ln(Σ_k w_bk · P_k + 1e-10), with P_k = max(exp(x_k) − 1e-10, 0) the power of the per-bin
 /// log-power x_k = ln(P_k + 1e-10) (`Features.logPower`): the same floor, so digital silence reads ln 1e-10 per band
 /// as it does per bin (`MaskNet.silence`). The pooling has no parameters and nothing is learnt through it.
-struct ERBBands: Sendable {
+struct ERBBands: Equatable, Sendable {
     let bands: Int
     let bins: Int
     /// Bin of each band's centre: strictly increasing, the first 0, the last bins − 1.

@@ -8,9 +8,9 @@
 ///
 /// It is written once, here, for every path that runs the network: `MaskNet.forward` per utterance of a batch,
 /// `MaskNetStream` per step and `Denoiser`'s overlapping windows per frame they have not seen. With the running
-/// normalisation or the floor the stage holds one utterance's state (`isStateful`): each stream of frames needs a stage of
-/// its own (`MaskNet.makeInputStage()`) fed every frame exactly once, in order, so that a frame's output depends on
-/// that frame and the ones before it, however the frames arrive.
+/// normalisation or the floor the stage holds one utterance's state (`isStateful`): each stream of frames needs a
+/// stage of its own (`MaskNet.makeInputStage()`) fed every frame exactly once, in order, so that a frame's output
+/// depends on that frame and the ones before it, however the frames arrive.
 ///
 /// Nothing is allocated per frame: the pooling and the normalisation work in the caller's buffers (after the
 /// pooling, the normalisation works in place), and the batch entry's output grows with the largest batch, only when
@@ -28,6 +28,8 @@ final class InputStage {
     private let runningNorm: RunningNormalizer?
     /// The noise-floor input: its band pooling and its tracker's state (nil: none).
     let floor: (bands: ERBBands, tracker: NoiseFloorTracker)?
+    /// Whether the floor pools as the input bands do (the same count of bands), so a frame is pooled once for both.
+    private let floorSharesPooling: Bool
     /// The batch entry's output [rows × inputWidth]; empty until a stage that changes its input is given a batch.
     private let batchOutput = Matrix(rows: 0, cols: 0)
 
@@ -48,6 +50,7 @@ final class InputStage {
         self.bands = bands
         self.runningNorm = runningNorm
         self.floor = floor
+        floorSharesPooling = floor.map { $0.bands == bands } ?? false
     }
 
     /// True when the stage changes nothing (no bands, running norm or floor): the features are the input.
@@ -66,8 +69,10 @@ final class InputStage {
     /// The network input y [inputWidth] of the next frame of the stream, from its log-powers x [bins] (y may not
     /// be x when there are bands). Allocates nothing.
     func transformFrame(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        let heights = y + powerWidth
         if let bands {
             bands.pool(x, into: y)
+            if floorSharesPooling { heights.update(from: y, count: powerWidth) }
             runningNorm?.normalize(y, into: y)
         } else if let runningNorm {
             runningNorm.normalize(x, into: y)
@@ -75,8 +80,7 @@ final class InputStage {
             y.update(from: x, count: bins)
         }
         if let floor {
-            let heights = y + powerWidth
-            floor.bands.pool(x, into: heights)
+            if !floorSharesPooling { floor.bands.pool(x, into: heights) }
             floor.tracker.track(heights, into: heights)
         }
     }

@@ -12,8 +12,8 @@
 /// is part of being causal, see `MaskNetConfig.causal`). The stream shares the network's weights.
 ///
 /// The stream owns an input stage (`InputStage`: input bands, then the running input normalisation, then the noise
-/// floor, each if the model has it) for its utterance and feeds it each stepped frame once, in order, as `MaskNet.forward` does for a
-/// whole utterance.
+/// floor, each if the model has it) for its utterance and feeds it each stepped frame once, in order, as
+/// `MaskNet.forward` does for a whole utterance.
 ///
 /// With the speech head, each step also gives the frame's speech logit (`speechLogit`), from the same last hidden
 /// activations `MaskNet.forward` gives the head.
