@@ -21,6 +21,10 @@ import Foundation
 /// nothing about the noise, so it stays out of the floor: otherwise a stream that starts with, or pauses in, exact
 /// zeros (a muted microphone) would hold the floor at the silence for a whole window after the sound comes back.
 ///
+/// The minimum over the window is a streaming van Herk/Gil-Werman filter: frames fall into blocks of W, and the
+/// window at frame t is the end of the last block (its suffix minima, taken once when that block completed) and the
+/// start of this one (a running minimum). About three rows of work per frame instead of W, and the same minimum.
+///
 /// The state (the last W smoothed frames, frames seen) belongs to one utterance: each path that runs a network owns
 /// one per stream of frames, inside an `InputStage`, and feeds it every frame exactly once, in order. Buffers are
 /// allocated at init; `track` allocates nothing.
@@ -48,6 +52,10 @@ final class NoiseFloorTracker {
     private let floor: UnsafeMutablePointer<Float>
     /// The last `windowFrames` smoothed frames [windowFrames × bands], frame t in slot t mod W.
     private let window: UnsafeMutablePointer<Float>
+    /// Minimum over this block's frames so far (slots 0 … t mod W) [bands].
+    private let blockMinimum: UnsafeMutablePointer<Float>
+    /// Row j: minimum over the last complete block's slots j … W − 1 [windowFrames × bands].
+    private let suffixMinimum: UnsafeMutablePointer<Float>
     /// Frames tracked since the last `reset`.
     private(set) var framesSeen = 0
 
@@ -68,6 +76,10 @@ final class NoiseFloorTracker {
         floor.initialize(repeating: 0, count: bands)
         window = .allocate(capacity: windowFrames * bands)
         window.initialize(repeating: 0, count: windowFrames * bands)
+        blockMinimum = .allocate(capacity: bands)
+        blockMinimum.initialize(repeating: 0, count: bands)
+        suffixMinimum = .allocate(capacity: windowFrames * bands)
+        suffixMinimum.initialize(repeating: 0, count: windowFrames * bands)
     }
 
     deinit {
@@ -75,6 +87,8 @@ final class NoiseFloorTracker {
         sounding.deallocate()
         floor.deallocate()
         window.deallocate()
+        blockMinimum.deallocate()
+        suffixMinimum.deallocate()
     }
 
     /// Forgets every frame: the next one starts an utterance.
@@ -86,7 +100,8 @@ final class NoiseFloorTracker {
     /// Takes the next frame's log band powers x [bands] into the floor and writes its height above the floor into
     /// y [bands] (y may be x).
     func track(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
-        let slot = window + (framesSeen % windowFrames) * bands
+        let position = framesSeen % windowFrames
+        let slot = window + position * bands
         for b in 0..<bands {
             if x[b] < NoiseFloorTracker.silence {
                 sounding[b] = false
@@ -97,11 +112,25 @@ final class NoiseFloorTracker {
                 slot[b] = smoothed[b]
             }
         }
+        if position == 0 {
+            blockMinimum.update(from: slot, count: bands)
+        } else {
+            RowKernel.formMinimum(slot, into: blockMinimum, bands)
+        }
+        floor.update(from: blockMinimum, count: bands)
+        // The window reaches back into the last block for frames W − 1 − position of it, if there was one.
+        if framesSeen >= windowFrames && position + 1 < windowFrames {
+            RowKernel.formMinimum(suffixMinimum + (position + 1) * bands, into: floor, bands)
+        }
         framesSeen += 1
-        // Slot by slot, along the bands in memory order, eight at a time: this is most of the tracker's work.
-        floor.update(from: window, count: bands)
-        for slot in 1..<min(framesSeen, windowFrames) {
-            RowKernel.formMinimum(window + slot * bands, into: floor, bands)
+        if position == windowFrames - 1 {  // this block is complete: its suffix minima serve the next one
+            let last = (windowFrames - 1) * bands
+            suffixMinimum.advanced(by: last).update(from: window + last, count: bands)
+            for j in stride(from: windowFrames - 2, through: 0, by: -1) {
+                let row = suffixMinimum + j * bands
+                row.update(from: window + j * bands, count: bands)
+                RowKernel.formMinimum(row + bands, into: row, bands)
+            }
         }
         // A band that sounds now has its own frame in the window, so its floor is finite.
         for b in 0..<bands {
