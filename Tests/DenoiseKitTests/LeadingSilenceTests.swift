@@ -1,0 +1,133 @@
+import Foundation
+import XCTest
+@testable import DenoiseKit
+
+/// Input that opens in digital silence: the denoiser puts the silence out as silence and starts the network at the
+/// first frame with sound, so what follows is denoised as the same input without the silence would be.
+final class LeadingSilenceTests: XCTestCase {
+    private func noisySpeech(seconds: Double, rate: Int) -> [Float] {
+        let speech = TestSignals.speechLike(seconds: seconds, sampleRate: rate)
+        return zip(speech, TestSignals.whiteNoise(count: speech.count)).map { $0 + $1 }
+    }
+
+    /// `input` through a mono denoiser in blocks cycling through `pieces`, then its finish: the audio, and the
+    /// speech probabilities when the model has the head.
+    private func denoised(_ input: [Float], model: DenoiseModel, rate: Int = 16000, chunkFrames: Int = 1024,
+                          stepsFrames: Bool = true, pieces: [Int] = [1, 333, 50, 4000, 17]) -> ([Float], [Float]) {
+        let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: rate,
+                                options: DenoiserOptions(chunkFrames: chunkFrames, recordsSpeechProbability: true),
+                                stepsFrames: stepsFrames)
+        var out: [Float] = [], position = 0, i = 0
+        while position < input.count {
+            let n = min(pieces[i % pieces.count], input.count - position)
+            out += denoiser.process(AudioBuffer(mono: Array(input[position ..< position + n]), sampleRate: rate))
+                .channels[0]
+            position += n
+            i += 1
+        }
+        out += denoiser.finish().channels[0]
+        return (out, denoiser.takeSpeechProbabilities())
+    }
+
+    /// Input samples per analysis frame at `rate`, and the samples a frame overlaps the one before it by.
+    private func frameSamples(_ model: DenoiseModel, rate: Int) -> (hop: Int, overlap: Int) {
+        let stft = Denoiser(model: model, channelCount: 1, sampleRate: rate).analysisSTFT
+        return (stft.hop, stft.leadingPadding)
+    }
+
+    private func models() throws -> [(String, DenoiseModel)] {
+        [
+            ("causal, running norm, floor", try TestSignals.randomizedModel(.cnn, causal: true, inputNorm: .running,
+                                                                            floorBands: 8)),
+            ("look-ahead, bands, floor", try TestSignals.randomizedModel(.cnn, causal: false, inputNorm: .running,
+                                                                         bands: 12, floorBands: 8)),
+            ("mlp, batch norm", try TestSignals.randomizedModel(.mlp, causal: false, inputNorm: .batch)),
+        ]
+    }
+
+    /// Thirteen frames of exact zeros before the input: they come out as exact zeros (but for the overlap of the
+    /// first frame with sound, whose synthesis window reaches into them), and the rest is the output of the input
+    /// alone, on every path (frame steps, windows with history and look-ahead, stateful inputs), at the model's
+    /// rate and above it. (Below it the resampler's filter rings ahead of the first sound into the zeros, so the
+    /// network starts on the ringing, a frame early: close to the output alone, not the same.)
+    func testOutputAfterLeadingZerosIsTheOutputWithoutThem() throws {
+        for (label, model) in try models() {
+            for rate in [16000, 48000] {
+                let input = noisySpeech(seconds: 0.5, rate: rate), frame = frameSamples(model, rate: rate)
+                let zeros = 13 * frame.hop
+                var paths = [("windows of 3", 3, false), ("windows of 8", 8, false)]
+                if model.net.config.causal { paths.append(("steps", 1024, true)) }
+                for (path, chunk, steps) in paths {
+                    let what = "\(label), \(rate) Hz, \(path)"
+                    let alone = denoised(input, model: model, rate: rate, chunkFrames: chunk, stepsFrames: steps).0
+                    let padded = denoised([Float](repeating: 0, count: zeros) + input, model: model, rate: rate,
+                                          chunkFrames: chunk, stepsFrames: steps).0
+                    XCTAssertEqual(padded.count, zeros + input.count, what)
+                    XCTAssertTrue(padded[..<(zeros - frame.overlap)].allSatisfy { $0 == 0 }, what)
+                    XCTAssertLessThan(TestSignals.maxDifference(padded[zeros...], alone[...]), 1e-5, what)
+                    XCTAssertGreaterThan(TestSignals.maxDifference(alone[...], input[...]), 1e-3, what)
+                }
+            }
+        }
+    }
+
+    /// The fixed-latency path too: after the latency and the zeros, the same samples as without the zeros.
+    func testFixedLatencyOutputAfterLeadingZerosIsTheOutputWithoutThem() throws {
+        let model = try TestSignals.randomizedModel(.cnn, causal: true, inputNorm: .running, floorBands: 8)
+        func run(_ input: [Float]) throws -> ([Float], Int) {
+            let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: 16000)
+            var output = [Float](repeating: .nan, count: input.count), position = 0
+            output.withUnsafeMutableBufferPointer { y in
+                for n in [1, 7, 500, 3, 64, 2000, 31].cycled() {
+                    guard position < input.count else { break }
+                    let end = min(position + n, input.count)
+                    var block = UnsafeMutableBufferPointer(rebasing: y[position ..< end]).mutableSpan
+                    denoiser.process(input.span.extracting(position ..< end), into: &block)
+                    position = end
+                }
+            }
+            return (output, try XCTUnwrap(denoiser.latencySamples))
+        }
+        let input = noisySpeech(seconds: 0.5, rate: 16000), zeros = 13 * 32
+        let (alone, latency) = try run(input)
+        let padded = try run([Float](repeating: 0, count: zeros) + input).0
+        XCTAssertTrue(padded[..<(latency + zeros - 32)].allSatisfy { $0 == 0 })
+        XCTAssertLessThan(TestSignals.maxDifference(padded[(latency + zeros)...], alone[latency...]), 1e-5)
+    }
+
+    /// The speech probability of a leading silent frame is 0; the frames after it have the probabilities of the
+    /// input alone.
+    func testSpeechProbabilityIsZeroInLeadingSilenceAndUnchangedAfter() throws {
+        let model = try TestSignals.tinyModel(.cnn, residual: true, speechHead: true)
+        let input = noisySpeech(seconds: 0.5, rate: 16000), frames = 13
+        let alone = denoised(input, model: model, chunkFrames: 3).1
+        let padded = denoised([Float](repeating: 0, count: frames * 32) + input, model: model, chunkFrames: 3).1
+        XCTAssertEqual(padded.count, alone.count + frames)
+        XCTAssertEqual(Array(padded.prefix(frames)), [Float](repeating: 0, count: frames))
+        XCTAssertLessThan(TestSignals.maxDifference(padded[frames...], alone[...]), 1e-5)
+        XCTAssertTrue(alone.contains { $0 > 0.01 }, "the head says something about the input")
+    }
+
+    /// Input that is silent throughout comes out as silence of its length, every frame's speech probability 0.
+    func testAllSilentInputIsSilentOutput() throws {
+        let model = try TestSignals.tinyModel(.cnn, residual: true, speechHead: true)
+        let (output, speech) = denoised([Float](repeating: 0, count: 4801), model: model, chunkFrames: 3)
+        XCTAssertEqual(output.count, 4801)
+        XCTAssertTrue(output.allSatisfy { $0 == 0 })
+        XCTAssertFalse(speech.isEmpty)
+        XCTAssertTrue(speech.allSatisfy { $0 == 0 })
+    }
+}
+
+private extension Array {
+    /// The elements over and over, without end.
+    func cycled() -> AnySequence<Element> {
+        AnySequence { () -> AnyIterator<Element> in
+            var i = 0
+            return AnyIterator {
+                defer { i += 1 }
+                return self[i % self.count]
+            }
+        }
+    }
+}
