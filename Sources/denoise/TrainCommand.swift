@@ -84,9 +84,9 @@ struct TrainCommand: Command {
                 default: Format.number(Self.defaults.clippingShare)),
         .option("lead-silence", value: "P", kind: .float,
                 help: "Share of remixed examples that start with \(Self.range(Self.defaults.leadingSilenceRange)) s of "
-                    + "digital silence (input and target), as a microphone unmuted mid-stream gives, so that the "
-                    + "network knows exact zeros in its context (an input's own leading silence never reaches it: "
-                    + "apply starts the network at the first sound).",
+                    + "digital silence (input and target), as streams and muted microphones begin. apply no longer "
+                    + "shows the network digital silence (it starts it afresh at the sound after it), so this "
+                    + "serves recipes that used it.",
                 default: Format.number(Self.defaults.leadingSilenceShare)),
         .option("crop", value: "SECONDS", kind: .float,
                 help: "Train on random segments of this length.", default: Format.number(Float(Self.training.cropSeconds))),

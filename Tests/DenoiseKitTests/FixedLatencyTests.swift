@@ -214,15 +214,17 @@ final class FixedLatencyTests: XCTestCase {
         let models = [try tinyCausalModel(), try tinyCausalModel(inputNorm: .running),
                       try tinyCausalModel(inputNorm: .running, inputBands: 12), try tinyCausalModel(floorBands: 8)]
             + ((try? bundledRealTimeModel()).map { [$0] } ?? [])
-        // A stream that opens in digital silence too (a muted microphone): its silent frames, and the first sound
-        // after them, pass while the count runs.
+        // Streams with digital silence too (a muted microphone), at the start and in a pause: silent frames, the
+        // first sound after them and the restart of the network pass while the count runs.
         for model in models {
             // 44.1 and 22.05 kHz included: their frame lengths are chosen so FFTW needs no scratch (`BandPlan`).
             for rate in [16000, 48000, 44100, 32000, 22050, 8000, 11025] {
-                for leadingZeros in [0, rate / 8] {
+                let speech = noisySpeech(seconds: 1.5, rate: rate), zeros = { [Float](repeating: 0, count: $0) }
+                let inputs = ["no silence": speech, "0.125 s of zeros first": zeros(rate / 8) + speech,
+                              "a pause": Array(speech.prefix(2500)) + zeros(max(2500, rate / 10)) + speech]
+                for (silence, input) in inputs {
                     let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: rate,
                                             options: DenoiserOptions(attenuationLimitDB: 12, mix: 0.8))
-                    let input = [Float](repeating: 0, count: leadingZeros) + noisySpeech(seconds: 1.5, rate: rate)
                     var output = [Float](repeating: 0, count: input.count)
                     output.withUnsafeMutableBufferPointer { y in
                         var position = 0
@@ -239,7 +241,7 @@ final class FixedLatencyTests: XCTestCase {
                         denoiser.attenuationLimitDB = nil
                         run(800)
                         let used = allocations() - before
-                        XCTAssertEqual(used, 0, "\(rate) Hz, \(leadingZeros) zeros first, "
+                        XCTAssertEqual(used, 0, "\(rate) Hz, \(silence), "
                                        + "\(model.net.config.hidden) channels, "
                                        + "\(model.net.config.inputNorm) input norm, "
                                        + "\(model.net.config.inputBands.map(String.init) ?? "no") input bands, "

@@ -153,5 +153,6 @@ private final class ChainStep: FrameStep {
         return h
     }
 
-    func reset() { for step in steps { step.reset() } }
+    /// By index too: a stream restarts after digital silence on a host's audio thread (`Denoiser`).
+    func reset() { for i in 0..<steps.count { steps[i].reset() } }
 }

@@ -2,9 +2,9 @@ import Foundation
 import XCTest
 @testable import DenoiseKit
 
-/// Input that opens in digital silence: the denoiser puts the silence out as silence and starts the network at the
-/// first frame with sound, so what follows is denoised as the same input without the silence would be.
-final class LeadingSilenceTests: XCTestCase {
+/// Digital silence separates utterances: the denoiser puts it out as silence, and each stretch of sound around it is
+/// denoised as that stretch alone would be.
+final class DigitalSilenceTests: XCTestCase {
     private func noisySpeech(seconds: Double, rate: Int) -> [Float] {
         let speech = TestSignals.speechLike(seconds: seconds, sampleRate: rate)
         return zip(speech, TestSignals.whiteNoise(count: speech.count)).map { $0 + $1 }
@@ -29,10 +29,10 @@ final class LeadingSilenceTests: XCTestCase {
         return (out, denoiser.takeSpeechProbabilities())
     }
 
-    /// Input samples per analysis frame at `rate`, and the samples a frame overlaps the one before it by.
-    private func frameSamples(_ model: DenoiseModel, rate: Int) -> (hop: Int, overlap: Int) {
+    /// Input samples from one analysis frame to the next at `rate`, and in one frame.
+    private func frameSamples(_ model: DenoiseModel, rate: Int) -> (hop: Int, length: Int) {
         let stft = Denoiser(model: model, channelCount: 1, sampleRate: rate).analysisSTFT
-        return (stft.hop, stft.leadingPadding)
+        return (stft.hop, stft.nFFT)
     }
 
     private func models() throws -> [(String, DenoiseModel)] {
@@ -45,34 +45,46 @@ final class LeadingSilenceTests: XCTestCase {
         ]
     }
 
-    /// Thirteen frames of exact zeros before the input: they come out as exact zeros (but for the overlap of the
-    /// first frame with sound, whose synthesis window reaches into them), and the rest is the output of the input
-    /// alone, on every path (frame steps, windows with history and look-ahead, stateful inputs), at the model's
-    /// rate and above it. (Below it the resampler's filter rings ahead of the first sound into the zeros, so the
-    /// network starts on the ringing, a frame early: close to the output alone, not the same.)
-    func testOutputAfterLeadingZerosIsTheOutputWithoutThem() throws {
+    /// Thirteen frames of exact zeros before, between and after two inputs (the first ends inside a frame, the
+    /// second starts on one, as the first does): each input's stretch is its output alone, and the zeros come out
+    /// as exact zeros, but for a frame's length at each edge of the sound, which the synthesis windows of the
+    /// stretch's first and last frames reach into. On every path (frame steps, windows with history and
+    /// look-ahead, stateful inputs), at the model's rate and above it. (Below it the resampler's filter rings around
+    /// each edge of the sound into the zeros, so the network starts and ends on the ringing, a frame from where the
+    /// input alone does: close to its output, not the same.)
+    func testEachStretchBetweenZerosGivesItsOwnOutput() throws {
         for (label, model) in try models() {
             for rate in [16000, 48000] {
-                let input = noisySpeech(seconds: 0.5, rate: rate), frame = frameSamples(model, rate: rate)
-                let zeros = 13 * frame.hop
+                let frame = frameSamples(model, rate: rate), zeros = 13 * frame.hop
+                let speech = noisySpeech(seconds: 0.9, rate: rate)
+                let first = Array(speech.prefix(20 * frame.hop + 1)), second = Array(speech.suffix(rate / 3))
+                let silence = [Float](repeating: 0, count: zeros)
+                let input = silence + first + silence.dropLast() + second + silence
+                let starts = [zeros, 2 * zeros + first.count - 1]
                 var paths = [("windows of 3", 3, false), ("windows of 8", 8, false)]
                 if model.net.config.causal { paths.append(("steps", 1024, true)) }
                 for (path, chunk, steps) in paths {
                     let what = "\(label), \(rate) Hz, \(path)"
-                    let alone = denoised(input, model: model, rate: rate, chunkFrames: chunk, stepsFrames: steps).0
-                    let padded = denoised([Float](repeating: 0, count: zeros) + input, model: model, rate: rate,
-                                          chunkFrames: chunk, stepsFrames: steps).0
-                    XCTAssertEqual(padded.count, zeros + input.count, what)
-                    XCTAssertTrue(padded[..<(zeros - frame.overlap)].allSatisfy { $0 == 0 }, what)
-                    XCTAssertLessThan(TestSignals.maxDifference(padded[zeros...], alone[...]), 1e-5, what)
-                    XCTAssertGreaterThan(TestSignals.maxDifference(alone[...], input[...]), 1e-3, what)
+                    let output = denoised(input, model: model, rate: rate, chunkFrames: chunk, stepsFrames: steps).0
+                    XCTAssertEqual(output.count, input.count, what)
+                    for (start, part) in zip(starts, [first, second]) {
+                        let alone = denoised(part, model: model, rate: rate, chunkFrames: chunk, stepsFrames: steps).0
+                        XCTAssertLessThan(TestSignals.maxDifference(output[start..<(start + part.count)], alone[...]),
+                                          1e-5, what)
+                        XCTAssertGreaterThan(TestSignals.maxDifference(alone[...], part[...]), 1e-3, what)
+                    }
+                    // The zeros, less a frame at each edge of the sound.
+                    let quiet = [0..<(zeros - frame.length),
+                                 (zeros + first.count + frame.length)..<(starts[1] - frame.length),
+                                 (starts[1] + second.count + frame.length)..<input.count]
+                    for range in quiet { XCTAssertTrue(output[range].allSatisfy { $0 == 0 }, "\(what), \(range)") }
                 }
             }
         }
     }
 
     /// The fixed-latency path too: after the latency and the zeros, the same samples as without the zeros.
-    func testFixedLatencyOutputAfterLeadingZerosIsTheOutputWithoutThem() throws {
+    func testFixedLatencyOutputAfterZerosIsTheOutputWithoutThem() throws {
         let model = try TestSignals.randomizedModel(.cnn, causal: true, inputNorm: .running, floorBands: 8)
         func run(_ input: [Float]) throws -> ([Float], Int) {
             let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: 16000)
@@ -88,16 +100,22 @@ final class LeadingSilenceTests: XCTestCase {
             }
             return (output, try XCTUnwrap(denoiser.latencySamples))
         }
-        let input = noisySpeech(seconds: 0.5, rate: 16000), zeros = 13 * 32
+        let input = noisySpeech(seconds: 0.5, rate: 16000), zeros = [Float](repeating: 0, count: 13 * 32)
         let (alone, latency) = try run(input)
-        let padded = try run([Float](repeating: 0, count: zeros) + input).0
-        XCTAssertTrue(padded[..<(latency + zeros - 32)].allSatisfy { $0 == 0 })
-        XCTAssertLessThan(TestSignals.maxDifference(padded[(latency + zeros)...], alone[latency...]), 1e-5)
+        // Zeros first, and zeros in a pause after 160 samples (5 frames) of the input.
+        let padded = try run(zeros + input).0, paused = try run(Array(input.prefix(160)) + zeros + input).0
+        XCTAssertTrue(padded[..<(latency + zeros.count - 64)].allSatisfy { $0 == 0 })
+        XCTAssertLessThan(TestSignals.maxDifference(padded[(latency + zeros.count)...], alone[latency...]), 1e-5)
+        // Before the pause, up to the last frame that holds no zeros.
+        XCTAssertLessThan(TestSignals.maxDifference(paused[latency..<(latency + 96)], alone[latency..<(latency + 96)]),
+                          1e-5)
+        let restart = latency + 160 + zeros.count
+        XCTAssertLessThan(TestSignals.maxDifference(paused[restart...], alone[latency..<(input.count - 160)]), 1e-5)
     }
 
-    /// The speech probability of a leading silent frame is 0; the frames after it have the probabilities of the
+    /// The speech probability of a silent frame is 0; the frames after leading silence have the probabilities of the
     /// input alone.
-    func testSpeechProbabilityIsZeroInLeadingSilenceAndUnchangedAfter() throws {
+    func testSpeechProbabilityIsZeroInSilenceAndUnchangedAfter() throws {
         let model = try TestSignals.tinyModel(.cnn, residual: true, speechHead: true)
         let input = noisySpeech(seconds: 0.5, rate: 16000), frames = 13
         let alone = denoised(input, model: model, chunkFrames: 3).1
