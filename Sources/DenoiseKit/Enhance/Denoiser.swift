@@ -100,11 +100,12 @@ public final class Denoiser {
     /// One per group when the model runs frame by frame; empty on the windowed path.
     private let streams: [MaskNetStream]
     /// Windowed path with a stateful input, per group: the input stage (`InputStage`), which has seen
-    /// every frame before `stagedEnd` once, and the network input it gave frames `pendingStart..<stagedEnd`
+    /// every frame before `stagedEnd` once, and the network input it gave frames `stagedStart..<stagedEnd`
     /// [frames × the network's input width], which later windows' history margins read. Empty otherwise: without
     /// state, the network's own stage gives every window's frames the same input.
     private let inputStages: [InputStage]
     private var stagedFeatures: [[Float]]
+    private var stagedStart = 0
     private var stagedEnd = 0
     /// The step path's masks of the frames stepped at once [frames × modelBins].
     private let stepMask: Matrix
@@ -231,6 +232,14 @@ public final class Denoiser {
                 }
                 resampled = [Float](repeating: 0, count: 8 * stft.hop + 16)
             }
+            // A network's first step allocates state that lives on (OpenBLAS's buffers, the runtime's): one
+            // silent frame through each stream here, where allocating is allowed, so that a stream that opens
+            // in digital silence does not pay for it at its first sound, on a host's audio thread.
+            features.zero()
+            for stream in streams {
+                stream.step(features.data, frames: 1, mask: stepMask.data)
+                stream.reset()
+            }
         }
     }
 
@@ -332,8 +341,8 @@ public final class Denoiser {
 
     /// Puts out the silent frames from `nextFrame` up to `end` (at most) as silence, with speech probability 0,
     /// and moves `nextFrame` past them. Returns true when `nextFrame` has sound, having started a new utterance
-    /// there if it follows silence: the network's memory (stream, input stage) is reset, and the frames before it
-    /// are dropped, so no window reaches back past it.
+    /// there if it follows silence: the network's memory (stream, input stage and what it gave) is reset, and no
+    /// window reaches back past it (`utteranceStart`).
     private func passSilence(upTo end: Int) -> Bool {
         let silentEnd = firstSoundingFrame(in: nextFrame..<end)
         if silentEnd > nextFrame {
@@ -351,8 +360,11 @@ public final class Denoiser {
         if utteranceStart == nil {
             utteranceStart = nextFrame
             for i in 0..<streams.count { streams[i].reset() }
-            for i in 0..<inputStages.count { inputStages[i].reset() }
-            dropHistory()
+            for i in 0..<inputStages.count {
+                inputStages[i].reset()
+                stagedFeatures[i].removeAll(keepingCapacity: true)
+            }
+            stagedStart = nextFrame
             stagedEnd = nextFrame
         }
         return true
@@ -419,7 +431,7 @@ public final class Denoiser {
     /// took in (its history margin) are copied from what the stage gave them then; later ones go through the stage
     /// (into bands with input bands, then normalised), in order, and are kept for the next windows.
     private func stagedInput(group g: Int, window: Range<Int>) -> Matrix {
-        precondition(window.lowerBound >= pendingStart && window.lowerBound <= stagedEnd,
+        precondition(window.lowerBound >= stagedStart && window.lowerBound <= stagedEnd,
                      "Denoiser: window \(window) leaves a gap after staged frame \(stagedEnd)")
         let stage = inputStages[g], width = stage.inputWidth
         networkInput.resize(rows: window.count, cols: width)
@@ -428,7 +440,7 @@ public final class Denoiser {
             if frame < stagedEnd {
                 stagedFeatures[g].withUnsafeBufferPointer { done in
                     guard let base = done.baseAddress else { return }
-                    row.update(from: base + (frame - pendingStart) * width, count: width)
+                    row.update(from: base + (frame - stagedStart) * width, count: width)
                 }
             } else {
                 stage.transformFrame(source, into: row)
@@ -571,8 +583,9 @@ public final class Denoiser {
             pending[ch].imag.removeFirst(drop * bins)
             pending[ch].frames -= drop
         }
-        let stagedDrop = max(0, min(drop, stagedEnd - pendingStart)) * model.net.config.inputWidth
-        for g in 0..<stagedFeatures.count { stagedFeatures[g].removeFirst(stagedDrop) }
+        let stagedDrop = max(0, min(keepFrom, stagedEnd) - stagedStart)
+        for g in 0..<stagedFeatures.count { stagedFeatures[g].removeFirst(stagedDrop * model.net.config.inputWidth) }
+        stagedStart += stagedDrop
         pendingStart = keepFrom
     }
 
