@@ -61,8 +61,8 @@ public struct DenoiserOptions: Equatable, Sendable {
 /// recorder's pre-roll, a muted microphone, a noise gate, an export's padding) is put out as silence without the
 /// network, and each stretch of sound between such frames is denoised as an input of its own: the network, its
 /// input state and its windows start at the stretch's first frame, and its look-ahead ends at the stretch's last
-/// (`utteranceStart`). Training never showed the network contexts of exact zeros: with 2 s of them before the
-/// sound, the default model cleaned the next 1.5 s 0.6 dB (SI-SDR) worse, and 1.5 dB worse before 2 s after it.
+/// (`utteranceStart`). Training never showed the network contexts of exact zeros: with 2 s of them before a file,
+/// the default model cleaned its first 1.5 s 0.6 dB (SI-SDR) worse; with 2 s after it, its last 1.5 s 1.5 dB worse.
 ///
 /// Two ways to feed it, one per denoiser:
 /// - `process(AudioBuffer)` then `finish()`: output is sample-aligned with the input; over all calls it has
