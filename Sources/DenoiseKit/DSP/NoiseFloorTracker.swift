@@ -25,9 +25,9 @@ import Foundation
 /// window at frame t is the end of the last block (its suffix minima, taken once when that block completed) and the
 /// start of this one (a running minimum). About three rows of work per frame instead of W, and the same minimum.
 ///
-/// The state (the last W smoothed frames, their block minima, frames seen) belongs to one utterance: each path that runs a network owns
-/// one per stream of frames, inside an `InputStage`, and feeds it every frame exactly once, in order. Buffers are
-/// allocated at init; `track` allocates nothing.
+/// The state (the last W smoothed frames, their block minima, frames seen) belongs to one utterance: each path that
+/// runs a network owns one per stream of frames, inside an `InputStage`, and feeds it every frame exactly once, in
+/// order. Buffers are allocated at init; `track` allocates nothing.
 final class NoiseFloorTracker {
     /// How far back the floor looks unless the model says otherwise (`MaskNetConfig.floorWindow`): longer than the
     /// gaps between words, so it finds the noise between them.
