@@ -83,6 +83,27 @@ final class DigitalSilenceTests: XCTestCase {
         }
     }
 
+    /// Dither of ±1 step of 16-bit audio, as a silent export carries, is digital silence too: after thirteen frames
+    /// of it the input is denoised as alone (to the dither inside the first frame with sound), and the dither comes
+    /// out as zeros. A tone at −70 dBFS is sound: it goes through the network and comes out changed, not zeroed.
+    func testDitherIsSilenceAndAQuietToneIsNot() throws {
+        let model = try TestSignals.randomizedModel(.cnn, causal: false, inputNorm: .running, bands: 12, floorBands: 8)
+        let input = noisySpeech(seconds: 0.5, rate: 16000), frames = 13 * 32
+        var rng = RandomGenerator(seed: 4)
+        let dither = (0..<frames).map { _ in Float(Int(rng.uniform(0, 3)) - 1) / 32768 }
+        XCTAssertTrue(dither.contains { $0 != 0 })
+        let alone = denoised(input, model: model, chunkFrames: 3).0
+        let afterDither = denoised(dither + input, model: model, chunkFrames: 3).0
+        XCTAssertTrue(afterDither[..<(frames - 64)].allSatisfy { $0 == 0 })
+        XCTAssertLessThan(TestSignals.maxDifference(afterDither[frames...], alone[...]), 1e-3)
+        let amplitude = Float(pow(10, -70.0 / 20) * 2.0.squareRoot())
+        let tone = (0..<frames).map { amplitude * sin(Float($0) * 0.3) }
+        let afterTone = denoised(tone + input, model: model, chunkFrames: 3).0
+        XCTAssertTrue(afterTone[64..<(frames - 64)].contains { $0 != 0 }, "the tone reached the output")
+        XCTAssertGreaterThan(TestSignals.maxDifference(afterTone[frames...], alone[...]), 1e-4,
+                             "one utterance with the tone: the network saw it")
+    }
+
     /// The fixed-latency path too: after the latency and the zeros, the same samples as without the zeros.
     func testFixedLatencyOutputAfterZerosIsTheOutputWithoutThem() throws {
         let model = try TestSignals.randomizedModel(.cnn, causal: true, inputNorm: .running, floorBands: 8)
