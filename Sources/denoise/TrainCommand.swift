@@ -85,8 +85,8 @@ struct TrainCommand: Command {
         .option("lead-silence", value: "P", kind: .float,
                 help: "Share of remixed examples that start with \(Self.range(Self.defaults.leadingSilenceRange)) s of "
                     + "digital silence (input and target), as streams and muted microphones begin. apply no longer "
-                    + "shows the network digital silence (it starts it afresh at the sound after it), so this "
-                    + "serves recipes that used it.",
+                    + "shows the network an input's leading silence (it starts the network at the first sound), so "
+                    + "this serves recipes that used it and silence after sound.",
                 default: Format.number(Self.defaults.leadingSilenceShare)),
         .option("crop", value: "SECONDS", kind: .float,
                 help: "Train on random segments of this length.", default: Format.number(Float(Self.training.cropSeconds))),

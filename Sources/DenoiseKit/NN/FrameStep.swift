@@ -153,6 +153,6 @@ private final class ChainStep: FrameStep {
         return h
     }
 
-    /// By index too: a stream restarts after digital silence on a host's audio thread (`Denoiser`).
+    /// By index too, as `step`: a reset may run where nothing may be allocated (a host's audio thread).
     func reset() { for i in 0..<steps.count { steps[i].reset() } }
 }
