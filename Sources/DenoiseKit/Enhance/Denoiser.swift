@@ -102,12 +102,11 @@ public final class Denoiser {
     /// One per group when the model runs frame by frame; empty on the windowed path.
     private let streams: [MaskNetStream]
     /// Windowed path with a stateful input, per group: the input stage (`InputStage`), which has seen
-    /// every frame before `stagedEnd` once, and the network input it gave frames `stagedStart..<stagedEnd`
+    /// every frame before `stagedEnd` once, and the network input it gave frames `pendingStart..<stagedEnd`
     /// [frames × the network's input width], which later windows' history margins read. Empty otherwise: without
     /// state, the network's own stage gives every window's frames the same input.
     private let inputStages: [InputStage]
     private var stagedFeatures: [[Float]]
-    private var stagedStart = 0
     private var stagedEnd = 0
     /// The step path's masks of the frames stepped at once [frames × modelBins].
     private let stepMask: Matrix
@@ -367,9 +366,10 @@ public final class Denoiser {
             nextFrame = silentEnd
         }
         guard nextFrame < end else { return false }
-        // The network's state is fresh: only where its input starts moves.
+        // The network's state is fresh: only where its input starts moves. Once per input, the silent frames go
+        // (no window reaches back past the first sound), so the staged input starts with the pending frames.
         utteranceStart = nextFrame
-        stagedStart = nextFrame
+        dropHistory()
         stagedEnd = nextFrame
         return true
     }
@@ -426,7 +426,7 @@ public final class Denoiser {
     /// took in (its history margin) are copied from what the stage gave them then; later ones go through the stage
     /// (into bands with input bands, then normalised), in order, and are kept for the next windows.
     private func stagedInput(group g: Int, window: Range<Int>) -> Matrix {
-        precondition(window.lowerBound >= stagedStart && window.lowerBound <= stagedEnd,
+        precondition(window.lowerBound >= pendingStart && window.lowerBound <= stagedEnd,
                      "Denoiser: window \(window) leaves a gap after staged frame \(stagedEnd)")
         let stage = inputStages[g], width = stage.inputWidth
         networkInput.resize(rows: window.count, cols: width)
@@ -435,7 +435,7 @@ public final class Denoiser {
             if frame < stagedEnd {
                 stagedFeatures[g].withUnsafeBufferPointer { done in
                     guard let base = done.baseAddress else { return }
-                    row.update(from: base + (frame - stagedStart) * width, count: width)
+                    row.update(from: base + (frame - pendingStart) * width, count: width)
                 }
             } else {
                 stage.transformFrame(source, into: row)
@@ -578,9 +578,8 @@ public final class Denoiser {
             pending[ch].imag.removeFirst(drop * bins)
             pending[ch].frames -= drop
         }
-        let stagedDrop = max(0, min(keepFrom, stagedEnd) - stagedStart)
-        for g in 0..<stagedFeatures.count { stagedFeatures[g].removeFirst(stagedDrop * model.net.config.inputWidth) }
-        stagedStart += stagedDrop
+        let stagedDrop = max(0, min(drop, stagedEnd - pendingStart)) * model.net.config.inputWidth
+        for g in 0..<stagedFeatures.count { stagedFeatures[g].removeFirst(stagedDrop) }
         pendingStart = keepFrom
     }
 
