@@ -5,30 +5,6 @@ import XCTest
 /// Input that opens in digital silence: the denoiser puts the silence out as silence and starts the network at the
 /// first frame with sound, so what follows is denoised as the input without the silence would be.
 final class DigitalSilenceTests: XCTestCase {
-    private func noisySpeech(seconds: Double, rate: Int) -> [Float] {
-        let speech = TestSignals.speechLike(seconds: seconds, sampleRate: rate)
-        return zip(speech, TestSignals.whiteNoise(count: speech.count)).map { $0 + $1 }
-    }
-
-    /// `input` through a mono denoiser in blocks cycling through `pieces`, then its finish: the audio, and the
-    /// speech probabilities when the model has the head.
-    private func denoised(_ input: [Float], model: DenoiseModel, rate: Int = 16000, chunkFrames: Int = 1024,
-                          stepsFrames: Bool = true, pieces: [Int] = [1, 333, 50, 4000, 17]) -> ([Float], [Float]) {
-        let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: rate,
-                                options: DenoiserOptions(chunkFrames: chunkFrames, recordsSpeechProbability: true),
-                                stepsFrames: stepsFrames)
-        var out: [Float] = [], position = 0, i = 0
-        while position < input.count {
-            let n = min(pieces[i % pieces.count], input.count - position)
-            out += denoiser.process(AudioBuffer(mono: Array(input[position ..< position + n]), sampleRate: rate))
-                .channels[0]
-            position += n
-            i += 1
-        }
-        out += denoiser.finish().channels[0]
-        return (out, denoiser.takeSpeechProbabilities())
-    }
-
     /// Input samples from one analysis frame to the next at `rate`, and in one frame.
     private func frameSamples(_ model: DenoiseModel, rate: Int) -> (hop: Int, length: Int) {
         let stft = Denoiser(model: model, channelCount: 1, sampleRate: rate).analysisSTFT
@@ -56,13 +32,15 @@ final class DigitalSilenceTests: XCTestCase {
         for (label, model) in try models() {
             for rate in [16000, 48000] {
                 let frame = frameSamples(model, rate: rate), zeros = [Float](repeating: 0, count: 13 * frame.hop)
-                let speech = noisySpeech(seconds: 0.9, rate: rate)
+                let speech = TestSignals.noisySpeech(seconds: 0.9, rate: rate)
                 let first = Array(speech.prefix(20 * frame.hop)), second = Array(speech.suffix(rate / 3))
                 var paths = [("windows of 3", 3, false), ("windows of 8", 8, false)]
                 if model.net.config.causal { paths.append(("steps", 1024, true)) }
                 for (path, chunk, steps) in paths {
                     let what = "\(label), \(rate) Hz, \(path)"
-                    let run = { self.denoised($0, model: model, rate: rate, chunkFrames: chunk, stepsFrames: steps).0 }
+                    let run = {
+                        TestSignals.denoised($0, model: model, rate: rate, chunkFrames: chunk, stepsFrames: steps).0
+                    }
                     let alone = run(first), padded = run(zeros + first)
                     XCTAssertEqual(padded.count, zeros.count + first.count, what)
                     XCTAssertTrue(padded[..<(zeros.count - frame.length)].allSatisfy { $0 == 0 }, what)
@@ -83,17 +61,17 @@ final class DigitalSilenceTests: XCTestCase {
     /// out as zeros. A tone at −70 dBFS is sound: it goes through the network and comes out changed, not zeroed.
     func testDitherIsSilenceAndAQuietToneIsNot() throws {
         let model = try TestSignals.randomizedModel(.cnn, causal: false, inputNorm: .running, bands: 12, floorBands: 8)
-        let input = noisySpeech(seconds: 0.5, rate: 16000), frames = 13 * 32
+        let input = TestSignals.noisySpeech(seconds: 0.5, rate: 16000), frames = 13 * 32
         var rng = RandomGenerator(seed: 4)
         let dither = (0..<frames).map { _ in Float(Int(rng.uniform(0, 3)) - 1) / 32768 }
         XCTAssertTrue(dither.contains { $0 != 0 })
-        let alone = denoised(input, model: model, chunkFrames: 3).0
-        let afterDither = denoised(dither + input, model: model, chunkFrames: 3).0
+        let alone = TestSignals.denoised(input, model: model, chunkFrames: 3).0
+        let afterDither = TestSignals.denoised(dither + input, model: model, chunkFrames: 3).0
         XCTAssertTrue(afterDither[..<(frames - 64)].allSatisfy { $0 == 0 })
         XCTAssertLessThan(TestSignals.maxDifference(afterDither[frames...], alone[...]), 1e-3)
         let amplitude = Float(pow(10, -70.0 / 20) * 2.0.squareRoot())
         let tone = (0..<frames).map { amplitude * sin(Float($0) * 0.3) }
-        let afterTone = denoised(tone + input, model: model, chunkFrames: 3).0
+        let afterTone = TestSignals.denoised(tone + input, model: model, chunkFrames: 3).0
         XCTAssertTrue(afterTone[64..<(frames - 64)].contains { $0 != 0 }, "the tone reached the output")
         XCTAssertGreaterThan(TestSignals.maxDifference(afterTone[frames...], alone[...]), 1e-4,
                              "one utterance with the tone: the network saw it")
@@ -104,19 +82,10 @@ final class DigitalSilenceTests: XCTestCase {
         let model = try TestSignals.randomizedModel(.cnn, causal: true, inputNorm: .running, floorBands: 8)
         func run(_ input: [Float]) throws -> ([Float], Int) {
             let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: 16000)
-            var output = [Float](repeating: .nan, count: input.count), position = 0
-            output.withUnsafeMutableBufferPointer { y in
-                for n in [1, 7, 500, 3, 64, 2000, 31].cycled() {
-                    guard position < input.count else { break }
-                    let end = min(position + n, input.count)
-                    var block = UnsafeMutableBufferPointer(rebasing: y[position ..< end]).mutableSpan
-                    denoiser.process(input.span.extracting(position ..< end), into: &block)
-                    position = end
-                }
-            }
+            let output = TestSignals.fixedLatencyOutput(denoiser, input, sizes: [1, 7, 500, 3, 64, 2000, 31])
             return (output, try XCTUnwrap(denoiser.latencySamples))
         }
-        let input = noisySpeech(seconds: 0.5, rate: 16000), zeros = [Float](repeating: 0, count: 13 * 32)
+        let input = TestSignals.noisySpeech(seconds: 0.5, rate: 16000), zeros = [Float](repeating: 0, count: 13 * 32)
         let (alone, latency) = try run(input)
         let padded = try run(zeros + input).0
         XCTAssertTrue(padded[..<(latency + zeros.count - 64)].allSatisfy { $0 == 0 })
@@ -127,9 +96,10 @@ final class DigitalSilenceTests: XCTestCase {
     /// alone.
     func testSpeechProbabilityIsZeroInSilenceAndUnchangedAfter() throws {
         let model = try TestSignals.tinyModel(.cnn, residual: true, speechHead: true)
-        let input = noisySpeech(seconds: 0.5, rate: 16000), frames = 13
-        let alone = denoised(input, model: model, chunkFrames: 3).1
-        let padded = denoised([Float](repeating: 0, count: frames * 32) + input, model: model, chunkFrames: 3).1
+        let input = TestSignals.noisySpeech(seconds: 0.5, rate: 16000), frames = 13
+        let alone = TestSignals.denoised(input, model: model, chunkFrames: 3).1
+        let padded = TestSignals.denoised([Float](repeating: 0, count: frames * 32) + input, model: model,
+                                          chunkFrames: 3).1
         XCTAssertEqual(padded.count, alone.count + frames)
         XCTAssertEqual(Array(padded.prefix(frames)), [Float](repeating: 0, count: frames))
         XCTAssertLessThan(TestSignals.maxDifference(padded[frames...], alone[...]), 1e-5)
@@ -139,23 +109,10 @@ final class DigitalSilenceTests: XCTestCase {
     /// Input that is silent throughout comes out as silence of its length, every frame's speech probability 0.
     func testAllSilentInputIsSilentOutput() throws {
         let model = try TestSignals.tinyModel(.cnn, residual: true, speechHead: true)
-        let (output, speech) = denoised([Float](repeating: 0, count: 4801), model: model, chunkFrames: 3)
+        let (output, speech) = TestSignals.denoised([Float](repeating: 0, count: 4801), model: model, chunkFrames: 3)
         XCTAssertEqual(output.count, 4801)
         XCTAssertTrue(output.allSatisfy { $0 == 0 })
         XCTAssertFalse(speech.isEmpty)
         XCTAssertTrue(speech.allSatisfy { $0 == 0 })
-    }
-}
-
-private extension Array {
-    /// The elements over and over, without end.
-    func cycled() -> AnySequence<Element> {
-        AnySequence { () -> AnyIterator<Element> in
-            var i = 0
-            return AnyIterator {
-                defer { i += 1 }
-                return self[i % self.count]
-            }
-        }
     }
 }

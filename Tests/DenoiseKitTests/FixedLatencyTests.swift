@@ -21,35 +21,11 @@ final class FixedLatencyTests: XCTestCase {
         return try DenoiseModel(config: config, stft: stft, sampleRate: 16000, seed: seed)
     }
 
-    private func noisySpeech(seconds: Double, rate: Int) -> [Float] {
-        let speech = TestSignals.speechLike(seconds: seconds, sampleRate: rate)
-        return zip(speech, TestSignals.whiteNoise(count: speech.count)).map { $0 + $1 }
-    }
-
-
-    /// Runs `input` through `process(_:into:)` in blocks cycling through `sizes`.
-    private func fixedLatencyOutput(_ denoiser: Denoiser, _ input: [Float], sizes: [Int]) -> [Float] {
-        var output = [Float](repeating: .nan, count: input.count)
-        var position = 0, i = 0
-        // Blocks of one output array, as a host's buffers: spans made from its pointers (MutableSpan has no
-        // settled sub-span API yet).
-        output.withUnsafeMutableBufferPointer { y in
-            while position < input.count {
-                let n = min(sizes[i % sizes.count], input.count - position)
-                var block = UnsafeMutableBufferPointer(rebasing: y[position ..< position + n]).mutableSpan
-                denoiser.process(input.span.extracting(position ..< position + n), into: &block)
-                position += n
-                i += 1
-            }
-        }
-        return output
-    }
-
     func testFrameByFramePathGivesTheWindowedPathsOutputWithTheBundledModel() throws {
         let model = try bundledRealTimeModel()
         XCTAssertTrue(MaskNetStream.canStream(model.net.config))
         for rate in [16000, 48000] {
-            let input = AudioBuffer(mono: noisySpeech(seconds: 3, rate: rate), sampleRate: rate)
+            let input = AudioBuffer(mono: TestSignals.noisySpeech(seconds: 3, rate: rate), sampleRate: rate)
             let stepped = Denoiser.enhance(input, model: model).channels[0]
             let windowed = Denoiser(model: model, channelCount: 1, sampleRate: rate, options: DenoiserOptions(),
                                     stepsFrames: false)
@@ -65,7 +41,8 @@ final class FixedLatencyTests: XCTestCase {
     /// With one mask per channel each channel has its own stream; the two paths still agree.
     func testFrameByFramePathKeepsOneStreamPerChannelWhenMasksArePerChannel() throws {
         let model = try tinyCausalModel()
-        let left = noisySpeech(seconds: 0.5, rate: 48000), right = TestSignals.whiteNoise(count: left.count, seed: 4)
+        let left = TestSignals.noisySpeech(seconds: 0.5, rate: 48000)
+        let right = TestSignals.whiteNoise(count: left.count, seed: 4)
         let input = AudioBuffer(channels: [left, right], sampleRate: 48000)
         let options = DenoiserOptions(perChannel: true)
         let stepped = Denoiser.enhance(input, model: model, options: options)
@@ -87,12 +64,12 @@ final class FixedLatencyTests: XCTestCase {
         let sizes = [1, 7, 500, 3, 64, 2000, 31]
         for rate in [16000, 48000, 44100, 8000, 11025] {
             for options in [DenoiserOptions(), DenoiserOptions(attenuationLimitDB: 6, mix: 0.7)] {
-                let input = noisySpeech(seconds: 0.5, rate: rate)
+                let input = TestSignals.noisySpeech(seconds: 0.5, rate: rate)
                 let expected = Denoiser.enhance(AudioBuffer(mono: input, sampleRate: rate), model: model,
                                                 options: options).channels[0]
                 let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: rate, options: options)
                 let latency = try XCTUnwrap(denoiser.latencySamples)
-                let output = fixedLatencyOutput(denoiser, input, sizes: sizes)
+                let output = TestSignals.fixedLatencyOutput(denoiser, input, sizes: sizes)
                 XCTAssertEqual(output[..<latency].filter { $0 != 0 }.count, 0, "\(rate) Hz")
                 let diff = TestSignals.maxDifference(output[latency...], expected[..<(input.count - latency)])
                 XCTAssertLessThan(diff, 1e-5, "\(rate) Hz, \(options)")
@@ -107,7 +84,7 @@ final class FixedLatencyTests: XCTestCase {
     func testLatencyIsTheLeastThePipelineAllows() throws {
         let model = try tinyCausalModel()
         for rate in [16000, 8000, 11025] {
-            let input = noisySpeech(seconds: 0.2, rate: rate)
+            let input = TestSignals.noisySpeech(seconds: 0.2, rate: rate)
             let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: rate)
             let latency = try XCTUnwrap(denoiser.latencySamples)
             var produced = 0, worst = 0
@@ -123,13 +100,13 @@ final class FixedLatencyTests: XCTestCase {
     /// chunk the network waits for.
     func testNonCausalFrameLocalModelHasAFixedLatencyToo() throws {
         let model = try TestSignals.tinyModel(.cnn, residual: true)
-        let rate = 16000, input = noisySpeech(seconds: 0.5, rate: rate)
+        let rate = 16000, input = TestSignals.noisySpeech(seconds: 0.5, rate: rate)
         let options = DenoiserOptions(chunkFrames: 3)
         let expected = Denoiser.enhance(AudioBuffer(mono: input, sampleRate: rate), model: model, options: options)
         let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: rate, options: options)
         let latency = try XCTUnwrap(denoiser.latencySamples)
         XCTAssertEqual(latency, 63 + (3 - 1 + model.net.config.lookAheadFrames) * 32)
-        let output = fixedLatencyOutput(denoiser, input, sizes: [5, 100, 1])
+        let output = TestSignals.fixedLatencyOutput(denoiser, input, sizes: [5, 100, 1])
         let aligned = expected.channels[0][..<(input.count - latency)]
         XCTAssertLessThan(TestSignals.maxDifference(output[latency...], aligned), 1e-5)
         XCTAssertNil(Denoiser(model: try TestSignals.tinyModel(.cnn, norm: .group), channelCount: 1,
@@ -140,14 +117,14 @@ final class FixedLatencyTests: XCTestCase {
     /// sample on.
     func testMixChangesBetweenCalls() throws {
         let model = try tinyCausalModel()
-        let input = noisySpeech(seconds: 0.3, rate: 16000)
+        let input = TestSignals.noisySpeech(seconds: 0.3, rate: 16000)
         let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: 16000)
         let latency = try XCTUnwrap(denoiser.latencySamples)
         let half = input.count / 2
-        var output = fixedLatencyOutput(denoiser, Array(input[..<half]), sizes: [100])
+        var output = TestSignals.fixedLatencyOutput(denoiser, Array(input[..<half]), sizes: [100])
         denoiser.mix = 0
         denoiser.attenuationLimitDB = 3
-        output += fixedLatencyOutput(denoiser, Array(input[half...]), sizes: [100])
+        output += TestSignals.fixedLatencyOutput(denoiser, Array(input[half...]), sizes: [100])
         XCTAssertEqual(Array(output[half...]), Array(input[(half - latency) ..< (input.count - latency)]))
         XCTAssertNotEqual(Array(output[latency ..< half]), Array(input[..<(half - latency)]))
     }
@@ -155,9 +132,9 @@ final class FixedLatencyTests: XCTestCase {
     /// In place (one buffer as input and output, as a LADSPA host may pass it): the output of separate buffers.
     func testInPlaceProcessGivesTheOutputOfSeparateBuffers() throws {
         let model = try tinyCausalModel()
-        let rate = 48000, input = noisySpeech(seconds: 0.3, rate: rate), block = 333
-        let separate = fixedLatencyOutput(Denoiser(model: model, channelCount: 1, sampleRate: rate), input,
-                                          sizes: [block])
+        let rate = 48000, input = TestSignals.noisySpeech(seconds: 0.3, rate: rate), block = 333
+        let separate = TestSignals.fixedLatencyOutput(Denoiser(model: model, channelCount: 1, sampleRate: rate),
+                                                      input, sizes: [block])
         let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: rate)
         var samples = input
         samples.withUnsafeMutableBufferPointer { buffer in
@@ -175,7 +152,8 @@ final class FixedLatencyTests: XCTestCase {
     func testPlanarStereoMatchesEnhance() throws {
         let model = try tinyCausalModel()
         let rate = 48000
-        let left = noisySpeech(seconds: 0.3, rate: rate), right = TestSignals.whiteNoise(count: left.count, seed: 8)
+        let left = TestSignals.noisySpeech(seconds: 0.3, rate: rate)
+        let right = TestSignals.whiteNoise(count: left.count, seed: 8)
         let expected = Denoiser.enhance(AudioBuffer(channels: [left, right], sampleRate: rate), model: model)
         let denoiser = Denoiser(model: model, channelCount: 2, sampleRate: rate)
         let latency = try XCTUnwrap(denoiser.latencySamples)
@@ -219,7 +197,8 @@ final class FixedLatencyTests: XCTestCase {
         for model in models {
             // 44.1 and 22.05 kHz included: their frame lengths are chosen so FFTW needs no scratch (`BandPlan`).
             for rate in [16000, 48000, 44100, 32000, 22050, 8000, 11025] {
-                let speech = noisySpeech(seconds: 1.5, rate: rate), zeros = { [Float](repeating: 0, count: $0) }
+                let speech = TestSignals.noisySpeech(seconds: 1.5, rate: rate)
+                let zeros = { [Float](repeating: 0, count: $0) }
                 // In this order: the process's first network steps (OpenBLAS's buffers, runtime metadata) fall in
                 // the first input's warm-up.
                 let inputs = [("no silence", speech), ("0.125 s of zeros first", zeros(rate / 8) + speech),

@@ -90,20 +90,47 @@ enum TestSignals {
         return stft.synthesize(spectrum, length: input.count)
     }
 
-    /// `input` through a 16 kHz mono denoiser in blocks of `pieces` samples (in turn), then its finish.
-    private static func denoised(_ input: [Float], model: DenoiseModel, chunkFrames: Int, stepsFrames: Bool,
-                                 pieces: [Int]) -> [Float] {
-        let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: 16000,
-                                options: DenoiserOptions(chunkFrames: chunkFrames), stepsFrames: stepsFrames)
+    /// `input` through a mono denoiser at `rate` in blocks of `pieces` samples (in turn), then its finish: the audio,
+    /// and the speech probability of every frame when the model has the head.
+    static func denoised(_ input: [Float], model: DenoiseModel, rate: Int = 16000, chunkFrames: Int = 1024,
+                         stepsFrames: Bool = true, pieces: [Int] = [1, 333, 50, 4000, 17])
+        -> (audio: [Float], speech: [Float]) {
+        let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: rate,
+                                options: DenoiserOptions(chunkFrames: chunkFrames, recordsSpeechProbability: true),
+                                stepsFrames: stepsFrames)
         var out: [Float] = [], position = 0, i = 0
         while position < input.count {
             let n = min(pieces[i % pieces.count], input.count - position)
-            out += denoiser.process(AudioBuffer(mono: Array(input[position ..< position + n]), sampleRate: 16000))
+            out += denoiser.process(AudioBuffer(mono: Array(input[position ..< position + n]), sampleRate: rate))
                 .channels[0]
             position += n
             i += 1
         }
-        return out + denoiser.finish().channels[0]
+        out += denoiser.finish().channels[0]
+        return (out, denoiser.takeSpeechProbabilities())
+    }
+
+    /// Speech-like signal plus white noise at `rate`.
+    static func noisySpeech(seconds: Double, rate: Int) -> [Float] {
+        let speech = speechLike(seconds: seconds, sampleRate: rate)
+        return zip(speech, whiteNoise(count: speech.count)).map { $0 + $1 }
+    }
+
+    /// `input` through `process(_:into:)` of `denoiser` in blocks cycling through `sizes`, as a host's buffers of
+    /// one output array: spans made from its pointers (MutableSpan has no settled sub-span API yet).
+    static func fixedLatencyOutput(_ denoiser: Denoiser, _ input: [Float], sizes: [Int]) -> [Float] {
+        var output = [Float](repeating: .nan, count: input.count)
+        var position = 0, i = 0
+        output.withUnsafeMutableBufferPointer { y in
+            while position < input.count {
+                let n = min(sizes[i % sizes.count], input.count - position)
+                var block = UnsafeMutableBufferPointer(rebasing: y[position ..< position + n]).mutableSpan
+                denoiser.process(input.span.extracting(position ..< position + n), into: &block)
+                position += n
+                i += 1
+            }
+        }
+        return output
     }
 
     /// The denoiser's windows (several, with history and look-ahead frames seen twice, fed in odd block sizes) and,
@@ -115,13 +142,13 @@ enum TestSignals {
         let reference = wholeUtteranceReference(input, model: model)
         var outputs = [
             "windows of 3": denoised(input, model: model, chunkFrames: 3, stepsFrames: false,
-                                     pieces: [1, 333, 50, 4000, 17]),
-            "windows of 8": denoised(input, model: model, chunkFrames: 8, stepsFrames: false, pieces: [700]),
+                                     pieces: [1, 333, 50, 4000, 17]).audio,
+            "windows of 8": denoised(input, model: model, chunkFrames: 8, stepsFrames: false, pieces: [700]).audio,
         ]
         if model.net.config.causal {
             XCTAssertTrue(MaskNetStream.canStream(model.net.config), label, file: file, line: line)
             outputs["steps"] = denoised(input, model: model, chunkFrames: 3, stepsFrames: true,
-                                        pieces: [1, 333, 50, 4000, 17])
+                                        pieces: [1, 333, 50, 4000, 17]).audio
         }
         for (path, output) in outputs {
             XCTAssertEqual(output.count, input.count, "\(label), \(path)", file: file, line: line)
