@@ -82,7 +82,7 @@ struct InfoCommand: Command {
     private func describeModel(_ url: URL, path: String, json: Bool, history: Bool) throws -> Int32 {
         let model = try DenoiseModel.load(url: url)
         let net = model.net.config
-        let floorWindow = net.floorWindow ?? MaskNetConfig.defaultFloorWindow
+        let floorWindow = net.floorWindowSeconds
         if json {
             var object: [String: Any] = [
                 "model": path, "format": model.formatVersion, "kind": net.kind.rawValue, "causal": net.causal,

@@ -170,7 +170,7 @@ public final class MaskNet {
                                    frameSeconds: Double) -> InputStage {
         let runningNorm = config.inputNorm == .running
             ? RunningNormalizer(bins: config.powerWidth, frameSeconds: frameSeconds) : nil
-        let window = config.floorWindow ?? MaskNetConfig.defaultFloorWindow
+        let window = config.floorWindowSeconds
         let floor = floorBands.map {
             ($0, NoiseFloorTracker(bands: $0.bands, frameSeconds: frameSeconds, windowSeconds: window))
         }

@@ -96,6 +96,8 @@ public struct MaskNetConfig: Codable, Equatable, Sendable {
 
     /// How far back the `floorBands` input's floor looks unless `floorWindow` says otherwise, in seconds.
     public static var defaultFloorWindow: Double { NoiseFloorTracker.defaultWindowSeconds }
+    /// How far back this model's floor looks, in seconds: `floorWindow`, or the default.
+    public var floorWindowSeconds: Double { floorWindow ?? MaskNetConfig.defaultFloorWindow }
     /// Floor windows a model may ask for, in seconds: from a few frames to what a steady noise stays steady for.
     public static let floorWindows: ClosedRange<Double> = 0.2...10
 

@@ -33,9 +33,9 @@ public struct AugmentationOptions: Codable, Equatable, Sendable {
     /// A clipped example is cut at this fraction of its peak.
     public var clippingLevelRange: ClosedRange<Float> = 0.2...0.7
     /// Examples that start with digital silence, input and target alike, as a stream, a recorder or a muted
-    /// microphone does: otherwise the network never has exact zeros in its context, and the first second of sound
-    /// after them is cleaned worse. Off by default (0), which also leaves the random draws of runs without it as
-    /// they were.
+    /// microphone does, so that the network has had exact zeros in its context. `Denoiser` no longer shows it an
+    /// input's leading silence, so this serves the recipes that used it and silence after sound. Off by default
+    /// (0), which also leaves the random draws of runs without it as they were.
     public var leadingSilenceShare: Float = 0
     /// Length of the leading silence, seconds: up to half a default crop.
     public var leadingSilenceRange: ClosedRange<Float> = 0.2...2
