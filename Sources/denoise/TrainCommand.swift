@@ -88,6 +88,11 @@ struct TrainCommand: Command {
                     + "shows the network an input's leading silence (it starts the network at the first sound), so "
                     + "this serves recipes that used it and silence after sound.",
                 default: Format.number(Self.defaults.leadingSilenceShare)),
+        .option("pause-silence", value: "P", kind: .float,
+                help: "Share of remixed examples with \(Self.range(Self.defaults.pauseSilenceRange)) s of digital "
+                    + "silence (input and target) starting anywhere in them: a microphone muted mid-call, a noise "
+                    + "gate's pause, the end of a stream (a pause that runs off the end).",
+                default: Format.number(Self.defaults.pauseSilenceShare)),
         .option("crop", value: "SECONDS", kind: .float,
                 help: "Train on random segments of this length.", default: Format.number(Float(Self.training.cropSeconds))),
         // Model.
@@ -391,7 +396,7 @@ struct TrainSettings {
         let shares: [(String, WritableKeyPath<AugmentationOptions, Float>)] = [
             ("reverb", \.reverbShare), ("narrowband", \.narrowbandShare), ("mulaw", \.muLawShare),
             ("low-snr", \.lowSNRShare), ("level", \.levelShare), ("clipping", \.clippingShare),
-            ("lead-silence", \.leadingSilenceShare),
+            ("lead-silence", \.leadingSilenceShare), ("pause-silence", \.pauseSilenceShare),
         ]
         for (name, field) in shares {
             conditions[keyPath: field] = Float(try arguments.defaultedDouble(name, expected: "a share in [0, 1]") {

@@ -206,7 +206,8 @@ final class UsageErrorTests: XCTestCase {
                              mentioning: ["--val-seed", "--val-noise"])
         try expectUsageError(base + ["--val-noise", "vn", "--val-snrs", "0,x"], usage: usage,
                              mentioning: ["--val-snrs"])
-        for share in ["reverb", "narrowband", "mulaw", "low-snr", "level", "clipping", "lead-silence"] {
+        let shares = ["reverb", "narrowband", "mulaw", "low-snr", "level", "clipping", "lead-silence", "pause-silence"]
+        for share in shares {
             try expectUsageError(base + ["--\(share)", "1.5"], usage: usage, mentioning: ["--\(share)"])
         }
         try expectUsageError(base + ["--snr-range", "20,-5"], usage: usage, mentioning: ["--snr-range"])

@@ -284,6 +284,43 @@ final class AugmentationTests: XCTestCase {
         XCTAssertEqual(AugmentationOptions().leadingSilenceShare, 0)
     }
 
+    /// A pause zeroes one stretch of input and target alike, 0.2–1.5 s long unless it runs off the end (trailing
+    /// silence), starting anywhere, and leaves every other sample as remixed without it.
+    func testPauseSilenceZeroesOneStretchOfInputAndTarget() {
+        let clean = TestSignals.speechLike(seconds: 3)
+        let paused = Augmentation(kinds: [.colored], snrRange: 5...5, noiseClips: [], speech: [], sampleRate: 16000,
+                                  conditions: conditions { $0.pauseSilenceShare = 1 })
+        var starts: [Int] = [], inside = 0, trailing = 0
+        for seed in 0..<24 {
+            var rng = RandomGenerator(seed: UInt64(seed)), plainRNG = rng
+            let (noisy, target) = paused.remix(clean: clean, rng: &rng)
+            let (plainNoisy, plainTarget) = Augmentation(kinds: [.colored], snrRange: 5...5, noiseClips: [],
+                                                         speech: [], sampleRate: 16000, conditions: .none)
+                .remix(clean: clean, rng: &plainRNG)
+            let changed = noisy.indices.filter { noisy[$0] != plainNoisy[$0] || target[$0] != plainTarget[$0] }
+            guard let first = changed.first, let last = changed.last else {
+                return XCTFail("seed \(seed): no pause")
+            }
+            XCTAssertTrue(noisy[first...last].allSatisfy { $0 == 0 }, "one stretch of zeros")
+            XCTAssertTrue(target[first...last].allSatisfy { $0 == 0 })
+            let length = last - first + 1
+            XCTAssertLessThanOrEqual(length, 24000, "at most 1.5 s")
+            if last == noisy.count - 1 {
+                trailing += 1
+            } else {
+                inside += 1
+                XCTAssertGreaterThanOrEqual(length, 3200, "at least 0.2 s inside the example")
+            }
+            starts.append(first)
+        }
+        XCTAssertGreaterThan(inside, 4, "pauses between sounds")
+        XCTAssertGreaterThan(trailing, 2, "pauses that run off the end")
+        XCTAssertLessThan(starts.min() ?? .max, 16000, "starts early: \(starts)")
+        XCTAssertGreaterThan(starts.max() ?? 0, 32000, "and late")
+        XCTAssertEqual(AugmentationOptions().pauseSilenceShare, 0, "off by default")
+        XCTAssertFalse(conditions { $0.pauseSilenceShare = 1.5 }.isValid)
+    }
+
     // MARK: - Noises that change in time
 
     /// Frame levels in dB over 50 ms frames.

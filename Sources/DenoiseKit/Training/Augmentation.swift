@@ -9,7 +9,7 @@ import Foundation
 ///
 /// `conditions` then adds, each with its own share: a room (`Reverberation`: the target is the early-reverberant
 /// speech), more low SNRs, a telephone channel for the whole mixture (`Narrowband`, the target band-limited
-/// likewise), a level change of the whole example, clipping of the input only, and digital silence at the start.
+/// likewise), a level change of the whole example, clipping of the input only, and digital silence at the start or after sound.
 public struct Augmentation: Sendable {
     public enum Kind: String, CaseIterable, Sendable {
         case recorded, babble, colored, hum, band, modulated, transient, gain, lowpass
@@ -25,7 +25,7 @@ public struct Augmentation: Sendable {
     /// Clean utterances babble is drawn from.
     public var speech: [[Float]]
     public let sampleRate: Int
-    /// Shares of reverberation, low SNR, narrowband, level changes, clipping and leading silence.
+    /// Shares of reverberation, low SNR, narrowband, level changes, clipping and digital silence.
     public var conditions: AugmentationOptions
     /// Measured room impulse responses (from `--rir DIR`); synthetic ones are used when there are none.
     public var responses: [RoomImpulseResponse]
@@ -131,6 +131,15 @@ public struct Augmentation: Sendable {
             let count = min(noisy.count, clean.count, Int(seconds * Float(sampleRate)))
             noisy.replaceSubrange(0..<count, with: repeatElement(0, count: count))
             clean.replaceSubrange(0..<count, with: repeatElement(0, count: count))
+        }
+        if conditions.pauseSilenceShare > 0 && rng.uniform() < conditions.pauseSilenceShare {
+            let range = conditions.pauseSilenceRange
+            let length = Int(rng.uniform(range.lowerBound, range.upperBound) * Float(sampleRate))
+            let count = min(noisy.count, clean.count)
+            let start = Int(rng.next() % UInt64(count))
+            let pause = start..<min(start + length, count)
+            noisy.replaceSubrange(pause, with: repeatElement(0, count: pause.count))
+            clean.replaceSubrange(pause, with: repeatElement(0, count: pause.count))
         }
         return (noisy, clean)
     }

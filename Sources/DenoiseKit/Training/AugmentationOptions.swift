@@ -39,6 +39,12 @@ public struct AugmentationOptions: Codable, Equatable, Sendable {
     public var leadingSilenceShare: Float = 0
     /// Length of the leading silence, seconds: up to half a default crop.
     public var leadingSilenceRange: ClosedRange<Float> = 0.2...2
+    /// Examples with a stretch of digital silence after sound, input and target alike: a microphone muted mid-call,
+    /// a noise gate's pause, the end of a stream. It starts anywhere in the example, so some run off its end as
+    /// trailing silence, which a model with look-ahead sees coming. Off by default (0), like leading silence.
+    public var pauseSilenceShare: Float = 0
+    /// Length of the pause, seconds: longer than the gaps between words, shorter than a crop.
+    public var pauseSilenceRange: ClosedRange<Float> = 0.2...1.5
 
     public init() {}
 
@@ -56,6 +62,6 @@ public struct AugmentationOptions: Codable, Equatable, Sendable {
     /// Whether every share is a probability.
     public var isValid: Bool {
         [reverbShare, measuredResponseShare, narrowbandShare, muLawShare, lowSNRShare, levelShare, clippingShare,
-         leadingSilenceShare].allSatisfy { (0...1).contains($0) }
+         leadingSilenceShare, pauseSilenceShare].allSatisfy { (0...1).contains($0) }
     }
 }
