@@ -66,7 +66,8 @@ struct ApplyCommand: Command {
         let file = try SafeTensors.read(url: located.url)
         let model = try DenoiseModel(safeTensors: file, path: located.url.path)
         if settings.verbose { Terminal.writeError("model: \(located.url.path) (\(located.source))\n") }
-        let options = DenoiserOptions(attenuationLimitDB: settings.attenuationLimit.map(Float.init), mix: Float(settings.mix),
+        let options = DenoiserOptions(attenuationLimitDB: settings.attenuationLimit.map(Float.init),
+                                      mix: Float(settings.mix),
                                       maskExponent: settings.maskExponent.map(Float.init),
                                       perChannel: settings.perChannel)
         let interrupt = InterruptMonitor.shared
@@ -207,7 +208,8 @@ struct ApplyCommand: Command {
     }
 
     static func describe(_ report: FileReport) -> String {
-        String(format: "%@ → %@: %.2f s of audio in %.3f s (real-time factor %.4f)", report.input.path, report.output.path,
+        String(format: "%@ → %@: %.2f s of audio in %.3f s (real-time factor %.4f)",
+               report.input.path, report.output.path,
                report.duration, report.seconds, report.realTimeFactor)
     }
 }

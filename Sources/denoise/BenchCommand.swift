@@ -84,15 +84,18 @@ struct Bench {
         // The largest products of a training step (MLP, 16 × 4 s batch): forward, input gradient, weight gradient.
         let shapes = [(4000, 512, 1285, false, true), (4000, 1285, 512, false, false), (512, 1285, 4000, true, false)]
         let ours = shapes.map { sgemmGFLOPs(m: $0.0, n: $0.1, k: $0.2, transA: $0.3, transB: $0.4) }
-        add("sgemm_gflops_model_shapes_1t", "sgemm at the MLP's shapes, 1 thread (mean)", ours.reduce(0, +) / 3, "GFLOP/s")
+        add("sgemm_gflops_model_shapes_1t", "sgemm at the MLP's shapes, 1 thread (mean)",
+            ours.reduce(0, +) / 3, "GFLOP/s")
 
         for kind in MaskNetKind.allCases {
             for threads in [1, cores] where threads == 1 || cores > 1 {
                 log("training \(kind.rawValue), \(threads) thread\(threads > 1 ? "s" : "") …\n")
                 let (fps, parameters) = try trainingFramesPerSecond(kind, threads: threads)
-                add("train_\(kind.rawValue)_fps_\(threads)t", "training \(kind.rawValue), \(threads) thread(s)", fps, "frames/s")
+                add("train_\(kind.rawValue)_fps_\(threads)t", "training \(kind.rawValue), \(threads) thread(s)",
+                    fps, "frames/s")
                 if threads == 1 {
-                    add("train_\(kind.rawValue)_peak_fraction_1t", "  model FLOP/s (6 × params × frames/s) / sgemm peak",
+                    add("train_\(kind.rawValue)_peak_fraction_1t",
+                        "  model FLOP/s (6 × params × frames/s) / sgemm peak",
                         6 * Double(parameters) * fps / 1e9 / peak, "")
                 }
             }
@@ -100,7 +103,8 @@ struct Bench {
         if cores == 1 {
             for kind in MaskNetKind.allCases {
                 let one = results.first { $0.key == "train_\(kind.rawValue)_fps_1t" }!.value
-                add("train_\(kind.rawValue)_fps_2t", "training \(kind.rawValue), 2 threads (1 core here)", one, "frames/s")
+                add("train_\(kind.rawValue)_fps_2t", "training \(kind.rawValue), 2 threads (1 core here)",
+                    one, "frames/s")
             }
         }
 
@@ -116,13 +120,16 @@ struct Bench {
         log("apply on a \(Int(hours * 60))-minute file (peak memory) …\n")
         let long = folder.appendingPathComponent("long.wav")
         try writeNoise(seconds: hours * 3600, to: long)
-        let (rss, _) = try runChild(["apply", "-m", modelURL.path, long.path, folder.appendingPathComponent("long-out.wav").path])
+        let (rss, _) = try runChild(["apply", "-m", modelURL.path, long.path,
+                                     folder.appendingPathComponent("long-out.wav").path])
         add("apply_1h_peak_rss_mb", "apply on a \(Int(hours * 60))-minute file: peak resident memory", rss, "MB")
 
         let count = quick ? 16 : 64
         log("batch of \(count) × 10 s files …\n")
         let inputs = folder.appendingPathComponent("batch")
-        for i in 0..<count { try writeNoise(seconds: 10, to: inputs.appendingPathComponent("f\(i).wav"), seed: UInt64(i)) }
+        for i in 0..<count {
+            try writeNoise(seconds: 10, to: inputs.appendingPathComponent("f\(i).wav"), seed: UInt64(i))
+        }
         // -j 1 and -j 2 alternate, so that a slow spell of the machine does not fall on one of them only.
         var seconds: [Int: [Double]] = [1: [], 2: []]
         for round in 0..<(quick ? 1 : 3) {
@@ -271,7 +278,8 @@ struct Bench {
     /// mono at a time through the fixed-latency `process(_:into:)`. The median and 99th percentile of the per-call
     /// wall-clock times after a second of warm-up, the 99th percentile of the thread's CPU time per call, all in
     /// ms, and the model's latency in ms.
-    private func streamBlockTimes(_ model: DenoiseModel) -> (p50: Double, p99: Double, cpuP99: Double, latency: Double) {
+    private func streamBlockTimes(_ model: DenoiseModel)
+        -> (p50: Double, p99: Double, cpuP99: Double, latency: Double) {
         let rate = 48000, hop = model.stft.hop * rate / model.sampleRate
         let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: rate)
         var rng = RandomGenerator(seed: 4)
@@ -366,7 +374,9 @@ struct Bench {
             if pollingMemory { usleep(20_000) }
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        guard status == 0 else { throw CommandError("benchmark child 'denoise \(arguments.joined(separator: " "))' failed") }
+        guard status == 0 else {
+            throw CommandError("benchmark child 'denoise \(arguments.joined(separator: " "))' failed")
+        }
         return (Double(peakKB) / 1024, seconds)
     }
 
@@ -378,7 +388,8 @@ struct Bench {
         let width = results.map(\.label.count).max() ?? 0
         return results.map { r in
             let value = r.value >= 100 ? String(format: "%.0f", r.value) : String(format: "%.4g", r.value)
-            return r.label.padding(toLength: width + 2, withPad: " ", startingAt: 0) + value + (r.unit.isEmpty ? "" : " " + r.unit)
+            return r.label.padding(toLength: width + 2, withPad: " ", startingAt: 0) + value
+                + (r.unit.isEmpty ? "" : " " + r.unit)
         }.joined(separator: "\n") + "\n"
     }
 }

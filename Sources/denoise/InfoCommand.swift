@@ -108,10 +108,11 @@ struct InfoCommand: Command {
         var rows: [(String, String)] = [("model", path), ("format", model.formatVersion)]
         switch net.kind {
         case .mlp:
-            rows.append(("network", "mlp: \(net.hiddenLayers) hidden layers of \(net.hidden), ±\(net.context) context frames"))
+            rows.append(("network", "mlp: \(net.hiddenLayers) hidden layers of \(net.hidden), "
+                         + "±\(net.context) context frames"))
         case .cnn:
-            rows.append(("network", "cnn: \(net.dilations.count) \(net.residual ? "residual " : "")blocks of \(net.hidden) "
-                         + "channels, kernel \(net.kernelSize), "
+            rows.append(("network", "cnn: \(net.dilations.count) \(net.residual ? "residual " : "")blocks of "
+                         + "\(net.hidden) channels, kernel \(net.kernelSize), "
                          + "dilations \(net.dilations.map(String.init).joined(separator: ","))"))
         }
         rows += [
@@ -125,7 +126,8 @@ struct InfoCommand: Command {
             ("dropout", String(format: "%.2f", net.dropout)),
             ("parameters", "\(model.net.parameterCount)"),
             ("sample rate", "\(model.sampleRate) Hz"),
-            ("stft", "n_fft \(model.stft.nFFT), hop \(model.stft.hop), \(model.stft.window.rawValue) window, \(net.bins) bins"),
+            ("stft", "n_fft \(model.stft.nFFT), hop \(model.stft.hop), \(model.stft.window.rawValue) window, "
+                + "\(net.bins) bins"),
             ("look-ahead", String(format: "%d frames (%.0f ms)", net.lookAheadFrames,
                                   1000 * Double(net.lookAheadFrames * model.stft.hop) / Double(model.sampleRate))
                 + (net.causal ? ", causal" : "")),
@@ -152,14 +154,17 @@ struct InfoCommand: Command {
             for (i, run) in earlier.enumerated() { rows.append(("run \(i + 1)", Self.describeRun(run))) }
             let position = earlier.isEmpty ? "" : " (run \(earlier.count + 1), from run \(earlier.count))"
             rows += [
-                ("trained", "\(t.epochs) epochs on \(t.trainingPairs) pairs in \(Format.clock(seconds: t.trainingSeconds)); "
-                 + "best epoch \(t.bestEpoch)" + position),
-                ("validation", String(format: "loss %.5f, SI-SDR gain %+.2f dB", t.validationLoss, t.validationSISDRGain)),
+                ("trained", "\(t.epochs) epochs on \(t.trainingPairs) pairs "
+                 + "in \(Format.clock(seconds: t.trainingSeconds)); best epoch \(t.bestEpoch)" + position),
+                ("validation", String(format: "loss %.5f, SI-SDR gain %+.2f dB", t.validationLoss,
+                                      t.validationSISDRGain)),
                 ("command", t.command),
             ]
         }
         let width = rows.map(\.0.count).max() ?? 0
-        for (label, value) in rows { print((label + ":").padding(toLength: width + 2, withPad: " ", startingAt: 0) + value) }
+        for (label, value) in rows {
+            print((label + ":").padding(toLength: width + 2, withPad: " ", startingAt: 0) + value)
+        }
         return ExitStatus.success
     }
 

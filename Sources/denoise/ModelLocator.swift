@@ -12,7 +12,8 @@ enum ModelLocator {
         let source: String
     }
 
-    static func locate(explicit: URL?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Located {
+    static func locate(explicit: URL?,
+                       environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Located {
         if let explicit { return Located(url: explicit, source: "--model") }
         if let path = environment["DENOISE_MODEL"], !path.isEmpty {
             let url = fileURL(path)
@@ -24,7 +25,9 @@ enum ModelLocator {
         }
         let executable = executableURL().resolvingSymlinksInPath()
         let beside = executable.deletingLastPathComponent().appendingPathComponent(defaultFileName)
-        if FileManager.default.fileExists(atPath: beside.path) { return Located(url: beside, source: "beside the executable") }
+        if FileManager.default.fileExists(atPath: beside.path) {
+            return Located(url: beside, source: "beside the executable")
+        }
         if let bundled = bundled(defaultFileName) { return Located(url: bundled, source: "bundled default") }
         throw CommandError("no model found: give --model MODEL.safetensors, set DENOISE_MODEL, or put "
                            + "\(defaultFileName) beside the denoise executable")

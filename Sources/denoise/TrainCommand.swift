@@ -94,15 +94,18 @@ struct TrainCommand: Command {
                     + "gate's pause, the end of a stream (a pause that runs off the end).",
                 default: Format.number(Self.defaults.pauseSilenceShare)),
         .option("crop", value: "SECONDS", kind: .float,
-                help: "Train on random segments of this length.", default: Format.number(Float(Self.training.cropSeconds))),
+                help: "Train on random segments of this length.",
+                default: Format.number(Float(Self.training.cropSeconds))),
         // Model.
         .option("arch", value: "mlp|cnn", kind: .choice(["mlp", "cnn"]),
                 help: "mlp: per frame with context frames; cnn: dilated 1-D convolutions over time.",
                 default: "cnn"),
         .option("context", value: "K", kind: .int,
-                help: "With --arch mlp: frames of context on each side (default: \(MaskNetConfig.recommended(kind: .mlp).context))."),
+                help: "With --arch mlp: frames of context on each side (default: "
+                    + "\(MaskNetConfig.recommended(kind: .mlp).context))."),
         .option("width", value: "N", kind: .int,
-                help: "Hidden width: MLP units or CNN channels (default: \(MaskNetConfig.recommended(kind: .mlp).hidden) for mlp, "
+                help: "Hidden width: MLP units or CNN channels (default: "
+                    + "\(MaskNetConfig.recommended(kind: .mlp).hidden) for mlp, "
                     + "\(MaskNetConfig.recommended(kind: .cnn).hidden) for cnn)."),
         .option("dilations", value: "LIST", kind: .list,
                 help: "With --arch cnn: one dilated convolution block per entry (default: "
@@ -131,8 +134,8 @@ struct TrainCommand: Command {
                 help: "Feed the network N log band powers per frame instead of one log power per bin: triangular "
                     + "bands equally spaced on the ERB-rate scale up to the Nyquist frequency (narrow at low "
                     + "frequencies, wide at high ones); the input norm then works per band. N in "
-                    + "\(MaskNetConfig.fewestInputBands)...\(MaskNetConfig.recommended(kind: .cnn).bins), or 0 for one input per "
-                    + "bin; the mask is still one gain per bin.",
+                    + "\(MaskNetConfig.fewestInputBands)...\(MaskNetConfig.recommended(kind: .cnn).bins), "
+                    + "or 0 for one input per bin; the mask is still one gain per bin.",
                 default: String(MaskNetConfig.recommended(kind: .cnn).inputBands ?? 0)),
         .option("floor-bands", value: "N", kind: .int,
                 help: "Also feed the network, per ERB band, how far each frame's log power stands above the band's "

@@ -64,7 +64,8 @@ struct TrainingSession {
         } else if let initial = settings.initialModel {
             let loaded = try DenoiseModel.load(url: initial)
             guard loaded.sampleRate == sampleRate else {
-                throw CommandError("\(initial.path): a \(loaded.sampleRate) Hz model; training runs at \(sampleRate) Hz")
+                throw CommandError("\(initial.path): a \(loaded.sampleRate) Hz model; "
+                                   + "training runs at \(sampleRate) Hz")
             }
             earlierRuns = loaded.training?.lineage
             say("starting from \(initial.path)")
@@ -131,7 +132,8 @@ struct TrainingSession {
             }, shouldStop: { interrupt.isRequested })
             progress.finish()
             guard let report else {
-                say("interrupted in epoch \(epoch + 1); continue with: denoise train ... -o \(settings.runDirectory.path) --resume")
+                say("interrupted in epoch \(epoch + 1); continue with: "
+                    + "denoise train ... -o \(settings.runDirectory.path) --resume")
                 return ExitStatus.interrupted
             }
             let improved = trainer.bestEpoch == report.epoch
@@ -142,7 +144,8 @@ struct TrainingSession {
                 trainingSeconds: trainer.history.reduce(0) { $0 + $1.seconds }, command: CLI.invocation,
                 earlierRuns: earlierRuns))
             let auc = report.validationSpeechAUC.map { String(format: "  speech AUC %.3f", $0) } ?? ""
-            say(String(format: "epoch %3d  train %.5f  val %.5f  SI-SDR gain %+.2f dB%@  lr %.3g  %.0f s  %.0f frames/s%@",
+            say(String(format: "epoch %3d  train %.5f  val %.5f  SI-SDR gain %+.2f dB%@  "
+                               + "lr %.3g  %.0f s  %.0f frames/s%@",
                        report.epoch + 1, report.trainLoss, report.validationLoss, report.validationSISDRGain, auc,
                        report.learningRate, report.seconds, report.framesPerSecond, improved ? "  *" : ""))
         }
@@ -242,7 +245,9 @@ struct TrainingSession {
     /// that is also --val-noise is refused: validating on noise training hears would flatter the figures.
     private func makeAugmentation(_ train: any PairSource, heldOutNoise: [NoiseClip]) throws -> Augmentation? {
         guard !settings.augment.isEmpty else {
-            if settings.remixOnly { throw CommandError("--remix-only needs augmentation; --augment none leaves nothing to train on") }
+            if settings.remixOnly {
+                throw CommandError("--remix-only needs augmentation; --augment none leaves nothing to train on")
+            }
             return nil
         }
         var clips: [NoiseClip] = []

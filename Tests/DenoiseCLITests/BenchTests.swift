@@ -7,7 +7,8 @@ final class BenchTests: XCTestCase {
     /// The inference rows only (a few seconds): `blas_kernels` is the kernels this process's OpenBLAS runs (the
     /// child has the same environment and CPU), and every other value is a positive number.
     func testJSONNamesTheBLASKernelsBesideTheFigures() throws {
-        let result = try DenoiseRunner.run(["bench", "--json", "--quick"], environment: ["DENOISE_BENCH_ONLY": "inference"],
+        let result = try DenoiseRunner.run(["bench", "--json", "--quick"],
+                                           environment: ["DENOISE_BENCH_ONLY": "inference"],
                                            timeout: 300)
         XCTAssertEqual(result.status, 0, result.stderr)
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])

@@ -173,7 +173,8 @@ final class BlendTests: XCTestCase {
         let all = infoRows(history.stdout)
         XCTAssertEqual(all["model 1.1"], "a blend (its rows follow)", history.stdout)
         XCTAssertEqual(all["model 1.1.1 blend"]?.hasPrefix("50% of model 1.1.1.1, 50% of model 1.1.1.2: "
-                                                         + "denoise blend --weight 0.5 -o \(path("level1.safetensors"))"),
+                                                         + "denoise blend --weight 0.5 -o "
+                                                         + "\(path("level1.safetensors"))"),
                        true, history.stdout)
         XCTAssertNil(all["older blends"], history.stdout)
         XCTAssertEqual(all.keys.filter { $0 == "blend" || $0.hasSuffix(" blend") }.count, 4, history.stdout)

@@ -17,7 +17,8 @@ final class SpeechProbabilityTests: XCTestCase {
 
     private func input(_ name: String, seconds: Double = 0.25, seed: UInt64 = 1, noise: Double = 0.03) throws -> URL {
         let url = folder.appendingPathComponent(name)
-        try Fixtures.writeWAV(Fixtures.speechLike(seconds: seconds, sampleRate: 16000, seed: seed, noise: noise), to: url)
+        try Fixtures.writeWAV(Fixtures.speechLike(seconds: seconds, sampleRate: 16000, seed: seed, noise: noise),
+                              to: url)
         return url
     }
 

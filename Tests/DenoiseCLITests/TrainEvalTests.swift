@@ -328,7 +328,8 @@ final class TrainEvalTests: XCTestCase {
                                             "--epochs", "1", "--batch-size", "2", "--lr", "1e-12", "--init", model.path,
                                             "--mask-exponent", "0.8", "--quiet"], timeout: 120)
         XCTAssertEqual(result.status, 0, result.stderr)
-        let before = try SafeTensors.read(url: model), after = try SafeTensors.read(url: tuned.appendingPathComponent("model.safetensors"))
+        let before = try SafeTensors.read(url: model),
+            after = try SafeTensors.read(url: tuned.appendingPathComponent("model.safetensors"))
         let fresh = try DenoiseModel(config: DenoiseModel.load(url: model).net.config, sampleRate: 16000, seed: 1)
         for name in ["hidden0.linear.weight", "output.linear.weight"] {
             guard let original = before.tensors[name]?.values, let continued = after.tensors[name]?.values,
@@ -480,7 +481,8 @@ final class TrainEvalTests: XCTestCase {
     /// and `--input-norm batch` give the per-bin, corpus-statistics input of the bundled models.
     func testTrainBuildsTheRecommendedInputUnlessToldOtherwise() throws {
         for (name, options, bands, norm) in [("recommended", [String](), Optional(32), InputNormKind.running),
-                                             ("per-bin", ["--input-bands", "0", "--input-norm", "batch"], nil, .batch)] {
+                                             ("per-bin", ["--input-bands", "0", "--input-norm", "batch"],
+                                              nil, .batch)] {
             let run = folder.appendingPathComponent(name)
             let result = try trainTinyCNN(run, options)
             XCTAssertEqual(result.status, 0, result.stderr)

@@ -119,7 +119,9 @@ final class UsageErrorTests: XCTestCase {
     func testFloorBandsOutOfRangeOrWithResumeExit64() throws {
         let usage = "usage: denoise train --noisy DIR --clean DIR -o RUN_DIR [<options>]"
         let base = ["train", "--noisy", "n", "--clean", "c", "-o", "r", "--floor-bands"]
-        for bad in ["7", "258", "x", "-1"] { try expectUsageError(base + [bad], usage: usage, mentioning: ["--floor-bands"]) }
+        for bad in ["7", "258", "x", "-1"] {
+            try expectUsageError(base + [bad], usage: usage, mentioning: ["--floor-bands"])
+        }
         try expectUsageError(base + ["8", "--resume"], usage: usage, mentioning: ["--floor-bands", "--resume"])
         try expectUsageError(base + ["8", "--init", "m.safetensors", "--speech-head-only"], usage: usage,
                              mentioning: ["--floor-bands", "--speech-head-only"])
@@ -134,7 +136,8 @@ final class UsageErrorTests: XCTestCase {
     func testTeacherWeightWithoutTeacherOrBadWeightExit64() throws {
         let usage = "usage: denoise train --noisy DIR --clean DIR -o RUN_DIR [<options>]"
         let base = ["train", "--noisy", "n", "--clean", "c", "-o", "r"]
-        try expectUsageError(base + ["--teacher-weight", "2"], usage: usage, mentioning: ["--teacher-weight", "--teacher"])
+        try expectUsageError(base + ["--teacher-weight", "2"], usage: usage,
+                             mentioning: ["--teacher-weight", "--teacher"])
         for bad in ["0", "-1", "x"] {
             try expectUsageError(base + ["--teacher", "t.safetensors", "--teacher-weight", bad], usage: usage,
                                  mentioning: ["--teacher-weight"])

@@ -2,13 +2,16 @@ import XCTest
 @testable import DenoiseKit
 
 final class DenoiserTests: XCTestCase {
-    private func chunked(_ input: AudioBuffer, model: DenoiseModel, options: DenoiserOptions, sizes: [Int]) -> AudioBuffer {
-        let denoiser = Denoiser(model: model, channelCount: input.channelCount, sampleRate: input.sampleRate, options: options)
+    private func chunked(_ input: AudioBuffer, model: DenoiseModel, options: DenoiserOptions,
+                         sizes: [Int]) -> AudioBuffer {
+        let denoiser = Denoiser(model: model, channelCount: input.channelCount, sampleRate: input.sampleRate,
+                                options: options)
         var out = Array(repeating: [Float](), count: input.channelCount)
         var position = 0, i = 0
         while position < input.frameCount {
             let n = min(sizes[i % sizes.count], input.frameCount - position)
-            let piece = AudioBuffer(channels: input.channels.map { Array($0[position ..< position + n]) }, sampleRate: input.sampleRate)
+            let piece = AudioBuffer(channels: input.channels.map { Array($0[position ..< position + n]) },
+                                    sampleRate: input.sampleRate)
             let result = denoiser.process(piece)
             for c in 0..<input.channelCount { out[c] += result.channels[c] }
             position += n
@@ -24,8 +27,10 @@ final class DenoiserTests: XCTestCase {
         let input = AudioBuffer(mono: signal, sampleRate: 16000)
         for (kind, residual) in [(MaskNetKind.mlp, false), (.cnn, false), (.cnn, true)] {
             let model = try TestSignals.tinyModel(kind, residual: residual)
-            let whole = chunked(input, model: model, options: DenoiserOptions(chunkFrames: 100_000), sizes: [input.frameCount])
-            let pieces = chunked(input, model: model, options: DenoiserOptions(chunkFrames: 7), sizes: [1, 333, 50, 4000, 17])
+            let whole = chunked(input, model: model, options: DenoiserOptions(chunkFrames: 100_000),
+                                sizes: [input.frameCount])
+            let pieces = chunked(input, model: model, options: DenoiserOptions(chunkFrames: 7),
+                                 sizes: [1, 333, 50, 4000, 17])
             XCTAssertEqual(whole.frameCount, input.frameCount)
             XCTAssertEqual(pieces.frameCount, input.frameCount)
             let diff = zip(whole.channels[0], pieces.channels[0]).map { abs($0 - $1) }.max() ?? 0

@@ -112,13 +112,15 @@ final class FullBandTests: XCTestCase {
         }
         XCTAssertEqual(change(DenoiserOptions()), -6.02, accuracy: 0.05)
         let limited = try constantMaskModel(bias: -40)
-        let output = Denoiser.enhance(input, model: limited, options: DenoiserOptions(attenuationLimitDB: 12)).channels[0]
+        let output = Denoiser.enhance(input, model: limited,
+                                      options: DenoiserOptions(attenuationLimitDB: 12)).channels[0]
         XCTAssertEqual(decibels(bandEnergy(output, sampleRate: 48000, 11000, 13000)
                                 / bandEnergy(input.channels[0], sampleRate: 48000, 11000, 13000)), -12, accuracy: 0.05)
     }
 
     func testBandPlanPutsTheModelsBinsOnTheInputsGrid() throws {
-        let model = try DenoiseModel(config: MaskNetConfig(kind: .mlp, hidden: 8, hiddenLayers: 1), initializeWeights: false)
+        let model = try DenoiseModel(config: MaskNetConfig(kind: .mlp, hidden: 8, hiddenLayers: 1),
+                                     initializeWeights: false)
         let at48 = BandPlan(model: model, inputRate: 48000)
         XCTAssertEqual(at48.stft, STFTConfig(nFFT: 1536, hop: 768))
         XCTAssertFalse(at48.resampled)

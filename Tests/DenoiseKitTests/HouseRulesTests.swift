@@ -43,7 +43,9 @@ final class HouseRulesTests: XCTestCase {
             for text in files {
                 let range = NSRange(text.startIndex..., in: text)
                 for match in declaration.matches(in: text, range: range) {
-                    if let name = Range(match.range(at: 1), in: text) { result[folder, default: []].insert(String(text[name])) }
+                    if let name = Range(match.range(at: 1), in: text) {
+                        result[folder, default: []].insert(String(text[name]))
+                    }
                 }
             }
         }
@@ -62,7 +64,8 @@ final class HouseRulesTests: XCTestCase {
             edges[folder, default: []] = []
             for text in files {
                 for match in word.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
-                    guard let range = Range(match.range, in: text), let from = owners[String(text[range])] else { continue }
+                    guard let range = Range(match.range, in: text),
+                          let from = owners[String(text[range])] else { continue }
                     // A name declared in this folder too (a private helper, say) is this folder's own.
                     if from.contains(folder) { continue }
                     edges[folder, default: []].formUnion(from)
@@ -79,7 +82,8 @@ final class HouseRulesTests: XCTestCase {
         var finished: Set<String> = []
         func visit(_ folder: String, path: [String]) {
             if let start = path.firstIndex(of: folder) {
-                XCTFail("folders depend on each other in a circle: \((path[start...] + [folder]).joined(separator: " → "))")
+                XCTFail("folders depend on each other in a circle: "
+                        + "\((path[start...] + [folder]).joined(separator: " → "))")
                 return
             }
             guard !finished.contains(folder) else { return }

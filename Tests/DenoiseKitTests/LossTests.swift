@@ -115,7 +115,8 @@ final class LossTests: XCTestCase {
         let s = Matrix(rows: layout.rows, cols: bins, values: (0..<count).map { _ in rng.uniform(0, 2) })
         let thetaX = (0..<count).map { _ in Double(rng.uniform(-3.14, 3.14)) }
         let thetaS = (0..<count).map { _ in Double(rng.uniform(-3.14, 3.14)) }
-        let cosine = Matrix(rows: layout.rows, cols: bins, values: (0..<count).map { Float(cos(thetaX[$0] - thetaS[$0])) })
+        let cosine = Matrix(rows: layout.rows, cols: bins,
+                            values: (0..<count).map { Float(cos(thetaX[$0] - thetaS[$0])) })
         fillPaddingRows(m, layout, with: paddingGarbage)
         let x64 = x.array.map(Double.init), s64 = s.array.map(Double.init), eps = Double(Loss.spectralEpsilon)
         for alpha in [0.3, 1.0] {

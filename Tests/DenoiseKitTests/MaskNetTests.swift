@@ -6,9 +6,10 @@ final class MaskNetTests: XCTestCase {
         let mlp = try MaskNet(config: MaskNetConfig(kind: .mlp))
         let cnn = try MaskNet(config: MaskNetConfig(kind: .cnn))
         // MLP: LayerNorm(1285) → 512 → 512 → 257; CNN: 257→256 k5, 256→256 k5 ×2, 256→257 k1.
-        XCTAssertEqual(mlp.parameterCount, 2 * 1285 + (1285 * 512 + 512) + 2 * 512 + (512 * 512 + 512) + 2 * 512 + (512 * 257 + 257))
-        XCTAssertEqual(cnn.parameterCount, 2 * 257 + (257 * 256 * 5 + 256) + 2 * 256 + 2 * (256 * 256 * 5 + 256 + 2 * 256)
-                       + (256 * 257 + 257))
+        XCTAssertEqual(mlp.parameterCount, 2 * 1285 + (1285 * 512 + 512) + 2 * 512 + (512 * 512 + 512) + 2 * 512
+                       + (512 * 257 + 257))
+        XCTAssertEqual(cnn.parameterCount, 2 * 257 + (257 * 256 * 5 + 256) + 2 * 256
+                       + 2 * (256 * 256 * 5 + 256 + 2 * 256) + (256 * 257 + 257))
         XCTAssertEqual(MaskNetConfig(kind: .cnn).lookAheadFrames, 2 + 4 + 8)
         XCTAssertEqual(MaskNetConfig(kind: .cnn).historyFrames, 2 + 4 + 8)
         XCTAssertEqual(MaskNetConfig(kind: .cnn, kernelSize: 3, causal: true).lookAheadFrames, 0)
@@ -74,7 +75,8 @@ final class MaskNetTests: XCTestCase {
                 guard let e = store.entry(named: name) else { return XCTFail("no \(name)") }
                 for i in e.range { store.values[i] += rng.uniform(-0.5, 0.5) }
             }
-            let x = Matrix(rows: layout.rows, cols: bins, values: (0..<(layout.rows * bins)).map { _ in 3 * rng.normal() - 8 })
+            let x = Matrix(rows: layout.rows, cols: bins,
+                           values: (0..<(layout.rows * bins)).map { _ in 3 * rng.normal() - 8 })
             let g = Matrix(rows: layout.rows, cols: bins, values: (0..<(layout.rows * bins)).map { _ in rng.normal() })
             _ = model.net.forward(x, layout: layout, training: true)
             model.net.store.zeroGradients()
@@ -156,13 +158,17 @@ final class MaskNetTests: XCTestCase {
                 let bins = model.stft.bins
                 let layout = SequenceBatch(frames: 5, lengths: [5, 3])
                 var rng = RandomGenerator(seed: 9)
-                let x = Matrix(rows: layout.rows, cols: bins, values: (0..<(layout.rows * bins)).map { _ in rng.normal() })
-                let noisy = Matrix(rows: layout.rows, cols: bins, values: (0..<(layout.rows * bins)).map { _ in rng.uniform(0.1, 1) })
-                let clean = Matrix(rows: layout.rows, cols: bins, values: (0..<(layout.rows * bins)).map { _ in rng.uniform(0, 1) })
+                let x = Matrix(rows: layout.rows, cols: bins,
+                               values: (0..<(layout.rows * bins)).map { _ in rng.normal() })
+                let noisy = Matrix(rows: layout.rows, cols: bins,
+                                   values: (0..<(layout.rows * bins)).map { _ in rng.uniform(0.1, 1) })
+                let clean = Matrix(rows: layout.rows, cols: bins,
+                                   values: (0..<(layout.rows * bins)).map { _ in rng.uniform(0, 1) })
                 let gradient = Matrix(rows: 0, cols: 0)
                 func loss() -> Float {
                     let mask = model.net.forward(x, layout: layout, training: false)
-                    return Loss.spectral(mask: mask, noisyMagnitude: noisy, cleanMagnitude: clean, layout: layout, gradient: gradient)
+                    return Loss.spectral(mask: mask, noisyMagnitude: noisy, cleanMagnitude: clean, layout: layout,
+                                         gradient: gradient)
                 }
                 let store = model.net.store
                 store.zeroGradients()

@@ -170,7 +170,8 @@ final class MetricsTests: XCTestCase {
 
     func testSegmentalSNREqualsFrameSNRWhenEveryFrameHasTheSameRatio() {
         // estimate = 0.9·s: every frame's error is 0.1·s, so every frame scores 20 dB.
-        let s = MetricsTestSignals.speechLike(seconds: 0.6, rate: 16000, seed: 4).map { $0 + 0.01 }   // no silent frames
+        let s = MetricsTestSignals.speechLike(seconds: 0.6, rate: 16000, seed: 4)
+            .map { $0 + 0.01 }   // no silent frames
         XCTAssertEqual(SignalMetrics.segmentalSNR(reference: s, estimate: s.map { 0.9 * $0 }, sampleRate: 16000),
                        20, accuracy: 1e-3)
     }

@@ -75,7 +75,8 @@ final class ModelFileTests: XCTestCase {
             XCTAssertEqual(loaded.stft, model.stft)
             XCTAssertEqual(Array(loaded.net.store.valueBuffer), Array(model.net.store.valueBuffer))
             XCTAssertEqual(loaded.net.batchNorms[0].layer.runningMean[0], 0.25)
-            let input = Matrix(rows: 5, cols: model.stft.bins, values: (0..<(5 * model.stft.bins)).map { Float($0 % 7) - 3 })
+            let input = Matrix(rows: 5, cols: model.stft.bins,
+                               values: (0..<(5 * model.stft.bins)).map { Float($0 % 7) - 3 })
             let a = model.net.forward(input, layout: .single(frames: 5), training: false).array
             let b = loaded.net.forward(input, layout: .single(frames: 5), training: false).array
             XCTAssertEqual(a, b)
@@ -138,7 +139,8 @@ final class ModelFileTests: XCTestCase {
         var file = try TestSignals.tinyModel(.cnn).safeTensors()
         file.metadata["format"] = "denoise-model-99"
         XCTAssertThrowsError(try DenoiseModel(safeTensors: file, path: "v.safetensors")) { error in
-            XCTAssertEqual(error as? ModelFileError, .unsupportedVersion(path: "v.safetensors", found: "denoise-model-99"))
+            XCTAssertEqual(error as? ModelFileError,
+                           .unsupportedVersion(path: "v.safetensors", found: "denoise-model-99"))
         }
     }
 

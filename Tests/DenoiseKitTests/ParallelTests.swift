@@ -84,7 +84,8 @@ final class ParallelTests: XCTestCase {
             let parallel = try step(split(threads: 3))
             let what = "\(kind) \(norm)"
             XCTAssertEqual(parallel.loss, single.loss, accuracy: 1e-6 * abs(single.loss), what)
-            for (name, a, b) in [("mask", parallel.mask, single.mask), ("gradient", parallel.gradients, single.gradients)] {
+            for (name, a, b) in [("mask", parallel.mask, single.mask),
+                                 ("gradient", parallel.gradients, single.gradients)] {
                 XCTAssertEqual(a.count, b.count)
                 for i in 0..<min(a.count, b.count) where abs(a[i] - b[i]) > 1e-6 + 1e-5 * abs(b[i]) {
                     XCTFail("\(what) \(name)[\(i)]: split \(a[i]), one thread \(b[i])")

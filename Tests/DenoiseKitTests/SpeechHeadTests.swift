@@ -128,8 +128,10 @@ final class SpeechHeadTests: XCTestCase {
             let bins = model.stft.bins, layout = SequenceBatch(frames: 5, lengths: [5, 3])
             var rng = RandomGenerator(seed: 9)
             let x = Matrix(rows: layout.rows, cols: bins, values: (0..<(layout.rows * bins)).map { _ in rng.normal() })
-            let noisy = Matrix(rows: layout.rows, cols: bins, values: (0..<(layout.rows * bins)).map { _ in rng.uniform(0.1, 1) })
-            let clean = Matrix(rows: layout.rows, cols: bins, values: (0..<(layout.rows * bins)).map { _ in rng.uniform(0, 1) })
+            let noisy = Matrix(rows: layout.rows, cols: bins,
+                               values: (0..<(layout.rows * bins)).map { _ in rng.uniform(0.1, 1) })
+            let clean = Matrix(rows: layout.rows, cols: bins,
+                               values: (0..<(layout.rows * bins)).map { _ in rng.uniform(0, 1) })
             let labels = Matrix(rows: layout.rows, cols: 1, values: [1, 0, 1, 1, 0, 0, 1, 0, 0, 0])
             let maskGradient = Matrix(rows: 0, cols: 0), speechGradient = Matrix(rows: 0, cols: 0)
             let weight: Float = 0.5

@@ -31,7 +31,8 @@ enum TestSignals {
         return url
     }
 
-    static func writeWAV(_ samples: [Float], to url: URL, sampleRate: Int = 16000, format: WAVSampleFormat = .pcm16) throws {
+    static func writeWAV(_ samples: [Float], to url: URL, sampleRate: Int = 16000,
+                         format: WAVSampleFormat = .pcm16) throws {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         _ = try WAVWriter.write(AudioBuffer(mono: samples, sampleRate: sampleRate), to: url,
                                 format: WAVFormat(sampleFormat: format, channelCount: 1, sampleRate: sampleRate))
@@ -197,7 +198,8 @@ enum TestSignals {
 
     /// Location of the shared data folder (../shared/data beside the package), nil when absent.
     static var sharedData: URL? {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let data = root.deletingLastPathComponent().appendingPathComponent("shared/data")
         return FileManager.default.fileExists(atPath: data.appendingPathComponent("test/clean").path) ? data : nil
     }

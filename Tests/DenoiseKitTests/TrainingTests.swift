@@ -21,8 +21,10 @@ final class TrainingTests: XCTestCase {
     func testPairsAreMatchedByRelativePathAndStrangersListed() throws {
         let corpus = try makeCorpus(count: 3)
         try TestSignals.writeWAV([0.1, 0.2], to: corpus.noisy.appendingPathComponent("only-noisy.wav"))
-        try TestSignals.writeWAV(TestSignals.speechLike(seconds: 0.7), to: corpus.clean.appendingPathComponent("sub/x.WAV"))
-        try TestSignals.writeWAV(TestSignals.speechLike(seconds: 0.5), to: corpus.noisy.appendingPathComponent("sub/x.WAV"))
+        try TestSignals.writeWAV(TestSignals.speechLike(seconds: 0.7),
+                                 to: corpus.clean.appendingPathComponent("sub/x.WAV"))
+        try TestSignals.writeWAV(TestSignals.speechLike(seconds: 0.5),
+                                 to: corpus.noisy.appendingPathComponent("sub/x.WAV"))
         let data = try PairDataset.load(noisy: corpus.noisy, clean: corpus.clean, sampleRate: 16000)
         XCTAssertEqual(data.utterances.map(\.name), ["sub/x.WAV", "u0.wav", "u1.wav", "u2.wav"])
         XCTAssertTrue(data.warnings.contains { $0.contains("only-noisy.wav") })
@@ -37,7 +39,8 @@ final class TrainingTests: XCTestCase {
         XCTAssertThrowsError(try PairDataset.load(noisy: a, clean: b, sampleRate: 16000)) { error in
             XCTAssertTrue("\(error)".contains("no noisy/clean pairs"), "\(error)")
         }
-        XCTAssertThrowsError(try PairDataset.load(noisy: a.appendingPathComponent("missing"), clean: b, sampleRate: 16000))
+        XCTAssertThrowsError(try PairDataset.load(noisy: a.appendingPathComponent("missing"), clean: b,
+                                                  sampleRate: 16000))
     }
 
     func testPairsAtAnotherRateAreResampledToTheModelRate() throws {
@@ -45,7 +48,8 @@ final class TrainingTests: XCTestCase {
         let s = TestSignals.speechLike(seconds: 0.5, sampleRate: 48000)
         try TestSignals.writeWAV(s, to: root.appendingPathComponent("n/a.wav"), sampleRate: 48000)
         try TestSignals.writeWAV(s, to: root.appendingPathComponent("c/a.wav"), sampleRate: 48000)
-        let data = try PairDataset.load(noisy: root.appendingPathComponent("n"), clean: root.appendingPathComponent("c"),
+        let data = try PairDataset.load(noisy: root.appendingPathComponent("n"),
+                                        clean: root.appendingPathComponent("c"),
                                         sampleRate: 16000)
         XCTAssertEqual(data.utterances[0].count, 8000)
     }
@@ -95,7 +99,9 @@ final class TrainingTests: XCTestCase {
         let clips = [TestSignals.whiteNoise(count: 3000, seed: 5)]
         for kind in Augmentation.Kind.noises {
             let augmentation = Augmentation(kinds: [kind], snrRange: 7...7, noiseClips: clips,
-                                            speech: (0..<4).map { TestSignals.speechLike(seconds: 0.5, seed: UInt64($0 + 20)) },
+                                            speech: (0..<4).map {
+                                                TestSignals.speechLike(seconds: 0.5, seed: UInt64($0 + 20))
+                                            },
                                             sampleRate: 16000, conditions: .none)
             let (noisy, target) = augmentation.remix(clean: clean, rng: &rng)
             XCTAssertEqual(target, clean, "\(kind) must not change the speech")
@@ -107,8 +113,8 @@ final class TrainingTests: XCTestCase {
 
     func testSpeechVariationsApplyToTargetAndInputAlike() {
         var rng = RandomGenerator(seed: 2)
-        let augmentation = Augmentation(kinds: [.gain, .lowpass, .colored], snrRange: 100...100, noiseClips: [], speech: [],
-                                        sampleRate: 16000, conditions: .none)
+        let augmentation = Augmentation(kinds: [.gain, .lowpass, .colored], snrRange: 100...100, noiseClips: [],
+                                        speech: [], sampleRate: 16000, conditions: .none)
         let clean = TestSignals.speechLike(seconds: 0.5)
         let (noisy, target) = augmentation.remix(clean: clean, rng: &rng)
         XCTAssertNotEqual(target, clean)
@@ -134,7 +140,8 @@ final class TrainingTests: XCTestCase {
         options.phaseWeight = phaseWeight
         options.stoiWeight = stoiWeight
         options.averageDecay = averageDecay
-        let augmentation = Augmentation(kinds: Set(Augmentation.Kind.allCases), noiseClips: [TestSignals.whiteNoise(count: 999)],
+        let augmentation = Augmentation(kinds: Set(Augmentation.Kind.allCases),
+                                        noiseClips: [TestSignals.whiteNoise(count: 999)],
                                         speech: utterances.map(\.clean), sampleRate: 16000)
         return try Trainer(model: try TestSignals.tinyModel(.cnn, inputNorm: inputNorm, dropout: 0.1, seed: seed),
                            train: PairDataset(utterances: Array(utterances.prefix(4))),
@@ -360,8 +367,10 @@ final class TrainingTests: XCTestCase {
     }
 
     func testLossPlotIsWellFormedSVG() throws {
-        let history = (0..<5).map { EpochReport(epoch: $0, trainLoss: 1 / Float($0 + 1), validationLoss: 1.2 / Float($0 + 1),
-                                                validationSISDRGain: 1, learningRate: 1e-3, seconds: 1, framesPerSecond: 1) }
+        let history = (0..<5).map {
+            EpochReport(epoch: $0, trainLoss: 1 / Float($0 + 1), validationLoss: 1.2 / Float($0 + 1),
+                        validationSISDRGain: 1, learningRate: 1e-3, seconds: 1, framesPerSecond: 1)
+        }
         let svg = LossPlot.svg(history: history)
         XCTAssertNoThrow(try XMLDocument(xmlString: svg))
         XCTAssertEqual(svg.components(separatedBy: "<polyline").count - 1, 3)

@@ -58,7 +58,8 @@ final class PluginTests: XCTestCase {
                 XCTAssertGreaterThan(latency, 0)
                 let output = plugin.run(Array(input[..<length]), blocks: blocks, inPlace: seed == 2)
                 XCTAssertEqual(output.count, length)
-                XCTAssertEqual(plugin.engine.latencySamples, latency, "\(rate) Hz: the port reports the engine's latency")
+                XCTAssertEqual(plugin.engine.latencySamples, latency,
+                               "\(rate) Hz: the port reports the engine's latency")
                 XCTAssertTrue(output[..<latency].allSatisfy { $0 == 0 }, "\(rate) Hz: silence until primed")
                 let delayed = Array(expected[..<(length - latency)])
                 let worst = zip(output[latency...], delayed).map { abs($0 - $1) }.max() ?? .infinity

@@ -27,7 +27,8 @@ final class SoxHostTests: XCTestCase {
 
     private func sox() throws -> URL {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        guard let sox = path.split(separator: ":").map({ URL(fileURLWithPath: String($0)).appendingPathComponent("sox") })
+        guard let sox = path.split(separator: ":")
+            .map({ URL(fileURLWithPath: String($0)).appendingPathComponent("sox") })
             .first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
             throw XCTSkip("sox is not installed (apt-get install sox): the LADSPA host test cannot run")
         }

@@ -16,7 +16,8 @@ public enum WAVFiles {
     /// file elsewhere: it is listed under its own name.
     public static func relativePaths(under folder: URL) throws -> [String] {
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory),
+              isDirectory.boolValue else {
             throw FolderError.notAFolder(folder.path)
         }
         // The enumerator may hand back paths under the folder as given or with its links resolved.

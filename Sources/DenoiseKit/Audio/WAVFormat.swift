@@ -158,11 +158,13 @@ enum WAVError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .cannotOpen(let path, _), .isDirectory(let path), .emptyFile(let path), .notRIFF(let path, _),
              .notWAVE(let path, _), .truncatedHeader(let path, _), .fmtChunkTooShort(let path, _, _),
-             .missingFmtChunk(let path), .missingDataChunk(let path), .invalidDS64(let path, _), .fmtAfterDataInStream(let path),
+             .missingFmtChunk(let path), .missingDataChunk(let path), .invalidDS64(let path, _),
+             .fmtAfterDataInStream(let path),
              .chunkTooLarge(let path, _, _, _), .invalidChannelCount(let path, _), .invalidSampleRate(let path, _),
              .unsupportedCodec(let path, _), .unsupportedSubFormat(let path, _),
              .unsupportedBitDepth(let path, _, _), .invalidValidBits(let path, _, _),
-             .inconsistentBlockAlign(let path, _, _), .nonFiniteSample(let path, _, _), .readFailed(let path, _), .writeFailed(let path, _),
+             .inconsistentBlockAlign(let path, _, _), .nonFiniteSample(let path, _, _), .readFailed(let path, _),
+             .writeFailed(let path, _),
              .channelCountMismatch(let path, _, _), .writerClosed(let path), .tooLargeForRIFF(let path):
             return path
         }

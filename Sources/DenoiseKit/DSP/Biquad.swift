@@ -7,7 +7,8 @@ struct Biquad {
     static func lowPass(cutoff: Float, q: Float, sampleRate: Int) -> Biquad {
         let w = 2 * Float.pi * cutoff / Float(sampleRate), alpha = sin(w) / (2 * q), c = cos(w)
         let a0 = 1 + alpha
-        return Biquad(b0: (1 - c) / 2 / a0, b1: (1 - c) / a0, b2: (1 - c) / 2 / a0, a1: -2 * c / a0, a2: (1 - alpha) / a0)
+        return Biquad(b0: (1 - c) / 2 / a0, b1: (1 - c) / a0, b2: (1 - c) / 2 / a0,
+                      a1: -2 * c / a0, a2: (1 - alpha) / a0)
     }
 
     /// Constant 0 dB peak gain band-pass.

@@ -42,7 +42,8 @@ enum BatchJobError: Error, CustomStringConvertible, Equatable {
         case let .missingInput(path): return "\(path): no such file or folder"
         case let .noWAVFiles(paths): return "no .wav files found in \(paths.joined(separator: ", "))"
         case let .outputInsideInput(path): return "\(path): the output folder is inside an input folder; choose another"
-        case let .duplicateOutput(path): return "\(path): two inputs would be written here; rename one or use separate runs"
+        case let .duplicateOutput(path):
+            return "\(path): two inputs would be written here; rename one or use separate runs"
         case let .outputNotAFolder(path): return "\(path): exists and is not a folder; -o needs a folder"
         case let .cannotCreateFolder(path, reason): return "\(path): cannot create the output folder: \(reason)"
         }
@@ -137,7 +138,8 @@ public enum BatchJob {
     public static func run(items: [BatchFile], model file: SafeTensors, modelPath: String, jobs: Int,
                            options: DenoiserOptions, force: Bool, skipExisting: Bool = false,
                            shouldStop: @escaping @Sendable () -> Bool,
-                           report: @escaping @Sendable (BatchOutcome, BatchFile) -> Void) throws -> [(BatchFile, Error)] {
+                           report: @escaping @Sendable (BatchOutcome, BatchFile) -> Void)
+        throws -> [(BatchFile, Error)] {
         let workers = max(1, min(jobs, items.count))
         // The first copy checks the file; the others are built by their workers, at the same time. Worker 0
         // takes this one out of its box.

@@ -212,8 +212,10 @@ public final class Denoiser {
         chunk = model.net.config.norm.isFrameLocal ? options.chunkFrames : Int.max / 4
         maskExponent = options.maskExponent ?? model.maskExponent
         let resample = plan.resampled
-        inputResamplers = resample ? (0..<channelCount).map { _ in Resampler(from: sampleRate, to: model.sampleRate) } : []
-        outputResamplers = resample ? (0..<channelCount).map { _ in Resampler(from: model.sampleRate, to: sampleRate) } : []
+        inputResamplers = resample
+            ? (0..<channelCount).map { _ in Resampler(from: sampleRate, to: model.sampleRate) } : []
+        outputResamplers = resample
+            ? (0..<channelCount).map { _ in Resampler(from: model.sampleRate, to: sampleRate) } : []
         analyzers = (0..<channelCount).map { [stft] _ in STFTAnalyzer(config: stft) }
         synthesizers = (0..<channelCount).map { [stft] _ in STFTSynthesizer(config: stft) }
         pending = (0..<channelCount).map { [stft] _ in Spectrogram(frames: 0, bins: stft.bins) }
@@ -303,8 +305,10 @@ public final class Denoiser {
     }
 
     /// Whole-buffer convenience: the same engine, one call.
-    public static func enhance(_ input: AudioBuffer, model: DenoiseModel, options: DenoiserOptions = .init()) -> AudioBuffer {
-        let denoiser = Denoiser(model: model, channelCount: input.channelCount, sampleRate: input.sampleRate, options: options)
+    public static func enhance(_ input: AudioBuffer, model: DenoiseModel,
+                               options: DenoiserOptions = .init()) -> AudioBuffer {
+        let denoiser = Denoiser(model: model, channelCount: input.channelCount, sampleRate: input.sampleRate,
+                                options: options)
         let head = denoiser.process(input)
         let tail = denoiser.finish()
         return AudioBuffer(channels: zip(head.channels, tail.channels).map { $0 + $1 }, sampleRate: input.sampleRate)
@@ -414,7 +418,9 @@ public final class Denoiser {
                 }
             }
             if maskExponent != 1 {
-                for frame in keep { RowKernel.raise(mask.row(frame - window.lowerBound), plan.modelBins, to: maskExponent) }
+                for frame in keep {
+                    RowKernel.raise(mask.row(frame - window.lowerBound), plan.modelBins, to: maskExponent)
+                }
             }
             computeGains(mask, group: group, window: window, keep: keep)
             for ch in group { applyGains(channel: ch, keep: keep) }

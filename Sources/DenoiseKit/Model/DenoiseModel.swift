@@ -45,7 +45,8 @@ public final class DenoiseModel {
                 initializeWeights: Bool = true) throws {
         try stft.validate()
         guard config.bins == stft.bins else {
-            throw ModelFileError.invalidConfig("network has \(config.bins) bins but n_fft \(stft.nFFT) gives \(stft.bins)")
+            throw ModelFileError.invalidConfig(
+                "network has \(config.bins) bins but n_fft \(stft.nFFT) gives \(stft.bins)")
         }
         guard (8000...96000).contains(sampleRate) else {
             throw ModelFileError.invalidConfig("sample rate \(sampleRate) Hz is outside 8000...96000")
@@ -220,20 +221,25 @@ public final class DenoiseModel {
     /// Rebuilds a model from a decoded file, checking version, shapes and finiteness of every tensor.
     public convenience init(safeTensors file: SafeTensors, path: String) throws {
         let meta = file.metadata
-        guard let format = meta["format"] else { throw ModelFileError.malformed(path: path, reason: "no 'format' in metadata") }
+        guard let format = meta["format"] else {
+            throw ModelFileError.malformed(path: path, reason: "no 'format' in metadata")
+        }
         guard DenoiseModel.formatVersions.contains(format) else {
             throw ModelFileError.unsupportedVersion(path: path, found: format)
         }
         guard let config: MaskNetConfig = DenoiseModel.decode(meta["masknet"]),
               let stft: STFTConfig = DenoiseModel.decode(meta["stft"]),
               let rate = meta["sample_rate"].flatMap(Int.init)
-        else { throw ModelFileError.malformed(path: path, reason: "metadata lacks a readable masknet, stft or sample_rate") }
+        else {
+            throw ModelFileError.malformed(path: path, reason: "metadata lacks a readable masknet, stft or sample_rate")
+        }
         // The configuration decides what gets allocated: check it against the data actually present first
         // (with some slack, so that a file short of a tensor or two is reported by the tensor's name below).
         let floats = Double(file.tensors.values.reduce(0) { $0 + $1.values.count })
         guard config.parameterCount <= floats + Double(1 << 24), stft.nFFT <= DenoiseModel.largestFFT else {
-            throw ModelFileError.malformed(path: path, reason: "its configuration needs \(config.parameterCount) parameters "
-                                           + "(n_fft \(stft.nFFT)) but the file holds \(Int(floats)) values")
+            throw ModelFileError.malformed(path: path,
+                                           reason: "its configuration needs \(config.parameterCount) parameters "
+                                               + "(n_fft \(stft.nFFT)) but the file holds \(Int(floats)) values")
         }
         do {
             try self.init(config: config, stft: stft, sampleRate: rate, initializeWeights: false)

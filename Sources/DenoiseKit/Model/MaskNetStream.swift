@@ -69,7 +69,8 @@ final class MaskNetStream {
     /// The mask [bins] of the next frame, from its log-power features [bins].
     func step(_ features: UnsafeBufferPointer<Float>, mask: UnsafeMutableBufferPointer<Float>) {
         precondition(features.count == config.bins && mask.count == config.bins,
-                     "MaskNetStream.step: \(features.count) features and \(mask.count) mask values for \(config.bins) bins")
+                     "MaskNetStream.step: \(features.count) features and \(mask.count) mask values "
+                         + "for \(config.bins) bins")
         guard let x = features.baseAddress, let y = mask.baseAddress else { return }
         step(x, mask: y)
     }

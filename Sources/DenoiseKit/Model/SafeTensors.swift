@@ -8,7 +8,8 @@ public struct SafeTensors: Equatable, Sendable {
         public var shape: [Int]
         public var values: [Float]
         public init(shape: [Int], values: [Float]) {
-            precondition(shape.reduce(1, *) == values.count, "tensor shape \(shape) does not match \(values.count) values")
+            precondition(shape.reduce(1, *) == values.count,
+                         "tensor shape \(shape) does not match \(values.count) values")
             self.shape = shape
             self.values = values
         }
@@ -58,7 +59,9 @@ public struct SafeTensors: Equatable, Sendable {
     public static func decode(_ data: Data, path: String) throws -> SafeTensors {
         func fail(_ reason: String) -> ModelFileError { .malformed(path: path, reason: reason) }
         guard data.count >= 8 else { throw fail("file is \(data.count) bytes, shorter than the 8-byte header length") }
-        let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) {
+            $0 | UInt64($1.element) << (8 * UInt64($1.offset))
+        }
         guard headerLength <= UInt64(maximumHeaderLength), Int(headerLength) <= data.count - 8 else {
             throw fail("header claims \(headerLength) bytes but the file has \(data.count - 8) after the length field")
         }
@@ -72,7 +75,9 @@ public struct SafeTensors: Equatable, Sendable {
         var ranges: [(Int, Int)] = []
         for (name, entry) in header {
             if name == "__metadata__" {
-                guard let metadata = entry as? [String: String] else { throw fail("__metadata__ must map strings to strings") }
+                guard let metadata = entry as? [String: String] else {
+                    throw fail("__metadata__ must map strings to strings")
+                }
                 result.metadata = metadata
                 continue
             }
@@ -82,7 +87,9 @@ public struct SafeTensors: Equatable, Sendable {
                   offsets.count == 2
             else { throw fail("tensor '\(name)' has no valid dtype, shape and data_offsets") }
             guard dtype == "F32" else { throw fail("tensor '\(name)' has dtype \(dtype); only F32 is supported") }
-            guard shape.allSatisfy({ $0 >= 0 && $0 < 1 << 31 }) else { throw fail("tensor '\(name)' has a bad shape \(shape)") }
+            guard shape.allSatisfy({ $0 >= 0 && $0 < 1 << 31 }) else {
+                throw fail("tensor '\(name)' has a bad shape \(shape)")
+            }
             let (count, overflow) = shape.reduce((1, false)) { acc, d in
                 let (p, o) = acc.0.multipliedReportingOverflow(by: d)
                 return (p, acc.1 || o)
@@ -92,7 +99,8 @@ public struct SafeTensors: Equatable, Sendable {
             // and its byte count would overflow Int (a trap, not an error).
             guard !overflow, begin >= 0, end >= begin, end <= dataLength, (end - begin) % 4 == 0,
                   count == (end - begin) / 4 else {
-                throw fail("tensor '\(name)' has data_offsets \(offsets) that do not fit its shape \(shape) and the file")
+                throw fail("tensor '\(name)' has data_offsets \(offsets) "
+                           + "that do not fit its shape \(shape) and the file")
             }
             ranges.append((begin, end))
             var values = [Float](repeating: 0, count: count)

@@ -12,7 +12,8 @@
 /// ±1/√(Cin·k).
 ///
 /// Implementation: one sgemm per tap and utterance on shifted row views, no im2col copy. Tap j reads the
-/// input `offset(j)` rows away ((j − (k−1)/2)·d, or (j − (k−1))·d when causal), so within an utterance of L real frames it contributes
+/// input `offset(j)` rows away ((j − (k−1)/2)·d, or (j − (k−1))·d when causal), so within an utterance of L real
+/// frames it contributes
 ///
 ///     y[t] += x[t + offset(j)] · W_jᵀ   for t in max(0, −offset) ..< min(L, L − offset)
 ///

@@ -45,7 +45,8 @@ extension Loss {
             var envelopeGradient = [Double](repeating: 0, count: enhanced.count)
             for (j, _) in bands.enumerated() {
                 for start in 0...(rows.count - segmentFrames) {
-                    guard let rho = addCorrelationGradient(enhanced: enhanced, clean: clean, band: j, bands: bands.count,
+                    guard let rho = addCorrelationGradient(enhanced: enhanced, clean: clean, band: j,
+                                                           bands: bands.count,
                                                            frames: start ..< start + segmentFrames,
                                                            into: &envelopeGradient) else { continue }
                     correlationSum += rho

@@ -57,7 +57,8 @@ enum Loss {
                                 gradient: Matrix) -> Float {
         checkShapes(mask, noisyMagnitude, cleanMagnitude, layout: layout, loss: "spectral")
         precondition(compression > 0, "spectral loss needs a positive compression exponent, got \(compression)")
-        precondition((0...1).contains(phaseWeight), "spectral loss: phase weight must lie in [0, 1], got \(phaseWeight)")
+        precondition((0...1).contains(phaseWeight),
+                     "spectral loss: phase weight must lie in [0, 1], got \(phaseWeight)")
         precondition(phaseWeight == 0 || phaseCosine != nil, "spectral loss: a phase weight needs phaseCosine")
         // Read (and so checked) only when it counts: a batch filled without phases passes an empty matrix.
         if phaseWeight > 0, let phaseCosine { checkShapes(mask, phaseCosine, layout: layout, loss: "spectral") }

@@ -20,7 +20,8 @@ final class Matrix {
     }
 
     convenience init(rows: Int, cols: Int, values: [Float]) {
-        precondition(values.count == rows * cols, "Matrix \(rows)×\(cols) needs \(rows * cols) values, got \(values.count)")
+        precondition(values.count == rows * cols,
+                     "Matrix \(rows)×\(cols) needs \(rows * cols) values, got \(values.count)")
         self.init(rows: rows, cols: cols)
         values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: values.count) }
     }

@@ -9,7 +9,8 @@ import Foundation
 ///
 /// `conditions` then adds, each with its own share: a room (`Reverberation`: the target is the early-reverberant
 /// speech), more low SNRs, a telephone channel for the whole mixture (`Narrowband`, the target band-limited
-/// likewise), a level change of the whole example, clipping of the input only, and digital silence at the start or after sound.
+/// likewise), a level change of the whole example, clipping of the input only, and digital silence at the start or
+/// after sound.
 public struct Augmentation: Sendable {
     public enum Kind: String, CaseIterable, Sendable {
         case recorded, babble, colored, hum, band, modulated, transient, gain, lowpass

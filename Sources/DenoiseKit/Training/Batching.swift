@@ -18,8 +18,11 @@ enum BatchPlanner {
         }
         // Shuffle first so that equal lengths land in random batches; the sort is stable.
         items.shuffle(using: &rng)
-        let sorted = items.enumerated().sorted { ($0.element.length, $0.offset) < ($1.element.length, $1.offset) }.map(\.element)
-        var batches = stride(from: 0, to: sorted.count, by: batchSize).map { Array(sorted[$0 ..< min($0 + batchSize, sorted.count)]) }
+        let sorted = items.enumerated()
+            .sorted { ($0.element.length, $0.offset) < ($1.element.length, $1.offset) }.map(\.element)
+        var batches = stride(from: 0, to: sorted.count, by: batchSize).map {
+            Array(sorted[$0 ..< min($0 + batchSize, sorted.count)])
+        }
         batches.shuffle(using: &rng)
         return batches
     }

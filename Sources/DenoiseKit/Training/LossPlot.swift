@@ -30,7 +30,8 @@ enum LossPlot {
         for i in 0...4 {
             let fraction = Double(i) / 4
             let yy = top + fraction * h
-            svg += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n", left, yy, left + w, yy)
+            svg += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n",
+                          left, yy, left + w, yy)
             svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.4g</text>\n", left - 6, yy + 4,
                           hi - fraction * (hi - lo))
             svg += String(format: "<text x=\"%.1f\" y=\"%.1f\">%.2g</text>\n", left + w + 6, yy + 4,
@@ -38,16 +39,22 @@ enum LossPlot {
         }
         let tickStep = max(1, Int((maxEpoch / 10).rounded(.up)))
         for e in stride(from: 1, through: Int(maxEpoch), by: tickStep) {
-            svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%d</text>\n", x(Double(e)), top + h + 16, e)
+            svg += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%d</text>\n",
+                          x(Double(e)), top + h + 16, e)
         }
         svg += "<text x=\"\(left + w / 2)\" y=\"\(Double(height) - 8)\" text-anchor=\"middle\">epoch</text>\n"
-        svg += polyline(history.map { Double($0.trainLoss) }, lo, hi, style: "stroke=\"#1f77b4\" stroke-width=\"2\"") + "\n"
-        svg += polyline(history.map { Double($0.validationLoss) }, lo, hi, style: "stroke=\"#d62728\" stroke-width=\"2\"") + "\n"
-        svg += polyline(rates, rateLo, rateHi, style: "stroke=\"#2ca02c\" stroke-width=\"1.5\" stroke-dasharray=\"5,4\"") + "\n"
-        let legend = [("train loss", "#1f77b4"), ("validation loss", "#d62728"), ("learning rate (right axis)", "#2ca02c")]
+        svg += polyline(history.map { Double($0.trainLoss) }, lo, hi,
+                        style: "stroke=\"#1f77b4\" stroke-width=\"2\"") + "\n"
+        svg += polyline(history.map { Double($0.validationLoss) }, lo, hi,
+                        style: "stroke=\"#d62728\" stroke-width=\"2\"") + "\n"
+        svg += polyline(rates, rateLo, rateHi,
+                        style: "stroke=\"#2ca02c\" stroke-width=\"1.5\" stroke-dasharray=\"5,4\"") + "\n"
+        let legend = [("train loss", "#1f77b4"), ("validation loss", "#d62728"),
+                      ("learning rate (right axis)", "#2ca02c")]
         for (i, (label, color)) in legend.enumerated() {
             let ly = top + 14 + Double(i) * 15
-            svg += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%@\" stroke-width=\"2\"/>",
+            svg += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+                                  + "stroke=\"%@\" stroke-width=\"2\"/>",
                           left + w - 170, ly - 4, left + w - 150, ly - 4, color)
             svg += String(format: "<text x=\"%.1f\" y=\"%.1f\">%@</text>\n", left + w - 145, ly, label)
         }

@@ -9,7 +9,8 @@ enum DatasetError: Error, CustomStringConvertible, Equatable {
     var description: String {
         switch self {
         case let .noPairs(noisy, clean, n, c):
-            return "no noisy/clean pairs: \(noisy) has \(n) WAV files and \(clean) has \(c), but no relative path is in both"
+            return "no noisy/clean pairs: \(noisy) has \(n) WAV files and \(clean) has \(c), "
+                + "but no relative path is in both"
         case let .noUsablePairs(pairs, reasons):
             return "none of the \(pairs) pairs could be used: " + reasons.prefix(3).joined(separator: "; ")
                 + (reasons.count > 3 ? "; …" : "")
@@ -54,7 +55,8 @@ public struct PairDataset: PairSource {
     }
 
     /// Splits off a validation set of `fraction` of the pairs, chosen by a seeded shuffle of files.
-    public func split(validationFraction fraction: Double, seed: UInt64) throws -> (train: PairDataset, validation: PairDataset) {
+    public func split(validationFraction fraction: Double,
+                      seed: UInt64) throws -> (train: PairDataset, validation: PairDataset) {
         let (train, validation) = try splitIndices(validationFraction: fraction, seed: seed)
         return (PairDataset(utterances: train.map { utterances[$0] }, warnings: warnings),
                 PairDataset(utterances: validation.map { utterances[$0] }))

@@ -42,12 +42,18 @@ public final class Trainer {
                 augmentation: Augmentation? = nil, teacher: DenoiseModel? = nil,
                 threads: Int = BLAS.defaultThreads) throws {
         guard threads >= 1 else { throw TrainingError.badOption("the thread count must be at least 1, not \(threads)") }
-        guard options.epochs >= 1 else { throw TrainingError.badOption("the number of epochs must be at least 1, not \(options.epochs)") }
-        guard options.batchSize >= 1 else { throw TrainingError.badOption("the batch size must be at least 1, not \(options.batchSize)") }
+        guard options.epochs >= 1 else {
+            throw TrainingError.badOption("the number of epochs must be at least 1, not \(options.epochs)")
+        }
+        guard options.batchSize >= 1 else {
+            throw TrainingError.badOption("the batch size must be at least 1, not \(options.batchSize)")
+        }
         guard options.learningRate > 0 && options.learningRate.isFinite else {
             throw TrainingError.badOption("the learning rate must be a positive number, not \(options.learningRate)")
         }
-        guard options.cropSeconds > 0 else { throw TrainingError.badOption("the crop length must be positive, not \(options.cropSeconds) s") }
+        guard options.cropSeconds > 0 else {
+            throw TrainingError.badOption("the crop length must be positive, not \(options.cropSeconds) s")
+        }
         guard (0...1).contains(options.phaseWeight) else {
             throw TrainingError.badOption("the phase weight must lie in [0, 1], not \(options.phaseWeight)")
         }
@@ -95,7 +101,9 @@ public final class Trainer {
         let regularization = Regularization(weightDecay: options.weightDecay, l1: options.l1)
         self.optimizer = kind.make(learningRate: options.learningRate, regularization: regularization, momentum: 0.9)
         self.schedule = try Schedules.parse(options.effectiveSchedule, totalEpochs: options.epochs)
-        self.earlyStopping = options.earlyStopPatience.map { EarlyStopping(patience: $0, minDelta: options.earlyStopMinDelta, mode: .minimize) }
+        self.earlyStopping = options.earlyStopPatience.map {
+            EarlyStopping(patience: $0, minDelta: options.earlyStopMinDelta, mode: .minimize)
+        }
         self.rng = RandomGenerator(seed: options.seed)
         self.stft = STFT(config: model.stft)
         self.envelopeBands = STOI.bandEdges(sampleRate: model.sampleRate, fftSize: model.stft.nFFT)
@@ -108,12 +116,15 @@ public final class Trainer {
 
     public var isFinished: Bool { epoch >= options.epochs || earlyStopping?.shouldStop == true }
 
-    public var bestEpoch: Int? { earlyStopping?.bestEpoch ?? history.min { $0.validationLoss < $1.validationLoss }?.epoch }
+    public var bestEpoch: Int? {
+        earlyStopping?.bestEpoch ?? history.min { $0.validationLoss < $1.validationLoss }?.epoch
+    }
 
     /// Trains one epoch, then validates. `progress(frames done, frames total)` is called after each
     /// batch; when `shouldStop()` turns true the epoch ends early and nil is returned (the state is
     /// then that of the last full epoch, except for the weights, so callers checkpoint only full epochs).
-    public func runEpoch(progress: (Int, Int) -> Void = { _, _ in }, shouldStop: () -> Bool = { false }) throws -> EpochReport? {
+    public func runEpoch(progress: (Int, Int) -> Void = { _, _ in },
+                         shouldStop: () -> Bool = { false }) throws -> EpochReport? {
         let started = Date()
         let lr = schedule.learningRate(epoch: epoch, base: options.learningRate)
         optimizer.learningRate = lr
@@ -325,7 +336,8 @@ public final class Trainer {
         }
         if let average { file.tensors[Self.averageKey] = .init(shape: [average.count], values: average) }
         let state = CheckpointState(
-            epoch: epoch, rng: rng.stateWords.map(String.init), dropout: model.net.dropouts.map { $0.rng.stateWords.map(String.init) },
+            epoch: epoch, rng: rng.stateWords.map(String.init),
+            dropout: model.net.dropouts.map { $0.rng.stateWords.map(String.init) },
             history: history, earlyStopping: earlyStopping.map { DenoiseModel.json($0) }, options: options)
         file.metadata["checkpoint"] = DenoiseModel.json(state)
         return file
