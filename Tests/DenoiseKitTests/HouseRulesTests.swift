@@ -2,12 +2,17 @@ import Foundation
 import XCTest
 
 /// DESIGN.md's rules of the house that a reading of the sources can check: no cycles between the library's
-/// folders, a leaf of kernels and constants that uses no other folder, FFTW only in DSP/ and BLAS only in NN/.
+/// folders, a leaf of kernels and constants that uses no other folder, FFTW only in DSP/ and BLAS only in NN/;
+/// and STYLE.md's line length.
 final class HouseRulesTests: XCTestCase {
     /// Sources/DenoiseKit, found from this file's path.
     private static let library = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Sources/DenoiseKit")
+
+    /// The package's root folder, found from this file's path.
+    private static let packageRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// Folder name → the text of each of its Swift files, with comments and string literals removed.
     private static func folders() throws -> [String: [String]] {
@@ -105,5 +110,34 @@ final class HouseRulesTests: XCTestCase {
                 if text.contains("import COpenBLAS") { XCTAssertEqual(folder, "NN", "BLAS imported outside NN/") }
             }
         }
+    }
+
+    /// STYLE.md allows lines of up to 120 columns; checked here so that reviews need not count.
+    func testNoLineIsLongerThan120Columns() throws {
+        let fm = FileManager.default
+        var files = 0
+        var offenders: [String] = []
+        for top in ["Sources", "Tests"] {
+            let folder = Self.packageRoot.appendingPathComponent(top)
+            guard let entries = fm.enumerator(atPath: folder.path) else {
+                XCTFail("no \(top)/ under \(Self.packageRoot.path)")
+                continue
+            }
+            while let relative = entries.nextObject() as? String {
+                if relative == ".build" || relative.hasSuffix("/.build") {
+                    entries.skipDescendants()
+                    continue
+                }
+                guard relative.hasSuffix(".swift") else { continue }
+                let text = try String(contentsOf: folder.appendingPathComponent(relative), encoding: .utf8)
+                files += 1
+                let lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
+                for (index, line) in lines.enumerated() where line.count > 120 {
+                    offenders.append("\(top)/\(relative):\(index + 1): \(line.count) characters")
+                }
+            }
+        }
+        XCTAssertGreaterThan(files, 50, "expected the package's Swift files under \(Self.packageRoot.path)")
+        XCTAssertTrue(offenders.isEmpty, "lines over 120 columns:\n" + offenders.joined(separator: "\n"))
     }
 }
