@@ -38,8 +38,8 @@ final class ReadmeSwiftSnippetTests: XCTestCase {
                 name: "snippet",
                 dependencies: [.package(path: "\(Self.packageRoot.path)")],
                 targets: [
-                    .executableTarget(name: "snippet", \
-            dependencies: [.product(name: "DenoiseKit", package: "\(identity)")]),
+                    .executableTarget(name: "snippet",
+                                      dependencies: [.product(name: "DenoiseKit", package: "\(identity)")]),
                 ]
             )
 
