@@ -249,19 +249,26 @@ final class AugmentationTests: XCTestCase {
         XCTAssertGreaterThan(atLimit, 10, "a flat top, not one peak")
     }
 
+    /// `clean` remixed with coloured noise at 5 dB under `conditions`, and the same draws with every condition off:
+    /// a condition drawn after the others changes only what it says it does.
+    private func remixedWithAndWithout(_ conditions: AugmentationOptions, clean: [Float], seed: UInt64)
+        -> (with: (noisy: [Float], clean: [Float]), without: (noisy: [Float], clean: [Float])) {
+        var rng = RandomGenerator(seed: seed), plainRNG = rng
+        let with = Augmentation(kinds: [.colored], snrRange: 5...5, noiseClips: [], speech: [], sampleRate: 16000,
+                                conditions: conditions).remix(clean: clean, rng: &rng)
+        let without = Augmentation(kinds: [.colored], snrRange: 5...5, noiseClips: [], speech: [], sampleRate: 16000,
+                                   conditions: .none).remix(clean: clean, rng: &plainRNG)
+        return (with, without)
+    }
+
     /// Leading silence zeroes the start of input and target alike, for 0.2–2 s, and leaves the rest as remixed
     /// without it; at share 0 no draw is made, so a run without it draws the same examples as before it existed.
     func testLeadingSilenceZeroesTheStartOfInputAndTarget() {
         let clean = TestSignals.speechLike(seconds: 3)
-        let silent = Augmentation(kinds: [.colored], snrRange: 5...5, noiseClips: [], speech: [], sampleRate: 16000,
-                                  conditions: conditions { $0.leadingSilenceShare = 1 })
         var lengths: [Int] = []
         for seed in 0..<12 {
-            var rng = RandomGenerator(seed: UInt64(seed)), plainRNG = rng
-            let (noisy, target) = silent.remix(clean: clean, rng: &rng)
-            let (plainNoisy, plainTarget) = Augmentation(kinds: [.colored], snrRange: 5...5, noiseClips: [],
-                                                         speech: [], sampleRate: 16000, conditions: .none)
-                .remix(clean: clean, rng: &plainRNG)
+            let ((noisy, target), (plainNoisy, plainTarget)) = remixedWithAndWithout(
+                conditions { $0.leadingSilenceShare = 1 }, clean: clean, seed: UInt64(seed))
             let zeros = noisy.firstIndex { $0 != 0 } ?? noisy.count
             XCTAssertTrue((3200...32000).contains(zeros), "\(zeros) samples of silence")
             XCTAssertTrue(target.prefix(zeros).allSatisfy { $0 == 0 })
@@ -288,15 +295,10 @@ final class AugmentationTests: XCTestCase {
     /// silence), starting anywhere, and leaves every other sample as remixed without it.
     func testPauseSilenceZeroesOneStretchOfInputAndTarget() {
         let clean = TestSignals.speechLike(seconds: 3)
-        let paused = Augmentation(kinds: [.colored], snrRange: 5...5, noiseClips: [], speech: [], sampleRate: 16000,
-                                  conditions: conditions { $0.pauseSilenceShare = 1 })
         var starts: [Int] = [], inside = 0, trailing = 0
         for seed in 0..<24 {
-            var rng = RandomGenerator(seed: UInt64(seed)), plainRNG = rng
-            let (noisy, target) = paused.remix(clean: clean, rng: &rng)
-            let (plainNoisy, plainTarget) = Augmentation(kinds: [.colored], snrRange: 5...5, noiseClips: [],
-                                                         speech: [], sampleRate: 16000, conditions: .none)
-                .remix(clean: clean, rng: &plainRNG)
+            let ((noisy, target), (plainNoisy, plainTarget)) = remixedWithAndWithout(
+                conditions { $0.pauseSilenceShare = 1 }, clean: clean, seed: UInt64(seed))
             let changed = noisy.indices.filter { noisy[$0] != plainNoisy[$0] || target[$0] != plainTarget[$0] }
             guard let first = changed.first, let last = changed.last else {
                 return XCTFail("seed \(seed): no pause")
