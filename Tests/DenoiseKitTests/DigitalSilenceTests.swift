@@ -3,7 +3,8 @@ import XCTest
 @testable import DenoiseKit
 
 /// Input that opens in digital silence: the denoiser puts the silence out as silence and starts the network at the
-/// first frame with sound, so what follows is denoised as the input without the silence would be.
+/// first frame with sound, so what follows is denoised as the input without the silence would be. A causal model's
+/// stream skips later pauses of digital silence too.
 final class DigitalSilenceTests: XCTestCase {
     /// Input samples from one analysis frame to the next at `rate`, and in one frame.
     private func frameSamples(_ model: DenoiseModel, rate: Int) -> (hop: Int, length: Int) {
@@ -24,8 +25,8 @@ final class DigitalSilenceTests: XCTestCase {
     /// Thirteen frames of exact zeros before an input: they come out as exact zeros (but for a frame's length before
     /// the sound, which the synthesis window of its first frame reaches into), and the rest is the input's output
     /// alone, on every path (frame steps, windows with history and look-ahead, stateful inputs), at the model's rate
-    /// and above it. Zeros after the first sound, in a pause, go through the network with the rest: the input after
-    /// the pause is not denoised as if alone. (Below the model's rate the resampler's filter rings ahead of the
+    /// and above it. After the first sound, a pause does not restart the network: the input after it is not denoised
+    /// as if alone. (Below the model's rate the resampler's filter rings ahead of the
     /// first sound into the zeros, so the network starts on the ringing, a frame early: close to the output alone,
     /// not the same.)
     func testLeadingZerosAreSilenceAndTheNetworkStartsAtTheFirstSound() throws {
@@ -54,6 +55,38 @@ final class DigitalSilenceTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// After the first sound, a causal model's stream skips digital silence: the pause comes out as zeros (but for a
+    /// frame's length at each edge, which frames with sound reach into) and what follows does not depend on the
+    /// pause's length, on the step path and the fixed-latency one. A model with look-ahead hears the pause: there
+    /// its length changes what follows.
+    func testACausalStreamSkipsPausesOfDigitalSilence() throws {
+        let causal = try TestSignals.randomizedModel(.cnn, causal: true, inputNorm: .running, floorBands: 8)
+        let lookAhead = try TestSignals.randomizedModel(.cnn, causal: false, inputNorm: .running, bands: 12,
+                                                        floorBands: 8)
+        let hop = 256, speech = TestSignals.noisySpeech(seconds: 0.9, rate: 16000)
+        let first = Array(speech.prefix(20 * hop)), second = Array(speech.suffix(24 * hop))
+        func paused(_ frames: Int) -> [Float] { first + [Float](repeating: 0, count: frames * hop) + second }
+        let stepped = { (frames: Int) in TestSignals.denoised(paused(frames), model: causal).audio }
+        let short = stepped(10), long = stepped(70)
+        XCTAssertTrue(long[(first.count + 2 * hop)..<(first.count + 68 * hop)].allSatisfy { $0 == 0 })
+        XCTAssertLessThan(TestSignals.maxDifference(short.suffix(second.count)[...], long.suffix(second.count)[...]),
+                          1e-5, "the same output after a pause of 10 frames and of 70")
+        XCTAssertGreaterThan(TestSignals.maxDifference(long.suffix(second.count)[...], second[...]), 1e-3)
+        let fixed = { (frames: Int) throws -> [Float] in
+            let denoiser = Denoiser(model: causal, channelCount: 1, sampleRate: 16000)
+            let latency = try XCTUnwrap(denoiser.latencySamples)
+            let output = TestSignals.fixedLatencyOutput(denoiser, paused(frames) + [Float](repeating: 0,
+                                                                                          count: latency),
+                                                        sizes: [1, 7, 500, 3, 64, 2000, 31])
+            return Array(output.suffix(second.count + latency).prefix(second.count))
+        }
+        XCTAssertLessThan(TestSignals.maxDifference(try fixed(10)[...], try fixed(70)[...]), 1e-5, "fixed latency")
+        let windowed = { (frames: Int) in TestSignals.denoised(paused(frames), model: lookAhead, chunkFrames: 8).audio }
+        XCTAssertGreaterThan(TestSignals.maxDifference(windowed(10).suffix(second.count)[...],
+                                                       windowed(70).suffix(second.count)[...]), 1e-4,
+                             "with look-ahead the pause goes through the network")
     }
 
     /// Dither of ±1 step of 16-bit audio, as a silent export carries, is digital silence too: after thirteen frames
