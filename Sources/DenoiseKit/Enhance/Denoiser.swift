@@ -62,13 +62,12 @@ public struct DenoiserOptions: Equatable, Sendable {
 /// microphone), the denoiser puts it out as silence without the network, which starts at the first frame with
 /// sound as if the input began there (`utteranceStart`). Training never showed the network such a past: with 2 s
 /// of exact zeros before a file, the default model cleaned its first 1.5 s 0.6 dB (SI-SDR) worse, with ±1-step
-/// dither 1.45 dB worse (its noise floor sat at the dither). After the first sound the network never hears digital
-/// silence either, but it is not restarted: silent frames come out as silence, a causal stream does not step on
-/// them, and a window leaves them out of the network's input and of the input stage's state, so the speech on
-/// either side of a pause is heard together, as if the pause were not there. A 1 s pause of zeros had cost the
-/// 1.5 s after it 0.80 dB (real-time model) and 0.17 dB (default), 2 s of trailing zeros the default's last 1.5 s
-/// 0.43 dB; now 0.05, 0.07 and 0 dB. Restarting the network at every pause instead had cost clean speech through a
-/// digital noise gate (gaps of 50–100 ms) 0.9 PESQ-WB, each word then starting with no context.
+/// dither 1.45 dB worse (its noise floor sat at the dither). After the first sound, a causal model's stream skips
+/// digital silence too: silent frames come out as silence and the network's state runs on across the pause as if
+/// it were not there (a 1 s pause of zeros had cost the real-time model 0.80 dB on the 1.5 s after it; now 0.05 dB).
+/// A model with look-ahead runs on windows of consecutive frames, so there silence after the first sound goes
+/// through the network: restarting it at every pause helped noisy audio, but cost clean speech through a digital
+/// noise gate (gaps of 50–100 ms) 0.9 PESQ-WB, each word then starting with no context.
 ///
 /// Two ways to feed it, one per denoiser:
 /// - `process(AudioBuffer)` then `finish()`: output is sample-aligned with the input; over all calls it has
@@ -140,12 +139,6 @@ public final class Denoiser {
     private let features = Matrix(rows: 0, cols: 0)
     /// With a stateful input: the window's network input [frames × input width], from the input stage.
     private let networkInput = Matrix(rows: 0, cols: 0)
-    /// The window's rows with sound (relative to its first frame), in order, when it holds digital silence.
-    private var soundingRows: [Int] = []
-    /// Those rows of the network input, together, and the network's mask spread back over the window
-    /// [frames × modelBins], silent rows zero.
-    private let soundingInput = Matrix(rows: 0, cols: 0)
-    private let windowMask = Matrix(rows: 0, cols: 0)
     /// One frame's log-power, and its real and imaginary parts scaled to the model's amplitudes: [3 × modelBins].
     private let frameScratch: Matrix
     /// Gains of the kept frames, `[frames × bins]`; grows to the largest window, never shrinks.
@@ -435,33 +428,15 @@ public final class Denoiser {
         let recordsSpeech = options.recordsSpeechProbability && model.hasSpeechHead
         let firstRecorded = speechProbabilities.count
         if recordsSpeech { speechProbabilities += repeatElement(0, count: keep.count) }
-        // After the first sound too, the network hears no digital silence: a window with some leaves it out, so
-        // the speech on either side of a pause is heard together, as if the pause were not there.
-        soundingRows.removeAll(keepingCapacity: true)
-        for frame in window where !isDigitalSilence(frame: frame) { soundingRows.append(frame - window.lowerBound) }
-        let hasSilence = soundingRows.count < window.count
         for (g, group) in groups.enumerated() {
             computeFeatures(group, window: window)
-            var input = inputStages.isEmpty ? features : stagedInput(group: g, window: window)
-            if hasSilence { input = gatherSoundingRows(of: input) }
-            var mask = windowMask, logits: Matrix?
-            if input.rows > 0 {
-                var layout = SequenceBatch.single(frames: input.rows)
-                layout.parallelism = Parallelism(threads: options.threads)
-                mask = model.net.forward(input, layout: layout, training: false, inputStaged: !inputStages.isEmpty)
-                logits = model.net.speechLogits
-            }
-            if hasSilence { mask = spreadOverWindow(mask, frames: window.count) }
-            if recordsSpeech, let logits {
-                var soundingRow = 0
+            let input = inputStages.isEmpty ? features : stagedInput(group: g, window: window)
+            var layout = SequenceBatch.single(frames: window.count)
+            layout.parallelism = Parallelism(threads: options.threads)
+            let mask = model.net.forward(input, layout: layout, training: false, inputStaged: !inputStages.isEmpty)
+            if recordsSpeech, let logits = model.net.speechLogits {
                 for frame in keep {
-                    let row = frame - window.lowerBound
-                    if hasSilence {
-                        while soundingRow < soundingRows.count && soundingRows[soundingRow] < row { soundingRow += 1 }
-                        guard soundingRow < soundingRows.count && soundingRows[soundingRow] == row else { continue }
-                    }
-                    addSpeech(logit: logits[hasSilence ? soundingRow : row, 0],
-                              at: firstRecorded + frame - keep.lowerBound)
+                    addSpeech(logit: logits[frame - window.lowerBound, 0], at: firstRecorded + frame - keep.lowerBound)
                 }
             }
             if maskExponent != 1 {
@@ -470,34 +445,9 @@ public final class Denoiser {
                 }
             }
             computeGains(mask, group: group, window: window, keep: keep)
-            if hasSilence {
-                // Silence comes out as silence, whatever the attenuation limit, as before the first sound.
-                for frame in keep where isDigitalSilence(frame: frame) {
-                    gains.row(frame - keep.lowerBound).update(repeating: 0, count: stft.bins)
-                }
-            }
             for ch in group { applyGains(channel: ch, keep: keep) }
         }
         stagedEnd = max(stagedEnd, window.upperBound)
-    }
-
-    /// The `soundingRows` of `input`, together, in `soundingInput`.
-    private func gatherSoundingRows(of input: Matrix) -> Matrix {
-        soundingInput.resize(rows: soundingRows.count, cols: input.cols)
-        for (i, row) in soundingRows.enumerated() {
-            soundingInput.row(i).update(from: input.row(row), count: input.cols)
-        }
-        return soundingInput
-    }
-
-    /// The mask of the `soundingRows` spread back over a window of `frames` rows, in `windowMask`; silent rows 0.
-    private func spreadOverWindow(_ mask: Matrix, frames: Int) -> Matrix {
-        windowMask.resize(rows: frames, cols: plan.modelBins)
-        windowMask.zero()
-        for (i, row) in soundingRows.enumerated() {
-            windowMask.row(row).update(from: mask.row(i), count: plan.modelBins)
-        }
-        return windowMask
     }
 
     /// One group's window of `features` through its input stage, into `networkInput`: frames an earlier window
@@ -516,12 +466,7 @@ public final class Denoiser {
                     row.update(from: base + (frame - pendingStart) * width, count: width)
                 }
             } else {
-                // A silent frame never reaches the network (`runWindow`), nor the stage's state.
-                if isDigitalSilence(frame: frame) {
-                    row.update(repeating: 0, count: width)
-                } else {
-                    stage.transformFrame(source, into: row)
-                }
+                stage.transformFrame(source, into: row)
                 stagedFeatures[g].append(contentsOf: UnsafeBufferPointer(start: row, count: width))
             }
         }
