@@ -62,31 +62,49 @@ final class DigitalSilenceTests: XCTestCase {
     /// pause's length, on the step path and the fixed-latency one. A model with look-ahead hears the pause: there
     /// its length changes what follows.
     func testACausalStreamSkipsPausesOfDigitalSilence() throws {
-        let causal = try TestSignals.randomizedModel(.cnn, causal: true, inputNorm: .running, floorBands: 8)
-        let lookAhead = try TestSignals.randomizedModel(.cnn, causal: false, inputNorm: .running, bands: 12,
-                                                        floorBands: 8)
-        let hop = 256, speech = TestSignals.noisySpeech(seconds: 0.9, rate: 16000)
-        let first = Array(speech.prefix(20 * hop)), second = Array(speech.suffix(24 * hop))
-        func paused(_ frames: Int) -> [Float] { first + [Float](repeating: 0, count: frames * hop) + second }
-        let stepped = { (frames: Int) in TestSignals.denoised(paused(frames), model: causal).audio }
-        let short = stepped(10), long = stepped(70)
-        XCTAssertTrue(long[(first.count + 2 * hop)..<(first.count + 68 * hop)].allSatisfy { $0 == 0 })
+        let model = try TestSignals.randomizedModel(.cnn, causal: true, inputNorm: .running, floorBands: 8)
+        let frame = frameSamples(model, rate: 16000), speech = TestSignals.noisySpeech(seconds: 0.9, rate: 16000)
+        let first = Array(speech.prefix(5000)), second = Array(speech.suffix(6000))
+        func paused(_ frames: Int) -> [Float] { first + [Float](repeating: 0, count: frames * frame.hop) + second }
+        let short = TestSignals.denoised(paused(20), model: model).audio
+        let long = TestSignals.denoised(paused(90), model: model).audio
+        let pause = (first.count + frame.length)..<(first.count + 90 * frame.hop - frame.length)
+        XCTAssertTrue(long[pause].allSatisfy { $0 == 0 }, "the pause comes out as zeros")
         XCTAssertLessThan(TestSignals.maxDifference(short.suffix(second.count)[...], long.suffix(second.count)[...]),
-                          1e-5, "the same output after a pause of 10 frames and of 70")
+                          1e-5, "the same output after a pause of 20 frames and of 90")
         XCTAssertGreaterThan(TestSignals.maxDifference(long.suffix(second.count)[...], second[...]), 1e-3)
         let fixed = { (frames: Int) throws -> [Float] in
-            let denoiser = Denoiser(model: causal, channelCount: 1, sampleRate: 16000)
+            let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: 16000)
             let latency = try XCTUnwrap(denoiser.latencySamples)
-            let output = TestSignals.fixedLatencyOutput(denoiser, paused(frames) + [Float](repeating: 0,
-                                                                                          count: latency),
-                                                        sizes: [1, 7, 500, 3, 64, 2000, 31])
+            let input = paused(frames) + [Float](repeating: 0, count: latency)
+            let output = TestSignals.fixedLatencyOutput(denoiser, input, sizes: [1, 7, 500, 3, 64, 2000, 31])
             return Array(output.suffix(second.count + latency).prefix(second.count))
         }
-        XCTAssertLessThan(TestSignals.maxDifference(try fixed(10)[...], try fixed(70)[...]), 1e-5, "fixed latency")
-        let windowed = { (frames: Int) in TestSignals.denoised(paused(frames), model: lookAhead, chunkFrames: 8).audio }
-        XCTAssertGreaterThan(TestSignals.maxDifference(windowed(10).suffix(second.count)[...],
-                                                       windowed(70).suffix(second.count)[...]), 1e-4,
+        XCTAssertLessThan(TestSignals.maxDifference(try fixed(20)[...], try fixed(90)[...]), 1e-5, "fixed latency")
+        let lookAhead = try TestSignals.randomizedModel(.cnn, causal: false, inputNorm: .running, bands: 12,
+                                                        floorBands: 8)
+        let windowed = { (frames: Int) in
+            TestSignals.denoised(paused(frames), model: lookAhead, chunkFrames: 8).audio.suffix(second.count)
+        }
+        XCTAssertGreaterThan(TestSignals.maxDifference(windowed(20)[...], windowed(90)[...]), 1e-4,
                              "with look-ahead the pause goes through the network")
+    }
+
+    /// In a pause after the first sound a causal stream's speech probability is 0; around it the head still speaks.
+    func testSpeechProbabilityIsZeroInACausalPause() throws {
+        let stft = STFTConfig(nFFT: 64, hop: 32)
+        let config = MaskNetConfig(kind: .cnn, bins: stft.bins, context: 1, hidden: 8, hiddenLayers: 1, kernelSize: 3,
+                                   dilations: [1, 2], residual: true, causal: true, speechHead: true)
+        let model = try DenoiseModel(config: config, stft: stft, sampleRate: 16000, seed: 3)
+        var rng = RandomGenerator(seed: 13)
+        TestSignals.randomizeWeights(model.net, rng: &rng)
+        let frame = frameSamples(model, rate: 16000), speech = TestSignals.noisySpeech(seconds: 0.5, rate: 16000)
+        let input = Array(speech.prefix(4000)) + [Float](repeating: 0, count: 40 * frame.hop) + speech.suffix(4000)
+        let probabilities = TestSignals.denoised(input, model: model, chunkFrames: 3).speech
+        let pause = (4000 / frame.hop + 2)..<(4000 / frame.hop + 38)
+        XCTAssertEqual(Array(probabilities[pause]), [Float](repeating: 0, count: pause.count))
+        XCTAssertTrue(probabilities[..<pause.lowerBound].contains { $0 > 0.01 })
+        XCTAssertTrue(probabilities[pause.upperBound...].contains { $0 > 0.01 })
     }
 
     /// Dither of ±1 step of 16-bit audio, as a silent export carries, is digital silence too: after thirteen frames

@@ -66,8 +66,9 @@ public struct DenoiserOptions: Equatable, Sendable {
 /// digital silence too: silent frames come out as silence and the network's state runs on across the pause as if
 /// it were not there (a 1 s pause of zeros had cost the real-time model 0.80 dB on the 1.5 s after it; now 0.05 dB).
 /// A model with look-ahead runs on windows of consecutive frames, so there silence after the first sound goes
-/// through the network: restarting it at every pause helped noisy audio, but cost clean speech through a digital
-/// noise gate (gaps of 50–100 ms) 0.9 PESQ-WB, each word then starting with no context.
+/// through the network. Leaving it out of each window made a frame's context depend on where its window starts,
+/// so on when input arrives; restarting the network at every pause helped noisy audio, but cost clean speech
+/// through a digital noise gate (gaps of 50–100 ms) 0.9 PESQ-WB, each word then starting with no context.
 ///
 /// Two ways to feed it, one per denoiser:
 /// - `process(AudioBuffer)` then `finish()`: output is sample-aligned with the input; over all calls it has
