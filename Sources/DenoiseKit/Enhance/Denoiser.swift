@@ -337,7 +337,7 @@ public final class Denoiser {
                 guard passLeadingSilence(upTo: end) else { continue }
                 // After the first sound too, the stream does not step on digital silence: its state runs on
                 // across the pause as if the pause were not there.
-                let soundEnd = firstDigitallySilentFrame(in: nextFrame..<end)
+                let soundEnd = endOfRun(in: nextFrame..<end, silent: false)
                 if soundEnd == nextFrame {
                     passSilence(upTo: end)
                     continue
@@ -381,8 +381,7 @@ public final class Denoiser {
     /// Puts out the digitally silent frames from `nextFrame` up to `end` (at most) as silence, with speech
     /// probability 0, without the network, and moves `nextFrame` past them.
     private func passSilence(upTo end: Int) {
-        var silentEnd = nextFrame
-        while silentEnd < end && isDigitalSilence(frame: silentEnd) { silentEnd += 1 }
+        let silentEnd = endOfRun(in: nextFrame..<end, silent: true)
         guard silentEnd > nextFrame else { return }
         let silent = nextFrame..<silentEnd
         gains.resize(rows: silent.count, cols: stft.bins)
@@ -394,10 +393,10 @@ public final class Denoiser {
         nextFrame = silentEnd
     }
 
-    /// The first digitally silent frame of `frames`, or its end.
-    private func firstDigitallySilentFrame(in frames: Range<Int>) -> Int {
+    /// The first frame of `frames` that is not like the run from its start: digitally silent (`silent`) or not.
+    private func endOfRun(in frames: Range<Int>, silent: Bool) -> Int {
         var frame = frames.lowerBound
-        while frame < frames.upperBound && !isDigitalSilence(frame: frame) { frame += 1 }
+        while frame < frames.upperBound && isDigitalSilence(frame: frame) == silent { frame += 1 }
         return frame
     }
 
