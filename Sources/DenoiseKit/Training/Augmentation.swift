@@ -125,22 +125,21 @@ public struct Augmentation: Sendable {
             let limit = peak * rng.uniform(range.lowerBound, range.upperBound)
             for i in noisy.indices { noisy[i] = min(max(noisy[i], -limit), limit) }
         }
-        // Drawn only when asked for, so that runs without it draw the same examples as before it existed.
+        // Digital silence, input and target alike, `seconds` long from `start` (cut at the end).
+        func silence(from start: Int, seconds: Float) {
+            let samples = start..<min(noisy.count, clean.count, start + Int(seconds * Float(sampleRate)))
+            noisy.replaceSubrange(samples, with: repeatElement(0, count: samples.count))
+            clean.replaceSubrange(samples, with: repeatElement(0, count: samples.count))
+        }
+        // Each drawn only when asked for, so that runs without it draw the same examples as before it existed.
         if conditions.leadingSilenceShare > 0 && rng.uniform() < conditions.leadingSilenceShare {
             let range = conditions.leadingSilenceRange
-            let seconds = rng.uniform(range.lowerBound, range.upperBound)
-            let count = min(noisy.count, clean.count, Int(seconds * Float(sampleRate)))
-            noisy.replaceSubrange(0..<count, with: repeatElement(0, count: count))
-            clean.replaceSubrange(0..<count, with: repeatElement(0, count: count))
+            silence(from: 0, seconds: rng.uniform(range.lowerBound, range.upperBound))
         }
         if conditions.pauseSilenceShare > 0 && rng.uniform() < conditions.pauseSilenceShare {
             let range = conditions.pauseSilenceRange
-            let length = Int(rng.uniform(range.lowerBound, range.upperBound) * Float(sampleRate))
-            let count = min(noisy.count, clean.count)
-            let start = Int(rng.next() % UInt64(count))
-            let pause = start..<min(start + length, count)
-            noisy.replaceSubrange(pause, with: repeatElement(0, count: pause.count))
-            clean.replaceSubrange(pause, with: repeatElement(0, count: pause.count))
+            let seconds = rng.uniform(range.lowerBound, range.upperBound)
+            silence(from: Int(rng.next() % UInt64(min(noisy.count, clean.count))), seconds: seconds)
         }
         return (noisy, clean)
     }
