@@ -12,12 +12,19 @@ final class DigitalSilenceTests: XCTestCase {
         return (stft.hop, stft.nFFT)
     }
 
+    /// A causal CNN with the stateful inputs (running norm, noise floor), and one with look-ahead and bands too.
+    private func causalModel() throws -> DenoiseModel {
+        try TestSignals.randomizedModel(.cnn, causal: true, inputNorm: .running, floorBands: 8)
+    }
+
+    private func lookAheadModel() throws -> DenoiseModel {
+        try TestSignals.randomizedModel(.cnn, causal: false, inputNorm: .running, bands: 12, floorBands: 8)
+    }
+
     private func models() throws -> [(String, DenoiseModel)] {
         [
-            ("causal, running norm, floor", try TestSignals.randomizedModel(.cnn, causal: true, inputNorm: .running,
-                                                                            floorBands: 8)),
-            ("look-ahead, bands, floor", try TestSignals.randomizedModel(.cnn, causal: false, inputNorm: .running,
-                                                                         bands: 12, floorBands: 8)),
+            ("causal, running norm, floor", try causalModel()),
+            ("look-ahead, bands, floor", try lookAheadModel()),
             ("mlp, batch norm", try TestSignals.randomizedModel(.mlp, causal: false, inputNorm: .batch)),
         ]
     }
@@ -62,7 +69,7 @@ final class DigitalSilenceTests: XCTestCase {
     /// pause's length, on the step path and the fixed-latency one, nor on how the input arrives. A model with
     /// look-ahead hears the pause: there its length changes what follows.
     func testACausalStreamSkipsPausesOfDigitalSilence() throws {
-        let model = try TestSignals.randomizedModel(.cnn, causal: true, inputNorm: .running, floorBands: 8)
+        let model = try causalModel()
         let frame = frameSamples(model, rate: 16000), speech = TestSignals.noisySpeech(seconds: 0.9, rate: 16000)
         let first = Array(speech.prefix(5000)), second = Array(speech.suffix(6000))
         func paused(_ frames: Int) -> [Float] { first + [Float](repeating: 0, count: frames * frame.hop) + second }
@@ -83,8 +90,7 @@ final class DigitalSilenceTests: XCTestCase {
             return Array(output.suffix(second.count + latency).prefix(second.count))
         }
         XCTAssertLessThan(TestSignals.maxDifference(try fixed(20)[...], try fixed(90)[...]), 1e-5, "fixed latency")
-        let lookAhead = try TestSignals.randomizedModel(.cnn, causal: false, inputNorm: .running, bands: 12,
-                                                        floorBands: 8)
+        let lookAhead = try lookAheadModel()
         let windowed = { (frames: Int) in
             TestSignals.denoised(paused(frames), model: lookAhead, chunkFrames: 8).audio.suffix(second.count)
         }
@@ -94,12 +100,7 @@ final class DigitalSilenceTests: XCTestCase {
 
     /// In a pause after the first sound a causal stream's speech probability is 0; around it the head still speaks.
     func testSpeechProbabilityIsZeroInACausalPause() throws {
-        let stft = STFTConfig(nFFT: 64, hop: 32)
-        let config = MaskNetConfig(kind: .cnn, bins: stft.bins, context: 1, hidden: 8, hiddenLayers: 1, kernelSize: 3,
-                                   dilations: [1, 2], residual: true, causal: true, speechHead: true)
-        let model = try DenoiseModel(config: config, stft: stft, sampleRate: 16000, seed: 3)
-        var rng = RandomGenerator(seed: 13)
-        TestSignals.randomizeWeights(model.net, rng: &rng)
+        let model = try TestSignals.tinyModel(.cnn, residual: true, causal: true, speechHead: true)
         let frame = frameSamples(model, rate: 16000), speech = TestSignals.noisySpeech(seconds: 0.5, rate: 16000)
         let input = Array(speech.prefix(4000)) + [Float](repeating: 0, count: 40 * frame.hop) + speech.suffix(4000)
         let probabilities = TestSignals.denoised(input, model: model, chunkFrames: 3).speech
@@ -113,7 +114,7 @@ final class DigitalSilenceTests: XCTestCase {
     /// of it the input is denoised as alone (to the dither inside the first frame with sound), and the dither comes
     /// out as zeros. A tone at −70 dBFS is sound: it goes through the network and comes out changed, not zeroed.
     func testDitherIsSilenceAndAQuietToneIsNot() throws {
-        let model = try TestSignals.randomizedModel(.cnn, causal: false, inputNorm: .running, bands: 12, floorBands: 8)
+        let model = try lookAheadModel()
         let input = TestSignals.noisySpeech(seconds: 0.5, rate: 16000), frames = 13 * 32
         var rng = RandomGenerator(seed: 4)
         let dither = (0..<frames).map { _ in Float(Int(rng.uniform(0, 3)) - 1) / 32768 }
@@ -132,7 +133,7 @@ final class DigitalSilenceTests: XCTestCase {
 
     /// The fixed-latency path too: after the latency and the zeros, the same samples as without the zeros.
     func testFixedLatencyOutputAfterZerosIsTheOutputWithoutThem() throws {
-        let model = try TestSignals.randomizedModel(.cnn, causal: true, inputNorm: .running, floorBands: 8)
+        let model = try causalModel()
         func run(_ input: [Float]) throws -> ([Float], Int) {
             let denoiser = Denoiser(model: model, channelCount: 1, sampleRate: 16000)
             let output = TestSignals.fixedLatencyOutput(denoiser, input, sizes: [1, 7, 500, 3, 64, 2000, 31])

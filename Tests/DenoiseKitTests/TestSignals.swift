@@ -40,12 +40,12 @@ enum TestSignals {
 
     /// A small model of `kind` (fast in debug builds).
     static func tinyModel(_ kind: MaskNetKind, norm: NormKind = .layer, inputNorm: InputNormKind = .batch,
-                          dropout: Float = 0, residual: Bool = false, speechHead: Bool = false,
+                          dropout: Float = 0, residual: Bool = false, causal: Bool = false, speechHead: Bool = false,
                           seed: UInt64 = 3) throws -> DenoiseModel {
         let stft = STFTConfig(nFFT: 64, hop: 32, window: .sqrtHann)
         let config = MaskNetConfig(kind: kind, bins: stft.bins, context: 1, hidden: 8, hiddenLayers: 1, kernelSize: 3,
-                                   dilations: [1, 2], residual: residual, norm: norm, inputNorm: inputNorm, groups: 2,
-                                   dropout: dropout, speechHead: speechHead)
+                                   dilations: [1, 2], residual: residual, causal: causal, norm: norm,
+                                   inputNorm: inputNorm, groups: 2, dropout: dropout, speechHead: speechHead)
         return try DenoiseModel(config: config, stft: stft, sampleRate: 16000, seed: seed)
     }
 
