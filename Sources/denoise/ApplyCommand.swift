@@ -325,7 +325,7 @@ struct ApplySettings {
             }
             let input = fileURL(inputs[0]), output = fileURL(inputs[1])
             if input.standardizedFileURL.path == output.standardizedFileURL.path {
-                throw UsageError("OUT.wav is the input file: apply never overwrites its input")
+                throw UsageError("OUT.wav '\(inputs[1])' is the input file: apply never overwrites its input")
             }
             for option in ["suffix", "jobs", "shard"] where arguments.has(option) {
                 throw UsageError("--\(option) applies only to a batch: give -o OUT_DIR")
