@@ -16,7 +16,7 @@ enum Port {
     static let count: UInt = 5
 }
 
-/// The attenuation limit port's range; its top means "no limit", as when `apply` is given no --atten-limit.
+/// The attenuation limit port's range; its top means "no limit" (`apply --atten-limit none`), whatever the model's.
 enum ControlRange {
     static let noAttenuationLimitDB: Float = 100
 }

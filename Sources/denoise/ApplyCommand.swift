@@ -14,9 +14,10 @@ struct ApplyCommand: Command {
         .option("model", short: "m", value: "MODEL", kind: .path,
                 help: "Model file (.safetensors). Without it: $DENOISE_MODEL, a model beside the executable, "
                     + "or the bundled default model."),
-        .option("atten-limit", value: "DB", kind: .float,
+        .option("atten-limit", value: "DB", kind: .string,
                 help: "Attenuate by at most DB decibels (20 keeps at least 10% of the signal's amplitude), in every "
-                    + "band, the one above the model's included."),
+                    + "band, the one above the model's included. Default: the model's own, shown by `denoise info` "
+                    + "(most models have none); 'none' lifts it."),
         .option("mask-exponent", value: "G", kind: .float,
                 help: "Raise the mask to the power G: below 1 keeps more speech and more noise, above 1 removes more "
                     + "of both (default: the model's own, shown by `denoise info`; 1 for most models)."),
@@ -309,7 +310,7 @@ struct ApplySettings {
                              output: inputs[1] == "-" ? nil : fileURL(inputs[1]))
                 shard = nil
                 model = arguments.path("model")
-                attenuationLimit = try arguments.double("atten-limit", expected: "a level in dB >= 0") { $0 >= 0 }
+                attenuationLimit = try arguments.attenuationLimit()
                 maskExponent = try arguments.maskExponent()
                 mix = try arguments.defaultedDouble("mix", expected: "a weight between 0 and 1") {
                     (0...1).contains($0)
@@ -342,7 +343,7 @@ struct ApplySettings {
             throw UsageError("--vad FILE.csv names the input or the output WAV: give the CSV a name of its own")
         }
         model = arguments.path("model")
-        attenuationLimit = try arguments.double("atten-limit", expected: "a level in dB >= 0") { $0 >= 0 }
+        attenuationLimit = try arguments.attenuationLimit()
         maskExponent = try arguments.maskExponent()
         mix = try arguments.defaultedDouble("mix", expected: "a weight between 0 and 1") { (0...1).contains($0) }
         perChannel = arguments.flag("per-channel")

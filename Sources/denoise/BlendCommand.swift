@@ -14,6 +14,9 @@ struct BlendCommand: Command {
         .option("mask-exponent", value: "G", kind: .float,
                 help: "The mask exponent apply uses with the new model unless told otherwise (see apply "
                     + "--mask-exponent; default: SECOND's)."),
+        .option("atten-limit", value: "DB", kind: .string,
+                help: "The attenuation limit apply uses with the new model unless told otherwise (see apply "
+                    + "--atten-limit; 'none' for no limit; default: SECOND's)."),
         .flag("force", help: "Overwrite an existing output file (never one of the inputs)."),
     ]
     let positionals = [
@@ -26,8 +29,8 @@ struct BlendCommand: Command {
         well. Models between the two often keep most of both (weight-space ensembling, WiSE-FT): blend the two at a \
         few weights and keep the one that scores best on validation recordings of both kinds. The models must share \
         their network, STFT and sample rate; they may differ in dropout and in the speech-probability head, which is \
-        copied from the model that has it. The high-band settings, and unless --mask-exponent is given the mask \
-        exponent, are SECOND's. The new model records the weight, this command and both models' training summaries, \
+        copied from the model that has it. The high-band settings, and unless --mask-exponent or --atten-limit is \
+        given the mask exponent and the attenuation limit, are SECOND's. The new model records the weight, this command and both models' training summaries, \
         which 'denoise info' shows; it has no validation figures of its own, since neither run's describe it.
         """
 
@@ -49,6 +52,10 @@ struct BlendCommand: Command {
             throw CommandError("\(firstPath) and \(secondPath): \(error)")
         }
         if let exponent = try arguments.maskExponent() { model.maskExponent = Float(exponent) }
+        if let limit = try arguments.attenuationLimit() {
+            let level = Float(limit)  // none, or a level past Float's range: no limit
+            model.attenuationLimitDB = level.isFinite ? level : nil
+        }
         model.blend?.command = CLI.invocation
         try model.save(to: output)
         Terminal.writeError("wrote \(output.path): \(Self.percent(1 - weight)) \(firstPath) + "

@@ -161,6 +161,16 @@ extension ParsedArguments {
         }
     }
 
+    /// `--atten-limit` (apply and blend): a level in dB, 0 or more, or `none` (infinity); nil when absent.
+    func attenuationLimit() throws -> Double? {
+        guard let text = string("atten-limit") else { return nil }
+        if text.trimmingCharacters(in: .whitespaces).lowercased() == "none" { return .infinity }
+        guard let level = parseDouble(text), level >= 0 else {
+            throw invalidValue("atten-limit", expected: "a level in dB >= 0, or none")
+        }
+        return level
+    }
+
     // Options declared with a default always have a value (the parser supplies the default), so these return it
     // without an optional and the default is written once, in the option's declaration.
 

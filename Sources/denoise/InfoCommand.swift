@@ -95,6 +95,8 @@ struct InfoCommand: Command {
                                            model.highBand.crossoverHz(sampleRate: model.sampleRate)],
                 "mask_exponent": Double(model.maskExponent), "speech_probability": model.hasSpeechHead,
             ]
+            // null: no limit.
+            object["attenuation_limit_db"] = model.attenuationLimitDB.map { Double($0) as Any } ?? NSNull()
             // null: one input per bin.
             object["input_bands"] = net.inputBands.map { $0 as Any } ?? NSNull()
             // null: no noise-floor input.
@@ -139,6 +141,9 @@ struct InfoCommand: Command {
         ]
         if model.maskExponent != 1 {
             rows.append(("mask exponent", String(format: "%g (apply's default)", model.maskExponent)))
+        }
+        if let limit = model.attenuationLimitDB {
+            rows.append(("attenuation limit", String(format: "%g dB (apply's default)", limit)))
         }
         // Blended (and perhaps trained further since): the weight and the last run of each model blended.
         if let blend = model.blend {

@@ -66,6 +66,47 @@ final class BlendTests: XCTestCase {
         }
     }
 
+    /// A model that masks everything away, blended with itself at `--atten-limit 20`: apply then keeps a tenth of
+    /// the input by default, `--atten-limit 6` half, `--atten-limit none` nothing; `info` shows the setting.
+    func testBlendSetsTheAttenuationLimitApplyUsesByDefault() throws {
+        let silencer = path("silencer.safetensors"), limited = path("limited.safetensors")
+        try Fixtures.writeConstantMaskModel(to: URL(fileURLWithPath: silencer), logit: -20)
+        let made = try DenoiseRunner.run(["blend", "--atten-limit", "20", "-o", limited, silencer, silencer])
+        XCTAssertEqual(made.status, 0, made.stderr)
+        let source = URL(fileURLWithPath: path("in.wav"))
+        try Fixtures.writeWAV(Fixtures.speechLike(seconds: 0.25, sampleRate: 16000), to: source)
+        let expected = try Fixtures.pcm16Samples(source)
+
+        for (limit, gain) in [(nil, 0.1), ("6", pow(10, -6.0 / 20)), ("none", 0)] as [(String?, Double)] {
+            let output = path("out-\(limit ?? "default").wav")
+            let applied = try DenoiseRunner.run(["apply", "-m", limited] + (limit.map { ["--atten-limit", $0] } ?? [])
+                                                + [source.path, output])
+            XCTAssertEqual(applied.status, 0, applied.stderr)
+            let got = try Fixtures.pcm16Samples(URL(fileURLWithPath: output))
+            XCTAssertEqual(got.count, expected.count)
+            let worst = zip(got, expected).map { abs(Double($0) - gain * Double($1)) }.max() ?? .infinity
+            XCTAssertLessThanOrEqual(worst, 1, "--atten-limit \(limit ?? "(the model's)"): output \(gain) × input")
+        }
+        let info = try DenoiseRunner.run(["info", limited])
+        XCTAssertEqual(infoRows(info.stdout)["attenuation limit"], "20 dB (apply's default)", info.stdout)
+        for (model, value) in [(limited, 20.0), (silencer, nil)] as [(String, Double?)] {
+            let json = try DenoiseRunner.run(["info", "--json", model])
+            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+            XCTAssertEqual(object["attenuation_limit_db"] as? Double, value, json.stdout)
+            XCTAssertNotNil(object["attenuation_limit_db"], "the key is there, null without a limit")
+        }
+        let unlimited = path("unlimited.safetensors")
+        let lifted = try DenoiseRunner.run(["blend", "--atten-limit", "none", "-o", unlimited, silencer, limited])
+        XCTAssertEqual(lifted.status, 0, lifted.stderr)
+        XCTAssertNil(try DenoiseModel.load(url: URL(fileURLWithPath: unlimited)).attenuationLimitDB)
+        XCTAssertEqual(try DenoiseModel.load(url: URL(fileURLWithPath: path("limited.safetensors")))
+                           .attenuationLimitDB, 20)
+        let refused = try DenoiseRunner.run(["blend", "--atten-limit", "-3", "-o", path("x.safetensors"), silencer,
+                                             silencer])
+        XCTAssertEqual(refused.status, 64, refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("--atten-limit"), refused.stderr)
+    }
+
     /// `info` on a blend says what it is and how to make it again: the weight, the blend command and each model's
     /// last training run.
     func testInfoOnABlendShowsTheWeightTheCommandAndBothModelsRuns() throws {

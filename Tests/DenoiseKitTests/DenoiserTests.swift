@@ -102,6 +102,32 @@ final class DenoiserTests: XCTestCase {
         XCTAssertEqual(gain(DenoiserOptions(attenuationLimitDB: 12)), Float(pow(10, -12.0 / 20)), accuracy: 1e-4)
     }
 
+    /// A model that masks everything away: its own attenuation limit is the default floor, the options' overrides
+    /// it, `.infinity` lifts it, and the live control starts at the limit in force.
+    func testTheModelsAttenuationLimitIsTheDefaultAndTheOptionsOverrideIt() throws {
+        let model = try TestSignals.tinyModel(.mlp)
+        let bias = model.net.store.entry(named: "output.linear.bias")!
+        for i in 0..<bias.count { model.net.store.values[bias.offset + i] = -40 }  // σ(−40): a mask of 0
+        model.net.store.markValuesChanged()
+        let input = AudioBuffer(mono: TestSignals.speechLike(seconds: 0.5), sampleRate: 16000)
+        func gain(_ options: DenoiserOptions) -> Float {
+            let output = Denoiser.enhance(input, model: model, options: options).channels[0]
+            let middle = 1000..<(input.frameCount - 1000)
+            let num = middle.reduce(Float(0)) { $0 + output[$1] * input.channels[0][$1] }
+            let den = middle.reduce(Float(0)) { $0 + input.channels[0][$1] * input.channels[0][$1] }
+            return num / den
+        }
+        XCTAssertEqual(gain(DenoiserOptions()), 0, accuracy: 1e-6)
+        model.attenuationLimitDB = 20
+        XCTAssertEqual(gain(DenoiserOptions()), 0.1, accuracy: 1e-4)
+        XCTAssertEqual(gain(DenoiserOptions(attenuationLimitDB: 6)), Float(pow(10, -6.0 / 20)), accuracy: 1e-4)
+        XCTAssertEqual(gain(DenoiserOptions(attenuationLimitDB: .infinity)), 0, accuracy: 1e-6)
+        let live = Denoiser(model: model, channelCount: 1, sampleRate: 16000)
+        XCTAssertEqual(live.attenuationLimitDB, 20)
+        XCTAssertEqual(Denoiser(model: model, channelCount: 1, sampleRate: 16000,
+                                options: DenoiserOptions(attenuationLimitDB: 3)).attenuationLimitDB, 3)
+    }
+
     func testMixZeroReturnsTheInput() throws {
         let model = try TestSignals.tinyModel(.cnn)
         let input = AudioBuffer(mono: TestSignals.speechLike(seconds: 0.4), sampleRate: 16000)

@@ -125,6 +125,23 @@ final class ModelFileTests: XCTestCase {
         }
     }
 
+    func testAttenuationLimitIsStoredOnlyWhenSetAndCheckedAtLoad() throws {
+        let model = try TestSignals.tinyModel(.mlp)
+        XCTAssertNil(model.safeTensors().metadata["attenuation_limit_db"])
+        XCTAssertNil(try DenoiseModel(safeTensors: model.safeTensors(), path: "m").attenuationLimitDB)
+        model.attenuationLimitDB = 30
+        XCTAssertEqual(try DenoiseModel(safeTensors: model.safeTensors(), path: "m").attenuationLimitDB, 30)
+        XCTAssertEqual(try model.addingSpeechHead().attenuationLimitDB, 30, "an extension keeps the setting")
+        for bad in ["-1", "nan", "inf", "deep"] {
+            var file = model.safeTensors()
+            file.metadata["attenuation_limit_db"] = bad
+            XCTAssertThrowsError(try DenoiseModel(safeTensors: file, path: "a.safetensors"), bad) { error in
+                XCTAssertTrue("\(error)".contains("a.safetensors")
+                              && "\(error)".contains("attenuation_limit_db '\(bad)'"), "\(error)")
+            }
+        }
+    }
+
     func testModelWithNaNWeightsIsRejectedAtLoad() throws {
         let model = try TestSignals.tinyModel(.mlp)
         var file = model.safeTensors()

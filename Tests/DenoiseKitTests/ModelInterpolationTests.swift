@@ -46,6 +46,7 @@ final class ModelInterpolationTests: XCTestCase {
         let plain = try TestSignals.tinyModel(.cnn, seed: 1)
         let headed = try TestSignals.tinyModel(.cnn, dropout: 0.2, speechHead: true, seed: 2)
         headed.maskExponent = 0.8
+        headed.attenuationLimitDB = 25
         let headNames = Set(tensors(headed).keys).subtracting(tensors(plain).keys)
         XCTAssertFalse(headNames.isEmpty)
         for (first, second) in [(plain, headed), (headed, plain)] {
@@ -54,6 +55,7 @@ final class ModelInterpolationTests: XCTestCase {
             XCTAssertEqual(blend.formatVersion, "denoise-model-4")
             for name in headNames { XCTAssertEqual(tensors(blend)[name], tensors(headed)[name], name) }
             XCTAssertEqual(blend.maskExponent, second.maskExponent)
+            XCTAssertEqual(blend.attenuationLimitDB, second.attenuationLimitDB)
             XCTAssertEqual(blend.net.config.dropout, second.net.config.dropout)
             XCTAssertNil(blend.training)
         }

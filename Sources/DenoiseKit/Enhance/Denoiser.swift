@@ -2,8 +2,9 @@ import Foundation
 
 /// How strongly the denoiser acts.
 public struct DenoiserOptions: Equatable, Sendable {
-    /// The mask never attenuates a bin by more than this many dB (nil: no limit); the band above the model's holds
-    /// to it too.
+    /// The mask never attenuates a bin by more than this many dB; the band above the model's holds to it too. Nil:
+    /// the model's own (`DenoiseModel.attenuationLimitDB`, none unless it has one); `.infinity`: none, whatever
+    /// the model's.
     public var attenuationLimitDB: Float?
     /// Dry/wet: 1 is fully denoised, 0 is the input unchanged. The dry part is the input as it came, at its own
     /// rate, so 0 returns it sample for sample.
@@ -81,8 +82,8 @@ public final class Denoiser {
     public let sampleRate: Int
     public private(set) var options: DenoiserOptions
 
-    /// Live control: the attenuation limit for frames analysed from now on (nil: none). Changing it allocates
-    /// nothing.
+    /// Live control: the attenuation limit for frames analysed from now on (nil or `.infinity`: none). It starts
+    /// as the options' or, without one there, the model's. Changing it allocates nothing.
     public var attenuationLimitDB: Float? {
         get { options.attenuationLimitDB }
         set { options.attenuationLimitDB = newValue }
@@ -197,6 +198,7 @@ public final class Denoiser {
         self.channelCount = channelCount
         self.sampleRate = sampleRate
         self.options = options
+        self.options.attenuationLimitDB = options.attenuationLimitDB ?? model.attenuationLimitDB
         plan = BandPlan(model: model, inputRate: sampleRate)
         stft = plan.stft
         let windowPower = Window.make(plan.stft.window, size: plan.stft.nFFT).reduce(0) { $0 + $1 * $1 }

@@ -30,6 +30,17 @@ public final class DenoiseModel {
     public var maskExponent: Float = 1 {
         didSet { precondition(DenoiseModel.maskExponents.contains(maskExponent), "mask exponent \(maskExponent)") }
     }
+    /// The attenuation limit the denoiser holds this model's mask to unless told otherwise (`DenoiserOptions`), in
+    /// dB; nil for none. A floor keeps a trace of the noise where the mask would leave a hole; chosen after training,
+    /// on validation recordings, as the exponent is.
+    public var attenuationLimitDB: Float? {
+        didSet {
+            precondition(attenuationLimitDB.map(DenoiseModel.attenuationLimits.contains) ?? true,
+                         "attenuation limit \(attenuationLimitDB ?? 0)")
+        }
+    }
+    /// Limits a model file may carry (dB): a finite level, 0 (no attenuation at all) or more.
+    public static let attenuationLimits: ClosedRange<Float> = 0...Float.greatestFiniteMagnitude
     /// Exponents a model file may carry, and how messages describe them.
     public static let maskExponents: ClosedRange<Float> = 0.05...20
     public static var maskExponentsDescription: String {
@@ -81,6 +92,7 @@ public final class DenoiseModel {
         if let training { file.metadata["training"] = DenoiseModel.json(training) }
         if let blend { file.metadata["blend"] = DenoiseModel.json(blend) }
         if maskExponent != 1 { file.metadata["mask_exponent"] = String(maskExponent) }
+        if let attenuationLimitDB { file.metadata["attenuation_limit_db"] = String(attenuationLimitDB) }
         return file
     }
 
@@ -203,6 +215,7 @@ public final class DenoiseModel {
         model.training = training
         model.blend = blend
         model.maskExponent = maskExponent
+        model.attenuationLimitDB = attenuationLimitDB
         model.highBand = highBand
         return model
     }
@@ -254,6 +267,13 @@ public final class DenoiseModel {
                                                + DenoiseModel.maskExponentsDescription)
             }
             maskExponent = exponent
+        }
+        if let text = meta["attenuation_limit_db"] {
+            guard let limit = Float(text), DenoiseModel.attenuationLimits.contains(limit) else {
+                throw ModelFileError.malformed(path: path, reason: "attenuation_limit_db '\(text)' is not a finite "
+                                               + "level in dB >= 0")
+            }
+            attenuationLimitDB = limit
         }
         if let text = meta["high_band"] {
             guard let settings: HighBandSettings = DenoiseModel.decode(text),
