@@ -8,9 +8,9 @@ extension DenoiseModel {
     ///
     /// The two must have the same architecture, STFT and sample rate; they may differ in dropout (which acts only in
     /// training) and in whether they have the speech-probability head. A head that only one of them has is copied
-    /// from it as it is. The mask exponent, attenuation limit and high-band settings are `other`'s. The result carries no training
-    /// summary, since the validation figures of neither run describe it; its `blend` records the weight and both
-    /// models' training summaries and blend records instead.
+    /// from it as it is. The mask exponent, attenuation limit and high-band settings are `other`'s. The result
+    /// carries no training summary, since the validation figures of neither run describe it; its `blend` records the
+    /// weight and both models' training summaries and blend records instead.
     public func interpolated(toward other: DenoiseModel, weight: Float) throws -> DenoiseModel {
         guard weight.isFinite, (0...1).contains(weight) else {
             throw ModelInterpolationError.weightOutOfRange(weight)
