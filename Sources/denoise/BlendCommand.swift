@@ -30,8 +30,9 @@ struct BlendCommand: Command {
         few weights and keep the one that scores best on validation recordings of both kinds. The models must share \
         their network, STFT and sample rate; they may differ in dropout and in the speech-probability head, which is \
         copied from the model that has it. The high-band settings, and unless --mask-exponent or --atten-limit is \
-        given the mask exponent and the attenuation limit, are SECOND's. The new model records the weight, this command and both models' training summaries, \
-        which 'denoise info' shows; it has no validation figures of its own, since neither run's describe it.
+        given the mask exponent and the attenuation limit, are SECOND's. The new model records the weight, this \
+        command and both models' training summaries, which 'denoise info' shows; it has no validation figures of its \
+        own, since neither run's describe it.
         """
 
     func run(_ arguments: ParsedArguments) throws -> Int32 {
