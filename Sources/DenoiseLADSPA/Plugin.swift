@@ -16,7 +16,8 @@ enum Port {
     static let count: UInt = 5
 }
 
-/// The attenuation limit port's range; its top means "no limit" (`apply --atten-limit none`), whatever the model's.
+/// The attenuation limit port's range; its top means the model's own limit (`DenoiseModel.attenuationLimitDB`),
+/// none for a model without one, as when `apply` is given no --atten-limit.
 enum ControlRange {
     static let noAttenuationLimitDB: Float = 100
 }
@@ -76,14 +77,14 @@ final class PluginInstance {
     /// The control ports' values, live: both take effect from the next block on.
     private func applyControls() {
         let options = PluginInstance.options(attenuationLimit?.pointee, mix?.pointee)
-        engine.attenuationLimitDB = options.attenuationLimitDB
+        engine.attenuationLimitDB = options.attenuationLimitDB ?? model.attenuationLimitDB
         engine.mix = options.mix
     }
 
     private func reportLatency() { latency?.pointee = Float(engine.latencySamples ?? 0) }
 
-    /// Denoiser options for the port values (nil: the port's default). Values outside the ports' ranges are
-    /// clamped, and NaN is taken as the default: a host may send anything.
+    /// Denoiser options for the port values (nil: the port's default; a limit of nil: the model's). Values outside
+    /// the ports' ranges are clamped, and NaN is taken as the default: a host may send anything.
     static func options(_ attenuationLimit: Float?, _ mix: Float?) -> DenoiserOptions {
         var limit = attenuationLimit ?? ControlRange.noAttenuationLimitDB
         if limit.isNaN { limit = ControlRange.noAttenuationLimitDB }

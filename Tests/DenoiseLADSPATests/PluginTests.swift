@@ -107,13 +107,33 @@ final class PluginTests: XCTestCase {
     }
 
     func testOutOfRangeControlsAreClampedNotTrusted() {
-        XCTAssertNil(PluginInstance.options(100, 1).attenuationLimitDB, "the top of the range means no limit")
+        XCTAssertNil(PluginInstance.options(100, 1).attenuationLimitDB, "the top of the range means the model's")
         XCTAssertNil(PluginInstance.options(.nan, .nan).attenuationLimitDB)
         XCTAssertEqual(PluginInstance.options(.nan, .nan).mix, 1)
         XCTAssertEqual(PluginInstance.options(-5, 3).attenuationLimitDB, 0)
         XCTAssertEqual(PluginInstance.options(-5, 3).mix, 1)
         XCTAssertEqual(PluginInstance.options(12, -1).attenuationLimitDB, 12)
         XCTAssertEqual(PluginInstance.options(12, -1).mix, 0)
+    }
+
+    /// The port at its top (or NaN) gives the model's own limit, as `apply` without --atten-limit does; any other
+    /// value overrides it.
+    func testTheTopOfTheLimitPortIsTheModelsOwnLimit() throws {
+        let model = try DenoiseModel.load(url: PluginFixtures.realtimeModelURL)
+        model.attenuationLimitDB = 25
+        let instance = PluginInstance(model: model, sampleRate: 16000)
+        let port = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+        defer { port.deallocate() }
+        instance.attenuationLimit = port
+        for (value, expected) in [(100, 25), (12, 12), (.nan, 25), (0, 0)] as [(Float, Float)] {
+            port.pointee = value
+            instance.activate()
+            XCTAssertEqual(instance.engine.attenuationLimitDB, expected, "port \(value)")
+        }
+        model.attenuationLimitDB = nil
+        port.pointee = 100
+        instance.activate()
+        XCTAssertNil(instance.engine.attenuationLimitDB, "a model without a limit: none")
     }
 
     func testInstantiateRefusesARateOfZero() throws {
