@@ -75,24 +75,33 @@ final class DenoiserTests: XCTestCase {
         XCTAssertLessThan(unlimited.channels[0].map { abs($0) }.max()!, 1e-6)
     }
 
-    /// A model whose mask is 0.5 everywhere: the exponent scales the output by 0.5^G, the model's own exponent
-    /// is the default, an explicit one overrides it, and the attenuation limit still holds after it.
-    func testMaskExponentRaisesTheMaskBeforeTheAttenuationLimit() throws {
+    /// A tiny MLP whose mask is σ(`logit`) in every bin: its output layer's weights zero, its biases `logit`.
+    private func constantMaskModel(logit: Float) throws -> DenoiseModel {
         let model = try TestSignals.tinyModel(.mlp)
         let weight = model.net.store.entry(named: "output.linear.weight")!
         let bias = model.net.store.entry(named: "output.linear.bias")!
         for i in 0..<weight.count { model.net.store.values[weight.offset + i] = 0 }
-        for i in 0..<bias.count { model.net.store.values[bias.offset + i] = 0 }
+        for i in 0..<bias.count { model.net.store.values[bias.offset + i] = logit }
         model.net.store.markValuesChanged()
+        return model
+    }
+
+    /// The gain `model` applies with `options` to speech-like input: the STFT round trip is exact away from the
+    /// edges, so the output there is the input times the gain.
+    private func gain(of model: DenoiseModel, _ options: DenoiserOptions) -> Float {
         let input = AudioBuffer(mono: TestSignals.speechLike(seconds: 0.5), sampleRate: 16000)
-        // The STFT round trip is exact away from the edges, so the output is the input times the gain there.
-        func gain(_ options: DenoiserOptions) -> Float {
-            let output = Denoiser.enhance(input, model: model, options: options).channels[0]
-            let middle = 1000..<(input.frameCount - 1000)
-            let num = middle.reduce(Float(0)) { $0 + output[$1] * input.channels[0][$1] }
-            let den = middle.reduce(Float(0)) { $0 + input.channels[0][$1] * input.channels[0][$1] }
-            return num / den
-        }
+        let output = Denoiser.enhance(input, model: model, options: options).channels[0]
+        let middle = 1000..<(input.frameCount - 1000)
+        let num = middle.reduce(Float(0)) { $0 + output[$1] * input.channels[0][$1] }
+        let den = middle.reduce(Float(0)) { $0 + input.channels[0][$1] * input.channels[0][$1] }
+        return num / den
+    }
+
+    /// A model whose mask is 0.5 everywhere: the exponent scales the output by 0.5^G, the model's own exponent
+    /// is the default, an explicit one overrides it, and the attenuation limit still holds after it.
+    func testMaskExponentRaisesTheMaskBeforeTheAttenuationLimit() throws {
+        let model = try constantMaskModel(logit: 0)
+        func gain(_ options: DenoiserOptions) -> Float { self.gain(of: model, options) }
         XCTAssertEqual(gain(DenoiserOptions()), 0.5, accuracy: 1e-4)
         XCTAssertEqual(gain(DenoiserOptions(maskExponent: 2)), 0.25, accuracy: 1e-4)
         XCTAssertEqual(gain(DenoiserOptions(maskExponent: 0.5)), Float(0.5).squareRoot(), accuracy: 1e-4)
@@ -105,18 +114,8 @@ final class DenoiserTests: XCTestCase {
     /// A model that masks everything away: its own attenuation limit is the default floor, the options' overrides
     /// it, `.infinity` lifts it, and the live control starts at the limit in force.
     func testTheModelsAttenuationLimitIsTheDefaultAndTheOptionsOverrideIt() throws {
-        let model = try TestSignals.tinyModel(.mlp)
-        let bias = model.net.store.entry(named: "output.linear.bias")!
-        for i in 0..<bias.count { model.net.store.values[bias.offset + i] = -40 }  // σ(−40): a mask of 0
-        model.net.store.markValuesChanged()
-        let input = AudioBuffer(mono: TestSignals.speechLike(seconds: 0.5), sampleRate: 16000)
-        func gain(_ options: DenoiserOptions) -> Float {
-            let output = Denoiser.enhance(input, model: model, options: options).channels[0]
-            let middle = 1000..<(input.frameCount - 1000)
-            let num = middle.reduce(Float(0)) { $0 + output[$1] * input.channels[0][$1] }
-            let den = middle.reduce(Float(0)) { $0 + input.channels[0][$1] * input.channels[0][$1] }
-            return num / den
-        }
+        let model = try constantMaskModel(logit: -40)  // σ(−40): a mask of 0
+        func gain(_ options: DenoiserOptions) -> Float { self.gain(of: model, options) }
         XCTAssertEqual(gain(DenoiserOptions()), 0, accuracy: 1e-6)
         model.attenuationLimitDB = 20
         XCTAssertEqual(gain(DenoiserOptions()), 0.1, accuracy: 1e-4)
