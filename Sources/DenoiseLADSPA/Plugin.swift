@@ -19,7 +19,7 @@ enum Port {
 /// The attenuation limit port's range; its top means the model's own limit (`DenoiseModel.attenuationLimitDB`),
 /// none for a model without one, as when `apply` is given no --atten-limit.
 enum ControlRange {
-    static let noAttenuationLimitDB: Float = 100
+    static let attenuationLimitTopDB: Float = 100
 }
 
 /// One plugin instance: the ports the host connected and the denoiser behind them.
@@ -86,10 +86,10 @@ final class PluginInstance {
     /// Denoiser options for the port values (nil: the port's default; a limit of nil: the model's). Values outside
     /// the ports' ranges are clamped, and NaN is taken as the default: a host may send anything.
     static func options(_ attenuationLimit: Float?, _ mix: Float?) -> DenoiserOptions {
-        var limit = attenuationLimit ?? ControlRange.noAttenuationLimitDB
-        if limit.isNaN { limit = ControlRange.noAttenuationLimitDB }
-        limit = min(max(limit, 0), ControlRange.noAttenuationLimitDB)
-        return DenoiserOptions(attenuationLimitDB: limit >= ControlRange.noAttenuationLimitDB ? nil : limit,
+        var limit = attenuationLimit ?? ControlRange.attenuationLimitTopDB
+        if limit.isNaN { limit = ControlRange.attenuationLimitTopDB }
+        limit = min(max(limit, 0), ControlRange.attenuationLimitTopDB)
+        return DenoiserOptions(attenuationLimitDB: limit >= ControlRange.attenuationLimitTopDB ? nil : limit,
                                mix: sanitizedMix(mix ?? 1))
     }
 
@@ -113,7 +113,7 @@ private func makeDescriptor() -> UnsafeMutablePointer<LADSPA_Descriptor> {
         ("Attenuation limit (dB)", LADSPA_PORT_INPUT | LADSPA_PORT_CONTROL,
          LADSPA_PortRangeHint(HintDescriptor: LADSPA_HINT_BOUNDED_BELOW | LADSPA_HINT_BOUNDED_ABOVE
                                   | LADSPA_HINT_DEFAULT_MAXIMUM,
-                              LowerBound: 0, UpperBound: ControlRange.noAttenuationLimitDB)),
+                              LowerBound: 0, UpperBound: ControlRange.attenuationLimitTopDB)),
         ("Mix", LADSPA_PORT_INPUT | LADSPA_PORT_CONTROL,
          LADSPA_PortRangeHint(HintDescriptor: LADSPA_HINT_BOUNDED_BELOW | LADSPA_HINT_BOUNDED_ABOVE
                                   | LADSPA_HINT_DEFAULT_1,
