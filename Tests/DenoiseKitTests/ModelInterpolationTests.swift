@@ -112,6 +112,39 @@ final class ModelInterpolationTests: XCTestCase {
         XCTAssertEqual(try DenoiseModel.load(url: url).blend, mixed.blend)
     }
 
+    /// A soup's record reaches the next blend along several paths that are not sides of one blend (the soup itself,
+    /// and inside the rounds trained from it): the file holds it once and reads back the whole history. Files that
+    /// marked only shared sides still read, and an index with no record before it is refused.
+    func testARecordMetAgainAnywhereIsWrittenOnce() throws {
+        func run(_ command: String) -> TrainingSummary {
+            TrainingSummary(epochs: 4, bestEpoch: 3, validationLoss: 0.5, validationSISDRGain: 3, trainingPairs: 10,
+                            trainingSeconds: 60, command: command)
+        }
+        let start = BlendSummary(weight: 0.5, command: "denoise blend -o start a b", first: run("train a"),
+                                 second: run("train b"))
+        let soup = BlendSummary(weight: 0.5, command: "denoise blend -o soup start r1", first: nil,
+                                second: run("train r1"), firstBlend: start, secondBlend: start)
+        let rounds = BlendSummary(weight: 0.5, command: "denoise blend -o u r5 r6", first: run("train r5"),
+                                  second: run("train r6"), firstBlend: soup, secondBlend: soup)
+        let top = BlendSummary(weight: 0.5, command: "denoise blend -o top soup u", first: nil, second: nil,
+                               firstBlend: soup, secondBlend: rounds)
+        let text = DenoiseModel.json(top)
+        XCTAssertEqual(text.components(separatedBy: "denoise blend -o start a b").count - 1, 1, text)
+        XCTAssertEqual(text.components(separatedBy: "denoise blend -o soup start r1").count - 1, 1, text)
+        XCTAssertEqual(DenoiseModel.decode(text), top)
+        let whole = String(decoding: try JSONEncoder().encode(top), as: UTF8.self)
+        XCTAssertEqual(whole.components(separatedBy: "denoise blend -o start a b").count - 1, 6,
+                       "without the record list every path holds its copy")
+        XCTAssertEqual(DenoiseModel.decode(whole), top)
+
+        let older = #"{"weight":0.5,"firstBlend":{"weight":0.25},"secondBlendIsFirst":true}"#
+        let read: BlendSummary? = DenoiseModel.decode(older)
+        XCTAssertEqual(read?.secondBlend?.weight, 0.25)
+        XCTAssertTrue(read?.sidesShareTheirBlend ?? false)
+        let dangling: BlendSummary? = DenoiseModel.decode(#"{"weight":0.5,"firstBlendIndex":3}"#)
+        XCTAssertNil(dangling)
+    }
+
     func testRefusesDifferentArchitecturesRatesAndWeightsOutsideZeroToOne() throws {
         let model = try TestSignals.tinyModel(.cnn)
         let residual = try TestSignals.tinyModel(.cnn, residual: true)

@@ -302,14 +302,18 @@ public final class DenoiseModel {
         }
     }
 
+    /// One metadata entry as JSON; a blend record in it refers back to records it has written already.
     static func json<T: Encodable>(_ value: T) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
+        encoder.userInfo[BlendRecords.key] = BlendRecords()
         return (try? encoder.encode(value)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}"
     }
 
     static func decode<T: Decodable>(_ text: String?) -> T? {
         guard let text else { return nil }
-        return try? JSONDecoder().decode(T.self, from: Data(text.utf8))
+        let decoder = JSONDecoder()
+        decoder.userInfo[BlendRecords.key] = BlendRecords()
+        return try? decoder.decode(T.self, from: Data(text.utf8))
     }
 }

@@ -72,8 +72,9 @@ extension DenoiseModel {
 
 /// How a model was blended from two others: shown by `denoise info`, so that a blended file says how to remake it.
 /// A side that was itself a blend, or was trained from one, brings its own blend record, so a blend of blends
-/// still reaches every run behind it. When both sides bring the same record (a fine-tune blended with the run it
-/// came from), the file holds it once: stored twice at every level, a record of n rounds would take 2ⁿ copies.
+/// still reaches every run behind it. A record that reaches the file along several paths (both sides of a
+/// fine-tune blended with the run it came from; a soup's start inside the rounds trained from it) is written once
+/// and referred to after that (`BlendRecords`): stored at every path, a record of n rounds would take 2ⁿ copies.
 public struct BlendSummary: Codable, Equatable, Sendable {
     /// Share of the second model, as in `DenoiseModel.interpolated(toward:weight:)`.
     public var weight: Float
@@ -104,7 +105,11 @@ public struct BlendSummary: Codable, Equatable, Sendable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case weight, command, first, second, firstBlend, secondBlend, secondBlendIsFirst
+        case weight, command, first, second, firstBlend, secondBlend
+        /// A side's record given as the index of an equal record written before it (`BlendRecords`).
+        case firstBlendIndex, secondBlendIndex
+        /// Files written before references: the second side's record is the first's.
+        case secondBlendIsFirst
     }
 
     /// Both sides brought the same blend record, which is then stored once.
@@ -112,29 +117,56 @@ public struct BlendSummary: Codable, Equatable, Sendable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        let firstBlend = try c.decodeIfPresent(BlendSummary.self, forKey: .firstBlend)
+        let records = decoder.userInfo[BlendRecords.key] as? BlendRecords
+        func side(_ key: CodingKeys, index: CodingKeys) throws -> BlendSummary? {
+            guard let position = try c.decodeIfPresent(Int.self, forKey: index) else {
+                return try c.decodeIfPresent(BlendSummary.self, forKey: key)
+            }
+            guard let records, records.all.indices.contains(position) else {
+                throw DecodingError.dataCorruptedError(forKey: index, in: c,
+                                                       debugDescription: "no blend record \(position) before it")
+            }
+            return records.all[position]
+        }
+        let firstBlend = try side(.firstBlend, index: .firstBlendIndex)
         let shared = try c.decodeIfPresent(Bool.self, forKey: .secondBlendIsFirst) ?? false
         self.init(weight: try c.decode(Float.self, forKey: .weight),
                   command: try c.decodeIfPresent(String.self, forKey: .command),
                   first: try c.decodeIfPresent(TrainingSummary.self, forKey: .first),
                   second: try c.decodeIfPresent(TrainingSummary.self, forKey: .second),
                   firstBlend: firstBlend,
-                  secondBlend: shared ? firstBlend : try c.decodeIfPresent(BlendSummary.self, forKey: .secondBlend))
+                  secondBlend: shared ? firstBlend : try side(.secondBlend, index: .secondBlendIndex))
+        records?.all.append(self)
     }
 
+    /// With `BlendRecords` in the encoder's user info, a side's record equal to one already written is written as
+    /// its index; without, every record is written out whole.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
+        let records = encoder.userInfo[BlendRecords.key] as? BlendRecords
         try c.encode(weight, forKey: .weight)
         try c.encodeIfPresent(command, forKey: .command)
         try c.encodeIfPresent(first, forKey: .first)
         try c.encodeIfPresent(second, forKey: .second)
-        try c.encodeIfPresent(firstBlend, forKey: .firstBlend)
-        if sidesShareTheirBlend {
-            try c.encode(true, forKey: .secondBlendIsFirst)
-        } else {
-            try c.encodeIfPresent(secondBlend, forKey: .secondBlend)
+        for (record, key, index) in [(firstBlend, CodingKeys.firstBlend, CodingKeys.firstBlendIndex),
+                                     (secondBlend, .secondBlend, .secondBlendIndex)] {
+            guard let record else { continue }
+            if let position = records?.all.firstIndex(of: record) {
+                try c.encode(position, forKey: index)
+            } else {
+                try c.encode(record, forKey: key)
+            }
         }
+        records?.all.append(self)
     }
+}
+
+/// The blend records one file's metadata has written or read so far, in the order each was completed (its sides'
+/// records before it, the first side's before the second's): an index into this list stands for a record met
+/// again. One per encoding or decoding, passed in the coder's user info under `key`.
+final class BlendRecords: @unchecked Sendable {
+    static let key = CodingUserInfoKey(rawValue: "denoise.blendRecords")!
+    var all: [BlendSummary] = []
 }
 
 /// Why two models cannot be interpolated.
