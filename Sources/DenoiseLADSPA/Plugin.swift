@@ -77,7 +77,7 @@ final class PluginInstance {
     /// The control ports' values, live: both take effect from the next block on.
     private func applyControls() {
         let options = PluginInstance.options(attenuationLimit?.pointee, mix?.pointee)
-        engine.attenuationLimitDB = options.attenuationLimitDB ?? model.attenuationLimitDB
+        engine.attenuationLimitDB = options.attenuationLimitDB
         engine.mix = options.mix
     }
 

@@ -123,6 +123,10 @@ final class DenoiserTests: XCTestCase {
         XCTAssertEqual(gain(DenoiserOptions(attenuationLimitDB: .infinity)), 0, accuracy: 1e-6)
         let live = Denoiser(model: model, channelCount: 1, sampleRate: 16000)
         XCTAssertEqual(live.attenuationLimitDB, 20)
+        live.attenuationLimitDB = .infinity
+        XCTAssertEqual(live.attenuationLimitDB, .infinity)
+        live.attenuationLimitDB = nil
+        XCTAssertEqual(live.attenuationLimitDB, 20, "nil is the model's own, as in the options")
         XCTAssertEqual(Denoiser(model: model, channelCount: 1, sampleRate: 16000,
                                 options: DenoiserOptions(attenuationLimitDB: 3)).attenuationLimitDB, 3)
     }

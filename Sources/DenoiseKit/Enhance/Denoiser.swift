@@ -82,11 +82,12 @@ public final class Denoiser {
     public let sampleRate: Int
     public private(set) var options: DenoiserOptions
 
-    /// Live control: the attenuation limit for frames analysed from now on (nil or `.infinity`: none). It starts
-    /// as the options' or, without one there, the model's. Changing it allocates nothing.
+    /// Live control: the attenuation limit for frames analysed from now on, read as the limit in force (nil or
+    /// `.infinity`: none). Set as `DenoiserOptions.attenuationLimitDB` is: nil gives the model's own, `.infinity`
+    /// none. Changing it allocates nothing.
     public var attenuationLimitDB: Float? {
         get { options.attenuationLimitDB }
-        set { options.attenuationLimitDB = newValue }
+        set { options.attenuationLimitDB = newValue ?? model.attenuationLimitDB }
     }
 
     /// Live control: the dry/wet mix for samples handed out from now on. Changing it allocates nothing.
