@@ -91,18 +91,44 @@ final class PipeTests: XCTestCase {
         XCTAssertEqual(try WAVReader(url: target).frameCount, 32000, "sizes patched to the whole stream")
     }
 
-    func testPipeGivesTheSameAudioAsFiles() throws {
+    /// The pipe steps the network on whatever frames have arrived, so its matrix products run on other batch sizes
+    /// than the file's, and OpenBLAS may round those differently in the last bit: the audio is the file's to within
+    /// one step of 16-bit PCM. Fed in uneven pieces, as a slow or loaded producer delivers them.
+    func testPipeGivesTheSameAudioAsFilesToWithinOnePCMStep() throws {
+        guard let executable = DenoiseRunner.executable else { throw ExecutableNotFound() }
         let source = folder.appendingPathComponent("in.wav"), direct = folder.appendingPathComponent("direct.wav")
         let dataSize = Data([0x00, 0x7D, 0x00, 0x00])  // 32000 bytes
-        try (wav16(sampleRate: 16000, channels: [[]]).prefix(40) + dataSize + second(3)).write(to: source)
+        let bytes = wav16(sampleRate: 16000, channels: [[]]).prefix(40) + dataSize + second(3)
+        try bytes.write(to: source)
         XCTAssertEqual(try DenoiseRunner.run(["apply", "-m", model.path, source.path, direct.path]).status, 0)
+
         let piped = folder.appendingPathComponent("piped.wav")
-        let shell = URL(fileURLWithPath: "/bin/sh")
-        let result = try DenoiseRunner.run(["-c", "cat \"$1\" | \"$2\" apply -m \"$3\" - - > \"$4\"", "sh",
-                                            source.path, DenoiseRunner.executable?.path ?? "denoise", model.path,
-                                            piped.path], program: shell)
-        XCTAssertEqual(result.status, 0, result.stderr)
-        XCTAssertEqual(try Fixtures.pcm16Samples(piped), try Fixtures.pcm16Samples(direct))
+        XCTAssertTrue(FileManager.default.createFile(atPath: piped.path, contents: nil))
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = ["apply", "-m", model.path, "-", "-"]
+        let input = Pipe()
+        process.standardInput = input
+        process.standardOutput = try FileHandle(forWritingTo: piped)
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var offset = 0, piece = 0
+        while offset < bytes.count {
+            let size = [2, 64, 513, 3000][piece % 4]
+            try input.fileHandleForWriting.write(contentsOf: bytes[offset..<min(bytes.count, offset + size)])
+            offset += size
+            piece += 1
+            usleep(500)
+        }
+        try input.fileHandleForWriting.close()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+
+        let fromPipe = try Fixtures.pcm16Samples(piped), fromFile = try Fixtures.pcm16Samples(direct)
+        XCTAssertEqual(fromPipe.count, fromFile.count)
+        let steps = zip(fromPipe, fromFile).map { abs(Int($0) - Int($1)) }
+        XCTAssertLessThanOrEqual(steps.max() ?? 0, 1)
+        XCTAssertLessThan(steps.filter { $0 > 0 }.count, fromFile.count / 100, "more than last-bit rounding")
     }
 
     func testDashWithAFolderBatchOrBatchOptionsIsAUsageError() throws {

@@ -46,13 +46,15 @@ public struct DenoiserOptions: Equatable, Sendable {
 /// (`BandPlan`, `HighBandSettings`). Below the model's rate it is resampled up to it and back. `mix` blends with
 /// the input as it came.
 ///
-/// State carried between calls: resampler history, STFT overlap, the dry input still to be blended, and the
-/// network's memory of earlier frames. A causal model (`MaskNetStream.canStream`) runs on frames as they are
-/// complete (on the fixed-latency path one at a time, otherwise all that are ready at once, in one batch of
-/// matrix products), its convolutions keeping their own past. Other models run on windows of `chunkFrames`
-/// frames plus margins of `historyFrames` before and `lookAheadFrames` after, whose outputs are discarded, so every
-/// kept frame sees exactly the inputs it would see in a whole-file pass and memory stays bounded whatever the file
-/// length. Models whose normalisation needs the whole utterance (GroupNorm, InstanceNorm) are run once at `finish()`
+/// State carried between calls: resampler history, STFT overlap, the dry input still to be blended, and the network's
+/// memory of earlier frames. A causal model (`MaskNetStream.canStream`) runs on frames as they are complete (on the
+/// fixed-latency path one at a time, otherwise all that are ready at once, in one batch of matrix products), its
+/// convolutions keeping their own past. Other models run on windows of `chunkFrames` frames plus margins of
+/// `historyFrames` before and `lookAheadFrames` after, whose outputs are discarded, so every kept frame sees exactly
+/// the inputs it would see in a whole-file pass and memory stays bounded whatever the file length. On both paths a
+/// batch holds what has arrived (up to its bound), and OpenBLAS may round products over another number of frames
+/// differently in the last bit: input fed in other pieces gives the same output to within that rounding, not bit for
+/// bit. Models whose normalisation needs the whole utterance (GroupNorm, InstanceNorm) are run once at `finish()`
 /// instead. With a stateful input (the running input normalisation, `InputNormKind.running`, or the noise floor,
 /// `MaskNetConfig.floorBands`) each group's state runs on across the windows: every frame goes through it once, in
 /// order, when it first enters a window, and the history margins reuse what it gave, so each frame is normalised
