@@ -26,6 +26,22 @@ final class PipeTests: XCTestCase {
         return wav16(sampleRate: 16000, channels: [samples.map { Int16(($0 * 32767).rounded()) }]).dropFirst(44)
     }
 
+    /// Starts `denoise apply - -` with standard output redirected to the new file `target`; returns the process and
+    /// the pipe that is its standard input.
+    private func startPipeIntoFile(_ target: URL) throws -> (Process, Pipe) {
+        guard let executable = DenoiseRunner.executable else { throw ExecutableNotFound() }
+        XCTAssertTrue(FileManager.default.createFile(atPath: target.path, contents: nil))
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = ["apply", "-m", model.path, "-", "-"]
+        let input = Pipe()
+        process.standardInput = input
+        process.standardOutput = try FileHandle(forWritingTo: target)
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return (process, input)
+    }
+
     func testOutputArrivesWhileTheInputIsStillComing() throws {
         guard let executable = DenoiseRunner.executable else { throw ExecutableNotFound() }
         let process = Process()
@@ -67,17 +83,8 @@ final class PipeTests: XCTestCase {
 
     /// Standard output redirected to a file is written as the input comes too, and its sizes are patched at the end.
     func testOutputRedirectedToAFileGrowsWhileTheInputIsStillComing() throws {
-        guard let executable = DenoiseRunner.executable else { throw ExecutableNotFound() }
         let target = folder.appendingPathComponent("out.wav")
-        XCTAssertTrue(FileManager.default.createFile(atPath: target.path, contents: nil))
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = ["apply", "-m", model.path, "-", "-"]
-        let input = Pipe()
-        process.standardInput = input
-        process.standardOutput = try FileHandle(forWritingTo: target)
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let (process, input) = try startPipeIntoFile(target)
         try input.fileHandleForWriting.write(contentsOf: streamHeader() + second(1))
         let size = { ((try? FileManager.default.attributesOfItem(atPath: target.path))?[.size] as? Int) ?? 0 }
         let deadline = Date().addingTimeInterval(30)
@@ -95,7 +102,6 @@ final class PipeTests: XCTestCase {
     /// than the file's, and OpenBLAS may round those differently in the last bit: the audio is the file's to within
     /// one step of 16-bit PCM. Fed in uneven pieces, as a slow or loaded producer delivers them.
     func testPipeGivesTheSameAudioAsFilesToWithinOnePCMStep() throws {
-        guard let executable = DenoiseRunner.executable else { throw ExecutableNotFound() }
         let source = folder.appendingPathComponent("in.wav"), direct = folder.appendingPathComponent("direct.wav")
         let dataSize = Data([0x00, 0x7D, 0x00, 0x00])  // 32000 bytes
         let bytes = wav16(sampleRate: 16000, channels: [[]]).prefix(40) + dataSize + second(3)
@@ -103,15 +109,7 @@ final class PipeTests: XCTestCase {
         XCTAssertEqual(try DenoiseRunner.run(["apply", "-m", model.path, source.path, direct.path]).status, 0)
 
         let piped = folder.appendingPathComponent("piped.wav")
-        XCTAssertTrue(FileManager.default.createFile(atPath: piped.path, contents: nil))
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = ["apply", "-m", model.path, "-", "-"]
-        let input = Pipe()
-        process.standardInput = input
-        process.standardOutput = try FileHandle(forWritingTo: piped)
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let (process, input) = try startPipeIntoFile(piped)
         var offset = 0, piece = 0
         while offset < bytes.count {
             let size = [2, 64, 513, 3000][piece % 4]
