@@ -26,34 +26,32 @@ final class PipeTests: XCTestCase {
         return wav16(sampleRate: 16000, channels: [samples.map { Int16(($0 * 32767).rounded()) }]).dropFirst(44)
     }
 
-    /// Starts `denoise apply - -` with standard output redirected to the new file `target`; returns the process and
+    /// Starts `denoise apply - -` writing to `standardOutput` (a `Pipe` or a `FileHandle`); returns the process and
     /// the pipe that is its standard input.
-    private func startPipeIntoFile(_ target: URL) throws -> (Process, Pipe) {
+    private func startPipe(into standardOutput: Any) throws -> (Process, Pipe) {
         guard let executable = DenoiseRunner.executable else { throw ExecutableNotFound() }
-        XCTAssertTrue(FileManager.default.createFile(atPath: target.path, contents: nil))
         let process = Process()
         process.executableURL = executable
         process.arguments = ["apply", "-m", model.path, "-", "-"]
         let input = Pipe()
         process.standardInput = input
-        process.standardOutput = try FileHandle(forWritingTo: target)
+        process.standardOutput = standardOutput
         process.standardError = FileHandle.nullDevice
         try process.run()
         return (process, input)
     }
 
+    /// `startPipe` with standard output redirected to the new file `target`.
+    private func startPipeIntoFile(_ target: URL) throws -> (Process, Pipe) {
+        XCTAssertTrue(FileManager.default.createFile(atPath: target.path, contents: nil))
+        return try startPipe(into: FileHandle(forWritingTo: target))
+    }
+
     func testOutputArrivesWhileTheInputIsStillComing() throws {
-        guard let executable = DenoiseRunner.executable else { throw ExecutableNotFound() }
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = ["apply", "-m", model.path, "-", "-"]
-        let input = Pipe(), output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        let output = Pipe()
         let received = ReceivedBytes()
         let reading = output.fileHandleForReading
-        try process.run()
+        let (process, input) = try startPipe(into: output)
         let drained = DispatchSemaphore(value: 0)
         DispatchQueue.global().async {
             // availableData blocks until some bytes come, and is empty at the end.
