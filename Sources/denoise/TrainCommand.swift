@@ -160,6 +160,11 @@ struct TrainCommand: Command {
                 help: "Weight of an intelligibility term added to the spectral loss: 1 minus the mean correlation "
                     + "of clean and enhanced one-third-octave band envelopes over 384 ms (STOI's measure, without "
                     + "its clipping); 0 for none.", default: Format.number(Self.training.stoiWeight)),
+        .option("sisdr-weight", value: "C", kind: .float,
+                help: "Weight of a waveform term added to the loss: minus the mean SI-SDR, in dB, of the "
+                    + "utterances the mask makes (through the inverse STFT, as apply writes them); 0 for none. "
+                    + "Its scale is dB: at 0.01 a 1 dB gain lowers the loss by 0.01.",
+                default: Format.number(Self.training.sisdrWeight)),
         .option("vad-weight", value: "W", kind: .float,
                 help: "Weight of the speech-probability head's binary cross-entropy added to the loss; 0 builds no "
                     + "head. The head (one sigmoid unit per frame on the last hidden layer, trained jointly with the "
@@ -287,6 +292,7 @@ struct TrainSettings {
     var dropout: Double
     var phaseWeight: Double
     var stoiWeight: Double
+    var sisdrWeight: Double
     /// 0: no speech-probability head.
     var vadWeight: Double
     var speechHeadOnly: Bool
@@ -455,6 +461,7 @@ struct TrainSettings {
             $0 >= 0 && $0 <= 1
         }
         stoiWeight = try arguments.defaultedDouble("stoi-weight", expected: "a weight >= 0") { $0 >= 0 }
+        sisdrWeight = try arguments.defaultedDouble("sisdr-weight", expected: "a weight >= 0") { $0 >= 0 }
         vadWeight = try arguments.defaultedDouble("vad-weight", expected: "a weight >= 0") { $0 >= 0 }
         speechHeadOnly = arguments.flag("speech-head-only")
         if speechHeadOnly && vadWeight == 0 {

@@ -322,6 +322,7 @@ struct TrainingSession {
         options.cropSeconds = settings.cropSeconds
         options.phaseWeight = Float(settings.phaseWeight)
         options.stoiWeight = Float(settings.stoiWeight)
+        options.sisdrWeight = Float(settings.sisdrWeight)
         options.vadWeight = Float(settings.vadWeight)
         options.speechHeadOnly = settings.speechHeadOnly
         options.teacherWeight = settings.teacher == nil ? 0 : Float(settings.teacherWeight)

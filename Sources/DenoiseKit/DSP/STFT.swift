@@ -433,6 +433,36 @@ public final class STFT: Sendable {
         return output
     }
 
+    /// The adjoint of `synthesize(_:length:)`: given dL/dy for its `gradient.count` output samples, dL/dRe X and
+    /// dL/dIm X for each of `frames` input frames, so that a loss on the waveform trains whatever made the
+    /// spectrogram. `synthesize` is linear: padded sample j gets Σ_t v[j − tH] · c2r(X_t)[j − tH] (v the normalised
+    /// synthesis window, c2r FFTW's unnormalised inverse, which reads Re X_f · cos − Im X_f · sin, doubled for
+    /// 0 < f < N/2, and ignores the imaginary parts of bins 0 and N/2). So, with u_t[i] = v[i] · dL/dp[tH + i],
+    ///
+    ///     dL/dRe X_t,f + i · dL/dIm X_t,f = c_f · Σ_i u_t[i] · e^(−2πi·f·i/N),   c_f = 1 for f = 0, N/2, else 2:
+    ///
+    /// a forward FFT of the window-weighted gradient frames (whose imaginary parts at f = 0 and N/2 are zero).
+    /// Frames past `frameCount(forSamples: gradient.count)` do not reach the output and get zero gradients.
+    func synthesisGradient(_ gradient: [Float], frames: Int) -> Spectrogram {
+        let n = config.nFFT, hop = config.hop, bins = config.bins, lead = config.leadingPadding
+        let window = STFTSynthesizer.normalizedSynthesisWindow(config), fft = RealFFT(size: n)
+        var result = Spectrogram(frames: frames, bins: bins)
+        var frame = [Float](repeating: 0, count: n), spectrum = [Float](repeating: 0, count: 2 * bins)
+        for t in 0..<min(frames, STFT.frameCount(forSamples: gradient.count, config: config)) {
+            for i in 0..<n {
+                let m = t * hop + i - lead  // the output sample padded sample t·hop + i becomes
+                frame[i] = m >= 0 && m < gradient.count ? window[i] * gradient[m] : 0
+            }
+            fft.forward(frame, &spectrum)
+            for f in 0..<bins {
+                let doubled: Float = f == 0 || f == bins - 1 ? 1 : 2
+                result.real[t * bins + f] = doubled * spectrum[2 * f]
+                result.imag[t * bins + f] = doubled * spectrum[2 * f + 1]
+            }
+        }
+        return result
+    }
+
     /// T(n) = overlap − 1 + ⌈n / hop⌉ frames for n > 0 (those overlapping at least one sample), 0 for n = 0.
     public static func frameCount(forSamples n: Int, config: STFTConfig) -> Int {
         n <= 0 ? 0 : config.overlap - 1 + (n + config.hop - 1) / config.hop

@@ -8,11 +8,14 @@ struct BatchMaker: Sendable {
     let remixProbability: Float
     /// Whether batches carry the phase term (`TrainingOptions.phaseWeight` > 0).
     let phase: Bool
+    /// Whether batches carry the noisy spectrum and clean samples for the waveform term
+    /// (`TrainingOptions.sisdrWeight` > 0).
+    let waveform: Bool
     let stft: STFT
 
     /// The spectra of `pairs` (noisy, clean), without cropping or remixing.
     func spectra(of pairs: [(noisy: [Float], clean: [Float])]) -> BatchSpectra {
-        BatchSpectra(pairs: pairs, stft: stft, phase: phase)
+        BatchSpectra(pairs: pairs, stft: stft, phase: phase, waveform: waveform)
     }
 
     /// A training batch: its pairs read, cropped and remixed by augmentation with the batch's own generator. A

@@ -41,6 +41,11 @@ public final class SpectralBatch {
     let phaseCosine = Matrix(rows: 0, cols: 0)
     /// Frame activity of the clean signal [rows × 1], 1 for speech (`SpeechActivity`): the speech head's target.
     let speechLabels = Matrix(rows: 0, cols: 0)
+    /// The noisy spectrum's real and imaginary parts, for the waveform (SI-SDR) term; filled only when asked.
+    let noisyReal = Matrix(rows: 0, cols: 0)
+    let noisyImag = Matrix(rows: 0, cols: 0)
+    /// Each utterance's clean samples, for the waveform term; empty unless asked.
+    private(set) var clean: [[Float]] = []
 
     init() {}
 
@@ -51,24 +56,27 @@ public final class SpectralBatch {
     }
 
     /// Fills the batch from `pairs` (noisy, clean) of samples.
-    func fill(pairs: [(noisy: [Float], clean: [Float])], stft: STFT, phase: Bool = false) {
-        load(BatchSpectra(pairs: pairs, stft: stft, phase: phase))
+    func fill(pairs: [(noisy: [Float], clean: [Float])], stft: STFT, phase: Bool = false, waveform: Bool = false) {
+        load(BatchSpectra(pairs: pairs, stft: stft, phase: phase, waveform: waveform))
     }
 
     private func load(_ spectra: BatchSpectra) {
         layout = spectra.layout
         let rows = layout.rows, bins = spectra.bins
-        let phaseRows = spectra.phaseCosine.isEmpty ? 0 : rows
+        let phaseRows = spectra.phaseCosine.isEmpty ? 0 : rows, waveformRows = spectra.noisyReal.isEmpty ? 0 : rows
         for (m, values, shape) in [(features, spectra.features, (rows, bins)),
                                    (noisyMagnitude, spectra.noisyMagnitude, (rows, bins)),
                                    (cleanMagnitude, spectra.cleanMagnitude, (rows, bins)),
                                    (phaseCosine, spectra.phaseCosine, (phaseRows, bins)),
-                                   (speechLabels, spectra.speechLabels, (rows, 1))] {
+                                   (speechLabels, spectra.speechLabels, (rows, 1)),
+                                   (noisyReal, spectra.noisyReal, (waveformRows, bins)),
+                                   (noisyImag, spectra.noisyImag, (waveformRows, bins))] {
             m.resize(rows: shape.0, cols: shape.1)
             values.withUnsafeBufferPointer { source in
                 if let base = source.baseAddress { m.data.update(from: base, count: m.count) }
             }
         }
+        clean = spectra.clean
     }
 }
 
@@ -84,8 +92,12 @@ struct BatchSpectra: Sendable {
     let phaseCosine: [Float]
     /// rows × 1.
     let speechLabels: [Float]
+    /// Empty unless the waveform term was asked for: the noisy spectrum's parts and the clean samples.
+    let noisyReal: [Float]
+    let noisyImag: [Float]
+    let clean: [[Float]]
 
-    init(pairs: [(noisy: [Float], clean: [Float])], stft: STFT, phase: Bool) {
+    init(pairs: [(noisy: [Float], clean: [Float])], stft: STFT, phase: Bool, waveform: Bool = false) {
         let spectra = pairs.map { (stft.analyze($0.noisy), stft.analyze($0.clean)) }
         let bins = stft.config.bins
         let frames = spectra.map { $0.0.frames }.max() ?? 0
@@ -93,6 +105,7 @@ struct BatchSpectra: Sendable {
         var features = [Float](repeating: 0, count: layout.rows * bins)
         var noisyMagnitude = features, cleanMagnitude = features
         var phaseCosine = phase ? features : []
+        var noisyReal = waveform ? features : [], noisyImag = noisyReal
         var speechLabels = [Float](repeating: 0, count: layout.rows)
         for (b, (noisy, clean)) in spectra.enumerated() {
             let count = noisy.frames * bins, offset = b * frames * bins
@@ -102,6 +115,10 @@ struct BatchSpectra: Sendable {
             if phase {
                 phaseCosine.replaceSubrange(offset ..< offset + count,
                                             with: Features.phaseCosine(noisy, clean).prefix(count))
+            }
+            if waveform {
+                noisyReal.replaceSubrange(offset ..< offset + count, with: noisy.real.prefix(count))
+                noisyImag.replaceSubrange(offset ..< offset + count, with: noisy.imag.prefix(count))
             }
             let labelOffset = b * frames
             speechLabels.replaceSubrange(labelOffset ..< labelOffset + clean.frames,
@@ -114,5 +131,8 @@ struct BatchSpectra: Sendable {
         self.cleanMagnitude = cleanMagnitude
         self.phaseCosine = phaseCosine
         self.speechLabels = speechLabels
+        self.noisyReal = noisyReal
+        self.noisyImag = noisyImag
+        self.clean = waveform ? pairs.map(\.clean) : []
     }
 }

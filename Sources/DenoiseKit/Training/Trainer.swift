@@ -60,6 +60,9 @@ public final class Trainer {
         guard options.stoiWeight >= 0 && options.stoiWeight.isFinite else {
             throw TrainingError.badOption("the intelligibility weight must be a number ≥ 0, not \(options.stoiWeight)")
         }
+        guard options.sisdrWeight >= 0 && options.sisdrWeight.isFinite else {
+            throw TrainingError.badOption("the SI-SDR weight must be a number ≥ 0, not \(options.sisdrWeight)")
+        }
         guard options.vadWeight >= 0 && options.vadWeight.isFinite else {
             throw TrainingError.badOption("the speech-head weight must be a number ≥ 0, not \(options.vadWeight)")
         }
@@ -175,7 +178,8 @@ public final class Trainer {
     /// What making batches needs, without the trainer's mutable state, for the prefetcher's queue.
     private var batchMaker: BatchMaker {
         BatchMaker(trainingPairs: trainingPairs, validationPairs: validationPairs, augmentation: augmentation,
-                   remixProbability: options.remixProbability, phase: options.phaseWeight > 0, stft: stft)
+                   remixProbability: options.remixProbability, phase: options.phaseWeight > 0,
+                   waveform: options.sisdrWeight > 0, stft: stft)
     }
 
     /// One optimisation step, the one every training batch takes: forward, the loss with its intelligibility and
@@ -213,8 +217,8 @@ public final class Trainer {
     /// Whether the speech head is in the loss.
     private var trainsSpeechHead: Bool { model.net.speechHead != nil && options.vadWeight > 0 }
 
-    /// The training loss of `mask` on `batch`: the spectral loss plus the weighted intelligibility term and the
-    /// weighted speech head's cross-entropy; writes its gradient w.r.t. the mask into `gradient`, and w.r.t. the
+    /// The training loss of `mask` on `batch`: the spectral loss plus the weighted intelligibility and waveform
+    /// terms and the weighted speech head's cross-entropy; writes its gradient w.r.t. the mask into `gradient`, and w.r.t. the
     /// speech logits into `speechGradient`. With `speechHeadOnly`, the head's cross-entropy alone (unweighted).
     private func objective(mask: Matrix, batch: SpectralBatch, gradient: Matrix, speechGradient: Matrix) -> Float {
         if options.speechHeadOnly { return speechLoss(on: batch, weight: 1, gradient: speechGradient) }
@@ -226,6 +230,11 @@ public final class Trainer {
                                              cleanMagnitude: batch.cleanMagnitude, layout: batch.layout,
                                              bands: envelopeBands, segmentFrames: envelopeSegmentFrames,
                                              weight: options.stoiWeight, gradient: gradient)
+        }
+        if options.sisdrWeight > 0 {
+            loss += Loss.waveformSISDR(mask: mask, noisyReal: batch.noisyReal, noisyImag: batch.noisyImag,
+                                       clean: batch.clean, layout: batch.layout, stft: stft,
+                                       weight: options.sisdrWeight, gradient: gradient)
         }
         if trainsSpeechHead { loss += speechLoss(on: batch, weight: options.vadWeight, gradient: speechGradient) }
         return loss
