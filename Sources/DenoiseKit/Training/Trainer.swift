@@ -218,8 +218,9 @@ public final class Trainer {
     private var trainsSpeechHead: Bool { model.net.speechHead != nil && options.vadWeight > 0 }
 
     /// The training loss of `mask` on `batch`: the spectral loss plus the weighted intelligibility and waveform
-    /// terms and the weighted speech head's cross-entropy; writes its gradient w.r.t. the mask into `gradient`, and w.r.t. the
-    /// speech logits into `speechGradient`. With `speechHeadOnly`, the head's cross-entropy alone (unweighted).
+    /// terms and the weighted speech head's cross-entropy; writes its gradient w.r.t. the mask into `gradient`, and
+    /// w.r.t. the speech logits into `speechGradient`. With `speechHeadOnly`, the head's cross-entropy alone
+    /// (unweighted).
     private func objective(mask: Matrix, batch: SpectralBatch, gradient: Matrix, speechGradient: Matrix) -> Float {
         if options.speechHeadOnly { return speechLoss(on: batch, weight: 1, gradient: speechGradient) }
         var loss = Loss.spectral(mask: mask, noisyMagnitude: batch.noisyMagnitude, cleanMagnitude: batch.cleanMagnitude,
