@@ -29,25 +29,23 @@ extension Loss {
         let bins = mask.cols
         var terms: [(rows: Range<Int>, gradient: Spectrogram)] = [], sisdrSum = 0.0
         for b in 0..<layout.batch {
-            let rows = layout.realRows(of: b)
-            precondition(rows.count == STFT.frameCount(forSamples: clean[b].count, config: stft.config),
-                         "waveformSISDR: utterance \(b) has \(rows.count) frames, its \(clean[b].count) clean "
-                         + "samples make \(STFT.frameCount(forSamples: clean[b].count, config: stft.config))")
-            var enhanced = Spectrogram(frames: rows.count, bins: bins)
+            let rows = layout.realRows(of: b), frames = STFT.frameCount(forSamples: clean[b].count, config: stft.config)
+            precondition(rows.count == frames, "waveformSISDR: utterance \(b) has \(rows.count) frames, its "
+                         + "\(clean[b].count) clean samples make \(frames)")
+            let s = zeroMean(clean[b]), cleanEnergy = s.reduce(0.0) { $0 + $1 * $1 }
+            guard cleanEnergy > waveformEpsilon else { continue }  // no SI-SDR: nothing to synthesise
+            var enhanced = Spectrogram(frames: 0, bins: bins)
+            enhanced.reserveFrames(frames)
             for (t, row) in rows.enumerated() {
-                for f in 0..<bins {
-                    enhanced.real[t * bins + f] = mask[row, f] * noisyReal[row, f]
-                    enhanced.imag[t * bins + f] = mask[row, f] * noisyImag[row, f]
-                }
+                enhanced.appendFrame(real: noisyReal.row(row), imag: noisyImag.row(row))
+                Features.applyMask(mask.row(row), to: &enhanced, frame: t)
             }
-            let y = zeroMean(stft.synthesize(enhanced, length: clean[b].count)), s = zeroMean(clean[b])
-            var cross = 0.0, cleanEnergy = 0.0, enhancedEnergy = 0.0
+            let y = zeroMean(stft.synthesize(enhanced, length: clean[b].count))
+            var cross = 0.0, enhancedEnergy = 0.0
             for i in s.indices {
                 cross += y[i] * s[i]
-                cleanEnergy += s[i] * s[i]
                 enhancedEnergy += y[i] * y[i]
             }
-            guard cleanEnergy > waveformEpsilon else { continue }
             let target = cross * cross / cleanEnergy, error = max(enhancedEnergy - target, 0)
             sisdrSum += 10 * log10((target + waveformEpsilon) / (error + waveformEpsilon))
             let dB = 10 / log(10.0), targetShare = dB / (target + waveformEpsilon)
