@@ -291,16 +291,22 @@ final class STFTSynthesizer {
     private let accumulator: UnsafeMutablePointer<Float>
     private var finished = false
 
-    init(config: STFTConfig) {
+    convenience init(config: STFTConfig) {
         config.requireValid()
+        self.init(config: config, normalizedWindow: STFTSynthesizer.normalizedSynthesisWindow(config))
+    }
+
+    /// With `normalizedWindow`, `normalizedSynthesisWindow(config)` made once by the caller (`STFT` holds it).
+    init(config: STFTConfig, normalizedWindow: [Float]) {
+        precondition(normalizedWindow.count == config.nFFT, "synthesis window of \(normalizedWindow.count) values "
+                     + "for an nFFT of \(config.nFFT)")
         self.config = config
         nFFT = config.nFFT
         hop = config.hop
         bins = config.bins
         fft = RealFFT(size: nFFT)
         window = .allocate(capacity: nFFT)
-        let synthesis = STFTSynthesizer.normalizedSynthesisWindow(config)
-        _ = UnsafeMutableBufferPointer(start: window, count: nFFT).initialize(from: synthesis)
+        _ = UnsafeMutableBufferPointer(start: window, count: nFFT).initialize(from: normalizedWindow)
         spectrum = .allocate(capacity: 2 * bins)
         spectrum.initialize(repeating: 0, count: 2 * bins)
         frame = .allocate(capacity: nFFT)
@@ -399,14 +405,19 @@ final class STFTSynthesizer {
 }
 
 /// Whole-signal STFT and inverse, built on `STFTAnalyzer` and `STFTSynthesizer` so that the streaming
-/// and whole-signal paths agree by construction. Holds only its config: one instance may be used from
-/// any number of threads at once (each call makes its own analyzer or synthesizer; plans are shared).
+/// and whole-signal paths agree by construction. Holds only its config and the normalised synthesis window,
+/// both immutable: one instance may be used from any number of threads at once (each call makes its own
+/// analyzer or synthesizer; plans are shared).
 public final class STFT: Sendable {
     public let config: STFTConfig
+    /// `STFTSynthesizer.normalizedSynthesisWindow(config)`, made once: `synthesize` and `synthesisGradient`
+    /// run once per utterance per training step.
+    private let synthesisWindow: [Float]
 
     public init(config: STFTConfig) {
         config.requireValid()
         self.config = config
+        synthesisWindow = STFTSynthesizer.normalizedSynthesisWindow(config)
     }
 
     /// The `frameCount(forSamples: x.count)` frames of `x` (layout and framing at the top of this file).
@@ -424,7 +435,7 @@ public final class STFT: Sendable {
     /// samples and are ignored; missing frames leave their samples partial (or zero).
     public func synthesize(_ spectrogram: Spectrogram, length: Int) -> [Float] {
         precondition(length >= 0, "length must be non-negative, got \(length)")
-        let synthesizer = STFTSynthesizer(config: config)
+        let synthesizer = STFTSynthesizer(config: config, normalizedWindow: synthesisWindow)
         var output = [Float]()
         output.reserveCapacity(length)
         let frames = min(spectrogram.frames, STFT.frameCount(forSamples: length, config: config))
@@ -445,7 +456,7 @@ public final class STFT: Sendable {
     /// Frames past `frameCount(forSamples: gradient.count)` do not reach the output and get zero gradients.
     func synthesisGradient(_ gradient: [Float], frames: Int) -> Spectrogram {
         let n = config.nFFT, hop = config.hop, bins = config.bins, lead = config.leadingPadding
-        let window = STFTSynthesizer.normalizedSynthesisWindow(config), fft = RealFFT(size: n)
+        let window = synthesisWindow, fft = RealFFT(size: n)
         var result = Spectrogram(frames: frames, bins: bins)
         var frame = [Float](repeating: 0, count: n), spectrum = [Float](repeating: 0, count: 2 * bins)
         for t in 0..<min(frames, STFT.frameCount(forSamples: gradient.count, config: config)) {
