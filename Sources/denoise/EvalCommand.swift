@@ -22,6 +22,10 @@ struct EvalCommand: Command {
         .flag("allow-missing",
               help: "Score the pairs that match and warn about the rest. Without it, a clean file with no enhanced "
                   + "one (or the reverse), or a pair whose rates or lengths differ, fails the run with a list."),
+        .flag("stoi-bands",
+              help: "Also print STOI per one-third-octave band (150 Hz to 3.8 kHz): the mean over the files of each "
+                  + "band's envelope correlation, for the enhanced files and, with --noisy, the noisy ones and the "
+                  + "gain. Shows in which frequency region intelligibility is lost."),
     ]
 
     func run(_ arguments: ParsedArguments) throws -> Int32 {
@@ -47,6 +51,7 @@ struct EvalCommand: Command {
         for warning in warnings { Terminal.writeError("warning: \(warning)\n") }
         guard !scores.isEmpty else { throw CommandError("no file could be scored") }
         Terminal.writeOut(Self.table(scores))
+        if settings.stoiBands { Terminal.writeOut("\n" + Self.bandTable(scores)) }
         if let noisy = settings.noisy, !settings.vadModels.isEmpty {
             let scored = scores.map(\.name).filter {
                 FileManager.default.fileExists(atPath: noisy.appendingPathComponent($0).path)
@@ -83,10 +88,7 @@ struct EvalCommand: Command {
         let meanLabel = "mean (\(scores.count) files)"
         // Wide enough for every label: padding(toLength:) would cut "improvement" to the file names' width.
         let nameWidth = (scores.map(\.name) + ["file", meanLabel, "noisy input", "improvement"]).map(\.count).max() ?? 0
-        func row(_ name: String, _ values: [String]) -> String {
-            name.padding(toLength: nameWidth, withPad: " ", startingAt: 0)
-                + values.map { String(repeating: " ", count: max(1, 10 - $0.count)) + $0 }.joined() + "\n"
-        }
+        func row(_ name: String, _ values: [String]) -> String { tableRow(name, width: nameWidth, values) }
         func format(_ label: String, _ value: Double) -> String {
             label == "STOI" ? String(format: "%.3f", value) : String(format: "%.2f", value)
         }
@@ -105,6 +107,48 @@ struct EvalCommand: Command {
             })
         }
         return text
+    }
+
+    /// STOI per one-third-octave band: a row per band with its centre frequency and its score averaged over the
+    /// files (`FileScores.stoiBands`) and, when every file has a noisy input, the noisy input's and the gain; then
+    /// how many files were left out for being too short. The same files count in every column, so the gain
+    /// compares like with like.
+    static func bandTable(_ scores: [FileScores]) -> String {
+        let withNoisy = scores.allSatisfy { $0.noisy != nil }
+        let counted = scores.filter { $0.stoiBands != nil && (!withNoisy || $0.noisyStoiBands != nil) }
+        let leftOut = scores.count - counted.count
+        let files = { (count: Int) in "\(count) file\(count == 1 ? "" : "s")" }
+        let note = leftOut == 0 ? "" : "left out: \(files(leftOut)) too short for STOI (under about 0.4 s of speech)\n"
+        let title = "STOI per one-third-octave band"
+        guard !counted.isEmpty else { return "\(title): no file to average\n" + note }
+        func means(_ bands: [[Double]]) -> [Double] {
+            STOI.bandCentresHz.indices.map { k in bands.reduce(0) { $0 + $1[k] } / Double(bands.count) }
+        }
+        let enhanced = means(counted.compactMap(\.stoiBands))
+        let noisy = withNoisy ? means(counted.compactMap(\.noisyStoiBands)) : nil
+        let header = "band Hz"
+        // Columns of 13 so that "improvement" keeps a gap of two before it.
+        func row(_ name: String, _ values: [String]) -> String {
+            tableRow(name, width: header.count, values, column: 13)
+        }
+        var text = "\(title), mean of \(files(counted.count)):\n"
+        text += row(header, ["enhanced"] + (noisy == nil ? [] : ["noisy", "improvement"]))
+        for (k, centre) in STOI.bandCentresHz.enumerated() {
+            var values = [String(format: "%.3f", enhanced[k])]
+            if let noisy {
+                // Rounded first, so that a loss under 0.0005 reads +0.000 rather than -0.000.
+                let gain = ((enhanced[k] - noisy[k]) * 1000).rounded() / 1000
+                values += [String(format: "%.3f", noisy[k]), String(format: "%+.3f", gain == 0 ? 0 : gain)]
+            }
+            text += row(String(format: "%.0f", centre), values)
+        }
+        return text + note
+    }
+
+    /// `name` padded to `width`, then each value right-aligned in `column` characters with at least one space.
+    private static func tableRow(_ name: String, width: Int, _ values: [String], column: Int = 10) -> String {
+        name.padding(toLength: width, withPad: " ", startingAt: 0)
+            + values.map { String(repeating: " ", count: max(1, column - $0.count)) + $0 }.joined() + "\n"
     }
 
     static func csv(_ scores: [FileScores]) -> String {
@@ -127,6 +171,8 @@ struct EvalSettings {
     var noisy: URL?
     var csv: URL?
     var allowMissing: Bool
+    /// Print the STOI band table after the per-file one.
+    var stoiBands: Bool
     /// Models whose speech probabilities are scored.
     var vadModels: [URL]
 
@@ -142,6 +188,7 @@ struct EvalSettings {
         noisy = arguments.path("noisy")
         csv = arguments.path("csv")
         allowMissing = arguments.flag("allow-missing")
+        stoiBands = arguments.flag("stoi-bands")
         vadModels = arguments.list("vad-model").map(fileURL)
         if !vadModels.isEmpty && noisy == nil {
             throw UsageError("--vad-model runs the model on the noisy recordings: give --noisy DIR")

@@ -694,6 +694,7 @@ final class TrainEvalTests: XCTestCase {
                            accuracy: column == 3 ? 0.0015 : 0.015, "column \(column)")
         }
         XCTAssertGreaterThan(numbers(improvement)[0], 10, "SI-SDR must improve too: \(improvement)")
+        XCTAssertFalse(result.stdout.contains("band"), "no band table without --stoi-bands:\n\(result.stdout)")
 
         let csv = try String(contentsOf: csvURL, encoding: .utf8).split(separator: "\n").map(String.init)
         XCTAssertEqual(csv.count, 7, csv.joined(separator: "\n"))
@@ -708,6 +709,53 @@ final class TrainEvalTests: XCTestCase {
             XCTAssertEqual(values[1] - values[5], 12.04, accuracy: 0.01, "SNR gain of \(row)")
             XCTAssertTrue((0...1).contains(values[3]) && (0...1).contains(values[7]), "STOI in [0, 1]: \(row)")
         }
+    }
+
+    /// Enhanced = clean + a quarter of the noise, plus a pair of 0.3 s (under the 30 frames STOI needs) that the
+    /// band means leave out and count.
+    func testEvalWithSTOIBandsPrintsARowPerBandWithTheImprovement() throws {
+        let enhanced = folder.appendingPathComponent("enhanced")
+        try writeCorpus(noiseScale: 0.25, into: enhanced, format: .pcm16)
+        let short = Fixtures.speechLike(seconds: 0.3, sampleRate: 16000, seed: 9)
+        for directory in [clean, noisy, enhanced] {
+            try Fixtures.writeWAV(short, to: try XCTUnwrap(directory).appendingPathComponent("short.wav"))
+        }
+        let result = try DenoiseRunner.run(["eval", "--clean", clean.path, "--enhanced", enhanced.path,
+                                            "--noisy", noisy.path, "--stoi-bands"], timeout: 120)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        let title = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("STOI per one-third-octave band") }, result.stdout)
+        XCTAssertTrue(lines[title].hasSuffix("mean of 6 files:"), lines[title])
+        XCTAssertEqual(lines[title + 1].split(separator: " "), ["band", "Hz", "enhanced", "noisy", "improvement"])
+        let rows = Array(lines[(title + 2)...].prefix(15))
+        XCTAssertEqual(rows.map { String($0.prefix { $0 != " " }) },
+                       ["150", "189", "238", "300", "378", "476", "600", "756", "952", "1200", "1512", "1905", "2400",
+                        "3024", "3810"], result.stdout)
+        var enhancedColumn: [Double] = [], gains: [Double] = []
+        for row in rows {
+            let fields = row.split(separator: " ").map(String.init)
+            XCTAssertEqual(fields.count, 4, row)
+            let values = fields.dropFirst().compactMap(Double.init)
+            guard values.count == 3 else { XCTFail("three numbers expected: \(row)"); continue }
+            XCTAssertTrue(fields[3].hasPrefix("+") || fields[3].hasPrefix("-"), "signed gain: \(row)")
+            XCTAssertEqual(values[2], values[0] - values[1], accuracy: 0.0015, row)
+            enhancedColumn.append(values[0])
+            gains.append(values[2])
+        }
+        XCTAssertEqual(Array(lines.dropFirst(title + 17)),
+                       ["left out: 1 file too short for STOI (under about 0.4 s of speech)"])
+        // STOI is the mean of the bands, so the band column averages to the files' mean STOI (the 6 counted ones).
+        let fileSTOI = lines.filter { $0.hasPrefix("u") }.compactMap { $0.split(separator: " ").last.map(String.init) }
+            .compactMap(Double.init)
+        XCTAssertEqual(fileSTOI.count, 6, result.stdout)
+        XCTAssertEqual(enhancedColumn.reduce(0, +) / 15, fileSTOI.reduce(0, +) / 6, accuracy: 0.0015)
+        XCTAssertGreaterThan(gains.reduce(0, +) / 15, 0.01, "a quarter of the noise is more intelligible: \(gains)")
+
+        let plain = try DenoiseRunner.run(["eval", "--clean", clean.path, "--enhanced", enhanced.path,
+                                           "--stoi-bands"], timeout: 120)
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        let header = plain.stdout.split(separator: "\n").first { $0.hasPrefix("band Hz") }
+        XCTAssertEqual(header?.split(separator: " "), ["band", "Hz", "enhanced"], "no noisy columns without --noisy")
     }
 
     func testEvalWithoutNoisyHasNoImprovementRowsAndLeavesTheNoisyColumnsEmpty() throws {

@@ -64,6 +64,21 @@ enum MetricsTestSignals {
         return (0..<count).map { _ in Float(random.gaussian()) }
     }
 
+    /// Noise confined to `low ... high` Hz at `rate`: a sum of sines every 0.25 Hz in that range, each of random
+    /// phase, so that it does not repeat within 4 s; unit amplitude per component, scale it with `Mixing`.
+    static func bandNoise(count: Int, rate: Int, low: Double, high: Double, seed: UInt64) -> [Float] {
+        var random = LCG(state: seed)
+        var output = [Double](repeating: 0, count: count)
+        var frequency = low
+        while frequency <= high {
+            let phase = 2 * Double.pi * random.uniform()
+            let step = 2 * Double.pi * frequency / Double(rate)
+            for i in 0..<count { output[i] += sin(step * Double(i) + phase) }
+            frequency += 0.25
+        }
+        return output.map { Float($0) }
+    }
+
     static func sine(cycles: Int, count: Int, amplitude: Double, cosine: Bool = false) -> [Float] {
         (0..<count).map {
             let angle = 2 * Double.pi * Double(cycles * $0) / Double(count)
@@ -248,6 +263,74 @@ final class MetricsTests: XCTestCase {
             XCTAssertEqual(STOI.compute(clean: clean, processed: noisy, sampleRate: rate), reference,
                            accuracy: tolerance, "\(rate) Hz, \(snr) dB")
         }
+    }
+
+    // MARK: - STOI per band
+
+    func testSTOIIsTheMeanOfItsBandScores() throws {
+        let clean = MetricsTestSignals.speechLike(seconds: 3, rate: 16000, seed: 31)
+        let noise = MetricsTestSignals.whiteNoise(count: clean.count, seed: 32)
+        let noisy = Mixing.mix(clean: clean, noise: noise, snrDB: 0)
+        let bands = try XCTUnwrap(STOI.bandScores(clean: clean, processed: noisy, sampleRate: 16000))
+        XCTAssertEqual(bands.count, 15)
+        XCTAssertEqual(bands.reduce(0, +) / 15, STOI.compute(clean: clean, processed: noisy, sampleRate: 16000),
+                       accuracy: 1e-12)
+        // White noise at 0 dB costs something in every band; the bands are not all alike.
+        for (k, score) in bands.enumerated() { XCTAssertTrue((-1 ..< 1).contains(score), "band \(k): \(score)") }
+        XCTAssertGreaterThan((bands.max() ?? 0) - (bands.min() ?? 0), 0.05, "\(bands)")
+    }
+
+    func testBandCentresAreOneThirdOctavesFrom150Hz() {
+        XCTAssertEqual(STOI.bandCentresHz.count, 15)
+        XCTAssertEqual(STOI.bandCentresHz.first ?? 0, 150, accuracy: 1e-12)
+        XCTAssertEqual(STOI.bandCentresHz.last ?? 0, 3809.76, accuracy: 0.01)
+        for k in 3..<15 { XCTAssertEqual(STOI.bandCentresHz[k] / STOI.bandCentresHz[k - 3], 2, accuracy: 1e-12) }
+    }
+
+    func testNoiseInOneBandLowersThatBandAlone() throws {
+        // Band 8 (centre 952 Hz) spans bins 43 ..< 55 of STOI's grid, 840–1055 Hz; the noise sits inside it, and
+        // the Hann window's main lobe (±78 Hz) spreads it a little into bands 7 and 9 only. Measured: band 8 0.44,
+        // bands 7 and 9 0.99, the rest above 0.9999.
+        let clean = MetricsTestSignals.speechLike(seconds: 3, rate: 10000, seed: 33)
+        let noise = MetricsTestSignals.bandNoise(count: clean.count, rate: 10000, low: 880, high: 1020, seed: 34)
+        let noisy = Mixing.mix(clean: clean, noise: noise, snrDB: 0)
+        let bands = try XCTUnwrap(STOI.bandScores(clean: clean, processed: noisy, sampleRate: 10000))
+        XCTAssertEqual(bands.indices.min { bands[$0] < bands[$1] }, 8, "\(bands)")
+        XCTAssertLessThan(bands[8], 0.6, "\(bands)")
+        for k in bands.indices where abs(k - 8) >= 2 { XCTAssertGreaterThan(bands[k], 0.99, "band \(k): \(bands)") }
+    }
+
+    func testBandScoresOfTooShortSignalsAreNil() {
+        let short = MetricsTestSignals.speechLike(seconds: 0.3, rate: 16000, seed: 17)
+        XCTAssertNil(STOI.bandScores(clean: short, processed: short, sampleRate: 16000))
+        XCTAssertNil(STOI.bandScores(clean: [], processed: [], sampleRate: 16000))
+        XCTAssertEqual(STOI.score(bandScores: nil), STOI.tooShortScore)
+        // Long enough: 0.6 s of the same signal.
+        let long = MetricsTestSignals.speechLike(seconds: 0.6, rate: 16000, seed: 17)
+        XCTAssertEqual(STOI.bandScores(clean: long, processed: long, sampleRate: 16000)?.count, 15)
+    }
+
+    func testEvaluationScoresSTOIFromItsBandsForTheEnhancedAndTheNoisyFile() throws {
+        let folder = try TestSignals.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let clean = MetricsTestSignals.speechLike(seconds: 1.5, rate: 16000, seed: 35)
+        let noise = MetricsTestSignals.whiteNoise(count: clean.count, seed: 36)
+        let signals = [("clean", clean), ("enhanced", Mixing.mix(clean: clean, noise: noise, snrDB: 15)),
+                       ("noisy", Mixing.mix(clean: clean, noise: noise, snrDB: 0))]
+        for (name, samples) in signals {
+            try TestSignals.writeWAV(samples, to: folder.appendingPathComponent("\(name)/a.wav"), format: .float32)
+        }
+        let (cleanFolder, enhancedFolder) = (folder.appendingPathComponent("clean"),
+                                             folder.appendingPathComponent("enhanced"))
+        let s = try Evaluation.scoreFile("a.wav", clean: cleanFolder, enhanced: enhancedFolder,
+                                         noisy: folder.appendingPathComponent("noisy"))
+        let bands = try XCTUnwrap(s.stoiBands), noisyBands = try XCTUnwrap(s.noisyStoiBands)
+        XCTAssertEqual(s.stoi, bands.reduce(0, +) / 15, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(s.noisy).stoi, noisyBands.reduce(0, +) / 15, accuracy: 1e-12)
+        XCTAssertGreaterThan(s.stoi, try XCTUnwrap(s.noisy).stoi)
+        let withoutNoisy = try Evaluation.scoreFile("a.wav", clean: cleanFolder, enhanced: enhancedFolder, noisy: nil)
+        XCTAssertNil(withoutNoisy.noisyStoiBands)
+        XCTAssertEqual(withoutNoisy.stoiBands, bands)
     }
 
     // MARK: - Real data

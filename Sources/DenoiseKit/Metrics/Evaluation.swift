@@ -7,7 +7,11 @@ public struct FileScores: Sendable {
     public let snr: Double
     public let segmentalSNR: Double
     public let stoi: Double
+    /// `STOI.bandScores` of the enhanced file, whose mean is `stoi`; nil when it is too short to score.
+    public let stoiBands: [Double]?
     public let noisy: (siSDR: Double, snr: Double, segmentalSNR: Double, stoi: Double)?
+    /// `STOI.bandScores` of the noisy input; nil when it is too short to score or not known.
+    public let noisyStoiBands: [Double]?
 }
 
 enum EvaluationError: Error, CustomStringConvertible, Equatable {
@@ -107,19 +111,21 @@ public enum Evaluation {
         }
         let reference = try load(clean)
         let estimate = try load(enhanced, rate: reference.rate)
-        func measure(_ x: [Float]) -> (Double, Double, Double, Double) {
-            (SignalMetrics.siSDR(reference: reference.samples, estimate: x),
-             SignalMetrics.snr(reference: reference.samples, estimate: x),
-             SignalMetrics.segmentalSNR(reference: reference.samples, estimate: x, sampleRate: reference.rate),
-             STOI.compute(clean: reference.samples, processed: x, sampleRate: reference.rate))
+        func measure(_ x: [Float]) -> (Double, Double, Double, Double, bands: [Double]?) {
+            let bands = STOI.bandScores(clean: reference.samples, processed: x, sampleRate: reference.rate)
+            return (SignalMetrics.siSDR(reference: reference.samples, estimate: x),
+                    SignalMetrics.snr(reference: reference.samples, estimate: x),
+                    SignalMetrics.segmentalSNR(reference: reference.samples, estimate: x, sampleRate: reference.rate),
+                    STOI.score(bandScores: bands), bands)
         }
         let e = measure(estimate.samples)
-        var n: (Double, Double, Double, Double)?
+        var n: (Double, Double, Double, Double, bands: [Double]?)?
         if let noisy, FileManager.default.fileExists(atPath: noisy.appendingPathComponent(name).path) {
             n = measure(try load(noisy, rate: reference.rate).samples)
         }
-        return FileScores(name: name, siSDR: e.0, snr: e.1, segmentalSNR: e.2, stoi: e.3,
-                          noisy: n.map { (siSDR: $0.0, snr: $0.1, segmentalSNR: $0.2, stoi: $0.3) })
+        return FileScores(name: name, siSDR: e.0, snr: e.1, segmentalSNR: e.2, stoi: e.3, stoiBands: e.bands,
+                          noisy: n.map { (siSDR: $0.0, snr: $0.1, segmentalSNR: $0.2, stoi: $0.3) },
+                          noisyStoiBands: n?.bands)
     }
 }
 

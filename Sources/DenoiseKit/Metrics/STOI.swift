@@ -16,7 +16,8 @@ import Foundation
 ///    processed envelope y is scaled to the clean one's energy and clipped to a signal-to-distortion floor of
 ///    β = −15 dB: y' = min(y·‖x‖/‖y‖, x·(1 + 10^(−β/20))); the score is the correlation of x and y'
 ///    (means removed, each divided by its norm).
-/// 6. STOI is the mean of those correlations over all bands and segments.
+/// 6. Each band's score is the mean of its correlations over the segments (`bandScores`); STOI is the mean of the
+///    15 band scores, which is the mean over all bands and segments, as every band has the same segments.
 ///
 /// As in `pystoi`, ε = 2.2e-16 is added to the norms that divide, so silent bands give 0 instead of NaN. All
 /// accumulations are in Double; the FFT is single precision.
@@ -24,7 +25,8 @@ public enum STOI {
     /// The rate STOI is defined at.
     public static let sampleRate = STOIConstants.sampleRate
     /// Returned when fewer than N = 30 STFT frames remain after silence removal (less than about 0.4 s of
-    /// speech): the measure is undefined there. 1e-5, as `pystoi`, so that averages stay finite.
+    /// speech; `bandScores` gives nil): the measure is undefined there. 1e-5, as `pystoi`, so that averages stay
+    /// finite.
     static let tooShortScore = 1e-5
 
     private static let frameLength = 256          // 25.6 ms at 10 kHz
@@ -36,8 +38,25 @@ public enum STOI {
     private static let beta = -15.0               // lower SDR bound, dB
     private static let eps = Double.ulpOfOne
 
+    /// Centre frequencies of the 15 one-third-octave bands, 150·2^(k/3) Hz for k = 0 ..< 15 (150 Hz to 3.81 kHz),
+    /// in the order of `bandScores`.
+    public static let bandCentresHz: [Double] = (0..<bandCount).map { lowestCentre * pow(2, Double($0) / 3) }
+
     /// STOI of `processed` against `clean`, both at `sampleRate` Hz (compared over the shorter length).
     static func compute(clean: [Float], processed: [Float], sampleRate rate: Int) -> Double {
+        score(bandScores: bandScores(clean: clean, processed: processed, sampleRate: rate))
+    }
+
+    /// STOI from the scores of `bandScores`: their mean, or `tooShortScore` when there are none.
+    static func score(bandScores: [Double]?) -> Double {
+        guard let bandScores, !bandScores.isEmpty else { return tooShortScore }
+        return bandScores.reduce(0, +) / Double(bandScores.count)
+    }
+
+    /// For each band of `bandCentresHz`, the mean over the 30-frame segments of the clipped correlation of step 5
+    /// (1 where `processed` has the clean envelope up to a gain); nil when fewer than N = 30 frames remain after
+    /// silence removal. Arguments as `compute`.
+    static func bandScores(clean: [Float], processed: [Float], sampleRate rate: Int) -> [Double]? {
         let n = min(clean.count, processed.count)
         var x = Array(clean.prefix(n))
         var y = Array(processed.prefix(n))
@@ -52,8 +71,8 @@ public enum STOI {
         let xBands = bandEnvelopes(xSpeech, window: window, fft: fft, bands: bands)
         let yBands = bandEnvelopes(ySpeech, window: window, fft: fft, bands: bands)
         let frames = xBands.count / bandCount
-        guard frames >= segmentFrames else { return tooShortScore }
-        return meanCorrelation(xBands, yBands, frames: frames)
+        guard frames >= segmentFrames else { return nil }
+        return bandCorrelations(xBands, yBands, frames: frames)
     }
 
     /// MATLAB's `hanning(256)`: symmetric, without the zero end points.
@@ -142,14 +161,14 @@ public enum STOI {
         return envelopes
     }
 
-    /// Steps 5–6: mean over bands and 30-frame segments of the correlation between the clean envelope and the
-    /// normalised, clipped processed envelope.
-    private static func meanCorrelation(_ xBands: [Double], _ yBands: [Double], frames: Int) -> Double {
+    /// Steps 5–6: for each band, the mean over the 30-frame segments of the correlation between the clean envelope
+    /// and the normalised, clipped processed envelope.
+    private static func bandCorrelations(_ xBands: [Double], _ yBands: [Double], frames: Int) -> [Double] {
         let clipFactor = 1 + pow(10, -beta / 20)
         let segments = frames - segmentFrames + 1
         var x = [Double](repeating: 0, count: segmentFrames)
         var y = [Double](repeating: 0, count: segmentFrames)
-        var total = 0.0
+        var totals = [Double](repeating: 0, count: bandCount)
         for segment in 0..<segments {
             for band in 0..<bandCount {
                 var xEnergy = 0.0, yEnergy = 0.0
@@ -175,9 +194,9 @@ public enum STOI {
                     yNorm += b * b
                     cross += a * b
                 }
-                total += cross / ((xNorm.squareRoot() + eps) * (yNorm.squareRoot() + eps))
+                totals[band] += cross / ((xNorm.squareRoot() + eps) * (yNorm.squareRoot() + eps))
             }
         }
-        return total / Double(bandCount * segments)
+        return totals.map { $0 / Double(segments) }
     }
 }
