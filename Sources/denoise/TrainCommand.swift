@@ -74,6 +74,10 @@ struct TrainCommand: Command {
         .option("low-snr", value: "P", kind: .float,
                 help: "Share of remixed examples mixed at \(Self.range(Self.defaults.lowSNRRange)) dB instead of "
                     + "--snr-range, where denoising is hardest.", default: Format.number(Self.defaults.lowSNRShare)),
+        .option("second-noise", value: "P", kind: .float,
+                help: "Share of remixed examples whose noise is two at once: a second noise, drawn as the first is, "
+                    + "\(Self.range(Self.defaults.secondNoiseRangeDB)) dB below it (real backgrounds are rarely one "
+                    + "source).", default: Format.number(Self.defaults.secondNoiseShare)),
         .option("level", value: "P", kind: .float,
                 help: "Share of remixed examples made louder or quieter as a whole, by up to "
                     + "\(Format.number(Self.defaults.levelRangeDB)) dB.",
@@ -404,7 +408,8 @@ struct TrainSettings {
         conditions = AugmentationOptions()
         let shares: [(String, WritableKeyPath<AugmentationOptions, Float>)] = [
             ("reverb", \.reverbShare), ("narrowband", \.narrowbandShare), ("mulaw", \.muLawShare),
-            ("low-snr", \.lowSNRShare), ("level", \.levelShare), ("clipping", \.clippingShare),
+            ("low-snr", \.lowSNRShare), ("second-noise", \.secondNoiseShare), ("level", \.levelShare),
+            ("clipping", \.clippingShare),
             ("lead-silence", \.leadingSilenceShare), ("pause-silence", \.pauseSilenceShare),
         ]
         for (name, field) in shares {

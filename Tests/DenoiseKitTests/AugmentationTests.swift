@@ -219,6 +219,50 @@ final class AugmentationTests: XCTestCase {
         XCTAssertEqual(snr(noisy: noisy, target: target), 20, accuracy: 0.05)
     }
 
+    func testSecondNoiseAddsAnotherDrawBelowTheFirstAndKeepsTheSNR() {
+        // Two recorded clips told apart by frequency: a 500 Hz and a 2 kHz tone, whole cycles in 0.5 s and in 1 s.
+        let tones: [Float] = [500, 2000]
+        let clips = tones.map { f in (0..<16000).map { Float(sin(2 * Double.pi * Double(f) * Double($0) / 16000)) } }
+        let clean = TestSignals.speechLike(seconds: 0.5)
+        /// Power of each tone in the noise that `remix` added (the target is the clean signal: no condition is on).
+        func tonePowers(_ augmentation: Augmentation, rng: inout RandomGenerator) -> (snr: Float, powers: [Double]) {
+            let (noisy, target) = augmentation.remix(clean: clean, rng: &rng)
+            XCTAssertEqual(target, clean)
+            let noise = zip(noisy, target).map { Double($0 - $1) }
+            let powers = tones.map { f in
+                var re = 0.0, im = 0.0
+                for (n, x) in noise.enumerated() {
+                    re += x * cos(2 * Double.pi * Double(f) * Double(n) / 16000)
+                    im -= x * sin(2 * Double.pi * Double(f) * Double(n) / 16000)
+                }
+                return (re * re + im * im) / Double(noise.count * noise.count)
+            }
+            return (snr(noisy: noisy, target: target), powers)
+        }
+        var rng = RandomGenerator(seed: 12)
+        let two = Augmentation(kinds: [.recorded], snrRange: 5...5, noiseClips: clips, speech: [], sampleRate: 16000,
+                               conditions: conditions { $0.secondNoiseShare = 1 })
+        var both = 0
+        for _ in 0..<40 {
+            let (snr, powers) = tonePowers(two, rng: &rng)
+            XCTAssertEqual(snr, 5, accuracy: 0.05, "the pair of noises is scaled to the drawn SNR together")
+            let ratioDB = 10 * log10((powers.min() ?? 0) / (powers.max() ?? 1))
+            guard ratioDB > -30 else { continue }  // the same clip twice
+            both += 1
+            XCTAssertGreaterThanOrEqual(ratioDB, -10.1, "the second noise lies within 10 dB of the first")
+        }
+        XCTAssertGreaterThan(both, 10, "about half the second draws are the other clip")
+
+        let one = Augmentation(kinds: [.recorded], snrRange: 5...5, noiseClips: clips, speech: [], sampleRate: 16000,
+                               conditions: .none)
+        for _ in 0..<20 {
+            let (_, powers) = tonePowers(one, rng: &rng)
+            XCTAssertLessThan(10 * log10((powers.min() ?? 0) / (powers.max() ?? 1) + 1e-30), -60, "one noise only")
+        }
+        XCTAssertEqual(AugmentationOptions().secondNoiseShare, 0, "off by default")
+        XCTAssertFalse(conditions { $0.secondNoiseShare = -0.1 }.isValid)
+    }
+
     func testLevelChangeScalesInputAndTargetAlikeWithinTwentyDecibels() {
         var rng = RandomGenerator(seed: 7)
         let clean = TestSignals.speechLike(seconds: 0.5)

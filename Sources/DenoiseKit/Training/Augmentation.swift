@@ -101,7 +101,11 @@ public struct Augmentation: Sendable {
         let options = availableNoiseKinds
         if !options.isEmpty {
             let kind = options[Int(rng.next() % UInt64(options.count))]
-            let noise = makeNoise(kind, count: clean.count, rng: &rng)
+            var noise = makeNoise(kind, count: clean.count, rng: &rng)
+            // Drawn only when asked for, so that runs without it draw exactly as before it existed.
+            if conditions.secondNoiseShare > 0 && rng.uniform() < conditions.secondNoiseShare {
+                addSecondNoise(to: &noise, kinds: options, rng: &rng)
+            }
             let range = rng.uniform() < conditions.lowSNRShare ? conditions.lowSNRRange : snrRange
             let snr = rng.uniform(range.lowerBound, range.upperBound)
             let scaled = Mixing.scaleNoise(noise, toSNR: snr, against: speech)
@@ -145,6 +149,19 @@ public struct Augmentation: Sendable {
     }
 
     /// A measured response (when there are any) or a synthetic one, in the shares of `conditions`.
+    /// Adds to `noise` a second noise of one of `kinds`, drawn as the first one was, with its power
+    /// `AugmentationOptions.secondNoiseRangeDB` below the first's.
+    private func addSecondNoise(to noise: inout [Float], kinds: [Kind], rng: inout RandomGenerator) {
+        let kind = kinds[Int(rng.next() % UInt64(kinds.count))]
+        let second = makeNoise(kind, count: noise.count, rng: &rng)
+        let range = conditions.secondNoiseRangeDB
+        let below = rng.uniform(range.lowerBound, range.upperBound)
+        let secondPower = Mixing.meanSquare(second)
+        guard secondPower > 0 else { return }
+        let gain = (Mixing.meanSquare(noise) / secondPower).squareRoot() * Float(pow(10, Double(-below) / 20))
+        for i in noise.indices { noise[i] += gain * second[i] }
+    }
+
     private func drawResponse(rng: inout RandomGenerator) -> RoomImpulseResponse {
         if !responses.isEmpty && rng.uniform() < conditions.measuredResponseShare {
             return responses[Int(rng.next() % UInt64(responses.count))]

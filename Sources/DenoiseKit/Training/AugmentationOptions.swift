@@ -23,6 +23,13 @@ public struct AugmentationOptions: Codable, Equatable, Sendable {
     /// a share of 0.3 raises the examples at −5…5 dB from 40% to 58%, where the model gains least.
     public var lowSNRShare: Float = 0.3
     public var lowSNRRange: ClosedRange<Float> = -5...5
+    /// Examples whose noise is two noises at once: a second one, drawn as the first is (any kind, another draw),
+    /// `secondNoiseRangeDB` below it, before the sum is scaled to the example's SNR. Real backgrounds are rarely one
+    /// source (traffic under a crowd, a fan under rain), and two clips make combinations no clip has alone. Off by
+    /// default (0), which also leaves the random draws of runs without it as they were.
+    public var secondNoiseShare: Float = 0
+    /// How far the second noise's power lies below the first's, dB.
+    public var secondNoiseRangeDB: ClosedRange<Float> = 0...10
     /// Examples whose whole mixture (and target) is made louder or quieter by up to `levelRangeDB`: recording
     /// levels vary by that much, and the log-power input should not care.
     public var levelShare: Float = 0.5
@@ -61,7 +68,7 @@ public struct AugmentationOptions: Codable, Equatable, Sendable {
 
     /// Whether every share is a probability.
     public var isValid: Bool {
-        [reverbShare, measuredResponseShare, narrowbandShare, muLawShare, lowSNRShare, levelShare, clippingShare,
-         leadingSilenceShare, pauseSilenceShare].allSatisfy { (0...1).contains($0) }
+        [reverbShare, measuredResponseShare, narrowbandShare, muLawShare, lowSNRShare, secondNoiseShare, levelShare,
+         clippingShare, leadingSilenceShare, pauseSilenceShare].allSatisfy { (0...1).contains($0) }
     }
 }
