@@ -74,6 +74,10 @@ struct TrainCommand: Command {
         .option("low-snr", value: "P", kind: .float,
                 help: "Share of remixed examples mixed at \(Self.range(Self.defaults.lowSNRRange)) dB instead of "
                     + "--snr-range, where denoising is hardest.", default: Format.number(Self.defaults.lowSNRShare)),
+        .option("speed", value: "P", kind: .float,
+                help: "Share of remixed examples whose speech is played \(Self.range(Self.defaults.speedRange))x as "
+                    + "fast, input and target (pitch and formants move with it, as between talkers).",
+                default: Format.number(Self.defaults.speedShare)),
         .option("second-noise", value: "P", kind: .float,
                 help: "Share of remixed examples whose noise is two at once: a second noise, drawn as the first is, "
                     + "\(Self.range(Self.defaults.secondNoiseRangeDB)) dB below it (real backgrounds are rarely one "
@@ -408,7 +412,8 @@ struct TrainSettings {
         conditions = AugmentationOptions()
         let shares: [(String, WritableKeyPath<AugmentationOptions, Float>)] = [
             ("reverb", \.reverbShare), ("narrowband", \.narrowbandShare), ("mulaw", \.muLawShare),
-            ("low-snr", \.lowSNRShare), ("second-noise", \.secondNoiseShare), ("level", \.levelShare),
+            ("low-snr", \.lowSNRShare), ("speed", \.speedShare), ("second-noise", \.secondNoiseShare),
+            ("level", \.levelShare),
             ("clipping", \.clippingShare),
             ("lead-silence", \.leadingSilenceShare), ("pause-silence", \.pauseSilenceShare),
         ]

@@ -219,6 +219,44 @@ final class AugmentationTests: XCTestCase {
         XCTAssertEqual(snr(noisy: noisy, target: target), 20, accuracy: 0.05)
     }
 
+    func testSpeedChangeScalesFrequencyAndLengthOfInputAndTargetAlike() {
+        // A 1 kHz tone, 0.5 s: at 110% it lasts 0.5 / 1.1 s and sounds at 1.1 kHz, in the input and the target.
+        let count = 8000
+        let tone = (0..<count).map { Float(sin(2 * Double.pi * 1000 * Double($0) / 16000)) }
+        func power(_ x: [Float], at f: Double) -> Double {
+            var re = 0.0, im = 0.0
+            for (n, v) in x.enumerated() {
+                re += Double(v) * cos(2 * Double.pi * f * Double(n) / 16000)
+                im -= Double(v) * sin(2 * Double.pi * f * Double(n) / 16000)
+            }
+            return (re * re + im * im) / Double(x.count * x.count)
+        }
+        var rng = RandomGenerator(seed: 13)
+        let faster = Augmentation(kinds: [], noiseClips: [], speech: [], sampleRate: 16000,
+                                  conditions: conditions { $0.speedShare = 1; $0.speedRange = 1.1...1.1 })
+        let (noisy, target) = faster.remix(clean: tone, rng: &rng)
+        XCTAssertEqual(noisy, target, "no noise kind: the input is the changed speech")
+        XCTAssertEqual(target.count, Int((Double(count) / 1.1).rounded(.up)))
+        XCTAssertGreaterThan(10 * log10(power(target, at: 1100) / power(target, at: 1000)), 30)
+        XCTAssertEqual(power(target, at: 1100), 0.25, accuracy: 0.01, "amplitude kept")
+
+        // Drawn across the range, in whole percents: lengths of n / 0.9 ... n / 1.1 and nothing else.
+        let drawn = Augmentation(kinds: [], noiseClips: [], speech: [], sampleRate: 16000,
+                                 conditions: conditions { $0.speedShare = 1 })
+        let allowed = Set((90...110).map { Int((Double(count) * 100 / Double($0)).rounded(.up)) })
+        var lengths = Set<Int>()
+        for _ in 0..<40 { lengths.insert(drawn.remix(clean: tone, rng: &rng).clean.count) }
+        XCTAssertTrue(lengths.isSubset(of: allowed), "\(lengths.sorted())")
+        XCTAssertGreaterThan(lengths.count, 10, "drawn across the range")
+        XCTAssertTrue(lengths.contains { $0 > count } && lengths.contains { $0 < count }, "slower and faster")
+
+        let unchanged = Augmentation(kinds: [], noiseClips: [], speech: [], sampleRate: 16000, conditions: .none)
+        XCTAssertEqual(unchanged.remix(clean: tone, rng: &rng).clean, tone)
+        XCTAssertEqual(AugmentationOptions().speedShare, 0, "off by default")
+        XCTAssertFalse(conditions { $0.speedShare = 2 }.isValid)
+        XCTAssertFalse(conditions { $0.speedRange = 0.1...1 }.isValid)
+    }
+
     func testSecondNoiseAddsAnotherDrawBelowTheFirstAndKeepsTheSNR() {
         // Two recorded clips told apart by frequency: a 500 Hz and a 2 kHz tone, whole cycles in 0.5 s and in 1 s.
         let tones: [Float] = [500, 2000]

@@ -81,6 +81,12 @@ public struct Augmentation: Sendable {
     /// reverberant) speech.
     public func remix(clean original: [Float], rng: inout RandomGenerator) -> (noisy: [Float], clean: [Float]) {
         var clean = original
+        // Drawn only when asked for, so that runs without it draw exactly as before it existed.
+        if conditions.speedShare > 0 && rng.uniform() < conditions.speedShare {
+            let range = conditions.speedRange
+            let percent = Int((rng.uniform(range.lowerBound, range.upperBound) * 100).rounded())
+            clean = Augmentation.changeSpeed(clean, percent: percent, sampleRate: sampleRate)
+        }
         if kinds.contains(.lowpass) && rng.uniform() < 0.5 {
             let cutoff = rng.uniform(4000, 8000)
             if cutoff < 0.45 * Float(sampleRate) {
@@ -149,6 +155,13 @@ public struct Augmentation: Sendable {
     }
 
     /// A measured response (when there are any) or a synthetic one, in the shares of `conditions`.
+    /// `x` played at `percent`% of its speed: read as if sampled at that share of `sampleRate` and resampled to
+    /// `sampleRate`, so its length is divided by the factor and every frequency multiplied by it. Whole percents
+    /// keep the rate ratio small (at most 200/199 after the gcd), so the resampler's table stays short.
+    static func changeSpeed(_ x: [Float], percent: Int, sampleRate: Int) -> [Float] {
+        Resampler.resample(x, from: sampleRate * percent / 100, to: sampleRate)
+    }
+
     /// Adds to `noise` a second noise of one of `kinds`, drawn as the first one was, with its power
     /// `AugmentationOptions.secondNoiseRangeDB` below the first's.
     private func addSecondNoise(to noise: inout [Float], kinds: [Kind], rng: inout RandomGenerator) {

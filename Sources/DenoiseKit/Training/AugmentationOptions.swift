@@ -23,6 +23,15 @@ public struct AugmentationOptions: Codable, Equatable, Sendable {
     /// a share of 0.3 raises the examples at −5…5 dB from 40% to 58%, where the model gains least.
     public var lowSNRShare: Float = 0.3
     public var lowSNRRange: ClosedRange<Float> = -5...5
+    /// Examples whose speech is played faster or slower by a factor from `speedRange` (resampled, so pitch and
+    /// formants move with the tempo, as they differ between talkers): the corpus has few voices, most of them
+    /// prompts and digits, and a mask learnt on them meets other voices in use. The target is the same changed
+    /// speech, and the example's length changes with it. Off by default (0), which also leaves the random draws of
+    /// runs without it as they were.
+    public var speedShare: Float = 0
+    /// Tempo factors of `speedShare`, drawn uniformly, in steps of 0.01: ±10% moves formants about half as far as
+    /// they lie apart between typical female and male talkers.
+    public var speedRange: ClosedRange<Float> = 0.9...1.1
     /// Examples whose noise is two noises at once: a second one, drawn as the first is (any kind, another draw),
     /// `secondNoiseRangeDB` below it, before the sum is scaled to the example's SNR. Real backgrounds are rarely one
     /// source (traffic under a crowd, a fan under rain), and two clips make combinations no clip has alone. Off by
@@ -68,7 +77,8 @@ public struct AugmentationOptions: Codable, Equatable, Sendable {
 
     /// Whether every share is a probability.
     public var isValid: Bool {
-        [reverbShare, measuredResponseShare, narrowbandShare, muLawShare, lowSNRShare, secondNoiseShare, levelShare,
-         clippingShare, leadingSilenceShare, pauseSilenceShare].allSatisfy { (0...1).contains($0) }
+        [reverbShare, measuredResponseShare, narrowbandShare, muLawShare, lowSNRShare, speedShare, secondNoiseShare,
+         levelShare, clippingShare, leadingSilenceShare, pauseSilenceShare].allSatisfy { (0...1).contains($0) }
+            && speedRange.lowerBound >= 0.5 && speedRange.upperBound <= 2
     }
 }
