@@ -154,10 +154,10 @@ public struct Augmentation: Sendable {
         return (noisy, clean)
     }
 
-    /// A measured response (when there are any) or a synthetic one, in the shares of `conditions`.
     /// `x` played at `percent`% of its speed: read as if sampled at that share of `sampleRate` and resampled to
     /// `sampleRate`, so its length is divided by the factor and every frequency multiplied by it. Whole percents
-    /// keep the rate ratio small (at most 200/199 after the gcd), so the resampler's table stays short.
+    /// keep the reduced rate ratio at 100/percent or simpler for rates that are multiples of 100 (at most 100
+    /// phases), so the resampler's table stays short.
     static func changeSpeed(_ x: [Float], percent: Int, sampleRate: Int) -> [Float] {
         Resampler.resample(x, from: sampleRate * percent / 100, to: sampleRate)
     }
@@ -175,6 +175,7 @@ public struct Augmentation: Sendable {
         for i in noise.indices { noise[i] += gain * second[i] }
     }
 
+    /// A measured response (when there are any) or a synthetic one, in the shares of `conditions`.
     private func drawResponse(rng: inout RandomGenerator) -> RoomImpulseResponse {
         if !responses.isEmpty && rng.uniform() < conditions.measuredResponseShare {
             return responses[Int(rng.next() % UInt64(responses.count))]
