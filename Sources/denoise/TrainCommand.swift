@@ -60,47 +60,10 @@ struct TrainCommand: Command {
         .option("rir", value: "DIR", kind: .list,
                 help: "Measured room impulse responses for --reverb (those at 16 kHz when the folder has them, "
                     + "else all, resampled); may be repeated. Without it, rooms are synthetic only."),
-        .option("reverb", value: "P", kind: .float,
-                help: "Share of remixed examples in a room: the input hears the whole impulse response (measured "
-                    + "or synthetic, RT60 \(Self.range(Self.defaults.rt60Range)) s), the target only its direct path "
-                    + "and first 50 ms, which a mask cannot separate from the speech and listeners hear as part of "
-                    + "it.", default: Format.number(Self.defaults.reverbShare)),
-        .option("narrowband", value: "P", kind: .float,
-                help: "Share of remixed examples whose whole mixture passes through 8 kHz sampling, as telephone "
-                    + "and VoIP audio does (the target is band-limited too).",
-                default: Format.number(Self.defaults.narrowbandShare)),
-        .option("mulaw", value: "P", kind: .float, help: "Share of the narrowband examples also coded with G.711 "
-                + "mu-law.", default: Format.number(Self.defaults.muLawShare)),
-        .option("low-snr", value: "P", kind: .float,
-                help: "Share of remixed examples mixed at \(Self.range(Self.defaults.lowSNRRange)) dB instead of "
-                    + "--snr-range, where denoising is hardest.", default: Format.number(Self.defaults.lowSNRShare)),
-        .option("speed", value: "P", kind: .float,
-                help: "Share of remixed examples whose speech is played \(Self.range(Self.defaults.speedRange))x as "
-                    + "fast, input and target (pitch and formants move with it, as between talkers).",
-                default: Format.number(Self.defaults.speedShare)),
-        .option("second-noise", value: "P", kind: .float,
-                help: "Share of remixed examples whose noise is two at once: a second noise, drawn as the first is, "
-                    + "\(Self.range(Self.defaults.secondNoiseRangeDB)) dB below it (real backgrounds are rarely one "
-                    + "source).", default: Format.number(Self.defaults.secondNoiseShare)),
-        .option("level", value: "P", kind: .float,
-                help: "Share of remixed examples made louder or quieter as a whole, by up to "
-                    + "\(Format.number(Self.defaults.levelRangeDB)) dB.",
-                default: Format.number(Self.defaults.levelShare)),
-        .option("clipping", value: "P", kind: .float,
-                help: "Share of remixed examples whose input (not target) is clipped at "
-                    + "\(Self.range(Self.defaults.clippingLevelRange)) of its peak.",
-                default: Format.number(Self.defaults.clippingShare)),
-        .option("lead-silence", value: "P", kind: .float,
-                help: "Share of remixed examples that start with \(Self.range(Self.defaults.leadingSilenceRange)) s of "
-                    + "digital silence (input and target), as streams and muted microphones begin. apply no longer "
-                    + "shows the network an input's leading silence (it starts the network at the first sound), so "
-                    + "this serves recipes that used it and silence after sound.",
-                default: Format.number(Self.defaults.leadingSilenceShare)),
-        .option("pause-silence", value: "P", kind: .float,
-                help: "Share of remixed examples with \(Self.range(Self.defaults.pauseSilenceRange)) s of digital "
-                    + "silence (input and target) starting anywhere in them: a microphone muted mid-call, a noise "
-                    + "gate's pause, the end of a stream (a pause that runs off the end).",
-                default: Format.number(Self.defaults.pauseSilenceShare)),
+    ] + TrainCommand.shares.map { share in
+        .option(share.name, value: "P", kind: .float, help: share.help,
+                default: Format.number(TrainCommand.defaults[keyPath: share.field]))
+    } + [
         .option("crop", value: "SECONDS", kind: .float,
                 help: "Train on random segments of this length.",
                 default: Format.number(Float(Self.training.cropSeconds))),
@@ -243,6 +206,44 @@ struct TrainCommand: Command {
 
     /// The library's augmentation defaults, which help shows.
     private static let defaults = AugmentationOptions()
+
+    /// The augmentation shares, in help order: each option's name, the field of `AugmentationOptions` it sets (its
+    /// default is the library's), and its help. Declaring and parsing both read this list.
+    /// (Computed: key paths are not `Sendable`, so the list cannot be a stored static.)
+    static var shares: [(name: String, field: WritableKeyPath<AugmentationOptions, Float>, help: String)] { [
+        ("reverb", \.reverbShare,
+         "Share of remixed examples in a room: the input hears the whole impulse response (measured or synthetic, "
+            + "RT60 \(range(defaults.rt60Range)) s), the target only its direct path and first 50 ms, which a mask "
+            + "cannot separate from the speech and listeners hear as part of it."),
+        ("narrowband", \.narrowbandShare,
+         "Share of remixed examples whose whole mixture passes through 8 kHz sampling, as telephone and VoIP audio "
+            + "does (the target is band-limited too)."),
+        ("mulaw", \.muLawShare, "Share of the narrowband examples also coded with G.711 mu-law."),
+        ("low-snr", \.lowSNRShare,
+         "Share of remixed examples mixed at \(range(defaults.lowSNRRange)) dB instead of --snr-range, where "
+            + "denoising is hardest."),
+        ("speed", \.speedShare,
+         "Share of remixed examples whose speech is played \(range(defaults.speedRange))x as fast, input and target "
+            + "(pitch and formants move with it, as between talkers)."),
+        ("second-noise", \.secondNoiseShare,
+         "Share of remixed examples whose noise is two at once: a second noise, drawn as the first is, "
+            + "\(range(defaults.secondNoiseRangeDB)) dB below it (real backgrounds are rarely one source)."),
+        ("level", \.levelShare,
+         "Share of remixed examples made louder or quieter as a whole, by up to "
+            + "\(Format.number(defaults.levelRangeDB)) dB."),
+        ("clipping", \.clippingShare,
+         "Share of remixed examples whose input (not target) is clipped at \(range(defaults.clippingLevelRange)) of "
+            + "its peak."),
+        ("lead-silence", \.leadingSilenceShare,
+         "Share of remixed examples that start with \(range(defaults.leadingSilenceRange)) s of digital silence "
+            + "(input and target), as streams and muted microphones begin. apply no longer shows the network an "
+            + "input's leading silence (it starts the network at the first sound), so this serves recipes that used "
+            + "it and silence after sound."),
+        ("pause-silence", \.pauseSilenceShare,
+         "Share of remixed examples with \(range(defaults.pauseSilenceRange)) s of digital silence (input and "
+            + "target) starting anywhere in them: a microphone muted mid-call, a noise gate's pause, the end of a "
+            + "stream (a pause that runs off the end)."),
+    ] }
 
     private static func range<T: BinaryFloatingPoint>(_ range: ClosedRange<T>) -> String {
         Format.number(Float(range.lowerBound)) + "–" + Format.number(Float(range.upperBound))
@@ -410,14 +411,7 @@ struct TrainSettings {
             throw UsageError("invalid value for --augment: \(error)")
         }
         conditions = AugmentationOptions()
-        let shares: [(String, WritableKeyPath<AugmentationOptions, Float>)] = [
-            ("reverb", \.reverbShare), ("narrowband", \.narrowbandShare), ("mulaw", \.muLawShare),
-            ("low-snr", \.lowSNRShare), ("speed", \.speedShare), ("second-noise", \.secondNoiseShare),
-            ("level", \.levelShare),
-            ("clipping", \.clippingShare),
-            ("lead-silence", \.leadingSilenceShare), ("pause-silence", \.pauseSilenceShare),
-        ]
-        for (name, field) in shares {
+        for (name, field, _) in TrainCommand.shares {
             conditions[keyPath: field] = Float(try arguments.defaultedDouble(name, expected: "a share in [0, 1]") {
                 (0...1).contains($0)
             })
