@@ -228,6 +228,11 @@ struct TrainCommand: Command {
         ("second-noise", \.secondNoiseShare,
          "Share of remixed examples whose noise is two at once: a second noise, drawn as the first is, "
             + "\(range(defaults.secondNoiseRangeDB)) dB below it (real backgrounds are rarely one source)."),
+        ("noise-eq", \.noiseEQShare,
+         "Share of remixed examples whose noise is coloured by \(defaults.noiseEQFilters.lowerBound)–"
+            + "\(defaults.noiseEQFilters.upperBound) random peaking filters of up to "
+            + "±\(Format.number(defaults.noiseEQRangeDB.upperBound)) dB (the same source through other walls, "
+            + "cars and microphones)."),
         ("level", \.levelShare,
          "Share of remixed examples made louder or quieter as a whole, by up to "
             + "\(Format.number(defaults.levelRangeDB)) dB."),

@@ -209,7 +209,7 @@ final class UsageErrorTests: XCTestCase {
                              mentioning: ["--val-seed", "--val-noise"])
         try expectUsageError(base + ["--val-noise", "vn", "--val-snrs", "0,x"], usage: usage,
                              mentioning: ["--val-snrs"])
-        let shares = ["reverb", "narrowband", "mulaw", "low-snr", "speed", "second-noise", "level", "clipping",
+        let shares = ["reverb", "narrowband", "mulaw", "low-snr", "speed", "second-noise", "noise-eq", "level", "clipping",
                       "lead-silence", "pause-silence"]
         for share in shares {
             try expectUsageError(base + ["--\(share)", "1.5"], usage: usage, mentioning: ["--\(share)"])

@@ -301,6 +301,68 @@ final class AugmentationTests: XCTestCase {
         XCTAssertFalse(conditions { $0.secondNoiseShare = -0.1 }.isValid)
     }
 
+    func testPeakingFilterHasItsGainAtTheCentreAndNoneAtDCOrNyquist() {
+        /// Steady-state gain in dB of `filter` for a sampled `signal` (the first half is left for the transient).
+        func gainDB(_ filter: Biquad, _ signal: [Float]) -> Double {
+            var y = signal
+            filter.apply(&y)
+            return 10 * log10(energy(y[8000...]) / energy(signal[8000...]))
+        }
+        let tone = (0..<16000).map { Float(sin(2 * Double.pi * 1000 * Double($0) / 16000)) }
+        let dc = [Float](repeating: 1, count: 16000)
+        let nyquist = (0..<16000).map { Float($0 % 2 == 0 ? 1 : -1) }
+        for gain: Float in [12, -12, 5] {
+            let filter = Biquad.peaking(centre: 1000, gainDB: gain, q: 1, sampleRate: 16000)
+            XCTAssertEqual(gainDB(filter, tone), Double(gain), accuracy: 0.02, "the gain at the centre")
+            XCTAssertEqual(gainDB(filter, dc), 0, accuracy: 0.01, "none at DC")
+            XCTAssertEqual(gainDB(filter, nyquist), 0, accuracy: 0.01, "none at Nyquist")
+        }
+    }
+
+    func testNoiseEQColoursTheNoiseAndKeepsTheSNR() {
+        // A recorded "clip" of three equal tones (whole cycles in a second), whose balance the filters change.
+        let tones: [Double] = [250, 1000, 4000]
+        let clip = (0..<16000).map { n in
+            Float(tones.map { sin(2 * Double.pi * $0 * Double(n) / 16000) }.reduce(0, +))
+        }
+        let clean = TestSignals.speechLike(seconds: 0.5)
+        /// The loudest tone over the quietest in the noise that `remix` added, dB, and the example's SNR.
+        func spreadDB(_ augmentation: Augmentation, rng: inout RandomGenerator) -> (snr: Float, spread: Double) {
+            let (noisy, target) = augmentation.remix(clean: clean, rng: &rng)
+            XCTAssertEqual(target, clean)
+            let noise = zip(noisy, target).map { Double($0 - $1) }
+            let powers = tones.map { f in
+                var re = 0.0, im = 0.0
+                for (n, x) in noise.enumerated() {
+                    re += x * cos(2 * Double.pi * f * Double(n) / 16000)
+                    im -= x * sin(2 * Double.pi * f * Double(n) / 16000)
+                }
+                return re * re + im * im
+            }
+            return (snr(noisy: noisy, target: target), 10 * log10((powers.max() ?? 1) / (powers.min() ?? 1)))
+        }
+        var rng = RandomGenerator(seed: 13)
+        let coloured = Augmentation(kinds: [.recorded], snrRange: 5...5, noiseClips: [clip], speech: [],
+                                    sampleRate: 16000, conditions: conditions { $0.noiseEQShare = 1 })
+        var spreads: [Double] = []
+        for _ in 0..<30 {
+            let (snr, spread) = spreadDB(coloured, rng: &rng)
+            XCTAssertEqual(snr, 5, accuracy: 0.05, "the coloured noise is scaled to the drawn SNR")
+            spreads.append(spread)
+        }
+        XCTAssertGreaterThanOrEqual(spreads.filter { $0 > 3 }.count, 15, "the filters move the balance: \(spreads)")
+        XCTAssertGreaterThan(spreads.max() ?? 0, 12, "by more than one filter's gain at times")
+        XCTAssertLessThan(spreads.max() ?? 0, 72, "at most three filters of 12 dB each way")
+
+        let plain = Augmentation(kinds: [.recorded], snrRange: 5...5, noiseClips: [clip], speech: [],
+                                 sampleRate: 16000, conditions: .none)
+        for _ in 0..<10 {
+            XCTAssertLessThan(spreadDB(plain, rng: &rng).spread, 0.1, "without it the tones stay equal")
+        }
+        XCTAssertEqual(AugmentationOptions().noiseEQShare, 0, "off by default")
+        XCTAssertFalse(conditions { $0.noiseEQShare = 1.5 }.isValid)
+    }
+
     func testLevelChangeScalesInputAndTargetAlikeWithinTwentyDecibels() {
         var rng = RandomGenerator(seed: 7)
         let clean = TestSignals.speechLike(seconds: 0.5)

@@ -18,6 +18,16 @@ struct Biquad {
         return Biquad(b0: alpha / a0, b1: 0, b2: -alpha / a0, a1: -2 * c / a0, a2: (1 - alpha) / a0)
     }
 
+    /// A peaking equaliser: `gainDB` at `centre`, falling back to 0 dB away from it (exactly at DC and Nyquist),
+    /// over a width set by `q`.
+    static func peaking(centre: Float, gainDB: Float, q: Float, sampleRate: Int) -> Biquad {
+        let w = 2 * Float.pi * centre / Float(sampleRate), alpha = sin(w) / (2 * q), c = cos(w)
+        let a = Float(pow(10, Double(gainDB) / 40))
+        let a0 = 1 + alpha / a
+        return Biquad(b0: (1 + alpha * a) / a0, b1: -2 * c / a0, b2: (1 - alpha * a) / a0,
+                      a1: -2 * c / a0, a2: (1 - alpha / a) / a0)
+    }
+
     func apply(_ x: inout [Float], passes: Int = 1) {
         for _ in 0..<passes {
             var x1: Float = 0, x2: Float = 0, y1: Float = 0, y2: Float = 0

@@ -112,6 +112,9 @@ public struct Augmentation: Sendable {
             if conditions.secondNoiseShare > 0 && rng.uniform() < conditions.secondNoiseShare {
                 addSecondNoise(to: &noise, kinds: options, rng: &rng)
             }
+            if conditions.noiseEQShare > 0 && rng.uniform() < conditions.noiseEQShare {
+                equalise(&noise, rng: &rng)
+            }
             let range = rng.uniform() < conditions.lowSNRShare ? conditions.lowSNRRange : snrRange
             let snr = rng.uniform(range.lowerBound, range.upperBound)
             let scaled = Mixing.scaleNoise(noise, toSNR: snr, against: speech)
@@ -173,6 +176,18 @@ public struct Augmentation: Sendable {
         guard secondPower > 0 else { return }
         let gain = (Mixing.meanSquare(noise) / secondPower).squareRoot() * Float(pow(10, Double(-below) / 20))
         for i in noise.indices { noise[i] += gain * second[i] }
+    }
+
+    /// Passes `noise` through `AugmentationOptions.noiseEQFilters` peaking filters of random centre, gain and width.
+    private func equalise(_ noise: inout [Float], rng: inout RandomGenerator) {
+        let filters = conditions.noiseEQFilters, gains = conditions.noiseEQRangeDB
+        let count = filters.lowerBound + Int(rng.next() % UInt64(filters.count))
+        let lowest: Float = 100, highest = 0.45 * Float(sampleRate)
+        for _ in 0..<count {
+            let centre = Float(exp(Double(rng.uniform(log(lowest), log(highest)))))
+            Biquad.peaking(centre: centre, gainDB: rng.uniform(gains.lowerBound, gains.upperBound),
+                           q: rng.uniform(0.5, 2), sampleRate: sampleRate).apply(&noise)
+        }
     }
 
     /// A measured response (when there are any) or a synthetic one, in the shares of `conditions`.

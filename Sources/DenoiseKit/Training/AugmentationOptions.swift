@@ -39,6 +39,16 @@ public struct AugmentationOptions: Codable, Equatable, Sendable {
     public var secondNoiseShare: Float = 0
     /// How far the second noise's power lies below the first's, dB.
     public var secondNoiseRangeDB: ClosedRange<Float> = 0...10
+    /// Examples whose noise is coloured by `noiseEQFilters` random peaking filters, each `noiseEQRangeDB` at a
+    /// centre between 100 Hz and 0.45 of the sampling rate, before it is scaled to the example's SNR. The same
+    /// source sounds different through other walls, cars, microphones and rooms, and a few hundred clips are a few
+    /// hundred spectra; the filters move their energy between the bands where speech lives. Off by default (0),
+    /// which also leaves the random draws of runs without it as they were.
+    public var noiseEQShare: Float = 0
+    /// Gains of the noise filters, dB.
+    public var noiseEQRangeDB: ClosedRange<Float> = -12...12
+    /// How many filters colour one example's noise.
+    public var noiseEQFilters: ClosedRange<Int> = 1...3
     /// Examples whose whole mixture (and target) is made louder or quieter by up to `levelRangeDB`: recording
     /// levels vary by that much, and the log-power input should not care.
     public var levelShare: Float = 0.5
@@ -78,7 +88,8 @@ public struct AugmentationOptions: Codable, Equatable, Sendable {
     /// Whether every share is a probability.
     public var isValid: Bool {
         [reverbShare, measuredResponseShare, narrowbandShare, muLawShare, lowSNRShare, speedShare, secondNoiseShare,
-         levelShare, clippingShare, leadingSilenceShare, pauseSilenceShare].allSatisfy { (0...1).contains($0) }
+         noiseEQShare, levelShare, clippingShare, leadingSilenceShare, pauseSilenceShare]
+            .allSatisfy { (0...1).contains($0) }
             && speedRange.lowerBound >= 0.5 && speedRange.upperBound <= 2
     }
 }
