@@ -145,6 +145,27 @@ final class ModelInterpolationTests: XCTestCase {
         XCTAssertNil(dangling)
     }
 
+    func testRecordsOfManyGenerationsOfSoupsCompareAndRoundTrip() {
+        // Each generation blends the file with two rounds trained from it, whose records both hold the file's: as a
+        // tree the history of g generations has 3^g records; stored and compared, one per generation.
+        func history(generations: Int, root: String) -> BlendSummary {
+            var file = BlendSummary(weight: 0.5, command: root, first: nil, second: nil)
+            for g in 1...generations {
+                let rounds = BlendSummary(weight: 0.5, command: "blend -o u\(g) r\(g)a r\(g)b", first: nil,
+                                          second: nil, firstBlend: file, secondBlend: file)
+                file = BlendSummary(weight: 0.5, command: "blend -o f\(g) f\(g - 1) u\(g)", first: nil, second: nil,
+                                    firstBlend: file, secondBlend: rounds)
+            }
+            return file
+        }
+        let file = history(generations: 40, root: "blend -o f0 a b")
+        let text = DenoiseModel.json(file)
+        XCTAssertEqual(text.components(separatedBy: "blend -o f0 a b").count - 1, 1, "the root is written once")
+        let read: BlendSummary? = DenoiseModel.decode(text)
+        XCTAssertEqual(read, file, "the file's history, read back from separate storage, equals the original")
+        XCTAssertNotEqual(history(generations: 40, root: "blend -o f0 a c"), file, "a difference at the root counts")
+    }
+
     func testRefusesDifferentArchitecturesRatesAndWeightsOutsideZeroToOne() throws {
         let model = try TestSignals.tinyModel(.cnn)
         let residual = try TestSignals.tinyModel(.cnn, residual: true)

@@ -115,6 +115,41 @@ public struct BlendSummary: Codable, Equatable, Sendable {
     /// Both sides brought the same blend record, which is then stored once.
     public var sidesShareTheirBlend: Bool { secondBlend != nil && secondBlend == firstBlend }
 
+    /// Equal in every field, the sides' records compared in turn. A record reaches a soup's history along several
+    /// paths (the start, and each round trained from it), so compared as a tree it is exponentially large in the
+    /// generations; the comparison remembers which pairs of stored records it has already found equal, and a record
+    /// met again (decoded from an index, or copied) shares its storage, so each pair is compared once.
+    public static func == (a: BlendSummary, b: BlendSummary) -> Bool {
+        var equalPairs = Set<StoragePair>()
+        return a.equals(b, equalPairs: &equalPairs)
+    }
+
+    private func equals(_ other: BlendSummary, equalPairs: inout Set<StoragePair>) -> Bool {
+        guard weight == other.weight, command == other.command, first == other.first, second == other.second else {
+            return false
+        }
+        let pair = StoragePair(blends, other.blends)
+        if pair.first == pair.second || equalPairs.contains(pair) { return true }
+        for (mine, theirs) in zip(blends, other.blends) {
+            switch (mine, theirs) {
+            case (nil, nil): continue
+            case let (mine?, theirs?): guard mine.equals(theirs, equalPairs: &equalPairs) else { return false }
+            default: return false
+            }
+        }
+        equalPairs.insert(pair)
+        return true
+    }
+
+    /// The storage of two records' side lists, by address: alive, so not reused, while both records are.
+    private struct StoragePair: Hashable {
+        let first: UInt, second: UInt
+        init(_ a: [BlendSummary?], _ b: [BlendSummary?]) {
+            first = a.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+            second = b.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+        }
+    }
+
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let records = decoder.userInfo[BlendRecords.key] as? BlendRecords
