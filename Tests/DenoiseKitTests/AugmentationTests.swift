@@ -13,6 +13,16 @@ final class AugmentationTests: XCTestCase {
         return options
     }
 
+    /// Power of the `frequency` component of `x` (sampled at 16 kHz): its DFT bin's squared magnitude over n².
+    private func tonePower(_ x: [Double], frequency: Double) -> Double {
+        var re = 0.0, im = 0.0
+        for (n, value) in x.enumerated() {
+            re += value * cos(2 * Double.pi * frequency * Double(n) / 16000)
+            im -= value * sin(2 * Double.pi * frequency * Double(n) / 16000)
+        }
+        return (re * re + im * im) / Double(x.count * x.count)
+    }
+
     private func snr(noisy: [Float], target: [Float]) -> Float {
         10 * log10(Mixing.meanSquare(target) / Mixing.meanSquare(zip(noisy, target).map { $0 - $1 }))
     }
@@ -267,14 +277,7 @@ final class AugmentationTests: XCTestCase {
             let (noisy, target) = augmentation.remix(clean: clean, rng: &rng)
             XCTAssertEqual(target, clean)
             let noise = zip(noisy, target).map { Double($0 - $1) }
-            let powers = tones.map { f in
-                var re = 0.0, im = 0.0
-                for (n, x) in noise.enumerated() {
-                    re += x * cos(2 * Double.pi * Double(f) * Double(n) / 16000)
-                    im -= x * sin(2 * Double.pi * Double(f) * Double(n) / 16000)
-                }
-                return (re * re + im * im) / Double(noise.count * noise.count)
-            }
+            let powers = tones.map { tonePower(noise, frequency: Double($0)) }
             return (snr(noisy: noisy, target: target), powers)
         }
         var rng = RandomGenerator(seed: 12)
@@ -331,14 +334,7 @@ final class AugmentationTests: XCTestCase {
             let (noisy, target) = augmentation.remix(clean: clean, rng: &rng)
             XCTAssertEqual(target, clean)
             let noise = zip(noisy, target).map { Double($0 - $1) }
-            let powers = tones.map { f in
-                var re = 0.0, im = 0.0
-                for (n, x) in noise.enumerated() {
-                    re += x * cos(2 * Double.pi * f * Double(n) / 16000)
-                    im -= x * sin(2 * Double.pi * f * Double(n) / 16000)
-                }
-                return re * re + im * im
-            }
+            let powers = tones.map { tonePower(noise, frequency: $0) }
             return (snr(noisy: noisy, target: target), 10 * log10((powers.max() ?? 1) / (powers.min() ?? 1)))
         }
         var rng = RandomGenerator(seed: 13)
