@@ -209,8 +209,8 @@ final class UsageErrorTests: XCTestCase {
                              mentioning: ["--val-seed", "--val-noise"])
         try expectUsageError(base + ["--val-noise", "vn", "--val-snrs", "0,x"], usage: usage,
                              mentioning: ["--val-snrs"])
-        let shares = ["reverb", "narrowband", "mulaw", "low-snr", "speed", "second-noise", "noise-eq", "level", "clipping",
-                      "lead-silence", "pause-silence"]
+        let shares = ["reverb", "narrowband", "mulaw", "low-snr", "speed", "second-noise", "noise-eq", "level",
+                      "clipping", "lead-silence", "pause-silence"]
         for share in shares {
             try expectUsageError(base + ["--\(share)", "1.5"], usage: usage, mentioning: ["--\(share)"])
         }
