@@ -42,6 +42,11 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable, Equatable {
     /// Uniform in [low, high).
     mutating func uniform(_ low: Float, _ high: Float) -> Float { low + (high - low) * uniform() }
 
+    /// In [low, high), evenly spread in log: as many draws per octave anywhere, as frequencies want.
+    mutating func logUniform(_ low: Float, _ high: Float) -> Float {
+        Float(Foundation.exp(Double(uniform(Foundation.log(low), Foundation.log(high)))))
+    }
+
     /// Standard normal sample (Box–Muller).
     public mutating func normal() -> Float {
         let u1 = max(Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0), 1e-300)

@@ -184,7 +184,7 @@ public struct Augmentation: Sendable {
         let count = filters.lowerBound + Int(rng.next() % UInt64(filters.count))
         let lowest: Float = 100, highest = 0.45 * Float(sampleRate)
         for _ in 0..<count {
-            let centre = Float(exp(Double(rng.uniform(log(lowest), log(highest)))))
+            let centre = rng.logUniform(lowest, highest)
             Biquad.peaking(centre: centre, gainDB: rng.uniform(gains.lowerBound, gains.upperBound),
                            q: rng.uniform(0.5, 2), sampleRate: sampleRate).apply(&noise)
         }
@@ -241,7 +241,7 @@ public struct Augmentation: Sendable {
             return out
         case .band:
             let nyquist = Float(sampleRate) / 2
-            let centre = Float(exp(Double(rng.uniform(log(100), log(Float(0.8 * nyquist))))))
+            let centre = rng.logUniform(100, 0.8 * nyquist)
             var noise = (0..<count).map { _ in rng.normal() }
             Biquad.bandPass(centre: centre, q: rng.uniform(0.5, 8), sampleRate: sampleRate).apply(&noise, passes: 2)
             return noise
@@ -267,7 +267,7 @@ public struct Augmentation: Sendable {
                 let length = min(count - start, Int(5 * decay))
                 guard length > 1 else { continue }
                 var burst = (0..<length).map { _ in rng.normal() }
-                let centre = Float(exp(Double(rng.uniform(log(150), log(0.4 * Float(sampleRate))))))
+                let centre = rng.logUniform(150, 0.4 * Float(sampleRate))
                 Biquad.bandPass(centre: centre, q: rng.uniform(0.5, 3), sampleRate: sampleRate).apply(&burst)
                 let level = Float(pow(10, Double(rng.uniform(-20, 0)) / 20))
                 for i in 0..<length { out[start + i] += level * exp(-Float(i) / decay) * burst[i] }
