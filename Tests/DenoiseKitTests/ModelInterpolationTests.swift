@@ -132,6 +132,14 @@ final class ModelInterpolationTests: XCTestCase {
         XCTAssertEqual(text.components(separatedBy: "denoise blend -o start a b").count - 1, 1, text)
         XCTAssertEqual(text.components(separatedBy: "denoise blend -o soup start r1").count - 1, 1, text)
         XCTAssertEqual(DenoiseModel.decode(text), top)
+        // storedRecords lists them as the file stores them: each once, sides first.
+        XCTAssertEqual(top.storedRecords.map(\.command),
+                       ["denoise blend -o start a b", "denoise blend -o soup start r1", "denoise blend -o u r5 r6",
+                        "denoise blend -o top soup u"])
+        let decoder = JSONDecoder(), stored = BlendRecords()
+        decoder.userInfo[BlendRecords.key] = stored
+        _ = try decoder.decode(BlendSummary.self, from: Data(text.utf8))
+        XCTAssertEqual(stored.all, top.storedRecords)
         let whole = String(decoding: try JSONEncoder().encode(top), as: UTF8.self)
         XCTAssertEqual(whole.components(separatedBy: "denoise blend -o start a b").count - 1, 6,
                        "without the record list every path holds its copy")

@@ -115,6 +115,23 @@ public struct BlendSummary: Codable, Equatable, Sendable {
     /// Both sides brought the same blend record, which is then stored once.
     public var sidesShareTheirBlend: Bool { secondBlend != nil && secondBlend == firstBlend }
 
+    /// Every record of this history once, in the order a model file stores them: a record's sides before it, the
+    /// first side's before the second's, this record last. A record reached again along another path is not listed
+    /// again, so this is linear in the generations of a soup, where walking the sides as a tree is exponential.
+    public var storedRecords: [BlendSummary] {
+        var records: [BlendSummary] = []
+        collect(into: &records)
+        return records
+    }
+
+    private func collect(into records: inout [BlendSummary]) {
+        for side in [firstBlend, secondBlend] {
+            guard let side, !records.contains(side) else { continue }
+            side.collect(into: &records)
+        }
+        records.append(self)
+    }
+
     /// Equal in every field, the sides' records compared in turn. A record reaches a soup's history along several
     /// paths (the start, and each round trained from it), so compared as a tree it is exponentially large in the
     /// generations; the comparison remembers which pairs of stored records it has already found equal, and a record
