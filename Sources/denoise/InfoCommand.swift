@@ -103,7 +103,10 @@ struct InfoCommand: Command {
             object["floor_bands"] = net.floorBands.map { $0 as Any } ?? NSNull()
             object["floor_window_s"] = net.floorBands.map { _ in floorWindow as Any } ?? NSNull()
             if let training = model.training { object["training"] = Self.jsonObject(training) }
-            if let blend = model.blend { object["blend"] = Self.jsonObject(blend) }
+            if let blend = model.blend {
+                var written: [BlendSummary] = []
+                object["blend"] = Self.jsonObject(blend, written: &written)
+            }
             try Self.printJSON(object)
             return ExitStatus.success
         }
@@ -147,8 +150,9 @@ struct InfoCommand: Command {
         }
         // Blended (and perhaps trained further since): the weight and the last run of each model blended.
         if let blend = model.blend {
-            var older = 0
-            rows += Self.describeBlend(blend, levels: history ? nil : Self.blendLevelsShown, older: &older)
+            var shown: [(record: BlendSummary, label: String)] = []
+            rows += Self.describeBlend(blend, levels: history ? nil : Self.blendLevelsShown, shown: &shown)
+            let older = blend.storedRecords.count - shown.count
             if older > 0 {
                 rows.append(("older blends", "\(older) more, inside the rows above (info --history lists them)"))
             }
@@ -184,14 +188,16 @@ struct InfoCommand: Command {
     static let blendLevelsShown = 2
 
     /// The rows of a blend record: the weight and command, then each side's last run, then the record of a side
-    /// that came from a blend itself, down to `levels` levels (nil: all); `older` counts the records left out.
-    /// Sides are numbered by their path from the top ("model 1.2" is the second model of model 1's blend), so that
-    /// the labels stay short however deep the blends nest.
+    /// that came from a blend itself, down to `levels` levels (nil: all). Sides are numbered by their path from the
+    /// top ("model 1.2" is the second model of model 1's blend), so that the labels stay short however deep the
+    /// blends nest. A record already in `shown` (a soup's start is also inside each round trained from it) gets one
+    /// row naming where it was shown: expanded at every path, a soup's history grows as 3 to the generations.
     private static func describeBlend(_ blend: BlendSummary, path: String = "", levels: Int?,
-                                      older: inout Int) -> [(String, String)] {
+                                      shown: inout [(record: BlendSummary, label: String)]) -> [(String, String)] {
         let share = { (s: Double) in String(format: "%g%%", 100 * s) }
         let names = ["model \(path)1", "model \(path)2"]
         let blendLabel = path.isEmpty ? "blend" : "model \(path.dropLast()) blend"
+        shown.append((blend, blendLabel))
         var rows = [(blendLabel, "\(share(1 - Double(blend.weight))) of \(names[0]), \(share(Double(blend.weight))) of "
                      + names[1] + (blend.command.map { ": \($0)" } ?? ""))]
         let sides = [(blend.first, blend.firstBlend), (blend.second, blend.secondBlend)]
@@ -199,42 +205,43 @@ struct InfoCommand: Command {
         for (name, (training, inner)) in zip(names, sides) {
             let runs = training.map { "\($0.lineage.count) run\($0.lineage.count == 1 ? "" : "s"); the last: "
                                       + describeRun($0) }
-            let origin = innerRowsShown ? "a blend (its rows follow)" : "a blend (one of the older blends)"
-            let parts = [inner == nil ? nil : origin, runs].compactMap { $0 }
+            let origin = inner.map { inner in
+                if innerRowsShown { return "a blend (its rows follow)" }
+                return shown.first { $0.record == inner }.map { "a blend (the same as \($0.label))" }
+                    ?? "a blend (one of the older blends)"
+            }
+            let parts = [origin, runs].compactMap { $0 }
             rows.append((name, parts.isEmpty ? "no training record" : parts.joined(separator: ", then ")))
         }
+        guard innerRowsShown else { return rows }
         for (index, (_, inner)) in sides.enumerated() {
             guard let inner else { continue }
-            // Both sides trained from one blend (a fine-tune and its start): its rows once.
-            if index == 1 && blend.sidesShareTheirBlend {
-                if innerRowsShown { rows.append(("\(names[1]) blend", "the same as \(names[0]) blend")) }
-            } else if !innerRowsShown {
-                older += recordCount(inner)
+            if let earlier = shown.first(where: { $0.record == inner }) {
+                rows.append(("\(names[index]) blend", "the same as \(earlier.label)"))
             } else {
-                rows += describeBlend(inner, path: path + "\(index + 1).", levels: levels.map { $0 - 1 }, older: &older)
+                rows += describeBlend(inner, path: path + "\(index + 1).", levels: levels.map { $0 - 1 }, shown: &shown)
             }
         }
         return rows
     }
 
-    /// Blend records in a history, counting a record that both sides share once, as the file stores it.
-    private static func recordCount(_ blend: BlendSummary) -> Int {
-        1 + (blend.firstBlend.map(recordCount) ?? 0)
-            + (blend.sidesShareTheirBlend ? 0 : blend.secondBlend.map(recordCount) ?? 0)
-    }
-
-    private static func jsonObject(_ blend: BlendSummary) -> [String: Any] {
+    /// A blend record as JSON, as the model file holds it: a side's record written before (a soup's start, met
+    /// again inside each round trained from it) is given as its index in the order records are completed, sides
+    /// first (`first_blend_index`, `second_blend_index`), instead of in full.
+    private static func jsonObject(_ blend: BlendSummary, written: inout [BlendSummary]) -> [String: Any] {
         var record: [String: Any] = ["weight": Double(blend.weight)]
         record["command"] = blend.command
         record["first"] = blend.first.map(jsonObject)
         record["second"] = blend.second.map(jsonObject)
-        record["first_blend"] = blend.firstBlend.map(jsonObject)
-        // As in the file: a record both sides share is given once.
-        if blend.sidesShareTheirBlend {
-            record["second_blend_is_first"] = true
-        } else {
-            record["second_blend"] = blend.secondBlend.map(jsonObject)
+        for (inner, key) in [(blend.firstBlend, "first_blend"), (blend.secondBlend, "second_blend")] {
+            guard let inner else { continue }
+            if let index = written.firstIndex(of: inner) {
+                record[key + "_index"] = index
+            } else {
+                record[key] = jsonObject(inner, written: &written)
+            }
         }
+        written.append(blend)
         return record
     }
 

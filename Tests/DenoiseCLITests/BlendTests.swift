@@ -174,7 +174,7 @@ final class BlendTests: XCTestCase {
         let sharedJSON = try DenoiseRunner.run(["info", "--json", shared])
         let sharedBlend = try XCTUnwrap((JSONSerialization.jsonObject(with: Data(sharedJSON.stdout.utf8))
                                          as? [String: Any])?["blend"] as? [String: Any])
-        XCTAssertEqual(sharedBlend["second_blend_is_first"] as? Bool, true)
+        XCTAssertEqual(sharedBlend["second_blend_index"] as? Int, 0, "the first side's record, written first")
         XCTAssertNil(sharedBlend["second_blend"])
         XCTAssertNotNil(sharedBlend["first_blend"] as? [String: Any])
 
@@ -219,6 +219,66 @@ final class BlendTests: XCTestCase {
                        true, history.stdout)
         XCTAssertNil(all["older blends"], history.stdout)
         XCTAssertEqual(all.keys.filter { $0 == "blend" || $0.hasSuffix(" blend") }.count, 4, history.stdout)
+    }
+
+    /// Thirty generations of soups, each the file blended with two rounds trained from it: as a tree, 3^30 records.
+    /// The table, `--history` and `--json` give each of the 61 stored records once, and a record met again as a row
+    /// or an index that names where it was given.
+    func testInfoGivesEachRecordOfALongSoupHistoryOnce() throws {
+        let generations = 30
+        var file = BlendSummary(weight: 0.5, command: "denoise blend -o f0 a b", first: nil, second: nil)
+        for g in 1...generations {
+            let rounds = BlendSummary(weight: 0.5, command: "denoise blend -o u\(g) r\(g)a r\(g)b", first: nil,
+                                      second: nil, firstBlend: file, secondBlend: file)
+            file = BlendSummary(weight: 0.5, command: "denoise blend -o f\(g) f\(g - 1) u\(g)", first: nil,
+                                second: nil, firstBlend: file, secondBlend: rounds)
+        }
+        let records = 2 * generations + 1
+        XCTAssertEqual(file.storedRecords.count, records)
+        let model = try DenoiseModel(config: Fixtures.tinyConfig(), stft: Fixtures.stft, seed: 1)
+        model.blend = file
+        let output = path("soup.safetensors")
+        try model.save(to: URL(fileURLWithPath: output))
+
+        let info = try DenoiseRunner.run(["info", output])
+        XCTAssertEqual(info.status, 0, info.stderr)
+        // Shown: the file's record and its two sides' (the last file's and the last rounds', which started from it).
+        let rows = infoRows(info.stdout)
+        XCTAssertEqual(rows["older blends"], "\(records - 3) more, inside the rows above (info --history lists them)",
+                       info.stdout)
+        XCTAssertEqual(rows["model 2.1"], "a blend (the same as model 1 blend)", info.stdout)
+        XCTAssertEqual(rows["model 1.1"], "a blend (one of the older blends)", info.stdout)
+
+        let history = try DenoiseRunner.run(["info", "--history", output])
+        XCTAssertEqual(history.status, 0, history.stderr)
+        let blendRows = history.stdout.split(separator: "\n").compactMap { line -> String? in
+            guard let colon = line.range(of: ": ") else { return nil }
+            let label = line[..<colon.lowerBound]
+            guard label == "blend" || label.hasSuffix(" blend") else { return nil }
+            return line[colon.upperBound...].trimmingCharacters(in: .whitespaces)
+        }
+        let repeats = blendRows.filter { $0.hasPrefix("the same as ") }
+        XCTAssertEqual(blendRows.count - repeats.count, records, history.stdout)
+        XCTAssertEqual(blendRows.filter { $0.hasSuffix("denoise blend -o f0 a b") }.count, 1, history.stdout)
+        // Each generation's rounds started from the file before them: both their sides point back to it.
+        XCTAssertEqual(repeats.count, 2 * generations, history.stdout)
+        XCTAssertNil(infoRows(history.stdout)["older blends"], history.stdout)
+
+        let json = try DenoiseRunner.run(["info", "--json", output])
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        var (written, indices) = (0, [Int]())
+        func walk(_ record: [String: Any]) {
+            written += 1
+            for side in ["first_blend", "second_blend"] {
+                if let inner = record[side] as? [String: Any] { walk(inner) }
+                if let index = record[side + "_index"] as? Int { indices.append(index) }
+            }
+        }
+        walk(try XCTUnwrap(object["blend"] as? [String: Any]))
+        XCTAssertEqual(written, records)
+        XCTAssertEqual(indices.count, 2 * generations)
+        XCTAssertTrue(indices.allSatisfy { (0..<records).contains($0) }, "\(indices)")
     }
 
     func testRefusesToReplaceFilesUnlessForcedAndNeverAnInput() throws {
