@@ -64,6 +64,11 @@ struct TrainCommand: Command {
         .option(share.name, value: "P", kind: .float, help: share.help,
                 default: Format.number(TrainCommand.defaults[keyPath: share.field]))
     } + [
+        .option("noise-sources", value: "N", kind: .int,
+                help: "With --second-noise: each such example sums 2–N noises (drawn uniformly), each further one "
+                    + "\(range(defaults.secondNoiseRangeDB)) dB below the first: the dense beds of streets, "
+                    + "factories and stations.",
+                default: String(defaults.noiseSources.upperBound)),
         .option("crop", value: "SECONDS", kind: .float,
                 help: "Train on random segments of this length.",
                 default: Format.number(Float(Self.training.cropSeconds))),
@@ -421,6 +426,9 @@ struct TrainSettings {
                 (0...1).contains($0)
             })
         }
+        conditions.noiseSources = 2...(try arguments.defaultedInt("noise-sources", expected: "a count in 2...8") {
+            (2...8).contains($0)
+        })
         responseFolders = arguments.list("rir").map(fileURL)
         cropSeconds = try arguments.defaultedDouble("crop", expected: "a length in seconds > 0") { $0 > 0 }
 

@@ -214,6 +214,7 @@ final class UsageErrorTests: XCTestCase {
         for share in shares {
             try expectUsageError(base + ["--\(share)", "1.5"], usage: usage, mentioning: ["--\(share)"])
         }
+        try expectUsageError(base + ["--noise-sources", "1"], usage: usage, mentioning: ["--noise-sources"])
         try expectUsageError(base + ["--snr-range", "20,-5"], usage: usage, mentioning: ["--snr-range"])
         try expectUsageError(base + ["--arch", "rnn"], usage: usage, mentioning: ["'rnn'", "mlp, cnn"])
         try expectUsageError(base + ["--context", "3"], usage: usage, mentioning: ["--context", "mlp"])

@@ -304,6 +304,39 @@ final class AugmentationTests: XCTestCase {
         XCTAssertFalse(conditions { $0.secondNoiseShare = -0.1 }.isValid)
     }
 
+    func testNoiseSourcesSumsMoreNoisesEachBelowTheFirst() {
+        // Three recorded clips told apart by frequency, whole cycles in 0.5 s and in 1 s.
+        let tones: [Float] = [500, 1000, 2000]
+        let clips = tones.map { f in (0..<16000).map { Float(sin(2 * Double.pi * Double(f) * Double($0) / 16000)) } }
+        let clean = TestSignals.speechLike(seconds: 0.5)
+        /// How many tones the added noise holds (within 30 dB of the loudest), and the spread of their powers in dB.
+        func bed(_ sources: ClosedRange<Int>, rng: inout RandomGenerator) -> (tones: Int, spreadDB: Double) {
+            let augmentation = Augmentation(
+                kinds: [.recorded], snrRange: 5...5, noiseClips: clips, speech: [], sampleRate: 16000,
+                conditions: conditions { $0.secondNoiseShare = 1; $0.noiseSources = sources })
+            let (noisy, target) = augmentation.remix(clean: clean, rng: &rng)
+            XCTAssertEqual(snr(noisy: noisy, target: target), 5, accuracy: 0.05, "the bed is scaled to the SNR")
+            let powers = tones.map { tonePower(zip(noisy, target).map { Double($0 - $1) }, frequency: Double($0)) }
+            let loudest = powers.max() ?? 1
+            let present = powers.filter { 10 * log10($0 / loudest) > -30 }
+            return (present.count, 10 * log10((present.min() ?? loudest) / loudest))
+        }
+        var rng = RandomGenerator(seed: 31)
+        var threeKinds = 0
+        for _ in 0..<60 {
+            let (count, spreadDB) = bed(3...3, rng: &rng)
+            guard count == 3 else { continue }  // a clip drawn twice
+            threeKinds += 1
+            XCTAssertGreaterThanOrEqual(spreadDB, -10.1, "each further noise lies within 10 dB of the first")
+        }
+        XCTAssertGreaterThan(threeKinds, 5, "about two draws in nine are three different clips")
+        for _ in 0..<40 {
+            XCTAssertLessThanOrEqual(bed(2...2, rng: &rng).tones, 2, "the default sums two noises")
+        }
+        XCTAssertEqual(AugmentationOptions().noiseSources, 2...2)
+        XCTAssertFalse(conditions { $0.noiseSources = 1...3 }.isValid)
+    }
+
     func testPeakingFilterHasItsGainAtTheCentreAndNoneAtDCOrNyquist() {
         /// Steady-state gain in dB of `filter` for a sampled `signal` (the first half is left for the transient).
         func gainDB(_ filter: Biquad, _ signal: [Float]) -> Double {

@@ -110,7 +110,7 @@ public struct Augmentation: Sendable {
             var noise = makeNoise(kind, count: clean.count, rng: &rng)
             // Drawn only when asked for, so that runs without it draw exactly as before it existed.
             if conditions.secondNoiseShare > 0 && rng.uniform() < conditions.secondNoiseShare {
-                addSecondNoise(to: &noise, kinds: options, rng: &rng)
+                addQuieterNoises(to: &noise, kinds: options, rng: &rng)
             }
             if conditions.noiseEQShare > 0 && rng.uniform() < conditions.noiseEQShare {
                 equalise(&noise, rng: &rng)
@@ -165,17 +165,24 @@ public struct Augmentation: Sendable {
         Resampler.resample(x, from: sampleRate * percent / 100, to: sampleRate)
     }
 
-    /// Adds to `noise` a second noise of one of `kinds`, drawn as the first one was, with its power
-    /// `AugmentationOptions.secondNoiseRangeDB` below the first's.
-    private func addSecondNoise(to noise: inout [Float], kinds: [Kind], rng: inout RandomGenerator) {
-        let kind = kinds[Int(rng.next() % UInt64(kinds.count))]
-        let second = makeNoise(kind, count: noise.count, rng: &rng)
-        let range = conditions.secondNoiseRangeDB
-        let below = rng.uniform(range.lowerBound, range.upperBound)
-        let secondPower = Mixing.meanSquare(second)
-        guard secondPower > 0 else { return }
-        let gain = (Mixing.meanSquare(noise) / secondPower).squareRoot() * Float(pow(10, Double(-below) / 20))
-        for i in noise.indices { noise[i] += gain * second[i] }
+    /// Adds to `noise` the further noises of a `AugmentationOptions.noiseSources` bed, each of one of `kinds`,
+    /// drawn as the first one was, with its power `AugmentationOptions.secondNoiseRangeDB` below the first's.
+    private func addQuieterNoises(to noise: inout [Float], kinds: [Kind], rng: inout RandomGenerator) {
+        let sources = conditions.noiseSources
+        // Drawn only when there is a choice, so that two-source runs draw exactly as before it existed.
+        let count = sources.count > 1
+            ? sources.lowerBound + Int(rng.next() % UInt64(sources.count)) : sources.lowerBound
+        let firstPower = Mixing.meanSquare(noise)
+        for _ in 1..<count {
+            let kind = kinds[Int(rng.next() % UInt64(kinds.count))]
+            let further = makeNoise(kind, count: noise.count, rng: &rng)
+            let range = conditions.secondNoiseRangeDB
+            let below = rng.uniform(range.lowerBound, range.upperBound)
+            let furtherPower = Mixing.meanSquare(further)
+            guard furtherPower > 0 else { continue }
+            let gain = (firstPower / furtherPower).squareRoot() * Float(pow(10, Double(-below) / 20))
+            for i in noise.indices { noise[i] += gain * further[i] }
+        }
     }
 
     /// Passes `noise` through `AugmentationOptions.noiseEQFilters` peaking filters of random centre, gain and width.

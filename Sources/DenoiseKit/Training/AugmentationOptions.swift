@@ -37,8 +37,13 @@ public struct AugmentationOptions: Codable, Equatable, Sendable {
     /// source (traffic under a crowd, a fan under rain), and two clips make combinations no clip has alone. Off by
     /// default (0), which also leaves the random draws of runs without it as they were.
     public var secondNoiseShare: Float = 0
-    /// How far the second noise's power lies below the first's, dB.
+    /// How far the second noise's power lies below the first's, dB. Each further noise draws its own level in
+    /// the same range, below the first noise too.
     public var secondNoiseRangeDB: ClosedRange<Float> = 0...10
+    /// How many noises a `secondNoiseShare` example sums, the first included, drawn uniformly. Two by default; more
+    /// make the dense beds of a street, a factory floor or a crowded station, where several sources fill each
+    /// other's gaps and speech has least room. A single count (the default) leaves the random draws as they were.
+    public var noiseSources: ClosedRange<Int> = 2...2
     /// Examples whose noise is coloured by `noiseEQFilters` random peaking filters, each `noiseEQRangeDB` at a
     /// centre between 100 Hz and 0.45 of the sampling rate, before it is scaled to the example's SNR. The same
     /// source sounds different through other walls, cars, microphones and rooms, and a few hundred clips are a few
@@ -91,5 +96,6 @@ public struct AugmentationOptions: Codable, Equatable, Sendable {
          noiseEQShare, levelShare, clippingShare, leadingSilenceShare, pauseSilenceShare]
             .allSatisfy { (0...1).contains($0) }
             && speedRange.lowerBound >= 0.5 && speedRange.upperBound <= 2
+            && noiseSources.lowerBound >= 2
     }
 }
