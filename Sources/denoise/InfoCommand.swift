@@ -150,9 +150,11 @@ struct InfoCommand: Command {
         }
         // Blended (and perhaps trained further since): the weight and the last run of each model blended.
         if let blend = model.blend {
-            var shown: [(record: BlendSummary, label: String)] = []
-            rows += Self.describeBlend(blend, levels: history ? nil : Self.blendLevelsShown, shown: &shown)
-            let older = blend.storedRecords.count - shown.count
+            let numbered = Self.numberedInReadingOrder(blend)
+            var shown: [BlendSummary] = []
+            rows += Self.describeBlend(blend, numbered: numbered, levels: history ? nil : Self.blendLevelsShown,
+                                       shown: &shown)
+            let older = numbered.count - shown.count
             if older > 0 {
                 rows.append(("older blends", "\(older) more, inside the rows above (info --history lists them)"))
             }
@@ -187,40 +189,57 @@ struct InfoCommand: Command {
     /// after blend would otherwise print dozens of rows, most of them about files that no longer exist.
     static let blendLevelsShown = 2
 
-    /// The rows of a blend record: the weight and command, then each side's last run, then the record of a side
-    /// that came from a blend itself, down to `levels` levels (nil: all). Sides are numbered by their path from the
-    /// top ("model 1.2" is the second model of model 1's blend), so that the labels stay short however deep the
-    /// blends nest. A record already in `shown` (a soup's start is also inside each round trained from it) gets one
-    /// row naming where it was shown: expanded at every path, a soup's history grows as 3 to the generations.
-    private static func describeBlend(_ blend: BlendSummary, path: String = "", levels: Int?,
-                                      shown: inout [(record: BlendSummary, label: String)]) -> [(String, String)] {
+    /// Each blend record of a history once, numbered from 1 in the order a reader meets them: a record, then its
+    /// first side's history, then its second's. Numbers stay short however deep the blends nest, and the same
+    /// record has the same number with or without --history.
+    private static func numberedInReadingOrder(_ top: BlendSummary) -> [BlendSummary] {
+        var order: [BlendSummary] = []
+        func visit(_ blend: BlendSummary) {
+            guard !order.contains(blend) else { return }
+            order.append(blend)
+            for inner in [blend.firstBlend, blend.secondBlend].compactMap({ $0 }) { visit(inner) }
+        }
+        visit(top)
+        return order
+    }
+
+    /// The rows of a blend record ("blend N"): the weight and command, then each side ("model N.1", "model N.2")
+    /// with the blend it came from and its last run, then the rows of a side's blend, down to `levels` levels (nil:
+    /// all). A record is given once, where it is first met: a soup's start is also inside each round trained from
+    /// it, and expanded at every path a soup's history grows as 3 to the generations.
+    private static func describeBlend(_ blend: BlendSummary, numbered: [BlendSummary], levels: Int?,
+                                      shown: inout [BlendSummary]) -> [(String, String)] {
         let share = { (s: Double) in String(format: "%g%%", 100 * s) }
-        let names = ["model \(path)1", "model \(path)2"]
-        let blendLabel = path.isEmpty ? "blend" : "model \(path.dropLast()) blend"
-        shown.append((blend, blendLabel))
-        var rows = [(blendLabel, "\(share(1 - Double(blend.weight))) of \(names[0]), \(share(Double(blend.weight))) of "
-                     + names[1] + (blend.command.map { ": \($0)" } ?? ""))]
+        let number = { (record: BlendSummary) in (numbered.firstIndex(of: record) ?? numbered.count) + 1 }
+        let n = number(blend)
+        let names = ["model \(n).1", "model \(n).2"]
+        shown.append(blend)
+        var rows = [("blend \(n)", "\(share(1 - Double(blend.weight))) of \(names[0]), "
+                     + "\(share(Double(blend.weight))) of \(names[1])" + (blend.command.map { ": \($0)" } ?? ""))]
         let sides = [(blend.first, blend.firstBlend), (blend.second, blend.secondBlend)]
         let innerRowsShown = levels.map { $0 > 1 } ?? true
+        // The records this one's rows expand below it; the second side's may be the first's.
+        var expanded: [BlendSummary] = []
         for (name, (training, inner)) in zip(names, sides) {
             let runs = training.map { "\($0.lineage.count) run\($0.lineage.count == 1 ? "" : "s"); the last: "
                                       + describeRun($0) }
             let origin = inner.map { inner in
-                if innerRowsShown { return "a blend (its rows follow)" }
-                return shown.first { $0.record == inner }.map { "a blend (the same as \($0.label))" }
-                    ?? "a blend (one of the older blends)"
+                let place: String
+                if shown.contains(inner) {
+                    place = "above"
+                } else if expanded.contains(inner) || innerRowsShown {
+                    place = "below"
+                    if !expanded.contains(inner) { expanded.append(inner) }
+                } else {
+                    place = "an older blend"
+                }
+                return "blend \(number(inner)) (\(place))"
             }
             let parts = [origin, runs].compactMap { $0 }
             rows.append((name, parts.isEmpty ? "no training record" : parts.joined(separator: ", then ")))
         }
-        guard innerRowsShown else { return rows }
-        for (index, (_, inner)) in sides.enumerated() {
-            guard let inner else { continue }
-            if let earlier = shown.first(where: { $0.record == inner }) {
-                rows.append(("\(names[index]) blend", "the same as \(earlier.label)"))
-            } else {
-                rows += describeBlend(inner, path: path + "\(index + 1).", levels: levels.map { $0 - 1 }, shown: &shown)
-            }
+        for inner in expanded where !shown.contains(inner) {
+            rows += describeBlend(inner, numbered: numbered, levels: levels.map { $0 - 1 }, shown: &shown)
         }
         return rows
     }

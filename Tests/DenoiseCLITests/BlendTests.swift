@@ -118,11 +118,11 @@ final class BlendTests: XCTestCase {
         let info = try DenoiseRunner.run(["info", output])
         XCTAssertEqual(info.status, 0, info.stderr)
         let rows = infoRows(info.stdout)
-        XCTAssertEqual(rows["blend"], "25% of model 1, 75% of model 2: "
-                                      + "denoise blend --weight 0.75 -o \(output) \(first) \(second)", info.stdout)
-        XCTAssertEqual(rows["model 1"], "1 run; the last: 10 epochs, best 9 (val loss 0.25000, "
-                                        + "SI-SDR gain +4.50 dB): denoise train --seed 1", info.stdout)
-        XCTAssertEqual(rows["model 2"]?.hasPrefix("1 run; the last: 20 epochs, best 18"), true, info.stdout)
+        XCTAssertEqual(rows["blend 1"], "25% of model 1.1, 75% of model 1.2: "
+                                        + "denoise blend --weight 0.75 -o \(output) \(first) \(second)", info.stdout)
+        XCTAssertEqual(rows["model 1.1"], "1 run; the last: 10 epochs, best 9 (val loss 0.25000, "
+                                          + "SI-SDR gain +4.50 dB): denoise train --seed 1", info.stdout)
+        XCTAssertEqual(rows["model 1.2"]?.hasPrefix("1 run; the last: 20 epochs, best 18"), true, info.stdout)
         XCTAssertFalse(info.stdout.contains("\ntrained:"), info.stdout)
 
         let json = try DenoiseRunner.run(["info", "--json", output])
@@ -134,7 +134,7 @@ final class BlendTests: XCTestCase {
         XCTAssertNil(object["training"])
     }
 
-    /// A blend of a blend keeps the inner record: `info` shows the inner blend's rows under the side it came from,
+    /// A blend of a blend keeps the inner record: `info` numbers it and shows its rows below the side it came from,
     /// and `--json` nests it as `first_blend`.
     func testInfoOnABlendOfABlendShowsTheInnerBlend() throws {
         let first = path("a.safetensors"), second = path("b.safetensors")
@@ -148,14 +148,14 @@ final class BlendTests: XCTestCase {
         let info = try DenoiseRunner.run(["info", outer])
         XCTAssertEqual(info.status, 0, info.stderr)
         let rows = infoRows(info.stdout)
-        XCTAssertEqual(rows["model 1"], "a blend (its rows follow)", info.stdout)
-        XCTAssertEqual(rows["model 1 blend"],
-                       "50% of model 1.1, 50% of model 1.2: denoise blend --weight 0.5 -o \(inner) \(first) \(second)",
+        XCTAssertEqual(rows["model 1.1"], "blend 2 (below)", info.stdout)
+        XCTAssertEqual(rows["blend 2"],
+                       "50% of model 2.1, 50% of model 2.2: denoise blend --weight 0.5 -o \(inner) \(first) \(second)",
                        info.stdout)
-        XCTAssertEqual(rows["model 1.1"]?.hasPrefix("1 run; the last: 10 epochs, best 9"), true, info.stdout)
-        XCTAssertEqual(rows["model 1.2"]?.hasPrefix("1 run; the last: 20 epochs, best 18"), true, info.stdout)
-        // The labels stay short: no wider than the model's own rows ("normalisation"), so no padding is added.
-        XCTAssertTrue(info.stdout.contains("\nmodel 1 blend: 50%"), info.stdout)
+        XCTAssertEqual(rows["model 2.1"]?.hasPrefix("1 run; the last: 10 epochs, best 9"), true, info.stdout)
+        XCTAssertEqual(rows["model 2.2"]?.hasPrefix("1 run; the last: 20 epochs, best 18"), true, info.stdout)
+        // The labels stay short: no wider than the model's own rows, so "normalisation" sets the column.
+        XCTAssertTrue(info.stdout.contains("\nnormalisation: "), info.stdout)
 
         // Blended with a model trained from the same blend, the inner blend's rows come once.
         let tuned = try DenoiseModel.load(url: URL(fileURLWithPath: inner))
@@ -167,10 +167,11 @@ final class BlendTests: XCTestCase {
         XCTAssertEqual(made.status, 0, made.stderr)
         let sharedInfo = try DenoiseRunner.run(["info", shared])
         let sharedRows = infoRows(sharedInfo.stdout)
-        XCTAssertEqual(sharedRows["model 2"]?.hasPrefix("a blend (its rows follow), then 1 run; the last: 3 epochs"),
+        XCTAssertEqual(sharedRows["model 1.1"], "blend 2 (below)", sharedInfo.stdout)
+        XCTAssertEqual(sharedRows["model 1.2"]?.hasPrefix("blend 2 (below), then 1 run; the last: 3 epochs"),
                        true, sharedInfo.stdout)
-        XCTAssertEqual(sharedRows["model 2 blend"], "the same as model 1 blend", sharedInfo.stdout)
-        XCTAssertFalse(sharedInfo.stdout.contains("model 2.1"), sharedInfo.stdout)
+        XCTAssertEqual(sharedInfo.stdout.components(separatedBy: "\nblend 2:").count, 2, sharedInfo.stdout)
+        XCTAssertNil(sharedRows["blend 3"], sharedInfo.stdout)
         let sharedJSON = try DenoiseRunner.run(["info", "--json", shared])
         let sharedBlend = try XCTUnwrap((JSONSerialization.jsonObject(with: Data(sharedJSON.stdout.utf8))
                                          as? [String: Any])?["blend"] as? [String: Any])
@@ -189,7 +190,7 @@ final class BlendTests: XCTestCase {
     }
 
     /// Blends four deep: the table shows the last two levels and counts the two older records, which
-    /// `--history` lists, each once.
+    /// `--history` lists, each once. A record has the same number in both.
     func testInfoCountsOlderBlendsUnlessAskedForTheHistory() throws {
         let trained = ["a", "b"].map { path("\($0).safetensors") }
         try writeTrainedModels(trained)
@@ -204,26 +205,25 @@ final class BlendTests: XCTestCase {
         let info = try DenoiseRunner.run(["info", newest])
         XCTAssertEqual(info.status, 0, info.stderr)
         let rows = infoRows(info.stdout)
-        XCTAssertNotNil(rows["model 1 blend"], info.stdout)
-        XCTAssertEqual(rows["model 1.1"], "a blend (one of the older blends)", info.stdout)
-        XCTAssertNil(rows["model 1.1 blend"], info.stdout)
+        XCTAssertNotNil(rows["blend 2"], info.stdout)
+        XCTAssertEqual(rows["model 2.1"], "blend 3 (an older blend)", info.stdout)
+        XCTAssertNil(rows["blend 3"], info.stdout)
         XCTAssertEqual(rows["older blends"], "2 more, inside the rows above (info --history lists them)", info.stdout)
 
         let history = try DenoiseRunner.run(["info", "--history", newest])
         XCTAssertEqual(history.status, 0, history.stderr)
         let all = infoRows(history.stdout)
-        XCTAssertEqual(all["model 1.1"], "a blend (its rows follow)", history.stdout)
-        XCTAssertEqual(all["model 1.1.1 blend"]?.hasPrefix("50% of model 1.1.1.1, 50% of model 1.1.1.2: "
-                                                         + "denoise blend --weight 0.5 -o "
-                                                         + "\(path("level1.safetensors"))"),
+        XCTAssertEqual(all["model 2.1"], "blend 3 (below)", history.stdout)
+        XCTAssertEqual(all["blend 4"]?.hasPrefix("50% of model 4.1, 50% of model 4.2: denoise blend --weight 0.5 -o "
+                                                 + "\(path("level1.safetensors"))"),
                        true, history.stdout)
         XCTAssertNil(all["older blends"], history.stdout)
-        XCTAssertEqual(all.keys.filter { $0 == "blend" || $0.hasSuffix(" blend") }.count, 4, history.stdout)
+        XCTAssertEqual(all.keys.filter { $0.hasPrefix("blend ") }.count, 4, history.stdout)
     }
 
     /// Thirty generations of soups, each the file blended with two rounds trained from it: as a tree, 3^30 records.
-    /// The table, `--history` and `--json` give each of the 61 stored records once, and a record met again as a row
-    /// or an index that names where it was given.
+    /// The table, `--history` and `--json` give each of the 61 stored records once, and a record met again as its
+    /// number or index. Labels stay short: numbered in reading order, the deepest record is "blend 31".
     func testInfoGivesEachRecordOfALongSoupHistoryOnce() throws {
         let generations = 30
         var file = BlendSummary(weight: 0.5, command: "denoise blend -o f0 a b", first: nil, second: nil)
@@ -246,22 +246,21 @@ final class BlendTests: XCTestCase {
         let rows = infoRows(info.stdout)
         XCTAssertEqual(rows["older blends"], "\(records - 3) more, inside the rows above (info --history lists them)",
                        info.stdout)
-        XCTAssertEqual(rows["model 2.1"], "a blend (the same as model 1 blend)", info.stdout)
-        XCTAssertEqual(rows["model 1.1"], "a blend (one of the older blends)", info.stdout)
+        XCTAssertEqual(rows["model 1.2"], "blend 61 (below)", info.stdout)
+        XCTAssertEqual(rows["model 61.1"], "blend 2 (above)", info.stdout)
+        XCTAssertEqual(rows["model 2.1"], "blend 3 (an older blend)", info.stdout)
 
         let history = try DenoiseRunner.run(["info", "--history", output])
         XCTAssertEqual(history.status, 0, history.stderr)
-        let blendRows = history.stdout.split(separator: "\n").compactMap { line -> String? in
-            guard let colon = line.range(of: ": ") else { return nil }
-            let label = line[..<colon.lowerBound]
-            guard label == "blend" || label.hasSuffix(" blend") else { return nil }
-            return line[colon.upperBound...].trimmingCharacters(in: .whitespaces)
-        }
-        let repeats = blendRows.filter { $0.hasPrefix("the same as ") }
-        XCTAssertEqual(blendRows.count - repeats.count, records, history.stdout)
+        let lines = history.stdout.split(separator: "\n")
+        let blendRows = lines.filter { $0.hasPrefix("blend ") }
+        XCTAssertEqual(blendRows.count, records, history.stdout)
+        XCTAssertEqual(Set(blendRows.map { $0.prefix { $0 != ":" } }).count, records, "each number once")
         XCTAssertEqual(blendRows.filter { $0.hasSuffix("denoise blend -o f0 a b") }.count, 1, history.stdout)
+        XCTAssertTrue(history.stdout.contains("\nblend 31:"), "the first file is the deepest record")
         // Each generation's rounds started from the file before them: both their sides point back to it.
-        XCTAssertEqual(repeats.count, 2 * generations, history.stdout)
+        XCTAssertEqual(lines.filter { $0.hasPrefix("model ") && $0.hasSuffix("(above)") }.count, 2 * generations,
+                       history.stdout)
         XCTAssertNil(infoRows(history.stdout)["older blends"], history.stdout)
 
         let json = try DenoiseRunner.run(["info", "--json", output])
