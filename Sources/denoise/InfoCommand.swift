@@ -150,7 +150,9 @@ struct InfoCommand: Command {
         }
         // Blended (and perhaps trained further since): the weight and the last run of each model blended.
         if let blend = model.blend {
-            let numbered = Self.numberedInReadingOrder(blend)
+            // Numbered from 1 in the order the file stores them, oldest first (a record's sides before it): the
+            // same numbers with or without --history, and --json's indices plus one.
+            let numbered = blend.storedRecords
             var shown: [BlendSummary] = []
             rows += Self.describeBlend(blend, numbered: numbered, levels: history ? nil : Self.blendLevelsShown,
                                        shown: &shown)
@@ -188,20 +190,6 @@ struct InfoCommand: Command {
     /// Blend records the table shows without --history: the model's own and its sides'. A model refined by blend
     /// after blend would otherwise print dozens of rows, most of them about files that no longer exist.
     static let blendLevelsShown = 2
-
-    /// Each blend record of a history once, numbered from 1 in the order a reader meets them: a record, then its
-    /// first side's history, then its second's. Numbers stay short however deep the blends nest, and the same
-    /// record has the same number with or without --history.
-    private static func numberedInReadingOrder(_ top: BlendSummary) -> [BlendSummary] {
-        var order: [BlendSummary] = []
-        func visit(_ blend: BlendSummary) {
-            guard !order.contains(blend) else { return }
-            order.append(blend)
-            for inner in [blend.firstBlend, blend.secondBlend].compactMap({ $0 }) { visit(inner) }
-        }
-        visit(top)
-        return order
-    }
 
     /// The rows of a blend record ("blend N"): the weight and command, then each side ("model N.1", "model N.2")
     /// with the blend it came from and its last run, then the rows of a side's blend, down to `levels` levels (nil:

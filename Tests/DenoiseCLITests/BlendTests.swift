@@ -148,12 +148,13 @@ final class BlendTests: XCTestCase {
         let info = try DenoiseRunner.run(["info", outer])
         XCTAssertEqual(info.status, 0, info.stderr)
         let rows = infoRows(info.stdout)
-        XCTAssertEqual(rows["model 1.1"], "blend 2 (below)", info.stdout)
-        XCTAssertEqual(rows["blend 2"],
-                       "50% of model 2.1, 50% of model 2.2: denoise blend --weight 0.5 -o \(inner) \(first) \(second)",
+        // Numbered oldest first: the inner blend is blend 1, the file's own blend 2.
+        XCTAssertEqual(rows["model 2.1"], "blend 1 (below)", info.stdout)
+        XCTAssertEqual(rows["blend 1"],
+                       "50% of model 1.1, 50% of model 1.2: denoise blend --weight 0.5 -o \(inner) \(first) \(second)",
                        info.stdout)
-        XCTAssertEqual(rows["model 2.1"]?.hasPrefix("1 run; the last: 10 epochs, best 9"), true, info.stdout)
-        XCTAssertEqual(rows["model 2.2"]?.hasPrefix("1 run; the last: 20 epochs, best 18"), true, info.stdout)
+        XCTAssertEqual(rows["model 1.1"]?.hasPrefix("1 run; the last: 10 epochs, best 9"), true, info.stdout)
+        XCTAssertEqual(rows["model 1.2"]?.hasPrefix("1 run; the last: 20 epochs, best 18"), true, info.stdout)
         // The labels stay short: no wider than the model's own rows, so "normalisation" sets the column.
         XCTAssertTrue(info.stdout.contains("\nnormalisation: "), info.stdout)
 
@@ -167,15 +168,15 @@ final class BlendTests: XCTestCase {
         XCTAssertEqual(made.status, 0, made.stderr)
         let sharedInfo = try DenoiseRunner.run(["info", shared])
         let sharedRows = infoRows(sharedInfo.stdout)
-        XCTAssertEqual(sharedRows["model 1.1"], "blend 2 (below)", sharedInfo.stdout)
-        XCTAssertEqual(sharedRows["model 1.2"]?.hasPrefix("blend 2 (below), then 1 run; the last: 3 epochs"),
+        XCTAssertEqual(sharedRows["model 2.1"], "blend 1 (below)", sharedInfo.stdout)
+        XCTAssertEqual(sharedRows["model 2.2"]?.hasPrefix("blend 1 (below), then 1 run; the last: 3 epochs"),
                        true, sharedInfo.stdout)
-        XCTAssertEqual(sharedInfo.stdout.components(separatedBy: "\nblend 2:").count, 2, sharedInfo.stdout)
+        XCTAssertEqual(sharedInfo.stdout.components(separatedBy: "\nblend 1:").count, 2, sharedInfo.stdout)
         XCTAssertNil(sharedRows["blend 3"], sharedInfo.stdout)
         let sharedJSON = try DenoiseRunner.run(["info", "--json", shared])
         let sharedBlend = try XCTUnwrap((JSONSerialization.jsonObject(with: Data(sharedJSON.stdout.utf8))
                                          as? [String: Any])?["blend"] as? [String: Any])
-        XCTAssertEqual(sharedBlend["second_blend_index"] as? Int, 0, "the first side's record, written first")
+        XCTAssertEqual(sharedBlend["second_blend_index"] as? Int, 0, "the first side's record: blend 1 in the table")
         XCTAssertNil(sharedBlend["second_blend"])
         XCTAssertNotNil(sharedBlend["first_blend"] as? [String: Any])
 
@@ -205,16 +206,16 @@ final class BlendTests: XCTestCase {
         let info = try DenoiseRunner.run(["info", newest])
         XCTAssertEqual(info.status, 0, info.stderr)
         let rows = infoRows(info.stdout)
-        XCTAssertNotNil(rows["blend 2"], info.stdout)
-        XCTAssertEqual(rows["model 2.1"], "blend 3 (an older blend)", info.stdout)
-        XCTAssertNil(rows["blend 3"], info.stdout)
+        XCTAssertNotNil(rows["blend 3"], info.stdout)
+        XCTAssertEqual(rows["model 3.1"], "blend 2 (an older blend)", info.stdout)
+        XCTAssertNil(rows["blend 2"], info.stdout)
         XCTAssertEqual(rows["older blends"], "2 more, inside the rows above (info --history lists them)", info.stdout)
 
         let history = try DenoiseRunner.run(["info", "--history", newest])
         XCTAssertEqual(history.status, 0, history.stderr)
         let all = infoRows(history.stdout)
-        XCTAssertEqual(all["model 2.1"], "blend 3 (below)", history.stdout)
-        XCTAssertEqual(all["blend 4"]?.hasPrefix("50% of model 4.1, 50% of model 4.2: denoise blend --weight 0.5 -o "
+        XCTAssertEqual(all["model 3.1"], "blend 2 (below)", history.stdout)
+        XCTAssertEqual(all["blend 1"]?.hasPrefix("50% of model 1.1, 50% of model 1.2: denoise blend --weight 0.5 -o "
                                                  + "\(path("level1.safetensors"))"),
                        true, history.stdout)
         XCTAssertNil(all["older blends"], history.stdout)
@@ -223,7 +224,7 @@ final class BlendTests: XCTestCase {
 
     /// Thirty generations of soups, each the file blended with two rounds trained from it: as a tree, 3^30 records.
     /// The table, `--history` and `--json` give each of the 61 stored records once, and a record met again as its
-    /// number or index. Labels stay short: numbered in reading order, the deepest record is "blend 31".
+    /// number or index. Labels stay short: records are numbered oldest first, the first file's is "blend 1".
     func testInfoGivesEachRecordOfALongSoupHistoryOnce() throws {
         let generations = 30
         var file = BlendSummary(weight: 0.5, command: "denoise blend -o f0 a b", first: nil, second: nil)
@@ -246,9 +247,9 @@ final class BlendTests: XCTestCase {
         let rows = infoRows(info.stdout)
         XCTAssertEqual(rows["older blends"], "\(records - 3) more, inside the rows above (info --history lists them)",
                        info.stdout)
-        XCTAssertEqual(rows["model 1.2"], "blend 61 (below)", info.stdout)
-        XCTAssertEqual(rows["model 61.1"], "blend 2 (above)", info.stdout)
-        XCTAssertEqual(rows["model 2.1"], "blend 3 (an older blend)", info.stdout)
+        XCTAssertEqual(rows["model 61.2"], "blend 60 (below)", info.stdout)
+        XCTAssertEqual(rows["model 60.1"], "blend 59 (above)", info.stdout)
+        XCTAssertEqual(rows["model 59.1"], "blend 57 (an older blend)", info.stdout)
 
         let history = try DenoiseRunner.run(["info", "--history", output])
         XCTAssertEqual(history.status, 0, history.stderr)
@@ -256,8 +257,8 @@ final class BlendTests: XCTestCase {
         let blendRows = lines.filter { $0.hasPrefix("blend ") }
         XCTAssertEqual(blendRows.count, records, history.stdout)
         XCTAssertEqual(Set(blendRows.map { $0.prefix { $0 != ":" } }).count, records, "each number once")
-        XCTAssertEqual(blendRows.filter { $0.hasSuffix("denoise blend -o f0 a b") }.count, 1, history.stdout)
-        XCTAssertTrue(history.stdout.contains("\nblend 31:"), "the first file is the deepest record")
+        XCTAssertEqual(blendRows.filter { $0.hasSuffix("denoise blend -o f0 a b") }.map { $0.prefix(8) }, ["blend 1:"],
+                       history.stdout)
         // Each generation's rounds started from the file before them: both their sides point back to it.
         XCTAssertEqual(lines.filter { $0.hasPrefix("model ") && $0.hasSuffix("(above)") }.count, 2 * generations,
                        history.stdout)
