@@ -215,7 +215,7 @@ struct InfoCommand: Command {
                 let place: String
                 if shown.contains(inner) {
                     place = "above"
-                } else if expanded.contains(inner) || innerRowsShown {
+                } else if innerRowsShown {
                     place = "below"
                     if !expanded.contains(inner) { expanded.append(inner) }
                 } else {

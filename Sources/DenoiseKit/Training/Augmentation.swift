@@ -172,11 +172,10 @@ public struct Augmentation: Sendable {
         // Drawn only when there is a choice, so that two-source runs draw exactly as before it existed.
         let count = sources.count > 1
             ? sources.lowerBound + Int(rng.next() % UInt64(sources.count)) : sources.lowerBound
-        let firstPower = Mixing.meanSquare(noise)
+        let firstPower = Mixing.meanSquare(noise), range = conditions.secondNoiseRangeDB
         for _ in 1..<count {
             let kind = kinds[Int(rng.next() % UInt64(kinds.count))]
             let further = makeNoise(kind, count: noise.count, rng: &rng)
-            let range = conditions.secondNoiseRangeDB
             let below = rng.uniform(range.lowerBound, range.upperBound)
             let furtherPower = Mixing.meanSquare(further)
             guard furtherPower > 0 else { continue }
