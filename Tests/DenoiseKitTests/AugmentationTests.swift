@@ -13,6 +13,11 @@ final class AugmentationTests: XCTestCase {
         return options
     }
 
+    /// A unit sine of `frequency` Hz, `count` samples at 16 kHz.
+    private func tone(_ frequency: Double, count: Int = 16000) -> [Float] {
+        (0..<count).map { Float(sin(2 * Double.pi * frequency * Double($0) / 16000)) }
+    }
+
     /// Power of the `frequency` component of `x` (sampled at 16 kHz): its DFT bin's squared magnitude over n².
     private func tonePower(_ x: [Double], frequency: Double) -> Double {
         var re = 0.0, im = 0.0
@@ -232,15 +237,8 @@ final class AugmentationTests: XCTestCase {
     func testSpeedChangeScalesFrequencyAndLengthOfInputAndTargetAlike() {
         // A 1 kHz tone, 0.5 s: at 110% it lasts 0.5 / 1.1 s and sounds at 1.1 kHz, in the input and the target.
         let count = 8000
-        let tone = (0..<count).map { Float(sin(2 * Double.pi * 1000 * Double($0) / 16000)) }
-        func power(_ x: [Float], at f: Double) -> Double {
-            var re = 0.0, im = 0.0
-            for (n, v) in x.enumerated() {
-                re += Double(v) * cos(2 * Double.pi * f * Double(n) / 16000)
-                im -= Double(v) * sin(2 * Double.pi * f * Double(n) / 16000)
-            }
-            return (re * re + im * im) / Double(x.count * x.count)
-        }
+        let tone = self.tone(1000, count: count)
+        func power(_ x: [Float], at f: Double) -> Double { tonePower(x.map(Double.init), frequency: f) }
         var rng = RandomGenerator(seed: 13)
         let faster = Augmentation(kinds: [], noiseClips: [], speech: [], sampleRate: 16000,
                                   conditions: conditions { $0.speedShare = 1; $0.speedRange = 1.1...1.1 })
@@ -270,7 +268,7 @@ final class AugmentationTests: XCTestCase {
     func testSecondNoiseAddsAnotherDrawBelowTheFirstAndKeepsTheSNR() {
         // Two recorded clips told apart by frequency: a 500 Hz and a 2 kHz tone, whole cycles in 0.5 s and in 1 s.
         let tones: [Float] = [500, 2000]
-        let clips = tones.map { f in (0..<16000).map { Float(sin(2 * Double.pi * Double(f) * Double($0) / 16000)) } }
+        let clips = tones.map { tone(Double($0)) }
         let clean = TestSignals.speechLike(seconds: 0.5)
         /// Power of each tone in the noise that `remix` added (the target is the clean signal: no condition is on).
         func tonePowers(_ augmentation: Augmentation, rng: inout RandomGenerator) -> (snr: Float, powers: [Double]) {
@@ -307,7 +305,7 @@ final class AugmentationTests: XCTestCase {
     func testNoiseSourcesSumsMoreNoisesEachBelowTheFirst() {
         // Three recorded clips told apart by frequency, whole cycles in 0.5 s and in 1 s.
         let tones: [Float] = [500, 1000, 2000]
-        let clips = tones.map { f in (0..<16000).map { Float(sin(2 * Double.pi * Double(f) * Double($0) / 16000)) } }
+        let clips = tones.map { tone(Double($0)) }
         let clean = TestSignals.speechLike(seconds: 0.5)
         /// How many tones the added noise holds (within 30 dB of the loudest), and the spread of their powers in dB.
         func bed(_ sources: ClosedRange<Int>, rng: inout RandomGenerator) -> (tones: Int, spreadDB: Double) {
@@ -344,7 +342,7 @@ final class AugmentationTests: XCTestCase {
             filter.apply(&y)
             return 10 * log10(energy(y[8000...]) / energy(signal[8000...]))
         }
-        let tone = (0..<16000).map { Float(sin(2 * Double.pi * 1000 * Double($0) / 16000)) }
+        let tone = self.tone(1000)
         let dc = [Float](repeating: 1, count: 16000)
         let nyquist = (0..<16000).map { Float($0 % 2 == 0 ? 1 : -1) }
         for gain: Float in [12, -12, 5] {

@@ -148,7 +148,7 @@ final class ModelInterpolationTests: XCTestCase {
         let older = #"{"weight":0.5,"firstBlend":{"weight":0.25},"secondBlendIsFirst":true}"#
         let read: BlendSummary? = DenoiseModel.decode(older)
         XCTAssertEqual(read?.secondBlend?.weight, 0.25)
-        XCTAssertTrue(read?.sidesShareTheirBlend ?? false)
+        XCTAssertEqual(read?.firstBlend, read?.secondBlend, "an older file's shared side is read as both")
         let dangling: BlendSummary? = DenoiseModel.decode(#"{"weight":0.5,"firstBlendIndex":3}"#)
         XCTAssertNil(dangling)
     }

@@ -112,9 +112,6 @@ public struct BlendSummary: Codable, Equatable, Sendable {
         case secondBlendIsFirst
     }
 
-    /// Both sides brought the same blend record, which is then stored once.
-    public var sidesShareTheirBlend: Bool { secondBlend != nil && secondBlend == firstBlend }
-
     /// Every record of this history once, in the order a model file stores them: a record's sides before it, the
     /// first side's before the second's, this record last. A record reached again along another path is not listed
     /// again, so this is linear in the generations of a soup, where walking the sides as a tree is exponential.
