@@ -254,11 +254,13 @@ struct Bench {
         return (Double(batch.realFrames) / t, model.net.parameterCount)
     }
 
-    /// The bundled model `fileName`, or for a build without its source tree a network of its shape (six residual
-    /// kernel-3 blocks with a speech head) with random weights: speed does not depend on the weights.
+    /// The bundled model `fileName`, or for a build without its source tree a network of its shape (residual
+    /// kernel-3 blocks with a speech head: five centred ones for the default, seven causal ones for the real-time
+    /// model) with random weights: speed does not depend on the weights.
     private static func bundledModel(_ fileName: String, causal: Bool) throws -> DenoiseModel {
         if let url = ModelLocator.bundled(fileName) { return try DenoiseModel.load(url: url) }
-        return try DenoiseModel(config: MaskNetConfig(kind: .cnn, kernelSize: 3, dilations: [1, 2, 4, 8, 16, 1],
+        let dilations = causal ? [1, 2, 4, 8, 16, 1, 1] : [1, 2, 4, 8, 16]
+        return try DenoiseModel(config: MaskNetConfig(kind: .cnn, kernelSize: 3, dilations: dilations,
                                                       residual: true, causal: causal, speechHead: true))
     }
 
