@@ -13,9 +13,9 @@ final class AugmentationTests: XCTestCase {
         return options
     }
 
-    /// A unit sine of `frequency` Hz, `count` samples at 16 kHz.
+    /// A unit sine of `frequency` Hz, `count` samples at 16 kHz (whole cycles in `count`).
     private func tone(_ frequency: Double, count: Int = 16000) -> [Float] {
-        (0..<count).map { Float(sin(2 * Double.pi * frequency * Double($0) / 16000)) }
+        MetricsTestSignals.sine(cycles: Int(frequency) * count / 16000, count: count, amplitude: 1)
     }
 
     /// Power of the `frequency` component of `x` (sampled at 16 kHz): its DFT bin's squared magnitude over n².
