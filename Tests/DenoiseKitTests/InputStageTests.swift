@@ -57,9 +57,10 @@ final class InputStageTests: XCTestCase {
         let reference = RunningNormalizer(bins: 12, frameSeconds: frameSeconds)
         let features = TestSignals.logPowers(frames: 5, bins: bins, seed: 2)
         var staged = [Float](repeating: 0, count: 12), pooled = staged, expected = staged
+        var powers = [Float](repeating: 0, count: bins)
         for t in 0..<5 {
             stage.transformFrame(features.row(t), into: &staged)
-            bands.pool(features.row(t), into: &pooled)
+            bands.pool(features.row(t), into: &pooled, powers: &powers)
             reference.normalize(pooled, into: &expected)
             XCTAssertEqual(staged, expected, "frame \(t)")
         }

@@ -190,11 +190,11 @@ final class NoiseFloorInputTests: XCTestCase {
             let features = TestSignals.logPowers(frames: 20, bins: 33, seed: 6)
             var staged = [Float](repeating: 0, count: stage.inputWidth)
             var expected = [Float](repeating: 0, count: plainStage.inputWidth)
-            var pooled = [Float](repeating: 0, count: 8), heights = pooled
+            var pooled = [Float](repeating: 0, count: 8), heights = pooled, powers = [Float](repeating: 0, count: 33)
             for t in 0..<20 {
                 stage.transformFrame(features.row(t), into: &staged)
                 plainStage.transformFrame(features.row(t), into: &expected)
-                pooling.pool(features.row(t), into: &pooled)
+                pooling.pool(features.row(t), into: &pooled, powers: &powers)
                 tracker.track(pooled, into: &heights)
                 XCTAssertEqual(staged, expected + heights, "\(label), frame \(t)")
             }

@@ -80,34 +80,46 @@ struct ERBBands: Equatable, Sendable {
         return k >= 0 && k < counts[band] ? weights[offsets[band] + k] : 0
     }
 
-    /// Log band powers y [bands] of one frame's log bin powers x [bins]. Allocates nothing.
+    /// Log band powers y [bands] of one frame's log bin powers x [bins], with `powers` [bins] the caller's scratch
+    /// (the bins' powers P_k). Allocates nothing.
     ///
-    /// Eight bins at a time with the vector exp2 (the input and streaming paths pool every frame, and each bin lies
-    /// in two bands); blocks holding a log power beyond ±80 (not from `Features.logPower` of finite audio) and each
-    /// band's last few bins take the scalar exp. The logs of the band powers are vector logs, eight bands at a time.
-    func pool(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+    /// Each bin's power is computed once, eight bins at a time with the vector exp2 (the input and streaming paths
+    /// pool every frame, and each bin lies in two bands: computing it per band took twice the exps, and the scalar
+    /// exp in bands narrower than eight bins); blocks holding a log power beyond ±80 (not from `Features.logPower`
+    /// of finite audio) and the last bins take the scalar exp. Then each band is a dot product of its weights with
+    /// the powers, and the logs of the band powers are vector logs, eight bands at a time.
+    func pool(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, powers: UnsafeMutablePointer<Float>) {
         let floor = Features.logPowerFloor
         let floor8 = SIMD8<Float>(repeating: floor), zero = SIMD8<Float>(repeating: 0)
+        var k = 0
+        while k + 8 <= bins {
+            let v = load8(x + k)
+            var power: SIMD8<Float>
+            if all((v .< 80) .& (v .> -80)) {
+                power = RowKernel.exp2(v * 1.442_695_04) - floor8
+            } else {
+                power = zero
+                for lane in 0..<8 { power[lane] = exp(v[lane]) - floor }
+            }
+            store8(power.replacing(with: 0, where: power .< 0), powers + k)
+            k += 8
+        }
+        while k < bins {
+            powers[k] = max(exp(x[k]) - floor, 0)
+            k += 1
+        }
         weights.withUnsafeBufferPointer { w in
             guard let w = w.baseAddress else { return }
             for b in 0..<bands {
-                let bandX = x + firstBins[b], bandW = w + offsets[b], count = counts[b]
+                let bandPowers = powers + firstBins[b], bandW = w + offsets[b], count = counts[b]
                 var sums = zero, i = 0
                 while i + 8 <= count {
-                    let v = load8(bandX + i)
-                    var power: SIMD8<Float>
-                    if all((v .< 80) .& (v .> -80)) {
-                        power = RowKernel.exp2(v * 1.442_695_04) - floor8
-                    } else {
-                        power = zero
-                        for lane in 0..<8 { power[lane] = exp(v[lane]) - floor }
-                    }
-                    sums += load8(bandW + i) * power.replacing(with: 0, where: power .< 0)
+                    sums += load8(bandW + i) * load8(bandPowers + i)
                     i += 8
                 }
                 var sum = sums.sum()
                 while i < count {
-                    sum += bandW[i] * max(exp(bandX[i]) - floor, 0)
+                    sum += bandW[i] * bandPowers[i]
                     i += 1
                 }
                 y[b] = sum + floor

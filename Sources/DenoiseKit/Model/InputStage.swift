@@ -32,6 +32,8 @@ final class InputStage {
     private let floorSharesPooling: Bool
     /// The batch entry's output [rows × inputWidth]; empty until a stage that changes its input is given a batch.
     private let batchOutput = Matrix(rows: 0, cols: 0)
+    /// The pooling's scratch for one frame's bin powers [1 × bins] (`ERBBands.pool`).
+    private let binPowers: Matrix
 
     /// `runningNorm`: a fresh state over `bands.bands` values with bands, `bins` values without. `floor`: a
     /// pooling of `bins` and a fresh tracker of as many bands.
@@ -51,6 +53,7 @@ final class InputStage {
         self.runningNorm = runningNorm
         self.floor = floor
         floorSharesPooling = floor.map { $0.bands == bands } ?? false
+        binPowers = Matrix(rows: bands != nil || floor != nil ? 1 : 0, cols: bins)
     }
 
     /// True when the stage changes nothing (no bands, running norm or floor): the features are the input.
@@ -71,7 +74,7 @@ final class InputStage {
     func transformFrame(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
         let heights = y + powerWidth
         if let bands {
-            bands.pool(x, into: y)
+            bands.pool(x, into: y, powers: binPowers.row(0))
             if floorSharesPooling { heights.update(from: y, count: powerWidth) }
             runningNorm?.normalize(y, into: y)
         } else if let runningNorm {
@@ -80,7 +83,7 @@ final class InputStage {
             y.update(from: x, count: bins)
         }
         if let floor {
-            if !floorSharesPooling { floor.bands.pool(x, into: heights) }
+            if !floorSharesPooling { floor.bands.pool(x, into: heights, powers: binPowers.row(0)) }
             floor.tracker.track(heights, into: heights)
         }
     }
@@ -113,7 +116,8 @@ final class InputStage {
             let output = batchOutput
             layout.forEachRealRowPiece(chunks: layout.parallelism.chunks(elements: layout.realFrames * bins)) {
                 _, rows in
-                for row in rows { bands.pool(features.row(row), into: output.row(row)) }
+                let powers = Matrix(rows: 1, cols: bins)
+                for row in rows { bands.pool(features.row(row), into: output.row(row), powers: powers.row(0)) }
             }
             normInput = batchOutput
         }
