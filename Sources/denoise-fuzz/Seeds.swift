@@ -47,17 +47,17 @@ enum SeedWriter {
             written.append(url)
         }
 
-        let models: [(String, MaskNetConfig)] = [
-            ("mlp-layer", MaskNetConfig(kind: .mlp, bins: 33, context: 1, hidden: 8, hiddenLayers: 1)),
+        let models: [(String, MaskNetConfig, SafeTensors.Precision)] = [
+            ("mlp-layer", MaskNetConfig(kind: .mlp, bins: 33, context: 1, hidden: 8, hiddenLayers: 1), .float32),
             ("mlp-batchnorm", MaskNetConfig(kind: .mlp, bins: 33, context: 0, hidden: 4, hiddenLayers: 1,
-                                            norm: .batch)),
-            ("cnn-group", MaskNetConfig(kind: .cnn, bins: 33, hidden: 4, kernelSize: 3, dilations: [1, 2],
-                                        norm: .group, groups: 2)),
+                                            norm: .batch), .float32),
+            ("cnn-group-float16", MaskNetConfig(kind: .cnn, bins: 33, hidden: 4, kernelSize: 3, dilations: [1, 2],
+                                                norm: .group, groups: 2), .float16),
         ]
-        for (name, config) in models {
+        for (name, config, precision) in models {
             let url = modelFolder.appendingPathComponent(name + ".safetensors")
             let model = try DenoiseModel(config: config, stft: STFTConfig(nFFT: 64, hop: 32), sampleRate: 16000)
-            try model.save(to: url)
+            try model.save(to: url, precision: precision)
             written.append(url)
         }
         return written

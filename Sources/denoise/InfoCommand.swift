@@ -78,10 +78,25 @@ struct InfoCommand: Command {
         return ExitStatus.success
     }
 
+    /// How a model file stores its tensors: `float16`, `float32`, or both (a float16 file keeps as float32 any
+    /// tensor past float16's range).
+    private static func storage(_ file: SafeTensors) -> (text: String, json: [String]) {
+        let precisions = SafeTensors.Precision.allCases.filter { precision in
+            file.tensors.values.contains { $0.precision == precision }
+        }
+        let names = precisions.map { $0 == .float16 ? "float16" : "float32" }
+        guard precisions.count > 1 else { return (names.first ?? "float32", precisions.map(\.rawValue)) }
+        let wide = file.tensors.values.filter { $0.precision == .float32 }.count
+        return ("float16, with \(wide) of \(file.tensors.count) tensors in float32 (past float16's range)",
+                precisions.map(\.rawValue))
+    }
+
     /// Configuration, size, signal settings and training summary of a model file.
     private func describeModel(_ url: URL, path: String, json: Bool, history: Bool) throws -> Int32 {
-        let model = try DenoiseModel.load(url: url)
+        let file = try SafeTensors.read(url: url)
+        let model = try DenoiseModel(safeTensors: file, path: url.path)
         let net = model.net.config
+        let storage = Self.storage(file)
         let floorWindow = net.floorWindowSeconds
         if json {
             var object: [String: Any] = [
@@ -94,6 +109,7 @@ struct InfoCommand: Command {
                 "high_band_reference_hz": [model.highBand.referenceLowHz,
                                            model.highBand.crossoverHz(sampleRate: model.sampleRate)],
                 "mask_exponent": Double(model.maskExponent), "speech_probability": model.hasSpeechHead,
+                "stored_as": storage.json,
             ]
             // null: no limit.
             object["attenuation_limit_db"] = model.attenuationLimitDB.map { Double($0) as Any } ?? NSNull()
@@ -130,6 +146,7 @@ struct InfoCommand: Command {
                 } ?? "")),
             ("dropout", String(format: "%.2f", net.dropout)),
             ("parameters", "\(model.net.parameterCount)"),
+            ("stored as", storage.text),
             ("sample rate", "\(model.sampleRate) Hz"),
             ("stft", "n_fft \(model.stft.nFFT), hop \(model.stft.hop), \(model.stft.window.rawValue) window, "
                 + "\(net.bins) bins"),

@@ -107,6 +107,37 @@ final class BlendTests: XCTestCase {
         XCTAssertTrue(refused.stderr.contains("--atten-limit"), refused.stderr)
     }
 
+    /// `blend --float16` writes the blend with float16 tensors: `info` says so, the file is about half the size of
+    /// the float32 blend, and `apply` runs it.
+    func testFloat16BlendIsHalfTheSizeAndInfoSaysHowItIsStored() throws {
+        let first = path("a.safetensors"), second = path("b.safetensors")
+        try writeTrainedModels([first, second])
+        let wide = path("wide.safetensors"), narrow = path("narrow.safetensors")
+        for (output, extra) in [(wide, [String]()), (narrow, ["--float16"])] {
+            let made = try DenoiseRunner.run(["blend"] + extra + ["-o", output, first, second])
+            XCTAssertEqual(made.status, 0, made.stderr)
+        }
+        // The bytes after the 8-byte header length and the JSON header.
+        let tensorBytes = try [wide, narrow].map { file -> Int in
+            let data = try Data(contentsOf: URL(fileURLWithPath: file))
+            return data.count - 8 - data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        }
+        XCTAssertEqual(2 * tensorBytes[1], tensorBytes[0], "the tensor data should halve")
+
+        for (output, stored, dtype) in [(wide, "float32", "F32"), (narrow, "float16", "F16")] {
+            let info = try DenoiseRunner.run(["info", output])
+            XCTAssertEqual(info.status, 0, info.stderr)
+            XCTAssertEqual(infoRows(info.stdout)["stored as"], stored, info.stdout)
+            let json = try DenoiseRunner.run(["info", "--json", output])
+            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+            XCTAssertEqual(object["stored_as"] as? [String], [dtype])
+        }
+        let source = folder.appendingPathComponent("in.wav")
+        try Fixtures.writeWAV(Fixtures.speechLike(seconds: 0.25, sampleRate: 16000), to: source)
+        let applied = try DenoiseRunner.run(["apply", "-m", narrow, source.path, path("out.wav")])
+        XCTAssertEqual(applied.status, 0, applied.stderr)
+    }
+
     /// `info` on a blend says what it is and how to make it again: the weight, the blend command and each model's
     /// last training run.
     func testInfoOnABlendShowsTheWeightTheCommandAndBothModelsRuns() throws {

@@ -71,16 +71,22 @@ public final class DenoiseModel {
     }
 
     /// The model as safetensors: one tensor per parameter (and BatchNorm running statistics),
-    /// configuration in `__metadata__`.
-    public func safeTensors() -> SafeTensors {
+    /// configuration in `__metadata__`. With `.float16` each tensor is stored as float16 unless one of its values
+    /// lies past float16's range; that tensor stays float32.
+    public func safeTensors(precision: SafeTensors.Precision = .float32) -> SafeTensors {
         var file = SafeTensors()
+        func add(_ name: String, shape: [Int], values: [Float]) {
+            var tensor = SafeTensors.Tensor(shape: shape, values: values)
+            if precision == .float16, tensor.fitsFloat16 { tensor.precision = .float16 }
+            file.tensors[name] = tensor
+        }
         for entry in net.store.entries {
             let values = Array(UnsafeBufferPointer(start: net.store.values + entry.offset, count: entry.count))
-            file.tensors[entry.name] = .init(shape: entry.shape, values: values)
+            add(entry.name, shape: entry.shape, values: values)
         }
         for (name, bn) in net.batchNorms {
-            file.tensors[name + ".running_mean"] = .init(shape: [bn.runningMean.count], values: bn.runningMean)
-            file.tensors[name + ".running_var"] = .init(shape: [bn.runningVariance.count], values: bn.runningVariance)
+            add(name + ".running_mean", shape: [bn.runningMean.count], values: bn.runningMean)
+            add(name + ".running_var", shape: [bn.runningVariance.count], values: bn.runningVariance)
         }
         file.metadata["format"] = formatVersion
         file.metadata["masknet"] = DenoiseModel.json(net.config)
@@ -225,7 +231,10 @@ public final class DenoiseModel {
         Double(stft.nFFT + net.config.lookAheadFrames * stft.hop) / Double(sampleRate)
     }
 
-    public func save(to url: URL) throws { try safeTensors().write(to: url) }
+    /// Writes the model; `.float16` halves the file and rounds each weight to 11 significant bits.
+    public func save(to url: URL, precision: SafeTensors.Precision = .float32) throws {
+        try safeTensors(precision: precision).write(to: url)
+    }
 
     public static func load(url: URL) throws -> DenoiseModel {
         try DenoiseModel(safeTensors: SafeTensors.read(url: url), path: url.path)

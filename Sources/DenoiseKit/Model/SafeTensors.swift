@@ -2,17 +2,33 @@ import Foundation
 
 /// The safetensors container: an 8-byte little-endian header length, a JSON header naming each
 /// tensor's dtype, shape and byte range, then the raw little-endian data. Python users open our
-/// model files with the `safetensors` package as they are. We store only float32 ("F32") tensors.
+/// model files with the `safetensors` package as they are. Tensors are stored as float32 ("F32") or, for files
+/// half the size, float16 ("F16"); in memory they are float32 either way.
 public struct SafeTensors: Equatable, Sendable {
+    /// How a tensor's values are stored in the file.
+    public enum Precision: String, Equatable, Sendable, CaseIterable {
+        case float32 = "F32"
+        case float16 = "F16"
+
+        var byteWidth: Int { self == .float32 ? 4 : 2 }
+    }
+
     public struct Tensor: Equatable, Sendable {
         public var shape: [Int]
+        /// The values as float32. A float16 tensor is written rounded to nearest, ties to even; values past
+        /// float16's range would become infinities, so writers check `fitsFloat16` first.
         public var values: [Float]
-        public init(shape: [Int], values: [Float]) {
+        public var precision: Precision
+        public init(shape: [Int], values: [Float], precision: Precision = .float32) {
             precondition(shape.reduce(1, *) == values.count,
                          "tensor shape \(shape) does not match \(values.count) values")
             self.shape = shape
             self.values = values
+            self.precision = precision
         }
+
+        /// Whether every value rounds to a finite float16.
+        public var fitsFloat16: Bool { values.allSatisfy { Float16($0).isFinite } }
     }
 
     /// Tensors by name; written in name order so that files are reproducible.
@@ -34,8 +50,9 @@ public struct SafeTensors: Equatable, Sendable {
         let names = tensors.keys.sorted()
         for name in names {
             let tensor = tensors[name]!
-            let bytes = tensor.values.count * 4
-            header[name] = ["dtype": "F32", "shape": tensor.shape, "data_offsets": [offset, offset + bytes]]
+            let bytes = tensor.values.count * tensor.precision.byteWidth
+            header[name] = ["dtype": tensor.precision.rawValue, "shape": tensor.shape,
+                            "data_offsets": [offset, offset + bytes]]
             offset += bytes
         }
         if !metadata.isEmpty { header["__metadata__"] = metadata }
@@ -46,10 +63,17 @@ public struct SafeTensors: Equatable, Sendable {
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
         out.append(json)
         for name in names {
-            tensors[name]!.values.withUnsafeBufferPointer { buffer in
-                // Float is little-endian on every platform Swift runs on here; the format wants LE.
-                out.append(UnsafeBufferPointer(start: UnsafeRawPointer(buffer.baseAddress!)
-                    .assumingMemoryBound(to: UInt8.self), count: buffer.count * 4))
+            let tensor = tensors[name]!
+            switch tensor.precision {
+            case .float32:
+                tensor.values.withUnsafeBufferPointer { buffer in
+                    // Float is little-endian on every platform Swift runs on here; the format wants LE.
+                    out.append(UnsafeBufferPointer(start: UnsafeRawPointer(buffer.baseAddress!)
+                        .assumingMemoryBound(to: UInt8.self), count: buffer.count * 4))
+                }
+            case .float16:
+                let halves = tensor.values.map { Float16($0).bitPattern.littleEndian }
+                halves.withUnsafeBytes { out.append(contentsOf: $0) }
             }
         }
         return out
@@ -86,7 +110,9 @@ public struct SafeTensors: Equatable, Sendable {
                   let offsets = (info["data_offsets"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
                   offsets.count == 2
             else { throw fail("tensor '\(name)' has no valid dtype, shape and data_offsets") }
-            guard dtype == "F32" else { throw fail("tensor '\(name)' has dtype \(dtype); only F32 is supported") }
+            guard let precision = Precision(rawValue: dtype) else {
+                throw fail("tensor '\(name)' has dtype \(dtype); only F32 and F16 are supported")
+            }
             guard shape.allSatisfy({ $0 >= 0 && $0 < 1 << 31 }) else {
                 throw fail("tensor '\(name)' has a bad shape \(shape)")
             }
@@ -95,19 +121,26 @@ public struct SafeTensors: Equatable, Sendable {
                 return (p, acc.1 || o)
             }
             let begin = offsets[0], end = offsets[1]
-            // Compare in bytes / 4, not count * 4: a shape like [2^31 - 1, 2^31 - 1] passes the checks above
-            // and its byte count would overflow Int (a trap, not an error).
-            guard !overflow, begin >= 0, end >= begin, end <= dataLength, (end - begin) % 4 == 0,
-                  count == (end - begin) / 4 else {
+            // Compare in bytes / width, not count * width: a shape like [2^31 - 1, 2^31 - 1] passes the checks
+            // above and its byte count would overflow Int (a trap, not an error).
+            let width = precision.byteWidth
+            guard !overflow, begin >= 0, end >= begin, end <= dataLength, (end - begin) % width == 0,
+                  count == (end - begin) / width else {
                 throw fail("tensor '\(name)' has data_offsets \(offsets) "
                            + "that do not fit its shape \(shape) and the file")
             }
             ranges.append((begin, end))
+            let bytes = (headerEnd + begin)..<(headerEnd + end)
             var values = [Float](repeating: 0, count: count)
-            values.withUnsafeMutableBytes { dst in
-                data.copyBytes(to: dst.bindMemory(to: UInt8.self), from: (headerEnd + begin)..<(headerEnd + end))
+            switch precision {
+            case .float32:
+                values.withUnsafeMutableBytes { dst in data.copyBytes(to: dst.bindMemory(to: UInt8.self), from: bytes) }
+            case .float16:
+                var halves = [UInt16](repeating: 0, count: count)
+                halves.withUnsafeMutableBytes { dst in data.copyBytes(to: dst.bindMemory(to: UInt8.self), from: bytes) }
+                for i in 0..<count { values[i] = Float(Float16(bitPattern: UInt16(littleEndian: halves[i]))) }
             }
-            result.tensors[name] = Tensor(shape: shape, values: values)
+            result.tensors[name] = Tensor(shape: shape, values: values, precision: precision)
         }
         ranges.sort { $0.0 < $1.0 }
         for (a, b) in zip(ranges, ranges.dropFirst()) where b.0 < a.1 {
