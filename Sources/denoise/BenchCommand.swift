@@ -254,14 +254,20 @@ struct Bench {
         return (Double(batch.realFrames) / t, model.net.parameterCount)
     }
 
-    /// The bundled model `fileName`, or for a build without its source tree a network of its shape (residual
-    /// kernel-3 blocks with a speech head: five centred ones for the default, seven causal ones for the real-time
-    /// model) with random weights: speed does not depend on the weights.
+    /// The bundled model `fileName`, or for a build without its source tree a network of its shape with random
+    /// weights: speed does not depend on the weights.
     private static func bundledModel(_ fileName: String, causal: Bool) throws -> DenoiseModel {
         if let url = ModelLocator.bundled(fileName) { return try DenoiseModel.load(url: url) }
-        let dilations = causal ? [1, 2, 4, 8, 16, 1, 1] : [1, 2, 4, 8, 16]
-        return try DenoiseModel(config: MaskNetConfig(kind: .cnn, kernelSize: 3, dilations: dilations,
-                                                      residual: true, causal: causal, speechHead: true))
+        return try DenoiseModel(config: standInConfig(causal: causal))
+    }
+
+    /// The bundled models' shapes: residual kernel-3 blocks with a speech head and the 32-band noise-floor input;
+    /// five centred blocks and a 3 s floor for the default, seven causal blocks and the default floor for the
+    /// real-time model. A test holds them to the bundled files.
+    static func standInConfig(causal: Bool) -> MaskNetConfig {
+        MaskNetConfig(kind: .cnn, kernelSize: 3, dilations: causal ? [1, 2, 4, 8, 16, 1, 1] : [1, 2, 4, 8, 16],
+                      residual: true, causal: causal, speechHead: true, floorBands: 32,
+                      floorWindow: causal ? nil : 3)
     }
 
     /// Mono 16 kHz white noise at −20 dBFS RMS: what the file-path rows run on.

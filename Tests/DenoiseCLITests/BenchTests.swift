@@ -1,4 +1,5 @@
 @testable import DenoiseKit
+@testable import denoise
 import Foundation
 import XCTest
 
@@ -17,6 +18,22 @@ final class BenchTests: XCTestCase {
         XCTAssertNotNil(object["rtf_default_model_1t"])
         for (key, value) in object where key != "blas_kernels" {
             XCTAssertGreaterThan(try XCTUnwrap(value as? Double, key), 0, key)
+        }
+    }
+
+    /// Without the source tree, bench times networks of the bundled models' shapes. Those shapes are written in
+    /// BenchCommand.swift, so they must follow the bundled files (dropout aside: inference does not run it).
+    func testStandInNetworksHaveTheBundledModelsShapes() throws {
+        for (fileName, causal) in [(ModelLocator.defaultFileName, false), (ModelLocator.realTimeFileName, true)] {
+            let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("samples").appendingPathComponent(fileName)
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                throw XCTSkip("no bundled model at \(url.path)")
+            }
+            var bundled = try DenoiseModel.load(url: url).net.config
+            let standIn = Bench.standInConfig(causal: causal)
+            bundled.dropout = standIn.dropout
+            XCTAssertEqual(bundled, standIn, fileName)
         }
     }
 }
