@@ -140,4 +140,22 @@ final class InfoCommandTests: XCTestCase {
         XCTAssertTrue(result.stdout.contains("latency:       16 ms"), result.stdout)  // 4 ms frame + 6 frames of 2 ms
         XCTAssertTrue(result.stdout.contains("the mask keeps at 4000-7200 Hz, blended in from 7200 Hz"), result.stdout)
     }
+
+    /// A float16 file that had to keep a tensor in float32 (a value past float16's range) says so, in both forms.
+    func testInfoOnAFloat16ModelWithAWideTensorCountsTheFloat32Tensors() throws {
+        let url = try makeTemporaryDirectory().appendingPathComponent("m.safetensors")
+        let model = try DenoiseModel(config: MaskNetConfig(kind: .cnn, bins: 33, hidden: 8, dilations: [1, 2]),
+                                     stft: STFTConfig(nFFT: 64, hop: 32))
+        model.net.store.values[0] = 1e5
+        model.net.store.markValuesChanged()
+        try model.save(to: url, precision: .float16)
+        let tensors = try SafeTensors.read(url: url).tensors.count
+        let result = try info(url)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(fields(result.stdout)["stored as"],
+                       "float16, with 1 of \(tensors) tensors in float32 (past float16's range)", result.stdout)
+        let json = try DenoiseRunner.run(["info", "--json", url.path])
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(object["stored_as"] as? [String], ["F32", "F16"])
+    }
 }
