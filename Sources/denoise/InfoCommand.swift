@@ -81,14 +81,12 @@ struct InfoCommand: Command {
     /// How a model file stores its tensors: `float16`, `float32`, or both (a float16 file keeps as float32 any
     /// tensor past float16's range).
     private static func storage(_ file: SafeTensors) -> (text: String, json: [String]) {
-        let precisions = SafeTensors.Precision.allCases.filter { precision in
-            file.tensors.values.contains { $0.precision == precision }
-        }
-        let names = precisions.map { $0 == .float16 ? "float16" : "float32" }
-        guard precisions.count > 1 else { return (names.first ?? "float32", precisions.map(\.rawValue)) }
         let wide = file.tensors.values.filter { $0.precision == .float32 }.count
-        return ("float16, with \(wide) of \(file.tensors.count) tensors in float32 (past float16's range)",
-                precisions.map(\.rawValue))
+        let narrow = file.tensors.count - wide
+        let json = (wide > 0 ? ["F32"] : []) + (narrow > 0 ? ["F16"] : [])
+        if narrow == 0 { return ("float32", json) }
+        if wide == 0 { return ("float16", json) }
+        return ("float16, with \(wide) of \(file.tensors.count) tensors in float32 (past float16's range)", json)
     }
 
     /// Configuration, size, signal settings and training summary of a model file.

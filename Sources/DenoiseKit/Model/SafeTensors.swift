@@ -136,9 +136,13 @@ public struct SafeTensors: Equatable, Sendable {
             case .float32:
                 values.withUnsafeMutableBytes { dst in data.copyBytes(to: dst.bindMemory(to: UInt8.self), from: bytes) }
             case .float16:
-                var halves = [UInt16](repeating: 0, count: count)
-                halves.withUnsafeMutableBytes { dst in data.copyBytes(to: dst.bindMemory(to: UInt8.self), from: bytes) }
-                for i in 0..<count { values[i] = Float(Float16(bitPattern: UInt16(littleEndian: halves[i]))) }
+                data.withUnsafeBytes { raw in
+                    let start = bytes.lowerBound - data.startIndex
+                    for i in 0..<count {
+                        let bits = raw.loadUnaligned(fromByteOffset: start + 2 * i, as: UInt16.self)
+                        values[i] = Float(Float16(bitPattern: UInt16(littleEndian: bits)))
+                    }
+                }
             }
             result.tensors[name] = Tensor(shape: shape, values: values, precision: precision)
         }
