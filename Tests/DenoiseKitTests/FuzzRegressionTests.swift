@@ -5,13 +5,6 @@ import XCTest
 /// Inputs that crashed the parsers run by `.ci/fuzz` (the `denoise-fuzz` harness). Each must now be rejected
 /// with a thrown error, as any bad file should be: a trap here would take the whole test run down.
 final class FuzzRegressionTests: XCTestCase {
-    /// A safetensors file: 8-byte little-endian header length, the header as given, then `data`.
-    private func safeTensorsFile(header: String, data: [UInt8] = []) -> Data {
-        let json = Array(header.utf8)
-        let length = (0..<8).map { UInt8(truncatingIfNeeded: UInt64(json.count) >> (8 * UInt64($0))) }
-        return Data(length + json + data)
-    }
-
     /// What the harness does with a model input: decode, then build the model.
     private func loadModel(_ data: Data) throws -> DenoiseModel {
         try DenoiseModel(safeTensors: SafeTensors.decode(data, path: "fuzz.safetensors"), path: "fuzz.safetensors")
@@ -21,7 +14,7 @@ final class FuzzRegressionTests: XCTestCase {
     /// but its size in bytes did (`count * 4`), trapping instead of throwing.
     func testSafeTensorsShapeWhoseByteSizeOverflowsIsRejected() {
         let header = #"{"x":{"data_offsets":[0,4],"dtype":"F32","shape":[2147483647,2147483647]}}"#
-        let data = safeTensorsFile(header: header, data: [0, 0, 0, 0])
+        let data = TestSignals.safeTensorsFile(header: header, data: [0, 0, 0, 0])
         XCTAssertThrowsError(try loadModel(data)) { error in
             guard case .malformed(let path, let reason)? = error as? ModelFileError else {
                 return XCTFail("expected ModelFileError.malformed, got \(error)")
@@ -34,10 +27,10 @@ final class FuzzRegressionTests: XCTestCase {
     /// The same check must still accept a tensor whose bytes match its shape, and reject a byte range that is
     /// not a whole number of floats.
     func testSafeTensorsByteRangeMustHoldExactlyTheShapesFloats() throws {
-        let good = safeTensorsFile(header: #"{"x":{"data_offsets":[0,8],"dtype":"F32","shape":[2]}}"#,
+        let good = TestSignals.safeTensorsFile(header: #"{"x":{"data_offsets":[0,8],"dtype":"F32","shape":[2]}}"#,
                                    data: [0, 0, 0x80, 0x3F, 0, 0, 0, 0xC0])
         XCTAssertEqual(try SafeTensors.decode(good, path: "g").tensors["x"]?.values, [1, -2])
-        let ragged = safeTensorsFile(header: #"{"x":{"data_offsets":[0,7],"dtype":"F32","shape":[2]}}"#,
+        let ragged = TestSignals.safeTensorsFile(header: #"{"x":{"data_offsets":[0,7],"dtype":"F32","shape":[2]}}"#,
                                      data: [0, 0, 0x80, 0x3F, 0, 0, 0, 0xC0])
         XCTAssertThrowsError(try SafeTensors.decode(ragged, path: "r"))
     }
@@ -52,14 +45,14 @@ final class FuzzRegressionTests: XCTestCase {
             + #"\"norm\":\"layer\",\"inputNorm\":\"layer\"}"#
         let header = #"{"__metadata__":{"format":"denoise-model-1","masknet":""# + masknet
             + #"","sample_rate":"16000","stft":"{\"hop\":32,\"nFFT\":64,\"window\":\"sqrtHann\"}"}}"#
-        XCTAssertThrowsError(try loadModel(safeTensorsFile(header: header))) { error in
+        XCTAssertThrowsError(try loadModel(TestSignals.safeTensorsFile(header: header))) { error in
             XCTAssertTrue("\(error)".contains("parameters"), "\(error)")
         }
         for huge in ["\"hidden\":100000000,\"hiddenLayers\":1", "\"hidden\":8,\"hiddenLayers\":100000000"] {
             let big = header.replacingOccurrences(of: "\\\"hidden\\\":4000000000000000000,\\\"hiddenLayers\\\":1",
                                                   with: huge.replacingOccurrences(of: "\"", with: "\\\""))
             XCTAssertNotEqual(big, header)
-            XCTAssertThrowsError(try loadModel(safeTensorsFile(header: big)))
+            XCTAssertThrowsError(try loadModel(TestSignals.safeTensorsFile(header: big)))
         }
     }
 }

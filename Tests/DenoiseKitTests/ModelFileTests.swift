@@ -7,7 +7,7 @@ final class ModelFileTests: XCTestCase {
                                          "b": .init(shape: [1], values: [42])],
                                metadata: ["format": "x", "note": "héllo"])
         let data = file.encoded()
-        let headerLength = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        let headerLength = TestSignals.safeTensorsHeaderLength(data)
         XCTAssertEqual((8 + headerLength) % 8, 0, "data should start 8-byte aligned")
         XCTAssertEqual(try SafeTensors.decode(data, path: "m.safetensors"), file)
     }
@@ -52,7 +52,7 @@ final class ModelFileTests: XCTestCase {
         let values: [Float] = [1, -2, 65504, 1.0 / 3, 0x1p-24, 0.1, 1 + 0x1p-11]
         let goldenBits: [UInt16] = [0x3C00, 0xC000, 0x7BFF, 0x3555, 0x0001, 0x2E66, 0x3C00]
         let data = SafeTensors(tensors: ["h": .init(shape: [7], values: values, precision: .float16)]).encoded()
-        let headerLength = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        let headerLength = TestSignals.safeTensorsHeaderLength(data)
         let header = String(decoding: data.dropFirst(8).prefix(headerLength), as: UTF8.self)
         XCTAssertTrue(header.contains(#""dtype":"F16""#), header)
         XCTAssertTrue(header.contains(#""data_offsets":[0,14]"#), header)
@@ -67,11 +67,7 @@ final class ModelFileTests: XCTestCase {
 
     func testSafeTensorsRejectsOtherDtypesAndRaggedFloat16Data() {
         func file(_ entry: String, bytes: Int) -> Data {
-            var json = Data("{\"x\":\(entry)}".utf8)
-            while json.count % 8 != 0 { json.append(0x20) }
-            var data = Data()
-            withUnsafeBytes(of: UInt64(json.count).littleEndian) { data.append(contentsOf: $0) }
-            return data + json + Data(repeating: 0, count: bytes)
+            TestSignals.safeTensorsFile(header: "{\"x\":\(entry)}", data: [UInt8](repeating: 0, count: bytes))
         }
         XCTAssertNoThrow(try SafeTensors.decode(file(#"{"data_offsets":[0,6],"dtype":"F16","shape":[3]}"#, bytes: 6),
                                                 path: "ok"))

@@ -76,6 +76,18 @@ enum TestSignals {
         return Matrix(rows: frames, cols: bins, values: (0..<(frames * bins)).map { _ in -8 + 3 * rng.normal() })
     }
 
+    /// A safetensors file: 8-byte little-endian header length, the header as given, then `data`.
+    static func safeTensorsFile(header: String, data: [UInt8] = []) -> Data {
+        let json = Array(header.utf8)
+        let length = (0..<8).map { UInt8(truncatingIfNeeded: UInt64(json.count) >> (8 * UInt64($0))) }
+        return Data(length + json + data)
+    }
+
+    /// The header length a safetensors file's first 8 bytes give (little-endian).
+    static func safeTensorsHeaderLength(_ data: Data) -> Int {
+        data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+    }
+
     /// The largest absolute difference between two equally long runs of values.
     static func maxDifference(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Float {
         zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
