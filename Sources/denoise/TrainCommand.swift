@@ -197,6 +197,9 @@ struct TrainCommand: Command {
                     + "times (kernel - 1) / 2 frames to the look-ahead; a causal one adds none."),
         .option("seed", value: "N", kind: .int, help: "Seed for initialisation, shuffling and mixing.",
                 default: String(Self.training.seed)),
+        .flag("float16", help: "Store model.safetensors's weights as 16-bit floats: a file half the size, each weight "
+                + "rounded to 11 significant bits. The checkpoint keeps 32-bit floats, so --resume continues from "
+                + "the weights as they were."),
         .flag("quiet", help: "Print no progress, only errors."),
     ]
 
@@ -276,6 +279,8 @@ struct TrainSettings {
     /// Hold every pair in memory rather than reading each batch's from disk.
     var preload: Bool
     var runDirectory: URL
+    /// How model.safetensors stores its weights (the checkpoint is always float32).
+    var modelPrecision: SafeTensors.Precision
     var validation: Validation
     /// Held-out noise the validation pairs are remixed with (empty: their own noisy side).
     var validationNoise: [URL]
@@ -344,6 +349,7 @@ struct TrainSettings {
             throw UsageError("missing required option --output-dir")
         }
         self.runDirectory = runDirectory
+        modelPrecision = arguments.flag("float16") ? .float16 : .float32
         clean = arguments.path("clean")
         noisy = arguments.path("noisy")
         pairs = arguments.path("pairs")

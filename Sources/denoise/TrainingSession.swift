@@ -14,7 +14,7 @@ struct TrainingSession {
 
     func run() throws -> Int32 {
         let started = Date()
-        let run = TrainingRun(directory: settings.runDirectory)
+        let run = TrainingRun(directory: settings.runDirectory, modelPrecision: settings.modelPrecision)
         // Checked before the data is read, which can take minutes.
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: settings.runDirectory.path, isDirectory: &isDirectory),

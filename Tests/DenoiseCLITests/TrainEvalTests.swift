@@ -147,6 +147,33 @@ final class TrainEvalTests: XCTestCase {
         XCTAssertEqual((object["training"] as? [String: Any])?["batchSize"] as? Int, 2)
     }
 
+    /// `train --float16` changes how the model file stores its weights and nothing else: the same run without it
+    /// writes a model whose every weight, rounded to float16, is the float16 file's, and the same checkpoint, kept in
+    /// float32 so that --resume continues from the weights as they were.
+    func testFloat16StoresTheModelRoundedAndKeepsTheCheckpointInFloat32() throws {
+        let wide = folder.appendingPathComponent("wide"), narrow = folder.appendingPathComponent("narrow")
+        XCTAssertEqual(try train(wide, epochs: 2).status, 0)
+        let result = try train(narrow, epochs: 2, ["--float16"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+
+        let models = try [wide, narrow].map {
+            try SafeTensors.read(url: $0.appendingPathComponent("model.safetensors"))
+        }
+        XCTAssertEqual(Set(models[1].tensors.keys), Set(models[0].tensors.keys))
+        XCTAssertFalse(models[1].tensors.isEmpty)
+        for (name, tensor) in models[1].tensors {
+            let full = try XCTUnwrap(models[0].tensors[name])
+            XCTAssertEqual(full.precision, .float32, name)
+            XCTAssertEqual(tensor.precision, .float16, name)
+            XCTAssertEqual(tensor.values, full.values.map { Float(Float16($0)) }, name)
+        }
+        let checkpoints = try [wide, narrow].map {
+            try SafeTensors.read(url: $0.appendingPathComponent("checkpoint.safetensors"))
+        }
+        XCTAssertEqual(checkpoints[1].tensors, checkpoints[0].tensors)
+        XCTAssertTrue(checkpoints[1].tensors.values.allSatisfy { $0.precision == .float32 })
+    }
+
     /// Training on continues exactly where it stopped: resuming a 2-epoch run to 3 epochs adds one row,
     /// and that row equals the third epoch of an uninterrupted 3-epoch run (optimizer, schedule and random
     /// state all come back from the checkpoint). Training into the run again without --resume is refused

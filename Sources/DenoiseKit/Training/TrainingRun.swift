@@ -7,8 +7,14 @@ import Foundation
 /// interrupted run always leaves a consistent, resumable folder.
 public struct TrainingRun {
     public let directory: URL
+    /// How `model.safetensors` stores its weights. The checkpoint is float32 whatever this says, so a resumed run
+    /// continues from the weights as they were, not rounded.
+    public let modelPrecision: SafeTensors.Precision
 
-    public init(directory: URL) { self.directory = directory }
+    public init(directory: URL, modelPrecision: SafeTensors.Precision = .float32) {
+        self.directory = directory
+        self.modelPrecision = modelPrecision
+    }
 
     public var modelURL: URL { directory.appendingPathComponent("model.safetensors") }
     public var checkpointURL: URL { directory.appendingPathComponent("checkpoint.safetensors") }
@@ -22,7 +28,7 @@ public struct TrainingRun {
     public func save(trainer: Trainer, improved: Bool, summary: TrainingSummary) throws {
         if improved {
             trainer.model.training = summary
-            try trainer.withAveragedWeights { try trainer.model.save(to: modelURL) }
+            try trainer.withAveragedWeights { try trainer.model.save(to: modelURL, precision: modelPrecision) }
         }
         try trainer.checkpoint().write(to: checkpointURL)
         try AtomicFile.write(Data(TrainingRun.csv(trainer.history).utf8), to: metricsURL)
@@ -37,7 +43,7 @@ public struct TrainingRun {
         summary.epochs = epochs
         summary.trainingSeconds = trainingSeconds
         model.training = summary
-        try model.save(to: modelURL)
+        try model.save(to: modelURL, precision: modelPrecision)
     }
 
     public func saveConfig(model: DenoiseModel, options: TrainingOptions) throws {
