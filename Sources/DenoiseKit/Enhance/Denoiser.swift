@@ -21,7 +21,8 @@ public struct DenoiserOptions: Equatable, Sendable {
     public var recordsSpeechProbability: Bool
     /// Threads the network may use, for its matrix products and its passes. One by default: a file's modest
     /// products gain nothing from more, and batch workers and a host's audio thread must not fan out. The trainer
-    /// validates on its own count.
+    /// validates on its own count. OpenBLAS keeps one count for the whole process, so two denoisers processing at
+    /// the same time with different counts share whichever was set last for their matrix products.
     public var threads: Int
 
     public init(attenuationLimitDB: Float? = nil, mix: Float = 1, maskExponent: Float? = nil, perChannel: Bool = false,
