@@ -17,8 +17,7 @@ struct BlendCommand: Command {
         .option("atten-limit", value: "DB", kind: .string,
                 help: "The attenuation limit apply uses with the new model unless told otherwise (see apply "
                     + "--atten-limit; 'none' for no limit; default: SECOND's)."),
-        .flag("float16", help: "Store the weights as 16-bit floats: a file half the size, each weight rounded to 11 "
-                  + "significant bits."),
+        .flag("float16", help: "Store the weights as 16-bit floats: " + ParsedArguments.float16Effect),
         .flag("force", help: "Overwrite an existing output file (never one of the inputs)."),
     ]
     let positionals = [
@@ -60,7 +59,7 @@ struct BlendCommand: Command {
             model.attenuationLimitDB = level.isFinite ? level : nil
         }
         model.blend?.command = CLI.invocation
-        try model.save(to: output, precision: arguments.flag("float16") ? .float16 : .float32)
+        try model.save(to: output, precision: arguments.modelPrecision)
         Terminal.writeError("wrote \(output.path): \(Self.percent(1 - weight)) \(firstPath) + "
                             + "\(Self.percent(weight)) \(secondPath)\n")
         return ExitStatus.success

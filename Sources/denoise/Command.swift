@@ -161,6 +161,12 @@ extension ParsedArguments {
         }
     }
 
+    /// `--float16` (blend and train): how the written model stores its weights.
+    var modelPrecision: SafeTensors.Precision { flag("float16") ? .float16 : .float32 }
+
+    /// What `--float16` does to a model file, for the options' help.
+    static let float16Effect = "a file half the size, each weight rounded to 11 significant bits."
+
     /// `--atten-limit` (apply and blend): a level in dB, 0 or more, or `none` (infinity); nil when absent.
     func attenuationLimit() throws -> Double? {
         guard let text = string("atten-limit") else { return nil }

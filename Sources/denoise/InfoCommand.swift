@@ -83,7 +83,8 @@ struct InfoCommand: Command {
     private static func storage(_ file: SafeTensors) -> (text: String, json: [String]) {
         let wide = file.tensors.values.filter { $0.precision == .float32 }.count
         let narrow = file.tensors.count - wide
-        let json = (wide > 0 ? ["F32"] : []) + (narrow > 0 ? ["F16"] : [])
+        let json = (wide > 0 ? [SafeTensors.Precision.float32.rawValue] : [])
+            + (narrow > 0 ? [SafeTensors.Precision.float16.rawValue] : [])
         if narrow == 0 { return ("float32", json) }
         if wide == 0 { return ("float16", json) }
         return ("float16, with \(wide) of \(file.tensors.count) tensors in float32 (past float16's range)", json)

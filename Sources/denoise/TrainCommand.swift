@@ -197,9 +197,8 @@ struct TrainCommand: Command {
                     + "times (kernel - 1) / 2 frames to the look-ahead; a causal one adds none."),
         .option("seed", value: "N", kind: .int, help: "Seed for initialisation, shuffling and mixing.",
                 default: String(Self.training.seed)),
-        .flag("float16", help: "Store model.safetensors's weights as 16-bit floats: a file half the size, each weight "
-                + "rounded to 11 significant bits. The checkpoint keeps 32-bit floats, so --resume continues from "
-                + "the weights as they were."),
+        .flag("float16", help: "Store model.safetensors's weights as 16-bit floats: " + ParsedArguments.float16Effect
+                + " The checkpoint keeps 32-bit floats, so --resume continues from the weights as they were."),
         .flag("quiet", help: "Print no progress, only errors."),
     ]
 
@@ -349,7 +348,7 @@ struct TrainSettings {
             throw UsageError("missing required option --output-dir")
         }
         self.runDirectory = runDirectory
-        modelPrecision = arguments.flag("float16") ? .float16 : .float32
+        modelPrecision = arguments.modelPrecision
         clean = arguments.path("clean")
         noisy = arguments.path("noisy")
         pairs = arguments.path("pairs")
